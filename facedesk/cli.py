@@ -1,0 +1,308 @@
+"""`facedesk` command line: import, search, info. A thin layer over facedesk.core.
+
+`--json` prints one JSON document on stdout; progress goes to stderr. User errors end
+with a one-line message and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from facedesk import __version__
+from facedesk.core.analysis import DetectOptions
+from facedesk.core.engines import EngineSpec
+from facedesk.core.faces import Box
+from facedesk.core.importer import ImportOptions, ImportProgress, run_import
+from facedesk.core.progress import CancelToken
+from facedesk.core.search import DEFAULT_TOP_K, Searcher, analyze_probe, choose_face
+from facedesk.errors import FaceDeskError
+from facedesk.store import Gallery
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_USER_ERROR = 1
+EXIT_CANCELLED = 130
+
+LEAD_NOTICE = ("Candidates are investigative leads only — not identifications. "
+               "A trained reviewer must compare every candidate.")
+
+
+def user_errors(fn: F) -> F:
+    """Turn FaceDeskError into a one-line message and exit code 1."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except FaceDeskError as exc:
+            click.echo(f"error: {exc.message}", err=True)
+            sys.exit(EXIT_USER_ERROR)
+        except ValueError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_USER_ERROR)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def emit_json(doc: Any) -> None:
+    click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+
+
+def engine_spec(detector: str, jitters: int) -> EngineSpec:
+    return EngineSpec(options={"detector": detector, "jitters": jitters})
+
+
+db_option = click.option(
+    "--db", "db", required=True, type=click.Path(path_type=Path, dir_okay=False),
+    help="The gallery file (one SQLite file per gallery).")
+detector_option = click.option(
+    "--detector", type=click.Choice(["hog", "cnn"]), default="hog", show_default=True,
+    help="Face detector: HOG (fast) or dlib's CNN (slower, finds more turned faces).")
+jitters_option = click.option(
+    "--jitters", type=click.IntRange(0, 100), default=0, show_default=True,
+    help="Re-sample each face this many extra times when encoding (slower, steadier).")
+
+
+def upsample_option(default: int) -> Callable[[F], F]:
+    return click.option(
+        "--upsample", type=click.IntRange(0, 4), default=default, show_default=True,
+        help="Times the detector doubles the image to find small faces (2 for CCTV stills).")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="facedesk")
+def cli() -> None:
+    """FaceDesk: search a face against a gallery of booking photos.
+
+    Results are ranked CANDIDATES for a trained person to review: investigative leads
+    only, never identifications.
+    """
+
+
+# --- import ---------------------------------------------------------------------------------
+
+
+class ProgressLine:
+    """done/total, rate, ETA and failures on stderr: redrawn in place on a terminal,
+    a line every few seconds otherwise."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.tty = sys.stderr.isatty()
+        self.quiet = quiet
+        self.last = 0.0
+
+    def __call__(self, ev: ImportProgress) -> None:
+        if self.quiet:
+            return
+        now = time.monotonic()
+        final = ev.phase == "finished"
+        if ev.phase == "listing":
+            click.echo(f"found {ev.total} items; starting the face engine...", err=True)
+            return
+        if not final and now - self.last < (0.2 if self.tty else 5.0):
+            return
+        self.last = now
+        c = ev.counts
+        eta = "" if ev.eta_s is None or final else f", ETA {_duration(ev.eta_s)}"
+        text = (f"{ev.done}/{ev.total} photos ({ev.rate:.1f}/s{eta}) new {c.imported}, "
+                f"already stored {c.already_stored}, no face {c.no_face}, failed {c.failed}")
+        if self.tty:
+            click.echo("\r" + text.ljust(100), err=True, nl=final)
+        else:
+            click.echo(text, err=True)
+
+
+def _duration(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+@cli.command("import")
+@click.argument("source", required=False, type=click.Path(path_type=Path))
+@db_option
+@click.option("--manifest", type=click.Path(path_type=Path, dir_okay=False),
+              help="CSV with 'path' (relative to the CSV) and 'person_id' columns; other "
+                   "columns are kept as metadata. SOURCE, if given, is then the photo folder.")
+@click.option("--workers", type=click.IntRange(0, 256), default=0,
+              help="Worker processes (default: one per core).")
+@click.option("--layout", type=click.Choice(["auto", "folders", "flat"]), default="auto",
+              show_default=True,
+              help="Folder sources: 'folders' = one sub-folder per person, 'flat' = each "
+                   "photo its own person (or see --person-pattern).")
+@click.option("--person-pattern", metavar="REGEX",
+              help="Flat folders: regex on the file name whose group 'person' (or first "
+                   "group) is the person id, e.g. '^(?P<person>\\d+)_'.")
+@upsample_option(1)
+@click.option("--detect-max-side", type=click.IntRange(0, 20000), default=1024,
+              show_default=True, help="Detect on a copy at most this many pixels long.")
+@detector_option
+@jitters_option
+@click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
+@click.option("--quiet", is_flag=True, help="No progress on stderr.")
+@user_errors
+def import_cmd(source: Path | None, db: Path, manifest: Path | None, workers: int,
+               layout: str, person_pattern: str | None, upsample: int, detect_max_side: int,
+               detector: str, jitters: int, as_json: bool, quiet: bool) -> None:
+    """Import photos into a gallery (created if needed): SOURCE is a folder with one
+    sub-folder per person, a flat folder, or a CSV manifest. Re-running imports only
+    what is new; an interrupted import resumes where it stopped."""
+    options = ImportOptions(workers=workers, layout=layout, person_pattern=person_pattern,
+                            detect=DetectOptions(upsample=upsample, max_side=detect_max_side))
+    cancel = CancelToken()
+    progress = ProgressLine(quiet)
+    final: ImportProgress | None = None
+    with Gallery.open(db, create=True) as gallery:
+        events = run_import(gallery, source, manifest=manifest, options=options,
+                            engine=engine_spec(detector, jitters), cancel=cancel)
+        try:
+            for ev in events:
+                progress(ev)
+                final = ev
+        except KeyboardInterrupt:
+            cancel.cancel()
+            events.close()
+            click.echo("\ncancelled: what was imported so far is kept; run the same "
+                       "command again to resume", err=True)
+            run = gallery.last_run()
+            if as_json and run is not None:
+                emit_json({"gallery": str(db), "run": run, "status": "cancelled"})
+            sys.exit(EXIT_CANCELLED)
+        assert final is not None
+        summary = final.summary()
+        totals = gallery.counts()
+    if as_json:
+        emit_json({"gallery": str(db), **summary, "gallery_totals": totals})
+        return
+    c = final.counts
+    click.echo(f"import {final.status} in {_duration(final.elapsed_s)} "
+               f"({final.rate:.1f} photos/s) into {db}")
+    click.echo(f"  items in source   {c.total}")
+    click.echo(f"  newly stored      {c.imported}  (no face: {c.no_face}, "
+               f"several faces, subject kept: {c.multi_face})")
+    click.echo(f"  already stored    {c.already_stored}")
+    click.echo(f"  duplicates        {c.duplicates}")
+    click.echo(f"  failed            {c.failed}")
+    click.echo(f"gallery now: {totals['persons']} persons, {totals['photos']} photos, "
+               f"{totals['faces']} faces")
+    shown = [p for p in final.problems if p.code != "no_face"][:50]
+    if shown:
+        click.echo("problems:")
+        for p in shown:
+            click.echo(f"  {p.path}: {p.reason}")
+        hidden = len([p for p in final.problems if p.code != "no_face"]) - len(shown)
+        if hidden > 0:
+            click.echo(f"  ... and {hidden} more (--json lists them all)")
+
+
+# --- search ---------------------------------------------------------------------------------
+
+
+def _face_choice(value: str) -> int | str:
+    if value == "largest":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise click.BadParameter("must be a face number (0, 1, ...) or 'largest'") from None
+
+
+@cli.command()
+@click.argument("probe", type=click.Path(path_type=Path))
+@db_option
+@click.option("--top", "top_k", type=click.IntRange(1, 1000), default=DEFAULT_TOP_K,
+              show_default=True, help="How many candidate persons to list.")
+@click.option("--face", default="largest", show_default=True,
+              help="Which probe face to search: its number, or 'largest'.")
+@click.option("--box", help="Search the face in this box (top,right,bottom,left) when "
+                            "detection finds none.")
+@upsample_option(1)
+@click.option("--detect-max-side", type=click.IntRange(0, 20000), default=2048,
+              show_default=True, help="Detect on a copy at most this many pixels long.")
+@detector_option
+@jitters_option
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@user_errors
+def search(probe: Path, db: Path, top_k: int, face: str, box: str | None, upsample: int,
+           detect_max_side: int, detector: str, jitters: int, as_json: bool) -> None:
+    """Search the face in PROBE against every face of the gallery; list the closest
+    candidate persons, one row per person, closest first."""
+    choice = _face_choice(face)
+    drawn = Box.parse(box) if box else None
+    with Gallery.open(db) as gallery:
+        engine = engine_spec(detector, jitters).create()
+        searcher = Searcher(gallery, engine.identity())
+        searcher.check_engine(searcher.index())  # refuse before the slow part
+        analysed = analyze_probe(engine, probe,
+                                 DetectOptions(upsample=upsample, max_side=detect_max_side))
+        chosen = choose_face(engine, analysed, choice, drawn)
+        result = searcher.search(chosen.encoding, top_k)
+    if as_json:
+        emit_json({
+            "notice": LEAD_NOTICE,
+            "probe": analysed.as_dict(),
+            "searched_face": chosen.as_dict(),
+            **result.as_dict(),
+        })
+        return
+    n = len(analysed.faces)
+    which = "a hand-drawn box" if drawn else f"face {chosen.index} of {n}"
+    q = chosen.quality
+    click.echo(f"probe {probe}: {n} face{'s' if n != 1 else ''} found; searched {which} "
+               f"({q.size_px} px, eyes {q.eye_distance_px:.0f} px apart, "
+               f"yaw {q.yaw_deg:+.0f}°)")
+    click.echo(f"searched {result.persons_searched} persons ({result.faces_searched} faces) "
+               f"in {result.search_ms:.1f} ms; {len(result.candidates)} candidates:")
+    click.echo(f"{'rank':>4}  {'distance':>8}  {'similarity':>10}  person")
+    for c in result.candidates:
+        label = c.person_id if not c.name or c.name == c.person_id else \
+            f"{c.person_id} ({c.name})"
+        click.echo(f"{c.rank:>4}  {c.distance:8.4f}  {c.similarity:10.4f}  {label}  "
+                   f"{c.photo['path']}")
+    click.echo(LEAD_NOTICE)
+
+
+# --- info -----------------------------------------------------------------------------------
+
+
+@cli.command()
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@user_errors
+def info(db: Path, as_json: bool) -> None:
+    """Summarise a gallery: persons, photos, faces, engine and the last import."""
+    with Gallery.open(db) as gallery:
+        summary = gallery.summary()
+    if as_json:
+        emit_json(summary)
+        return
+    click.echo(f"gallery {summary['path']} (id {summary['gallery_id'][:8]}, "
+               f"version {summary['version']})")
+    click.echo(f"  persons  {summary['persons']}")
+    click.echo(f"  photos   {summary['photos']}  (without a face: "
+               f"{summary['photos_without_face']}, with several: "
+               f"{summary['photos_with_several_faces']})")
+    click.echo(f"  faces    {summary['faces']}")
+    for e in summary["engines"]:
+        ident = e["identity"] or {}
+        click.echo(f"  engine   {e['id']}: {ident.get('engine')} {ident.get('dlib')}")
+    last = summary["last_import"]
+    if last:
+        click.echo(f"  last import #{last['id']} {last['status']} {last['started_at']}: "
+                   f"{last['imported']} new, {last['already_stored']} already stored, "
+                   f"{last['failed']} failed ({last['source']})")
+
+
+def main() -> None:
+    cli(prog_name="facedesk")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,2 @@
+"""FaceDesk core: engine, imaging, import, search. Runs without Qt; only
+`facedesk.core.engine` touches dlib."""

@@ -1,0 +1,96 @@
+"""Typed errors. Every message is written for the person who has to act on it.
+
+Shared by `facedesk.store` and `facedesk.core`, so it imports neither.
+"""
+
+from __future__ import annotations
+
+
+class FaceDeskError(Exception):
+    """Base of every error a user can cause and fix; the CLI prints its message, no traceback."""
+
+    #: short machine-readable reason, recorded with failed import items
+    code = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+# --- images ---------------------------------------------------------------------------
+
+
+class ImageError(FaceDeskError):
+    code = "unreadable"
+
+
+class ImageNotFound(ImageError):
+    code = "missing"
+
+
+class UnreadableImage(ImageError):
+    code = "unreadable"
+
+
+class UnsupportedImage(ImageError):
+    code = "unsupported"
+
+
+class ImageTooLarge(ImageError):
+    code = "too_large"
+
+
+# --- faces and engine -----------------------------------------------------------------
+
+
+class NoFaceFound(FaceDeskError):
+    code = "no_face"
+
+
+class FaceChoiceError(FaceDeskError):
+    code = "face_choice"
+
+
+class EngineUnavailable(FaceDeskError):
+    code = "engine_unavailable"
+
+
+class EngineMismatch(FaceDeskError):
+    code = "engine_mismatch"
+
+
+# --- gallery --------------------------------------------------------------------------
+
+
+class GalleryError(FaceDeskError):
+    code = "gallery"
+
+
+class GalleryNotFound(GalleryError):
+    code = "gallery_not_found"
+
+
+class NotAGallery(GalleryError):
+    code = "not_a_gallery"
+
+
+class GalleryTooNew(GalleryError):
+    code = "gallery_too_new"
+
+
+class EmptyGallery(GalleryError):
+    code = "empty_gallery"
+
+
+# --- import sources -------------------------------------------------------------------
+
+
+class SourceError(FaceDeskError):
+    code = "source"
+
+
+class ManifestError(SourceError):
+    code = "manifest"

@@ -1,0 +1,95 @@
+"""The gallery schema, as numbered migrations. `PRAGMA user_version` holds the number of
+the last one applied; a gallery is only ever moved forward, one migration per
+transaction. Never edit a released migration: add the next one."""
+
+from __future__ import annotations
+
+#: SQLite application_id of a FaceDesk gallery ("FDK1"): tells our files from others
+APPLICATION_ID = 0x46444B31
+
+MIGRATIONS: dict[int, list[str]] = {
+    1: [
+        """CREATE TABLE meta (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        )""",
+        # what produced an encoding: library versions and model file hashes (JSON)
+        """CREATE TABLE engines (
+            id TEXT PRIMARY KEY,
+            identity TEXT NOT NULL,
+            first_used TEXT NOT NULL
+        )""",
+        """CREATE TABLE persons (
+            id INTEGER PRIMARY KEY,
+            person_id TEXT NOT NULL UNIQUE,
+            name TEXT,
+            created_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE import_runs (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            options TEXT NOT NULL,
+            engine_id TEXT REFERENCES engines(id),
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            status TEXT NOT NULL
+                CHECK (status IN ('running', 'completed', 'cancelled', 'interrupted',
+                                  'failed')),
+            total INTEGER NOT NULL DEFAULT 0,
+            already_stored INTEGER NOT NULL DEFAULT 0,
+            imported INTEGER NOT NULL DEFAULT 0,
+            no_face INTEGER NOT NULL DEFAULT 0,
+            multi_face INTEGER NOT NULL DEFAULT 0,
+            duplicates INTEGER NOT NULL DEFAULT 0,
+            failed INTEGER NOT NULL DEFAULT 0
+        )""",
+        """CREATE TABLE photos (
+            id INTEGER PRIMARY KEY,
+            sha256 TEXT NOT NULL UNIQUE,
+            person_pk INTEGER NOT NULL REFERENCES persons(id),
+            path TEXT NOT NULL,
+            size_bytes INTEGER NOT NULL,
+            width INTEGER NOT NULL,
+            height INTEGER NOT NULL,
+            format TEXT NOT NULL,
+            metadata TEXT NOT NULL DEFAULT '{}',
+            faces_found INTEGER NOT NULL,
+            import_run_id INTEGER REFERENCES import_runs(id),
+            added_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX photos_person ON photos(person_pk)",
+        # the photo's subject only: one face per photo; the others are counted in
+        # photos.faces_found
+        """CREATE TABLE faces (
+            id INTEGER PRIMARY KEY,
+            photo_id INTEGER NOT NULL UNIQUE REFERENCES photos(id),
+            person_pk INTEGER NOT NULL REFERENCES persons(id),
+            engine_id TEXT NOT NULL REFERENCES engines(id),
+            box_top INTEGER NOT NULL,
+            box_right INTEGER NOT NULL,
+            box_bottom INTEGER NOT NULL,
+            box_left INTEGER NOT NULL,
+            landmarks TEXT NOT NULL,
+            size_px INTEGER NOT NULL,
+            eye_distance_px REAL NOT NULL,
+            sharpness REAL NOT NULL,
+            brightness REAL NOT NULL,
+            yaw_deg REAL NOT NULL,
+            encoding BLOB NOT NULL CHECK (length(encoding) = 512),
+            crop BLOB
+        )""",
+        "CREATE INDEX faces_person ON faces(person_pk, id)",
+        """CREATE TABLE import_problems (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES import_runs(id),
+            path TEXT NOT NULL,
+            code TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            line INTEGER
+        )""",
+        "CREATE INDEX import_problems_run ON import_problems(run_id)",
+    ],
+}
+
+SCHEMA_VERSION = max(MIGRATIONS)
