@@ -27,8 +27,8 @@ MAX_PIXELS = 60_000_000
 MAX_FILE_BYTES = 200 * 1024 * 1024
 
 # We do our own size check with a clear message; Pillow's own bomb guard stays as a
-# backstop at twice our limit (it raises DecompressionBombError there).
-Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+# backstop far above it (it raises DecompressionBombError at twice its setting).
+Image.MAX_IMAGE_PIXELS = 10 * MAX_PIXELS
 
 
 @dataclass(frozen=True)
