@@ -149,12 +149,11 @@ def read_manifest(csv_path: Path, base: Path | None = None) -> Listing:
             raise ManifestError(f"{csv_path}: not a text file (expected UTF-8 CSV)") from None
     except OSError as exc:
         raise ManifestError(f"{csv_path}: cannot be read ({exc.strerror or exc})") from None
-    try:
-        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(
-            text[:8192], delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(io.StringIO(text, newline=""), dialect)
+    # the delimiter is the one the header line uses most (comma, semicolon or tab);
+    # quoting is standard CSV ("" inside quotes). csv.Sniffer guesses quoting wrongly.
+    first_line = text.split("\n", 1)[0]
+    delimiter = max(",;\t", key=first_line.count)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         header = next(reader)
     except StopIteration:

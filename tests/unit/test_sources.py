@@ -102,3 +102,13 @@ def test_manifest_symlink_escape_is_caught(tmp_path: Path) -> None:
     csv = write(root / "m.csv", "path,person_id\nlink/x.jpg,P\n")
     listing = read_manifest(csv)
     assert [p.code for p in listing.problems] == ["outside_folder"]
+
+
+def test_manifest_quoted_quotes_and_commas(tmp_path: Path) -> None:
+    # a real line of ../shared/data/congress-2014/members.csv
+    csv = write(tmp_path / "m.csv",
+                "path,person_id,name,sex\n"
+                'images/J000288.jpg,J000288,"Henry C. ""Hank"" Johnson, Jr.",M\n')
+    listing = read_manifest(csv)
+    assert listing.problems == []
+    assert listing.items[0].person_name == 'Henry C. "Hank" Johnson, Jr.'
