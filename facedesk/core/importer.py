@@ -13,6 +13,7 @@ import contextlib
 import multiprocessing
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -285,10 +286,20 @@ def run_import(
         else:
             _worker_env()
             ctx = multiprocessing.get_context("spawn")  # safe beside threads (the GUI)
-            pool = ctx.Pool(workers, initializer=_init_worker, initargs=init_args)
+            if threading.current_thread() is threading.main_thread():
+                # workers start with Ctrl-C ignored (inherited), so only this process
+                # reacts to it, even in the second before their initializer runs
+                previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+                try:
+                    pool = ctx.Pool(workers, initializer=_init_worker, initargs=init_args)
+                finally:
+                    signal.signal(signal.SIGINT, previous)
+            else:
+                pool = ctx.Pool(workers, initializer=_init_worker, initargs=init_args)
             chunk = max(1, min(8, len(listing.items) // (workers * 16)))
             results = pool.imap_unordered(process_item, listing.items, chunksize=chunk)
         yield event("importing", 0, meter, run_id=run_id)
+        last_flush = time.monotonic()
         for res in results:
             account(res)
             done += 1

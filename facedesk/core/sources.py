@@ -69,7 +69,7 @@ def list_folders(root: Path) -> Listing:
     for entry in sorted(root.iterdir()):
         if entry.name.startswith("."):
             continue
-        if entry.is_dir() and not entry.is_symlink():
+        if entry.is_dir():  # a symlinked person folder is followed; deeper links are not
             for f in _visible_files(entry):
                 items.append(Item(path=f, display=str(f.relative_to(root)),
                                   person_id=entry.name, person_name=_person_name(entry.name)))

@@ -124,14 +124,14 @@ class Gallery:
             raise NotAGallery(f"{p}: is a folder, not a gallery file")
         if not exists:
             p.parent.mkdir(parents=True, exist_ok=True)
+        # autocommit mode: every write goes through Gallery.write() (BEGIN IMMEDIATE)
+        conn = sqlite3.connect(str(p), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
         try:
-            # autocommit mode: every write goes through Gallery.write() (BEGIN IMMEDIATE)
-            conn = sqlite3.connect(str(p), timeout=BUSY_TIMEOUT_MS / 1000,
-                                   isolation_level=None)
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             app_id = conn.execute("PRAGMA application_id").fetchone()[0]
             n_tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
         except sqlite3.DatabaseError as exc:
+            conn.close()
             raise NotAGallery(f"{p}: not a FaceDesk gallery (not an SQLite database: {exc})") \
                 from None
         if app_id != APPLICATION_ID and (n_tables or not create):
