@@ -1,4 +1,6 @@
-from facedesk.cli import main
+"""`python -m facedesk` opens the desktop application; with arguments it is the CLI."""
+
+from facedesk.launcher import main
 
 if __name__ == "__main__":
-    main()
+    main(gui_by_default=True)

@@ -41,6 +41,8 @@ class ImportOptions:
     detect: DetectOptions = field(default_factory=DetectOptions)
     layout: str = "auto"  # folder sources: auto | folders | flat
     person_pattern: str | None = None  # flat folders: regex mapping file names to persons
+    #: manifests: header names of the path / person_id / name columns, when not so called
+    columns_map: dict[str, str] | None = None
 
     def effective_workers(self) -> int:
         return self.workers if self.workers > 0 else max(1, os.cpu_count() or 1)
@@ -81,11 +83,11 @@ def list_source(source: Path | None, manifest: Path | None,
     if manifest is not None:
         if source is not None and not source.is_dir():
             raise SourceError(f"{source}: with --manifest, SOURCE must be the photo folder")
-        return read_manifest(manifest, base=source)
+        return read_manifest(manifest, base=source, columns_map=options.columns_map)
     if source is None:
         raise SourceError("give a folder of photos or a CSV manifest to import")
     if source.is_file() and source.suffix.lower() in (".csv", ".tsv", ".txt"):
-        return read_manifest(source)
+        return read_manifest(source, columns_map=options.columns_map)
     return list_folder(source, options.layout, options.person_pattern)
 
 

@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from facedesk.errors import ManifestError, SourceError
 from facedesk.store import Problem
@@ -133,35 +134,70 @@ def list_folder(root: Path, layout: str = "auto", person_pattern: str | None = N
     return list_flat(root, person_pattern)
 
 
-def read_manifest(csv_path: Path, base: Path | None = None) -> Listing:
-    """A CSV manifest: `path` (relative to the manifest's folder, or to `base`),
-    `person_id`, and any other columns kept as metadata. A manifest without the required
-    columns is refused before anything is read further."""
+def _manifest_text(csv_path: Path) -> str:
     if not csv_path.is_file():
         raise ManifestError(f"{csv_path}: manifest not found")
-    root = (base or csv_path.parent).resolve()
     try:
-        text = csv_path.read_text(encoding="utf-8-sig")
+        return csv_path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
         try:
-            text = csv_path.read_text(encoding="cp1252")
+            return csv_path.read_text(encoding="cp1252")
         except UnicodeDecodeError:
             raise ManifestError(f"{csv_path}: not a text file (expected UTF-8 CSV)") from None
     except OSError as exc:
         raise ManifestError(f"{csv_path}: cannot be read ({exc.strerror or exc})") from None
+
+
+def _csv_reader(text: str) -> Any:  # a csv reader (the type is private to the csv module)
     # the delimiter is the one the header line uses most (comma, semicolon or tab);
     # quoting is standard CSV ("" inside quotes). csv.Sniffer guesses quoting wrongly.
     first_line = text.split("\n", 1)[0]
     delimiter = max(",;\t", key=first_line.count)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    return csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+
+
+def _header(csv_path: Path, reader: Iterator[list[str]]) -> list[str]:
     try:
         header = next(reader)
     except StopIteration:
         raise ManifestError(f"{csv_path}: the manifest is empty") from None
     except csv.Error as exc:
         raise ManifestError(f"{csv_path}: header line cannot be read: {exc}") from None
-    columns = [h.strip() for h in header]
-    lowered = [c.lower() for c in columns]
+    return [h.strip() for h in header]
+
+
+def manifest_preview(csv_path: Path, rows: int = 5) -> tuple[list[str], list[list[str]]]:
+    """The header and the first `rows` rows, for a column-mapping dialog."""
+    reader = _csv_reader(_manifest_text(csv_path))
+    columns = _header(csv_path, reader)
+    out: list[list[str]] = []
+    try:
+        for row in reader:
+            if len(out) >= rows:
+                break
+            out.append(row)
+    except csv.Error:
+        pass
+    return columns, out
+
+
+def read_manifest(csv_path: Path, base: Path | None = None,
+                  columns_map: dict[str, str] | None = None) -> Listing:
+    """A CSV manifest: `path` (relative to the manifest's folder, or to `base`),
+    `person_id`, and any other columns kept as metadata. `columns_map` names the header
+    columns that hold the path, the person id and the name when they are called
+    otherwise, e.g. {"path": "File", "person_id": "Booking no."}. A manifest without the
+    required columns is refused before anything is read further."""
+    root = (base or csv_path.parent).resolve()
+    reader = _csv_reader(_manifest_text(csv_path))
+    columns = _header(csv_path, reader)
+    mapping = {k: v for k, v in (columns_map or {}).items() if v}
+    unknown = [f"{v!r}" for v in mapping.values() if v not in columns]
+    if unknown:
+        raise ManifestError(f"{csv_path}: no column named {', '.join(unknown)} "
+                            f"(found: {', '.join(columns) or 'none'})")
+    renamed = {v: k for k, v in mapping.items()}
+    lowered = [renamed.get(c, c.lower()) for c in columns]
     missing = [c for c in REQUIRED_COLUMNS if c not in lowered]
     if missing:
         raise ManifestError(

@@ -75,6 +75,12 @@ class Problem:
         return d
 
 
+DECISION_COLUMNS = frozenset({
+    "created_at", "reviewer", "decision", "rationale", "first_impression", "blind_review",
+    "probe_sha256", "probe_path", "probe_box", "engine_id", "gallery_version",
+    "persons_searched", "person_id", "face_id", "rank", "distance", "similarity",
+})
+
 RUN_COUNTERS = ("total", "already_stored", "imported", "no_face", "multi_face",
                 "duplicates", "failed")
 
@@ -421,6 +427,11 @@ class Gallery:
                 }
         return out
 
+    def face_landmarks(self, face_id: int) -> list[tuple[int, int]]:
+        row = self.conn.execute("SELECT landmarks FROM faces WHERE id = ?",
+                                (face_id,)).fetchone()
+        return [] if row is None else [(int(x), int(y)) for x, y in json.loads(row[0])]
+
     def face_crop(self, face_id: int) -> bytes:
         row = self.conn.execute("SELECT crop FROM faces WHERE id = ?", (face_id,)).fetchone()
         return b"" if row is None or row[0] is None else bytes(row[0])
@@ -445,6 +456,28 @@ class Gallery:
             },
             "import_runs": self.conn.execute("SELECT count(*) FROM import_runs").fetchone()[0],
         }
+
+    # -- decisions -------------------------------------------------------------------------
+
+    def add_decision(self, fields: dict[str, Any]) -> int:
+        """Store one reviewer decision (fields named as the `decisions` columns)."""
+        row = dict(fields)
+        row.setdefault("created_at", now_iso())
+        unknown = set(row) - DECISION_COLUMNS
+        if unknown:
+            raise ValueError(f"unknown decision fields: {', '.join(sorted(unknown))}")
+        cols = ", ".join(row)
+        marks = ", ".join("?" * len(row))
+        with self.write() as conn:
+            cur = conn.execute(f"INSERT INTO decisions({cols}) VALUES ({marks})",
+                               tuple(row.values()))
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def decisions(self, probe_sha256: str | None = None) -> list[dict[str, Any]]:
+        where, args = ("probe_sha256 = ?", [probe_sha256]) if probe_sha256 else (None, None)
+        return [dict(r) for r in self.db.table("decisions").rows_where(
+            where, args, order_by="id")]
 
     def iter_persons(self) -> Iterator[dict[str, Any]]:
         for row in self.db.table("persons").rows_where(order_by="id"):

@@ -90,6 +90,32 @@ MIGRATIONS: dict[int, list[str]] = {
         )""",
         "CREATE INDEX import_problems_run ON import_problems(run_id)",
     ],
+    # a reviewer's decision on one candidate of one search: the only outcome of a search
+    # that is ever written, and only when the reviewer confirms it
+    2: [
+        """CREATE TABLE decisions (
+            id INTEGER PRIMARY KEY,
+            created_at TEXT NOT NULL,
+            reviewer TEXT NOT NULL CHECK (length(trim(reviewer)) > 0),
+            decision TEXT NOT NULL
+                CHECK (decision IN ('possible_lead', 'not_the_person', 'inconclusive')),
+            rationale TEXT NOT NULL CHECK (length(trim(rationale)) > 0),
+            first_impression TEXT,
+            blind_review INTEGER NOT NULL,
+            probe_sha256 TEXT NOT NULL,
+            probe_path TEXT NOT NULL,
+            probe_box TEXT NOT NULL,
+            engine_id TEXT NOT NULL REFERENCES engines(id),
+            gallery_version INTEGER NOT NULL,
+            persons_searched INTEGER NOT NULL,
+            person_id TEXT NOT NULL,
+            face_id INTEGER NOT NULL REFERENCES faces(id),
+            rank INTEGER NOT NULL,
+            distance REAL NOT NULL,
+            similarity REAL NOT NULL
+        )""",
+        "CREATE INDEX decisions_probe ON decisions(probe_sha256)",
+    ],
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -112,3 +112,21 @@ def test_manifest_quoted_quotes_and_commas(tmp_path: Path) -> None:
     listing = read_manifest(csv)
     assert listing.problems == []
     assert listing.items[0].person_name == 'Henry C. "Hank" Johnson, Jr.'
+
+
+def test_manifest_column_mapping_and_preview(tmp_path: Path) -> None:
+    from facedesk.core.sources import manifest_preview
+
+    touch(tmp_path / "a.jpg")
+    csv = write(tmp_path / "m.csv", "File;Booking no.;Full name;Sex\na.jpg;B-7;Ann Lee;F\n")
+    with pytest.raises(ManifestError, match="path, person_id"):
+        read_manifest(csv)
+    listing = read_manifest(csv, columns_map={"path": "File", "person_id": "Booking no.",
+                                              "name": "Full name"})
+    item = listing.items[0]
+    assert (item.person_id, item.person_name) == ("B-7", "Ann Lee")
+    assert item.metadata == {"Full name": "Ann Lee", "Sex": "F"}
+    with pytest.raises(ManifestError, match="no column named 'Nope'"):
+        read_manifest(csv, columns_map={"path": "Nope"})
+    assert manifest_preview(csv) == (["File", "Booking no.", "Full name", "Sex"],
+                                     [["a.jpg", "B-7", "Ann Lee", "F"]])

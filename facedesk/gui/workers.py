@@ -1,0 +1,191 @@
+"""Background work for the GUI. Widgets never block: long work runs in a QThread and
+talks to the window only through queued signals.
+
+- `GeneratorWorker` drives one of core's progress generators (e.g. `run_import`) in its
+  own thread, forwarding each event, and cancels through the core's CancelToken.
+- `EngineService` is a long-lived thread that owns the face engine and a search index for
+  one gallery (SQLite connections and dlib models stay in that thread): probe analysis
+  and searches are requests to it, answered by signals.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from facedesk.core.analysis import DetectOptions
+from facedesk.core.engines import EngineSpec
+from facedesk.core.faces import Box, FaceEngine
+from facedesk.core.progress import CancelToken
+from facedesk.core.search import Searcher, analyze_probe, choose_face
+from facedesk.errors import FaceDeskError
+from facedesk.store import Gallery
+
+
+def describe_error(exc: BaseException) -> str:
+    """A message a person can act on; a defect also gets its type and location."""
+    if isinstance(exc, FaceDeskError):
+        return exc.message
+    tb = traceback.extract_tb(exc.__traceback__)
+    where = f" ({tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno})" if tb else ""
+    return f"Unexpected error: {type(exc).__name__}: {exc}{where}"
+
+
+class GeneratorWorker(QThread):
+    """Runs `make_events(cancel_token)` (a generator) in this thread; emits every event."""
+
+    progress = Signal(object)
+    failed = Signal(str)
+    done = Signal(object)  # the last event (or None)
+
+    def __init__(self, make_events: Callable[[CancelToken], Iterator[Any]],
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._make_events = make_events
+        self.cancel_token = CancelToken()
+
+    def cancel(self) -> None:
+        self.cancel_token.cancel()
+
+    def run(self) -> None:
+        last = None
+        try:
+            for event in self._make_events(self.cancel_token):
+                last = event
+                self.progress.emit(event)
+        except BaseException as exc:  # report, never kill the application
+            self.failed.emit(describe_error(exc))
+            return
+        self.done.emit(last)
+
+
+class _EngineWorker(QObject):
+    analyzed = Signal(int, object)  # request id, Probe
+    searched = Signal(int, object, object)  # request id, Face, SearchResult
+    described = Signal(int, object)  # request id, Face (a hand-drawn box)
+    failed = Signal(int, str)  # request id, message
+    busy = Signal(bool)
+
+    def __init__(self, spec: EngineSpec) -> None:
+        super().__init__()
+        self._spec = spec
+        self._engine: FaceEngine | None = None
+        self._gallery: Gallery | None = None
+        self._searcher: Searcher | None = None
+        self._db: Path | None = None
+
+    def engine(self) -> FaceEngine:
+        if self._engine is None:
+            self._engine = self._spec.create()
+        return self._engine
+
+    def searcher(self, db: Path) -> Searcher:
+        if self._searcher is None or self._db != db:
+            if self._gallery is not None:
+                self._gallery.close()
+            self._gallery = Gallery.open(db)
+            self._db = db
+            self._searcher = Searcher(self._gallery, self.engine().identity())
+        return self._searcher
+
+    def _run(self, request: int, fn: Callable[[], None]) -> None:
+        self.busy.emit(True)
+        try:
+            fn()
+        except BaseException as exc:
+            self.failed.emit(request, describe_error(exc))
+        finally:
+            self.busy.emit(False)
+
+    @Slot(int, str, int)
+    def analyze(self, request: int, path: str, upsample: int) -> None:
+        def work() -> None:
+            probe = analyze_probe(self.engine(), Path(path),
+                                  DetectOptions(upsample=upsample, max_side=2048))
+            self.analyzed.emit(request, probe)
+
+        self._run(request, work)
+
+    @Slot(int, object, object)
+    def describe_box(self, request: int, probe: Any, box: Box) -> None:
+        def work() -> None:
+            self.described.emit(request, choose_face(self.engine(), probe, box=box))
+
+        self._run(request, work)
+
+    @Slot(int, str, object, int)
+    def search(self, request: int, db: str, face: Any, top_k: int) -> None:
+        def work() -> None:
+            result = self.searcher(Path(db)).search(face.encoding, top_k)
+            self.searched.emit(request, face, result)
+
+        self._run(request, work)
+
+    @Slot()
+    def close(self) -> None:
+        if self._gallery is not None:
+            self._gallery.close()
+            self._gallery = None
+            self._searcher = None
+
+
+class EngineService(QObject):
+    """The engine thread, seen from the window. Call analyze / describe_box / search;
+    each returns a request id that the answering signal carries."""
+
+    analyzed = Signal(int, object)
+    searched = Signal(int, object, object)
+    described = Signal(int, object)
+    failed = Signal(int, str)
+    busy = Signal(bool)
+
+    _analyze = Signal(int, str, int)
+    _describe = Signal(int, object, object)
+    _search = Signal(int, str, object, int)
+    _close = Signal()
+
+    def __init__(self, spec: EngineSpec | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._thread = QThread()
+        self._thread.setObjectName("facedesk-engine")
+        self._worker = _EngineWorker(spec or EngineSpec())
+        self._worker.moveToThread(self._thread)
+        self._analyze.connect(self._worker.analyze)
+        self._describe.connect(self._worker.describe_box)
+        self._search.connect(self._worker.search)
+        self._close.connect(self._worker.close)
+        self._worker.analyzed.connect(self.analyzed)
+        self._worker.searched.connect(self.searched)
+        self._worker.described.connect(self.described)
+        self._worker.failed.connect(self.failed)
+        self._worker.busy.connect(self.busy)
+        self._next = 0
+        self._thread.start()
+
+    def _request(self) -> int:
+        self._next += 1
+        return self._next
+
+    def analyze(self, path: Path, upsample: int = 1) -> int:
+        rid = self._request()
+        self._analyze.emit(rid, str(path), upsample)
+        return rid
+
+    def describe_box(self, probe: Any, box: Box) -> int:
+        rid = self._request()
+        self._describe.emit(rid, probe, box)
+        return rid
+
+    def search(self, db: Path, face: Any, top_k: int) -> int:
+        rid = self._request()
+        self._search.emit(rid, str(db), face, top_k)
+        return rid
+
+    def shutdown(self) -> None:
+        self._close.emit()
+        self._thread.quit()
+        self._thread.wait(10_000)
