@@ -20,7 +20,9 @@ from pathlib import Path
 
 import pytest
 
-N_PHOTOS = 120
+# each interrupted run commits up to ~64 photos (a batch) before its signal lands, and
+# a Ctrl-C keeps its pending batch too: 400 leaves work for the resumed run
+N_PHOTOS = 400
 #: how each run is stopped, and when: seconds after the run's first commit
 INTERRUPTIONS = (
     (signal.SIGKILL, 0.0),
@@ -51,8 +53,8 @@ def _committed_photos(db: Path) -> int:
 
 
 @pytest.fixture
-def lfw_120(lfw_images: Path, symlink_tree) -> tuple[Path, dict[str, str]]:
-    """120 LFW photos (persons whose names start with B), as a tree of symlinks; returns
+def lfw_sample(lfw_images: Path, symlink_tree) -> tuple[Path, dict[str, str]]:
+    """N_PHOTOS LFW photos (persons whose names start with B), as a tree of symlinks; returns
     (root, sha256 -> expected stored path)."""
     photos: dict[str, list[Path]] = {}
     n = 0
@@ -64,7 +66,7 @@ def lfw_120(lfw_images: Path, symlink_tree) -> tuple[Path, dict[str, str]]:
             n += 1
     if n < N_PHOTOS:
         pytest.skip(f"fewer than {N_PHOTOS} LFW photos of persons named B*")
-    root = symlink_tree(photos, "lfw120")
+    root = symlink_tree(photos, "lfw_sample")
     expected = {hashlib.sha256(f.read_bytes()).hexdigest(): str(root / person / f.name)
                 for person, files in photos.items() for f in files}
     assert len(expected) == N_PHOTOS, "the chosen photos must all differ"
@@ -72,8 +74,8 @@ def lfw_120(lfw_images: Path, symlink_tree) -> tuple[Path, dict[str, str]]:
 
 
 def test_import_killed_and_interrupted_then_resumed(
-        tmp_path: Path, lfw_120, real_engine_spec, facedesk_cmd, run_facedesk) -> None:
-    root, expected = lfw_120
+        tmp_path: Path, lfw_sample, real_engine_spec, facedesk_cmd, run_facedesk) -> None:
+    root, expected = lfw_sample
     facedesk, env = facedesk_cmd
     db = tmp_path / "gallery.db"
     cmd = [*facedesk, "import", str(root), "--db", str(db), "--workers", "2", "--json"]

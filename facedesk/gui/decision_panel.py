@@ -1,0 +1,306 @@
+"""The DECISION region of the analyst's screen: a reviewer's decision on the selected
+candidate — possible lead, not the person, or inconclusive — with the reviewer's name and
+a mandatory rationale, under a permanent "investigative lead only" banner.
+
+The panel stores nothing itself: "Record decision" emits `decision_requested`; the window
+calls `Review.record_decision` with its gallery and reports back with `decision_recorded`
+(the stored row) or `show_error`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QRadioButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from facedesk.core.review import DECISIONS, FIRST_IMPRESSIONS, LEAD_BANNER, Review
+from facedesk.gui.candidates_panel import decision_label
+
+#: object names of the decision radio buttons, by DECISIONS key
+DECISION_BUTTONS = {
+    "possible_lead": "decisionPossibleLead",
+    "not_the_person": "decisionNotThePerson",
+    "inconclusive": "decisionInconclusive",
+}
+NEED_IMPRESSION = "Record a first impression first"
+RATIONALE_PLACEHOLDER = ("Rationale (required): what did you compare, feature by feature, "
+                         "and what did you see?")
+
+_BANNER_STYLE = ("QLabel#leadBanner { background: #fff3cd; color: #5c4400; "
+                 "border: 1px solid #e0b84c; border-radius: 3px; padding: 4px 8px; "
+                 "font-weight: bold; }")
+_HINT_STYLE = "QLabel#decisionHint { color: %s; }"
+
+
+class DecisionPanel(QWidget):
+    """Decision form for one candidate at a time (see module docstring)."""
+
+    #: (rank, decision key, reviewer, rationale)
+    decision_requested = Signal(int, str, str, str)
+    #: the reviewer's name as typed (the window may remember it)
+    reviewer_changed = Signal(str)
+
+    def __init__(self, reviewer: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("decisionPanel")
+        self._review: Review | None = None
+        self._rank: int | None = None
+        self._reviewer = reviewer
+        self._error: str | None = None
+
+        self.banner = QLabel(LEAD_BANNER)
+        self.banner.setObjectName("leadBanner")
+        self.banner.setStyleSheet(_BANNER_STYLE)
+        self.banner.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.banner.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+
+        self.candidate_label = QLabel()
+        self.candidate_label.setObjectName("decisionCandidate")
+        self.candidate_label.setWordWrap(True)
+
+        self.group = QButtonGroup(self)
+        self.group.setExclusive(True)
+        self.buttons: dict[str, QRadioButton] = {}
+        radios = QHBoxLayout()
+        for key, label in DECISIONS.items():
+            button = QRadioButton(label)
+            button.setObjectName(DECISION_BUTTONS[key])
+            if key == "possible_lead":
+                button.setToolTip(LEAD_BANNER)
+            self.group.addButton(button)
+            self.buttons[key] = button
+            radios.addWidget(button)
+        radios.addStretch(1)
+        self.group.buttonToggled.connect(lambda *_: self._draft_changed())
+
+        self.reviewer_edit = QLineEdit(reviewer)
+        self.reviewer_edit.setObjectName("reviewerEdit")
+        self.reviewer_edit.setPlaceholderText("Reviewer's name (required)")
+        self.reviewer_edit.textEdited.connect(self._reviewer_edited)
+
+        self.rationale_edit = QPlainTextEdit()
+        self.rationale_edit.setObjectName("rationaleEdit")
+        self.rationale_edit.setPlaceholderText(RATIONALE_PLACEHOLDER)
+        self.rationale_edit.setTabChangesFocus(True)
+        self.rationale_edit.setMinimumHeight(48)
+        self.rationale_edit.textChanged.connect(self._draft_changed)
+
+        self.record_label = QLabel()
+        self.record_label.setObjectName("decisionRecord")
+        self.record_label.setWordWrap(True)
+        self.record_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        self.hint = QLabel()
+        self.hint.setObjectName("decisionHint")
+        self.hint.setWordWrap(True)
+
+        self.record_button = QPushButton("Record decision")
+        self.record_button.setObjectName("recordButton")
+        self.record_button.clicked.connect(self._record_clicked)
+
+        form = QGridLayout()
+        form.addWidget(QLabel("Decision:"), 0, 0)
+        form.addLayout(radios, 0, 1)
+        form.addWidget(QLabel("Reviewer:"), 0, 2)
+        form.addWidget(self.reviewer_edit, 0, 3)
+        form.addWidget(QLabel("Rationale:"), 1, 0, Qt.AlignmentFlag.AlignTop)
+        form.addWidget(self.rationale_edit, 1, 1, 1, 3)
+        # a decided candidate shows its stored rationale here, read-only, instead
+        form.addWidget(self.record_label, 1, 1, 1, 3, Qt.AlignmentFlag.AlignTop)
+        form.setColumnStretch(1, 1)
+
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.hint, 1)
+        bottom.addWidget(self.record_button)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.candidate_label)
+        layout.addLayout(form, 1)
+        layout.addLayout(bottom)
+        self.set_candidate(None, None)
+
+    # -- API --------------------------------------------------------------------------------
+
+    def set_candidate(self, review: Review | None, rank: int | None) -> None:
+        """Show one candidate. A new candidate starts with an empty draft; an already
+        decided one is shown read-only."""
+        if review is not self._review or rank != self._rank:
+            self._clear_draft()
+        self._review = review
+        self._rank = rank
+        self._error = None
+        self._update_state()
+
+    def set_reviewer(self, name: str) -> None:
+        self._reviewer = name
+        if self._decided_row() is None:
+            self.reviewer_edit.setText(name)
+        self._update_state()
+
+    def reviewer(self) -> str:
+        return self._reviewer.strip()
+
+    def selected_decision(self) -> str | None:
+        for key, button in self.buttons.items():
+            if button.isChecked():
+                return key
+        return None
+
+    def rationale(self) -> str:
+        return self.rationale_edit.toPlainText().strip()
+
+    def decision_recorded(self, row: dict[str, Any]) -> None:
+        """The window stored the decision (`row` as returned by Review.record_decision):
+        clear the draft and show the candidate's decision read-only."""
+        self._error = None
+        self._clear_draft()
+        self._update_state(recorded=row)
+
+    def show_error(self, message: str) -> None:
+        self._error = message
+        self._set_hint(message, error=True)
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _decided_row(self) -> dict[str, Any] | None:
+        if self._review is None or self._rank is None:
+            return None
+        return self._review.decided.get(self._rank)
+
+    def _check_only(self, key: str | None) -> None:
+        """Check one decision button (or none) without treating it as the user's edit."""
+        self.group.blockSignals(True)
+        self.group.setExclusive(False)
+        for k, button in self.buttons.items():
+            button.setChecked(k == key)
+        self.group.setExclusive(True)
+        self.group.blockSignals(False)
+
+    def _clear_draft(self) -> None:
+        self._check_only(None)
+        self.rationale_edit.blockSignals(True)
+        self.rationale_edit.clear()
+        self.rationale_edit.blockSignals(False)
+
+    def _reviewer_edited(self, text: str) -> None:
+        self._reviewer = text
+        self.reviewer_changed.emit(text)
+        self._draft_changed()
+
+    def _draft_changed(self) -> None:
+        self._error = None
+        if self._decided_row() is None:
+            self._update_state()
+
+    def _candidate_text(self) -> str:
+        review, rank = self._review, self._rank
+        if review is None or rank is None:
+            return "No candidate selected."
+        cand = review.candidate(rank)
+        who = f"{cand.person_id} ({cand.name})" if cand.name else cand.person_id
+        if review.scores_visible(rank):
+            text = f"Candidate ranked {rank}: {who}, distance {cand.distance:.3f}"
+        else:
+            text = f"Candidate {who} — rank and scores hidden in blind review"
+        impression = review.first_impressions.get(rank)
+        if impression is not None:
+            text += f". First impression: {FIRST_IMPRESSIONS.get(impression, impression)}"
+        return text
+
+    def _set_editable(self, decision: bool, reviewer: bool) -> None:
+        for button in self.buttons.values():
+            button.setEnabled(decision)
+        self.rationale_edit.setEnabled(decision)
+        self.reviewer_edit.setReadOnly(not reviewer)
+        self.reviewer_edit.setEnabled(reviewer)
+
+    def _update_state(self, recorded: dict[str, Any] | None = None) -> None:
+        review, rank = self._review, self._rank
+        self.candidate_label.setText(self._candidate_text())
+        decided = recorded if recorded is not None else self._decided_row()
+        if review is None or rank is None:
+            self._set_editable(False, True)
+            self.record_label.hide()
+            self.rationale_edit.show()
+            self.record_button.setEnabled(False)
+            self._set_hint("Select a candidate to review.")
+            return
+        if decided is not None:
+            self._show_decided(decided)
+            return
+        self.record_label.hide()
+        self.rationale_edit.show()
+        if self.reviewer_edit.text() != self._reviewer:
+            self.reviewer_edit.setText(self._reviewer)
+        if not review.scores_visible(rank):
+            self._set_editable(False, True)
+            self.record_button.setEnabled(False)
+            self._set_hint(f"{NEED_IMPRESSION}: the scores are hidden until you record "
+                           "one, to reduce automation bias.")
+            return
+        self._set_editable(True, True)
+        missing = []
+        if self.selected_decision() is None:
+            missing.append("choose a decision")
+        if not self.reviewer():
+            missing.append("enter the reviewer's name")
+        if not self.rationale():
+            missing.append("write a rationale")
+        self.record_button.setEnabled(not missing)
+        if self._error is not None:
+            self._set_hint(self._error, error=True)
+        elif missing:
+            self._set_hint("To record: " + ", ".join(missing) + ".")
+        elif self.selected_decision() == "possible_lead":
+            self._set_hint(f"Ready to record. {LEAD_BANNER}.")
+        else:
+            self._set_hint("Ready to record.")
+
+    def _show_decided(self, row: dict[str, Any]) -> None:
+        key = str(row.get("decision", ""))
+        self._check_only(key)
+        self._set_editable(False, False)
+        self.reviewer_edit.setText(str(row.get("reviewer", "")))
+        when = row.get("created_at")
+        by = f"recorded by {_escape(str(row.get('reviewer', '?')))}" + (
+            f", {_escape(str(when))}" if when else "")
+        self.record_label.setText(f"{_escape(str(row.get('rationale', '')))}"
+                                  f"<br><i>({by}; a decision cannot be changed here)</i>")
+        self.rationale_edit.hide()
+        self.record_label.show()
+        self.record_button.setEnabled(False)
+        self._set_hint(f"Recorded: {decision_label(key)}", bold=True)
+
+    def _set_hint(self, text: str, error: bool = False, bold: bool = False) -> None:
+        self.hint.setText(text)
+        style = _HINT_STYLE % ("#b00020" if error else "palette(text)")
+        if bold or error:
+            style = style.replace("}", "font-weight: bold; }")
+        self.hint.setStyleSheet(style)
+
+    def _record_clicked(self) -> None:
+        decision = self.selected_decision()
+        if (self._rank is None or decision is None or not self.reviewer()
+                or not self.rationale() or self._decided_row() is not None):
+            self._update_state()
+            return
+        self.decision_requested.emit(self._rank, decision, self.reviewer(), self.rationale())
+
+
+def _escape(text: str) -> str:
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace("\n", "<br>"))

@@ -1,0 +1,639 @@
+"""The investigator's workspace: probe | compare | candidates, decision underneath.
+
+The window holds the gallery connection for reading details and writing decisions; the
+face engine and the search index live in `EngineService`'s thread.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QColor,
+    QDragEnterEvent,
+    QDropEvent,
+    QGuiApplication,
+    QImage,
+    QKeySequence,
+    QPalette,
+)
+from PySide6.QtWidgets import (
+    QApplication,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QSpinBox,
+    QSplitter,
+    QToolBar,
+    QWidget,
+)
+
+from facedesk import __version__
+from facedesk.core.engines import EngineSpec
+from facedesk.core.faces import Box, Face
+from facedesk.core.review import DECISIONS, LEAD_BANNER, Review, ReviewError
+from facedesk.core.search import DEFAULT_TOP_K, Probe, SearchResult
+from facedesk.errors import FaceDeskError
+from facedesk.gui.candidates_panel import CandidatesPanel
+from facedesk.gui.compare_view import CompareView
+from facedesk.gui.decision_panel import DecisionPanel
+from facedesk.gui.import_dialog import ImportDialog
+from facedesk.gui.probe_panel import ProbePanel
+from facedesk.gui.workers import EngineService
+from facedesk.store import Gallery
+
+IMAGE_FILTER = "Images (*.jpg *.jpeg *.png *.bmp *.gif *.tif *.tiff *.webp *.pgm *.ppm)"
+GALLERY_FILTER = "FaceDesk gallery (*.db *.sqlite *.facedesk);;All files (*)"
+MAX_RECENT = 8
+
+
+def dark_palette() -> QPalette:
+    p = QPalette()
+    base, alt, text = QColor(37, 37, 38), QColor(45, 45, 48), QColor(220, 220, 220)
+    p.setColor(QPalette.ColorRole.Window, alt)
+    p.setColor(QPalette.ColorRole.WindowText, text)
+    p.setColor(QPalette.ColorRole.Base, base)
+    p.setColor(QPalette.ColorRole.AlternateBase, alt)
+    p.setColor(QPalette.ColorRole.ToolTipBase, base)
+    p.setColor(QPalette.ColorRole.ToolTipText, text)
+    p.setColor(QPalette.ColorRole.Text, text)
+    p.setColor(QPalette.ColorRole.Button, alt)
+    p.setColor(QPalette.ColorRole.ButtonText, text)
+    p.setColor(QPalette.ColorRole.BrightText, QColor(255, 80, 80))
+    p.setColor(QPalette.ColorRole.Highlight, QColor(42, 130, 218))
+    p.setColor(QPalette.ColorRole.HighlightedText, QColor(255, 255, 255))
+    p.setColor(QPalette.ColorRole.PlaceholderText, QColor(140, 140, 140))
+    for role in (QPalette.ColorRole.Text, QPalette.ColorRole.ButtonText,
+                 QPalette.ColorRole.WindowText):
+        p.setColor(QPalette.ColorGroup.Disabled, role, QColor(120, 120, 120))
+    return p
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, settings: QSettings, engine: EngineSpec | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.settings = settings
+        self.engine_spec = engine or EngineSpec()
+        self.gallery: Gallery | None = None
+        self.probe: Probe | None = None
+        self.review: Review | None = None
+        self._pending: dict[int, str] = {}  # engine request id -> what it was for
+        self._search_started = 0.0
+        self._temp_dir = tempfile.TemporaryDirectory(prefix="facedesk-probe-")
+
+        self.setWindowTitle("FaceDesk")
+        self.setAcceptDrops(True)
+        self.engine = EngineService(self.engine_spec, self)
+        self.engine.analyzed.connect(self._on_analyzed)
+        self.engine.described.connect(self._on_described)
+        self.engine.searched.connect(self._on_searched)
+        self.engine.failed.connect(self._on_engine_failed)
+        self.engine.busy.connect(self._on_busy)
+
+        self.probe_panel = ProbePanel()
+        self.compare = CompareView()
+        self.candidates = CandidatesPanel()
+        self.decision = DecisionPanel()
+        self.probe_panel.face_selected.connect(self._on_face_selected)
+        self.probe_panel.box_drawn.connect(self._on_box_drawn)
+        self.probe_panel.redetect_requested.connect(self._on_redetect)
+        self.probe_panel.open_requested.connect(self.open_probe_dialog)
+        self.candidates.candidate_selected.connect(self._on_candidate_selected)
+        self.decision.decision_requested.connect(self._on_decision_requested)
+        self.decision.set_reviewer(str(settings.value("reviewer", "")))
+
+        self.columns = QSplitter(Qt.Orientation.Horizontal)
+        self.columns.setObjectName("columnsSplitter")
+        for w in (self.probe_panel, self.compare, self.candidates):
+            self.columns.addWidget(w)
+        self.columns.setStretchFactor(0, 3)
+        self.columns.setStretchFactor(1, 5)
+        self.columns.setStretchFactor(2, 4)
+        self.rows = QSplitter(Qt.Orientation.Vertical)
+        self.rows.setObjectName("rowsSplitter")
+        self.rows.addWidget(self.columns)
+        self.rows.addWidget(self.decision)
+        self.rows.setStretchFactor(0, 5)
+        self.rows.setStretchFactor(1, 1)
+        self.setCentralWidget(self.rows)
+
+        self._build_actions()
+        self._build_status_bar()
+        self._restore_state()
+        self._update_actions()
+
+    # -- construction -----------------------------------------------------------------------
+
+    def _action(self, text: str, slot: Any, shortcut: str | QKeySequence.StandardKey | None,
+                tip: str, checkable: bool = False) -> QAction:
+        act = QAction(text, self)
+        if shortcut is not None:
+            act.setShortcut(QKeySequence(shortcut))
+        act.setStatusTip(tip)
+        act.setToolTip(f"{text.replace('&', '').rstrip('.…')} — {tip}")
+        act.setCheckable(checkable)
+        if checkable:
+            act.toggled.connect(slot)
+        else:
+            act.triggered.connect(slot)
+        return act
+
+    def _build_actions(self) -> None:
+        a = self._action
+        self.act_new = a("&New gallery…", self.new_gallery_dialog, QKeySequence.StandardKey.New,
+                         "Create an empty gallery file")
+        self.act_open = a("&Open gallery…", self.open_gallery_dialog, "Ctrl+Shift+O",
+                          "Open an existing gallery")
+        self.act_import = a("&Import photos…", self.import_dialog, "Ctrl+Shift+I",
+                            "Import a folder or a CSV manifest into this gallery")
+        self.act_info = a("Gallery &information", self.show_gallery_info, "Ctrl+I",
+                          "Persons, photos, faces, last import and engine of this gallery")
+        self.act_probe = a("Open &probe…", self.open_probe_dialog, QKeySequence.StandardKey.Open,
+                           "Open a still to search (you can also drop it on the window)")
+        self.act_paste = a("&Paste probe", self.paste_probe, QKeySequence.StandardKey.Paste,
+                           "Use the image on the clipboard as the probe")
+        self.act_quit = a("&Quit", self.close, QKeySequence.StandardKey.Quit, "Close FaceDesk")
+        self.act_search = a("&Search", self.search, "Ctrl+Return",
+                            "Search the chosen probe face against every gallery face")
+        self.act_next = a("&Next candidate", self.candidates.select_next, "Ctrl+PgDown",
+                          "Compare the next candidate")
+        self.act_prev = a("P&revious candidate", self.candidates.select_previous, "Ctrl+PgUp",
+                          "Compare the previous candidate")
+        self.act_blind = a("&Blind review", self._on_blind_toggled, "Ctrl+B",
+                           "Hide scores and ranks until a first impression of each candidate "
+                           "is recorded (reduces automation bias)", checkable=True)
+        self.act_zoom_in = a("Zoom &in", self.compare.zoom_in, QKeySequence.StandardKey.ZoomIn,
+                             "Zoom both faces in")
+        self.act_zoom_out = a("Zoom &out", self.compare.zoom_out,
+                              QKeySequence.StandardKey.ZoomOut, "Zoom both faces out")
+        self.act_fit = a("&Fit faces", self.compare.fit, "Ctrl+0", "Fit both faces to the view")
+        self.act_landmarks = a("&Landmarks", self.compare.set_landmarks_visible, "Ctrl+L",
+                               "Show the 68 landmarks on both faces", checkable=True)
+        self.act_side = a("&Side by side", lambda: self.compare.set_mode("side"), "Ctrl+1",
+                          "Probe and candidate next to each other")
+        self.act_blend = a("B&lend", lambda: self.compare.set_mode("blend"), "Ctrl+2",
+                           "Candidate over the probe, with adjustable opacity")
+        self.act_flicker = a("F&licker", lambda: self.compare.set_mode("flicker"), "Ctrl+3",
+                             "Alternate probe and candidate")
+        self.act_dark = a("&Dark palette", self._apply_palette, "Ctrl+Shift+D",
+                          "Switch between light and dark colours", checkable=True)
+        self.act_about = a("&About FaceDesk", self.about, None, "Versions and principles")
+
+        mb = self.menuBar()
+        m_file = mb.addMenu("&File")
+        for act in (self.act_new, self.act_open):
+            m_file.addAction(act)
+        self.recent_menu = m_file.addMenu("Open &recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        m_file.addSeparator()
+        for act in (self.act_import, self.act_info):
+            m_file.addAction(act)
+        m_file.addSeparator()
+        for act in (self.act_probe, self.act_paste):
+            m_file.addAction(act)
+        m_file.addSeparator()
+        m_file.addAction(self.act_quit)
+        m_search = mb.addMenu("&Search")
+        for act in (self.act_search, self.act_next, self.act_prev, self.act_blind):
+            m_search.addAction(act)
+        m_view = mb.addMenu("&View")
+        for act in (self.act_zoom_in, self.act_zoom_out, self.act_fit, self.act_landmarks):
+            m_view.addAction(act)
+        m_view.addSeparator()
+        for act in (self.act_side, self.act_blend, self.act_flicker):
+            m_view.addAction(act)
+        m_view.addSeparator()
+        m_view.addAction(self.act_dark)
+        mb.addMenu("&Help").addAction(self.act_about)
+
+        tb = QToolBar("Main")
+        tb.setObjectName("mainToolbar")
+        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        for act in (self.act_open, self.act_import, self.act_probe):
+            tb.addAction(act)
+        tb.addSeparator()
+        tb.addWidget(QLabel(" Candidates: "))
+        self.top_k = QSpinBox()
+        self.top_k.setObjectName("topKSpin")
+        self.top_k.setRange(1, 200)
+        self.top_k.setValue(int(self.settings.value("top_k", DEFAULT_TOP_K)))
+        self.top_k.setToolTip("How many candidate persons a search lists")
+        tb.addWidget(self.top_k)
+        for act in (self.act_search, self.act_blind, self.act_prev, self.act_next):
+            tb.addAction(act)
+        self.addToolBar(tb)
+        # the compare view has its own mode and landmark buttons: keep the menu in step
+        self.compare.landmarksChanged.connect(self._sync_landmarks_action)
+
+    def _build_status_bar(self) -> None:
+        sb = self.statusBar()
+        self.busy_bar = QProgressBar()
+        self.busy_bar.setRange(0, 0)
+        self.busy_bar.setMaximumWidth(120)
+        self.busy_bar.setVisible(False)
+        self.gallery_label = QLabel("No gallery open")
+        self.gallery_label.setObjectName("galleryLabel")
+        sb.addPermanentWidget(self.busy_bar)
+        sb.addPermanentWidget(self.gallery_label)
+
+    def _restore_state(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1500, 900)
+        self.columns.setSizes([330, 640, 560])
+        self.rows.setSizes([700, 200])
+        for key, target in (("window/state", self), ("window/columns", self.columns),
+                            ("window/rows", self.rows)):
+            value = self.settings.value(key)
+            if isinstance(value, QByteArray):
+                target.restoreState(value)
+        self.act_blind.setChecked(self.settings.value("blind_review", False, type=bool))
+        self.act_dark.setChecked(self.settings.value("dark_palette", False, type=bool))
+        self._apply_palette(self.act_dark.isChecked())
+
+    def _save_state(self) -> None:
+        s = self.settings
+        s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/state", self.saveState())
+        s.setValue("window/columns", self.columns.saveState())
+        s.setValue("window/rows", self.rows.saveState())
+        s.setValue("top_k", self.top_k.value())
+        s.setValue("blind_review", self.act_blind.isChecked())
+        s.setValue("dark_palette", self.act_dark.isChecked())
+        s.setValue("reviewer", self.decision.reviewer())
+        s.sync()
+
+    def _sync_landmarks_action(self, visible: bool) -> None:
+        if self.act_landmarks.isChecked() != visible:
+            self.act_landmarks.blockSignals(True)
+            self.act_landmarks.setChecked(visible)
+            self.act_landmarks.blockSignals(False)
+
+    def _apply_palette(self, dark: bool) -> None:
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            app.setPalette(dark_palette() if dark else app.style().standardPalette())
+
+    def _update_actions(self) -> None:
+        has_gallery = self.gallery is not None
+        face = self.probe_panel.selected_face()
+        self.act_import.setEnabled(has_gallery)
+        self.act_info.setEnabled(has_gallery)
+        self.act_search.setEnabled(has_gallery and face is not None
+                                   and not self.busy_bar.isVisible())
+        has_candidates = self.review is not None and bool(self.review.result.candidates)
+        self.act_next.setEnabled(has_candidates)
+        self.act_prev.setEnabled(has_candidates)
+
+    # -- galleries --------------------------------------------------------------------------
+
+    def recent_galleries(self) -> list[str]:
+        value = self.settings.value("recent_galleries", [])
+        items = [value] if isinstance(value, str) else list(value or [])
+        return [str(v) for v in items if v]
+
+    def _remember(self, path: Path) -> None:
+        recent = [str(path)] + [p for p in self.recent_galleries() if p != str(path)]
+        self.settings.setValue("recent_galleries", recent[:MAX_RECENT])
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        recent = self.recent_galleries()
+        if not recent:
+            act = self.recent_menu.addAction("(none yet)")
+            act.setEnabled(False)
+            return
+        for i, p in enumerate(recent, start=1):
+            act = self.recent_menu.addAction(f"&{i} {p}")
+            act.triggered.connect(lambda _=False, path=p: self.open_gallery(Path(path)))
+
+    def open_last_gallery(self) -> None:
+        for p in self.recent_galleries():
+            if Path(p).is_file():
+                self.open_gallery(Path(p))
+                return
+        self.statusBar().showMessage(
+            "Open a gallery (File > Open gallery…) or create one (File > New gallery…)")
+
+    def new_gallery_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "New gallery", "gallery.db", GALLERY_FILTER)
+        if path:
+            target = Path(path)
+            if target.exists():
+                target.unlink()  # the dialog already asked before overwriting
+            self.open_gallery(target, create=True)
+
+    def open_gallery_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open gallery", "", GALLERY_FILTER)
+        if path:
+            self.open_gallery(Path(path))
+
+    def open_gallery(self, path: Path, create: bool = False) -> bool:
+        if not self._may_discard_review():
+            return False
+        try:
+            gallery = Gallery.open(path, create=create)
+        except FaceDeskError as exc:
+            QMessageBox.warning(self, "Cannot open gallery", exc.message)
+            return False
+        if self.gallery is not None:
+            self.gallery.close()
+        self.gallery = gallery
+        self._remember(path)
+        self._set_review(None)
+        self.refresh_summary()
+        self.statusBar().showMessage(f"Opened {path}", 5000)
+        self._update_actions()
+        return True
+
+    def refresh_summary(self) -> None:
+        if self.gallery is None:
+            self.gallery_label.setText("No gallery open")
+            self.setWindowTitle("FaceDesk")
+            return
+        s = self.gallery.summary()
+        last = s["last_import"]
+        last_text = f"last import {last['started_at'][:16].replace('T', ' ')}" if last else \
+            "no import yet"
+        engines = ", ".join(f"{(e['identity'] or {}).get('engine', '?')} "
+                            f"{(e['identity'] or {}).get('dlib', '')}" for e in s["engines"])
+        self.gallery_label.setText(
+            f"{Path(s['path']).name}: {s['persons']:,} persons · {s['photos']:,} photos · "
+            f"{s['faces']:,} faces · {last_text}" + (f" · engine {engines}" if engines else ""))
+        self.setWindowTitle(f"FaceDesk — {Path(s['path']).name}")
+
+    def show_gallery_info(self) -> None:
+        if self.gallery is None:
+            return
+        s = self.gallery.summary()
+        lines = [f"<b>{s['path']}</b>", "",
+                 f"Persons: {s['persons']:,}", f"Photos: {s['photos']:,} "
+                 f"(without a face: {s['photos_without_face']:,}; with several faces: "
+                 f"{s['photos_with_several_faces']:,})", f"Faces: {s['faces']:,}",
+                 f"Created: {s['created_at']}", f"Version: {s['version']}"]
+        last = s["last_import"]
+        if last:
+            lines.append(f"Last import: {last['status']} {last['started_at']} — "
+                         f"{last['imported']:,} new, {last['already_stored']:,} already "
+                         f"stored, {last['failed']:,} failed ({last['source']})")
+        for e in s["engines"]:
+            ident = e["identity"] or {}
+            models = "<br>".join(f"&nbsp;&nbsp;{k}: {v[:16]}…"
+                                 for k, v in ident.get("models", {}).items())
+            lines.append(f"Engine {e['id']}: {ident.get('engine')} {ident.get('dlib')}<br>"
+                         f"{models}")
+        QMessageBox.information(self, "Gallery information", "<br>".join(lines))
+
+    def import_dialog(self) -> None:
+        if self.gallery is None:
+            return
+        dialog = ImportDialog(self.gallery.path, self, engine=self.engine_spec)
+        dialog.imported.connect(lambda _ev: self.refresh_summary())
+        dialog.exec()
+        self.refresh_summary()
+
+    # -- the probe --------------------------------------------------------------------------
+
+    def open_probe_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open probe", "", IMAGE_FILTER)
+        if path:
+            self.load_probe(Path(path))
+
+    def paste_probe(self) -> None:
+        image = QGuiApplication.clipboard().image()
+        if image.isNull():
+            urls = QGuiApplication.clipboard().mimeData().urls()
+            files = [Path(u.toLocalFile()) for u in urls if u.isLocalFile()]
+            if files:
+                self.load_probe(files[0])
+                return
+            self.statusBar().showMessage("The clipboard holds no image", 5000)
+            return
+        target = Path(self._temp_dir.name) / f"pasted-{int(time.time() * 1000)}.png"
+        image.convertToFormat(QImage.Format.Format_RGB888).save(str(target), "PNG")
+        self.load_probe(target)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls() or event.mimeData().hasImage():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        files = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
+        if files:
+            event.acceptProposedAction()
+            self.load_probe(files[0])
+
+    def load_probe(self, path: Path) -> None:
+        if not self._may_discard_review():
+            return
+        self._set_review(None)
+        self.probe = None
+        self.probe_panel.set_probe(None)
+        self.compare.clear()
+        self.statusBar().showMessage(f"Looking for faces in {path.name}…")
+        self._pending[self.engine.analyze(path, 1)] = "analyze"
+
+    def _on_redetect(self, upsample: int) -> None:
+        if self.probe is not None:
+            self.statusBar().showMessage(f"Detecting again with upsampling {upsample}…")
+            self._pending[self.engine.analyze(Path(self.probe.path), upsample)] = "analyze"
+
+    def _on_analyzed(self, request: int, probe: Probe) -> None:
+        if self._pending.pop(request, None) != "analyze":
+            return
+        self.probe = probe
+        self.probe_panel.set_probe(probe)
+        n = len(probe.faces)
+        self.statusBar().showMessage(
+            f"{Path(probe.path).name}: {n} face{'s' if n != 1 else ''} found" +
+            ("" if n else " — draw a box around the face, or detect again"), 8000)
+        self._show_probe_face(self.probe_panel.selected_face())
+        self._update_actions()
+
+    def _on_box_drawn(self, box: Box) -> None:
+        if self.probe is not None:
+            self._pending[self.engine.describe_box(self.probe, box)] = "describe"
+
+    def _on_described(self, request: int, face: Face) -> None:
+        if self._pending.pop(request, None) != "describe":
+            return
+        self.probe_panel.set_face(face)
+        self._show_probe_face(face)
+        self._update_actions()
+
+    def _on_face_selected(self, face: Face) -> None:
+        if self.review is not None and self.review.face is not face:
+            if not self._may_discard_review():
+                return
+            self._set_review(None)
+        self._show_probe_face(face)
+        self._update_actions()
+
+    def _show_probe_face(self, face: Face | None) -> None:
+        if self.probe is None or face is None:
+            return
+        self.compare.set_probe(self.probe.image.rgb, face.landmarks, face.box,
+                               Path(self.probe.path).name,
+                               {"path": self.probe.path, "sha256": self.probe.sha256,
+                                "width": self.probe.image.width,
+                                "height": self.probe.image.height})
+
+    # -- search and review ------------------------------------------------------------------
+
+    def search(self) -> None:
+        face = self.probe_panel.selected_face()
+        if self.gallery is None or face is None:
+            return
+        if not self._may_discard_review():
+            return
+        self._set_review(None)
+        self._search_started = time.perf_counter()
+        self.statusBar().showMessage("Searching every gallery face…")
+        self._pending[self.engine.search(self.gallery.path, face, self.top_k.value())] = "search"
+
+    def _on_searched(self, request: int, face: Face, result: SearchResult) -> None:
+        if self._pending.pop(request, None) != "search" or self.probe is None:
+            return
+        assert self.gallery is not None
+        review = Review(self.probe, face, result, blind=self.act_blind.isChecked())
+        self._set_review(review)
+        took = (time.perf_counter() - self._search_started) * 1000
+        self.statusBar().showMessage(
+            f"{len(result.candidates)} candidates from {result.persons_searched:,} persons "
+            f"({result.faces_searched:,} faces) in {took:.0f} ms. {LEAD_BANNER}.", 15000)
+
+    def _set_review(self, review: Review | None) -> None:
+        self.review = review
+        crops: dict[int, bytes] = {}
+        if review is not None and self.gallery is not None:
+            crops = {c.face_id: self.gallery.face_crop(c.face_id)
+                     for c in review.result.candidates}
+        self.candidates.set_review(review, crops)
+        self.decision.set_candidate(review, None)
+        self.compare.clear_candidate()
+        if review is not None and review.result.candidates:
+            self.candidates.select_rank(review.result.candidates[0].rank
+                                        if not review.blind else
+                                        self._first_shown_rank())
+        self._update_actions()
+
+    def _first_shown_rank(self) -> int:
+        rank = self.candidates.selected_rank()
+        if rank is not None:
+            return rank
+        assert self.review is not None
+        return self.review.result.candidates[0].rank
+
+    def _on_candidate_selected(self, rank: int) -> None:
+        if self.review is None or self.gallery is None:
+            return
+        cand = self.review.candidate(rank)
+        details = self.gallery.face_details([cand.face_id]).get(cand.face_id, {})
+        landmarks = self.gallery.face_landmarks(cand.face_id)
+        box = Box(*details.get("box", [0, 0, 0, 0]))
+        label = cand.person_id if not cand.name or cand.name == cand.person_id else \
+            f"{cand.person_id} — {cand.name}"
+        shown = f"{rank}. {label}" if self.review.scores_visible(rank) else label
+        info = {"person_id": cand.person_id, "name": cand.name or "", **details,
+                **{f"metadata: {k}": v for k, v in details.get("metadata", {}).items()}}
+        info.pop("metadata", None)
+        self.compare.set_candidate(details.get("path"), landmarks, box, shown, info)
+        self.decision.set_candidate(self.review, rank)
+
+    def _on_blind_toggled(self, blind: bool) -> None:
+        self.settings.setValue("blind_review", blind)
+        if self.review is not None and not self.review.decided and \
+                not self.review.first_impressions:
+            self.review.blind = blind
+            self._set_review(self.review)
+
+    def _on_decision_requested(self, rank: int, decision: str, reviewer: str,
+                               rationale: str) -> None:
+        if self.review is None or self.gallery is None:
+            return
+        try:
+            row = self.review.record_decision(self.gallery, rank, decision, reviewer,
+                                              rationale)
+        except (ReviewError, FaceDeskError) as exc:
+            self.decision.show_error(exc.message)
+            return
+        except Exception as exc:  # e.g. the disk is full: say so, keep the window alive
+            self.decision.show_error(f"The decision could not be stored: {exc}")
+            return
+        self.settings.setValue("reviewer", reviewer)
+        self.decision.decision_recorded(row)
+        self.candidates.refresh()
+        self.statusBar().showMessage(
+            f"Recorded for candidate {rank}: {DECISIONS[decision]}"
+            + (f" — {LEAD_BANNER}" if decision == "possible_lead" else ""), 10000)
+
+    def _may_discard_review(self) -> bool:
+        """Ask before dropping a candidate list with undecided candidates; nothing of an
+        undecided candidate is ever written."""
+        if self.review is None or not self.review.result.candidates:
+            return True
+        undecided = self.review.undecided()
+        if not undecided:
+            return True
+        n = len(undecided)
+        answer = QMessageBox.question(
+            self, "Candidates without a decision",
+            f"{n} candidate{'s have' if n != 1 else ' has'} no recorded decision. "
+            "Nothing about them will be saved.\n\nDiscard this candidate list?",
+            QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel)
+        return answer == QMessageBox.StandardButton.Discard
+
+    # -- engine signals ---------------------------------------------------------------------
+
+    def _on_engine_failed(self, request: int, message: str) -> None:
+        what = self._pending.pop(request, None)
+        if what is None:
+            return
+        titles = {"analyze": "Cannot read the probe", "describe": "Cannot use that box",
+                  "search": "Search failed"}
+        self.statusBar().showMessage(message, 10000)
+        QMessageBox.warning(self, titles.get(what, "FaceDesk"), message)
+        self._update_actions()
+
+    def _on_busy(self, busy: bool) -> None:
+        self.busy_bar.setVisible(busy)
+        self.probe_panel.set_busy(busy)
+        self._update_actions()
+
+    # -- misc -------------------------------------------------------------------------------
+
+    def about(self) -> None:
+        QMessageBox.about(
+            self, "About FaceDesk",
+            f"<b>FaceDesk {__version__}</b><br><br>Face search for investigators. A search "
+            "lists <i>candidates</i>: possible leads for a trained reviewer to compare, never "
+            f"identifications.<br><br><b>{LEAD_BANNER}.</b><br><br>Nothing about a search is "
+            "stored until a reviewer records a decision with a rationale.")
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if not self._may_discard_review():
+            event.ignore()
+            return
+        self._save_state()
+        self.engine.shutdown()
+        if self.gallery is not None:
+            self.gallery.close()
+            self.gallery = None
+        self._temp_dir.cleanup()
+        event.accept()
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        QTimer.singleShot(0, self._update_actions)
