@@ -217,6 +217,10 @@ class ZoomView(QGraphicsView):
         self.setBackgroundBrush(QBrush(BACKGROUND))
         self.setMinimumSize(120, 120)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        # scroll bars always shown: if they came and went with the zoom, fitting would
+        # resize the viewport, which refits, which resizes... (a loop seen at some sizes)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)
         self.horizontalScrollBar().valueChanged.connect(self.changed)
         self.verticalScrollBar().valueChanged.connect(self.changed)
         self._message = QLabel(self.viewport())

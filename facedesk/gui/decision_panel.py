@@ -108,7 +108,7 @@ class DecisionPanel(QWidget):
         self.hint.setWordWrap(True)
 
         self.record_button = QPushButton("Record decision")
-        self.record_button.setObjectName("recordButton")
+        self.record_button.setObjectName("confirmButton")
         self.record_button.clicked.connect(self._record_clicked)
 
         form = QGridLayout()

@@ -231,6 +231,11 @@ class MainWindow(QMainWindow):
         for act in (self.act_search, self.act_blind, self.act_prev, self.act_next):
             tb.addAction(act)
         self.addToolBar(tb)
+        for act, name in ((self.act_search, "searchButton"), (self.act_import, "importButton"),
+                          (self.act_probe, "openProbeButton"), (self.act_open, "openGalleryButton"),
+                          (self.act_next, "nextCandidateButton"),
+                          (self.act_prev, "previousCandidateButton")):
+            tb.widgetForAction(act).setObjectName(name)
         # the compare view has its own mode and landmark buttons: keep the menu in step
         self.compare.landmarksChanged.connect(self._sync_landmarks_action)
 
@@ -395,13 +400,17 @@ class MainWindow(QMainWindow):
                          f"{models}")
         QMessageBox.information(self, "Gallery information", "<br>".join(lines))
 
-    def import_dialog(self) -> None:
+    def import_dialog(self) -> ImportDialog | None:
+        """Open the import dialog (window-modal, not blocking: the window keeps
+        repainting while the import runs in the dialog's worker thread)."""
         if self.gallery is None:
-            return
+            return None
         dialog = ImportDialog(self.gallery.path, self, engine=self.engine_spec)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.imported.connect(lambda _ev: self.refresh_summary())
-        dialog.exec()
-        self.refresh_summary()
+        dialog.finished.connect(lambda _code: self.refresh_summary())
+        dialog.open()
+        return dialog
 
     # -- the probe --------------------------------------------------------------------------
 

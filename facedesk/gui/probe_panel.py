@@ -824,7 +824,7 @@ class ProbePanel(QWidget):
         picker_row = QHBoxLayout()
         picker_label = QLabel("&Face:")
         self.picker = QComboBox()
-        self.picker.setObjectName("facePicker")
+        self.picker.setObjectName("faceList")
         self.picker.setAccessibleName("Face to search")
         picker_label.setBuddy(self.picker)
         self.fit_button = QToolButton()

@@ -437,3 +437,4 @@ def test_clear_and_empty_states(loaded: CompareView) -> None:
     assert loaded.face_item("probe") is None
     assert panes(loaded)[0].scene().items() == []
     assert not loaded.findChild(QPushButton, "openProbeOriginal").isEnabled()
+

@@ -50,7 +50,7 @@ class Parts:
         self.inconclusive: QRadioButton = find(QRadioButton, "decisionInconclusive")
         self.reviewer: QLineEdit = find(QLineEdit, "reviewerEdit")
         self.rationale: QPlainTextEdit = find(QPlainTextEdit, "rationaleEdit")
-        self.record: QPushButton = find(QPushButton, "recordButton")
+        self.record: QPushButton = find(QPushButton, "confirmButton")
         self.hint: QLabel = find(QLabel, "decisionHint")
 
 

@@ -128,3 +128,17 @@ def test_not_a_gallery_is_refused_with_a_message(qtbot, window: MainWindow, tmp_
     assert not window.open_gallery(bad)
     assert "not a FaceDesk gallery" in shown[0] and window.gallery is None
     assert not window.act_import.isEnabled()
+
+
+@pytest.mark.parametrize("size", [(1600, 950), (1400, 850), (1280, 720)])
+def test_window_settles_after_a_resize(qtbot, window: MainWindow, size) -> None:
+    """The compare panes once refitted forever at 1600 x 950: fitting toggled the scroll
+    bars, which resized the viewport, which refitted... (the window froze)."""
+    resizes: list[int] = []
+    for pane in window.compare._views:
+        pane.resized.connect(lambda: resizes.append(1))
+    window.resize(*size)
+    qtbot.wait(400)
+    settled = len(resizes)
+    qtbot.wait(400)
+    assert len(resizes) == settled and settled < 20

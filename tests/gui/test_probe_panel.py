@@ -103,7 +103,7 @@ def test_two_faces_are_boxed_numbered_and_the_largest_is_chosen(qtbot, panel, tw
     assert items[1].pen_width() > items[0].pen_width()
     assert items[1].colour() != items[0].colour()
 
-    picker = panel.findChild(object, "facePicker")
+    picker = panel.findChild(object, "faceList")
     assert [picker.itemText(i) for i in range(picker.count())] == [
         "Face 1 (80 px)", "Face 2 (120 px)"]
     assert picker.currentIndex() == 1
@@ -131,7 +131,7 @@ def test_clicking_the_other_box_selects_it(qtbot, panel, two_face_probe):
     assert panel.selected_face().index == 0
     assert view.selected_position() == 0
     assert [it.selected for it in view.box_items()] == [True, False]
-    assert panel.findChild(object, "facePicker").currentIndex() == 0
+    assert panel.findChild(object, "faceList").currentIndex() == 0
     assert panel.findChild(QualityPanel, "qualityPanel").title.text() == "Quality: Face 1"
 
     # a click on the background changes nothing
@@ -143,7 +143,7 @@ def test_clicking_the_other_box_selects_it(qtbot, panel, two_face_probe):
 
 def test_picker_moves_the_highlight(qtbot, panel, two_face_probe):
     panel.set_probe(two_face_probe)
-    picker = panel.findChild(object, "facePicker")
+    picker = panel.findChild(object, "faceList")
     with qtbot.waitSignal(panel.face_selected) as sig:
         picker.setCurrentIndex(0)
     assert sig.args[0].index == 0
@@ -171,7 +171,7 @@ def test_no_face_shows_hint_and_a_drawn_box_comes_back_in_image_pixels(
     assert hint.text() == NO_FACE_HINT
     assert panel.selected_face() is None
     assert panel.findChild(QSpinBox, "upsampleSpin").value() == 2
-    assert not panel.findChild(object, "facePicker").isEnabled()
+    assert not panel.findChild(object, "faceList").isEnabled()
 
     view = view_of(panel)
     assert view.current_scale() > 1.5  # the 200 x 160 still is fitted, enlarged
@@ -193,7 +193,7 @@ def test_no_face_shows_hint_and_a_drawn_box_comes_back_in_image_pixels(
     with qtbot.waitSignal(panel.face_selected) as sel:
         panel.set_face(face)
     assert sel.args[0].index == -1
-    picker = panel.findChild(object, "facePicker")
+    picker = panel.findChild(object, "faceList")
     assert picker.itemText(picker.currentIndex()).startswith("Drawn box (")
     assert picker.isEnabled()
     assert panel.selected_face().index == -1
@@ -240,7 +240,7 @@ def test_detect_again_and_busy(qtbot, panel, two_face_probe, no_face_probe):
     panel.set_probe(two_face_probe)
     assert spin.value() == 1  # a new still starts from the default again
     panel.set_busy(True)
-    for name in ("drawBoxButton", "detectAgainButton", "upsampleSpin", "facePicker"):
+    for name in ("drawBoxButton", "detectAgainButton", "upsampleSpin", "faceList"):
         assert not panel.findChild(object, name).isEnabled(), name
     view = view_of(panel)
     with qtbot.assertNotEmitted(panel.face_selected):
@@ -248,7 +248,7 @@ def test_detect_again_and_busy(qtbot, panel, two_face_probe, no_face_probe):
                          pos=to_view(view, 70, 70))
     assert panel.selected_face().index == 1
     panel.set_busy(False)
-    for name in ("drawBoxButton", "detectAgainButton", "upsampleSpin", "facePicker"):
+    for name in ("drawBoxButton", "detectAgainButton", "upsampleSpin", "faceList"):
         assert panel.findChild(object, name).isEnabled(), name
 
 
@@ -348,7 +348,7 @@ def test_panel_quality_follows_the_chosen_face(qtbot, panel, two_face_probe):
     qp = panel.findChild(QualityPanel, "qualityPanel")
     face2 = two_face_probe.faces[1]
     assert qp.checks() == quality.check(face2.quality)
-    panel.findChild(object, "facePicker").setCurrentIndex(0)
+    panel.findChild(object, "faceList").setCurrentIndex(0)
     assert qp.checks() == quality.check(two_face_probe.faces[0].quality)
 
 
