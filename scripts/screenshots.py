@@ -19,13 +19,14 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtCore import QSettings  # noqa: E402
-from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
+from PIL import Image
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QApplication, QWidget
 
-from facedesk.core.faces import Box  # noqa: E402
-from facedesk.gui.app import make_app  # noqa: E402
-from facedesk.gui.import_dialog import ImportDialog  # noqa: E402
-from facedesk.gui.main_window import MainWindow  # noqa: E402
+from facedesk.core.faces import Box
+from facedesk.gui.app import make_app
+from facedesk.gui.import_dialog import ImportDialog
+from facedesk.gui.main_window import MainWindow
 
 REPO = Path(__file__).resolve().parents[1]
 LFW = REPO.parent / "shared" / "data" / "lfw" / "images"
@@ -147,8 +148,6 @@ def main() -> int:
         window.review = None
         window.act_blind.setChecked(False)
         blank = work / "dark-still.png"
-        from PIL import Image
-
         Image.open(sorted((LFW / PROBE_IN[0]).glob("*.jpg"))[7]).convert("L").point(
             lambda v: v // 6).rotate(100).save(blank)
         window.load_probe(blank)

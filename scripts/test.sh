@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh dev
 VENV=${FACEDESK_VENV:-.venv}
 export PATH="$PWD/$VENV/bin:$PATH"
-echo "== ruff"; ruff check facedesk tests benchmarks
+echo "== ruff"; ruff check facedesk tests benchmarks scripts
 echo "== mypy"; mypy
 echo "== import contracts"; lint-imports
 echo "== pytest"; QT_QPA_PLATFORM=offscreen pytest "$@"

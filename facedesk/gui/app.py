@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -30,8 +31,20 @@ def make_app(argv: list[str] | None = None) -> QApplication:
     return app
 
 
+def no_display() -> bool:
+    """On Linux without X11/Wayland, Qt would abort with a cryptic message."""
+    env = os.environ
+    return (sys.platform.startswith("linux") and not env.get("QT_QPA_PLATFORM")
+            and not env.get("DISPLAY") and not env.get("WAYLAND_DISPLAY"))
+
+
 def run(db: Path | None = None, engine: EngineSpec | None = None) -> int:
     """Open the main window (on `db`, or the most recent gallery) and run the event loop."""
+    if no_display():
+        print("error: no display to open the window on (DISPLAY and WAYLAND_DISPLAY are "
+              "unset); start FaceDesk from a desktop session, under Xvfb (xvfb-run facedesk "
+              "gui), or with QT_QPA_PLATFORM=offscreen", file=sys.stderr)
+        return 1
     app = make_app()
     from facedesk.gui.main_window import MainWindow
 
