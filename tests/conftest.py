@@ -6,6 +6,7 @@ import pytest
 from fakes import FAKE_FACTORY, no_face, one_face, save_png
 
 from facedesk.core.engines import EngineSpec
+from facedesk.core.importer import ImportOptions, run_import
 from facedesk.store import Gallery
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,3 +34,11 @@ def people_dir(tmp_path: Path) -> Path:
             save_png(one_face(person, variant), root / f"person_{person}" / f"{variant}.png")
     save_png(no_face(), root / "person_4" / "blank.png")
     return root
+
+
+@pytest.fixture
+def imported(gallery: Gallery, people_dir: Path, fake_spec: EngineSpec) -> Gallery:
+    """`gallery` with `people_dir` imported by the fake engine."""
+    for _ in run_import(gallery, people_dir, engine=fake_spec, options=ImportOptions(workers=1)):
+        pass
+    return gallery

@@ -12,8 +12,6 @@ from fakes import FakeEngine, one_face, save_png
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QImage
 
-from facedesk.core.engines import EngineSpec
-from facedesk.core.importer import ImportOptions, run_import
 from facedesk.core.review import Review
 from facedesk.core.search import Searcher, analyze_probe, choose_face
 from facedesk.gui.candidates_panel import (
@@ -38,13 +36,6 @@ from facedesk.store import Gallery
 
 MakeReview = Callable[..., Review]
 DISPLAY = Qt.ItemDataRole.DisplayRole
-
-
-@pytest.fixture
-def imported(gallery: Gallery, people_dir: Path, fake_spec: EngineSpec) -> Gallery:
-    for _ in run_import(gallery, people_dir, engine=fake_spec, options=ImportOptions(workers=1)):
-        pass
-    return gallery
 
 
 @pytest.fixture

@@ -11,21 +11,12 @@ from fakes import FakeEngine, one_face, save_png
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QLineEdit, QPlainTextEdit, QPushButton, QRadioButton
 
-from facedesk.core.engines import EngineSpec
-from facedesk.core.importer import ImportOptions, run_import
 from facedesk.core.review import LEAD_BANNER, Review, ReviewError
 from facedesk.core.search import Searcher, analyze_probe, choose_face
 from facedesk.gui.decision_panel import DecisionPanel
 from facedesk.store import Gallery
 
 MakeReview = Callable[..., Review]
-
-
-@pytest.fixture
-def imported(gallery: Gallery, people_dir: Path, fake_spec: EngineSpec) -> Gallery:
-    for _ in run_import(gallery, people_dir, engine=fake_spec, options=ImportOptions(workers=1)):
-        pass
-    return gallery
 
 
 @pytest.fixture
