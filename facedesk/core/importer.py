@@ -77,9 +77,10 @@ def list_source(source: Path | None, manifest: Path | None,
                 options: ImportOptions) -> Listing:
     """SOURCE may be a folder or a CSV manifest; with `manifest`, SOURCE (optional) is the
     folder the manifest's paths are relative to (default: the manifest's folder).
-    Paths are made absolute, so the gallery finds its originals from anywhere."""
-    source = source.absolute() if source is not None else None
-    manifest = manifest.absolute() if manifest is not None else None
+    Paths are made absolute and normalised, so the gallery finds its originals from anywhere."""
+    # absolute and without '..' (abspath, not resolve: a symlinked folder keeps its name)
+    source = Path(os.path.abspath(source)) if source is not None else None
+    manifest = Path(os.path.abspath(manifest)) if manifest is not None else None
     if manifest is not None:
         if source is not None and not source.is_dir():
             raise SourceError(f"{source}: with --manifest, SOURCE must be the photo folder")

@@ -159,3 +159,14 @@ def test_manifest_import_keeps_metadata(gallery: Gallery, tmp_path: Path,
     ).fetchone()
     assert name == "Ann Lee"
     assert '"booking_date": "2024-01-02"' in meta and '"sex": "F"' in meta
+
+
+def test_stored_paths_are_absolute_and_normalised(gallery: Gallery, people_dir: Path,
+                                                  fake_spec: EngineSpec, monkeypatch) -> None:
+    monkeypatch.chdir(people_dir / "person_1")
+    finish(run_import(gallery, Path("../../people"), engine=fake_spec,
+                      options=ImportOptions(workers=1)))
+    paths = [r[0] for r in gallery.conn.execute("SELECT path FROM photos")]
+    assert len(paths) == 16
+    assert all(Path(p).is_absolute() and ".." not in Path(p).parts for p in paths)
+    assert str(people_dir / "person_0" / "0.png") in paths
