@@ -259,13 +259,17 @@ def search(probe: Path, db: Path, top_k: int, face: str, box: str | None, upsamp
                f"({q.size_px} px, eyes {q.eye_distance_px:.0f} px apart, "
                f"yaw {q.yaw_deg:+.0f}°)")
     click.echo(f"searched {result.persons_searched} persons ({result.faces_searched} faces) "
-               f"in {result.search_ms:.1f} ms; {len(result.candidates)} candidates:")
-    click.echo(f"{'rank':>4}  {'distance':>8}  {'similarity':>10}  person")
+               f"in {result.search_ms:.1f} ms; {len(result.candidates)} candidates.")
+    click.echo(result.lookalike_notice())
+    click.echo(f"{'rank':>4}  {'distance':>8}  {'similarity':>10}  {'FMR':>8}  "
+               f"{'look-alikes':>11}  person")
     for c in result.candidates:
         label = c.person_id if not c.name or c.name == c.person_id else \
             f"{c.person_id} ({c.name})"
-        click.echo(f"{c.rank:>4}  {c.distance:8.4f}  {c.similarity:10.4f}  {label}  "
-                   f"{c.photo['path']}")
+        fmr = "-" if c.fmr is None else f"{c.fmr.fmr:.1e}"
+        look = "-" if c.expected_lookalikes is None else f"{c.expected_lookalikes:.2g}"
+        click.echo(f"{c.rank:>4}  {c.distance:8.4f}  {c.similarity:10.4f}  {fmr:>8}  "
+                   f"{look:>11}  {label}  {c.photo['path']}")
     click.echo(LEAD_NOTICE)
 
 

@@ -25,6 +25,7 @@ from numpy.typing import NDArray
 
 from facedesk.core import analysis, imaging
 from facedesk.core.analysis import DetectOptions
+from facedesk.core.calibration import Calibration, FmrReading, reference
 from facedesk.core.engines import describe_identity, engine_id
 from facedesk.core.faces import Box, Face, FaceEngine, largest_index
 from facedesk.core.imaging import LoadedImage
@@ -164,6 +165,8 @@ class Candidate:
     photo: dict[str, Any]
     other_photos: list[dict[str, Any]] = field(default_factory=list)
     photos_of_person: int = 1
+    fmr: FmrReading | None = None  # None: no calibration for this engine
+    expected_lookalikes: float | None = None  # persons searched x FMR at this distance
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -176,6 +179,9 @@ class Candidate:
             "photo": self.photo,
             "other_photos": self.other_photos,
             "photos_of_person": self.photos_of_person,
+            "fmr": None if self.fmr is None else self.fmr.as_dict(),
+            "expected_lookalikes": None if self.expected_lookalikes is None
+            else round(self.expected_lookalikes, 3),
         }
 
 
@@ -188,6 +194,29 @@ class SearchResult:
     top_k: int
     search_ms: float
     candidates: list[Candidate]
+    calibration_source: str | None = None
+
+    @property
+    def lookalikes_at_best(self) -> float | None:
+        """Expected number of different persons at least as close as the best candidate."""
+        if not self.candidates:
+            return None
+        return self.candidates[0].expected_lookalikes
+
+    def lookalike_notice(self) -> str:
+        """The plain-words introduction of the candidate list's reliability."""
+        if self.calibration_source is None:
+            return ("No calibration for this engine: distances cannot be read as false "
+                    "match rates.")
+        best = self.lookalikes_at_best
+        if best is None:
+            return ""
+        if best >= 1:
+            return (f"About {best:.1f} different persons in a gallery of this size are "
+                    "expected to look at least this close: every candidate may be a "
+                    "look-alike.")
+        return (f"Expected look-alikes at the best candidate's distance: {best:.2g} "
+                f"(calibration: {self.calibration_source}).")
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -199,6 +228,14 @@ class SearchResult:
             "search_ms": round(self.search_ms, 3),
             "distance": "euclidean distance between 128-d encodings (lower = more alike)",
             "similarity": "cosine of the angle between the encodings; not a probability",
+            "fmr": "share of impostor pairs (two different persons) at this distance or "
+                   "closer, with its 95% interval",
+            "expected_lookalikes": "persons searched x FMR: different persons expected at "
+                                   "least this close",
+            "calibration": self.calibration_source,
+            "lookalikes_at_best": None if self.lookalikes_at_best is None
+            else round(self.lookalikes_at_best, 3),
+            "lookalike_notice": self.lookalike_notice(),
             "candidates": [c.as_dict() for c in self.candidates],
         }
 
@@ -213,11 +250,15 @@ class Searcher:
     """A gallery with its in-memory index, rebuilt only when the gallery's version
     changes (new faces), so repeated searches pay for the matrix once."""
 
-    def __init__(self, gallery: Gallery, engine_identity: dict[str, Any]) -> None:
+    def __init__(self, gallery: Gallery, engine_identity: dict[str, Any],
+                 calibration: Calibration | None = None) -> None:
         self.gallery = gallery
         self.engine_identity = engine_identity
         self.engine_id = engine_id(engine_identity)
         self._index: SearchIndex | None = None
+        cal = calibration if calibration is not None else reference()
+        # a calibration is only valid for the engine it was measured with
+        self.calibration = cal if cal is not None and cal.engine_id == self.engine_id else None
 
     def index(self) -> SearchIndex:
         if self._index is None or self._index.version != self.gallery.version:
@@ -257,12 +298,16 @@ class Searcher:
             others = [{"face_id": ofid, "distance": round(odist, 6),
                        "path": details[ofid]["path"]}
                       for ofid, odist, _ in faces[1:PHOTOS_PER_CANDIDATE]]
+            reading = None if self.calibration is None else self.calibration.reading(dist)
             candidates.append(Candidate(
                 rank=rank, person_id=d["person_id"], name=d["name"], distance=dist,
                 similarity=cosine(encoding, index.matrix[row]), face_id=fid,
-                photo=photo, other_photos=others, photos_of_person=len(faces)))
+                photo=photo, other_photos=others, photos_of_person=len(faces),
+                fmr=reading, expected_lookalikes=None if reading is None
+                else reading.expected_lookalikes(index.persons)))
         return SearchResult(
             persons_searched=index.persons, faces_searched=index.faces,
             gallery_version=index.version, engine_id=self.engine_id, top_k=top_k,
-            search_ms=search_ms, candidates=candidates)
+            search_ms=search_ms, candidates=candidates,
+            calibration_source=None if self.calibration is None else self.calibration.source)
 

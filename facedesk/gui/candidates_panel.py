@@ -53,9 +53,17 @@ SIMILARITY_TOOLTIP = ("Cosine similarity of the two face encodings (1.0 = same d
 #: the item data role that carries a row's candidate rank (always, even when hidden)
 RANK_ROLE = int(Qt.ItemDataRole.UserRole) + 1
 
-COLUMNS = ("Rank", "Face", "Person", "Distance", "Similarity", "Photo metadata", "Decision")
-COL_RANK, COL_FACE, COL_PERSON, COL_DISTANCE, COL_SIMILARITY, COL_META, COL_DECISION = range(7)
-_SCORE_COLUMNS = (COL_RANK, COL_DISTANCE, COL_SIMILARITY)
+COLUMNS = ("Rank", "Face", "Person", "Distance", "Similarity", "FMR", "Look-alikes",
+           "Photo metadata", "Decision")
+(COL_RANK, COL_FACE, COL_PERSON, COL_DISTANCE, COL_SIMILARITY, COL_FMR, COL_LOOKALIKES,
+ COL_META, COL_DECISION) = range(9)
+_SCORE_COLUMNS = (COL_RANK, COL_DISTANCE, COL_SIMILARITY, COL_FMR, COL_LOOKALIKES)
+FMR_TOOLTIP = ("False match rate: the share of pairs of photos of two DIFFERENT persons "
+               "that come this close (measured on the calibration set). Not the chance "
+               "that this candidate is the person.")
+LOOKALIKES_TOOLTIP = ("Expected look-alikes: how many different persons in a gallery of "
+                      "this size are expected to be at least this close (persons searched "
+                      "x FMR). 1 or more means this candidate may well be a look-alike.")
 
 #: object names of the first-impression buttons, by FIRST_IMPRESSIONS key
 IMPRESSION_BUTTONS = {
@@ -105,10 +113,8 @@ def header_text(review: Review | None) -> str:
     text = (f"{_plural(n, 'candidate')} from {_plural(r.persons_searched, 'person')} searched "
             f"({_plural(r.faces_searched, 'face')}). Candidates are possible leads for "
             "review, not identifications.")
-    # DESIGN.md wants the expected number of look-alikes at the best score here; that
-    # needs a calibration (distance -> false match rate), which does not exist yet.
-    text += " Expected look-alikes at the best score: not available until the gallery is " \
-            "calibrated."
+    if not review.blind:  # the figure would give the best score away
+        text += " " + r.lookalike_notice()
     if review.blind:
         text += " Blind review: scores stay hidden until you record a first impression."
     return text
@@ -192,6 +198,10 @@ class CandidatesModel(QAbstractTableModel):
                 return DISTANCE_TOOLTIP
             if section == COL_SIMILARITY:
                 return SIMILARITY_TOOLTIP
+            if section == COL_FMR:
+                return FMR_TOOLTIP
+            if section == COL_LOOKALIKES:
+                return LOOKALIKES_TOOLTIP
             if section in _SCORE_COLUMNS and self._review is not None and self._review.blind:
                 return BLIND_TOOLTIP
         return None
@@ -244,6 +254,11 @@ class CandidatesModel(QAbstractTableModel):
             return f"{cand.distance:.3f}"
         if col == COL_SIMILARITY:
             return f"{cand.similarity:.3f}"
+        if col == COL_FMR:
+            return NO_VALUE if cand.fmr is None else f"{cand.fmr.fmr:.1e}"
+        if col == COL_LOOKALIKES:
+            return NO_VALUE if cand.expected_lookalikes is None else \
+                f"{cand.expected_lookalikes:.2g}"
         if col == COL_META:
             return metadata_text(cand.photo.get("metadata"))
         if col == COL_DECISION:
@@ -263,6 +278,10 @@ class CandidatesModel(QAbstractTableModel):
             return DISTANCE_TOOLTIP
         if col == COL_SIMILARITY:
             return SIMILARITY_TOOLTIP
+        if col == COL_FMR:
+            return FMR_TOOLTIP
+        if col == COL_LOOKALIKES:
+            return LOOKALIKES_TOOLTIP
         if col in (COL_FACE, COL_META, COL_PERSON):
             lines = [str(cand.photo.get("path", ""))]
             meta = cand.photo.get("metadata") or {}
@@ -337,8 +356,8 @@ class CandidatesPanel(QWidget):
         hh = self.table.horizontalHeader()
         hh.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         hh.setStretchLastSection(True)
-        widths = {COL_RANK: 60, COL_FACE: THUMB_PX + 12, COL_PERSON: 120, COL_DISTANCE: 76,
-                  COL_SIMILARITY: 82, COL_META: 150}
+        widths = {COL_RANK: 50, COL_FACE: THUMB_PX + 12, COL_PERSON: 120, COL_DISTANCE: 70,
+                  COL_SIMILARITY: 76, COL_FMR: 64, COL_LOOKALIKES: 80, COL_META: 150}
         for col, width in widths.items():
             self.table.setColumnWidth(col, width)
         self.table.selectionModel().currentRowChanged.connect(self._current_row_changed)

@@ -518,9 +518,11 @@ class MainWindow(QMainWindow):
         review = Review(self.probe, face, result, blind=self.act_blind.isChecked())
         self._set_review(review)
         took = (time.perf_counter() - self._search_started) * 1000
+        notice = "" if review.blind else f" {result.lookalike_notice()}"
         self.statusBar().showMessage(
             f"{len(result.candidates)} candidates from {result.persons_searched:,} persons "
-            f"({result.faces_searched:,} faces) in {took:.0f} ms. {LEAD_BANNER}.", 15000)
+            f"({result.faces_searched:,} faces) in {took:.0f} ms.{notice} {LEAD_BANNER}.",
+            15000)
 
     def _set_review(self, review: Review | None) -> None:
         self.review = review

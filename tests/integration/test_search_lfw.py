@@ -10,6 +10,8 @@ import json
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from facedesk.core.imaging import sha256_bytes
 from facedesk.core.search import Searcher, analyze_probe, choose_face
 from facedesk.store import Gallery
@@ -67,6 +69,14 @@ def test_cli_search_json_lists_the_person_first(lfw_gallery, run_facedesk) -> No
     doc = json.loads(proc.stdout)
 
     assert "investigative leads only" in doc["notice"]
+    # the shipped LFW calibration belongs to this engine: every candidate has its FMR
+    assert doc["calibration"].startswith("LFW")
+    best = doc["candidates"][0]
+    assert 0 <= best["fmr"]["fmr_95"][0] <= best["fmr"]["fmr"] <= best["fmr"]["fmr_95"][1]
+    assert best["expected_lookalikes"] == pytest.approx(30 * best["fmr"]["fmr"], abs=1e-3)
+    assert doc["lookalikes_at_best"] == best["expected_lookalikes"]
+    fmrs = [c["fmr"]["fmr"] for c in doc["candidates"]]
+    assert fmrs == sorted(fmrs)  # farther candidates: more impostors that close
     assert doc["probe"]["path"] == str(probe)
     assert doc["probe"]["sha256"] == sha256_bytes(probe.read_bytes())
     assert len(doc["probe"]["faces"]) >= 1

@@ -1,0 +1,1 @@
+"""Data files FaceDesk ships (loaded with importlib.resources)."""
