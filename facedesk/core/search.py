@@ -215,8 +215,7 @@ class SearchResult:
             return (f"About {best:.1f} different persons in a gallery of this size are "
                     "expected to look at least this close: every candidate may be a "
                     "look-alike.")
-        return (f"Expected look-alikes at the best candidate's distance: {best:.2g} "
-                f"(calibration: {self.calibration_source}).")
+        return f"Expected look-alikes at the best candidate's distance: {best:.2g}."
 
     def as_dict(self) -> dict[str, Any]:
         return {

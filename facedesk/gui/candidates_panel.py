@@ -115,6 +115,8 @@ def header_text(review: Review | None) -> str:
             "review, not identifications.")
     if not review.blind:  # the figure would give the best score away
         text += " " + r.lookalike_notice()
+    if r.calibration_source:
+        text += f" Calibration: {r.calibration_source}."
     if review.blind:
         text += " Blind review: scores stay hidden until you record a first impression."
     return text
