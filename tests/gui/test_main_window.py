@@ -142,3 +142,12 @@ def test_window_settles_after_a_resize(qtbot, window: MainWindow, size) -> None:
     settled = len(resizes)
     qtbot.wait(400)
     assert len(resizes) == settled and settled < 20
+
+
+def test_key_widgets_have_their_stable_names(window: MainWindow) -> None:
+    from PySide6.QtWidgets import QWidget
+
+    names = ["probeView", "faceList", "qualityPanel", "searchButton", "candidateList",
+             "compareView", "decisionPanel", "confirmButton", "importButton"]
+    missing = [n for n in names if window.findChild(QWidget, n) is None]
+    assert missing == []
