@@ -67,6 +67,19 @@ def build_source(root: Path, persons: int) -> Path:
     return src
 
 
+def load(app: QApplication, window: MainWindow, probe: Path) -> None:
+    """Open a probe and wait until its faces are found."""
+    window.load_probe(probe)
+    wait(app, lambda: window.probe is not None and not window.busy_bar.isVisible())
+
+
+def search(app: QApplication, window: MainWindow, probe: Path) -> None:
+    """Open a probe, search its chosen face, and wait for the candidate list."""
+    load(app, window, probe)
+    window.search()
+    wait(app, lambda: window.review is not None)
+
+
 def shoot(widget: QWidget, out: Path, name: str) -> None:
     path = out / name
     widget.grab().save(str(path))
@@ -107,10 +120,7 @@ def main() -> int:
 
         # 2. a probe of a person in the gallery: search, compare, candidates
         person, k = PROBE_IN
-        window.load_probe(sorted((LFW / person).glob("*.jpg"))[k])
-        wait(app, lambda: window.probe is not None and not window.busy_bar.isVisible())
-        window.search()
-        wait(app, lambda: window.review is not None)
+        search(app, window, sorted((LFW / person).glob("*.jpg"))[k])
         settle(app, 0.5)
         shoot(window, args.out, "workspace-search.png")
 
@@ -132,10 +142,7 @@ def main() -> int:
         window.review = None
         window.act_blind.setChecked(True)
         person, k = PROBE_OUT
-        window.load_probe(sorted((LFW / person).glob("*.jpg"))[k])
-        wait(app, lambda: window.probe is not None and not window.busy_bar.isVisible())
-        window.search()
-        wait(app, lambda: window.review is not None)
+        search(app, window, sorted((LFW / person).glob("*.jpg"))[k])
         rank = window.candidates.selected_rank()
         assert rank is not None and window.review is not None
         window.review.record_first_impression(rank, "different")
@@ -150,8 +157,7 @@ def main() -> int:
         blank = work / "dark-still.png"
         Image.open(sorted((LFW / PROBE_IN[0]).glob("*.jpg"))[7]).convert("L").point(
             lambda v: v // 6).rotate(100).save(blank)
-        window.load_probe(blank)
-        wait(app, lambda: window.probe is not None and not window.busy_bar.isVisible())
+        load(app, window, blank)
         settle(app)
         if window.probe is not None and not window.probe.faces:
             window.probe_panel.box_drawn.emit(Box(70, 180, 180, 70))
@@ -163,10 +169,7 @@ def main() -> int:
         window.act_dark.setChecked(True)
         window.review = None
         person, k = PROBE_IN
-        window.load_probe(sorted((LFW / person).glob("*.jpg"))[k])
-        wait(app, lambda: window.probe is not None and not window.busy_bar.isVisible())
-        window.search()
-        wait(app, lambda: window.review is not None)
+        search(app, window, sorted((LFW / person).glob("*.jpg"))[k])
         settle(app, 0.5)
         shoot(window, args.out, "workspace-dark.png")
         window.review = None

@@ -122,6 +122,11 @@ def header_text(review: Review | None) -> str:
     return text
 
 
+#: what each score column means, shown as the header's and the cells' tooltip
+_SCORE_TOOLTIPS = {COL_DISTANCE: DISTANCE_TOOLTIP, COL_SIMILARITY: SIMILARITY_TOOLTIP,
+                   COL_FMR: FMR_TOOLTIP, COL_LOOKALIKES: LOOKALIKES_TOOLTIP}
+
+
 class CandidatesModel(QAbstractTableModel):
     """A Review's candidates as table rows (see COLUMNS). `crops` maps face_id to the JPEG
     bytes of the gallery's face crop, shown as the Face column's decoration."""
@@ -196,14 +201,8 @@ class CandidatesModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return COLUMNS[section]
         if role == Qt.ItemDataRole.ToolTipRole:
-            if section == COL_DISTANCE:
-                return DISTANCE_TOOLTIP
-            if section == COL_SIMILARITY:
-                return SIMILARITY_TOOLTIP
-            if section == COL_FMR:
-                return FMR_TOOLTIP
-            if section == COL_LOOKALIKES:
-                return LOOKALIKES_TOOLTIP
+            if section in _SCORE_TOOLTIPS:
+                return _SCORE_TOOLTIPS[section]
             if section in _SCORE_COLUMNS and self._review is not None and self._review.blind:
                 return BLIND_TOOLTIP
         return None
@@ -276,14 +275,8 @@ class CandidatesModel(QAbstractTableModel):
     def _tooltip(self, cand: Candidate, col: int, visible: bool) -> str | None:
         if col in _SCORE_COLUMNS and not visible:
             return BLIND_TOOLTIP
-        if col == COL_DISTANCE:
-            return DISTANCE_TOOLTIP
-        if col == COL_SIMILARITY:
-            return SIMILARITY_TOOLTIP
-        if col == COL_FMR:
-            return FMR_TOOLTIP
-        if col == COL_LOOKALIKES:
-            return LOOKALIKES_TOOLTIP
+        if col in _SCORE_TOOLTIPS:
+            return _SCORE_TOOLTIPS[col]
         if col in (COL_FACE, COL_META, COL_PERSON):
             lines = [str(cand.photo.get("path", ""))]
             meta = cand.photo.get("metadata") or {}

@@ -534,17 +534,12 @@ class MainWindow(QMainWindow):
         self.decision.set_candidate(review, None)
         self.compare.clear_candidate()
         if review is not None and review.result.candidates:
-            self.candidates.select_rank(review.result.candidates[0].rank
-                                        if not review.blind else
-                                        self._first_shown_rank())
+            # the panel selected its first row (rank 1, or a shuffled one in blind
+            # review); selecting it again fills the compare and decision panels
+            rank = self.candidates.selected_rank()
+            self.candidates.select_rank(rank if rank is not None
+                                        else review.result.candidates[0].rank)
         self._update_actions()
-
-    def _first_shown_rank(self) -> int:
-        rank = self.candidates.selected_rank()
-        if rank is not None:
-            return rank
-        assert self.review is not None
-        return self.review.result.candidates[0].rank
 
     def _on_candidate_selected(self, rank: int) -> None:
         if self.review is None or self.gallery is None:
