@@ -44,6 +44,7 @@ class FaceRecord:
     yaw_deg: float
     encoding: bytes  # 128 little-endian float32
     crop_jpeg: bytes
+    detector: str = "hog:1"  # how it was found (schema migration 3)
 
 
 @dataclass(frozen=True)
@@ -333,11 +334,11 @@ class Gallery:
                 conn.execute(
                     "INSERT INTO faces(photo_id, person_pk, engine_id, box_top, box_right, "
                     "box_bottom, box_left, landmarks, size_px, eye_distance_px, sharpness, "
-                    "brightness, yaw_deg, encoding, crop) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "brightness, yaw_deg, encoding, crop, detector) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (cur.lastrowid, person_pk, f.engine_id, *f.box, json.dumps(f.landmarks),
                      f.size_px, f.eye_distance_px, f.sharpness, f.brightness, f.yaw_deg,
-                     f.encoding, f.crop_jpeg),
+                     f.encoding, f.crop_jpeg, f.detector),
                 )
                 faces_added += 1
             if faces_added:
@@ -407,7 +408,7 @@ class Gallery:
                 "SELECT f.id, f.box_top, f.box_right, f.box_bottom, f.box_left, f.size_px, "
                 "f.eye_distance_px, f.sharpness, f.brightness, f.yaw_deg, "
                 "p.id, p.path, p.sha256, p.metadata, p.width, p.height, "
-                "s.person_id, s.name FROM faces f JOIN photos p ON p.id = f.photo_id "
+                "s.person_id, s.name, f.detector FROM faces f JOIN photos p ON p.id = f.photo_id "
                 f"JOIN persons s ON s.id = f.person_pk WHERE f.id IN ({marks})", chunk,
             ):
                 out[int(row[0])] = {
@@ -424,6 +425,7 @@ class Gallery:
                     "height": row[15],
                     "person_id": row[16],
                     "name": row[17],
+                    "detector": row[18],
                 }
         return out
 
@@ -478,6 +480,57 @@ class Gallery:
         where, args = ("probe_sha256 = ?", [probe_sha256]) if probe_sha256 else (None, None)
         return [dict(r) for r in self.db.table("decisions").rows_where(
             where, args, order_by="id")]
+
+    # -- calibrations ----------------------------------------------------------------------
+
+    def add_calibration(self, kind: str, engine_id: str, source: str, impostor_pairs: int,
+                        genuine_pairs: int, data: str, *, use: bool = True) -> int:
+        """Store a calibration table (JSON `data`) and, by default, put it in use."""
+        with self.write() as conn:
+            cur = conn.execute(
+                "INSERT INTO calibrations(created_at, kind, engine_id, source, impostor_pairs, "
+                "genuine_pairs, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (now_iso(), kind, engine_id, source, impostor_pairs, genuine_pairs, data))
+            assert cur.lastrowid is not None
+            if use:
+                self._set_meta(conn, "calibration_id", str(cur.lastrowid))
+        return cur.lastrowid
+
+    def calibrations(self) -> list[dict[str, Any]]:
+        """Stored calibrations, oldest first, without their tables."""
+        in_use = self.calibration_in_use()
+        return [
+            {**dict(r), "in_use": r["id"] == in_use}
+            for r in self.db.query(
+                "SELECT id, created_at, kind, engine_id, source, impostor_pairs, "
+                "genuine_pairs FROM calibrations ORDER BY id")
+        ]
+
+    def calibration_data(self, calibration_id: int) -> str | None:
+        row = self.conn.execute("SELECT data FROM calibrations WHERE id = ?",
+                                (calibration_id,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def calibration_in_use(self) -> int | None:
+        """The stored calibration in use, or None for the one shipped with FaceDesk."""
+        value = self.meta("calibration_id")
+        return int(value) if value else None
+
+    def use_calibration(self, calibration_id: int | None) -> None:
+        """Put a stored calibration in use (None: the one shipped with FaceDesk)."""
+        with self.write() as conn:
+            if calibration_id is None:
+                conn.execute("DELETE FROM meta WHERE key = 'calibration_id'")
+                return
+            if conn.execute("SELECT 1 FROM calibrations WHERE id = ?",
+                            (calibration_id,)).fetchone() is None:
+                raise KeyError(calibration_id)
+            self._set_meta(conn, "calibration_id", str(calibration_id))
+
+    @staticmethod
+    def _set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
+        conn.execute("INSERT INTO meta(key, value) VALUES (?, ?) "
+                     "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
 
     def iter_persons(self) -> Iterator[dict[str, Any]]:
         for row in self.db.table("persons").rows_where(order_by="id"):

@@ -116,6 +116,26 @@ MIGRATIONS: dict[int, list[str]] = {
         )""",
         "CREATE INDEX decisions_probe ON decisions(probe_sha256)",
     ],
+    3: [
+        # how the subject face was found: "hog:1" (HOG detector, upsampled once), "hog:2",
+        # "cnn:1", or "frame" (no detector found it; the whole frame of a tightly
+        # cropped photo was taken as the face). Rows before migration 3 were all "hog:1".
+        "ALTER TABLE faces ADD COLUMN detector TEXT NOT NULL DEFAULT 'hog:1'",
+        # distance -> false match rate tables measured for this gallery's engine: on
+        # another labelled set (kind 'reference') or on this gallery's own repeat photos
+        # (kind 'gallery'). meta 'calibration_id' names the one in use; none = the
+        # reference table shipped with FaceDesk.
+        """CREATE TABLE calibrations (
+            id INTEGER PRIMARY KEY,
+            created_at TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('reference', 'gallery')),
+            engine_id TEXT NOT NULL,
+            source TEXT NOT NULL,
+            impostor_pairs INTEGER NOT NULL,
+            genuine_pairs INTEGER NOT NULL,
+            data TEXT NOT NULL
+        )""",
+    ],
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)
