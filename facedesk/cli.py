@@ -1,4 +1,5 @@
-"""`facedesk` command line: import, search, info. A thin layer over facedesk.core.
+"""`facedesk` command line: import, search, info; the accuracy lab's commands are in
+facedesk/cli_lab.py. A thin layer over facedesk.core.
 
 `--json` prints one JSON document on stdout; progress goes to stderr. User errors end
 with a one-line message and a non-zero exit code, never a traceback.
@@ -17,6 +18,7 @@ from typing import Any, TypeVar
 import click
 
 from facedesk import __version__
+from facedesk.cli_lab import COMMANDS
 from facedesk.core.analysis import DetectOptions
 from facedesk.core.engines import EngineSpec
 from facedesk.core.faces import Box
@@ -302,6 +304,13 @@ def info(db: Path, as_json: bool) -> None:
         click.echo(f"  last import #{last['id']} {last['status']} {last['started_at']}: "
                    f"{last['imported']} new, {last['already_stored']} already stored, "
                    f"{last['failed']} failed ({last['source']})")
+
+
+# --- the accuracy lab (facedesk/cli_lab.py) --------------------------------------------------
+
+for _command in COMMANDS:
+    _command.callback = user_errors(_command.callback)
+    cli.add_command(_command)
 
 
 def main() -> None:

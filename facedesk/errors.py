@@ -94,3 +94,12 @@ class SourceError(FaceDeskError):
 
 class ManifestError(SourceError):
     code = "manifest"
+
+
+# --- accuracy lab -----------------------------------------------------------------------
+
+
+class EvaluationError(FaceDeskError):
+    """Labelled data that cannot be evaluated (bad pairs file, too few persons, ...)."""
+
+    code = "evaluation_error"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from typing import Any
 
@@ -21,6 +21,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from facedesk.core.engines import engine_id
+from facedesk.errors import EvaluationError
+from facedesk.store import Gallery
+from facedesk.store.gallery import now_iso
 
 #: distances are binned at this resolution
 BIN_WIDTH = 0.001
@@ -157,3 +160,68 @@ def reference() -> Calibration | None:
     except (FileNotFoundError, ModuleNotFoundError):
         return None
     return Calibration.from_json(text)
+
+
+# --- calibrations kept in a gallery --------------------------------------------------------
+
+#: a gallery's own calibration needs repeat photos of this many persons (genuine pairs)...
+MIN_REPEAT_PERSONS = 20
+#: ...and this many impostor pairs (FMR 1e-3 then rests on at least 10 pairs)
+MIN_IMPOSTOR_PAIRS = 10_000
+
+
+def measure_gallery(gallery: Gallery, *, label: str | None = None) -> Calibration:
+    """Measure a calibration on every pair of a labelled gallery's faces."""
+    enc = gallery.load_encodings()
+    if len(enc.engine_ids) != 1:
+        raise EvaluationError(f"{gallery.path}: a calibration needs faces of exactly one "
+                              f"engine; this gallery has {len(enc.engine_ids)}")
+    (eid,) = enc.engine_ids
+    pks, counts = np.unique(enc.person_pks, return_counts=True)
+    repeat = int(np.count_nonzero(counts > 1))
+    impostors = (len(enc.person_pks) ** 2 - int((counts.astype(np.int64) ** 2).sum())) // 2
+    if repeat < MIN_REPEAT_PERSONS or impostors < MIN_IMPOSTOR_PAIRS:
+        raise EvaluationError(
+            f"{gallery.path}: too little to calibrate on: {repeat} persons with repeat "
+            f"photos (needs {MIN_REPEAT_PERSONS}) and {impostors:,} pairs of different "
+            f"persons (needs {MIN_IMPOSTOR_PAIRS:,}); FaceDesk keeps using the reference "
+            "calibration")
+    name = label or gallery.path.name
+    return measure(
+        enc.matrix, enc.person_pks, engine_identity=gallery.engine_identity(eid) or {},
+        source=f"{name}: {len(enc.face_ids):,} faces of {len(pks):,} persons "
+               f"({repeat:,} with repeat photos), all pairs",
+        provenance={"gallery": str(gallery.path), "gallery_id": gallery.gallery_id,
+                    "gallery_version": enc.version, "faces": len(enc.face_ids),
+                    "persons": len(pks), "persons_with_repeats": repeat,
+                    "measured_at": now_iso()})
+
+
+def store(gallery: Gallery, cal: Calibration, kind: str, *, use: bool = True) -> int:
+    """Keep a calibration in the gallery (kind 'gallery': measured on its own photos;
+    'reference': on another labelled set) and, by default, put it in use."""
+    if cal.engine_id not in gallery.engine_ids():
+        raise EvaluationError(
+            f"{gallery.path}: the calibration was measured for engine {cal.engine_id}, "
+            "which did not encode this gallery")
+    return gallery.add_calibration(kind, cal.engine_id, cal.source, cal.impostor_pairs,
+                                   cal.genuine_pairs, cal.to_json(), use=use)
+
+
+def in_use(gallery: Gallery) -> Calibration | None:
+    """The calibration a search of this gallery reads distances with: the one stored in
+    the gallery and put in use, else the reference shipped with FaceDesk; None when it was
+    measured with an engine that did not encode this gallery. Its source says which."""
+    cid = gallery.calibration_in_use()
+    data = None if cid is None else gallery.calibration_data(cid)
+    if data is None:
+        cal = reference()
+        prefix = "reference shipped with FaceDesk"
+    else:
+        cal = Calibration.from_json(data)
+        kind = next((c["kind"] for c in gallery.calibrations() if c["id"] == cid), "")
+        prefix = "this gallery's own photos" if kind == "gallery" else "reference"
+    engines = gallery.engine_ids()
+    if cal is None or (engines and cal.engine_id not in engines):
+        return None
+    return replace(cal, source=f"{prefix} — {cal.source}")

@@ -24,8 +24,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from facedesk.core import analysis, imaging
+from facedesk.core import calibration as calibrations
 from facedesk.core.analysis import DetectOptions
-from facedesk.core.calibration import Calibration, FmrReading, reference
+from facedesk.core.calibration import Calibration, FmrReading
 from facedesk.core.engines import describe_identity, engine_id
 from facedesk.core.faces import Box, Face, FaceEngine, largest_index
 from facedesk.core.imaging import LoadedImage
@@ -255,9 +256,23 @@ class Searcher:
         self.engine_identity = engine_identity
         self.engine_id = engine_id(engine_identity)
         self._index: SearchIndex | None = None
-        cal = calibration if calibration is not None else reference()
-        # a calibration is only valid for the engine it was measured with
-        self.calibration = cal if cal is not None and cal.engine_id == self.engine_id else None
+        self._fixed_calibration = calibration
+        self._calibration_key: int | None = -1
+        self._calibration: Calibration | None = None
+
+    @property
+    def calibration(self) -> Calibration | None:
+        """The given calibration, else the one the gallery has in use (re-read when it
+        changes); only ever one measured with this engine."""
+        if self._fixed_calibration is not None:
+            cal: Calibration | None = self._fixed_calibration
+        else:
+            key = self.gallery.calibration_in_use()
+            if key != self._calibration_key:
+                self._calibration = calibrations.in_use(self.gallery)
+                self._calibration_key = key
+            cal = self._calibration
+        return cal if cal is not None and cal.engine_id == self.engine_id else None
 
     def index(self) -> SearchIndex:
         if self._index is None or self._index.version != self.gallery.version:
@@ -285,6 +300,7 @@ class Searcher:
         t0 = time.perf_counter()
         hits = index.nearest(encoding, top_k)
         search_ms = (time.perf_counter() - t0) * 1000
+        cal = self.calibration
         best_ids = [faces[0][0] for _, faces in hits]
         extra_ids = [f[0] for _, faces in hits for f in faces[1:PHOTOS_PER_CANDIDATE]]
         details = self.gallery.face_details(best_ids + extra_ids)
@@ -297,7 +313,7 @@ class Searcher:
             others = [{"face_id": ofid, "distance": round(odist, 6),
                        "path": details[ofid]["path"]}
                       for ofid, odist, _ in faces[1:PHOTOS_PER_CANDIDATE]]
-            reading = None if self.calibration is None else self.calibration.reading(dist)
+            reading = None if cal is None else cal.reading(dist)
             candidates.append(Candidate(
                 rank=rank, person_id=d["person_id"], name=d["name"], distance=dist,
                 similarity=cosine(encoding, index.matrix[row]), face_id=fid,
@@ -308,5 +324,5 @@ class Searcher:
             persons_searched=index.persons, faces_searched=index.faces,
             gallery_version=index.version, engine_id=self.engine_id, top_k=top_k,
             search_ms=search_ms, candidates=candidates,
-            calibration_source=None if self.calibration is None else self.calibration.source)
+            calibration_source=None if cal is None else cal.source)
 

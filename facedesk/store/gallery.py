@@ -429,6 +429,32 @@ class Gallery:
                 }
         return out
 
+    def encodings_by_path(self, paths: Sequence[str]) -> dict[str, NDArray[np.float32] | None]:
+        """The subject's encoding of each stored photo among `paths` (None: the photo is
+        stored but no face was found in it); paths not in the gallery are left out."""
+        out: dict[str, NDArray[np.float32] | None] = {}
+        ids = list(dict.fromkeys(paths))
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for path, blob in self.conn.execute(
+                "SELECT p.path, f.encoding FROM photos p LEFT JOIN faces f "
+                f"ON f.photo_id = p.id WHERE p.path IN ({marks})", chunk,
+            ):
+                out[path] = None if blob is None else np.frombuffer(blob, dtype="<f4").copy()
+        return out
+
+    def face_metadata(self, key: str) -> dict[int, str | None]:
+        """One metadata field (e.g. "sex") of every face's photo, by face id."""
+        return {int(fid): (None if v is None else str(v)) for fid, v in self.conn.execute(
+            "SELECT f.id, json_extract(p.metadata, '$.' || json_quote(?)) FROM faces f "
+            "JOIN photos p ON p.id = f.photo_id", (key,))}
+
+    def metadata_keys(self) -> list[str]:
+        """The metadata fields recorded on photos (for choosing a group column)."""
+        return [r[0] for r in self.conn.execute(
+            "SELECT DISTINCT j.key FROM photos p, json_each(p.metadata) j ORDER BY j.key")]
+
     def face_landmarks(self, face_id: int) -> list[tuple[int, int]]:
         row = self.conn.execute("SELECT landmarks FROM faces WHERE id = ?",
                                 (face_id,)).fetchone()

@@ -1,0 +1,381 @@
+"""The accuracy lab's commands: evaluate, experiment, calibrate, report.
+
+Measurements on the data at hand, not a bare percentage: every rate comes with the number
+of pairs or probes behind it and its 95 % interval.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from facedesk.core import calibration as calibrations
+from facedesk.core import evaluation, lab
+from facedesk.core.experiment import (
+    DEFAULT_RANKS,
+    ExperimentOptions,
+    ExperimentProgress,
+    ExperimentResult,
+    run_experiment,
+)
+from facedesk.core.progress import CancelToken
+from facedesk.errors import EvaluationError
+from facedesk.store import Gallery
+
+DEFAULT_THRESHOLDS = evaluation.DEFAULT_THRESHOLDS
+
+
+def _emit_json(doc: Any) -> None:
+    import json
+
+    click.echo(json.dumps(doc, indent=2, ensure_ascii=False, default=_jsonable))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and math.isinf(value):
+        return "inf"
+    raise TypeError(f"not JSON: {type(value).__name__}")
+
+
+def _pct(x: float) -> str:
+    return "-" if math.isnan(x) else f"{100 * x:.2f}%"
+
+
+def _rate(r: evaluation.Rate) -> str:
+    lo, hi = r.interval
+    return f"{_pct(r.value):>7} [{_pct(lo)}, {_pct(hi)}]  ({r.k:,}/{r.n:,})"
+
+
+def _sci(r: evaluation.Rate) -> str:
+    lo, hi = r.interval
+    return f"{r.value:.2e} [{lo:.1e}, {hi:.1e}] ({r.k:,}/{r.n:,})"
+
+
+def parse_thresholds(values: Sequence[float]) -> tuple[float, ...]:
+    out = tuple(sorted(set(values))) or DEFAULT_THRESHOLDS
+    if any(not 0.0 < t < 1.6 for t in out):
+        raise click.BadParameter("thresholds are distances between 0 and 1.6")
+    return out
+
+
+thresholds_option = click.option(
+    "--threshold", "thresholds", type=float, multiple=True,
+    help="Distance threshold(s) to report at; repeat for several (default 0.4 0.5 0.6; "
+         "0.6 is face_recognition's default tolerance).")
+group_option = click.option(
+    "--group", "group_key", metavar="COLUMN",
+    help="A photo metadata column (e.g. sex) to report every figure per group.")
+report_option = click.option(
+    "--report", "report_path", type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write an HTML report with the plots.")
+plots_option = click.option(
+    "--plots", "plots_dir", type=click.Path(path_type=Path, file_okay=False),
+    help="Also write each plot as PNG and SVG into this folder.")
+
+
+def _resolve_pairs(gallery: Gallery, pairs: list[evaluation.PairSpec], images: Path
+                   ) -> dict[str, Any]:
+    root = Path(os.path.abspath(images))
+    wanted = {rel: str(root / rel) for p in pairs for rel in (p.a, p.b)}
+    stored = gallery.encodings_by_path(list(wanted.values()))
+    missing = [rel for rel, path in wanted.items() if path not in stored]
+    if missing:
+        raise EvaluationError(
+            f"{len(missing):,} of the {len(wanted):,} photos named by the pairs are not in "
+            f"{gallery.path} (e.g. {root / missing[0]}); import them first: "
+            f"facedesk import {images} --db {gallery.path}")
+    return {rel: stored[path] for rel, path in wanted.items()}
+
+
+# --- evaluate -------------------------------------------------------------------------------
+
+
+@click.command()
+@click.option("--db", required=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="A labelled gallery (persons known).")
+@click.option("--pairs", "pairs_file", type=click.Path(path_type=Path, dir_okay=False),
+              help="LFW-format pairs file (e.g. pairs.txt): accuracy with its folds "
+                   "(10-fold protocol for pairs.txt). Without it: every pair of the gallery.")
+@click.option("--images", type=click.Path(path_type=Path, file_okay=False),
+              help="With --pairs: the folder the pairs' photos are in (already imported "
+                   "into --db).")
+@thresholds_option
+@group_option
+@report_option
+@plots_option
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def evaluate(db: Path, pairs_file: Path | None, images: Path | None,
+             thresholds: tuple[float, ...], group_key: str | None, report_path: Path | None,
+             plots_dir: Path | None, as_json: bool) -> None:
+    """Measure verification accuracy on labelled data: genuine and impostor distances,
+    FMR and FNMR at thresholds, accuracy on LFW-style pairs, per group."""
+    ts = parse_thresholds(thresholds)
+    with Gallery.open(db) as gallery:
+        if pairs_file is not None:
+            if images is None:
+                raise click.UsageError("--pairs needs --images (the photos' folder)")
+            pairs = evaluation.read_pairs(pairs_file)
+            scores = evaluation.score_pairs(pairs, _resolve_pairs(gallery, pairs, images))
+            result: lab.Evaluation = lab.evaluate_pairs(scores, pairs_file)
+        else:
+            if group_key and group_key not in gallery.metadata_keys():
+                raise EvaluationError(
+                    f"{db}: no photo has a metadata column '{group_key}' (it has: "
+                    f"{', '.join(gallery.metadata_keys()) or 'none'})")
+            result = lab.evaluate_gallery(gallery, group_key)
+    figures = lab.evaluation_figures(result, ts)
+    _write_outputs(figures, report_path, plots_dir,
+                   lambda rep: lab.add_evaluation(rep, result, ts, figures))
+    if as_json:
+        _emit_json(result.summary(ts))
+        return
+    _print_evaluation(result, ts)
+
+
+def _print_evaluation(result: lab.Evaluation, ts: Sequence[float]) -> None:
+    dist = result.distributions
+    click.echo(f"{result.title}")
+    click.echo(f"  genuine pairs (same person)      {dist.genuine_pairs:,}")
+    click.echo(f"  impostor pairs (different persons) {dist.impostor_pairs:,}")
+    folded = result.folded
+    if folded is not None:
+        click.echo(f"accuracy, {len(folded.folds)}-fold protocol: {_pct(folded.mean)} "
+                   f"± {_pct(folded.std)} (std over folds); {folded.lost_pairs} of "
+                   f"{folded.pairs:,} pairs lost (no face found), counted as errors")
+        click.echo("  thresholds chosen per fold: "
+                   + " ".join(f"{f.threshold:.3f}" for f in folded.folds))
+    t_eer, eer = dist.equal_error()
+    click.echo(f"equal error rate {_pct(eer)} at distance {t_eer:.3f}")
+    click.echo(f"{'threshold':>9}  {'FMR (impostor pairs at or under)':<44}  "
+               "FNMR (genuine pairs over)")
+    for t in ts:
+        click.echo(f"{t:>9.3f}  {_sci(dist.fmr(t)):<44}  {_rate(dist.fnmr(t))}")
+    for t in ts:
+        rows = result.groups_at(t)
+        if not rows:
+            continue
+        click.echo(f"per {result.group_key} at distance <= {t}:")
+        for g in rows:
+            click.echo(f"  {g['group']:<16} {g['persons']:>6,} persons  FMR {_sci(g['fmr'])}"
+                       f"  FNMR {_rate(g['fnmr']) if g['fnmr'].n else 'no repeat photos'}")
+        ratio = result.group_ratio(t)
+        if ratio:
+            click.echo(f"  FMR worst/best group: {ratio['worst']} / {ratio['best']} = "
+                       f"{ratio['ratio']:.2f}x")
+
+
+# --- experiment -----------------------------------------------------------------------------
+
+
+@click.command()
+@click.option("--db", required=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="A labelled gallery to split into a gallery and probes.")
+@thresholds_option
+@group_option
+@click.option("--probe-share", type=click.FloatRange(0.01, 0.99), default=0.5,
+              show_default=True, help="Share of the persons held out as probes NOT in the "
+                                      "gallery.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the random split (same seed, same split).")
+@click.option("--sizes", help="Gallery sizes (persons) to re-count at, e.g. 10,100,1000 "
+                              "(default: about 8 from 10 to all).")
+@click.option("--no-mated", is_flag=True,
+              help="Do not hold out in-gallery probes (rank-K hit rates).")
+@report_option
+@plots_option
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def experiment(db: Path, thresholds: tuple[float, ...], group_key: str | None,
+               probe_share: float, seed: int, sizes: str | None, no_mated: bool,
+               report_path: Path | None, plots_dir: Path | None, as_json: bool) -> None:
+    """The false-positive experiment: search probes of persons who are NOT in the gallery
+    and count how many still get a candidate under each threshold."""
+    ts = parse_thresholds(thresholds)
+    try:
+        size_list = tuple(int(s) for s in sizes.split(",")) if sizes else None
+    except ValueError:
+        raise click.BadParameter("--sizes takes numbers separated by commas") from None
+    options = ExperimentOptions(probe_share=probe_share, mated_probes=not no_mated,
+                                seed=seed, group_key=group_key, gallery_sizes=size_list)
+    cancel = CancelToken()
+    with Gallery.open(db) as gallery:
+        if group_key and group_key not in gallery.metadata_keys():
+            raise EvaluationError(
+                f"{db}: no photo has a metadata column '{group_key}' (it has: "
+                f"{', '.join(gallery.metadata_keys()) or 'none'})")
+        final: ExperimentProgress | None = None
+        events = run_experiment(gallery, options, cancel)
+        try:
+            for final in events:
+                if final.phase == "searching" and not as_json and sys.stderr.isatty():
+                    click.echo(f"\rsearched {final.done:,}/{final.total:,} probes", err=True,
+                               nl=False)
+        except KeyboardInterrupt:
+            cancel.cancel()
+            events.close()
+            click.echo("\ncancelled", err=True)
+            sys.exit(130)
+        assert final is not None and final.result is not None
+        result = final.result
+        crops = lab.worst_crops(gallery, result)
+    if sys.stderr.isatty() and not as_json:
+        click.echo("", err=True)
+    figures = lab.experiment_figures(result, ts)
+    _write_outputs(figures, report_path, plots_dir,
+                   lambda rep: lab.add_experiment(rep, result, ts, figures, crops))
+    if as_json:
+        _emit_json(result.summary(ts))
+        return
+    _print_experiment(result, ts)
+
+
+def _print_experiment(r: ExperimentResult, ts: Sequence[float]) -> None:
+    click.echo(f"gallery: {r.gallery_persons:,} persons ({r.gallery_faces:,} photos); "
+               f"probes NOT in the gallery: {r.oog_probes:,}; in-gallery probes: "
+               f"{r.mated_probes:,} (seed {r.options.seed})")
+    click.echo(f"{'threshold':>9}  {'probes NOT in gallery with a false candidate':<46}  "
+               "false candidates per probe")
+    for t in ts:
+        click.echo(f"{t:>9.3f}  {_rate(r.fpir(t)):<46}  {r.mean_candidates(t):.2f}")
+    click.echo("as the gallery grows (share of out-of-gallery probes with a false "
+               "candidate):")
+    click.echo(f"{'persons':>9}  " + "  ".join(f"{'<= ' + str(t):>8}" for t in ts))
+    by_size = {t: r.fpir_by_size(t) for t in ts}
+    for i, s in enumerate(r.sizes):
+        click.echo(f"{int(s):>9,}  " + "  ".join(f"{_pct(by_size[t][i].value):>8}"
+                                                  for t in ts))
+    if r.oog_groups is not None:
+        for t in ts:
+            click.echo(f"per {r.group_key} at distance <= {t}:")
+            for g in r.by_group(t):
+                click.echo(f"  {g['group']:<16} {g['probes']:>6,} probes  {_rate(g['fpir'])}"
+                           f"  {g['mean_candidates']:.2f} per probe")
+            ratio = r.group_ratio(t)
+            if ratio:
+                click.echo(f"  worst/best group: {ratio['worst']} / {ratio['best']} = "
+                           f"{ratio['ratio']:.2f}x")
+    if r.mated_probes:
+        click.echo("in-gallery probes, own person among the first k candidates: " + ", ".join(
+            f"rank-{k} {_pct(r.rank_hit(k).value)}" for k in DEFAULT_RANKS))
+        click.echo("  own person at or under the threshold: " + ", ".join(
+            f"{t}: {_pct(r.mated_within(t).value)}" for t in ts))
+    if r.worst:
+        click.echo("closest false candidates (different persons):")
+        for w in r.worst[:5]:
+            click.echo(f"  {w.distance:.4f}  probe {w.probe_person}  candidate "
+                       f"{w.candidate_person}")
+
+
+# --- calibrate ------------------------------------------------------------------------------
+
+
+@click.command()
+@click.option("--db", required=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="The gallery whose searches the calibration serves.")
+@click.option("--reference", type=click.Path(path_type=Path, dir_okay=False),
+              help="Measure on this other labelled gallery (same engine) instead of on "
+                   "--db's own repeat photos.")
+@click.option("--use", "use_id", metavar="ID|shipped",
+              help="Put a stored calibration in use (or 'shipped': the LFW reference).")
+@click.option("--list", "list_only", is_flag=True, help="List the stored calibrations.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def calibrate(db: Path, reference: Path | None, use_id: str | None, list_only: bool,
+              as_json: bool) -> None:
+    """Measure the distance -> false match rate table on labelled photos and keep it in
+    the gallery: by default on the gallery's own repeat photos."""
+    with Gallery.open(db) as gallery:
+        if use_id is not None:
+            try:
+                gallery.use_calibration(None if use_id == "shipped" else int(use_id))
+            except (KeyError, ValueError):
+                raise EvaluationError(f"{db}: no stored calibration '{use_id}' (see "
+                                      f"facedesk calibrate --db {db} --list)") from None
+        elif not list_only:
+            if reference is not None:
+                with Gallery.open(reference) as ref:
+                    cal = calibrations.measure_gallery(ref)
+                kind = "reference"
+            else:
+                cal = calibrations.measure_gallery(gallery)
+                kind = "gallery"
+            calibrations.store(gallery, cal, kind)
+        stored = gallery.calibrations()
+        current = calibrations.in_use(gallery)
+    doc = {"in_use": None if current is None else current.source, "stored": stored}
+    if as_json:
+        _emit_json(doc)
+        return
+    click.echo(f"in use: {doc['in_use'] or 'none for this engine'}")
+    for c in stored:
+        mark = "*" if c["in_use"] else " "
+        click.echo(f" {mark} #{c['id']} {c['kind']:<9} {c['created_at']}  "
+                   f"{c['impostor_pairs']:,} impostor / {c['genuine_pairs']:,} genuine pairs"
+                   f"  {c['source']}")
+    if current is not None:
+        for t in DEFAULT_THRESHOLDS:
+            r = current.reading(t)
+            click.echo(f"  distance <= {t}: FMR {r.fmr:.2e} [{r.fmr_low:.1e}, "
+                       f"{r.fmr_high:.1e}], FNMR {current.fnmr(t):.3f}")
+
+
+# --- report ---------------------------------------------------------------------------------
+
+
+@click.command()
+@click.option("--db", required=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="A labelled gallery.")
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="The HTML report to write.")
+@click.option("--pairs", "pairs_file", type=click.Path(path_type=Path, dir_okay=False),
+              help="Also evaluate these LFW-format pairs (needs --images).")
+@click.option("--images", type=click.Path(path_type=Path, file_okay=False))
+@thresholds_option
+@group_option
+@click.option("--seed", type=int, default=0, show_default=True)
+def report(db: Path, out: Path, pairs_file: Path | None, images: Path | None,
+           thresholds: tuple[float, ...], group_key: str | None, seed: int) -> None:
+    """Write one HTML report: error rates, DET curve, the false-positive experiment,
+    per-group figures and the closest false candidates side by side."""
+    ts = parse_thresholds(thresholds)
+    rep = lab.new_report(db)
+    with Gallery.open(db) as gallery:
+        if group_key and group_key not in gallery.metadata_keys():
+            raise EvaluationError(f"{db}: no photo has a metadata column '{group_key}'")
+        evals: list[lab.Evaluation] = [lab.evaluate_gallery(gallery, group_key)]
+        if pairs_file is not None:
+            if images is None:
+                raise click.UsageError("--pairs needs --images (the photos' folder)")
+            pairs = evaluation.read_pairs(pairs_file)
+            evals.append(lab.evaluate_pairs(
+                evaluation.score_pairs(pairs, _resolve_pairs(gallery, pairs, images)),
+                pairs_file))
+        result = None
+        for ev in run_experiment(gallery, ExperimentOptions(seed=seed, group_key=group_key)):
+            result = ev.result
+        assert result is not None
+        crops = lab.worst_crops(gallery, result)
+    for ev_result in evals:
+        lab.add_evaluation(rep, ev_result, ts, lab.evaluation_figures(ev_result, ts))
+    lab.add_experiment(rep, result, ts, lab.experiment_figures(result, ts), crops)
+    rep.write(out)
+    click.echo(f"report written to {out}")
+
+
+def _write_outputs(figures: dict[str, Any], report_path: Path | None, plots_dir: Path | None,
+                   fill: Any) -> None:
+    if plots_dir is not None:
+        written = lab.save_figures(figures, plots_dir)
+        click.echo(f"{len(written)} plot files written to {plots_dir}", err=True)
+    if report_path is not None:
+        rep = lab.new_report(report_path)
+        fill(rep)
+        rep.write(report_path)
+        click.echo(f"report written to {report_path}", err=True)
+
+
+COMMANDS = (evaluate, experiment, calibrate, report)

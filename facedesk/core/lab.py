@@ -1,0 +1,282 @@
+"""The accuracy lab put together: evaluations as one shape (pairs file or whole gallery),
+their plots, and the report. Shared by the CLI and the GUI's trainer view."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from facedesk.core import evaluation, plots
+from facedesk.core.calibration import BIN_WIDTH
+from facedesk.core.evaluation import (
+    Distributions,
+    FoldedAccuracy,
+    GroupFigures,
+    PairScores,
+    Rate,
+)
+from facedesk.core.experiment import DEFAULT_RANKS, ExperimentResult
+from facedesk.core.report import Report
+from facedesk.store import Gallery
+
+#: the operating points compared in every table and plot (0.6: face_recognition's default)
+DEFAULT_TOLERANCE = 0.6
+
+
+@dataclass
+class Evaluation:
+    """Verification figures of one labelled set."""
+
+    title: str
+    distributions: Distributions
+    folded: FoldedAccuracy | None = None  # pairs files: the fold protocol
+    group_key: str | None = None
+    groups: list[GroupFigures] = field(default_factory=list)
+    source: dict[str, Any] = field(default_factory=dict)
+
+    def groups_at(self, threshold: float) -> list[dict[str, Any]]:
+        return [{"group": g.group, "persons": g.persons, "faces": g.faces,
+                 "fmr": g.distributions.fmr(threshold),
+                 "fnmr": g.distributions.fnmr(threshold)} for g in self.groups]
+
+    def group_ratio(self, threshold: float) -> dict[str, Any] | None:
+        return evaluation.worst_best_ratio(
+            {g.group: g.distributions.fmr(threshold) for g in self.groups})
+
+    def summary(self, thresholds: Sequence[float]) -> dict[str, Any]:
+        t_eer, eer = self.distributions.equal_error()
+        return {
+            "title": self.title, **self.source,
+            "genuine_pairs": self.distributions.genuine_pairs,
+            "impostor_pairs": self.distributions.impostor_pairs,
+            "accuracy": None if self.folded is None else self.folded.as_dict(),
+            "equal_error_rate": {"threshold": t_eer, "rate": eer},
+            "thresholds": self.distributions.at(thresholds),
+            "group_key": self.group_key,
+            "groups": [
+                {"group": g["group"], "persons": g["persons"], "faces": g["faces"],
+                 "at": [{"threshold": t, "fmr": row["fmr"].as_dict(),
+                         "fnmr": row["fnmr"].as_dict()}
+                        for t in thresholds
+                        for row in self.groups_at(t) if row["group"] == g["group"]]}
+                for g in self.groups_at(thresholds[0])] if self.groups else [],
+            "group_ratio_fmr": {str(t): self.group_ratio(t) for t in thresholds}
+            if self.groups else {},
+        }
+
+
+def evaluate_pairs(scores: PairScores, pairs_file: Path) -> Evaluation:
+    genuine, impostor = scores.histograms()
+    folded = evaluation.ten_fold(scores)
+    return Evaluation(
+        f"Pairs of {pairs_file.name}: {len(scores.distance):,} pairs in {len(folded.folds)} "
+        "folds", Distributions(genuine, impostor), folded,
+        source={"pairs_file": str(pairs_file)})
+
+
+def evaluate_gallery(gallery: Gallery, group_key: str | None = None) -> Evaluation:
+    enc = gallery.load_encodings()
+    groups = None
+    if group_key:
+        meta = gallery.face_metadata(group_key)
+        groups = [meta.get(int(f)) for f in enc.face_ids]
+    ev = evaluation.evaluate_gallery(enc.matrix, enc.person_pks, groups, group_key)
+    return Evaluation(
+        f"Every pair of {gallery.path.name}: {ev.faces:,} faces of {ev.persons:,} persons",
+        ev.overall, None, group_key, ev.groups,
+        source={"gallery": str(gallery.path), "gallery_version": enc.version})
+
+
+# --- plots ----------------------------------------------------------------------------------
+
+
+def _label(t: float) -> str:
+    return f"distance ≤ {t:g}"
+
+
+def evaluation_figures(ev: Evaluation, thresholds: Sequence[float]) -> dict[str, Figure]:
+    d = ev.distributions
+    t, fmr, fnmr = d.curves()
+    edges = np.arange(len(d.genuine) + 1) * BIN_WIDTH
+    figs = {
+        "distances": plots.distance_histograms_binned(edges, d.genuine, d.impostor,
+                                                      thresholds=thresholds),
+        "error_rates": plots.error_rates(t, fmr, fnmr, marks=thresholds),
+    }
+    curves = {"all": (fmr, fnmr)}
+    for g in ev.groups:
+        if g.distributions.genuine_pairs and g.distributions.impostor_pairs:
+            _, gf, gn = g.distributions.curves()
+            curves[g.group] = (gf, gn)
+    figs["det"] = plots.det_curve(curves)
+    if ev.groups:
+        rows = ev.groups_at(DEFAULT_TOLERANCE if DEFAULT_TOLERANCE in thresholds
+                            else thresholds[-1])
+        figs["groups_fmr"] = _group_bars(
+            rows, "fmr", "FMR (impostor pairs at or under)",
+            f"False match rate per {ev.group_key}")
+    return figs
+
+
+def _group_bars(rows: Sequence[dict[str, Any]], key: str, ylabel: str, title: str) -> Figure:
+    rates: list[Rate] = [r[key] for r in rows]
+    return plots.group_bars(
+        [r["group"] for r in rows], np.array([r.value for r in rates]),
+        np.array([r.interval[0] for r in rates]), np.array([r.interval[1] for r in rates]),
+        [r.n for r in rates], ylabel=ylabel, title=title)
+
+
+def experiment_figures(r: ExperimentResult, thresholds: Sequence[float]) -> dict[str, Figure]:
+    rates, ci = {}, {}
+    for t in thresholds:
+        by_size = r.fpir_by_size(t)
+        rates[_label(t)] = np.array([x.value for x in by_size])
+        ci[_label(t)] = (np.array([x.interval[0] for x in by_size]),
+                         np.array([x.interval[1] for x in by_size]))
+    figs = {"false_candidates_vs_size": plots.false_candidates_vs_gallery_size(
+        r.sizes, rates, ci)}
+    if r.oog_groups is not None:
+        t = DEFAULT_TOLERANCE if DEFAULT_TOLERANCE in thresholds else thresholds[-1]
+        rows = [{"group": g["group"], "fpir": g["fpir"]} for g in r.by_group(t)]
+        figs["groups_false_candidates"] = _group_bars(
+            rows, "fpir", "probes with a false candidate",
+            f"Out-of-gallery probes with a false candidate at {_label(t)}, per {r.group_key}")
+    return figs
+
+
+def save_figures(figures: dict[str, Figure], folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, fig in figures.items():
+        for suffix in (".png", ".svg"):
+            path = folder / f"{name}{suffix}"
+            plots.save(fig, path)
+            written.append(path)
+    return written
+
+
+# --- the report -----------------------------------------------------------------------------
+
+
+def new_report(about: Path) -> Report:
+    return Report("FaceDesk accuracy report", f"Measured on {about.name}")
+
+
+def _pct(x: float) -> str:
+    return "-" if np.isnan(x) else f"{100 * x:.2f}%"
+
+
+def _rate_cell(r: Rate, sci: bool = False) -> str:
+    lo, hi = r.interval
+    if sci:
+        return f"{r.value:.2e} [{lo:.1e}, {hi:.1e}] ({r.k:,}/{r.n:,})"
+    return f"{_pct(r.value)} [{_pct(lo)}, {_pct(hi)}] ({r.k:,}/{r.n:,})"
+
+
+CAPTIONS = {
+    "distances": "Distances of genuine pairs (same person) and impostor pairs (different "
+                 "persons), with the thresholds.",
+    "error_rates": "False match rate (impostor pairs at or under the threshold) and false "
+                   "non-match rate (genuine pairs over it).",
+    "det": "DET curve: each point is one threshold; lower and further left is better.",
+    "groups_fmr": "False match rate per group, with 95% intervals and group sizes.",
+    "false_candidates_vs_size": "Out-of-gallery probes (persons NOT in the gallery) that "
+                                "still get at least one candidate, as the gallery grows.",
+    "groups_false_candidates": "Out-of-gallery probes with a false candidate, per group.",
+}
+
+
+def add_evaluation(rep: Report, ev: Evaluation, thresholds: Sequence[float],
+                   figures: dict[str, Figure]) -> None:
+    d = ev.distributions
+    rep.add_heading(ev.title)
+    if ev.folded is not None:
+        f = ev.folded
+        rep.add_paragraph(
+            f"Accuracy with the {len(f.folds)}-fold protocol (each fold tested at the "
+            f"threshold best on the others): {_pct(f.mean)} ± {_pct(f.std)}. "
+            f"{f.lost_pairs} of {f.pairs:,} pairs were lost because no face was found in a "
+            "photo; they count as errors.")
+        rep.add_table(["fold", "threshold", "accuracy", "pairs", "lost"],
+                      [[str(x.fold + 1), f"{x.threshold:.3f}", _pct(x.accuracy),
+                        str(x.pairs), str(x.lost)] for x in f.folds])
+    t_eer, eer = d.equal_error()
+    rep.add_paragraph(f"{d.genuine_pairs:,} genuine and {d.impostor_pairs:,} impostor pairs; "
+                      f"equal error rate {_pct(eer)} at distance {t_eer:.3f}.")
+    rep.add_table(["threshold", "FMR (impostor pairs at or under)", "FNMR (genuine over)"],
+                  [[f"{t:g}", _rate_cell(d.fmr(t), sci=True), _rate_cell(d.fnmr(t))]
+                   for t in thresholds])
+    for t in thresholds if ev.groups else ():
+        rows = ev.groups_at(t)
+        ratio = ev.group_ratio(t)
+        rep.add_table(
+            [ev.group_key or "group", "persons", "faces", "FMR", "FNMR"],
+            [[g["group"], f"{g['persons']:,}", f"{g['faces']:,}",
+              _rate_cell(g["fmr"], sci=True),
+              _rate_cell(g["fnmr"]) if g["fnmr"].n else "no repeat photos"] for g in rows],
+            caption=f"Per {ev.group_key} at {_label(t)}"
+                    + (f"; FMR worst/best group {ratio['worst']}/{ratio['best']} = "
+                       f"{ratio['ratio']:.2f}x" if ratio else ""))
+    for name, fig in figures.items():
+        rep.add_figure(fig, CAPTIONS.get(name, name))
+
+
+def worst_crops(gallery: Gallery, r: ExperimentResult) -> list[tuple[str, bytes, bytes]]:
+    """(caption, probe crop, candidate crop) for the closest false candidates."""
+    out = []
+    for w in r.worst:
+        probe, cand = gallery.face_crop(w.probe_face_id), gallery.face_crop(w.candidate_face_id)
+        if probe and cand:
+            out.append((f"{w.probe_person} vs {w.candidate_person}: distance {w.distance:.3f}",
+                        probe, cand))
+    return out
+
+
+def add_experiment(rep: Report, r: ExperimentResult, thresholds: Sequence[float],
+                   figures: dict[str, Figure], crops: Sequence[tuple[str, bytes, bytes]] = ()
+                   ) -> None:
+    rep.add_heading("The false-positive experiment")
+    rep.add_paragraph(
+        f"The labelled set was split at random (seed {r.options.seed}): "
+        f"{r.gallery_persons:,} persons ({r.gallery_faces:,} photos) form the gallery; "
+        f"{r.oog_probes:,} other persons, NOT in the gallery, were searched against it. "
+        "Any candidate they receive is a false candidate.")
+    rep.add_table(
+        ["threshold", "probes NOT in the gallery with a false candidate",
+         "false candidates per probe", "in-gallery probes with own person within"],
+        [[f"{t:g}", _rate_cell(r.fpir(t)), f"{r.mean_candidates(t):.2f}",
+          _rate_cell(r.mated_within(t)) if r.mated_probes else "-"] for t in thresholds])
+    by_size = {t: r.fpir_by_size(t) for t in thresholds}
+    rep.add_table(["persons in gallery", *(_label(t) for t in thresholds)],
+                  [[f"{int(s):,}", *(_pct(by_size[t][i].value) for t in thresholds)]
+                   for i, s in enumerate(r.sizes)],
+                  caption="Share of out-of-gallery probes with a false candidate, by "
+                          "gallery size (nested random sub-samples)")
+    if r.oog_groups is not None:
+        for t in thresholds:
+            ratio = r.group_ratio(t)
+            rep.add_table(
+                [r.group_key or "group", "probes", "with a false candidate", "per probe"],
+                [[g["group"], f"{g['probes']:,}", _rate_cell(g["fpir"]),
+                  f"{g['mean_candidates']:.2f}"] for g in r.by_group(t)],
+                caption=f"Per {r.group_key} at {_label(t)}"
+                        + (f"; worst/best group {ratio['worst']}/{ratio['best']} = "
+                           f"{ratio['ratio']:.2f}x" if ratio else ""))
+    if r.mated_probes:
+        rep.add_paragraph(
+            f"{r.mated_probes:,} in-gallery probes (a held-out photo of a gallery person): "
+            + ", ".join(f"own person at rank {k} or better {_pct(r.rank_hit(k).value)}"
+                        for k in DEFAULT_RANKS) + ".")
+    for name, fig in figures.items():
+        rep.add_figure(fig, CAPTIONS.get(name, name))
+    if crops:
+        rep.add_heading("The closest false candidates")
+        rep.add_paragraph("Each pair shows two DIFFERENT persons that face search placed "
+                          "close together: probe (left), false candidate (right).")
+        for caption, probe, cand in crops:
+            rep.add_images([(f"probe — {caption}", probe), ("false candidate", cand)])
