@@ -6,6 +6,7 @@ of pairs or probes behind it and its 95 % interval.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import sys
@@ -32,15 +33,7 @@ DEFAULT_THRESHOLDS = evaluation.DEFAULT_THRESHOLDS
 
 
 def _emit_json(doc: Any) -> None:
-    import json
-
-    click.echo(json.dumps(doc, indent=2, ensure_ascii=False, default=_jsonable))
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, float) and math.isinf(value):
-        return "inf"
-    raise TypeError(f"not JSON: {type(value).__name__}")
+    click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
 
 
 def _pct(x: float) -> str:
@@ -148,6 +141,10 @@ def _print_evaluation(result: lab.Evaluation, ts: Sequence[float]) -> None:
         click.echo(f"accuracy, {len(folded.folds)}-fold protocol: {_pct(folded.mean)} "
                    f"± {_pct(folded.std)} (std over folds); {folded.lost_pairs} of "
                    f"{folded.pairs:,} pairs lost (no face found), counted as errors")
+        if folded.lost_pairs:
+            click.echo(f"  other readings of the lost pairs: left out "
+                       f"{_pct(folded.mean_of('accuracy_found'))}; answered 'not the same "
+                       f"person' {_pct(folded.mean_of('accuracy_lost_as_different'))}")
         click.echo("  thresholds chosen per fold: "
                    + " ".join(f"{f.threshold:.3f}" for f in folded.folds))
     t_eer, eer = dist.equal_error()
@@ -166,8 +163,7 @@ def _print_evaluation(result: lab.Evaluation, ts: Sequence[float]) -> None:
                        f"  FNMR {_rate(g['fnmr']) if g['fnmr'].n else 'no repeat photos'}")
         ratio = result.group_ratio(t)
         if ratio:
-            click.echo(f"  FMR worst/best group: {ratio['worst']} / {ratio['best']} = "
-                       f"{ratio['ratio']:.2f}x")
+            click.echo(f"  FMR {ratio['text']}")
 
 
 # --- experiment -----------------------------------------------------------------------------
@@ -254,11 +250,11 @@ def _print_experiment(r: ExperimentResult, ts: Sequence[float]) -> None:
             click.echo(f"per {r.group_key} at distance <= {t}:")
             for g in r.by_group(t):
                 click.echo(f"  {g['group']:<16} {g['probes']:>6,} probes  {_rate(g['fpir'])}"
-                           f"  {g['mean_candidates']:.2f} per probe")
+                           f"  {g['mean_candidates']:.2f} per probe  (gallery: "
+                           f"{g['gallery_persons']:,} persons of this group)")
             ratio = r.group_ratio(t)
             if ratio:
-                click.echo(f"  worst/best group: {ratio['worst']} / {ratio['best']} = "
-                           f"{ratio['ratio']:.2f}x")
+                click.echo(f"  {ratio['text']}")
     if r.mated_probes:
         click.echo("in-gallery probes, own person among the first k candidates: " + ", ".join(
             f"rank-{k} {_pct(r.rank_hit(k).value)}" for k in DEFAULT_RANKS))

@@ -127,9 +127,12 @@ def score_pairs(pairs: Sequence[PairSpec], encodings: Mapping[str, NDArray[np.fl
 class FoldResult:
     fold: int
     threshold: float  # chosen on the other folds
-    accuracy: float
+    accuracy: float  # lost pairs counted as errors
     pairs: int
     lost: int
+    #: the other two readings of a lost pair, for comparison with published figures:
+    accuracy_found: float  # lost pairs left out
+    accuracy_lost_as_different: float  # no face, no candidate: "not the same person"
 
 
 @dataclass(frozen=True)
@@ -147,9 +150,15 @@ class FoldedAccuracy:
         """Standard deviation of the fold accuracies (what LFW results quote after ±)."""
         return float(np.std([f.accuracy for f in self.folds]))
 
+    def mean_of(self, reading: str) -> float:
+        """Mean over folds of 'accuracy', 'accuracy_found' or 'accuracy_lost_as_different'."""
+        return float(np.mean([getattr(f, reading) for f in self.folds]))
+
     def as_dict(self) -> dict[str, Any]:
         return {"accuracy": self.mean, "std": self.std, "pairs": self.pairs,
                 "lost_pairs": self.lost_pairs,
+                "accuracy_lost_pairs_left_out": self.mean_of("accuracy_found"),
+                "accuracy_lost_pairs_as_different": self.mean_of("accuracy_lost_as_different"),
                 "folds": [f.__dict__ for f in self.folds]}
 
 
@@ -190,9 +199,13 @@ def ten_fold(scores: PairScores) -> FoldedAccuracy:
         test = scores.fold == f
         t = best_threshold(scores.distance[~test], scores.same[~test]) \
             if np.any(~test) else 0.6
-        folds.append(FoldResult(int(f), t, accuracy_at(scores.distance[test],
-                                                       scores.same[test], t),
-                                int(test.sum()), int(scores.lost[test].sum())))
+        d, same, lost = scores.distance[test], scores.same[test], scores.lost[test]
+        acc = accuracy_at(d, same, t)
+        n, n_lost = len(d), int(lost.sum())
+        folds.append(FoldResult(
+            int(f), t, acc, n, n_lost,
+            accuracy_found=accuracy_at(d[~lost], same[~lost], t),
+            accuracy_lost_as_different=acc + int((lost & ~same).sum()) / n))
     return FoldedAccuracy(folds, int(scores.lost.sum()), len(scores.distance))
 
 
@@ -288,7 +301,13 @@ class GalleryEvaluation:
             {g.group: getattr(g.distributions, rate)(threshold) for g in self.groups})
 
 
-def worst_best_ratio(rates: Mapping[str, Rate], min_n: int = 1) -> dict[str, Any] | None:
+#: groups smaller than this (pairs or probes) are left out of the worst/best comparison
+MIN_GROUP = 10
+
+
+def worst_best_ratio(rates: Mapping[str, Rate], min_n: int = MIN_GROUP) -> dict[str, Any] | None:
+    """Worst over best group, among groups with at least `min_n` behind their rate; None
+    when fewer than two such groups or no group has any. `text` says it in words."""
     usable = {g: r for g, r in rates.items() if r.n >= min_n}
     if len(usable) < 2:
         return None
@@ -297,7 +316,15 @@ def worst_best_ratio(rates: Mapping[str, Rate], min_n: int = 1) -> dict[str, Any
     hi, lo = usable[worst].value, usable[best].value
     if hi == 0:
         return None  # no group has any: nothing to compare
-    return {"worst": worst, "best": best, "ratio": hi / lo if lo > 0 else math.inf}
+    if lo > 0:
+        text = (f"worst/best group: {worst} ({hi:.3g}) / {best} ({lo:.3g}) = "
+                f"{hi / lo:.2f}x")
+    else:
+        text = f"worst group {worst} ({hi:.3g}); none at all in {best}"
+    small = sorted(set(rates) - set(usable))
+    if small:
+        text += f" (groups under {min_n} left out: {', '.join(small)})"
+    return {"worst": worst, "best": best, "ratio": hi / lo if lo > 0 else None, "text": text}
 
 
 def group_labels(values: Sequence[str | None]) -> NDArray[np.str_]:

@@ -83,12 +83,15 @@ class ExperimentResult:
     mated_face_ids: NDArray[np.int64]
     mated_ranks: NDArray[np.int64]
     mated_distances: NDArray[np.float64]
+    mated_groups: NDArray[np.str_] | None
     #: sizes (persons) and, per size, each oog probe's closest distance in the sub-sample
     sizes: NDArray[np.int64]
     best_at_size: NDArray[np.float32]
     worst: list[FalseCandidate]
     options: ExperimentOptions
     group_key: str | None = None
+    #: gallery persons per group (a probe's look-alikes come mostly from its own group)
+    gallery_groups: dict[str, int] = field(default_factory=dict)
     elapsed_s: float = 0.0
     meta: dict[str, Any] = field(default_factory=dict)
 
@@ -125,9 +128,13 @@ class ExperimentResult:
         out = []
         for g in self.groups():
             rows = self.oog_groups == g
+            mated = self.mated_ranks[self.mated_groups == g] \
+                if self.mated_groups is not None else self.mated_ranks[:0]
             out.append({"group": g, "probes": int(rows.sum()),
+                        "gallery_persons": self.gallery_groups.get(g, 0),
                         "fpir": self.fpir(threshold, rows),
-                        "mean_candidates": self.mean_candidates(threshold, rows)})
+                        "mean_candidates": self.mean_candidates(threshold, rows),
+                        "rank1": Rate(int(np.count_nonzero(mated <= 1)), len(mated))})
         return out
 
     def group_ratio(self, threshold: float) -> dict[str, Any] | None:
@@ -162,8 +169,11 @@ class ExperimentResult:
                      {"persons": int(s), **r.as_dict()}
                      for s, r in zip(self.sizes, self.fpir_by_size(t), strict=True)],
                  "by_group": [{"group": g["group"], "probes": g["probes"],
+                               "gallery_persons": g["gallery_persons"],
                                "mean_false_candidates": g["mean_candidates"],
-                               **g["fpir"].as_dict()} for g in self.by_group(t)],
+                               **g["fpir"].as_dict(),
+                               "in_gallery_rank1": g["rank1"].as_dict()}
+                              for g in self.by_group(t)],
                  "group_ratio": self.group_ratio(t)}
                 for t in thresholds],
             "rank_hit_rates": {str(k): self.rank_hit(k).as_dict() for k in ranks},
@@ -272,15 +282,25 @@ def run_experiment(gallery: Gallery, options: ExperimentOptions | None = None,
     best_at_size = np.stack([oog[:, order[:s]].min(axis=1) for s in sizes]) \
         if len(oog_rows) else np.empty((len(sizes), 0), dtype=np.float32)
 
-    groups = None
+    groups = mated_groups = None
+    gallery_groups: dict[str, int] = {}
     if options.group_key:
         meta = gallery.face_metadata(options.group_key)
-        groups = group_labels([meta.get(int(enc.face_ids[r])) for r in oog_rows])
+
+        def labels(rows: NDArray[np.int64]) -> NDArray[np.str_]:
+            return group_labels([meta.get(int(enc.face_ids[r])) for r in rows])
+
+        groups, mated_groups = labels(oog_rows), labels(m_rows)
+        # each gallery person counted once, in the group of their first photo
+        firsts = g_rows[starts]
+        for g in labels(firsts).tolist():
+            gallery_groups[g] = gallery_groups.get(g, 0) + 1
 
     result = ExperimentResult(
         gallery_persons=len(g_persons), gallery_faces=len(g_rows), oog_distances=oog,
         oog_face_ids=enc.face_ids[oog_rows], oog_groups=groups,
-        mated_face_ids=enc.face_ids[m_rows],
+        mated_face_ids=enc.face_ids[m_rows], mated_groups=mated_groups,
+        gallery_groups=gallery_groups,
         mated_ranks=np.asarray(ranks, dtype=np.int64), mated_distances=own_d,
         sizes=sizes, best_at_size=best_at_size.astype(np.float32),
         worst=_closest_false(enc.matrix, enc.face_ids, oog_rows, oog, g_rows, starts,

@@ -201,7 +201,9 @@ def add_evaluation(rep: Report, ev: Evaluation, thresholds: Sequence[float],
             f"Accuracy with the {len(f.folds)}-fold protocol (each fold tested at the "
             f"threshold best on the others): {_pct(f.mean)} ± {_pct(f.std)}. "
             f"{f.lost_pairs} of {f.pairs:,} pairs were lost because no face was found in a "
-            "photo; they count as errors.")
+            "photo; they count as errors. Read otherwise: with lost pairs left out, "
+            f"{_pct(f.mean_of('accuracy_found'))}; with a lost pair answered 'not the same "
+            f"person', {_pct(f.mean_of('accuracy_lost_as_different'))}.")
         rep.add_table(["fold", "threshold", "accuracy", "pairs", "lost"],
                       [[str(x.fold + 1), f"{x.threshold:.3f}", _pct(x.accuracy),
                         str(x.pairs), str(x.lost)] for x in f.folds])
@@ -220,8 +222,7 @@ def add_evaluation(rep: Report, ev: Evaluation, thresholds: Sequence[float],
               _rate_cell(g["fmr"], sci=True),
               _rate_cell(g["fnmr"]) if g["fnmr"].n else "no repeat photos"] for g in rows],
             caption=f"Per {ev.group_key} at {_label(t)}"
-                    + (f"; FMR worst/best group {ratio['worst']}/{ratio['best']} = "
-                       f"{ratio['ratio']:.2f}x" if ratio else ""))
+                    + (f"; FMR {ratio['text']}" if ratio else ""))
     for name, fig in figures.items():
         rep.add_figure(fig, CAPTIONS.get(name, name))
 
@@ -261,12 +262,13 @@ def add_experiment(rep: Report, r: ExperimentResult, thresholds: Sequence[float]
         for t in thresholds:
             ratio = r.group_ratio(t)
             rep.add_table(
-                [r.group_key or "group", "probes", "with a false candidate", "per probe"],
+                [r.group_key or "group", "probes", "with a false candidate", "per probe",
+                 "gallery persons of the group", "in-gallery rank-1"],
                 [[g["group"], f"{g['probes']:,}", _rate_cell(g["fpir"]),
-                  f"{g['mean_candidates']:.2f}"] for g in r.by_group(t)],
+                  f"{g['mean_candidates']:.2f}", f"{g['gallery_persons']:,}",
+                  _rate_cell(g["rank1"]) if g["rank1"].n else "-"] for g in r.by_group(t)],
                 caption=f"Per {r.group_key} at {_label(t)}"
-                        + (f"; worst/best group {ratio['worst']}/{ratio['best']} = "
-                           f"{ratio['ratio']:.2f}x" if ratio else ""))
+                        + (f"; {ratio['text']}" if ratio else ""))
     if r.mated_probes:
         rep.add_paragraph(
             f"{r.mated_probes:,} in-gallery probes (a held-out photo of a gallery person): "
