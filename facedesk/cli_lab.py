@@ -147,12 +147,16 @@ def _print_evaluation(result: lab.Evaluation, ts: Sequence[float]) -> None:
                        f"person' {_pct(folded.mean_of('accuracy_lost_as_different'))}")
         click.echo("  thresholds chosen per fold: "
                    + " ".join(f"{f.threshold:.3f}" for f in folded.folds))
-    t_eer, eer = dist.equal_error()
-    click.echo(f"equal error rate {_pct(eer)} at distance {t_eer:.3f}")
+    eer = dist.equal_error()
+    if eer is not None:
+        click.echo(f"equal error rate {_pct(eer[1])} at distance {eer[0]:.3f}")
+    else:
+        click.echo("no repeat photos of a person, so no genuine pairs: FMR only")
     click.echo(f"{'threshold':>9}  {'FMR (impostor pairs at or under)':<44}  "
                "FNMR (genuine pairs over)")
     for t in ts:
-        click.echo(f"{t:>9.3f}  {_sci(dist.fmr(t)):<44}  {_rate(dist.fnmr(t))}")
+        fnmr = _rate(dist.fnmr(t)) if dist.genuine_pairs else "-"
+        click.echo(f"{t:>9.3f}  {_sci(dist.fmr(t)):<44}  {fnmr}")
     for t in ts:
         rows = result.groups_at(t)
         if not rows:

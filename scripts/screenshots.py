@@ -4,6 +4,9 @@
 
 Builds a gallery of LFW photos (through the import dialog, as an analyst would), drops
 probes that are not in the gallery, searches, and saves a picture of each main screen.
+The trainer view is shown on the public-domain Congress gallery (grouped by sex):
+`--trainer-db` reuses an imported one, otherwise it is imported from
+../shared/data/congress-2014/members.csv first. `--only trainer` takes just that one.
 """
 
 from __future__ import annotations
@@ -24,12 +27,16 @@ from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication, QWidget
 
 from facedesk.core.faces import Box
+from facedesk.core.importer import run_import
 from facedesk.gui.app import make_app
 from facedesk.gui.import_dialog import ImportDialog
 from facedesk.gui.main_window import MainWindow
+from facedesk.gui.trainer_view import TrainerView
+from facedesk.store import Gallery
 
 REPO = Path(__file__).resolve().parents[1]
 LFW = REPO.parent / "shared" / "data" / "lfw" / "images"
+CONGRESS = REPO.parent / "shared" / "data" / "congress-2014" / "members.csv"
 #: probes: a held-out photo of a person in the gallery, one of a person who is not
 PROBE_IN = ("Tony_Blair", 5)
 PROBE_OUT = ("Arnold_Schwarzenegger", 0)
@@ -86,18 +93,53 @@ def shoot(widget: QWidget, out: Path, name: str) -> None:
     print(f"saved {path}")
 
 
+def trainer(app: QApplication, db: Path, out: Path) -> None:
+    """The false-positive experiment on a labelled gallery, grouped by sex, at 0.6."""
+    view = TrainerView(db)
+    view.resize(1500, 1000)
+    view.show()
+    index = view.group_combo.findText("sex")
+    if index >= 0:
+        view.group_combo.setCurrentIndex(index)
+    view.run_experiment()
+    wait(app, lambda: view.result is not None and not view.running)
+    view.set_threshold(0.6)
+    settle(app, 0.5)
+    print("trainer:", view.headline.text(), flush=True)
+    shoot(view, out, "trainer.png")
+    view.close()
+
+
+def congress_gallery(work: Path) -> Path:
+    """The Congress portraits imported with their metadata (name, sex, party...)."""
+    db = work / "congress.db"
+    with Gallery.open(db, create=True) as g:
+        for event in run_import(g, None, manifest=CONGRESS):
+            if event.phase == "finished":
+                print(f"congress import: {event.counts.as_dict()}", flush=True)
+    return db
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots")
     parser.add_argument("--persons", type=int, default=300)
+    parser.add_argument("--trainer-db", type=Path,
+                        help="a labelled gallery with a 'sex' column for the trainer view "
+                             "(default: import the Congress portraits)")
+    parser.add_argument("--only", choices=("all", "trainer"), default="all")
     args = parser.parse_args()
-    if not LFW.is_dir():
+    if args.only == "all" and not LFW.is_dir():
         print(f"LFW not found at {LFW}", file=sys.stderr)
         return 1
     args.out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="facedesk-shots-"))
     app = make_app()
     try:
+        # 0. the trainer view
+        trainer(app, args.trainer_db or congress_gallery(work), args.out)
+        if args.only == "trainer":
+            return 0
         settings = QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat)
         window = MainWindow(settings)
         window.resize(1600, 950)

@@ -265,14 +265,19 @@ class Distributions:
         fnmr = 1.0 - np.cumsum(self.genuine) / max(1, self.genuine_pairs)
         return t, fmr, fnmr
 
-    def equal_error(self) -> tuple[float, float]:
-        """(threshold, rate) where FMR and FNMR cross."""
+    def equal_error(self) -> tuple[float, float] | None:
+        """(threshold, rate) where FMR and FNMR cross; None without genuine or impostor
+        pairs."""
+        if not self.genuine_pairs or not self.impostor_pairs:
+            return None
         t, fmr, fnmr = self.curves()
         i = int(np.argmin(np.abs(fmr - fnmr)))
         return float(t[i]), float((fmr[i] + fnmr[i]) / 2)
 
     def at(self, thresholds: Iterable[float]) -> list[dict[str, Any]]:
-        return [{"threshold": t, "fmr": self.fmr(t).as_dict(), "fnmr": self.fnmr(t).as_dict()}
+        """FMR and FNMR at each threshold (FNMR None without genuine pairs)."""
+        return [{"threshold": t, "fmr": self.fmr(t).as_dict(),
+                 "fnmr": self.fnmr(t).as_dict() if self.genuine_pairs else None}
                 for t in thresholds]
 
 

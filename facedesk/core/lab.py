@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import LogLocator
 
 from facedesk.core import evaluation, plots
 from facedesk.core.calibration import BIN_WIDTH
@@ -49,19 +50,20 @@ class Evaluation:
             {g.group: g.distributions.fmr(threshold) for g in self.groups})
 
     def summary(self, thresholds: Sequence[float]) -> dict[str, Any]:
-        t_eer, eer = self.distributions.equal_error()
+        eer = self.distributions.equal_error()
         return {
             "title": self.title, **self.source,
             "genuine_pairs": self.distributions.genuine_pairs,
             "impostor_pairs": self.distributions.impostor_pairs,
             "accuracy": None if self.folded is None else self.folded.as_dict(),
-            "equal_error_rate": {"threshold": t_eer, "rate": eer},
+            "equal_error_rate": None if eer is None
+            else {"threshold": eer[0], "rate": eer[1]},
             "thresholds": self.distributions.at(thresholds),
             "group_key": self.group_key,
             "groups": [
                 {"group": g["group"], "persons": g["persons"], "faces": g["faces"],
                  "at": [{"threshold": t, "fmr": row["fmr"].as_dict(),
-                         "fnmr": row["fnmr"].as_dict()}
+                         "fnmr": row["fnmr"].as_dict() if row["fnmr"].n else None}
                         for t in thresholds
                         for row in self.groups_at(t) if row["group"] == g["group"]]}
                 for g in self.groups_at(thresholds[0])] if self.groups else [],
@@ -94,58 +96,128 @@ def evaluate_gallery(gallery: Gallery, group_key: str | None = None) -> Evaluati
 
 # --- plots ----------------------------------------------------------------------------------
 
+#: the line of a chosen (e.g. the trainer's slider) threshold
+HIGHLIGHT_COLOUR = "#000000"
+
+
+def fmt_t(t: float) -> str:
+    """A threshold as people read it: 0.6 -> "0.60", 0.625 -> "0.625"."""
+    text = f"{t:.3f}"
+    return text[:-1] if text.endswith("0") else text
+
 
 def _label(t: float) -> str:
-    return f"distance ≤ {t:g}"
+    return f"distance ≤ {fmt_t(t)}"
 
 
-def evaluation_figures(ev: Evaluation, thresholds: Sequence[float]) -> dict[str, Figure]:
-    d = ev.distributions
-    t, fmr, fnmr = d.curves()
-    edges = np.arange(len(d.genuine) + 1) * BIN_WIDTH
-    figs = {
-        "distances": plots.distance_histograms_binned(edges, d.genuine, d.impostor,
-                                                      thresholds=thresholds),
-        "error_rates": plots.error_rates(t, fmr, fnmr, marks=thresholds),
-    }
-    curves = {"all": (fmr, fnmr)}
-    for g in ev.groups:
-        if g.distributions.genuine_pairs and g.distributions.impostor_pairs:
-            _, gf, gn = g.distributions.curves()
-            curves[g.group] = (gf, gn)
-    figs["det"] = plots.det_curve(curves)
-    if ev.groups:
-        rows = ev.groups_at(DEFAULT_TOLERANCE if DEFAULT_TOLERANCE in thresholds
-                            else thresholds[-1])
-        figs["groups_fmr"] = _group_bars(
-            rows, "fmr", "FMR (impostor pairs at or under)",
-            f"False match rate per {ev.group_key}")
-    return figs
+def _same(a: float, b: float) -> bool:
+    return abs(a - b) < 1e-9
 
 
 def _group_bars(rows: Sequence[dict[str, Any]], key: str, ylabel: str, title: str) -> Figure:
     rates: list[Rate] = [r[key] for r in rows]
-    return plots.group_bars(
+    fig = plots.group_bars(
         [r["group"] for r in rows], np.array([r.value for r in rates]),
         np.array([r.interval[0] for r in rates]), np.array([r.interval[1] for r in rates]),
-        [r.n for r in rates], ylabel=ylabel, title=title)
+        [r.n for r in rates], ylabel=ylabel, title=title, percent=True)
+    return fig
 
 
-def experiment_figures(r: ExperimentResult, thresholds: Sequence[float]) -> dict[str, Figure]:
-    rates, ci = {}, {}
-    for t in thresholds:
-        by_size = r.fpir_by_size(t)
-        rates[_label(t)] = np.array([x.value for x in by_size])
-        ci[_label(t)] = (np.array([x.interval[0] for x in by_size]),
-                         np.array([x.interval[1] for x in by_size]))
-    figs = {"false_candidates_vs_size": plots.false_candidates_vs_gallery_size(
-        r.sizes, rates, ci)}
-    if r.oog_groups is not None:
-        t = DEFAULT_TOLERANCE if DEFAULT_TOLERANCE in thresholds else thresholds[-1]
-        rows = [{"group": g["group"], "fpir": g["fpir"]} for g in r.by_group(t)]
-        figs["groups_false_candidates"] = _group_bars(
-            rows, "fpir", "probes with a false candidate",
-            f"Out-of-gallery probes with a false candidate at {_label(t)}, per {r.group_key}")
+def experiment_figures(r: ExperimentResult, thresholds: Sequence[float],
+                       highlight: float | None = None) -> dict[str, Figure]:
+    """False candidates vs gallery size (a line per threshold; `highlight`, e.g. the
+    trainer's slider, drawn bold with its 95 % band) and, with a group column, the
+    per-group bars at `highlight` (else 0.6, else the largest threshold)."""
+    chosen_t = highlight if highlight is not None else (
+        DEFAULT_TOLERANCE if any(_same(DEFAULT_TOLERANCE, t) for t in thresholds)
+        else max(thresholds))
+    chosen = _label(chosen_t) + (" (slider)" if highlight is not None else "")
+    rates: dict[str, Any] = {}
+    ci: dict[str, tuple[Any, Any]] = {}
+    for q in thresholds:
+        if not _same(q, chosen_t):
+            rates[_label(q)] = np.array([x.value for x in r.fpir_by_size(q)])
+    by_size = r.fpir_by_size(chosen_t)
+    rates[chosen] = np.array([x.value for x in by_size])
+    ci[chosen] = (np.array([x.interval[0] for x in by_size]),
+                  np.array([x.interval[1] for x in by_size]))
+    fig = plots.false_candidates_vs_gallery_size(
+        r.sizes, rates, ci, title="Probes NOT in the gallery that still get a false "
+                                  "candidate, as the gallery grows")
+    ax = fig.axes[0]
+    for line in ax.get_lines():
+        if line.get_label() == chosen:
+            line.set(color=HIGHLIGHT_COLOUR, linewidth=2.6, linestyle="-", marker="o",
+                     markersize=5, zorder=5)
+        else:
+            line.set(alpha=0.75, linewidth=1.2)
+    for band in ax.collections:
+        band.set(color=HIGHLIGHT_COLOUR, alpha=0.12)
+    ax.legend(title="candidate if (shaded: 95 % interval)", title_fontsize=8, fontsize=8,
+              frameon=False, loc="upper left")
+    ax.set_ylim(-0.02, 1.02)  # a line at 0 % stays visible above the axis
+    figs = {"false_candidates_vs_size": fig}
+    rows = r.by_group(chosen_t)
+    if r.oog_groups is not None and rows:
+        bars = _group_bars(rows, "fpir", "probes with ≥ 1 false candidate",
+                           f"Probes NOT in the gallery with a false candidate\n"
+                           f"at {_label(chosen_t)}, per {r.group_key}")
+        bars.axes[0].set_ylim(0, 1.05)
+        figs["groups_false_candidates"] = bars
+    return figs
+
+
+def has_genuine(ev: Evaluation) -> bool:
+    return ev.distributions.genuine_pairs > 0
+
+
+def evaluation_figures(ev: Evaluation, marks: Sequence[float]) -> dict[str, Figure]:
+    """Distances, error rates and (with genuine pairs) the DET curve, with `marks`, and
+    per-group FMR bars when the evaluation has groups. A gallery without repeat photos has
+    no genuine pairs: no FNMR line, no DET curve."""
+    d = ev.distributions
+    genuine = has_genuine(ev)
+    edges = np.arange(len(d.genuine) + 1) * BIN_WIDTH
+    title = "How close faces come: same person vs different persons" if genuine else \
+        "How close faces of different persons come"
+    hist = plots.distance_histograms_binned(edges, d.genuine, d.impostor, thresholds=marks,
+                                            title=title)
+    hist.axes[0].set_xlabel("distance between face encodings (Euclidean)")
+    figs = {"distances": hist}
+    ts, fmr, fnmr = d.curves()
+    if not genuine:
+        fnmr = np.full(len(ts), np.nan)
+    err = plots.error_rates(ts, fmr, fnmr, marks=marks)
+    ax = err.axes[0]
+    if not genuine:
+        for line in list(ax.get_lines()):
+            if str(line.get_label()).startswith("false non-match"):
+                line.remove()
+        for text in ax.texts:  # the reading at each mark: no FNMR line
+            if "FNMR" in text.get_text():
+                text.set_text(text.get_text().rsplit("\n", 1)[0])
+        ax.legend(loc="lower right", fontsize=8, frameon=False,
+                  title="no genuine pairs: no false non-match rate", title_fontsize=7)
+    ax.set_xlim(0.2, 1.0)
+    ax.set_xlabel("distance threshold (Euclidean)")
+    figs["error_rates"] = err
+    if genuine:
+        curves = {"all": (fmr, fnmr)}
+        for g in ev.groups:
+            if g.distributions.genuine_pairs and g.distributions.impostor_pairs:
+                _, gf, gn = g.distributions.curves()
+                curves[g.group] = (gf, gn)
+        points = [(d.fmr(m).value, d.fnmr(m).value, f"≤ {fmt_t(m)}") for m in marks]
+        det = plots.det_curve(curves, points=points)
+        # at most ~6 labelled decades on the FMR axis: "1 in 10M" labels need room
+        det.axes[0].xaxis.set_major_locator(LogLocator(base=10, numticks=7))
+        figs["det"] = det
+    if ev.groups:
+        t = DEFAULT_TOLERANCE if any(_same(DEFAULT_TOLERANCE, m) for m in marks) \
+            else marks[-1]
+        figs["groups_fmr"] = _group_bars(
+            ev.groups_at(t), "fmr", "FMR (impostor pairs at or under)",
+            f"False match rate per {ev.group_key} at {_label(t)}")
     return figs
 
 
@@ -207,11 +279,14 @@ def add_evaluation(rep: Report, ev: Evaluation, thresholds: Sequence[float],
         rep.add_table(["fold", "threshold", "accuracy", "pairs", "lost"],
                       [[str(x.fold + 1), f"{x.threshold:.3f}", _pct(x.accuracy),
                         str(x.pairs), str(x.lost)] for x in f.folds])
-    t_eer, eer = d.equal_error()
-    rep.add_paragraph(f"{d.genuine_pairs:,} genuine and {d.impostor_pairs:,} impostor pairs; "
-                      f"equal error rate {_pct(eer)} at distance {t_eer:.3f}.")
+    eer = d.equal_error()
+    rep.add_paragraph(
+        f"{d.genuine_pairs:,} genuine and {d.impostor_pairs:,} impostor pairs; "
+        + (f"equal error rate {_pct(eer[1])} at distance {eer[0]:.3f}." if eer else
+           "no repeat photos of a person, so no genuine pairs: no false non-match rate."))
     rep.add_table(["threshold", "FMR (impostor pairs at or under)", "FNMR (genuine over)"],
-                  [[f"{t:g}", _rate_cell(d.fmr(t), sci=True), _rate_cell(d.fnmr(t))]
+                  [[f"{t:g}", _rate_cell(d.fmr(t), sci=True),
+                    _rate_cell(d.fnmr(t)) if d.genuine_pairs else "no repeat photos"]
                    for t in thresholds])
     for t in thresholds if ev.groups else ():
         rows = ev.groups_at(t)

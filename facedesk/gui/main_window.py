@@ -42,11 +42,13 @@ from facedesk.core.faces import Box, Face
 from facedesk.core.review import DECISIONS, LEAD_BANNER, Review, ReviewError
 from facedesk.core.search import DEFAULT_TOP_K, Probe, SearchResult
 from facedesk.errors import FaceDeskError
+from facedesk.gui.calibration_dialog import CalibrationDialog
 from facedesk.gui.candidates_panel import CandidatesPanel
 from facedesk.gui.compare_view import CompareView
 from facedesk.gui.decision_panel import DecisionPanel
 from facedesk.gui.import_dialog import ImportDialog
 from facedesk.gui.probe_panel import ProbePanel
+from facedesk.gui.trainer_view import TrainerView
 from facedesk.gui.workers import EngineService
 from facedesk.store import Gallery
 
@@ -187,6 +189,14 @@ class MainWindow(QMainWindow):
         self.act_dark = a("&Dark palette", self._apply_palette, "Ctrl+Shift+D",
                           "Switch between light and dark colours", checkable=True)
         self.act_about = a("&About FaceDesk", self.about, None, "Versions and principles")
+        self.act_trainer = a("&Trainer: false-positive experiment…", self.open_trainer,
+                             "Ctrl+Shift+T", "How often persons NOT in this gallery still get "
+                             "candidates: per threshold, gallery size and group")
+        self.act_trainer.setObjectName("trainerAction")
+        self.act_calibration = a("&Calibration…", self.open_calibration, None,
+                                 "Which measurement turns distances into false match rates; "
+                                 "measure this gallery's own")
+        self.act_calibration.setObjectName("calibrationAction")
 
         mb = self.menuBar()
         m_file = mb.addMenu("&File")
@@ -213,6 +223,9 @@ class MainWindow(QMainWindow):
             m_view.addAction(act)
         m_view.addSeparator()
         m_view.addAction(self.act_dark)
+        m_accuracy = mb.addMenu("&Accuracy")
+        m_accuracy.addAction(self.act_trainer)
+        m_accuracy.addAction(self.act_calibration)
         mb.addMenu("&Help").addAction(self.act_about)
 
         tb = QToolBar("Main")
@@ -295,6 +308,8 @@ class MainWindow(QMainWindow):
         face = self.probe_panel.selected_face()
         self.act_import.setEnabled(has_gallery)
         self.act_info.setEnabled(has_gallery)
+        self.act_trainer.setEnabled(has_gallery)
+        self.act_calibration.setEnabled(has_gallery)
         self.act_search.setEnabled(has_gallery and face is not None
                                    and not self.busy_bar.isVisible())
         has_candidates = self.review is not None and bool(self.review.result.candidates)
@@ -409,6 +424,28 @@ class MainWindow(QMainWindow):
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.imported.connect(lambda _ev: self.refresh_summary())
         dialog.finished.connect(lambda _code: self.refresh_summary())
+        dialog.open()
+        return dialog
+
+    def open_trainer(self) -> TrainerView | None:
+        """The false-positive experiment on the open gallery, in its own window."""
+        if self.gallery is None:
+            return None
+        try:
+            view = TrainerView(self.gallery.path, self)
+        except FaceDeskError as exc:
+            QMessageBox.warning(self, "Cannot open the trainer view", exc.message)
+            return None
+        view.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        view.show()
+        return view
+
+    def open_calibration(self) -> CalibrationDialog | None:
+        """See and change the calibration this gallery's searches are read with."""
+        if self.gallery is None:
+            return None
+        dialog = CalibrationDialog(self.gallery.path, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
         return dialog
 

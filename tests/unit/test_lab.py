@@ -4,55 +4,20 @@ encodings stored in a real gallery file."""
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from labdata import ENGINE, synthetic_gallery
 
 from facedesk.cli import cli
 from facedesk.core import calibration, evaluation
 from facedesk.core.evaluation import PairScores, best_threshold, read_pairs, ten_fold
 from facedesk.core.experiment import ExperimentOptions, run_experiment
-from facedesk.core.imaging import jpeg_bytes
 from facedesk.core.progress import CancelToken
 from facedesk.core.search import Searcher
 from facedesk.errors import EvaluationError
-from facedesk.store import Gallery
-from facedesk.store.gallery import FaceRecord, PhotoRecord
-
-ENGINE = {"engine": "synthetic", "dlib": "0"}
-CROP = jpeg_bytes(np.full((12, 10, 3), 128, dtype=np.uint8))
-
-
-def synthetic_gallery(path: Path, persons: int = 60, photos: int = 3, seed: int = 1,
-                      spread: float = 0.06) -> tuple[Gallery, np.ndarray, np.ndarray]:
-    """persons x photos faces around a random centre each; every person has metadata
-    'sex' (F for every third person) and the first person none."""
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(0, 0.045, (persons, 128))
-    g = Gallery.open(path, create=True)
-    eid = calibration.engine_id(ENGINE)
-    g.register_engine(eid, ENGINE)
-    run = g.start_run("synthetic", "folders", {}, eid)
-    records, pks, rows = [], [], []
-    for p in range(persons):
-        n = photos if p % 5 else 1  # every fifth person has one photo only
-        for k in range(n):
-            enc = (centres[p] + rng.normal(0, spread / math.sqrt(128) * 4, 128)).astype("<f4")
-            meta = {} if p == 0 else {"sex": "F" if p % 3 == 0 else "M"}
-            records.append(PhotoRecord(
-                sha256=f"{p:04d}{k:02d}".ljust(64, "0"), path=f"/x/p{p}/{k}.jpg",
-                size_bytes=1, width=10, height=10, format="PNG", person_id=f"P{p:03d}",
-                person_name=None, metadata=meta, faces_found=1,
-                face=FaceRecord(eid, (0, 9, 9, 0), [], 10, 5.0, 50.0, 100.0, 0.0,
-                                enc.tobytes(), CROP)))
-            pks.append(p)
-            rows.append(enc)
-    g.add_photos(run, records)
-    return g, np.array(rows, dtype=np.float64), np.array(pks)
-
 
 # --- pairs and the fold protocol -----------------------------------------------------------
 

@@ -1,0 +1,196 @@
+"""Which calibration reads this gallery's distances, and measuring a new one.
+
+A calibration is the table distance -> false match rate. FaceDesk ships one measured on
+LFW; a gallery with enough repeat photos can measure its own, or one can be measured on
+another labelled gallery encoded by the same engine. The one in use is named everywhere a
+false match rate is shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from facedesk.core import calibration as calibrations
+from facedesk.core.evaluation import DEFAULT_THRESHOLDS
+from facedesk.core.progress import CancelToken
+from facedesk.gui.workers import GeneratorWorker
+from facedesk.store import Gallery
+
+COLUMNS = ("#", "kind", "measured", "impostor pairs", "genuine pairs", "source")
+
+
+def measure_events(gallery_path: Path, reference: Path | None,
+                   cancel: CancelToken) -> Iterator[str]:
+    """Measure (on the gallery itself, or on `reference`) and store; yields what it does.
+    Runs in a worker thread, so it opens its own connections."""
+    del cancel  # one numpy pass of seconds: nothing to stop half-way
+    yield "measuring"
+    with Gallery.open(gallery_path) as g:
+        if reference is None:
+            cal, kind = calibrations.measure_gallery(g), "gallery"
+        else:
+            with Gallery.open(reference) as ref:
+                cal, kind = calibrations.measure_gallery(ref), "reference"
+        calibrations.store(g, cal, kind)
+    yield "stored"
+
+
+class CalibrationDialog(QDialog):
+    def __init__(self, gallery_path: Path, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("calibrationDialog")
+        self.setWindowTitle(f"Calibration — {gallery_path.name}")
+        self.gallery_path = gallery_path
+        self._worker: GeneratorWorker | None = None
+
+        intro = QLabel(
+            "A distance is read as a false match rate (FMR): how often two DIFFERENT "
+            "persons come that close, measured on labelled photos. Expected look-alikes = "
+            "persons searched × FMR. FaceDesk ships a table measured on LFW; a gallery with "
+            f"repeat photos of at least {calibrations.MIN_REPEAT_PERSONS} persons can "
+            "measure its own.")
+        intro.setWordWrap(True)
+        self.in_use = QLabel(objectName="calibrationInUse")
+        self.in_use.setWordWrap(True)
+        self.in_use.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.table = QTableWidget(0, len(COLUMNS), objectName="calibrationTable")
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(
+            len(COLUMNS) - 1, QHeaderView.ResizeMode.Stretch)
+        self.table.itemSelectionChanged.connect(self._update_buttons)
+        self.status = QLabel(objectName="calibrationStatus")
+        self.status.setWordWrap(True)
+
+        self.measure_own = QPushButton("Measure on this gallery", objectName="measureOwnButton")
+        self.measure_own.setToolTip("Every pair of this gallery's faces: needs repeat photos.")
+        self.measure_other = QPushButton("Measure on another gallery…",
+                                         objectName="measureOtherButton")
+        self.use_selected = QPushButton("Use selected", objectName="useSelectedButton")
+        self.use_shipped = QPushButton("Use the shipped reference",
+                                       objectName="useShippedButton")
+        close = QPushButton("Close")
+        self.measure_own.clicked.connect(lambda: self._measure(None))
+        self.measure_other.clicked.connect(self._measure_other)
+        self.use_selected.clicked.connect(self._use_selected)
+        self.use_shipped.clicked.connect(lambda: self._use(None))
+        close.clicked.connect(self.accept)
+
+        buttons = QHBoxLayout()
+        for b in (self.measure_own, self.measure_other, self.use_selected, self.use_shipped):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        buttons.addWidget(close)
+        layout = QVBoxLayout(self)
+        for w in (intro, self.in_use, self.table, self.status):
+            layout.addWidget(w)
+        layout.addLayout(buttons)
+        self.resize(900, 420)
+        self.refresh()
+
+    # -- state -----------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        with Gallery.open(self.gallery_path) as g:
+            stored = g.calibrations()
+            current = calibrations.in_use(g)
+        if current is None:
+            self.in_use.setText("<b>In use:</b> none for this gallery's engine — distances "
+                                "cannot be read as false match rates.")
+        else:
+            rates = ", ".join(f"≤ {t}: FMR {current.reading(t).fmr:.1e}"
+                              for t in DEFAULT_THRESHOLDS)
+            self.in_use.setText(f"<b>In use:</b> {current.source}<br>{rates}")
+        self.table.setRowCount(len(stored))
+        for row, c in enumerate(stored):
+            values = (f"{c['id']}{' (in use)' if c['in_use'] else ''}", c["kind"],
+                      c["created_at"][:16].replace("T", " "), f"{c['impostor_pairs']:,}",
+                      f"{c['genuine_pairs']:,}", c["source"])
+            for col, v in enumerate(values):
+                item = QTableWidgetItem(v)
+                item.setData(Qt.ItemDataRole.UserRole, c["id"])
+                self.table.setItem(row, col, item)
+        self.table.resizeColumnsToContents()
+        self._update_buttons()
+
+    def _selected_id(self) -> int | None:
+        items = self.table.selectedItems()
+        return None if not items else int(items[0].data(Qt.ItemDataRole.UserRole))
+
+    def _update_buttons(self) -> None:
+        busy = self._worker is not None
+        self.measure_own.setEnabled(not busy)
+        self.measure_other.setEnabled(not busy)
+        self.use_selected.setEnabled(not busy and self._selected_id() is not None)
+        self.use_shipped.setEnabled(not busy)
+
+    # -- actions ---------------------------------------------------------------------------
+
+    def _use(self, calibration_id: int | None) -> None:
+        with Gallery.open(self.gallery_path) as g:
+            g.use_calibration(calibration_id)
+        self.status.setText("The next search reads distances with this calibration.")
+        self.refresh()
+
+    def _use_selected(self) -> None:
+        cid = self._selected_id()
+        if cid is not None:
+            self._use(cid)
+
+    def _measure_other(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "A labelled gallery encoded by the same engine", str(self.gallery_path.parent),
+            "FaceDesk galleries (*.db *.sqlite *.facedesk);;All files (*)")
+        if path:
+            self._measure(Path(path))
+
+    def _measure(self, reference: Path | None) -> None:
+        self.status.setStyleSheet("")
+        self.status.setText("Measuring every pair of faces…")
+        self._worker = GeneratorWorker(
+            lambda cancel: measure_events(self.gallery_path, reference, cancel), self)
+        self._worker.failed.connect(self._on_failed)
+        self._worker.done.connect(self._on_done)
+        self._update_buttons()
+        self._worker.start()
+
+    def _on_done(self, _last: object) -> None:
+        self._finish()
+        self.status.setText("Measured and put in use.")
+        self.refresh()
+
+    def _on_failed(self, message: str) -> None:
+        self._finish()
+        self.status.setText(message)
+        self.status.setStyleSheet("color: #c0392b;")
+
+    def _finish(self) -> None:
+        if self._worker is not None:
+            self._worker.wait()
+            self._worker.deleteLater()
+        self._worker = None
+        self._update_buttons()
+
+    def done(self, result: int) -> None:
+        if self._worker is not None:  # a measurement finishes in seconds: let it
+            self._worker.wait()
+        super().done(result)

@@ -1,0 +1,1007 @@
+"""The trainer's view: the false-positive experiment on one gallery, live at any threshold.
+
+Persons of the gallery are split (seeded) into a gallery part and probes of persons who are
+NOT in it (core's `run_experiment`, in a worker thread); every candidate such a probe gets
+is a false candidate. A threshold slider re-counts without searching again and shows, in
+plain words and plots: how many of those probes still get a candidate, how that grows with
+the gallery, per group; the error rates of every pair (core's `lab.evaluate_gallery`, also
+in a worker); and the closest false candidates side by side. Plots and an HTML report can
+be saved.
+
+The numbers are core's (`ExperimentResult`, `Evaluation`); this module only words and
+draws them, so they equal `facedesk experiment` / `facedesk evaluate` on the same options.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+import warnings
+from collections.abc import Iterator, Sequence
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from matplotlib.figure import Figure
+from PySide6.QtCore import QCoreApplication, Qt, QTimer
+from PySide6.QtGui import QCloseEvent, QFont, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFileDialog,
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMainWindow,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QSlider,
+    QSpinBox,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+# isort: split
+# matplotlib's Qt backend takes the binding that is already imported: PySide6, just above
+from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+
+from facedesk.core import lab, plots
+from facedesk.core.evaluation import Rate
+from facedesk.core.experiment import (
+    ExperimentOptions,
+    ExperimentProgress,
+    ExperimentResult,
+    run_experiment,
+)
+from facedesk.core.progress import CancelToken
+from facedesk.gui.workers import GeneratorWorker
+from facedesk.store import Gallery
+
+#: the slider: 0.30 .. 0.80 in steps of 0.005
+T_MIN, T_MAX, T_STEP = 0.30, 0.80, 0.005
+DEFAULT_THRESHOLD = 0.60
+#: the thresholds always drawn for comparison (0.6: face_recognition's default tolerance)
+QUICK_THRESHOLDS = (0.4, 0.5, 0.6)
+#: moving the slider re-counts after this pause (ms)
+DEBOUNCE_MS = 50
+NO_GROUP = "(none)"
+CROP_PX = 120
+#: the closest false candidates: pairs per row
+WORST_COLUMNS = 2
+ERROR_STYLE = "color: #b00020;"
+NOTE_STYLE = "color: palette(placeholder-text);"
+
+# worker threads still finishing after their view went away (a QThread must outlive its run)
+_live_workers: set[GeneratorWorker] = set()
+
+
+# -- wording ----------------------------------------------------------------------------------
+
+
+def pct(value: float) -> str:
+    """A share as a percentage number (without the sign): 86, 4.7, 0.25, 0."""
+    if not math.isfinite(value):
+        return "–"
+    x = value * 100
+    if x == 0:
+        return "0"
+    if x >= 99.5 and x < 100:
+        return f"{x:.1f}"
+    if x >= 10:
+        return f"{x:.0f}"
+    if x >= 1:
+        return f"{x:.1f}"
+    return f"{x:.2g}"
+
+
+def rate_words(r: Rate) -> str:
+    """ "86 %, 95 % interval 82–89 %" """
+    lo, hi = r.interval
+    if r.n == 0:
+        return "no probes"
+    return f"{pct(r.value)} %, 95 % interval {pct(lo)}–{pct(hi)} %"
+
+
+def per_probe(x: float) -> str:
+    if not math.isfinite(x):
+        return "–"
+    if x == 0:
+        return "0"
+    return f"{x:.1f}" if x >= 1 else f"{x:.2g}"
+
+
+def headline(r: ExperimentResult, t: float) -> str:
+    """The experiment at one threshold, in one sentence (rich text)."""
+    f = r.fpir(t)
+    return (f"At distance ≤ <b>{lab.fmt_t(t)}</b>, <b>{f.k:,} of {f.n:,}</b> probes "
+            f"(<b>{rate_words(f)}</b>) of persons <b>NOT</b> in this gallery got at least one "
+            f"false candidate; <b>{per_probe(r.mean_candidates(t))}</b> false candidates per "
+            "probe on average.")
+
+
+def group_cells(row: dict[str, Any]) -> list[str]:
+    """Cells of the group table for one row of `ExperimentResult.by_group`."""
+    f: Rate = row["fpir"]
+    lo, hi = f.interval
+    return [row["group"], f"{row['probes']:,}", f"{pct(f.value)} % ({f.k:,} of {f.n:,})",
+            f"{pct(lo)}–{pct(hi)} %", f"{row['mean_candidates']:.2f}"]
+
+
+def ratio_words(ratio: dict[str, Any] | None, rates: dict[str, Rate], t: float,
+                what: str = "false candidates") -> str:
+    if ratio is None:
+        return (f"At distance ≤ {lab.fmt_t(t)} no group has {what}: nothing to compare."
+                if len(rates) > 1 else "")
+    worst, best = ratio["worst"], ratio["best"]
+    factor = "no case at all in the best group" if ratio["ratio"] is None \
+        else f"{ratio['ratio']:.2f} times as often"
+    overlap = rates[worst].interval[0] <= rates[best].interval[1]
+    chance = ("Their 95 % intervals overlap: the difference may be chance." if overlap
+              else "Their 95 % intervals do not overlap.")
+    return (f"Worst / best group at distance ≤ {lab.fmt_t(t)}: {worst} "
+            f"({pct(rates[worst].value)} %) against {best} ({pct(rates[best].value)} %): "
+            f"{factor}. {chance}")
+
+
+# -- widgets ----------------------------------------------------------------------------------
+
+
+class FigurePane(QWidget):
+    """A matplotlib figure on a Qt canvas; `set_figure` puts a new one in its place, or
+    `set_message` a sentence instead of an empty plot."""
+
+    def __init__(self, name: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName(name)
+        self.figure: Figure | None = None
+        self.canvas: FigureCanvasQTAgg | None = None
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self.message = QLabel()
+        self.message.setObjectName(f"{name}Message")
+        self.message.setWordWrap(True)
+        self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.message.setStyleSheet(NOTE_STYLE)
+        self._layout.addWidget(self.message)
+        self.setMinimumSize(320, 260)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+
+    def set_figure(self, fig: Figure) -> None:
+        canvas = FigureCanvasQTAgg(fig)
+        canvas.setMinimumSize(240, 200)
+        canvas.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self._drop_canvas()
+        self.message.hide()
+        self._layout.addWidget(canvas)
+        self.canvas, self.figure = canvas, fig
+
+    def set_message(self, text: str) -> None:
+        self._drop_canvas()
+        self.message.setText(text)
+        self.message.show()
+
+    def _drop_canvas(self) -> None:
+        if self.canvas is not None:
+            self._layout.removeWidget(self.canvas)
+            self.canvas.hide()
+            self.canvas.deleteLater()
+        self.canvas, self.figure = None, None
+
+
+def _table(name: str, headers: Sequence[str]) -> QTableWidget:
+    table = QTableWidget(0, len(headers))
+    table.setObjectName(name)
+    table.setHorizontalHeaderLabels(list(headers))
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+    table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+    table.verticalHeader().setVisible(False)
+    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+    table.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Maximum)
+    row_height = table.fontMetrics().height() + 8
+    table.verticalHeader().setDefaultSectionSize(row_height)
+    table.verticalHeader().setMinimumSectionSize(row_height)
+    return table
+
+
+def _fill(table: QTableWidget, rows: Sequence[Sequence[str]]) -> None:
+    table.setRowCount(len(rows))
+    for r, cells in enumerate(rows):
+        for c, text in enumerate(cells):
+            item = QTableWidgetItem(text)
+            if c > 0:
+                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            table.setItem(r, c, item)
+    # as wide as its columns; every row shown without a scroll bar, up to 6 groups
+    table.resizeColumnsToContents()
+    shown = min(len(rows), 6)
+    scroll = table.verticalScrollBar().sizeHint().width() if len(rows) > shown else 0
+    table.setFixedWidth(table.horizontalHeader().length() + 2 * table.frameWidth() + scroll)
+    table.setFixedHeight(table.horizontalHeader().sizeHint().height() + 2 * table.frameWidth()
+                         + sum(table.rowHeight(i) for i in range(shown)))
+
+
+def _note(name: str, text: str = "") -> QLabel:
+    """A wrapping rich-text label (escape any plain text put in it)."""
+    label = QLabel(text)
+    label.setObjectName(name)
+    label.setWordWrap(True)
+    label.setTextFormat(Qt.TextFormat.RichText)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    return label
+
+
+# -- background work --------------------------------------------------------------------------
+
+
+def experiment_events(path: Path, options: ExperimentOptions,
+                      cancel: CancelToken) -> Iterator[ExperimentProgress]:
+    """Runs in the worker thread: the gallery is opened and closed in that thread."""
+    gallery = Gallery.open(path)
+    try:
+        yield from run_experiment(gallery, options, cancel)
+    finally:
+        gallery.close()
+
+
+def evaluation_events(path: Path, group_key: str | None,
+                      cancel: CancelToken) -> Iterator[tuple[str, lab.Evaluation | None]]:
+    """Every pair of the gallery (cannot stop midway; a cancelled run's result is
+    dropped)."""
+    gallery = Gallery.open(path)
+    try:
+        yield "measuring", None
+        ev = lab.evaluate_gallery(gallery, group_key)
+        yield ("cancelled", None) if cancel.cancelled else ("finished", ev)
+    finally:
+        gallery.close()
+
+
+def _start(worker: GeneratorWorker) -> None:
+    _live_workers.add(worker)
+    app = QCoreApplication.instance()
+    if app is not None and not app.property("facedeskTrainerQuitHook"):
+        app.aboutToQuit.connect(_stop_live_workers)
+        app.setProperty("facedeskTrainerQuitHook", True)
+    worker.finished.connect(functools.partial(_forget_worker, worker))
+    worker.start()
+
+
+def _forget_worker(worker: GeneratorWorker) -> None:
+    _live_workers.discard(worker)
+    worker.deleteLater()
+
+
+def _stop_live_workers() -> None:
+    for worker in list(_live_workers):
+        worker.cancel()
+        worker.wait(60_000)
+
+
+# -- the window -------------------------------------------------------------------------------
+
+
+class TrainerView(QMainWindow):
+    """The false-positive experiment on one gallery file."""
+
+    def __init__(self, gallery_path: Path, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.gallery_path = Path(gallery_path)
+        # for crops, names and metadata keys; the workers open their own connections
+        self._gallery = Gallery.open(self.gallery_path)
+        self.result: ExperimentResult | None = None
+        self.evaluation: lab.Evaluation | None = None
+        self._experiment_worker: GeneratorWorker | None = None
+        self._evaluation_worker: GeneratorWorker | None = None
+        self._evaluation_key: str | None = None
+        self._dirty_tabs: set[int] = set()
+        self._crop_rows: list[tuple[float, QLabel]] = []
+
+        self.setObjectName("trainerView")
+        self.setWindowTitle(f"Trainer: false positives — {self.gallery_path.name}")
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(DEBOUNCE_MS)
+        self._debounce.timeout.connect(self.refresh)
+
+        central = QWidget()
+        root = QVBoxLayout(central)
+        root.addWidget(self._build_settings())
+        root.addLayout(self._build_threshold())
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("trainerTabs")
+        self.tabs.addTab(self._build_experiment_tab(), "False candidates (experiment)")
+        self.tabs.addTab(self._build_evaluation_tab(), "Error rates (all pairs)")
+        self.tabs.addTab(self._build_worst_tab(), "Closest false candidates")
+        self.tabs.currentChanged.connect(self._on_tab)
+        root.addWidget(self.tabs, 1)
+        root.addLayout(self._build_export())
+        self.setCentralWidget(central)
+        self.resize(1400, 940)
+        self._set_running(False)
+        self._show_empty()
+
+    # -- building ----------------------------------------------------------------------------
+
+    def _build_settings(self) -> QWidget:
+        box = QFrame()
+        row = QHBoxLayout(box)
+        row.setContentsMargins(0, 0, 0, 0)
+        counts = self._gallery.counts()
+        self.gallery_label = QLabel(f"<b>{escape(self.gallery_path.name)}</b>: "
+                                    f"{counts['persons']:,} persons, {counts['faces']:,} faces")
+        self.gallery_label.setObjectName("galleryLabel")
+        self.gallery_label.setToolTip(str(self.gallery_path))
+        row.addWidget(self.gallery_label)
+        row.addSpacing(16)
+        row.addWidget(QLabel("Group by:"))
+        self.group_combo = QComboBox()
+        self.group_combo.setObjectName("groupCombo")
+        self.group_combo.setToolTip("A metadata column of the photos: every figure is also "
+                                    "shown per group (e.g. sex)")
+        self.group_combo.addItem(NO_GROUP, None)
+        keys = self._gallery.metadata_keys()
+        for key in keys:
+            self.group_combo.addItem(key, key)
+        if "sex" in keys:
+            self.group_combo.setCurrentIndex(keys.index("sex") + 1)
+        row.addWidget(self.group_combo)
+        row.addSpacing(8)
+        row.addWidget(QLabel("Persons held out as probes:"))
+        self.share_spin = QSpinBox()
+        self.share_spin.setObjectName("probeShareSpin")
+        self.share_spin.setRange(5, 95)
+        self.share_spin.setValue(50)
+        self.share_spin.setSuffix(" %")
+        self.share_spin.setToolTip("This share of the persons is taken OUT of the gallery and "
+                                   "searched against the rest: any candidate they get is false")
+        row.addWidget(self.share_spin)
+        row.addSpacing(8)
+        row.addWidget(QLabel("Seed:"))
+        self.seed_spin = QSpinBox()
+        self.seed_spin.setObjectName("seedSpin")
+        self.seed_spin.setRange(0, 1_000_000)
+        self.seed_spin.setToolTip("The random split; the same seed gives the same split")
+        row.addWidget(self.seed_spin)
+        row.addSpacing(8)
+        self.run_button = QPushButton("Run experiment")
+        self.run_button.setObjectName("runExperimentButton")
+        self.run_button.setDefault(True)
+        self.run_button.clicked.connect(self.run_experiment)
+        row.addWidget(self.run_button)
+        self.progress = QProgressBar()
+        self.progress.setObjectName("experimentProgress")
+        self.progress.setMaximumWidth(220)
+        row.addWidget(self.progress)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setObjectName("cancelExperimentButton")
+        self.cancel_button.clicked.connect(self.cancel)
+        row.addWidget(self.cancel_button)
+        row.addStretch(1)
+        for w in (self.group_combo, self.share_spin, self.seed_spin):
+            signal = w.currentIndexChanged if isinstance(w, QComboBox) else w.valueChanged
+            signal.connect(self._on_settings_changed)
+        return box
+
+    def _build_threshold(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        label = QLabel("Candidate if distance ≤")
+        label.setFont(self._bigger(1, bold=True))
+        row.addWidget(label)
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setObjectName("thresholdSlider")
+        steps = round((T_MAX - T_MIN) / T_STEP)
+        self.slider.setRange(0, steps)
+        self.slider.setSingleStep(1)
+        self.slider.setPageStep(10)
+        self.slider.setTickInterval(20)
+        self.slider.setTickPosition(QSlider.TickPosition.TicksBelow)
+        self.slider.setToolTip(f"Distance threshold, {T_MIN:.2f} to {T_MAX:.2f} in steps of "
+                               f"{T_STEP}: a gallery face at or under it is a candidate")
+        self.slider.setValue(self._slider_value(DEFAULT_THRESHOLD))
+        self.slider.valueChanged.connect(self._on_slider)
+        row.addWidget(self.slider, 1)
+        self.threshold_label = QLabel()
+        self.threshold_label.setObjectName("thresholdValue")
+        self.threshold_label.setFont(self._bigger(2, bold=True))
+        self.threshold_label.setMinimumWidth(self.threshold_label.fontMetrics()
+                                             .horizontalAdvance("0.000 ") + 4)
+        row.addWidget(self.threshold_label)
+        for t in QUICK_THRESHOLDS:
+            button = QPushButton(f"{t:.1f}")
+            button.setObjectName(f"threshold{round(t * 100)}Button")
+            tip = f"Set the threshold to {t:.1f}"
+            if math.isclose(t, 0.6):
+                tip += " (face_recognition's default tolerance)"
+            button.setToolTip(tip)
+            button.setMaximumWidth(52)
+            button.clicked.connect(functools.partial(self.set_threshold, t))
+            row.addWidget(button)
+        self._show_threshold()
+        return row
+
+    def _build_experiment_tab(self) -> QWidget:
+        page = QWidget()
+        col = QVBoxLayout(page)
+        self.headline = _note("headlineLabel")
+        self.headline.setFont(self._bigger(3))
+        self.headline.setTextFormat(Qt.TextFormat.RichText)
+        col.addWidget(self.headline)
+        self.setup_label = _note("setupLabel")
+        col.addWidget(self.setup_label)
+
+        facts = QHBoxLayout()
+        left = QVBoxLayout()
+        self.group_title = QLabel()
+        self.group_title.setObjectName("groupTitle")
+        self.group_title.setFont(self._bigger(0, bold=True))
+        left.addWidget(self.group_title)
+        self.group_table = _table("groupTable", ["group", "probes", "with a false candidate",
+                                                 "95 % interval", "false candidates per probe"])
+        left.addWidget(self.group_table)
+        left.addStretch(1)
+        facts.addLayout(left)
+        facts.addSpacing(16)
+        right = QVBoxLayout()
+        self.ratio_label = _note("ratioLabel")
+        right.addWidget(self.ratio_label)
+        self.in_gallery_label = _note("inGalleryLabel")
+        right.addWidget(self.in_gallery_label)
+        right.addStretch(1)
+        facts.addLayout(right, 1)
+        col.addLayout(facts)
+
+        self.plots_split = QSplitter(Qt.Orientation.Horizontal)
+        self.size_plot = FigurePane("sizePlot")
+        self.group_plot = FigurePane("groupPlot")
+        self.plots_split.addWidget(self.size_plot)
+        self.plots_split.addWidget(self.group_plot)
+        self.plots_split.setStretchFactor(0, 3)
+        self.plots_split.setStretchFactor(1, 2)
+        col.addWidget(self.plots_split, 1)
+        return page
+
+    def _build_evaluation_tab(self) -> QWidget:
+        page = QWidget()
+        col = QVBoxLayout(page)
+        top = QHBoxLayout()
+        self.evaluation_status = _note("evaluationStatus")
+        top.addWidget(self.evaluation_status, 1)
+        self.evaluation_progress = QProgressBar()
+        self.evaluation_progress.setObjectName("evaluationProgress")
+        self.evaluation_progress.setRange(0, 0)
+        self.evaluation_progress.setMaximumWidth(160)
+        self.evaluation_progress.hide()
+        top.addWidget(self.evaluation_progress)
+        self.evaluate_button = QPushButton("Measure all pairs")
+        self.evaluate_button.setObjectName("runEvaluationButton")
+        self.evaluate_button.setToolTip("Distances of every pair of faces of the gallery: "
+                                        "same person (genuine) and different persons "
+                                        "(impostor)")
+        self.evaluate_button.clicked.connect(self.run_evaluation)
+        top.addWidget(self.evaluate_button)
+        col.addLayout(top)
+
+        self.error_table = _table("errorTable", ["group", "persons", "faces",
+                                                 "false match rate (FMR)", "95 % interval",
+                                                 "false non-match rate (FNMR)",
+                                                 "95 % interval "])
+        col.addWidget(self.error_table)
+        self.fmr_ratio_label = _note("fmrRatioLabel")
+        col.addWidget(self.fmr_ratio_label)
+        self.no_genuine_label = _note("noGenuineLabel")
+        self.no_genuine_label.setStyleSheet("font-weight: 600;")
+        col.addWidget(self.no_genuine_label)
+
+        split = QSplitter(Qt.Orientation.Horizontal)
+        self.histogram_plot = FigurePane("histogramPlot")
+        self.error_plot = FigurePane("errorRatePlot")
+        self.det_plot = FigurePane("detPlot")
+        for pane in (self.histogram_plot, self.error_plot, self.det_plot):
+            split.addWidget(pane)
+        col.addWidget(split, 1)
+        return page
+
+    def _build_worst_tab(self) -> QWidget:
+        page = QWidget()
+        col = QVBoxLayout(page)
+        self.worst_caption = _note(
+            "worstCaption",
+            "Each pair shows two <b>DIFFERENT</b> persons: a probe of a person who is NOT in "
+            "the gallery (left) and the photo of another person that face search placed "
+            "closest to it (right). Look-alikes like these are why a candidate is only a "
+            "possible lead for a trained reviewer, never an identification.")
+        col.addWidget(self.worst_caption)
+        self.worst_area = QScrollArea()
+        self.worst_area.setObjectName("worstArea")
+        self.worst_area.setWidgetResizable(True)
+        self.worst_holder = QWidget()
+        self.worst_grid = QGridLayout(self.worst_holder)
+        self.worst_area.setWidget(self.worst_holder)
+        col.addWidget(self.worst_area, 1)
+        return page
+
+    def _build_export(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        self.status_label = _note("statusLabel")
+        row.addWidget(self.status_label, 1)
+        self.save_plots_button = QPushButton("Save plots…")
+        self.save_plots_button.setObjectName("savePlotsButton")
+        self.save_plots_button.setToolTip("Save the plots shown as PNG and SVG files in a "
+                                          "folder")
+        self.save_plots_button.clicked.connect(lambda: self.save_plots())
+        row.addWidget(self.save_plots_button)
+        self.save_report_button = QPushButton("Save report…")
+        self.save_report_button.setObjectName("saveReportButton")
+        self.save_report_button.setToolTip("One HTML file: the experiment (and the error "
+                                           "rates, if measured) at 0.4, 0.5, 0.6 and the "
+                                           "slider's threshold")
+        self.save_report_button.clicked.connect(lambda: self.save_report())
+        row.addWidget(self.save_report_button)
+        return row
+
+    def _bigger(self, points: int, bold: bool = False) -> QFont:
+        font = QFont(self.font())
+        font.setPointSizeF(font.pointSizeF() + points)
+        font.setBold(bold)
+        return font
+
+    # -- the threshold -------------------------------------------------------------------------
+
+    @staticmethod
+    def _slider_value(t: float) -> int:
+        return round((min(max(t, T_MIN), T_MAX) - T_MIN) / T_STEP)
+
+    def threshold(self) -> float:
+        return round(T_MIN + self.slider.value() * T_STEP, 3)
+
+    def set_threshold(self, t: float) -> None:
+        self.slider.setValue(self._slider_value(t))
+
+    def _show_threshold(self) -> None:
+        self.threshold_label.setText(f"{self.threshold():.3f}")
+
+    def _on_slider(self, _value: int) -> None:
+        self._show_threshold()
+        self._debounce.start()
+
+    # -- the experiment ------------------------------------------------------------------------
+
+    def options(self) -> ExperimentOptions:
+        return ExperimentOptions(probe_share=self.share_spin.value() / 100,
+                                 seed=self.seed_spin.value(), group_key=self.group_key())
+
+    def group_key(self) -> str | None:
+        key = self.group_combo.currentData()
+        return None if key is None else str(key)
+
+    @property
+    def running(self) -> bool:
+        return self._experiment_worker is not None
+
+    def run_experiment(self) -> None:
+        if self.running:
+            return
+        worker = GeneratorWorker(functools.partial(experiment_events, self.gallery_path,
+                                                   self.options()))
+        worker.progress.connect(self._on_progress)
+        worker.done.connect(self._on_done)
+        worker.failed.connect(self._on_failed)
+        self._experiment_worker = worker
+        self.progress.setRange(0, 0)
+        self.progress.setFormat("loading encodings…")
+        self._set_status("Experiment running…")
+        self._set_running(True)
+        _start(worker)
+
+    def cancel(self) -> None:
+        if self._experiment_worker is not None:
+            self._experiment_worker.cancel()
+            self.cancel_button.setEnabled(False)
+            self._set_status("Stopping…")
+
+    def _set_running(self, running: bool) -> None:
+        self.run_button.setEnabled(not running)
+        self.run_button.setText("Run again" if self.result is not None and not running
+                                else "Run experiment")
+        for w in (self.group_combo, self.share_spin, self.seed_spin):
+            w.setEnabled(not running)
+        self.progress.setVisible(running)
+        self.cancel_button.setVisible(running)
+        self.cancel_button.setEnabled(running)
+        has = self.result is not None
+        self.save_plots_button.setEnabled(has and not running)
+        self.save_report_button.setEnabled(has and not running)
+
+    def _on_progress(self, event: ExperimentProgress) -> None:
+        if event.phase == "searching" and event.total:
+            self.progress.setRange(0, event.total)
+            self.progress.setValue(event.done)
+            self.progress.setFormat(f"{event.done:,} / {event.total:,} probes")
+
+    def _on_done(self, event: ExperimentProgress | None) -> None:
+        self._experiment_worker = None
+        if event is None or event.result is None:
+            kept = " The previous result is still shown." if self.result is not None else ""
+            self._set_running(False)
+            self._set_status(f"Experiment cancelled; nothing was counted.{kept}")
+            return
+        self.result = event.result
+        self._set_running(False)
+        r = self.result
+        self._set_status(f"Experiment finished in {r.elapsed_s:.1f} s: {r.oog_probes:,} "
+                         f"probes of persons NOT in the gallery searched against "
+                         f"{r.gallery_persons:,} persons.")
+        self._show_worst()
+        self.refresh()
+
+    def _on_failed(self, message: str) -> None:
+        self._experiment_worker = None
+        self._set_running(False)
+        self._set_status(f"The experiment could not run: {message}", error=True)
+
+    def _on_settings_changed(self) -> None:
+        r = self.result
+        if r is not None and not self.running:
+            same = (r.options.seed, r.options.probe_share, r.group_key) == (
+                self.seed_spin.value(), self.share_spin.value() / 100, self.group_key())
+            self._set_status("" if same else "The settings changed: Run again to apply them.")
+        if self.tabs.currentIndex() == 1:
+            self._show_evaluation()
+
+    def _set_status(self, text: str, error: bool = False) -> None:
+        self.status_label.setText(escape(text))
+        self.status_label.setStyleSheet(ERROR_STYLE if error else "")
+
+    # -- showing ---------------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Re-count at the slider's threshold; plots of hidden tabs wait until shown."""
+        self._debounce.stop()
+        self._dirty_tabs = {0, 1, 2}
+        self._show_tab(self.tabs.currentIndex())
+
+    def _on_tab(self, index: int) -> None:
+        self._show_tab(index)
+        if index == 1 and self._evaluation_worker is None and (
+                self.evaluation is None or self._evaluation_key != self.group_key()):
+            self.run_evaluation()
+
+    def _show_tab(self, index: int) -> None:
+        if index not in self._dirty_tabs:
+            return
+        self._dirty_tabs.discard(index)
+        if index == 0:
+            self._show_experiment()
+        elif index == 1:
+            self._show_evaluation()
+        else:
+            self._mark_worst()
+
+    def _show_empty(self) -> None:
+        self.headline.setText("Run the experiment to see how often persons who are NOT in "
+                              "this gallery still get candidates.")
+        self.setup_label.setText(
+            "The persons of the gallery are split at random: the held-out share is searched "
+            "against the rest, so every candidate they receive is a false candidate. Moving "
+            "the threshold then re-counts at once, without searching again.")
+        self.group_title.clear()
+        self.group_table.hide()
+        self.ratio_label.clear()
+        self.in_gallery_label.clear()
+        self.size_plot.set_message("The plot of false candidates against gallery size "
+                                   "appears here.")
+        self.group_plot.set_message("The per-group plot appears here (choose a group "
+                                    "column).")
+        self.evaluation_status.setText("Measures the distances of every pair of faces in the "
+                                       "gallery.")
+        for pane in (self.histogram_plot, self.error_plot, self.det_plot):
+            pane.set_message("")
+        self.error_table.hide()
+
+    def _show_experiment(self) -> None:
+        r, t = self.result, self.threshold()
+        if r is None:
+            return
+        self.headline.setText(headline(r, t))
+        share = round(r.options.probe_share * 100)
+        self.setup_label.setText(
+            f"Split at random (seed {r.options.seed}, {share} % held out): "
+            f"{r.gallery_persons:,} persons ({r.gallery_faces:,} photos) form the gallery; "
+            f"{r.oog_probes:,} other persons, NOT in the gallery, were searched against it. "
+            "Any candidate they receive is a false candidate.")
+        rows = r.by_group(t)
+        if r.oog_groups is not None and rows:
+            self.group_title.setText(f"Per {r.group_key} (the probe's group), at distance ≤ "
+                                     f"{lab.fmt_t(t)}")
+            self.group_table.setHorizontalHeaderItem(0, QTableWidgetItem(r.group_key or "group"))
+            self.group_table.show()
+            _fill(self.group_table, [group_cells(g) for g in rows])
+            rates = {g["group"]: g["fpir"] for g in rows}
+            self.ratio_label.setText(escape(ratio_words(r.group_ratio(t), rates, t)))
+        else:
+            self.group_title.setText("No group column chosen: choose one (e.g. sex) and run "
+                                     "again to see the figures per group.")
+            self.group_table.hide()
+            self.ratio_label.clear()
+        if r.mated_probes:
+            one, within = r.rank_hit(1), r.mated_within(t)
+            self.in_gallery_label.setText(escape(
+                f"In-gallery probes ({r.mated_probes:,}: a held-out photo of a person who IS "
+                f"in the gallery): own person ranked first for {one.k:,} ({pct(one.value)} %); "
+                f"own person at distance ≤ {lab.fmt_t(t)} for {within.k:,} "
+                f"({pct(within.value)} %)."))
+        else:
+            self.in_gallery_label.setText(
+                "No in-gallery probes: no gallery person has a second photo to hold out, so "
+                "how often the right person comes first cannot be measured on this gallery.")
+        figs = lab.experiment_figures(r, QUICK_THRESHOLDS, highlight=t)
+        self.size_plot.set_figure(figs["false_candidates_vs_size"])
+        if "groups_false_candidates" in figs:
+            self.group_plot.show()
+            self.group_plot.set_figure(figs["groups_false_candidates"])
+        else:
+            self.group_plot.hide()
+
+    # -- error rates of all pairs ----------------------------------------------------------------
+
+    def run_evaluation(self) -> None:
+        if self._evaluation_worker is not None:
+            return
+        key = self.group_key()
+        worker = GeneratorWorker(functools.partial(evaluation_events, self.gallery_path, key))
+        worker.done.connect(functools.partial(self._on_evaluated, key))
+        worker.failed.connect(self._on_evaluation_failed)
+        self._evaluation_worker = worker
+        self.evaluate_button.setEnabled(False)
+        self.evaluation_progress.show()
+        self.evaluation_status.setText("Measuring the distance of every pair of faces… "
+                                       "(a few seconds on a large gallery)")
+        self.evaluation_status.setStyleSheet("")
+        _start(worker)
+
+    def _on_evaluated(self, key: str | None, event: tuple[str, Any] | None) -> None:
+        self._evaluation_worker = None
+        self.evaluate_button.setEnabled(True)
+        self.evaluation_progress.hide()
+        if event is None or event[0] != "finished":
+            self.evaluation_status.setText("The measurement was stopped.")
+            return
+        self.evaluation, self._evaluation_key = event[1], key
+        self._dirty_tabs.add(1)
+        if self.tabs.currentIndex() == 1:
+            self._show_tab(1)
+        self.save_report_button.setEnabled(self.result is not None and not self.running)
+
+    def _on_evaluation_failed(self, message: str) -> None:
+        self._evaluation_worker = None
+        self.evaluate_button.setEnabled(True)
+        self.evaluation_progress.hide()
+        self.evaluation_status.setText(escape(f"The error rates could not be measured: "
+                                              f"{message}"))
+        self.evaluation_status.setStyleSheet(ERROR_STYLE)
+
+    def _show_evaluation(self) -> None:
+        ev, t = self.evaluation, self.threshold()
+        if ev is None:
+            return
+        d = ev.distributions
+        stale = self._evaluation_key != self.group_key()
+        self.evaluate_button.setText("Measure again" if not stale
+                                     else f"Measure per {self.group_key() or 'all'}")
+        text = (f"{escape(ev.title)}: {d.genuine_pairs:,} genuine pairs (same person), "
+                f"{d.impostor_pairs:,} impostor pairs (different persons).")
+        if lab.has_genuine(ev):
+            t_eer, eer = d.equal_error() or (math.nan, math.nan)
+            text += f" Equal error rate {pct(eer)} % at distance {t_eer:.3f}."
+        if stale:
+            text += " (Measured with another group column: measure again to change it.)"
+        self.evaluation_status.setText(text)
+        self.evaluation_status.setStyleSheet("")
+        counts = self._gallery.counts()
+        rows = [self._error_cells("all", f"{counts['persons']:,}", f"{counts['faces']:,}",
+                                  d.fmr(t), d.fnmr(t))]
+        for g in ev.groups_at(t):
+            rows.append(self._error_cells(g["group"], f"{g['persons']:,}", f"{g['faces']:,}",
+                                          g["fmr"], g["fnmr"]))
+        self.error_table.setHorizontalHeaderItem(
+            3, QTableWidgetItem(f"false match rate at ≤ {lab.fmt_t(t)}"))
+        self.error_table.setHorizontalHeaderItem(
+            5, QTableWidgetItem(f"false non-match rate at ≤ {lab.fmt_t(t)}"))
+        self.error_table.setHorizontalHeaderItem(
+            0, QTableWidgetItem(ev.group_key or "group"))
+        self.error_table.show()
+        _fill(self.error_table, rows)
+        figs = lab.evaluation_figures(ev, (t,))
+        self.histogram_plot.set_figure(figs["distances"])
+        self.error_plot.set_figure(figs["error_rates"])
+        if ev.groups:
+            rates = {g.group: g.distributions.fmr(t) for g in ev.groups}
+            self.fmr_ratio_label.setText(escape(ratio_words(
+                ev.group_ratio(t), rates, t, "impostor pairs this close").replace(
+                    "times as often", "times the false match rate")))
+        else:
+            self.fmr_ratio_label.setText("")
+        self.fmr_ratio_label.setVisible(bool(ev.groups))
+        if "det" in figs:
+            self.det_plot.set_figure(figs["det"])
+            self.det_plot.show()
+            self.no_genuine_label.hide()
+        else:
+            self.no_genuine_label.setText(
+                "This gallery has no repeat photos of any person (one photo each), so there "
+                "are no genuine pairs (same person): the false non-match rate and the DET "
+                "curve cannot be measured here. The false match rate (different persons) "
+                "can.")
+            self.no_genuine_label.show()
+            self.det_plot.set_message("No DET curve: it needs pairs of photos of the same "
+                                      "person, and this gallery has none.")
+            self.det_plot.hide()
+
+    @staticmethod
+    def _error_cells(group: str, persons: str, faces: str, fmr: Rate, fnmr: Rate) -> list[str]:
+        lo, hi = fmr.interval
+        cells = [group, persons, faces,
+                 f"{plots.format_rate(fmr.value)} ({fmr.k:,} of {fmr.n:,} pairs)",
+                 f"{plots.format_rate(lo)} – {plots.format_rate(hi)}"]
+        if fnmr.n:
+            nlo, nhi = fnmr.interval
+            cells += [f"{pct(fnmr.value)} % ({fnmr.k:,} of {fnmr.n:,} pairs)",
+                      f"{pct(nlo)}–{pct(nhi)} %"]
+        else:
+            cells += ["no genuine pairs", "–"]
+        return cells
+
+    # -- the closest false candidates --------------------------------------------------------------
+
+    def _show_worst(self) -> None:
+        while self.worst_grid.count():
+            item = self.worst_grid.takeAt(0)
+            widget = item.widget() if item is not None else None
+            if widget is not None:
+                widget.deleteLater()
+        self._crop_rows = []
+        r = self.result
+        if r is None:
+            return
+        details = self._gallery.face_details(
+            [f for w in r.worst for f in (w.probe_face_id, w.candidate_face_id)])
+        for i, w in enumerate(r.worst):
+            card = QFrame()
+            card.setObjectName(f"worstPair{i + 1}")
+            card.setFrameShape(QFrame.Shape.StyledPanel)
+            row = QHBoxLayout(card)
+            for face_id in (w.probe_face_id, w.candidate_face_id):
+                row.addWidget(self._crop_label(face_id))
+            probe, cand = details.get(w.probe_face_id, {}), details.get(w.candidate_face_id, {})
+            label = _note(f"worstText{i + 1}")
+            label.setProperty("facedeskText", (
+                f"{i + 1}. Left, the probe: <b>{escape(self._person(w.probe_person, probe))}"
+                "</b>, NOT in the gallery.<br>Right, the gallery photo of "
+                f"<b>{escape(self._person(w.candidate_person, cand))}</b>.<br>Two DIFFERENT "
+                f"persons, distance <b>{w.distance:.3f}</b>."))
+            row.addWidget(label, 1)
+            self.worst_grid.addWidget(card, i // WORST_COLUMNS, i % WORST_COLUMNS)
+            self._crop_rows.append((w.distance, label))
+        if not r.worst:
+            self.worst_grid.addWidget(QLabel("No probes to show."), 0, 0)
+        for c in range(WORST_COLUMNS):
+            self.worst_grid.setColumnStretch(c, 1)
+        self.worst_grid.setRowStretch((len(r.worst) + WORST_COLUMNS - 1) // WORST_COLUMNS, 1)
+        self._mark_worst()
+
+    @staticmethod
+    def _person(person_id: str, details: dict[str, Any]) -> str:
+        name = details.get("name")
+        return person_id if not name or name == person_id else f"{person_id} — {name}"
+
+    def _crop_label(self, face_id: int) -> QLabel:
+        label = QLabel()
+        label.setFixedSize(CROP_PX + 4, CROP_PX + 4)
+        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        label.setFrameShape(QFrame.Shape.Box)
+        pixmap = QPixmap()
+        data = self._gallery.face_crop(face_id)
+        if data and pixmap.loadFromData(data):
+            label.setPixmap(pixmap.scaled(CROP_PX, CROP_PX,
+                                          Qt.AspectRatioMode.KeepAspectRatio,
+                                          Qt.TransformationMode.SmoothTransformation))
+        else:
+            label.setText("no crop\nstored")
+        return label
+
+    def _mark_worst(self) -> None:
+        t = self.threshold()
+        for distance, label in self._crop_rows:
+            verdict = (f"<br><span style='color:#b00020'>At distance ≤ {lab.fmt_t(t)}: listed as "
+                       "a candidate.</span>" if distance <= t else
+                       f"<br>At distance ≤ {lab.fmt_t(t)}: not listed.")
+            label.setText(str(label.property("facedeskText")) + verdict)
+
+    # -- export ----------------------------------------------------------------------------------
+
+    def figures(self) -> dict[str, Figure]:
+        """The plots shown, built anew for saving."""
+        if self.result is None:
+            return {}
+        figs = lab.experiment_figures(self.result, QUICK_THRESHOLDS,
+                                      highlight=self.threshold())
+        if self.evaluation is not None:
+            figs.update(lab.evaluation_figures(self.evaluation, (self.threshold(),)))
+        return figs
+
+    def save_plots(self, folder: Path | None = None) -> list[Path]:
+        if self.result is None:
+            return []
+        if folder is None:
+            chosen = QFileDialog.getExistingDirectory(self, "Save plots into a folder",
+                                                      str(self.gallery_path.parent))
+            if not chosen:
+                return []
+            folder = Path(chosen)
+        try:
+            written = lab.save_figures(self.figures(), folder)
+        except (OSError, ValueError) as exc:
+            self._set_status(f"Could not save the plots in {folder}: {exc}", error=True)
+            return []
+        self._set_status(f"Saved {len(written)} files (PNG and SVG) in {folder}")
+        return written
+
+    def report_thresholds(self) -> tuple[float, ...]:
+        return tuple(sorted({*QUICK_THRESHOLDS, self.threshold()}))
+
+    def save_report(self, path: Path | None = None) -> Path | None:
+        r = self.result
+        if r is None:
+            return None
+        if path is None:
+            default = self.gallery_path.parent / f"{self.gallery_path.stem}-false-positives.html"
+            chosen, _ = QFileDialog.getSaveFileName(self, "Save report", str(default),
+                                                    "HTML report (*.html)")
+            if not chosen:
+                return None
+            path = Path(chosen)
+        if path.suffix.lower() not in (".html", ".htm"):
+            path = path.with_name(path.name + ".html")
+        ts = self.report_thresholds()
+        try:
+            rep = lab.new_report(self.gallery_path)
+            if self.evaluation is not None:
+                lab.add_evaluation(rep, self.evaluation, ts,
+                                   lab.evaluation_figures(self.evaluation, ts))
+            lab.add_experiment(rep, r, ts, lab.experiment_figures(r, ts),
+                               lab.worst_crops(self._gallery, r))
+            rep.write(path)
+        except (OSError, ValueError) as exc:
+            self._set_status(f"Could not save the report {path}: {exc}", error=True)
+            return None
+        self._set_status(f"Report saved: {path}")
+        return path
+
+    # -- closing ---------------------------------------------------------------------------------
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        for worker in (self._experiment_worker, self._evaluation_worker):
+            if worker is not None:
+                # it stops at its next check and ends on its own; nothing of it comes here
+                worker.cancel()
+                for signal in (worker.progress, worker.done, worker.failed):
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        with contextlib.suppress(RuntimeError, TypeError):
+                            signal.disconnect()
+        self._experiment_worker = self._evaluation_worker = None
+        self._debounce.stop()
+        self._gallery.close()
+        super().closeEvent(event)
