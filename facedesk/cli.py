@@ -19,10 +19,15 @@ import click
 
 from facedesk import __version__
 from facedesk.cli_lab import COMMANDS
-from facedesk.core.analysis import DetectOptions
+from facedesk.core.analysis import DEFAULT_IMPORT_FALLBACKS, FRAME, DetectOptions, check_step
 from facedesk.core.engines import EngineSpec
 from facedesk.core.faces import Box
-from facedesk.core.importer import ImportOptions, ImportProgress, run_import
+from facedesk.core.importer import (
+    ImportOptions,
+    ImportProgress,
+    import_detect_options,
+    run_import,
+)
 from facedesk.core.progress import CancelToken
 from facedesk.core.search import DEFAULT_TOP_K, Searcher, analyze_probe, choose_face
 from facedesk.errors import FaceDeskError
@@ -122,6 +127,14 @@ class ProgressLine:
             click.echo(text, err=True)
 
 
+def _fallback_steps(ctx: click.Context, param: click.Parameter,
+                    value: tuple[str, ...]) -> tuple[str, ...]:
+    try:
+        return tuple(check_step(v.strip().lower()) for v in value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 def _duration(seconds: float) -> str:
     s = int(seconds)
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
@@ -146,18 +159,34 @@ def _duration(seconds: float) -> str:
 @click.option("--detect-max-side", type=click.IntRange(0, 20000), default=1024,
               show_default=True, help="Detect on a copy at most this many pixels long.")
 @detector_option
+@click.option("--recover/--no-recover", default=True, show_default=True,
+              help="When the detector finds no face in a photo, look again with the "
+                   f"fallback steps (default: {', '.join(DEFAULT_IMPORT_FALLBACKS)}); costs "
+                   "time only on photos without a face. Each stored face records the step "
+                   "that found it.")
+@click.option("--fallback", "fallbacks", multiple=True, metavar="STEP",
+              callback=_fallback_steps,
+              help="A fallback step, tried in the order given (repeat the option), instead "
+                   "of the default ones: hog:N or cnn:N (HOG or CNN detector, photo doubled "
+                   f"N times) or {FRAME} (take the central region of a small, tightly cropped "
+                   "photo as the face: a guess no detector confirms).")
 @jitters_option
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress on stderr.")
 @user_errors
 def import_cmd(source: Path | None, db: Path, manifest: Path | None, workers: int,
                layout: str, person_pattern: str | None, upsample: int, detect_max_side: int,
-               detector: str, jitters: int, as_json: bool, quiet: bool) -> None:
+               detector: str, recover: bool, fallbacks: tuple[str, ...], jitters: int,
+               as_json: bool, quiet: bool) -> None:
     """Import photos into a gallery (created if needed): SOURCE is a folder with one
     sub-folder per person, a flat folder, or a CSV manifest. Re-running imports only
     what is new; an interrupted import resumes where it stopped."""
+    if fallbacks and not recover:
+        raise click.UsageError("--fallback and --no-recover contradict each other")
+    detect = import_detect_options(upsample, detect_max_side,
+                                   fallbacks=fallbacks or (None if recover else ()))
     options = ImportOptions(workers=workers, layout=layout, person_pattern=person_pattern,
-                            detect=DetectOptions(upsample=upsample, max_side=detect_max_side))
+                            detect=detect)
     cancel = CancelToken()
     progress = ProgressLine(quiet)
     final: ImportProgress | None = None
@@ -263,6 +292,8 @@ def search(probe: Path, db: Path, top_k: int, face: str, box: str | None, upsamp
     click.echo(f"searched {result.persons_searched} persons ({result.faces_searched} faces) "
                f"in {result.search_ms:.1f} ms; {len(result.candidates)} candidates.")
     click.echo(result.lookalike_notice())
+    if result.calibration_source:
+        click.echo(f"FMR and look-alikes read with the calibration: {result.calibration_source}")
     click.echo(f"{'rank':>4}  {'distance':>8}  {'similarity':>10}  {'FMR':>8}  "
                f"{'look-alikes':>11}  person")
     for c in result.candidates:

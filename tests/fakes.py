@@ -38,15 +38,27 @@ def pattern(person: int) -> np.ndarray:
 
 
 class FakeEngine:
-    def __init__(self, version: str = "1", **_: Any) -> None:
+    """`detector` is the default detector, as DlibEngine's; `blind` lists detection steps
+    ("hog:1", "cnn:0", ...) that find nothing, to play a photo a detector misses."""
+
+    def __init__(self, version: str = "1", detector: str = "hog",
+                 blind: Sequence[str] = (), **_: Any) -> None:
         self.version = version
+        self.detector = detector
+        self.blind = frozenset(blind)
         self.detect_calls: list[tuple[int, int, int]] = []
+        #: "detector:upsample" of every detect call, in order
+        self.detect_steps: list[str] = []
 
     def identity(self) -> dict[str, Any]:
         return {"engine": "fake", "dlib": self.version, "models": {"fake.dat": "0" * 64}}
 
-    def detect(self, rgb: np.ndarray, upsample: int) -> list[Box]:
+    def detect(self, rgb: np.ndarray, upsample: int, detector: str | None = None) -> list[Box]:
         self.detect_calls.append((rgb.shape[0], rgb.shape[1], upsample))
+        step = f"{detector or self.detector}:{upsample}"
+        self.detect_steps.append(step)
+        if step in self.blind:
+            return []
         mask = rgb[:, :, 1] == 255
         cols = mask.any(axis=0)
         boxes = []

@@ -3,6 +3,7 @@ landmarks and encodings on the full-resolution image."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -20,6 +21,56 @@ from facedesk.core.faces import (
 from facedesk.core.imaging import LoadedImage
 from facedesk.errors import FaceChoiceError
 
+# --- detection steps -------------------------------------------------------------------------
+#
+# A step names one way of finding faces, and is what a stored face records as its
+# `detector`: "hog:N" / "cnn:N" = dlib's HOG / CNN detector on the working copy doubled N
+# times, "frame" = no detector: the central region of a tightly cropped photo is taken as
+# the face box (see `frame_box`). The primary detection is the engine's own detector at
+# `DetectOptions.upsample`; the fallbacks run, in order, only when it finds no face.
+
+#: the step that takes the central region of a tightly cropped photo as the face
+FRAME = "frame"
+_DETECTOR_STEP = re.compile(r"^(hog|cnn):([0-4])$")
+
+#: the fallbacks of a gallery import unless told otherwise. Measured on the 67 LFW photos
+#: where HOG at upsample 1 finds no face (benchmarks/recovery_lfw.py, one core): the CNN at
+#: upsample 0 finds a face in all 67 in 83 ms each (detection alone; HOG at upsample 2:
+#: 28 in 177 ms; CNN at upsample 1: 67 in 462 ms). Those faces are hard ones (turned,
+#: covered, dark): their median distance to the person's other photos is 0.55 against
+#: 0.43 for ordinary photos, so they are searchable but weaker; the step that found
+#: them is not the cause (where HOG at upsample 2 also finds the face, both give the same
+#: distance). "frame" is a guess no detector confirms (it "finds" a face in a photo of a
+#: wall), so it is never on by default.
+DEFAULT_IMPORT_FALLBACKS: tuple[str, ...] = ("cnn:0",)
+
+#: "frame" takes a centred square this share of the photo's shorter side as the face box.
+#: Measured on LFW photos where HOG finds the face (its box there is 0.43 of the frame,
+#: near the centre): the encoding from a centred 0.5 box lies 0.04 from HOG's own (median)
+#: and as close to the person's other photos (0.44 vs 0.43); the whole frame as the box
+#: gives 0.72 from HOG's own, an unusable encoding.
+FRAME_SHARE = 0.5
+#: "frame" applies only to photos that look like a crop around one face: both sides
+#: between FRAME_MIN_SIDE and FRAME_MAX_SIDE pixels and the longer at most FRAME_MAX_ASPECT
+#: times the shorter (LFW 250 x 250, ORL 92 x 112, booking photos 480 x 600 qualify; a
+#: scene photo or a scanned page does not)
+FRAME_MIN_SIDE = 80
+FRAME_MAX_SIDE = 640
+FRAME_MAX_ASPECT = 1.5
+#: a CNN fallback runs on a copy at most this long: its cost grows faster than the pixel
+#: count (measured here, upsample 0: 0.1 s at 250 px, 0.5 s at 512, 0.8 s at 640, 2.2 s at
+#: 1024; upsample 1: 0.46 s, 2.4 s, -, 16 s) and gallery faces the HOG missed are rarely
+#: small (at upsample 0 it finds faces down to about 80 px of the copy)
+CNN_FALLBACK_MAX_SIDE = 640
+
+
+def check_step(step: str) -> str:
+    """`step` if it names a detection step, else ValueError with the accepted forms."""
+    if step == FRAME or _DETECTOR_STEP.match(step):
+        return step
+    raise ValueError(f"unknown detection step {step!r}: use hog:N or cnn:N (N = times "
+                     f"the photo is doubled, 0-4) or {FRAME!r}")
+
 
 @dataclass(frozen=True)
 class DetectOptions:
@@ -29,22 +80,78 @@ class DetectOptions:
     #: detection runs on a copy whose longer side is at most this many pixels; boxes are
     #: mapped back to the original. 0 = never downscale.
     max_side: int = 1024
+    #: steps tried in order, only when the primary detection finds no face, until one
+    #: finds a face: "hog:N", "cnn:N", "frame" (see above). () = no fallback.
+    fallbacks: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not 0 <= self.upsample <= 4:
             raise ValueError("upsample must be between 0 and 4")
         if self.max_side < 0:
             raise ValueError("max_side must be >= 0")
+        # a list (from JSON or a command line) is kept as a tuple: options stay hashable
+        object.__setattr__(self, "fallbacks", tuple(check_step(s) for s in self.fallbacks))
 
 
-def detect(engine: FaceEngine, image: LoadedImage, options: DetectOptions) -> list[Box]:
-    """Boxes in original pixels, ordered left to right, then top to bottom."""
-    work, scale = imaging.resize_to_max_side(image.rgb, options.max_side)
-    boxes = engine.detect(work, options.upsample)
+def primary_step(engine: FaceEngine, options: DetectOptions) -> str:
+    return f"{engine.detector}:{options.upsample}"
+
+
+def _detect_with(engine: FaceEngine, image: LoadedImage, detector: str | None, upsample: int,
+                 max_side: int) -> list[Box]:
+    work, scale = imaging.resize_to_max_side(image.rgb, max_side)
+    boxes = engine.detect(work, upsample, detector)
     if scale != 1.0:
         boxes = [b.scaled(scale).clipped(image.width, image.height) for b in boxes]
     boxes = [b for b in boxes if b.width > 0 and b.height > 0]
     return sorted(boxes, key=lambda b: (b.left, b.top))
+
+
+def detect(engine: FaceEngine, image: LoadedImage, options: DetectOptions) -> list[Box]:
+    """Boxes of the primary detection in original pixels, ordered left to right, then top
+    to bottom (no fallbacks: see `find_faces`)."""
+    return _detect_with(engine, image, None, options.upsample, options.max_side)
+
+
+def frame_box(width: int, height: int, share: float = FRAME_SHARE) -> Box | None:
+    """The face box the "frame" step assumes: a centred square `share` of the shorter
+    side, or None when the photo does not look like a crop around one face."""
+    short, long_ = min(width, height), max(width, height)
+    if short < FRAME_MIN_SIDE or long_ > FRAME_MAX_SIDE or long_ > FRAME_MAX_ASPECT * short:
+        return None
+    side = round(share * short)
+    left, top = (width - side) // 2, (height - side) // 2
+    return Box(top=top, right=left + side, bottom=top + side, left=left)
+
+
+def detect_step(engine: FaceEngine, image: LoadedImage, step: str,
+                options: DetectOptions) -> list[Box]:
+    """Boxes found by one fallback step (in original pixels, sorted like `detect`)."""
+    if check_step(step) == FRAME:
+        box = frame_box(image.width, image.height)
+        return [] if box is None else [box]
+    kind, upsample = step.split(":")
+    max_side = options.max_side
+    if kind == "cnn":
+        max_side = min(max_side, CNN_FALLBACK_MAX_SIDE) if max_side else CNN_FALLBACK_MAX_SIDE
+    return _detect_with(engine, image, kind, int(upsample), max_side)
+
+
+def find_faces(engine: FaceEngine, image: LoadedImage,
+               options: DetectOptions) -> tuple[list[Box], str]:
+    """The primary detection's boxes, or, when it finds none, those of the first fallback
+    that finds any; with the step that found them ("" when none did)."""
+    primary = primary_step(engine, options)
+    boxes = detect(engine, image, options)
+    if boxes:
+        return boxes, primary
+    for step in options.fallbacks:
+        if step == primary:  # the same detection again would find nothing again
+            continue
+        boxes = detect_step(engine, image, step, options)
+        if boxes:
+            return boxes, step
+    return [], ""
 
 
 #: margin around the box in the stored display crop, as a share of the box size
@@ -73,7 +180,7 @@ def display_crop(image: LoadedImage, box: Box) -> bytes:
 
 
 def describe(engine: FaceEngine, image: LoadedImage, boxes: Sequence[Box],
-             first_index: int = 0) -> list[Face]:
+             first_index: int = 0, detector: str = "") -> list[Face]:
     raws = engine.describe(image.rgb, boxes)
     return [
         Face(
@@ -83,6 +190,7 @@ def describe(engine: FaceEngine, image: LoadedImage, boxes: Sequence[Box],
             encoding=raw.encoding,
             quality=quality_of(image, raw),
             crop_jpeg=display_crop(image, raw.box),
+            detector=detector,
         )
         for i, raw in enumerate(raws)
     ]
@@ -90,8 +198,12 @@ def describe(engine: FaceEngine, image: LoadedImage, boxes: Sequence[Box],
 
 def all_faces(engine: FaceEngine, image: LoadedImage, options: DetectOptions) -> list[Face]:
     """Every face in the image, each fully described (probes)."""
-    boxes = detect(engine, image, options)
-    return describe(engine, image, boxes)
+    boxes, step = find_faces(engine, image, options)
+    return describe(engine, image, boxes, detector=step)
+
+
+#: `Face.detector` of a face in a box drawn by hand
+DRAWN = "drawn"
 
 
 def face_in_box(engine: FaceEngine, image: LoadedImage, box: Box) -> Face:
@@ -102,15 +214,16 @@ def face_in_box(engine: FaceEngine, image: LoadedImage, box: Box) -> Face:
             f"box {box.as_list()} lies outside the {image.width} x {image.height} image "
             "or is smaller than 8 pixels"
         )
-    return describe(engine, image, [clipped])[0]
+    return describe(engine, image, [clipped], detector=DRAWN)[0]
 
 
 def subject_face(engine: FaceEngine, image: LoadedImage,
                  options: DetectOptions) -> tuple[Face | None, int]:
     """The photo's subject (largest face nearest the centre), fully described, and how
-    many faces were found in all. Only the subject is encoded (gallery import)."""
-    boxes = detect(engine, image, options)
+    many faces were found in all (by the step that found any: the primary detection, or
+    the first fallback that did). Only the subject is encoded (gallery import)."""
+    boxes, step = find_faces(engine, image, options)
     if not boxes:
         return None, 0
     i = subject_index(boxes, image.width, image.height)
-    return describe(engine, image, [boxes[i]], first_index=i)[0], len(boxes)
+    return describe(engine, image, [boxes[i]], first_index=i, detector=step)[0], len(boxes)

@@ -90,10 +90,10 @@ class DlibEngine:
 
     # -- lazy model loading ---------------------------------------------------------------
 
-    def _load_detector(self) -> Any:
+    def _load_detector(self, detector: str) -> Any:
         with self._lock:
             dlib = _import_dlib()
-            if self.detector == "cnn":
+            if detector == "cnn":
                 if self._cnn is None:
                     self._cnn = dlib.cnn_face_detection_model_v1(
                         _models().cnn_face_detector_model_location()
@@ -146,13 +146,19 @@ class DlibEngine:
             "distribution": "dlib-bin" if _dist_version("dlib-bin") != "unknown" else "dlib",
         }
 
-    def detect(self, rgb: NDArray[np.uint8], upsample: int) -> list[Box]:
-        det = self._load_detector()
+    def detect(self, rgb: NDArray[np.uint8], upsample: int,
+               detector: str | None = None) -> list[Box]:
+        """Boxes found by `detector` ("hog" or "cnn"; None = this engine's own). Each
+        detector's model loads on its first use, so a HOG engine that falls back to the
+        CNN for a few photos loads the CNN model only then."""
+        kind = self.detector if detector is None else detector
+        if kind not in DETECTORS:
+            raise ValueError(f"detector must be one of {DETECTORS}, not {kind!r}")
+        det = self._load_detector(kind)
         h, w = rgb.shape[:2]
-        if self.detector == "cnn":
-            rects = [d.rect for d in det(rgb, upsample)]
-        else:
-            rects = list(det(rgb, upsample))
+        found = det(rgb, upsample)
+        # the CNN yields scored detections around its rectangles, HOG the rectangles
+        rects = [d.rect for d in found] if kind == "cnn" else list(found)
         boxes = [Box(r.top(), r.right(), r.bottom(), r.left()).clipped(w, h) for r in rects]
         return [b for b in boxes if b.width > 0 and b.height > 0]
 

@@ -121,11 +121,16 @@ class Face:
     encoding: Encoding
     quality: FaceQuality
     crop_jpeg: bytes = field(repr=False, default=b"")
+    #: how the box was found: "<detector>:<upsample>" ("hog:1", "cnn:0", ...), "frame"
+    #: (no detector found a face; the central region of a tightly cropped photo was taken,
+    #: see analysis.frame_box), "drawn" (a box drawn by hand), "" (not recorded)
+    detector: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "index": self.index,
             "box": self.box.as_list(),
+            "detector": self.detector,
             "quality": self.quality.as_dict(),
         }
 
@@ -134,12 +139,17 @@ class FaceEngine(Protocol):
     """The detection / landmark / encoding pipeline. The real one is `engine.DlibEngine`;
     tests use a fake with the same interface."""
 
+    #: the detector `detect` uses when not told otherwise: "hog" or "cnn"
+    detector: str
+
     def identity(self) -> dict[str, Any]:
         """Library versions and model file hashes: what makes two encodings comparable."""
         ...
 
-    def detect(self, rgb: NDArray[np.uint8], upsample: int) -> list[Box]:
-        """Face boxes in `rgb`'s own pixel coordinates."""
+    def detect(self, rgb: NDArray[np.uint8], upsample: int,
+               detector: str | None = None) -> list[Box]:
+        """Face boxes in `rgb`'s own pixel coordinates, found by `detector` ("hog" or
+        "cnn"; None = the engine's own `detector`)."""
         ...
 
     def describe(self, rgb: NDArray[np.uint8], boxes: Sequence[Box]) -> list[RawFace]:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from facedesk.core import analysis, imaging
-from facedesk.core.analysis import DetectOptions
+from facedesk.core.analysis import DEFAULT_IMPORT_FALLBACKS, DetectOptions
 from facedesk.core.engines import EngineSpec, describe_identity, engine_id
 from facedesk.core.faces import Face, FaceEngine
 from facedesk.core.progress import CancelToken, RateMeter
@@ -35,10 +35,18 @@ BATCH_PHOTOS = 64
 BATCH_SECONDS = 2.0
 
 
+def import_detect_options(upsample: int = 1, max_side: int = 1024,
+                          fallbacks: tuple[str, ...] | None = None) -> DetectOptions:
+    """Detection options of a gallery import: by default, a photo where the primary
+    detection finds no face is looked at again with DEFAULT_IMPORT_FALLBACKS."""
+    return DetectOptions(upsample=upsample, max_side=max_side,
+                         fallbacks=DEFAULT_IMPORT_FALLBACKS if fallbacks is None else fallbacks)
+
+
 @dataclass(frozen=True)
 class ImportOptions:
     workers: int = 0  # 0 = one per core
-    detect: DetectOptions = field(default_factory=DetectOptions)
+    detect: DetectOptions = field(default_factory=import_detect_options)
     layout: str = "auto"  # folder sources: auto | folders | flat
     person_pattern: str | None = None  # flat folders: regex mapping file names to persons
     #: manifests: header names of the path / person_id / name columns, when not so called
@@ -127,6 +135,7 @@ def face_record(face: Face, eng_id: str) -> FaceRecord:
         yaw_deg=q.yaw_deg,
         encoding=face.encoding.astype("<f4").tobytes(),
         crop_jpeg=face.crop_jpeg,
+        detector=face.detector,
     )
 
 
@@ -221,7 +230,8 @@ def run_import(
         )
     gallery.register_engine(eng_id, identity)
     run_options = {"workers": options.effective_workers(), "upsample": options.detect.upsample,
-                   "detect_max_side": options.detect.max_side, "layout": listing.kind,
+                   "detect_max_side": options.detect.max_side,
+                   "fallbacks": list(options.detect.fallbacks), "layout": listing.kind,
                    "engine": spec.factory, "engine_options": spec.options}
     src_label = str(manifest if manifest is not None else source)
     run_id = gallery.start_run(src_label, listing.kind, run_options, eng_id)

@@ -43,8 +43,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from facedesk.core.analysis import DEFAULT_IMPORT_FALLBACKS, FRAME
 from facedesk.core.engines import EngineSpec
-from facedesk.core.importer import ImportOptions, ImportProgress, run_import
+from facedesk.core.importer import (
+    ImportOptions,
+    ImportProgress,
+    import_detect_options,
+    run_import,
+)
 from facedesk.core.progress import CancelToken
 from facedesk.core.sources import manifest_preview
 from facedesk.errors import FaceDeskError
@@ -69,6 +75,14 @@ LAYOUT_CHOICES = (
     ("folders", "One sub-folder per person"),
     ("flat", "Each photo its own person"),
 )
+#: what to do with a photo where the detector finds no face: key -> (label, fallback steps)
+RECOVERY_CHOICES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "default": (f"Look again with the CNN detector ({', '.join(DEFAULT_IMPORT_FALLBACKS)}; "
+                "recommended)", DEFAULT_IMPORT_FALLBACKS),
+    "thorough": ("Look again with every detector, then take the photo's central region "
+                 "(a guess)", (*DEFAULT_IMPORT_FALLBACKS, "hog:2", FRAME)),
+    "none": ("Do not look again: store the photo without a face", ()),
+}
 PROBLEM_HEADERS = ("Path", "Problem", "Reason", "Line")
 ERROR_STYLE = "color: #b00020;"
 
@@ -289,6 +303,24 @@ class ImportDialog(QDialog):
         workers_label.setBuddy(self.workers_spin)
         workers_row.addWidget(workers_label)
         workers_row.addWidget(self.workers_spin)
+        workers_row.addSpacing(16)
+        self.recovery_combo = QComboBox()
+        self.recovery_combo.setObjectName("recoveryCombo")
+        for key, (text, steps) in RECOVERY_CHOICES.items():
+            self.recovery_combo.addItem(text, key)
+            self.recovery_combo.setItemData(
+                self.recovery_combo.count() - 1,
+                "Steps, in order: " + (", ".join(steps) or "none"),
+                Qt.ItemDataRole.ToolTipRole)
+        self.recovery_combo.setToolTip(
+            "When the face detector finds no face in a photo: look again in other ways "
+            "(this costs time only on those photos). Each stored face records how it was "
+            "found; a face taken from the photo's central region is a guess that no "
+            "detector confirmed.")
+        recovery_label = QLabel("No face found:")
+        recovery_label.setBuddy(self.recovery_combo)
+        workers_row.addWidget(recovery_label)
+        workers_row.addWidget(self.recovery_combo)
         workers_row.addStretch(1)
         grid.addLayout(workers_row, 4, 0, 1, 3)
         self.source_box = box
@@ -530,14 +562,20 @@ class ImportDialog(QDialog):
 
     # -- the run -----------------------------------------------------------------------------
 
+    def fallbacks(self) -> tuple[str, ...]:
+        """The fallback steps chosen for photos where the detector finds no face."""
+        return RECOVERY_CHOICES[str(self.recovery_combo.currentData())][1]
+
     def options(self) -> ImportOptions:
+        detect = import_detect_options(fallbacks=self.fallbacks())
         if self.folder_radio.isChecked():
             layout = str(self.layout_combo.currentData())
             pattern = self.pattern_edit.text().strip() if layout != "folders" else ""
             return ImportOptions(workers=self.workers_spin.value(), layout=layout,
-                                 person_pattern=pattern or None)
+                                 person_pattern=pattern or None, detect=detect)
         mapping = {k: v for k, v in self.columns_map().items() if v}
-        return ImportOptions(workers=self.workers_spin.value(), columns_map=mapping)
+        return ImportOptions(workers=self.workers_spin.value(), columns_map=mapping,
+                             detect=detect)
 
     @property
     def worker(self) -> GeneratorWorker | None:

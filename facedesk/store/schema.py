@@ -118,8 +118,8 @@ MIGRATIONS: dict[int, list[str]] = {
     ],
     3: [
         # how the subject face was found: "hog:1" (HOG detector, upsampled once), "hog:2",
-        # "cnn:1", or "frame" (no detector found it; the whole frame of a tightly
-        # cropped photo was taken as the face). Rows before migration 3 were all "hog:1".
+        # "cnn:0", or "frame" (no detector found it; the centre of a tightly cropped
+        # photo was taken as the face). Rows before migration 3 were all "hog:1".
         "ALTER TABLE faces ADD COLUMN detector TEXT NOT NULL DEFAULT 'hog:1'",
         # distance -> false match rate tables measured for this gallery's engine: on
         # another labelled set (kind 'reference') or on this gallery's own repeat photos

@@ -70,7 +70,7 @@ def test_cli_search_json_lists_the_person_first(lfw_gallery, run_facedesk) -> No
 
     assert "investigative leads only" in doc["notice"]
     # the shipped LFW calibration belongs to this engine: every candidate has its FMR
-    assert doc["calibration"].startswith("LFW")
+    assert doc["calibration"].startswith("reference shipped with FaceDesk — LFW")
     best = doc["candidates"][0]
     assert 0 <= best["fmr"]["fmr_95"][0] <= best["fmr"]["fmr"] <= best["fmr"]["fmr_95"][1]
     assert best["expected_lookalikes"] == pytest.approx(30 * best["fmr"]["fmr"], abs=1e-3)
