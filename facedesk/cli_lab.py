@@ -72,6 +72,12 @@ plots_option = click.option(
     help="Also write each plot as PNG and SVG into this folder.")
 
 
+def _check_group(gallery: Gallery, group_key: str | None) -> None:
+    if group_key and group_key not in (keys := gallery.metadata_keys()):
+        raise EvaluationError(f"{gallery.path}: no photo has a metadata column '{group_key}' "
+                              f"(it has: {', '.join(keys) or 'none'})")
+
+
 def _resolve_pairs(gallery: Gallery, pairs: list[evaluation.PairSpec], images: Path
                    ) -> dict[str, Any]:
     root = Path(os.path.abspath(images))
@@ -117,10 +123,7 @@ def evaluate(db: Path, pairs_file: Path | None, images: Path | None,
             scores = evaluation.score_pairs(pairs, _resolve_pairs(gallery, pairs, images))
             result: lab.Evaluation = lab.evaluate_pairs(scores, pairs_file)
         else:
-            if group_key and group_key not in gallery.metadata_keys():
-                raise EvaluationError(
-                    f"{db}: no photo has a metadata column '{group_key}' (it has: "
-                    f"{', '.join(gallery.metadata_keys()) or 'none'})")
+            _check_group(gallery, group_key)
             result = lab.evaluate_gallery(gallery, group_key)
     figures = lab.evaluation_figures(result, ts)
     _write_outputs(figures, report_path, plots_dir,
@@ -204,10 +207,7 @@ def experiment(db: Path, thresholds: tuple[float, ...], group_key: str | None,
                                 seed=seed, group_key=group_key, gallery_sizes=size_list)
     cancel = CancelToken()
     with Gallery.open(db) as gallery:
-        if group_key and group_key not in gallery.metadata_keys():
-            raise EvaluationError(
-                f"{db}: no photo has a metadata column '{group_key}' (it has: "
-                f"{', '.join(gallery.metadata_keys()) or 'none'})")
+        _check_group(gallery, group_key)
         final: ExperimentProgress | None = None
         events = run_experiment(gallery, options, cancel)
         try:
@@ -344,8 +344,7 @@ def report(db: Path, out: Path, pairs_file: Path | None, images: Path | None,
     ts = parse_thresholds(thresholds)
     rep = lab.new_report(db)
     with Gallery.open(db) as gallery:
-        if group_key and group_key not in gallery.metadata_keys():
-            raise EvaluationError(f"{db}: no photo has a metadata column '{group_key}'")
+        _check_group(gallery, group_key)
         evals: list[lab.Evaluation] = [lab.evaluate_gallery(gallery, group_key)]
         if pairs_file is not None:
             if images is None:

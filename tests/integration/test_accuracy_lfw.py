@@ -2,8 +2,8 @@
 
 - `facedesk evaluate` on a subset of LFW's pairs.txt (every fold, the first pairs of each
   kind) agrees within one percentage point with a direct computation the way
-  face_recognition does it (dlib HOG detector upsampled once, the first face, the 68-point
-  landmarks, one encoding), scored by the same fold protocol.
+  face_recognition does it by default (dlib HOG detector upsampled once, the first face,
+  the 5-point landmarks of model="small", one encoding), scored by the same fold protocol.
 - a calibration measured on half of the persons predicts the look-alikes counted on the
   other half, within its interval.
 
@@ -80,7 +80,7 @@ def test_evaluate_agrees_with_a_direct_face_recognition_computation(
     assert app["pairs"] == len(pairs) == 10 * 2 * PER_KIND
 
     detector = dlib.get_frontal_face_detector()
-    shape = dlib.shape_predictor(models.pose_predictor_model_location())
+    shape = dlib.shape_predictor(models.pose_predictor_five_point_model_location())
     encoder = dlib.face_recognition_model_v1(models.face_recognition_model_location())
     enc = {rel: face_recognition_way(lfw_images / rel, detector, shape, encoder)
            for rel in {x for p in pairs for x in (p.a, p.b)}}
