@@ -2,9 +2,13 @@
 # Set up FaceDesk in ./.venv: the face engine (dlib), the model files and the app.
 #   bash scripts/setup.sh          app only
 #   bash scripts/setup.sh dev      app + test and lint tools
-# FACEDESK_DLIB=source (default): dlib 20.0.1 built from source against OpenBLAS;
-#   about 6-9 minutes the first time on 2 cores, then pip's wheel cache makes it instant.
-#   Encodes a face ~6x faster than the prebuilt wheel (see README, "The dlib build").
+# FACEDESK_DLIB=source (default): dlib 20.0.1 built from source against OpenBLAS, for the
+#   instruction sets of this processor (AVX2 and FMA when it has them, see dlib_flags);
+#   about 6-9 minutes the first time on 2 cores, then the wheel kept in
+#   ~/.cache/facedesk/ makes it instant. Encodes a face ~6x faster than the prebuilt
+#   wheel, and with AVX2 detects faces as fast as it (see README, "The dlib build").
+# FACEDESK_DLIB_CXXFLAGS: compiler flags for that build instead of the detected ones
+#   ("" = dlib's own choice: AVX when the processor has it, no AVX2).
 # FACEDESK_DLIB=bin: the prebuilt dlib-bin wheel: installs in seconds, slower import.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,10 +30,31 @@ PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
 
 installed() { "$VENV/bin/python" -m pip show -q "$1" >/dev/null 2>&1; }
 
+# Compiler flags of the dlib build. dlib's own build turns on AVX (-mavx) when the processor
+# has it, but not AVX2: without it, its HOG face detector emulates 8-wide integer vectors
+# with 4-wide halves in its hottest loop, and detects ~1.7x slower than with it (measured
+# here, benchmarks/stages.py). FMA lets the compiler fuse multiply-adds. The build is for
+# this machine, like dlib's own AVX choice: a processor without AVX2 (before 2013) needs
+# a build of its own (FACEDESK_DLIB_CXXFLAGS="").
+dlib_flags() {
+  if [ -n "${FACEDESK_DLIB_CXXFLAGS+set}" ]; then printf '%s' "$FACEDESK_DLIB_CXXFLAGS"; return; fi
+  case "$(uname -m)" in
+    x86_64|amd64)
+      if grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw fma /proc/cpuinfo 2>/dev/null; then
+        printf '%s' "-mavx2 -mfma"
+      fi ;;
+  esac
+}
+
 case "$DLIB" in
   source)
     if installed dlib-bin; then "${PIP[@]}" uninstall -y dlib-bin; fi
-    if ! installed dlib || ! "$VENV/bin/python" -c 'import dlib, sys; sys.exit(0 if dlib.DLIB_USE_BLAS else 1)' 2>/dev/null; then
+    FLAGS=$(dlib_flags)
+    # what the build in the venv was made with: a venv built otherwise is rebuilt
+    BUILD_INFO="$VENV/facedesk-dlib-build.json"
+    WANT_BUILD="{\"dlib\": \"$DLIB_VERSION\", \"blas\": true, \"flags\": \"$FLAGS\"}"
+    if ! installed dlib || ! "$VENV/bin/python" -c 'import dlib, sys; sys.exit(0 if dlib.DLIB_USE_BLAS else 1)' 2>/dev/null \
+        || [ "$(cat "$BUILD_INFO" 2>/dev/null)" != "$WANT_BUILD" ]; then
       need=()
       dpkg -s libopenblas-dev >/dev/null 2>&1 || need+=(libopenblas-dev)
       command -v cmake >/dev/null 2>&1 || need+=(cmake)
@@ -43,13 +68,23 @@ case "$DLIB" in
           exit 1
         fi
       fi
-      say "building dlib $DLIB_VERSION from source against OpenBLAS (first time: several minutes)"
+      # the wheel is kept per version and flags (pip's own cache would hand back a wheel
+      # built with other flags: it does not know them)
+      WHEELS="${XDG_CACHE_HOME:-$HOME/.cache}/facedesk/dlib-$DLIB_VERSION-$(printf '%s' "$FLAGS" | sha256sum | cut -c1-12)"
+      if ! ls "$WHEELS"/dlib-"$DLIB_VERSION"-*.whl >/dev/null 2>&1; then
+        say "building dlib $DLIB_VERSION from source against OpenBLAS, flags '${FLAGS:-dlib defaults}' (first time: several minutes)"
+        mkdir -p "$WHEELS"
+        CXXFLAGS="$FLAGS" CFLAGS="$FLAGS" "${PIP[@]}" wheel --no-cache-dir --no-deps \
+          --no-binary dlib -w "$WHEELS" "dlib==$DLIB_VERSION"
+      fi
       "${PIP[@]}" uninstall -y dlib >/dev/null 2>&1 || true
-      "${PIP[@]}" install --no-binary dlib "dlib==$DLIB_VERSION"
+      "${PIP[@]}" install --no-deps "$WHEELS"/dlib-"$DLIB_VERSION"-*.whl
+      printf '%s\n' "$WANT_BUILD" > "$BUILD_INFO"
     fi
     ;;
   bin)
     if installed dlib; then "${PIP[@]}" uninstall -y dlib; fi
+    rm -f "$VENV/facedesk-dlib-build.json"
     installed dlib-bin || "${PIP[@]}" install "dlib-bin==$DLIB_BIN_VERSION"
     ;;
   *) say "FACEDESK_DLIB must be 'source' or 'bin', not '$DLIB'"; exit 1 ;;

@@ -35,11 +35,18 @@ BATCH_PHOTOS = 64
 BATCH_SECONDS = 2.0
 
 
+#: a gallery import first looks for the subject on a copy at most this long (see
+#: DetectOptions.quick_side). Measured with benchmarks/import_recall.py: QUICK_MEASURED
+DEFAULT_IMPORT_QUICK_SIDE = 110
+
+
 def import_detect_options(upsample: int = 1, max_side: int = 1024,
-                          fallbacks: tuple[str, ...] | None = None) -> DetectOptions:
-    """Detection options of a gallery import: by default, a photo where the primary
-    detection finds no face is looked at again with DEFAULT_IMPORT_FALLBACKS."""
-    return DetectOptions(upsample=upsample, max_side=max_side,
+                          fallbacks: tuple[str, ...] | None = None,
+                          quick_side: int = DEFAULT_IMPORT_QUICK_SIDE) -> DetectOptions:
+    """Detection options of a gallery import: the subject is looked for on a small copy
+    first (`quick_side`), then on the usual one; a photo where the primary detection finds
+    no face is looked at again with DEFAULT_IMPORT_FALLBACKS."""
+    return DetectOptions(upsample=upsample, max_side=max_side, quick_side=quick_side,
                          fallbacks=DEFAULT_IMPORT_FALLBACKS if fallbacks is None else fallbacks)
 
 
@@ -231,6 +238,7 @@ def run_import(
     gallery.register_engine(eng_id, identity)
     run_options = {"workers": options.effective_workers(), "upsample": options.detect.upsample,
                    "detect_max_side": options.detect.max_side,
+                   "detect_quick_side": options.detect.quick_side,
                    "fallbacks": list(options.detect.fallbacks), "layout": listing.kind,
                    "engine": spec.factory, "engine_options": spec.options}
     src_label = str(manifest if manifest is not None else source)

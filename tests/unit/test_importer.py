@@ -1,14 +1,24 @@
 from __future__ import annotations
 
+import io
+import json
 import shutil
 from pathlib import Path
 
 import pytest
-from fakes import FAKE_FACTORY, face_photo, one_face, save_png
+from fakes import FAKE_FACTORY, FakeEngine, face_photo, one_face, save_png
 
+from facedesk.core.analysis import DetectOptions, find_faces, quick_sides, subject_face
 from facedesk.core.engines import EngineSpec
 from facedesk.core.faces import Box
-from facedesk.core.importer import ImportOptions, ImportProgress, run_import
+from facedesk.core.imaging import LoadedImage, load_image
+from facedesk.core.importer import (
+    DEFAULT_IMPORT_QUICK_SIDE,
+    ImportOptions,
+    ImportProgress,
+    import_detect_options,
+    run_import,
+)
 from facedesk.core.progress import CancelToken
 from facedesk.errors import EngineMismatch, ManifestError
 from facedesk.store import Gallery
@@ -76,11 +86,13 @@ def test_duplicates_failures_and_several_faces(gallery: Gallery, tmp_path: Path,
     assert "same photo as P1/a copy.png" in by_path["P1/a.png"].reason or \
         "same photo as P1/a.png" in by_path["P1/a copy.png"].reason
     assert "listed for person P1, here for P2" in by_path["P2/same.png"].reason
-    # the stored face of the group photo is the centred subject
-    box = gallery.conn.execute(
+    # the stored face of the group photo is the centred subject (found on the import's
+    # quick look at a 96-pixel copy, so its box is mapped back within a pixel or two)
+    *box, found = gallery.conn.execute(
         "SELECT box_top, box_right, box_bottom, box_left, faces_found FROM faces f "
         "JOIN photos p ON p.id = f.photo_id WHERE p.path LIKE '%group.png'").fetchone()
-    assert box == (50, 130, 140, 70, 2)
+    assert found == 2
+    assert all(abs(a - b) <= 2 for a, b in zip(box, (50, 130, 140, 70), strict=True)), box
     stored = gallery.problems(final.run_id)
     assert sorted(p.path for p in stored) == sorted(p.path for p in final.problems)
 
@@ -88,13 +100,73 @@ def test_duplicates_failures_and_several_faces(gallery: Gallery, tmp_path: Path,
 def test_detection_runs_on_a_downscaled_copy(gallery: Gallery, tmp_path: Path) -> None:
     big = face_photo([(2, Box(400, 1400, 1400, 400))], size=(2000, 1800))
     save_png(big, tmp_path / "src" / "P" / "big.png")
-    opts = ImportOptions(workers=1)
+    opts = ImportOptions(workers=1, detect=import_detect_options(quick_side=0))
     finish(run_import(gallery, tmp_path / "src", engine=EngineSpec(FAKE_FACTORY), options=opts))
     top, right, bottom, left = gallery.conn.execute(
         "SELECT box_top, box_right, box_bottom, box_left FROM faces").fetchone()
     # found on a 1024-pixel copy, mapped back to the original within a pixel or two
     assert abs(top - 400) <= 2 and abs(left - 400) <= 2
     assert abs(bottom - 1400) <= 2 and abs(right - 1400) <= 2
+
+
+# --- the quick looks of an import ----------------------------------------------------------
+
+
+def loaded(img) -> LoadedImage:  # a PIL image as FaceDesk loads it
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return load_image(buf.getvalue(), name="test.png")
+
+
+def test_quick_sides_are_pyramid_levels_of_the_primary_copy() -> None:
+    quick = DetectOptions(quick_side=110)
+    assert quick_sides(250, 250, quick) == [100, 174]  # LFW: 250 * (5/6)**5, **2
+    assert quick_sides(600, 750, quick) == [101, 174, 301, 521]  # a booking photo
+    assert quick_sides(4000, 3000, quick) == [96, 165, 286, 494]  # below the 1024 copy
+    assert quick_sides(92, 112, quick) == []  # ORL: no copy much smaller than the photo
+    assert quick_sides(600, 750, DetectOptions()) == []  # probes: every face counts
+    assert quick_sides(600, 750, DetectOptions(quick_side=110, upsample=0)) == [209, 362]
+    assert quick_sides(600, 750, DetectOptions(quick_side=110, max_side=300)) == [100, 174]
+    assert import_detect_options().quick_side == DEFAULT_IMPORT_QUICK_SIDE > 0
+    assert ImportOptions().detect.quick_side == DEFAULT_IMPORT_QUICK_SIDE
+    with pytest.raises(ValueError, match="quick_side"):
+        DetectOptions(quick_side=-1)
+
+
+def test_a_quick_look_finds_a_large_face_and_maps_it_back() -> None:
+    image = loaded(face_photo([(2, Box(400, 1400, 1400, 400))], size=(2000, 1800)))
+    engine = FakeEngine()
+    face, n_found = subject_face(engine, image, import_detect_options())
+    # one look, at the smallest copy, recorded as the primary detection
+    assert [max(h, w) for h, w, _ in engine.detect_calls] == [96]
+    assert engine.detect_steps == ["hog:1"]
+    assert face is not None and n_found == 1 and face.detector == "hog:1"
+    b = face.box  # mapped back from a 96-pixel copy: within two of its pixels
+    tolerance = 2 * 2000 / 96
+    assert all(abs(a - e) <= tolerance for a, e in
+               zip((b.top, b.right, b.bottom, b.left), (400, 1400, 1400, 400), strict=True))
+
+
+def test_a_face_too_small_for_the_quick_looks_is_found_on_the_primary_copy() -> None:
+    # 8 px wide: under the fake's 4 px on every quick copy (at most 494 of 1200 px)
+    image = loaded(face_photo([(1, Box(500, 608, 512, 600))], size=(1200, 1000)))
+    engine = FakeEngine()
+    boxes, step = find_faces(engine, image, import_detect_options())
+    assert [max(h, w) for h, w, _ in engine.detect_calls] == [96, 165, 286, 494, 1024]
+    assert step == "hog:1" and len(boxes) == 1
+    assert abs(boxes[0].left - 600) <= 2 and abs(boxes[0].right - 608) <= 2
+    # without quick looks: the primary copy only
+    engine = FakeEngine()
+    assert find_faces(engine, image, import_detect_options(quick_side=0))[0] == boxes
+    assert [max(h, w) for h, w, _ in engine.detect_calls] == [1024]
+
+
+def test_the_run_records_the_quick_side(gallery: Gallery, people_dir: Path,
+                                        fake_spec: EngineSpec) -> None:
+    finish(run_import(gallery, people_dir, engine=fake_spec, options=ImportOptions(workers=1)))
+    run = gallery.last_run()
+    assert run is not None
+    assert json.loads(run["options"])["detect_quick_side"] == DEFAULT_IMPORT_QUICK_SIDE
 
 
 def test_cancel_keeps_what_is_done_and_resume_finishes(gallery: Gallery, people_dir: Path,

@@ -137,3 +137,130 @@ def test_probe_faces_carry_quality(tmp_path: Path) -> None:
 
 def test_fake_engine_spec_is_importable() -> None:
     assert EngineSpec(FAKE_FACTORY).create().identity()["engine"] == "fake"
+
+
+def ranked_persons(enc: EncodingMatrix, probe: np.ndarray) -> list[tuple[int, float]]:
+    """Every person by (closest face's float64 distance, pk): brute force, vectorised for
+    large galleries (rows already grouped by person)."""
+    d = np.sqrt(((enc.matrix.astype(np.float64) - probe.astype(np.float64)) ** 2).sum(axis=1))
+    pks = enc.person_pks
+    starts = np.flatnonzero(np.concatenate(([True], pks[1:] != pks[:-1])))
+    best = np.minimum.reduceat(d, starts)
+    order = np.lexsort((pks[starts], best))
+    return [(int(pks[starts][j]), float(best[j])) for j in order]
+
+
+def clustered(faces: int, seed: int) -> EncodingMatrix:
+    """Persons with 1-5 photos around a centre, plus one person with 1,000 photos all
+    close together (more faces near a probe than the first cut-off holds)."""
+    rng = np.random.default_rng(seed)
+    counts = rng.integers(1, 6, faces)
+    counts = counts[: np.searchsorted(np.cumsum(counts), faces - 1000) + 1]
+    counts = np.append(counts, 1000)
+    centres = 0.5 + rng.normal(0, 0.05, (len(counts), 128))
+    m = np.repeat(centres, counts, axis=0) + rng.normal(0, 0.025, (int(counts.sum()), 128))
+    pks = np.repeat(np.arange(1, len(counts) + 1) * 3, counts)  # pks with gaps
+    m[-1000:] = centres[-1] + rng.normal(0, 0.002, (1000, 128))
+    m[10] = m[11]  # an exact tie between two faces (maybe two persons)
+    return EncodingMatrix(rng.permutation(len(pks)).astype(np.int64) + 1, pks,
+                          m.astype(np.float32), frozenset({"e"}), 1)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_exact_top_k_persons_at_scale(seed: int) -> None:
+    """30,000 faces: the sampled cut-off, its growth when one person fills it, and the
+    per-person fallback all give the brute-force float64 ranking."""
+    enc = clustered(30_000, seed)
+    index = SearchIndex(enc)
+    rng = np.random.default_rng(seed)
+    probes = [enc.matrix[r] for r in rng.integers(0, 30_000, 2)]  # distance 0
+    probes += [enc.matrix[r] + rng.normal(0, 0.02, 128).astype(np.float32)
+               for r in rng.integers(0, 30_000, 2)]
+    probes.append(enc.matrix[-1] + np.float32(0.001))  # inside the 1,000-photo person
+    probes.append(enc.matrix[10])  # the tie
+    probes.append(np.full(128, 0.5, np.float32))  # far from everyone
+    for probe in probes:
+        want = ranked_persons(enc, probe)
+        for k in (1, 20, 150, 1_500):
+            got = index.nearest(probe, k)
+            assert [pk for pk, _ in got] == [pk for pk, _ in want[:k]]
+            assert [faces[0][1] for _, faces in got] == [d for _, d in want[:k]]
+    _, faces = index.nearest(enc.matrix[-1], 1)[0]
+    assert len(faces) == 1000 and [f[1] for f in faces] == sorted(f[1] for f in faces)
+
+
+def test_rounding_margin_covers_the_float32_scores() -> None:
+    """The float32 score of every face is within half the margin of the exact value."""
+    enc = clustered(20_000, 7)
+    index = SearchIndex(enc)
+    probe = enc.matrix[123] + np.float32(0.01)
+    m64 = enc.matrix.astype(np.float64)
+    p64 = probe.astype(np.float64)
+    exact = (m64 ** 2).sum(axis=1) - 2 * (m64 @ p64)
+    scores = index.sq_norms - 2 * (index.matrix @ probe)
+    assert np.abs(scores - exact).max() <= index.margin(float(p64 @ p64)) / 2
+
+
+def low_rank(faces: int, seed: int, rank: int = 70) -> EncodingMatrix:
+    """Encodings like dlib's: persons with 1-5 photos in a `rank`-dimensional subspace
+    of the 128 dimensions (plus a common offset), norms about 1.4."""
+    rng = np.random.default_rng(seed)
+    basis = np.linalg.qr(rng.normal(size=(128, 128)))[0][:, :rank]
+    counts = rng.integers(1, 6, faces)
+    counts = counts[: np.searchsorted(np.cumsum(counts), faces) + 1]
+    n = int(counts.sum())
+    offset = basis @ rng.normal(0, 1, rank)
+    offset *= 1.3 / np.linalg.norm(offset)
+    centres = rng.normal(0, 0.06, (len(counts), rank))
+    coords = np.repeat(centres, counts, axis=0) + rng.normal(0, 0.03, (n, rank))
+    m = (offset + coords @ basis.T).astype(np.float32)
+    pks = np.repeat(np.arange(1, len(counts) + 1), counts)
+    return EncodingMatrix(np.arange(1, n + 1, dtype=np.int64), pks, m, frozenset({"e"}), 1)
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_projected_scan_gives_the_exact_top_k(seed: int) -> None:
+    """Encodings in a subspace are scanned through a projection (fewer columns); the
+    answer is still the brute-force float64 ranking, also for a probe outside the
+    subspace (scanned with every dimension) and for exact ties."""
+    enc = low_rank(20_000, seed)
+    index = SearchIndex(enc, project=True)
+    assert index.projection is not None and index.projection.dims == 80
+    assert index.projection.max_residual < 0.05
+    rng = np.random.default_rng(seed)
+    subspace_noise = enc.matrix[rng.integers(0, len(enc.matrix), 2)] - enc.matrix[0]
+    probes = [enc.matrix[r] for r in rng.integers(0, len(enc.matrix), 2)]
+    probes += [enc.matrix[r] + np.float32(0.3) * d
+               for r, d in zip(rng.integers(0, len(enc.matrix), 2), subspace_noise,
+                               strict=True)]
+    outside = enc.matrix[7] + rng.normal(0, 0.05, 128).astype(np.float32)
+    assert index.projection.probe(outside) is None  # too far outside: every dimension
+    probes.append(outside)
+    for probe in probes:
+        want = ranked_persons(enc, probe)
+        for k in (1, 20, 300):
+            got = index.nearest(probe, k)
+            assert [pk for pk, _ in got] == [pk for pk, _ in want[:k]]
+            assert [faces[0][1] for _, faces in got] == [d for _, d in want[:k]]
+
+
+def test_projected_scores_stay_within_the_margin() -> None:
+    enc = low_rank(20_000, 5)
+    index = SearchIndex(enc, project=True)
+    proj = index.projection
+    assert proj is not None
+    m64 = enc.matrix.astype(np.float64)
+    for probe in (enc.matrix[3], enc.matrix[11] * np.float32(0.9)):
+        projected = proj.probe(probe)
+        assert projected is not None
+        yp, margin = projected
+        p64 = probe.astype(np.float64)
+        exact = (m64 ** 2).sum(axis=1) - 2 * (m64 @ p64)
+        scores = index.sq_norms - 2 * (proj.scan @ yp)
+        assert np.abs(scores - exact).max() <= margin / 2
+
+
+def test_full_rank_encodings_are_scanned_whole() -> None:
+    assert SearchIndex(clustered(5_000, 1), project=True).projection is None
+    small = low_rank(2_000, 1)
+    assert SearchIndex(small).projection is None  # below PROJECT_MIN_FACES
