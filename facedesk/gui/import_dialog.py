@@ -821,9 +821,17 @@ def _forget_worker(worker: GeneratorWorker) -> None:
     worker.deleteLater()
 
 
+def spreadsheet_safe(text: str) -> str:
+    """A cell a spreadsheet shows as text: a file may be named "=HYPERLINK(...)", and
+    Excel or LibreOffice would run a cell starting with = + - @ (or a tab / CR) as a
+    formula. Such a cell gets a leading apostrophe, which they hide."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def write_problems_csv(path: Path, problems: list[Problem]) -> None:
     with path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(["path", "code", "reason", "line"])
         for p in problems:
-            writer.writerow([p.path, p.code, p.reason, "" if p.line is None else p.line])
+            writer.writerow([spreadsheet_safe(p.path), p.code, spreadsheet_safe(p.reason),
+                             "" if p.line is None else p.line])

@@ -6,10 +6,11 @@ face engine and the search index live in `EngineService`'s thread.
 
 from __future__ import annotations
 
+import sqlite3
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
 from PySide6.QtGui import (
@@ -36,25 +37,31 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from facedesk import __version__
 from facedesk.core.engines import EngineSpec
 from facedesk.core.faces import Box, Face
 from facedesk.core.review import DECISIONS, LEAD_BANNER, Review, ReviewError
 from facedesk.core.search import DEFAULT_TOP_K, Probe, SearchResult
 from facedesk.errors import FaceDeskError
+from facedesk.gui import resources
+from facedesk.gui.about_dialog import AboutDialog
 from facedesk.gui.calibration_dialog import CalibrationDialog
 from facedesk.gui.candidates_panel import CandidatesPanel
 from facedesk.gui.compare_view import CompareView
 from facedesk.gui.decision_panel import DecisionPanel
+from facedesk.gui.first_run import default_gallery_dir, show_first_run, unused_path
 from facedesk.gui.import_dialog import ImportDialog
 from facedesk.gui.probe_panel import ProbePanel
-from facedesk.gui.trainer_view import TrainerView
 from facedesk.gui.workers import EngineService
 from facedesk.store import Gallery
+
+if TYPE_CHECKING:
+    from facedesk.gui.trainer_view import TrainerView
 
 IMAGE_FILTER = "Images (*.jpg *.jpeg *.png *.bmp *.gif *.tif *.tiff *.webp *.pgm *.ppm)"
 GALLERY_FILTER = "FaceDesk gallery (*.db *.sqlite *.facedesk);;All files (*)"
 MAX_RECENT = 8
+#: how often the window looks whether another process (an import) changed the gallery
+GALLERY_WATCH_MS = 2000
 
 
 def dark_palette() -> QPalette:
@@ -133,6 +140,16 @@ class MainWindow(QMainWindow):
         self._restore_state()
         self._update_actions()
 
+        # another process (a `facedesk import`, a second window) may add to the open
+        # gallery: keep the status bar's counts current (searches re-read the faces
+        # themselves whenever the gallery's version changes)
+        self._seen_data_version: int | None = None
+        self._seen_faces: int | None = None
+        self.gallery_watch = QTimer(self)
+        self.gallery_watch.setInterval(GALLERY_WATCH_MS)
+        self.gallery_watch.timeout.connect(self.check_gallery_changed)
+        self.gallery_watch.start()
+
     # -- construction -----------------------------------------------------------------------
 
     def _action(self, text: str, slot: Any, shortcut: str | QKeySequence.StandardKey | None,
@@ -189,6 +206,8 @@ class MainWindow(QMainWindow):
         self.act_dark = a("&Dark palette", self._apply_palette, "Ctrl+Shift+D",
                           "Switch between light and dark colours", checkable=True)
         self.act_about = a("&About FaceDesk", self.about, None, "Versions and principles")
+        self.act_first_run = a("&Getting started…", lambda: show_first_run(self), None,
+                               "What FaceDesk does and does not do; create or open a gallery")
         self.act_trainer = a("&Trainer: false-positive experiment…", self.open_trainer,
                              "Ctrl+Shift+T", "How often persons NOT in this gallery still get "
                              "candidates: per threshold, gallery size and group")
@@ -226,7 +245,9 @@ class MainWindow(QMainWindow):
         m_accuracy = mb.addMenu("&Accuracy")
         m_accuracy.addAction(self.act_trainer)
         m_accuracy.addAction(self.act_calibration)
-        mb.addMenu("&Help").addAction(self.act_about)
+        m_help = mb.addMenu("&Help")
+        m_help.addAction(self.act_first_run)
+        m_help.addAction(self.act_about)
 
         tb = QToolBar("Main")
         tb.setObjectName("mainToolbar")
@@ -302,6 +323,7 @@ class MainWindow(QMainWindow):
         app = QApplication.instance()
         if isinstance(app, QApplication):
             app.setPalette(dark_palette() if dark else app.style().standardPalette())
+        resources.apply_theme(dark, self)  # the palette's style sheet, action icons recoloured
 
     def _update_actions(self) -> None:
         has_gallery = self.gallery is not None
@@ -347,7 +369,9 @@ class MainWindow(QMainWindow):
             "Open a gallery (File > Open gallery…) or create one (File > New gallery…)")
 
     def new_gallery_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "New gallery", "gallery.db", GALLERY_FILTER)
+        start = unused_path(default_gallery_dir(), "gallery")
+        start.parent.mkdir(parents=True, exist_ok=True)
+        path, _ = QFileDialog.getSaveFileName(self, "New gallery", str(start), GALLERY_FILTER)
         if path:
             target = Path(path)
             if target.exists():
@@ -370,6 +394,7 @@ class MainWindow(QMainWindow):
         if self.gallery is not None:
             self.gallery.close()
         self.gallery = gallery
+        self._seen_data_version = None
         self._remember(path)
         self._set_review(None)
         self.refresh_summary()
@@ -383,6 +408,7 @@ class MainWindow(QMainWindow):
             self.setWindowTitle("FaceDesk")
             return
         s = self.gallery.summary()
+        self._seen_faces = s["faces"]
         last = s["last_import"]
         last_text = f"last import {last['started_at'][:16].replace('T', ' ')}" if last else \
             "no import yet"
@@ -392,6 +418,24 @@ class MainWindow(QMainWindow):
             f"{Path(s['path']).name}: {s['persons']:,} persons · {s['photos']:,} photos · "
             f"{s['faces']:,} faces · {last_text}" + (f" · engine {engines}" if engines else ""))
         self.setWindowTitle(f"FaceDesk — {Path(s['path']).name}")
+
+    def check_gallery_changed(self) -> None:
+        """Refresh the counts when another connection has written to the gallery."""
+        if self.gallery is None:
+            return
+        try:
+            version = self.gallery.data_version()
+            if version == self._seen_data_version:
+                return
+            before = self._seen_faces
+            self._seen_data_version = version
+            self.refresh_summary()
+        except (sqlite3.Error, FaceDeskError):
+            return  # busy or briefly unreadable: look again at the next tick
+        if before is not None and self._seen_faces is not None and self._seen_faces != before:
+            self.statusBar().showMessage(
+                f"The gallery changed: {self._seen_faces:,} faces now; the next search "
+                "includes them", 8000)
 
     def show_gallery_info(self) -> None:
         if self.gallery is None:
@@ -431,6 +475,8 @@ class MainWindow(QMainWindow):
         """The false-positive experiment on the open gallery, in its own window."""
         if self.gallery is None:
             return None
+        # imported when first used: it brings matplotlib, which the start need not wait for
+        from facedesk.gui.trainer_view import TrainerView
         try:
             view = TrainerView(self.gallery.path, self)
         except FaceDeskError as exc:
@@ -658,12 +704,9 @@ class MainWindow(QMainWindow):
     # -- misc -------------------------------------------------------------------------------
 
     def about(self) -> None:
-        QMessageBox.about(
-            self, "About FaceDesk",
-            f"<b>FaceDesk {__version__}</b><br><br>Face search for investigators. A search "
-            "lists <i>candidates</i>: possible leads for a trained reviewer to compare, never "
-            f"identifications.<br><br><b>{LEAD_BANNER}.</b><br><br>Nothing about a search is "
-            "stored until a reviewer records a decision with a rationale.")
+        dialog = AboutDialog(self, engine=self.engine_spec, gallery=self.gallery)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if not self._may_discard_review():

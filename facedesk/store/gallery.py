@@ -6,8 +6,12 @@ application_id, applies migrations, and turns WAL and foreign keys on.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sqlite3
+import tempfile
+import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -20,7 +24,14 @@ import numpy as np
 import sqlite_utils
 from numpy.typing import NDArray
 
-from facedesk.errors import GalleryNotFound, GalleryTooNew, NotAGallery
+from facedesk.errors import (
+    GalleryNotFound,
+    GalleryTooNew,
+    ImportRunning,
+    NotAGallery,
+    StorageFull,
+)
+from facedesk.store.locking import ImportLock
 from facedesk.store.schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
 
 ENCODING_BYTES = 128 * 4
@@ -30,6 +41,14 @@ BUSY_TIMEOUT_MS = 30_000
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _is_full(exc: sqlite3.OperationalError) -> bool:
+    """SQLITE_FULL: the disk, or the database's max_page_count, is full."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return bool(code & 0xFF == sqlite3.SQLITE_FULL)
+    return "database or disk is full" in str(exc)
 
 
 @dataclass(frozen=True)
@@ -116,6 +135,8 @@ class Gallery:
     def __init__(self, path: Path, db: sqlite_utils.Database) -> None:
         self.path = path
         self.db = db
+        #: held while this object's import run is 'running' (see start_run)
+        self._import_lock = ImportLock(path)
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -154,6 +175,7 @@ class Gallery:
         return gallery
 
     def close(self) -> None:
+        self._import_lock.release()
         self.db.conn.close()
 
     def __enter__(self) -> Gallery:
@@ -172,13 +194,26 @@ class Gallery:
         """One write transaction, taken with the write lock up front (BEGIN IMMEDIATE)
         so two writers wait for each other instead of failing half-way."""
         conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
         try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                # also when COMMIT itself failed (a full disk in WAL mode fails there):
+                # the transaction is still open then, and must not hold the write lock
+                if conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                raise
+        except sqlite3.OperationalError as exc:
+            if _is_full(exc):
+                raise StorageFull(
+                    f"{self.path}: the disk is full (or the gallery reached its size limit):"
+                    " the last change was not saved; everything saved before is intact. "
+                    "Free some space and try again (an import resumes where it stopped)"
+                ) from exc
             raise
-        conn.execute("COMMIT")
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
@@ -225,6 +260,11 @@ class Gallery:
         """Grows by one with every write that changes the faces; search caches key on it."""
         return int(self.meta("version") or 0)
 
+    def data_version(self) -> int:
+        """Changes whenever another connection (another process, or another Gallery
+        object) commits a write to this gallery: a cheap 'has anything changed?' poll."""
+        return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
+
     @property
     def gallery_id(self) -> str:
         return self.meta("gallery_id") or ""
@@ -240,7 +280,10 @@ class Gallery:
 
     def engine_ids(self) -> list[str]:
         """Engines that encoded at least one face of this gallery."""
-        return [r[0] for r in self.conn.execute("SELECT DISTINCT engine_id FROM faces")]
+        # an index probe per engine, not a scan of every face (seconds at 1M faces)
+        return [r[0] for r in self.conn.execute(
+            "SELECT id FROM engines e WHERE EXISTS "
+            "(SELECT 1 FROM faces f WHERE f.engine_id = e.id) ORDER BY id")]
 
     def engine_identity(self, engine_id: str) -> dict[str, Any] | None:
         row = self.conn.execute("SELECT identity FROM engines WHERE id = ?",
@@ -251,28 +294,56 @@ class Gallery:
 
     def start_run(self, source: str, kind: str, options: dict[str, Any],
                   engine_id: str) -> int:
-        with self.write() as conn:
-            # a run still marked 'running' was killed: its committed photos stay, the
-            # run itself is closed as interrupted
-            conn.execute(
-                "UPDATE import_runs SET status = 'interrupted' WHERE status = 'running'"
-            )
-            cur = conn.execute(
-                "INSERT INTO import_runs(source, kind, options, engine_id, started_at, status)"
-                " VALUES (?, ?, ?, ?, ?, 'running')",
-                (source, kind, json.dumps(options, sort_keys=True), engine_id, now_iso()),
-            )
+        """Record a new import run and take the gallery's import lock until `finish_run`
+        (or `close`): a second import into the same gallery meanwhile, from any process,
+        is refused with ImportRunning."""
+        if not self._import_lock.acquire():
+            raise ImportRunning(self._running_message())
+        try:
+            with self.write() as conn:
+                # we hold the lock, so a run still marked 'running' was killed: its
+                # committed photos stay, the run itself is closed as interrupted
+                conn.execute(
+                    "UPDATE import_runs SET status = 'interrupted' WHERE status = 'running'"
+                )
+                cur = conn.execute(
+                    "INSERT INTO import_runs(source, kind, options, engine_id, started_at, "
+                    "status) VALUES (?, ?, ?, ?, ?, 'running')",
+                    (source, kind, json.dumps(options, sort_keys=True), engine_id, now_iso()),
+                )
+        except BaseException:
+            self._import_lock.release()
+            raise
         assert cur.lastrowid is not None
         return cur.lastrowid
 
+    def _running_message(self) -> str:
+        row = self.conn.execute(
+            "SELECT id, source, started_at FROM import_runs WHERE status = 'running' "
+            "ORDER BY id DESC LIMIT 1").fetchone()
+        pid = self._import_lock.holder_pid()
+        what = "" if row is None else f" (run #{row[0]} of {row[1]}, started {row[2]}"
+        if pid is not None:
+            what = f"{what}, process {pid})" if what else f" (process {pid})"
+        elif what:
+            what += ")"
+        return (f"{self.path}: another import into this gallery is running{what}; wait for "
+                "it to finish (or stop it), then run this import again: it resumes where "
+                "the other one left off")
+
     def finish_run(self, run_id: int, status: str, counts: RunCounts) -> None:
         assignments = ", ".join(f"{k} = ?" for k in RUN_COUNTERS)
-        with self.write() as conn:
-            conn.execute(
-                f"UPDATE import_runs SET status = ?, finished_at = ?, {assignments} "
-                "WHERE id = ?",
-                (status, now_iso(), *(getattr(counts, k) for k in RUN_COUNTERS), run_id),
-            )
+        try:
+            with self.write() as conn:
+                conn.execute(
+                    f"UPDATE import_runs SET status = ?, finished_at = ?, {assignments} "
+                    "WHERE id = ?",
+                    (status, now_iso(), *(getattr(counts, k) for k in RUN_COUNTERS), run_id),
+                )
+        finally:
+            # even when the update failed (a full disk): the run left 'running' is then
+            # closed as interrupted by the next import
+            self._import_lock.release()
 
     def run(self, run_id: int) -> dict[str, Any]:
         return dict(self.db.table("import_runs").get(run_id))
@@ -304,6 +375,16 @@ class Gallery:
     def stored_hashes(self) -> dict[str, str]:
         """sha256 -> stored path, for every photo in the gallery."""
         return {r[0]: r[1] for r in self.conn.execute("SELECT sha256, path FROM photos")}
+
+    def photo_files(self) -> list[dict[str, Any]]:
+        """Where every photo's original is: id, path, sha256, size_bytes, person_id, by id."""
+        return [
+            {"photo_id": r[0], "path": r[1], "sha256": r[2], "size_bytes": r[3],
+             "person_id": r[4]}
+            for r in self.conn.execute(
+                "SELECT p.id, p.path, p.sha256, p.size_bytes, s.person_id FROM photos p "
+                "JOIN persons s ON s.id = p.person_pk ORDER BY p.id")
+        ]
 
     def add_photos(self, run_id: int, records: Iterable[PhotoRecord]) -> int:
         """Store photos (and their subject face) in one transaction. Photos whose hash is
@@ -374,28 +455,58 @@ class Gallery:
                 "SELECT count(*) FROM photos WHERE faces_found > 1").fetchone()[0],
         }
 
-    def load_encodings(self) -> EncodingMatrix:
-        """All encodings as one float32 matrix, rows grouped by person. Reads the BLOBs in
-        one pass straight into the matrix."""
+    def load_encodings(self, *, cache: bool | None = None) -> EncodingMatrix:
+        """All encodings as one float32 matrix, rows grouped by person.
+
+        From the gallery's encoding cache file when it is current (see `EncodingCache`),
+        else from SQLite in one pass (and then the cache is written, best effort). The
+        cache is used by default from `ENCODING_CACHE_MIN_FACES` faces: below that, the
+        BLOBs decode in milliseconds. `cache=True` / `False` forces it either way."""
         # one read transaction, so the version matches the rows
         with self.read() as conn:
             version = self.version
-            n = conn.execute("SELECT count(*) FROM faces").fetchone()[0]
-            face_ids = np.empty(n, dtype=np.int64)
-            person_pks = np.empty(n, dtype=np.int64)
-            matrix = np.empty((n, 128), dtype=np.float32)
-            i = 0
-            for fid, ppk, blob in conn.execute(
-                "SELECT id, person_pk, encoding FROM faces ORDER BY person_pk, id"
-            ):
-                if i >= n:
-                    break
-                face_ids[i] = fid
-                person_pks[i] = ppk
-                matrix[i] = np.frombuffer(blob, dtype="<f4")
-                i += 1
-            engines = frozenset(self.engine_ids())
-        return EncodingMatrix(face_ids[:i], person_pks[:i], matrix[:i], engines, version)
+            gallery_id = self.gallery_id
+            n = int(conn.execute("SELECT count(*) FROM faces").fetchone()[0])
+            use_cache = n >= ENCODING_CACHE_MIN_FACES if cache is None else cache
+            store = EncodingCache(encoding_cache_path(self.path)) if use_cache and n else None
+            if store is not None:
+                cached = store.read(gallery_id, version, n)
+                if cached is not None and _spot_check(conn, cached):
+                    return cached
+            enc = self._read_encodings(conn, version, n)
+        if store is not None:
+            store.write(enc, gallery_id)
+        return enc
+
+    @staticmethod
+    def _read_encodings(conn: sqlite3.Connection, version: int, n: int) -> EncodingMatrix:
+        """Every face's id, person and encoding, person by person, in one pass: the BLOBs
+        of a batch of rows are joined and converted at once, not row by row."""
+        face_ids = np.empty(n, dtype=np.int64)
+        person_pks = np.empty(n, dtype=np.int64)
+        matrix = np.empty((n, 128), dtype=np.float32)
+        flat = matrix.reshape(-1)
+        engines: set[str] = set()
+        i = 0
+        cur = conn.execute(
+            "SELECT id, person_pk, engine_id, encoding FROM faces ORDER BY person_pk, id")
+        while i < n:
+            rows = cur.fetchmany(min(_READ_BATCH, n - i))
+            if not rows:
+                break
+            ids, pks, eids, blobs = zip(*rows, strict=True)
+            j = i + len(rows)
+            face_ids[i:j] = ids
+            person_pks[i:j] = pks
+            engines.update(eids)
+            data = b"".join(blobs)
+            if len(data) != ENCODING_BYTES * len(rows):
+                raise ValueError("a stored encoding is not 128 float32 values")
+            flat[i * 128:j * 128] = np.frombuffer(data, dtype="<f4")
+            i = j
+        cur.close()
+        return EncodingMatrix(face_ids[:i], person_pks[:i], matrix[:i], frozenset(engines),
+                              version)
 
     def face_details(self, face_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         """Face, photo and person fields for the given faces (no encodings)."""
@@ -561,3 +672,184 @@ class Gallery:
     def iter_persons(self) -> Iterator[dict[str, Any]]:
         for row in self.db.table("persons").rows_where(order_by="id"):
             yield dict(row)
+
+
+# --- the encoding cache ---------------------------------------------------------------------
+
+#: galleries with at least this many faces keep an encoding cache file by default
+ENCODING_CACHE_MIN_FACES = 20_000
+ENCODING_CACHE_SUFFIX = ".encodings"
+_READ_BATCH = 4096
+#: rows of a cache compared with the gallery before it is trusted (the newest faces,
+#: and faces spread over the whole gallery)
+_SPOT_CHECKS = 16
+
+
+def encoding_cache_path(gallery_path: Path) -> Path:
+    """The encoding cache next to a gallery: GALLERY.db -> GALLERY.db.encodings."""
+    return gallery_path.with_name(gallery_path.name + ENCODING_CACHE_SUFFIX)
+
+
+class EncodingCache:
+    """A copy of `load_encodings()`'s arrays in one file next to the gallery, so that a
+    large gallery's matrix loads at disk speed instead of by decoding a million BLOBs.
+
+    Never required and never trusted blindly: it is used only when its header names the
+    gallery's id, version and face count, its payload checksum holds, and a spot check of
+    rows against the gallery agrees; anything else (missing, stale, truncated, corrupt,
+    another format) is ignored and the cache rebuilt from the gallery. Written to a
+    temporary file in the same folder and renamed over the old one, so a reader sees the
+    old cache or the new one, never half of one; a folder that cannot be written just
+    means no cache.
+
+    Layout: the line `FaceDesk encoding cache\n`, an 8-byte little-endian header length,
+    the header (JSON), zero padding to a multiple of 4096 bytes, then face ids (int64),
+    person pks (int64) and the matrix (float32, n x 128), all little-endian. The
+    checksum is the wrapping sum of the payload read as uint64 words: cheap (about as
+    fast as reading it), and enough to catch truncation, zeroed or garbled blocks.
+    """
+
+    MAGIC = b"FaceDesk encoding cache\n"
+    FORMAT = 1
+    ALIGN = 4096
+    #: memory-map the payload (see `read`); Windows cannot rename over a mapped file
+    MAP = os.name == "posix"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def read(self, gallery_id: str, version: int, faces: int) -> EncodingMatrix | None:
+        """The cached arrays if the file is current and intact, else None.
+
+        Where the platform allows replacing a mapped file (POSIX), the payload is memory-
+        mapped copy-on-write rather than read: the arrays are then the page cache's pages
+        (no second copy in memory, no page-faulting half a gigabyte of fresh memory:
+        about 10x faster at a million faces; they count as the process's resident memory
+        once touched, but as clean file pages the system can reclaim them at will), and
+        writing to them changes only this process's copy. A cache is only ever replaced
+        by renaming, never rewritten in place, so a mapping stays valid. Elsewhere
+        (Windows cannot rename over a mapped file) the payload is read into memory."""
+        size = faces * (2 * 8 + 128 * 4)
+        try:
+            with open(self.path, "rb") as f:
+                header = self._header(f)
+                if header is None or header.get("gallery_id") != gallery_id or \
+                        header.get("version") != version or header.get("faces") != faces:
+                    return None
+                engines = header.get("engine_ids")
+                if not isinstance(engines, list) or \
+                        not all(isinstance(e, str) for e in engines):
+                    return None
+                offset = int(header["offset"])
+                if offset < self.ALIGN or os.fstat(f.fileno()).st_size != offset + size:
+                    return None
+                payload: NDArray[np.uint8] | None = None
+                if self.MAP:
+                    with contextlib.suppress(OSError, ValueError):  # e.g. no mmap there
+                        payload = np.asarray(np.memmap(f, dtype=np.uint8, mode="c",
+                                                       offset=offset, shape=(size,)))
+                if payload is None:
+                    payload = np.empty(size, dtype=np.uint8)
+                    f.seek(offset)
+                    if f.readinto(payload.data) != size:
+                        return None
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        if _checksum(payload) != header.get("checksum"):
+            return None
+        face_ids = payload[:faces * 8].view("<i8")
+        person_pks = payload[faces * 8:faces * 16].view("<i8")
+        matrix = payload[faces * 16:].view("<f4").reshape(faces, 128)
+        return EncodingMatrix(face_ids.astype(np.int64, copy=False),
+                              person_pks.astype(np.int64, copy=False),
+                              matrix.astype(np.float32, copy=False), frozenset(engines),
+                              version)
+
+    def _header(self, f: Any) -> dict[str, Any] | None:
+        if f.read(len(self.MAGIC)) != self.MAGIC:
+            return None
+        size = int.from_bytes(f.read(8), "little")
+        if not 0 < size < self.ALIGN:
+            return None
+        header = json.loads(f.read(size).decode("utf-8"))
+        if not isinstance(header, dict) or header.get("format") != self.FORMAT:
+            return None
+        return header
+
+    def write(self, enc: EncodingMatrix, gallery_id: str) -> bool:
+        """Write the cache (atomically); False if the folder does not allow it."""
+        n = len(enc.face_ids)
+        parts = [np.ascontiguousarray(enc.face_ids, dtype="<i8"),
+                 np.ascontiguousarray(enc.person_pks, dtype="<i8"),
+                 np.ascontiguousarray(enc.matrix, dtype="<f4")]
+        checksum = 0
+        for part in parts:
+            checksum = (checksum + _checksum(part.reshape(-1).view(np.uint8))) % 2 ** 64
+        header = json.dumps({
+            "format": self.FORMAT, "gallery_id": gallery_id, "version": enc.version,
+            "faces": n, "engine_ids": sorted(enc.engine_ids), "checksum": checksum,
+            "offset": self.ALIGN, "written_at": now_iso(),
+        }).encode("utf-8")
+        head = self.MAGIC + len(header).to_bytes(8, "little") + header
+        if len(head) > self.ALIGN:
+            return False
+        self._remove_leftovers()
+        tmp: str | None = None
+        try:
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.",
+                                       suffix=".tmp")
+            with os.fdopen(fd, "wb") as f:
+                f.write(head.ljust(self.ALIGN, b"\0"))
+                for part in parts:
+                    f.write(part.data.cast("B"))
+            os.replace(tmp, self.path)
+        except OSError:
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+            return False
+        return True
+
+
+    def _remove_leftovers(self) -> None:
+        """Temporary files of writes that were killed half-way (an hour old: not one
+        another process is writing now)."""
+        cutoff = time.time() - 3600
+        prefix = f".{self.path.name}."
+        with contextlib.suppress(OSError):
+            for leftover in self.path.parent.iterdir():
+                if not (leftover.name.startswith(prefix) and leftover.name.endswith(".tmp")):
+                    continue
+                with contextlib.suppress(OSError):
+                    if leftover.stat().st_mtime < cutoff:
+                        leftover.unlink()
+
+
+def _checksum(data: NDArray[np.uint8]) -> int:
+    """Wrapping uint64 sum of the bytes, read as little-endian words (zero-padded)."""
+    whole = len(data) // 8 * 8
+    total = int(data[:whole].view("<u8").sum(dtype=np.uint64)) if whole else 0
+    if whole < len(data):
+        total += int.from_bytes(bytes(data[whole:]), "little")
+    return total % 2 ** 64
+
+
+def _spot_check(conn: sqlite3.Connection, enc: EncodingMatrix) -> bool:
+    """Do some cached rows (the newest faces, and faces spread over the gallery) hold
+    the gallery's id, person and encoding? Catches a cache of a diverged copy of the
+    gallery (same id, version and count, other faces)."""
+    n = len(enc.face_ids)
+    newest = np.argsort(enc.face_ids)[-_SPOT_CHECKS:]
+    spread = np.linspace(0, n - 1, _SPOT_CHECKS).round().astype(np.intp)
+    rows = np.unique(np.concatenate([newest, spread]))
+    by_id = {int(enc.face_ids[r]): int(r) for r in rows}
+    marks = ",".join("?" * len(by_id))
+    found = 0
+    for fid, ppk, blob in conn.execute(
+            f"SELECT id, person_pk, encoding FROM faces WHERE id IN ({marks})", list(by_id)):
+        r = by_id[int(fid)]
+        if int(enc.person_pks[r]) != int(ppk) or \
+                bytes(blob) != enc.matrix[r].astype("<f4").tobytes():
+            return False
+        found += 1
+    return found == len(by_id)

@@ -464,3 +464,17 @@ def test_run_errors_are_shown_in_plain_words(
     assert child(dialog, QPushButton, "startButton").isEnabled()
     assert child(dialog, QPushButton, "closeButton").isEnabled()
     assert not child(dialog, QPushButton, "cancelButton").isVisible()
+
+
+def test_problem_export_cannot_run_as_a_spreadsheet_formula(tmp_path: Path) -> None:
+    from facedesk.gui.import_dialog import write_problems_csv
+    from facedesk.store.gallery import Problem
+
+    out = tmp_path / "problems.csv"
+    write_problems_csv(out, [Problem('=HYPERLINK("http://x","y").jpg', "unreadable", "bad"),
+                             Problem("-1.jpg", "missing", "@gone"),
+                             Problem("ok.jpg", "missing", "fine")])
+    rows = list(csv.reader(out.open(encoding="utf-8")))
+    assert rows[1][0] == "'=HYPERLINK(\"http://x\",\"y\").jpg"
+    assert rows[2][0] == "'-1.jpg" and rows[2][2] == "'@gone"
+    assert rows[3][0] == "ok.jpg" and rows[3][2] == "fine"
