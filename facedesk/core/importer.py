@@ -36,7 +36,9 @@ BATCH_SECONDS = 2.0
 
 
 #: a gallery import first looks for the subject on a copy at most this long (see
-#: DetectOptions.quick_side). Measured with benchmarks/import_recall.py: QUICK_MEASURED
+#: DetectOptions.quick_side); chosen with benchmarks/import_recall.py, which compares the
+#: faces found and their encodings with the full-size detection's on LFW and booking-like
+#: photos (`--quick-side N` to try another size)
 DEFAULT_IMPORT_QUICK_SIDE = 110
 
 
