@@ -51,6 +51,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -88,12 +89,18 @@ class Timing:
 
 
 def run(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, str]:
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True)
-    elapsed = time.perf_counter() - t0
+    """Run `cmd`, its output going to a file: face_recognition's worker processes each
+    print through their own buffer, and into a pipe their blocks of more than 4 KB can
+    interleave mid-line (into a file they do not)."""
+    out_path, err_path = cwd / "stdout.txt", cwd / "stderr.txt"
+    with out_path.open("w") as out, err_path.open("w") as err:
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, env=env, cwd=cwd, stdout=out, stderr=err)
+        elapsed = time.perf_counter() - t0
     if proc.returncode != 0:
-        sys.exit(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr[-2000:]}")
-    return elapsed, proc.stdout
+        sys.exit(f"command failed ({proc.returncode}): {' '.join(cmd)}\n"
+                 f"{err_path.read_text()[-2000:]}")
+    return elapsed, out_path.read_text()
 
 
 def time_facedesk(cmd_of: list[str], dirs: dict[str, Path], work: Path, n: int,
@@ -122,14 +129,17 @@ def time_facedesk(cmd_of: list[str], dirs: dict[str, Path], work: Path, n: int,
 def time_fr(exe: str, known: Path, unknown: Path, n: int, env: dict[str, str],
             work: Path, count: int) -> Timing:
     cmd = [exe, "--cpus", str(n), str(known), str(unknown)]
-    seconds, out = run(cmd, env, work)
-    lines = [line for line in out.splitlines() if "," in line]
-    no_face = sum(1 for line in lines if line.endswith(",no_persons_found"))
-    photos_seen = len({line.rsplit(",", 1)[0] for line in lines})
+    # Its pool's worker processes print each face's line and are ended without flushing
+    # their output when the command finishes, so lines get lost; unbuffered, nothing is
+    # lost, but two workers' lines may interleave: the lines are found by their paths.
+    seconds, out = run(cmd, {**env, "PYTHONUNBUFFERED": "1"}, work)
+    found = re.findall(re.escape(f"{unknown}{os.sep}") + r"([^,\n]+),", out)
+    no_face = out.count(",no_persons_found")
+    photos_seen = len(set(found))
     if photos_seen != count:
         sys.exit(f"face_recognition reported {photos_seen} of {count} photos")
-    return Timing(seconds, photos_seen, len(lines) - no_face,
-                  {"no_face_photos": no_face, "faces": len(lines) - no_face})
+    faces = len(found) - no_face
+    return Timing(seconds, photos_seen, faces, {"no_face_photos": no_face, "faces": faces})
 
 
 def default_fr_cli() -> str | None:
@@ -156,21 +166,25 @@ def main() -> None:
     ap.add_argument("--before", action="store_true",
                     help="also time the import with its detection before the quick look")
     ap.add_argument("--facedesk", default=default_facedesk(), help="facedesk executable")
-    ap.add_argument("--fr-cli", default=default_fr_cli(),
-                    help="face_recognition executable (default: on PATH, or /tmp/vfr/bin)")
+    ap.add_argument("--fr-cli", nargs="+", default=[default_fr_cli()],
+                    help="face_recognition executable(s) (default: on PATH, or /tmp/vfr/bin); "
+                         "with several (e.g. one on FaceDesk's dlib build), each is timed and "
+                         "the ratio is given against each: fr1, fr2, ...")
     ap.add_argument("--blas-threads", type=int, default=None,
                     help="set OPENBLAS_NUM_THREADS/OMP_NUM_THREADS for both tools")
     ap.add_argument("--json", type=Path, help="also write the figures to this file")
     args = ap.parse_args()
-    if not args.fr_cli:
+    if not all(args.fr_cli):
         sys.exit("face_recognition CLI not found: pass --fr-cli PATH")
+    fr_tools = {f"fr{i + 1}": exe for i, exe in enumerate(args.fr_cli)}
 
     env = dict(os.environ)
     if args.blas_threads is not None:
         for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
             env[var] = str(args.blas_threads)
     fd_python = photos.interpreter_of(args.facedesk)
-    tools = {"facedesk": fd_python, "fr CLI": photos.interpreter_of(args.fr_cli)}
+    tools = {"facedesk": fd_python,
+             **{f"{k} CLI": photos.interpreter_of(exe) for k, exe in fr_tools.items()}}
     for line in photos.describe_machine(tools):
         print(line)
     files = photos.lfw_files(args.lfw)
@@ -191,12 +205,12 @@ def main() -> None:
             dirs = photos.photo_set(kind, sample, extra, work)
             for r in range(args.runs):
                 for n in args.cpus:
-                    order = [*tools_cmd, "fr"]
+                    order = [*tools_cmd, *fr_tools]
                     if r % 2:
                         order.reverse()
                     for name in order:
-                        if name == "fr":
-                            t = time_fr(args.fr_cli, dirs["one_known"], dirs["unknown"], n,
+                        if name in fr_tools:
+                            t = time_fr(fr_tools[name], dirs["one_known"], dirs["unknown"], n,
                                         env, work, len(sample))
                         else:
                             t = time_facedesk(tools_cmd[name], dirs, work, n, env,
@@ -206,35 +220,39 @@ def main() -> None:
                               f"{t.detail}", flush=True)
             shutil.rmtree(work / kind)
     print()
-    report = print_table(results, args.sets, args.cpus, list(tools_cmd), len(sample))
+    report = print_table(results, args.sets, args.cpus, list(tools_cmd), list(fr_tools),
+                         len(sample))
     print(f"load avg at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
 
 
 def print_table(results: dict[tuple[str, str, int], list[Timing]], sets: list[str],
-                cpus: list[int], fd_tools: list[str], count: int) -> list[dict[str, object]]:
+                cpus: list[int], fd_tools: list[str], fr_tools: list[str],
+                count: int) -> list[dict[str, object]]:
     labels = {"facedesk": "facedesk import", "before": "facedesk import (before)",
-              "fr": "face_recognition CLI"}
-    print(f"{'set':8s} {'N':>2s} {'tool':26s} {'median s':>9s} {'min s':>7s} {'max s':>7s} "
-          f"{'photos/s':>9s} {'faces/s':>8s} {'vs fr':>7s}")
+              **{k: f"face_recognition CLI ({k})" for k in fr_tools}}
+    ratio_head = "".join(f"{'vs ' + k:>8s}" for k in fr_tools)
+    print(f"{'set':8s} {'N':>2s} {'tool':28s} {'median s':>9s} {'min s':>7s} {'max s':>7s} "
+          f"{'photos/s':>9s} {'faces/s':>8s}{ratio_head}")
     rows: list[dict[str, object]] = []
     for kind in sets:
         for n in cpus:
-            fr_med = statistics.median(t.seconds for t in results[(kind, "fr", n)])
-            for name in (*fd_tools, "fr"):
+            fr_med = {k: statistics.median(t.seconds for t in results[(kind, k, n)])
+                      for k in fr_tools}
+            for name in (*fd_tools, *fr_tools):
                 ts = results[(kind, name, n)]
                 secs = [t.seconds for t in ts]
                 med = statistics.median(secs)
                 faces = statistics.median(t.faces for t in ts)
-                ratio = fr_med / med
-                print(f"{kind:8s} {n:2d} {labels[name]:26s} {med:9.2f} {min(secs):7.2f} "
-                      f"{max(secs):7.2f} {count / med:9.1f} {faces / med:8.1f} "
-                      f"{ratio:6.2f}x")
+                ratios = {k: fr_med[k] / med for k in fr_tools}
+                cells = "".join(f"{r:7.2f}x" for r in ratios.values())
+                print(f"{kind:8s} {n:2d} {labels[name]:28s} {med:9.2f} {min(secs):7.2f} "
+                      f"{max(secs):7.2f} {count / med:9.1f} {faces / med:8.1f}{cells}")
                 rows.append({"set": kind, "n": n, "tool": name, "median_s": med,
                              "runs_s": secs, "photos_per_s": count / med,
                              "faces_per_s": faces / med, "faces": faces,
-                             "throughput_vs_fr": ratio})
+                             "throughput_vs": ratios})
     return rows
 
 
