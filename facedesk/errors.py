@@ -115,3 +115,30 @@ class EvaluationError(FaceDeskError):
     """Labelled data that cannot be evaluated (bad pairs file, too few persons, ...)."""
 
     code = "evaluation_error"
+
+
+# --- accountability --------------------------------------------------------------------
+
+
+class AccountError(FaceDeskError):
+    """Signing in or managing users failed (unknown user, wrong password, ...)."""
+
+    code = "account"
+
+
+class NotPermitted(FaceDeskError):
+    """The signed-in user's role may not do this (or no one is signed in)."""
+
+    code = "not_permitted"
+
+
+class CaseError(FaceDeskError):
+    """No open case, a closed (read-only) case, a duplicate case number, ..."""
+
+    code = "case"
+
+
+class LeadError(FaceDeskError):
+    """A second review or a lead sheet that the rules do not allow."""
+
+    code = "lead"

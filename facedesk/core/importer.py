@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from facedesk.core import analysis, imaging
+from facedesk.core import analysis, audit, imaging
 from facedesk.core.analysis import DEFAULT_IMPORT_FALLBACKS, DetectOptions
 from facedesk.core.engines import EngineSpec, describe_identity, engine_id
 from facedesk.core.faces import Face, FaceEngine
@@ -212,9 +212,11 @@ def run_import(
     options: ImportOptions | None = None,
     engine: EngineSpec | None = None,
     cancel: CancelToken | None = None,
+    user_id: str | None = None,
 ) -> Iterator[ImportProgress]:
     """Import a source into `gallery`, yielding progress; the last event has phase
-    'finished' and carries the run's counts and problems."""
+    'finished' and carries the run's counts and problems. The run is an audit event of
+    `user_id` (None: a gallery that has no users yet)."""
     options = options or ImportOptions()
     spec = engine or EngineSpec()
     cancel = cancel or CancelToken()
@@ -355,10 +357,17 @@ def run_import(
             pool.terminate()
             pool.join()
         _worker.clear()
+        def finish() -> None:
+            gallery.finish_run(run_id, status, counts)
+            audit.record(gallery, "import", {
+                "run_id": run_id, "source": src_label, "status": status,
+                "engine_id": eng_id, "gallery_version": gallery.version,
+                **counts.as_dict()}, user_id=user_id)
+
         if status == "failed":
             with contextlib.suppress(Exception):
-                gallery.finish_run(run_id, status, counts)
+                finish()
         else:
-            gallery.finish_run(run_id, status, counts)
+            finish()
     final = event("finished", done, meter, run_id=run_id)
     yield replace(final, status=status, problems=tuple(problems))

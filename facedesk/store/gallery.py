@@ -99,6 +99,7 @@ DECISION_COLUMNS = frozenset({
     "created_at", "reviewer", "decision", "rationale", "first_impression", "blind_review",
     "probe_sha256", "probe_path", "probe_box", "engine_id", "gallery_version",
     "persons_searched", "person_id", "face_id", "rank", "distance", "similarity",
+    "case_id", "search_id", "audit_seq", "second_review",
 })
 
 RUN_COUNTERS = ("total", "already_stored", "imported", "no_face", "multi_face",

@@ -143,6 +143,92 @@ MIGRATIONS: dict[int, list[str]] = {
         "CREATE INDEX faces_engine ON faces(engine_id)",
         "CREATE INDEX photos_faces_found ON photos(faces_found)",
     ],
+    # accountability (facedesk.core.accounts, cases, audit): who may act, the case every
+    # search belongs to, what each search showed, the second reviewer's verdict on a
+    # possible lead, and the hash-chained audit log of every event
+    5: [
+        """CREATE TABLE users (
+            id TEXT PRIMARY KEY CHECK (length(trim(id)) > 0),
+            display_name TEXT NOT NULL,
+            role TEXT NOT NULL
+                CHECK (role IN ('analyst', 'supervisor', 'trainer', 'administrator')),
+            password_hash TEXT,
+            os_account TEXT UNIQUE,
+            active INTEGER NOT NULL DEFAULT 1,
+            created_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE cases (
+            id INTEGER PRIMARY KEY,
+            number TEXT NOT NULL UNIQUE CHECK (length(trim(number)) > 0),
+            purpose TEXT NOT NULL CHECK (length(trim(purpose)) > 0),
+            purpose_detail TEXT NOT NULL DEFAULT '',
+            training INTEGER NOT NULL,
+            opened_by TEXT NOT NULL REFERENCES users(id),
+            opened_at TEXT NOT NULL,
+            closed_by TEXT REFERENCES users(id),
+            closed_at TEXT,
+            closing_note TEXT
+        )""",
+        # one search as it was shown: the probe (its bytes until retention purges them),
+        # the settings and the candidate list (JSON, in rank order)
+        """CREATE TABLE searches (
+            id INTEGER PRIMARY KEY,
+            case_id INTEGER NOT NULL REFERENCES cases(id),
+            user_id TEXT NOT NULL REFERENCES users(id),
+            created_at TEXT NOT NULL,
+            probe_sha256 TEXT NOT NULL,
+            probe_name TEXT NOT NULL,
+            probe_image BLOB,
+            probe_box TEXT NOT NULL,
+            quality TEXT NOT NULL,
+            engine_id TEXT NOT NULL,
+            gallery_version INTEGER NOT NULL,
+            persons_searched INTEGER NOT NULL,
+            faces_searched INTEGER NOT NULL,
+            threshold REAL NOT NULL,
+            top_k INTEGER NOT NULL,
+            calibration_source TEXT,
+            candidates TEXT NOT NULL,
+            audit_seq INTEGER NOT NULL,
+            purged_at TEXT
+        )""",
+        "CREATE INDEX searches_case ON searches(case_id)",
+        "ALTER TABLE decisions ADD COLUMN case_id INTEGER REFERENCES cases(id)",
+        "ALTER TABLE decisions ADD COLUMN search_id INTEGER REFERENCES searches(id)",
+        "ALTER TABLE decisions ADD COLUMN audit_seq INTEGER",
+        # 1: a possible lead that waits for a second reviewer (the two-person rule was on)
+        "ALTER TABLE decisions ADD COLUMN second_review INTEGER NOT NULL DEFAULT 0",
+        "CREATE INDEX decisions_case ON decisions(case_id)",
+        # the second reviewer's verdict on an analyst's possible lead
+        """CREATE TABLE lead_reviews (
+            id INTEGER PRIMARY KEY,
+            decision_id INTEGER NOT NULL UNIQUE REFERENCES decisions(id),
+            reviewer TEXT NOT NULL REFERENCES users(id),
+            verdict TEXT NOT NULL CHECK (verdict IN ('confirmed', 'overturned')),
+            rationale TEXT NOT NULL CHECK (length(trim(rationale)) > 0),
+            blind INTEGER NOT NULL,
+            created_at TEXT NOT NULL,
+            audit_seq INTEGER NOT NULL
+        )""",
+        # append-only: each event's hash covers its fields and the previous event's hash
+        # (facedesk.core.audit); the triggers refuse changes, the verifier finds the rest
+        """CREATE TABLE audit (
+            seq INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            user_id TEXT,
+            kind TEXT NOT NULL,
+            case_id INTEGER,
+            data TEXT NOT NULL,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL
+        )""",
+        """CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN
+            SELECT RAISE(ABORT, 'the audit log is append-only: an event cannot be changed');
+        END""",
+        """CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN
+            SELECT RAISE(ABORT, 'the audit log is append-only: an event cannot be deleted');
+        END""",
+    ],
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

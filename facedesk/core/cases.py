@@ -1,0 +1,534 @@
+"""Cases, the searches made in them, decisions, the second review of possible leads, and
+retention.
+
+Every search belongs to an open case (number, purpose, user). The search is stored as it
+was shown: probe bytes and hash, settings, engine, gallery version and the whole
+candidate list, and logged as an audit event. An analyst's "possible lead" stays pending
+until a supervisor, a different user, confirms or overturns it (the two-person rule, on by
+default); only a confirmed lead of a case that is not a training case is a case result.
+Closed cases are read-only. Retention purges the probe images and searches of cases with
+no confirmed lead after the administrator's period, leaving a purge event; the audit
+chain is untouched by it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from facedesk.core import audit
+from facedesk.core.accounts import Session, settings
+from facedesk.core.faces import Face
+from facedesk.core.quality import check as quality_checks
+from facedesk.core.search import Probe, SearchResult
+from facedesk.errors import CaseError, LeadError
+from facedesk.store import Gallery
+from facedesk.store.gallery import now_iso
+
+DECISIONS: dict[str, str] = {
+    "possible_lead": "Possible lead",
+    "not_the_person": "Not the person",
+    "inconclusive": "Inconclusive",
+}
+VERDICTS: dict[str, str] = {"confirmed": "Confirmed", "overturned": "Overturned"}
+
+#: a lead's status, in words
+LEAD_STATUS: dict[str, str] = {
+    "pending": "Pending second review",
+    "confirmed": "Confirmed lead",
+    "overturned": "Overturned by second reviewer",
+    "training": "Training decision (never a case result)",
+    "not_a_lead": "Not a lead",
+}
+
+
+# --- cases -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Case:
+    id: int
+    number: str
+    purpose: str
+    purpose_detail: str
+    training: bool
+    opened_by: str
+    opened_at: str
+    closed_by: str | None
+    closed_at: str | None
+    closing_note: str | None
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_at is None
+
+    @property
+    def label(self) -> str:
+        state = "open" if self.is_open else "closed"
+        kind = ", training" if self.training else ""
+        return f"Case {self.number} ({state}{kind}): {self.purpose}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in (
+            "id", "number", "purpose", "purpose_detail", "training", "opened_by",
+            "opened_at", "closed_by", "closed_at", "closing_note")}
+
+
+_CASE_SQL = ("SELECT id, number, purpose, purpose_detail, training, opened_by, opened_at, "
+             "closed_by, closed_at, closing_note FROM cases")
+
+
+def _case(row: Sequence[Any]) -> Case:
+    return Case(row[0], row[1], row[2], row[3], bool(row[4]), row[5], row[6], row[7], row[8],
+                row[9])
+
+
+def cases(gallery: Gallery, *, open_only: bool = False) -> list[Case]:
+    sql = _CASE_SQL + (" WHERE closed_at IS NULL" if open_only else "") + " ORDER BY id DESC"
+    return [_case(r) for r in gallery.conn.execute(sql)]
+
+
+def get_case(gallery: Gallery, case: int | str) -> Case:
+    """A case by id (int) or by case number (str)."""
+    if isinstance(case, int):
+        row = gallery.conn.execute(_CASE_SQL + " WHERE id = ?", (case,)).fetchone()
+    else:
+        row = gallery.conn.execute(_CASE_SQL + " WHERE number = ?", (case.strip(),)).fetchone()
+    if row is None:
+        raise CaseError(f"there is no case {case}")
+    return _case(row)
+
+
+def open_case(session: Session, number: str, purpose: str, detail: str = "") -> Case:
+    """Open a case. `purpose` is one of the administrator's purposes; `detail` is free
+    text (required when the purpose is "Other")."""
+    session.require("open_case")
+    number, purpose, detail = number.strip(), purpose.strip(), detail.strip()
+    s = session.settings()
+    if not number:
+        raise CaseError("enter the case number")
+    if purpose not in s.purposes and purpose.lower() != "other":
+        raise CaseError(f"choose a purpose from the list ({'; '.join(s.purposes)}) or "
+                        "'Other' with a description")
+    if purpose.lower() == "other" and not detail:
+        raise CaseError("describe the purpose (the purpose is 'Other')")
+    gallery = session.gallery
+    with gallery.write() as conn:
+        if conn.execute("SELECT 1 FROM cases WHERE number = ?", (number,)).fetchone():
+            raise CaseError(f"case {number} already exists: open it from the case list")
+        cur = conn.execute(
+            "INSERT INTO cases(number, purpose, purpose_detail, training, opened_by, opened_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (number, purpose, detail, int(s.training), session.user_id, now_iso()))
+        case_id = int(cur.lastrowid or 0)
+        audit.append(conn, gallery.gallery_id, "case_opened",
+                     {"number": number, "purpose": purpose, "detail": detail,
+                      "training": s.training}, user_id=session.user_id, case_id=case_id)
+    return get_case(gallery, case_id)
+
+
+def close_case(session: Session, case: Case, note: str = "") -> Case:
+    session.require("close_case")
+    current = get_case(session.gallery, case.id)
+    if not current.is_open:
+        raise CaseError(f"case {case.number} is already closed")
+    gallery = session.gallery
+    pending = [d for d in decisions(gallery, case.id) if lead_status(d) == "pending"]
+    with gallery.write() as conn:
+        conn.execute("UPDATE cases SET closed_by = ?, closed_at = ?, closing_note = ? "
+                     "WHERE id = ?", (session.user_id, now_iso(), note.strip(), case.id))
+        audit.append(conn, gallery.gallery_id, "case_closed",
+                     {"number": case.number, "note": note.strip(),
+                      "pending_leads_left": [d["id"] for d in pending]},
+                     user_id=session.user_id, case_id=case.id)
+    return get_case(gallery, case.id)
+
+
+def _require_open(gallery: Gallery, case_id: int) -> Case:
+    c = get_case(gallery, case_id)
+    if not c.is_open:
+        raise CaseError(f"case {c.number} is closed: a closed case is read-only")
+    return c
+
+
+# --- searches ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CaseSearch:
+    """One search as stored and shown: `result` holds only the candidates shown (within
+    the threshold, at most top_k)."""
+
+    id: int
+    case_id: int
+    user_id: str
+    created_at: str
+    threshold: float
+    result: SearchResult
+    audit_seq: int
+
+
+def shown_candidates(result: SearchResult, threshold: float, top_k: int) -> SearchResult:
+    """The candidates a search shows under the administrator's threshold and top-K."""
+    kept = [c for c in result.candidates if c.distance <= threshold][:top_k]
+    return SearchResult(
+        persons_searched=result.persons_searched, faces_searched=result.faces_searched,
+        gallery_version=result.gallery_version, engine_id=result.engine_id,
+        top_k=result.top_k, search_ms=result.search_ms, candidates=kept,
+        calibration_source=result.calibration_source)
+
+
+def record_search(session: Session, case: Case, probe: Probe, face: Face,
+                  result: SearchResult, probe_bytes: bytes) -> CaseSearch:
+    """Store and log a search of `case` (the caller ran it with at least the settings'
+    top_k). Returns the search with the candidates that are shown."""
+    session.require("search")
+    gallery = session.gallery
+    s = session.settings()
+    shown = shown_candidates(result, s.threshold, s.top_k)
+    warnings = [c.warning for c in quality_checks(face.quality) if not c.ok]
+    quality = {"figures": face.quality.as_dict(), "warnings": warnings,
+               "detector": face.detector, "faces_in_probe": len(probe.faces),
+               "face_index": face.index}
+    candidates = [c.as_dict() for c in shown.candidates]
+    probe_name = probe.path.replace("\\", "/").rsplit("/", 1)[-1]
+    with gallery.write() as conn:
+        _require_open(gallery, case.id)
+        cur = conn.execute(
+            "INSERT INTO searches(case_id, user_id, created_at, probe_sha256, probe_name, "
+            "probe_image, probe_box, quality, engine_id, gallery_version, persons_searched, "
+            "faces_searched, threshold, top_k, calibration_source, candidates, audit_seq) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+            (case.id, session.user_id, now_iso(), probe.sha256, probe_name, probe_bytes,
+             json.dumps(face.box.as_list()), json.dumps(quality), shown.engine_id,
+             shown.gallery_version, shown.persons_searched, shown.faces_searched,
+             s.threshold, s.top_k, shown.calibration_source, json.dumps(candidates)))
+        search_id = int(cur.lastrowid or 0)
+        ev = audit.append(conn, gallery.gallery_id, "search", {
+            "id": search_id, "probe_sha256": probe.sha256, "probe_name": probe_name,
+            "probe_box": face.box.as_list(), "engine_id": shown.engine_id,
+            "gallery_version": shown.gallery_version,
+            "persons_searched": shown.persons_searched, "threshold": s.threshold,
+            "top_k": s.top_k, "calibration": shown.calibration_source,
+            "quality_warnings": warnings,
+            "candidates": [{"rank": c["rank"], "person_id": c["person_id"],
+                            "face_id": c["face_id"], "distance": c["distance"]}
+                           for c in candidates],
+        }, user_id=session.user_id, case_id=case.id)
+        conn.execute("UPDATE searches SET audit_seq = ? WHERE id = ?", (ev.seq, search_id))
+    return CaseSearch(search_id, case.id, session.user_id, ev.at, s.threshold, shown, ev.seq)
+
+
+def searches(gallery: Gallery, case_id: int) -> list[dict[str, Any]]:
+    """A case's searches (without probe bytes), oldest first."""
+    rows = gallery.conn.execute(
+        "SELECT id, user_id, created_at, probe_sha256, probe_name, probe_box, quality, "
+        "engine_id, gallery_version, persons_searched, faces_searched, threshold, top_k, "
+        "calibration_source, candidates, audit_seq, purged_at, probe_image IS NOT NULL "
+        "FROM searches WHERE case_id = ? ORDER BY id", (case_id,))
+    cols = ("id", "user_id", "created_at", "probe_sha256", "probe_name", "probe_box",
+            "quality", "engine_id", "gallery_version", "persons_searched", "faces_searched",
+            "threshold", "top_k", "calibration_source", "candidates", "audit_seq",
+            "purged_at", "has_probe_image")
+    out = []
+    for r in rows:
+        d = dict(zip(cols, r, strict=True))
+        for k in ("probe_box", "quality", "candidates"):
+            d[k] = json.loads(d[k])
+        out.append(d)
+    return out
+
+
+def search_record(gallery: Gallery, search_id: int) -> dict[str, Any]:
+    row = gallery.conn.execute("SELECT case_id FROM searches WHERE id = ?",
+                               (search_id,)).fetchone()
+    if row is None:
+        raise CaseError(f"there is no search {search_id} (purged, or never made)")
+    return next(s for s in searches(gallery, row[0]) if s["id"] == search_id)
+
+
+def probe_image(gallery: Gallery, search_id: int) -> bytes | None:
+    row = gallery.conn.execute("SELECT probe_image FROM searches WHERE id = ?",
+                               (search_id,)).fetchone()
+    return None if row is None or row[0] is None else bytes(row[0])
+
+
+def candidate_viewed(session: Session, search_id: int, rank: int) -> audit.Event:
+    """Log that the user looked at a candidate of a search."""
+    rec = search_record(session.gallery, search_id)
+    cand = next((c for c in rec["candidates"] if c["rank"] == rank), None)
+    if cand is None:
+        raise CaseError(f"search {search_id} showed no candidate ranked {rank}")
+    case = get_case(session.gallery, _case_of_search(session.gallery, search_id))
+    return audit.record(session.gallery, "candidate_viewed",
+                        {"search_id": search_id, "rank": rank,
+                         "person_id": cand["person_id"], "face_id": cand["face_id"]},
+                        user_id=session.user_id, case_id=case.id)
+
+
+def _case_of_search(gallery: Gallery, search_id: int) -> int:
+    row = gallery.conn.execute("SELECT case_id FROM searches WHERE id = ?",
+                               (search_id,)).fetchone()
+    if row is None:
+        raise CaseError(f"there is no search {search_id}")
+    return int(row[0])
+
+
+# --- decisions and the second review --------------------------------------------------------
+
+
+def decide(session: Session, search_id: int, rank: int, decision: str, rationale: str, *,
+           first_impression: str | None = None, blind: bool = False) -> dict[str, Any]:
+    """Record the user's decision on one candidate of one search of an open case."""
+    session.require("decide")
+    if decision not in DECISIONS:
+        raise CaseError(f"decision must be one of: {', '.join(DECISIONS.values())}")
+    if not rationale.strip():
+        raise CaseError("a decision needs a rationale: say what you compared and saw")
+    gallery = session.gallery
+    rec = search_record(gallery, search_id)
+    cand = next((c for c in rec["candidates"] if c["rank"] == rank), None)
+    if cand is None:
+        raise CaseError(f"search {search_id} showed no candidate ranked {rank}")
+    case_id = _case_of_search(gallery, search_id)
+    training = get_case(gallery, case_id).training
+    s = settings(gallery)
+    second = int(decision == "possible_lead" and s.two_person_rule and not training)
+    with gallery.write() as conn:
+        _require_open(gallery, case_id)
+        if conn.execute("SELECT 1 FROM decisions WHERE search_id = ? AND rank = ?",
+                        (search_id, rank)).fetchone():
+            raise CaseError(f"candidate {rank} of this search already has a decision")
+        row = {
+            "created_at": now_iso(), "reviewer": session.user_id, "decision": decision,
+            "rationale": rationale.strip(), "first_impression": first_impression,
+            "blind_review": int(blind), "probe_sha256": rec["probe_sha256"],
+            "probe_path": rec["probe_name"], "probe_box": json.dumps(rec["probe_box"]),
+            "engine_id": rec["engine_id"], "gallery_version": rec["gallery_version"],
+            "persons_searched": rec["persons_searched"], "person_id": cand["person_id"],
+            "face_id": cand["face_id"], "rank": rank, "distance": cand["distance"],
+            "similarity": cand["similarity"], "case_id": case_id, "search_id": search_id,
+            "second_review": second, "audit_seq": 0,
+        }
+        cur = conn.execute(f"INSERT INTO decisions({', '.join(row)}) "
+                           f"VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
+        row["id"] = int(cur.lastrowid or 0)
+        ev = audit.append(conn, gallery.gallery_id, "decision", {
+            "id": row["id"], "search_id": search_id, "rank": rank,
+            "person_id": cand["person_id"], "face_id": cand["face_id"],
+            "decision": decision, "rationale": row["rationale"],
+            "reviewer": session.user_id, "first_impression": first_impression,
+            "blind_review": blind, "distance": cand["distance"],
+            "needs_second_review": bool(second), "training": training,
+        }, user_id=session.user_id, case_id=case_id)
+        conn.execute("UPDATE decisions SET audit_seq = ? WHERE id = ?", (ev.seq, row["id"]))
+        row["audit_seq"] = ev.seq
+    return row
+
+
+_DECISION_SQL = (
+    "SELECT d.id, d.created_at, d.reviewer, d.decision, d.rationale, d.first_impression, "
+    "d.blind_review, d.search_id, d.case_id, d.rank, d.person_id, d.face_id, d.distance, "
+    "d.similarity, d.second_review, d.audit_seq, c.training, c.number, "
+    "r.id, r.reviewer, r.verdict, r.rationale, r.blind, r.created_at, r.audit_seq "
+    "FROM decisions d JOIN cases c ON c.id = d.case_id "
+    "LEFT JOIN lead_reviews r ON r.decision_id = d.id")
+_DECISION_COLS = (
+    "id", "created_at", "reviewer", "decision", "rationale", "first_impression",
+    "blind_review", "search_id", "case_id", "rank", "person_id", "face_id", "distance",
+    "similarity", "second_review", "audit_seq", "training", "case_number")
+_REVIEW_COLS = ("id", "reviewer", "verdict", "rationale", "blind", "created_at", "audit_seq")
+
+
+def _decision(row: Sequence[Any]) -> dict[str, Any]:
+    n = len(_DECISION_COLS)
+    d = dict(zip(_DECISION_COLS, row[:n], strict=True))
+    d["training"] = bool(d["training"])
+    d["review"] = None if row[n] is None else dict(zip(_REVIEW_COLS, row[n:], strict=True))
+    d["status"] = lead_status(d)
+    return d
+
+
+def decisions(gallery: Gallery, case_id: int | None = None) -> list[dict[str, Any]]:
+    """Decisions of a case (or of every case), oldest first, each with its `review` (or
+    None) and `status` (LEAD_STATUS)."""
+    sql = _DECISION_SQL
+    args: tuple[int, ...] = ()
+    if case_id is not None:
+        sql, args = sql + " WHERE d.case_id = ?", (case_id,)
+    return [_decision(r) for r in gallery.conn.execute(sql + " ORDER BY d.id", args)]
+
+
+def decision(gallery: Gallery, decision_id: int) -> dict[str, Any]:
+    row = gallery.conn.execute(_DECISION_SQL + " WHERE d.id = ?", (decision_id,)).fetchone()
+    if row is None:
+        raise LeadError(f"there is no decision {decision_id}")
+    return _decision(row)
+
+
+def lead_status(d: dict[str, Any]) -> str:
+    if d["decision"] != "possible_lead":
+        return "not_a_lead"
+    if d["training"]:
+        return "training"
+    review = d.get("review")
+    if review is not None:
+        return str(review["verdict"])
+    return "pending" if d["second_review"] else "confirmed"
+
+
+def pending_leads(gallery: Gallery) -> list[dict[str, Any]]:
+    """Possible leads waiting for a second review, in open cases, oldest first."""
+    return [d for d in decisions(gallery)
+            if d["status"] == "pending" and get_case(gallery, d["case_id"]).is_open]
+
+
+def results(gallery: Gallery, case_id: int) -> list[dict[str, Any]]:
+    """A case's results: its confirmed leads (never a training case's)."""
+    return [d for d in decisions(gallery, case_id) if d["status"] == "confirmed"]
+
+
+def review_lead(session: Session, decision_id: int, verdict: str, rationale: str, *,
+                blind: bool = False) -> dict[str, Any]:
+    """A supervisor's independent verdict on an analyst's pending possible lead."""
+    session.require("review_lead")
+    if verdict not in VERDICTS:
+        raise LeadError(f"the verdict is one of: {', '.join(VERDICTS)}")
+    if not rationale.strip():
+        raise LeadError("a second review needs a rationale: say what you compared and saw")
+    gallery = session.gallery
+    d = decision(gallery, decision_id)
+    if d["reviewer"] == session.user_id:
+        raise LeadError("the second reviewer must be a different person from the analyst "
+                        "who recorded the lead")
+    if d["status"] != "pending":
+        raise LeadError(f"decision {decision_id} is not a pending possible lead "
+                        f"({LEAD_STATUS[d['status']].lower()})")
+    with gallery.write() as conn:
+        _require_open(gallery, d["case_id"])
+        stamp = now_iso()
+        cur = conn.execute(
+            "INSERT INTO lead_reviews(decision_id, reviewer, verdict, rationale, blind, "
+            "created_at, audit_seq) VALUES (?, ?, ?, ?, ?, ?, 0)",
+            (decision_id, session.user_id, verdict, rationale.strip(), int(blind), stamp))
+        review_id = int(cur.lastrowid or 0)
+        ev = audit.append(conn, gallery.gallery_id, "lead_review", {
+            "id": review_id, "decision_id": decision_id, "reviewer": session.user_id,
+            "verdict": verdict, "rationale": rationale.strip(), "blind": int(blind),
+            "analyst": d["reviewer"], "person_id": d["person_id"],
+        }, user_id=session.user_id, case_id=d["case_id"])
+        conn.execute("UPDATE lead_reviews SET audit_seq = ? WHERE id = ?", (ev.seq, review_id))
+    return decision(gallery, decision_id)
+
+
+# --- the lead sheet's record ------------------------------------------------------------------
+
+
+def lead_record(session: Session, decision_id: int) -> dict[str, Any]:
+    """Everything a lead sheet shows about a confirmed lead, read from the gallery."""
+    session.require("lead_sheet")
+    gallery = session.gallery
+    d = decision(gallery, decision_id)
+    if d["status"] != "confirmed":
+        raise LeadError(f"a lead sheet is only made for a confirmed lead; decision "
+                        f"{decision_id} is: {LEAD_STATUS[d['status']].lower()}")
+    case = get_case(gallery, d["case_id"])
+    search = search_record(gallery, d["search_id"])
+    image = probe_image(gallery, d["search_id"])
+    engine = gallery.engine_identity(search["engine_id"]) or {}
+    seqs = [search["audit_seq"], d["audit_seq"]]
+    if d["review"]:
+        seqs.append(d["review"]["audit_seq"])
+    events = [e for e in (audit.event(gallery, s) for s in seqs) if e is not None]
+    chosen = next(c for c in search["candidates"] if c["rank"] == d["rank"])
+    users = {u: _user_name(gallery, u) for u in {d["reviewer"], search["user_id"],
+                                                   (d["review"] or {}).get("reviewer")} if u}
+    return {
+        "case": case.as_dict(),
+        "search": {k: v for k, v in search.items() if k != "candidates"},
+        "candidates": search["candidates"],
+        "candidate": chosen,
+        "candidate_crop": gallery.face_crop(int(d["face_id"])),
+        "probe_image": image,
+        "decision": {k: v for k, v in d.items() if k != "review"},
+        "review": d["review"],
+        "users": users,
+        "engine": {"id": search["engine_id"], "identity": engine},
+        "gallery": {"id": gallery.gallery_id, "path": str(gallery.path),
+                    "version": search["gallery_version"],
+                    "persons_searched": search["persons_searched"],
+                    "faces_searched": search["faces_searched"]},
+        "audit": [{"seq": e.seq, "kind": e.kind, "at": e.at, "hash": e.hash} for e in events],
+        "audit_head": (lambda h: None if h is None else {"seq": h.seq, "hash": h.hash})(
+            audit.head(gallery)),
+    }
+
+
+def _user_name(gallery: Gallery, user_id: str) -> str:
+    row = gallery.conn.execute("SELECT display_name FROM users WHERE id = ?",
+                               (user_id,)).fetchone()
+    return user_id if row is None else f"{row[0]} ({user_id})"
+
+
+# --- retention ----------------------------------------------------------------------------------
+
+
+@dataclass
+class PurgePlan:
+    retention_days: int | None
+    cutoff: str | None
+    searches: list[int]
+    decisions: list[int]
+    cases: list[str]
+    probe_hashes: list[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"retention_days": self.retention_days, "cutoff": self.cutoff,
+                "searches": self.searches, "decisions": self.decisions,
+                "cases": self.cases, "probe_sha256": self.probe_hashes}
+
+
+def purge_plan(gallery: Gallery, *, now: datetime | None = None) -> PurgePlan:
+    """What retention would purge now: the searches older than the retention period of
+    cases without a confirmed lead (with their decisions and second reviews)."""
+    days = settings(gallery).retention_days
+    if days is None:
+        return PurgePlan(None, None, [], [], [], [])
+    cutoff = ((now or datetime.now(UTC)) - timedelta(days=days)).isoformat(timespec="seconds")
+    keep_cases = {d["case_id"] for d in decisions(gallery) if d["status"] == "confirmed"}
+    rows = gallery.conn.execute(
+        "SELECT s.id, s.case_id, c.number, s.probe_sha256 FROM searches s "
+        "JOIN cases c ON c.id = s.case_id WHERE s.created_at < ? ORDER BY s.id", (cutoff,))
+    chosen = [r for r in rows if r[1] not in keep_cases]
+    ids = [r[0] for r in chosen]
+    dec_ids: list[int] = []
+    if ids:
+        marks = ",".join("?" * len(ids))
+        dec_ids = [r[0] for r in gallery.conn.execute(
+            f"SELECT id FROM decisions WHERE search_id IN ({marks}) ORDER BY id", ids)]
+    return PurgePlan(days, cutoff, ids, dec_ids, sorted({r[2] for r in chosen}),
+                     sorted({r[3] for r in chosen}))
+
+
+def purge(session: Session, *, now: datetime | None = None) -> PurgePlan:
+    """Purge what `purge_plan` names, and log what was purged."""
+    session.require("purge")
+    gallery = session.gallery
+    plan = purge_plan(gallery, now=now)
+    if plan.retention_days is None:
+        raise CaseError("no retention period is set: an administrator sets retention_days")
+    with gallery.write() as conn:
+        if plan.searches:
+            s_marks = ",".join("?" * len(plan.searches))
+            if plan.decisions:
+                d_marks = ",".join("?" * len(plan.decisions))
+                conn.execute(f"DELETE FROM lead_reviews WHERE decision_id IN ({d_marks})",
+                             plan.decisions)
+                conn.execute(f"DELETE FROM decisions WHERE id IN ({d_marks})", plan.decisions)
+            conn.execute(f"DELETE FROM searches WHERE id IN ({s_marks})", plan.searches)
+        audit.append(conn, gallery.gallery_id, "purge", plan.as_dict(),
+                     user_id=session.user_id)
+    return plan
