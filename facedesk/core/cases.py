@@ -23,16 +23,12 @@ from facedesk.core import audit
 from facedesk.core.accounts import Session, settings
 from facedesk.core.faces import Face
 from facedesk.core.quality import check as quality_checks
+from facedesk.core.review import DECISIONS
 from facedesk.core.search import Probe, SearchResult
 from facedesk.errors import CaseError, LeadError
 from facedesk.store import Gallery
 from facedesk.store.gallery import now_iso
 
-DECISIONS: dict[str, str] = {
-    "possible_lead": "Possible lead",
-    "not_the_person": "Not the person",
-    "inconclusive": "Inconclusive",
-}
 VERDICTS: dict[str, str] = {"confirmed": "Confirmed", "overturned": "Overturned"}
 
 #: a lead's status, in words
