@@ -118,6 +118,8 @@ def _check_setting(name: str, value: Any) -> Any:
     if name in ("two_person_rule", "blind_second_review", "training"):
         if not isinstance(value, bool):
             raise AccountError(f"{name} is on or off (true/false)")
+    elif isinstance(value, bool):  # a bool is an int to Python, not a number here
+        raise AccountError(f"{name} is not an on/off setting")
     elif name == "retention_days":
         if value is not None and (not isinstance(value, int) or value < 1):
             raise AccountError("retention_days is a whole number of days, 1 or more "
@@ -331,6 +333,9 @@ class Session:
         if clear_os_account and target.os_account:
             changes["os_account"] = None
         logged = {k: v for k, v in changes.items()}
+        was = {"role": target.role, "active": int(target.active),
+               "display_name": target.display_name, "os_account": target.os_account}
+        before = {k: was[k] for k in changes}
         if password is not None:
             changes["password_hash"] = _hash_password(password)
             logged["password"] = "changed"
@@ -357,7 +362,8 @@ class Session:
             if after[5] is None and after[3] is None:
                 raise AccountError("a user needs a password or a mapped OS account")
             audit.append(conn, self.gallery.gallery_id, "user_changed",
-                         {"user": user_id, "changes": logged}, user_id=self.user_id)
+                         {"user": user_id, "from": before, "changes": logged},
+                         user_id=self.user_id)
         return _user(after)
 
     def set_setting(self, name: str, value: Any) -> Settings:

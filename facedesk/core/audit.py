@@ -64,6 +64,10 @@ RECORD_FIELDS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
+#: the triggers of schema 5 that keep the table append-only
+TRIGGERS = ("audit_no_update", "audit_no_delete", "audit_append_only")
+
+
 def canonical(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
@@ -253,7 +257,8 @@ def verify_chain(rows: Iterator[Event], gallery_id: str, *, expect_head: str | N
         at = hashes.get(expect_head)
         if at is None:
             seq_text = f"event {expect_seq}" if expect_seq else "the recorded head"
-            v.fail(expect_seq if expect_seq else (v.head_seq or 0) + 1,
+            first_missing = (v.head_seq or 0) + 1  # when the tail was cut off
+            v.fail(min(expect_seq, first_missing) if expect_seq else first_missing,
                    f"{seq_text} with hash {expect_head[:16]}… is not in the log (it ends at "
                    f"event {v.head_seq or 0}): the log was truncated or rewritten after "
                    "that head was recorded")
@@ -280,7 +285,7 @@ def verify(gallery: Gallery, *, expect_head: str | None = None,
                          expect_seq=expect_seq)
         triggers = {r[0] for r in gallery.conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit'")}
-        for name in ("audit_no_update", "audit_no_delete"):
+        for name in TRIGGERS:
             if name not in triggers:
                 v.fail(None, f"the trigger {name} that keeps the log append-only has been "
                              "removed")
@@ -364,8 +369,10 @@ def verify_export(path: Path) -> Verification:
     v = verify_chain(evs, doc["gallery_id"], expect_head=head_doc.get("hash"),
                      expect_seq=head_doc.get("seq"))
     if head_doc and v.head_seq != head_doc.get("seq"):
-        v.fail(v.head_seq, f"the file names event {head_doc.get('seq')} as its head but ends "
-                           f"at event {v.head_seq}")
+        named = head_doc.get("seq")
+        ends = v.head_seq or 0  # first bad: the first event missing, or beyond the head
+        v.fail(min(ends, named) + 1 if isinstance(named, int) else ends + 1,
+               f"the file names event {named} as its head but ends at event {v.head_seq}")
     return v
 
 

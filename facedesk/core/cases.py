@@ -23,12 +23,17 @@ from facedesk.core import audit
 from facedesk.core.accounts import Session, settings
 from facedesk.core.faces import Face
 from facedesk.core.quality import check as quality_checks
-from facedesk.core.review import DECISIONS
 from facedesk.core.search import Probe, SearchResult
 from facedesk.errors import CaseError, LeadError
 from facedesk.store import Gallery
 from facedesk.store.gallery import now_iso
 
+#: a reviewer's decision on one candidate
+DECISIONS: dict[str, str] = {
+    "possible_lead": "Possible lead",
+    "not_the_person": "Not the person",
+    "inconclusive": "Inconclusive",
+}
 VERDICTS: dict[str, str] = {"confirmed": "Confirmed", "overturned": "Overturned"}
 
 #: a lead's status, in words
@@ -179,12 +184,14 @@ def shown_candidates(result: SearchResult, threshold: float, top_k: int) -> Sear
 
 def record_search(session: Session, case: Case, probe: Probe, face: Face,
                   result: SearchResult, probe_bytes: bytes) -> CaseSearch:
-    """Store and log a search of `case` (the caller ran it with at least the settings'
-    top_k). Returns the search with the candidates that are shown."""
+    """Store and log a search of `case`. The candidates shown are those of `result`
+    within the settings' threshold, at most the settings' top_k or the number the search
+    asked for, whichever is smaller (the top-K recorded). Returns the search with them."""
     session.require("search")
     gallery = session.gallery
     s = session.settings()
-    shown = shown_candidates(result, s.threshold, s.top_k)
+    top_k = min(s.top_k, result.top_k)
+    shown = shown_candidates(result, s.threshold, top_k)
     warnings = [c.warning for c in quality_checks(face.quality) if not c.ok]
     quality = {"figures": face.quality.as_dict(), "warnings": warnings,
                "detector": face.detector, "faces_in_probe": len(probe.faces),
@@ -201,14 +208,14 @@ def record_search(session: Session, case: Case, probe: Probe, face: Face,
             (case.id, session.user_id, now_iso(), probe.sha256, probe_name, probe_bytes,
              json.dumps(face.box.as_list()), json.dumps(quality), shown.engine_id,
              shown.gallery_version, shown.persons_searched, shown.faces_searched,
-             s.threshold, s.top_k, shown.calibration_source, json.dumps(candidates)))
+             s.threshold, top_k, shown.calibration_source, json.dumps(candidates)))
         search_id = int(cur.lastrowid or 0)
         ev = audit.append(conn, gallery.gallery_id, "search", {
             "id": search_id, "probe_sha256": probe.sha256, "probe_name": probe_name,
             "probe_box": face.box.as_list(), "engine_id": shown.engine_id,
             "gallery_version": shown.gallery_version,
             "persons_searched": shown.persons_searched, "threshold": s.threshold,
-            "top_k": s.top_k, "calibration": shown.calibration_source,
+            "top_k": top_k, "calibration": shown.calibration_source,
             "quality_warnings": warnings,
             "candidates": [{"rank": c["rank"], "person_id": c["person_id"],
                             "face_id": c["face_id"], "distance": c["distance"]}

@@ -1,23 +1,20 @@
-"""Human review of a candidate list. A search's outcome is written only as a reviewer's
-decision on a candidate — possible lead, not the person, or inconclusive — with the
-reviewer's name and a rationale. Until then nothing about the search is stored."""
+"""Human review of a candidate list shown by a search of a case. A search's outcome is
+written only as the signed-in reviewer's decision on a candidate — possible lead, not the
+person, or inconclusive — with a rationale, through `cases.decide` (which checks the
+user's role and the case, and logs the decision in the audit log)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from facedesk.core import cases
+from facedesk.core.accounts import Session
+from facedesk.core.cases import DECISIONS
 from facedesk.core.faces import Face
 from facedesk.core.search import Candidate, Probe, SearchResult
 from facedesk.errors import FaceDeskError
-from facedesk.store import Gallery
 
-DECISIONS: dict[str, str] = {
-    "possible_lead": "Possible lead",
-    "not_the_person": "Not the person",
-    "inconclusive": "Inconclusive",
-}
 #: shown wherever a possible lead appears
 LEAD_BANNER = "Investigative lead only — not an identification"
 #: first impressions a reviewer can record in blind review, before scores are shown
@@ -34,13 +31,16 @@ class ReviewError(FaceDeskError):
 
 @dataclass
 class Review:
-    """One probe face's candidate list under review. With `blind`, a candidate's score
-    and rank stay hidden until the reviewer has recorded a first impression of it."""
+    """One probe face's candidate list under review: `result` is the list the search of a
+    case showed (`cases.CaseSearch.result`) and `search_id` that search's id. With `blind`,
+    a candidate's score and rank stay hidden until the reviewer has recorded a first
+    impression of it."""
 
     probe: Probe
     face: Face
     result: SearchResult
     blind: bool = False
+    search_id: int | None = None
     first_impressions: dict[int, str] = field(default_factory=dict)  # rank -> impression
     decided: dict[int, dict[str, Any]] = field(default_factory=dict)  # rank -> stored row
 
@@ -62,38 +62,25 @@ class Review:
     def undecided(self) -> list[int]:
         return [c.rank for c in self.result.candidates if c.rank not in self.decided]
 
-    def record_decision(self, gallery: Gallery, rank: int, decision: str, reviewer: str,
+    def record_decision(self, session: Session, rank: int, decision: str,
                         rationale: str) -> dict[str, Any]:
-        """Validate and store one decision; returns the stored row."""
-        cand = self.candidate(rank)
+        """Validate one decision of the signed-in user and record it with
+        `cases.decide`; returns the stored decision (`cases.decision`: with its `status`)."""
+        self.candidate(rank)
         if decision not in DECISIONS:
             raise ReviewError(f"decision must be one of: {', '.join(DECISIONS.values())}")
-        if not reviewer.strip():
-            raise ReviewError("enter the reviewer's name")
         if not rationale.strip():
             raise ReviewError("a decision needs a rationale: say what you compared and saw")
         if self.blind and rank not in self.first_impressions:
             raise ReviewError("record a first impression of this candidate before deciding")
         if rank in self.decided:
             raise ReviewError(f"candidate {rank} already has a decision")
-        row = {
-            "reviewer": reviewer.strip(),
-            "decision": decision,
-            "rationale": rationale.strip(),
-            "first_impression": self.first_impressions.get(rank),
-            "blind_review": int(self.blind),
-            "probe_sha256": self.probe.sha256,
-            "probe_path": self.probe.path,
-            "probe_box": json.dumps(self.face.box.as_list()),
-            "engine_id": self.result.engine_id,
-            "gallery_version": self.result.gallery_version,
-            "persons_searched": self.result.persons_searched,
-            "person_id": cand.person_id,
-            "face_id": cand.face_id,
-            "rank": cand.rank,
-            "distance": cand.distance,
-            "similarity": cand.similarity,
-        }
-        row["id"] = gallery.add_decision(row)
-        self.decided[rank] = row
-        return row
+        if self.search_id is None:
+            raise ReviewError("this candidate list was not recorded in a case: open a case "
+                              "and search again")
+        row = cases.decide(session, self.search_id, rank, decision, rationale,
+                           first_impression=self.first_impressions.get(rank),
+                           blind=self.blind)
+        stored = cases.decision(session.gallery, int(row["id"]))
+        self.decided[rank] = stored
+        return stored

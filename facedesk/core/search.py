@@ -417,7 +417,7 @@ class Candidate:
             "photos_of_person": self.photos_of_person,
             "fmr": None if self.fmr is None else self.fmr.as_dict(),
             "expected_lookalikes": None if self.expected_lookalikes is None
-            else round(self.expected_lookalikes, 3),
+            else _sig3(self.expected_lookalikes),
         }
 
 
@@ -469,10 +469,15 @@ class SearchResult:
                                    "least this close",
             "calibration": self.calibration_source,
             "lookalikes_at_best": None if self.lookalikes_at_best is None
-            else round(self.lookalikes_at_best, 3),
+            else _sig3(self.lookalikes_at_best),
             "lookalike_notice": self.lookalike_notice(),
             "candidates": [c.as_dict() for c in self.candidates],
         }
+
+
+def _sig3(value: float) -> float:
+    """Three significant digits: 0.000213 stays 0.000213 (rounding to places made it 0)."""
+    return float(f"{value:.3g}")
 
 
 def cosine(a: NDArray[np.float32], b: NDArray[np.float32]) -> float:

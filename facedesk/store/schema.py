@@ -228,6 +228,11 @@ MIGRATIONS: dict[int, list[str]] = {
         """CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN
             SELECT RAISE(ABORT, 'the audit log is append-only: an event cannot be deleted');
         END""",
+        # appends only at the end: no INSERT OR REPLACE over an event, no gap
+        """CREATE TRIGGER audit_append_only BEFORE INSERT ON audit
+        WHEN NEW.seq != (SELECT coalesce(max(seq), 0) + 1 FROM audit) BEGIN
+            SELECT RAISE(ABORT, 'the audit log is append-only: events are added at the end');
+        END""",
     ],
 }
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from fakes import FakeEngine, one_face, save_png
 
-from facedesk.core import alignment, quality
+from facedesk.core import accounts, alignment, cases, quality
 from facedesk.core.engines import EngineSpec
 from facedesk.core.faces import FaceQuality
 from facedesk.core.importer import ImportOptions, run_import
@@ -48,41 +48,60 @@ def test_eye_alignment_maps_eyes_onto_canvas_points() -> None:
 
 
 @pytest.fixture
-def review(gallery: Gallery, people_dir: Path, fake_spec: EngineSpec, tmp_path: Path):
+def analyst(gallery: Gallery) -> accounts.Session:
+    admin = accounts.create_first_administrator(gallery, "admin", "Ada Admin",
+                                                password="admin-pass")
+    admin.add_user("ann", "Ann Analyst", "analyst", password="analyst-pw")
+    # the fake engine puts different persons ~1.8 apart, beyond the largest threshold an
+    # administrator may set (1.0): store a larger one directly so all 3 candidates show
+    with gallery.write() as conn:
+        conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES "
+                     "('setting:threshold', '3.0')")
+    return accounts.sign_in(gallery, "ann", "analyst-pw")
+
+
+@pytest.fixture
+def review(gallery: Gallery, people_dir: Path, fake_spec: EngineSpec, tmp_path: Path,
+           analyst: accounts.Session):
     for _ in run_import(gallery, people_dir, engine=fake_spec, options=ImportOptions(workers=1)):
         pass
     engine = FakeEngine()
-    probe = analyze_probe(engine, save_png(one_face(1, 50), tmp_path / "probe.png"))
+    path = save_png(one_face(1, 50), tmp_path / "probe.png")
+    probe = analyze_probe(engine, path)
     face = choose_face(engine, probe)
     result = Searcher(gallery, engine.identity()).search(face.encoding, 3)
-    return Review(probe, face, result, blind=True)
+    case = cases.open_case(analyst, "2026-1", accounts.DEFAULT_PURPOSES[0])
+    shown = cases.record_search(analyst, case, probe, face, result, path.read_bytes())
+    return Review(probe, face, shown.result, blind=True, search_id=shown.id)
 
 
-def test_nothing_is_written_until_a_decision_is_recorded(gallery: Gallery,
-                                                         review: Review) -> None:
+def test_nothing_is_written_until_a_decision_is_recorded(gallery: Gallery, review: Review,
+                                                         analyst: accounts.Session) -> None:
     assert gallery.decisions() == []
     with pytest.raises(ReviewError, match="first impression"):
-        review.record_decision(gallery, 1, "possible_lead", "A. Analyst", "eyes, nose")
+        review.record_decision(analyst, 1, "possible_lead", "eyes, nose")
     assert not review.scores_visible(1)
     review.record_first_impression(1, "similar")
     review.record_first_impression(1, "different")  # the first one stands
     assert review.first_impressions[1] == "similar" and review.scores_visible(1)
     with pytest.raises(ReviewError, match="rationale"):
-        review.record_decision(gallery, 1, "possible_lead", "A. Analyst", "   ")
-    with pytest.raises(ReviewError, match="reviewer"):
-        review.record_decision(gallery, 1, "possible_lead", "", "eyes")
+        review.record_decision(analyst, 1, "possible_lead", "   ")
     with pytest.raises(ReviewError, match="decision must be"):
-        review.record_decision(gallery, 1, "match", "A. Analyst", "eyes")
+        review.record_decision(analyst, 1, "match", "eyes")
+    unrecorded = Review(review.probe, review.face, review.result)
+    with pytest.raises(ReviewError, match="not recorded in a case"):
+        unrecorded.record_decision(analyst, 1, "inconclusive", "eyes")
     assert gallery.decisions() == []
-    row = review.record_decision(gallery, 1, "possible_lead", " A. Analyst ",
-                                 "Same hairline and ear shape")
+    row = review.record_decision(analyst, 1, "possible_lead", "Same hairline and ear shape")
     stored = gallery.decisions(review.probe.sha256)
     assert len(stored) == 1 and stored[0]["id"] == row["id"]
-    assert stored[0]["reviewer"] == "A. Analyst" and stored[0]["first_impression"] == "similar"
+    assert stored[0]["reviewer"] == "ann" and stored[0]["first_impression"] == "similar"
     assert stored[0]["person_id"] == "person_1" and stored[0]["blind_review"] == 1
+    assert stored[0]["search_id"] == review.search_id
+    assert row["status"] == "pending"  # the two-person rule is on by default
     assert review.undecided() == [2, 3]
     with pytest.raises(ReviewError, match="already"):
-        review.record_decision(gallery, 1, "inconclusive", "B", "x")
+        review.record_decision(analyst, 1, "inconclusive", "x")
 
 
 def test_database_refuses_a_decision_without_rationale(gallery: Gallery, review: Review) -> None:

@@ -1,0 +1,137 @@
+"""Shared setup for the accountability tests (tests/unit/test_accounts.py, test_cases.py,
+test_audit.py): a template gallery (5 persons x 3 photos imported by the fake engine, one
+user of each role) built once per test module and copied for each test, so that Argon2
+hashing is paid once. Users other than `admin` and `ann` have no password: tests sign
+them in by their mapped OS account (`os-<id>`), a real sign-in without hashing."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from fakes import FAKE_FACTORY, FakeEngine, one_face, save_png
+
+from facedesk.core import accounts, audit, cases
+from facedesk.core.accounts import Session
+from facedesk.core.engines import EngineSpec
+from facedesk.core.faces import Face
+from facedesk.core.importer import ImportOptions, run_import
+from facedesk.core.search import Probe, Searcher, SearchResult, analyze_probe, choose_face
+from facedesk.store import Gallery
+
+#: the only users with a password (each costs an Argon2id hash)
+PASSWORDS = {"admin": "admin-Secret-9731", "ann": "ann-Secret-4402"}
+#: user id -> role; every user is mapped to the OS account "os-<id>"
+USERS = {
+    "admin": "administrator",
+    "ann": "analyst",
+    "abe": "analyst",
+    "sam": "supervisor",
+    "sue": "supervisor",
+    "tia": "trainer",
+}
+PURPOSE = accounts.DEFAULT_PURPOSES[0]
+#: distances given to the five raw candidates of `World.search` by default
+DISTANCES = (0.05, 0.3, 0.45, 0.58, 0.75)
+
+
+def build_template(root: Path) -> Path:
+    """A gallery file with photos and users; closed, so it can be copied."""
+    people = root / "people"
+    for person in range(5):
+        for variant in range(3):
+            save_png(one_face(person, variant), people / f"person_{person}" / f"{variant}.png")
+    save_png(one_face(2, 7), root / "probe.png")
+    path = root / "template.db"
+    g = Gallery.open(path, create=True)
+    for _ in run_import(g, people, engine=EngineSpec(FAKE_FACTORY),
+                        options=ImportOptions(workers=1)):
+        pass
+    admin = accounts.create_first_administrator(g, "admin", "Ada Admin",
+                                                password=PASSWORDS["admin"],
+                                                os_account="os-admin")
+    for uid, role in USERS.items():
+        if uid != "admin":
+            admin.add_user(uid, f"{uid.title()} {role.title()}", role,
+                           password=PASSWORDS.get(uid), os_account=f"os-{uid}")
+    g.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    g.close()
+    return path
+
+
+@dataclass
+class World:
+    gallery: Gallery
+    probe_path: Path
+
+    def session(self, user_id: str) -> Session:
+        return accounts.sign_in_os(self.gallery, f"os-{user_id}")
+
+    def raw_result(self, distances: Sequence[float] | None = DISTANCES
+                   ) -> tuple[Probe, Face, SearchResult]:
+        """A real search of the probe (person_2) with the fake engine; with `distances`,
+        the candidates' distances are replaced (in rank order) so that several fall within
+        the threshold, as the fake engine's persons are all far apart."""
+        eng = FakeEngine()
+        probe = analyze_probe(eng, self.probe_path)
+        face = choose_face(eng, probe)
+        res = Searcher(self.gallery, eng.identity()).search(face.encoding, top_k=20)
+        if distances is not None:
+            assert len(res.candidates) >= len(distances)
+            res.candidates = [dataclasses.replace(c, distance=d)
+                              for c, d in zip(res.candidates, distances, strict=False)]
+        return probe, face, res
+
+    def search(self, session: Session, case: cases.Case,
+               distances: Sequence[float] | None = DISTANCES) -> cases.CaseSearch:
+        probe, face, res = self.raw_result(distances)
+        return cases.record_search(session, case, probe, face, res,
+                                   self.probe_path.read_bytes())
+
+
+def open_world(template: Path, tmp: Path) -> World:
+    path = tmp / "gallery.db"
+    tmp.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(template, path)
+    return World(Gallery.open(path), template.parent / "probe.png")
+
+
+# --- audit helpers ---------------------------------------------------------------------------
+
+
+def audit_count(g: Gallery) -> int:
+    return int(g.conn.execute("SELECT count(*) FROM audit").fetchone()[0])
+
+
+def last_event(g: Gallery) -> audit.Event:
+    ev = audit.head(g)
+    assert ev is not None
+    return ev
+
+
+def tamper(g: Gallery, *statements: str | tuple[str, tuple[object, ...]],
+           keep_triggers_off: bool = False) -> None:
+    """Run raw SQL on the audit table the way someone with the file would: drop the
+    append-only triggers, change the rows, and (unless told) put the triggers back, so
+    that only the chain can show what happened."""
+    conn = g.conn
+    saved = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
+                         "AND tbl_name = 'audit'").fetchall()
+    assert {n for n, _ in saved} == set(audit.TRIGGERS)
+    for name, _ in saved:
+        conn.execute(f"DROP TRIGGER {name}")
+    for st in statements:
+        if isinstance(st, tuple):
+            conn.execute(st[0], st[1])
+        else:
+            conn.execute(st)
+    if not keep_triggers_off:
+        for _, sql in saved:
+            conn.execute(sql)
+
+
+def audit_rows(g: Gallery) -> list[tuple[object, ...]]:
+    return g.conn.execute("SELECT * FROM audit ORDER BY seq").fetchall()
