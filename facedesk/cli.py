@@ -1,5 +1,7 @@
 """`facedesk` command line: import, search, info, verify; the accuracy lab's commands are in
-facedesk/cli_lab.py. A thin layer over facedesk.core.
+facedesk/cli_lab.py, accountability's (users, settings, cases, decisions, second reviews,
+lead sheets, the audit log, retention) in facedesk/cli_cases.py. A thin layer over
+facedesk.core.
 
 `--json` prints one JSON document on stdout; progress goes to stderr. User errors end
 with a one-line message and a non-zero exit code, never a traceback.
@@ -18,10 +20,15 @@ from typing import Any, TypeVar
 import click
 
 from facedesk import __version__
+from facedesk.cli_cases import COMMANDS as CASE_COMMANDS
+from facedesk.cli_cases import first_admin_hint, open_case_of, signed_in, user_option
 from facedesk.cli_lab import COMMANDS
+from facedesk.core import accounts
 from facedesk.core.analysis import DEFAULT_IMPORT_FALLBACKS, FRAME, DetectOptions, check_step
+from facedesk.core.cases import record_search
 from facedesk.core.engines import EngineSpec
 from facedesk.core.faces import Box
+from facedesk.core.imaging import sha256_bytes
 from facedesk.core.importer import (
     ImportOptions,
     ImportProgress,
@@ -31,7 +38,7 @@ from facedesk.core.importer import (
 from facedesk.core.progress import CancelToken
 from facedesk.core.search import DEFAULT_TOP_K, Searcher, analyze_probe, choose_face
 from facedesk.core.verify import VerifyProgress, verify_originals
-from facedesk.errors import FaceDeskError
+from facedesk.errors import FaceDeskError, ImageError
 from facedesk.store import Gallery
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -181,16 +188,18 @@ def _duration(seconds: float) -> str:
                    f"N times) or {FRAME} (take the central region of a small, tightly cropped "
                    "photo as the face: a guess no detector confirms).")
 @jitters_option
+@user_option
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress on stderr.")
 @user_errors
 def import_cmd(source: Path | None, db: Path, manifest: Path | None, workers: int,
                layout: str, person_pattern: str | None, upsample: int, detect_max_side: int,
                detector: str, recover: bool, fallbacks: tuple[str, ...], jitters: int,
-               as_json: bool, quiet: bool) -> None:
+               user: str | None, as_json: bool, quiet: bool) -> None:
     """Import photos into a gallery (created if needed): SOURCE is a folder with one
     sub-folder per person, a flat folder, or a CSV manifest. Re-running imports only
-    what is new; an interrupted import resumes where it stopped."""
+    what is new; an interrupted import resumes where it stopped. Once the gallery has
+    users, the import needs a signed-in user allowed to import."""
     if fallbacks and not recover:
         raise click.UsageError("--fallback and --no-recover contradict each other")
     detect = import_detect_options(upsample, detect_max_side,
@@ -201,8 +210,12 @@ def import_cmd(source: Path | None, db: Path, manifest: Path | None, workers: in
     progress = ProgressLine(quiet)
     final: ImportProgress | None = None
     with Gallery.open(db, create=True) as gallery:
+        user_id: str | None = None
+        if accounts.has_users(gallery):
+            user_id = signed_in(gallery, user, "import").user_id
         events = run_import(gallery, source, manifest=manifest, options=options,
-                            engine=engine_spec(detector, jitters), cancel=cancel)
+                            engine=engine_spec(detector, jitters), cancel=cancel,
+                            user_id=user_id)
         try:
             for ev in events:
                 progress(ev)
@@ -219,6 +232,9 @@ def import_cmd(source: Path | None, db: Path, manifest: Path | None, workers: in
         assert final is not None
         summary = final.summary()
         totals = gallery.counts()
+    if user_id is None and not quiet:
+        click.echo(f"note: {first_admin_hint(db)}; until then anyone may import into it "
+                   "and nobody can search it", err=True)
     if as_json:
         emit_json({"gallery": str(db), **summary, "gallery_totals": totals})
         return
@@ -258,8 +274,15 @@ def _face_choice(value: str) -> int | str:
 @cli.command()
 @click.argument("probe", type=click.Path(path_type=Path))
 @db_option
+@click.option("--case", "case_number", required=True, metavar="NUMBER",
+              help="The open case this search is made for (facedesk case open); the search "
+                   "is recorded in it.")
+@user_option
 @click.option("--top", "top_k", type=click.IntRange(1, 1000), default=DEFAULT_TOP_K,
-              show_default=True, help="How many candidate persons to list.")
+              show_default=True,
+              help="Show at most this many candidate persons (no more than the "
+                   "administrator's top_k, and only those within the threshold: facedesk "
+                   "settings show).")
 @click.option("--face", default="largest", show_default=True,
               help="Which probe face to search: its number, or 'largest'.")
 @click.option("--box", help="Search the face in this box (top,right,bottom,left) when "
@@ -271,23 +294,36 @@ def _face_choice(value: str) -> int | str:
 @jitters_option
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @user_errors
-def search(probe: Path, db: Path, top_k: int, face: str, box: str | None, upsample: int,
-           detect_max_side: int, detector: str, jitters: int, as_json: bool) -> None:
-    """Search the face in PROBE against every face of the gallery; list the closest
-    candidate persons, one row per person, closest first."""
+def search(probe: Path, db: Path, case_number: str, user: str | None, top_k: int, face: str,
+           box: str | None, upsample: int, detect_max_side: int, detector: str, jitters: int,
+           as_json: bool) -> None:
+    """Search the face in PROBE against every face of the gallery, for an open case; list
+    the candidate persons shown (within the administrator's threshold and top_k), one row
+    per person, closest first. The search is recorded in the case and the audit log, with
+    the probe image."""
     choice = _face_choice(face)
     drawn = Box.parse(box) if box else None
     with Gallery.open(db) as gallery:
+        session = signed_in(gallery, user, "search")
+        case = open_case_of(gallery, case_number)
         engine = engine_spec(detector, jitters).create()
         searcher = Searcher(gallery, engine.identity())
         searcher.check_engine(searcher.index())  # refuse before the slow part
         analysed = analyze_probe(engine, probe,
                                  DetectOptions(upsample=upsample, max_side=detect_max_side))
         chosen = choose_face(engine, analysed, choice, drawn)
-        result = searcher.search(chosen.encoding, top_k)
+        ranked = searcher.search(chosen.encoding, min(top_k, session.settings().top_k))
+        probe_bytes = probe.read_bytes()
+        if sha256_bytes(probe_bytes) != analysed.sha256:
+            raise ImageError(f"{probe}: the file changed while it was searched; search again")
+        recorded = record_search(session, case, analysed, chosen, ranked, probe_bytes)
+    result = recorded.result
     if as_json:
         emit_json({
             "notice": LEAD_NOTICE,
+            "case": case.number,
+            "search_id": recorded.id,
+            "threshold": recorded.threshold,
             "probe": analysed.as_dict(),
             "searched_face": chosen.as_dict(),
             **result.as_dict(),
@@ -300,7 +336,8 @@ def search(probe: Path, db: Path, top_k: int, face: str, box: str | None, upsamp
                f"({q.size_px} px, eyes {q.eye_distance_px:.0f} px apart, "
                f"yaw {q.yaw_deg:+.0f}°)")
     click.echo(f"searched {result.persons_searched} persons ({result.faces_searched} faces) "
-               f"in {result.search_ms:.1f} ms; {len(result.candidates)} candidates.")
+               f"in {result.search_ms:.1f} ms; {len(result.candidates)} candidates "
+               f"within distance {recorded.threshold:.2f}.")
     click.echo(result.lookalike_notice())
     if result.calibration_source:
         click.echo(f"FMR and look-alikes read with the calibration: {result.calibration_source}")
@@ -313,6 +350,9 @@ def search(probe: Path, db: Path, top_k: int, face: str, box: str | None, upsamp
         look = "-" if c.expected_lookalikes is None else f"{c.expected_lookalikes:.2g}"
         click.echo(f"{c.rank:>4}  {c.distance:8.4f}  {c.similarity:10.4f}  {fmr:>8}  "
                    f"{look:>11}  {label}  {c.photo['path']}")
+    click.echo(f"search {recorded.id} recorded in case {case.number}. Record a decision on a "
+               f"candidate: facedesk decide --db {db} --search {recorded.id} --rank N "
+               "--decision possible_lead|not_the_person|inconclusive --rationale TEXT")
     click.echo(LEAD_NOTICE)
 
 
@@ -406,10 +446,20 @@ def verify(db: Path, look_in: tuple[Path, ...], as_json: bool, quiet: bool) -> N
         sys.exit(EXIT_USER_ERROR)
 
 
-# --- the accuracy lab (facedesk/cli_lab.py) --------------------------------------------------
+# --- the accuracy lab (facedesk/cli_lab.py) and accountability (facedesk/cli_cases.py) -------
 
-for _command in COMMANDS:
-    _command.callback = user_errors(_command.callback)
+
+def _register(command: click.Command) -> None:
+    """Give `command` (and every sub-command of a group) one-line user errors."""
+    if command.callback is not None:
+        command.callback = user_errors(command.callback)
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _register(sub)
+
+
+for _command in [*COMMANDS, *CASE_COMMANDS]:
+    _register(_command)
     cli.add_command(_command)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -140,6 +141,40 @@ def lfw_gallery(lfw_images: Path, real_engine_spec: EngineSpec,
         final = import_all(g, lfw_images, manifest=manifest, workers=1, spec=real_engine_spec)
     return LfwGallery(db=db, persons=chosen, gallery_photos=gallery_photos, probes=probes,
                       final=final)
+
+
+# --- a copy of the LFW gallery, ready for searches in a case ------------------------------
+
+
+@dataclass(frozen=True)
+class CaseGallery:
+    db: Path
+    case: str
+    probes: dict[str, Path]
+
+
+@pytest.fixture
+def case_gallery(lfw_gallery: LfwGallery, tmp_path: Path,
+                 monkeypatch: pytest.MonkeyPatch) -> CaseGallery:
+    """A copy of the LFW gallery where `facedesk search` can run: an administrator, the
+    analyst `ann` (signed in through FACEDESK_USER and FACEDESK_PASSWORD, set for the
+    test's in-process and real-process commands), the open case CASE-1, and threshold 1.0
+    with top_k 10 (the ten closest persons are shown, however far)."""
+    from facedesk.core import accounts, cases
+
+    db = tmp_path / "case_gallery.db"
+    shutil.copyfile(lfw_gallery.db, db)
+    with Gallery.open(db) as g:
+        admin = accounts.create_first_administrator(g, "admin", "Ada Admin",
+                                                    password="admin-password")
+        admin.set_setting("threshold", 1.0)
+        admin.set_setting("top_k", 10)
+        admin.add_user("ann", "Ann Analyst", "analyst", password="analyst-password")
+        cases.open_case(accounts.sign_in(g, "ann", "analyst-password"), "CASE-1",
+                        accounts.DEFAULT_PURPOSES[0])
+    monkeypatch.setenv("FACEDESK_USER", "ann")
+    monkeypatch.setenv("FACEDESK_PASSWORD", "analyst-password")
+    return CaseGallery(db=db, case="CASE-1", probes=lfw_gallery.probes)
 
 
 # --- the command line as a real process ---------------------------------------------------

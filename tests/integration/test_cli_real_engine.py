@@ -18,12 +18,19 @@ from click.testing import CliRunner, Result
 from PIL import Image
 
 from facedesk.cli import cli
+from facedesk.core import accounts, cases
+from facedesk.store import Gallery
 
 PERSON = "George_W_Bush"
 
 
 def invoke(*args: str | Path) -> Result:
     return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def search_in(case_gallery, probe: Path, *args: str) -> Result:
+    """`facedesk search PROBE` in the case of the gallery conftest.case_gallery prepared."""
+    return invoke("search", probe, "--db", case_gallery.db, "--case", case_gallery.case, *args)
 
 
 def assert_user_error(res: Result, *fragments: str) -> str:
@@ -70,8 +77,9 @@ def _schema(db: Path) -> tuple[list[tuple], int, str]:
 # --- errors as a real process: one line, exit code 1, no traceback ------------------------
 
 
-def test_probe_without_face_real_process(lfw_gallery, grey_probe: Path, run_facedesk) -> None:
-    proc = run_facedesk("search", grey_probe, "--db", lfw_gallery.db)
+def test_probe_without_face_real_process(case_gallery, grey_probe: Path, run_facedesk) -> None:
+    proc = run_facedesk("search", grey_probe, "--db", case_gallery.db, "--case",
+                        case_gallery.case)
     assert proc.returncode == 1
     assert proc.stdout == ""
     lines = proc.stderr.strip().splitlines()
@@ -93,7 +101,8 @@ def test_non_gallery_files_refused_and_left_alone(
     folder = tmp_path / "src" / PERSON
     folder.mkdir(parents=True)
     (folder / "a.jpg").symlink_to(photos_of(PERSON)[0])
-    extra = {"search": [probe], "info": [], "import": [folder.parent, "--workers", "1"]}
+    extra = {"search": [probe, "--case", "CASE-1"], "info": [],
+             "import": [folder.parent, "--workers", "1"]}
     for db in (text, foreign_sqlite):
         proc = run_facedesk(command, *extra[command], "--db", db)
         assert proc.returncode == 1, (db, proc.stdout, proc.stderr)
@@ -108,28 +117,28 @@ def test_non_gallery_files_refused_and_left_alone(
 # --- errors in-process ----------------------------------------------------------------------
 
 
-def test_missing_probe(lfw_gallery, tmp_path: Path) -> None:
+def test_missing_probe(case_gallery, tmp_path: Path) -> None:
     missing = tmp_path / "nowhere" / "still.jpg"
-    assert_user_error(invoke("search", missing, "--db", lfw_gallery.db),
-                      str(missing), "file not found")
+    assert_user_error(search_in(case_gallery, missing), str(missing), "file not found")
 
 
-def test_probe_that_is_not_an_image(lfw_gallery, tmp_path: Path) -> None:
+def test_probe_that_is_not_an_image(case_gallery, tmp_path: Path) -> None:
     p = tmp_path / "still.jpg"
     p.write_text("not a picture")
-    assert_user_error(invoke("search", p, "--db", lfw_gallery.db), "not an image")
+    assert_user_error(search_in(case_gallery, p), "not an image")
 
 
 def test_info_on_missing_gallery_does_not_create_it(tmp_path: Path) -> None:
     db = tmp_path / "missing.db"
     assert_user_error(invoke("info", "--db", db), str(db), "no gallery there")
-    assert_user_error(invoke("search", tmp_path / "x.jpg", "--db", db), "no gallery there")
+    assert_user_error(invoke("search", tmp_path / "x.jpg", "--db", db, "--case", "CASE-1"),
+                      "no gallery there")
     assert not db.exists()
 
 
-def test_gallery_of_another_engine_is_not_searched(lfw_gallery, tmp_path: Path) -> None:
+def test_gallery_of_another_engine_is_not_searched(case_gallery, tmp_path: Path) -> None:
     db = tmp_path / "other_engine.db"
-    shutil.copyfile(lfw_gallery.db, db)
+    shutil.copyfile(case_gallery.db, db)
     with sqlite3.connect(db) as conn:
         (identity,), = conn.execute("SELECT identity FROM engines").fetchall()
         other = json.loads(identity)
@@ -139,7 +148,8 @@ def test_gallery_of_another_engine_is_not_searched(lfw_gallery, tmp_path: Path) 
                      ("0123456789abcdef", json.dumps(other), "2020-01-01T00:00:00+00:00"))
         conn.execute("UPDATE faces SET engine_id = '0123456789abcdef'")
     conn.close()
-    res = invoke("search", lfw_gallery.probes[PERSON], "--db", db, "--json")
+    res = invoke("search", case_gallery.probes[PERSON], "--db", db, "--case", "CASE-1",
+                 "--json")
     assert_user_error(res, "encoded with", "0.0.1")
     assert res.stdout == ""
 
@@ -169,64 +179,68 @@ def test_info_json_reports_the_gallery(lfw_gallery) -> None:
     assert re.search(rf"faces\s+{faces}\b", text.stdout)
 
 
-def test_search_text_output_speaks_of_candidates(lfw_gallery) -> None:
-    res = invoke("search", lfw_gallery.probes[PERSON], "--db", lfw_gallery.db, "--top", "3")
+def test_search_text_output_speaks_of_candidates(case_gallery) -> None:
+    with Gallery.open(case_gallery.db) as g:  # the administrator's top_k limits what is shown
+        accounts.sign_in(g, "admin", "admin-password").set_setting("top_k", 3)
+    res = search_in(case_gallery, case_gallery.probes[PERSON], "--top", "3")
     assert res.exit_code == 0, res.output
     out = res.stdout
     assert "searched 30 persons" in out
     assert "3 candidates" in out
     assert "investigative leads only" in out
+    assert re.search(r"search \d+ recorded in case CASE-1", out)
     rows = [line for line in out.splitlines() if re.match(r"\s+\d+\s+\d\.\d{4}", line)]
     assert len(rows) == 3 and PERSON in rows[0]
-    assert not re.search(r"\bmatch|identified|\bhit\b", out, re.IGNORECASE)
+    assert not re.search(r"(?<!false )\bmatch|identified|\bhit\b", out, re.IGNORECASE)
 
 
-def test_search_on_a_drawn_box(lfw_gallery) -> None:
-    probe = lfw_gallery.probes[PERSON]
-    detected = json.loads(invoke("search", probe, "--db", lfw_gallery.db, "--json").stdout)
+def test_search_on_a_drawn_box(case_gallery) -> None:
+    probe = case_gallery.probes[PERSON]
+    detected = json.loads(search_in(case_gallery, probe, "--json").stdout)
     top, right, bottom, left = detected["searched_face"]["box"]
 
-    res = invoke("search", probe, "--db", lfw_gallery.db, "--json",
-                 "--box", f"{top},{right},{bottom},{left}")
+    res = search_in(case_gallery, probe, "--json", "--box", f"{top},{right},{bottom},{left}")
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)
     assert doc["searched_face"]["index"] == -1  # a drawn box, not a detected face
     assert doc["searched_face"]["box"] == [top, right, bottom, left]
     assert doc["candidates"][0]["person_id"] == PERSON
+    with Gallery.open(case_gallery.db) as g:  # recorded in the case, drawn box and all
+        recorded = cases.search_record(g, doc["search_id"])
+    assert recorded["probe_box"] == [top, right, bottom, left]
+    assert recorded["candidates"][0]["person_id"] == PERSON
     # the same box gives the same encoding, hence the same distance, as detection did
     assert doc["candidates"][0]["distance"] == pytest.approx(
         detected["candidates"][0]["distance"], abs=1e-6)
 
-    text = invoke("search", probe, "--db", lfw_gallery.db, "--box",
-                  f"{top},{right},{bottom},{left}")
+    text = search_in(case_gallery, probe, "--box", f"{top},{right},{bottom},{left}")
     assert text.exit_code == 0 and "hand-drawn box" in text.stdout
 
-    assert_user_error(invoke("search", probe, "--db", lfw_gallery.db, "--box", "1,2,3"),
+    assert_user_error(search_in(case_gallery, probe, "--box", "1,2,3"),
                       "four whole numbers")
-    assert_user_error(invoke("search", probe, "--db", lfw_gallery.db, "--box",
-                             "10,5,20,40"), "empty")
-    assert_user_error(invoke("search", probe, "--db", lfw_gallery.db, "--box",
-                             "1000,1100,1100,1000"), "outside")
+    assert_user_error(search_in(case_gallery, probe, "--box", "10,5,20,40"), "empty")
+    assert_user_error(search_in(case_gallery, probe, "--box", "1000,1100,1100,1000"),
+                      "outside")
 
 
-def test_face_number_beyond_the_faces_found(lfw_gallery, shared_data: Path) -> None:
-    probe = lfw_gallery.probes[PERSON]
-    doc = json.loads(invoke("search", probe, "--db", lfw_gallery.db, "--json").stdout)
+def test_face_number_beyond_the_faces_found(case_gallery, shared_data: Path) -> None:
+    probe = case_gallery.probes[PERSON]
+    doc = json.loads(search_in(case_gallery, probe, "--json").stdout)
     assert len(doc["probe"]["faces"]) == 1, "the probe should show one face"
-    assert_user_error(invoke("search", probe, "--db", lfw_gallery.db, "--face", "5"),
+    assert_user_error(search_in(case_gallery, probe, "--face", "5"),
                       "face 5 does not exist", "has 1 face ")
 
     two = shared_data / "fr-examples" / "examples" / "two_people.jpg"
     if not two.is_file():
         pytest.skip(f"{two} not found")
-    res = invoke("search", two, "--db", lfw_gallery.db, "--face", "1", "--json")
+    res = search_in(case_gallery, two, "--face", "1", "--json")
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)
     assert len(doc["probe"]["faces"]) == 2
     assert doc["searched_face"]["index"] == 1
     assert doc["searched_face"]["box"] == doc["probe"]["faces"][1]["box"]
-    assert_user_error(invoke("search", two, "--db", lfw_gallery.db, "--face", "2"),
+    assert_user_error(search_in(case_gallery, two, "--face", "2"),
                       "face 2 does not exist", "has 2 faces (0..1)")
     # not a number at all: click's usage error (exit code 2), still no traceback
-    bad = invoke("search", two, "--db", lfw_gallery.db, "--face", "left")
+    bad = search_in(case_gallery, two, "--face", "left")
     assert bad.exit_code == 2 and "Traceback" not in bad.output

@@ -61,9 +61,11 @@ def test_held_out_photos_rank_their_person_first(lfw_gallery, real_engine) -> No
     assert first[WELL_KNOWN] == WELL_KNOWN
 
 
-def test_cli_search_json_lists_the_person_first(lfw_gallery, run_facedesk) -> None:
+def test_cli_search_json_lists_the_person_first(lfw_gallery, case_gallery,
+                                                run_facedesk) -> None:
     probe: Path = lfw_gallery.probes[WELL_KNOWN]
-    proc = run_facedesk("search", probe, "--db", lfw_gallery.db, "--top", "10", "--json")
+    proc = run_facedesk("search", probe, "--db", case_gallery.db, "--case", case_gallery.case,
+                        "--top", "10", "--json")
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     doc = json.loads(proc.stdout)
