@@ -1,10 +1,12 @@
-"""The DECISION region of the analyst's screen: a reviewer's decision on the selected
-candidate — possible lead, not the person, or inconclusive — with the reviewer's name and
-a mandatory rationale, under a permanent "investigative lead only" banner.
+"""The DECISION region of the analyst's screen: the signed-in reviewer's decision on the
+selected candidate — possible lead, not the person, or inconclusive — with a mandatory
+rationale, under a permanent "investigative lead only" banner.
 
-The panel stores nothing itself: "Record decision" emits `decision_requested`; the window
-calls `Review.record_decision` with its gallery and reports back with `decision_recorded`
-(the stored row) or `show_error`.
+The reviewer is the signed-in user, shown and not editable (`set_reviewer`). The panel
+stores nothing itself: "Record decision" emits `decision_requested`; the window calls
+`Review.record_decision` with its session and reports back with `decision_recorded` (the
+stored decision, with its lead status) or `show_error`. `set_blocked` says why nothing can
+be recorded (no one signed in, a closed case, a role that may not decide).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from facedesk.core.cases import LEAD_STATUS
 from facedesk.core.review import DECISIONS, FIRST_IMPRESSIONS, LEAD_BANNER, Review
 from facedesk.gui.candidates_panel import decision_label
 
@@ -36,6 +39,8 @@ DECISION_BUTTONS = {
     "inconclusive": "decisionInconclusive",
 }
 NEED_IMPRESSION = "Record a first impression first"
+#: what the panel says about a possible lead waiting for the two-person rule's second review
+PENDING_LEAD = "Possible lead — pending second review by a supervisor"
 RATIONALE_PLACEHOLDER = ("Rationale (required): what did you compare, feature by feature, "
                          "and what did you see?")
 
@@ -48,10 +53,8 @@ _HINT_STYLE = "QLabel#decisionHint { color: %s; }"
 class DecisionPanel(QWidget):
     """Decision form for one candidate at a time (see module docstring)."""
 
-    #: (rank, decision key, reviewer, rationale)
-    decision_requested = Signal(int, str, str, str)
-    #: the reviewer's name as typed (the window may remember it)
-    reviewer_changed = Signal(str)
+    #: (rank, decision key, rationale); the reviewer is the signed-in user
+    decision_requested = Signal(int, str, str)
 
     def __init__(self, reviewer: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -60,6 +63,7 @@ class DecisionPanel(QWidget):
         self._rank: int | None = None
         self._reviewer = reviewer
         self._error: str | None = None
+        self._blocked: str | None = None
 
         self.banner = QLabel(LEAD_BANNER)
         self.banner.setObjectName("leadBanner")
@@ -88,8 +92,11 @@ class DecisionPanel(QWidget):
 
         self.reviewer_edit = QLineEdit(reviewer)
         self.reviewer_edit.setObjectName("reviewerEdit")
-        self.reviewer_edit.setPlaceholderText("Reviewer's name (required)")
-        self.reviewer_edit.textEdited.connect(self._reviewer_edited)
+        self.reviewer_edit.setPlaceholderText("Not signed in")
+        self.reviewer_edit.setReadOnly(True)
+        self.reviewer_edit.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.reviewer_edit.setToolTip("The signed-in user records the decision "
+                                      "(File > Sign in as another user…)")
 
         self.rationale_edit = QPlainTextEdit()
         self.rationale_edit.setObjectName("rationaleEdit")
@@ -146,9 +153,15 @@ class DecisionPanel(QWidget):
         self._update_state()
 
     def set_reviewer(self, name: str) -> None:
+        """The signed-in user who records decisions ("" when no one is signed in)."""
         self._reviewer = name
         if self._decided_row() is None:
             self.reviewer_edit.setText(name)
+        self._update_state()
+
+    def set_blocked(self, reason: str | None) -> None:
+        """Nothing can be recorded, for this reason (None: recording is allowed)."""
+        self._blocked = reason
         self._update_state()
 
     def reviewer(self) -> str:
@@ -196,11 +209,6 @@ class DecisionPanel(QWidget):
         self.rationale_edit.clear()
         self.rationale_edit.blockSignals(False)
 
-    def _reviewer_edited(self, text: str) -> None:
-        self._reviewer = text
-        self.reviewer_changed.emit(text)
-        self._draft_changed()
-
     def _draft_changed(self) -> None:
         self._error = None
         if self._decided_row() is None:
@@ -225,7 +233,6 @@ class DecisionPanel(QWidget):
         for button in self.buttons.values():
             button.setEnabled(decision)
         self.rationale_edit.setEnabled(decision)
-        self.reviewer_edit.setReadOnly(not reviewer)
         self.reviewer_edit.setEnabled(reviewer)
 
     def _update_state(self, recorded: dict[str, Any] | None = None) -> None:
@@ -246,6 +253,11 @@ class DecisionPanel(QWidget):
         self.rationale_edit.show()
         if self.reviewer_edit.text() != self._reviewer:
             self.reviewer_edit.setText(self._reviewer)
+        if self._blocked is not None:
+            self._set_editable(False, True)
+            self.record_button.setEnabled(False)
+            self._set_hint(self._blocked)
+            return
         if not review.scores_visible(rank):
             self._set_editable(False, True)
             self.record_button.setEnabled(False)
@@ -257,7 +269,7 @@ class DecisionPanel(QWidget):
         if self.selected_decision() is None:
             missing.append("choose a decision")
         if not self.reviewer():
-            missing.append("enter the reviewer's name")
+            missing.append("sign in")
         if not self.rationale():
             missing.append("write a rationale")
         self.record_button.setEnabled(not missing)
@@ -283,7 +295,7 @@ class DecisionPanel(QWidget):
         self.rationale_edit.hide()
         self.record_label.show()
         self.record_button.setEnabled(False)
-        self._set_hint(f"Recorded: {decision_label(key)}", bold=True)
+        self._set_hint(f"Recorded: {status_text(row)}", bold=True)
 
     def _set_hint(self, text: str, error: bool = False, bold: bool = False) -> None:
         self.hint.setText(text)
@@ -295,10 +307,22 @@ class DecisionPanel(QWidget):
     def _record_clicked(self) -> None:
         decision = self.selected_decision()
         if (self._rank is None or decision is None or not self.reviewer()
-                or not self.rationale() or self._decided_row() is not None):
+                or self._blocked is not None or not self.rationale()
+                or self._decided_row() is not None):
             self._update_state()
             return
-        self.decision_requested.emit(self._rank, decision, self.reviewer(), self.rationale())
+        self.decision_requested.emit(self._rank, decision, self.rationale())
+
+
+def status_text(row: dict[str, Any]) -> str:
+    """A recorded decision in words, with where a possible lead stands."""
+    key = str(row.get("decision", ""))
+    status = row.get("status")
+    if key != "possible_lead" or status in (None, "confirmed"):
+        return decision_label(key)
+    if status == "pending":
+        return f"{PENDING_LEAD}. Not a result yet; {LEAD_BANNER.lower()}."
+    return f"{DECISIONS[key]} — {LEAD_STATUS.get(str(status), str(status)).lower()}"
 
 
 def _escape(text: str) -> str:

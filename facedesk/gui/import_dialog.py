@@ -92,13 +92,13 @@ _live_workers: set[GeneratorWorker] = set()
 
 
 def import_events(gallery_path: Path, source: Path | None, manifest: Path | None,
-                  options: ImportOptions, engine: EngineSpec | None,
+                  options: ImportOptions, engine: EngineSpec | None, user_id: str | None,
                   cancel: CancelToken) -> Iterator[ImportProgress]:
     """Runs in the worker thread: the gallery is opened and closed in that thread."""
     gallery = Gallery.open(gallery_path, create=True)
     try:
         yield from run_import(gallery, source, manifest=manifest, options=options,
-                              engine=engine, cancel=cancel)
+                              engine=engine, cancel=cancel, user_id=user_id)
     finally:
         gallery.close()
 
@@ -143,10 +143,12 @@ class ImportDialog(QDialog):
     run_started = Signal(object)
 
     def __init__(self, gallery_path: Path, parent: QWidget | None = None,
-                 engine: EngineSpec | None = None) -> None:
+                 engine: EngineSpec | None = None, user_id: str | None = None) -> None:
         super().__init__(parent)
         self.gallery_path = Path(gallery_path)
         self._engine = engine
+        #: the signed-in user the import's audit event names (None: no users yet)
+        self._user_id = user_id
         self._worker: GeneratorWorker | None = None
         self._running = False
         self._last_render = 0.0
@@ -594,7 +596,7 @@ class ImportDialog(QDialog):
         else:
             source, manifest = None, Path(self.manifest_edit.text().strip())
         make_events = functools.partial(import_events, self.gallery_path, source, manifest,
-                                        self.options(), self._engine)
+                                        self.options(), self._engine, self._user_id)
         worker = GeneratorWorker(make_events)
         worker.progress.connect(self._on_progress)
         worker.done.connect(self._on_done)

@@ -2,6 +2,12 @@
 
 The window holds the gallery connection for reading details and writing decisions; the
 face engine and the search index live in `EngineService`'s thread.
+
+Work is done by a signed-in user (`self.session`) in a case (`self.case`): opening a
+gallery signs in (as the user mapped to this OS account, else through the sign-in dialog,
+or by creating the first administrator of a gallery without users); every search is
+recorded in the case as shown (`cases.record_search`) and its candidates are reviewed from
+that record; viewing a candidate and every decision are audit events.
 """
 
 from __future__ import annotations
@@ -26,7 +32,9 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import (
     QApplication,
+    QDialog,
     QFileDialog,
+    QInputDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -37,6 +45,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from facedesk.core import accounts, cases, imaging
+from facedesk.core.accounts import ACTION_WORDS, Session
+from facedesk.core.cases import Case
 from facedesk.core.engines import EngineSpec
 from facedesk.core.faces import Box, Face
 from facedesk.core.review import DECISIONS, LEAD_BANNER, Review, ReviewError
@@ -47,10 +58,11 @@ from facedesk.gui.about_dialog import AboutDialog
 from facedesk.gui.calibration_dialog import CalibrationDialog
 from facedesk.gui.candidates_panel import CandidatesPanel
 from facedesk.gui.compare_view import CompareView
-from facedesk.gui.decision_panel import DecisionPanel
+from facedesk.gui.decision_panel import PENDING_LEAD, DecisionPanel
 from facedesk.gui.first_run import default_gallery_dir, show_first_run, unused_path
 from facedesk.gui.import_dialog import ImportDialog
 from facedesk.gui.probe_panel import ProbePanel
+from facedesk.gui.session_dialogs import CaseDialog, FirstAdministratorDialog, SignInDialog
 from facedesk.gui.workers import EngineService
 from facedesk.store import Gallery
 
@@ -95,6 +107,12 @@ class MainWindow(QMainWindow):
         self.gallery: Gallery | None = None
         self.probe: Probe | None = None
         self.review: Review | None = None
+        self.session: Session | None = None
+        self.case: Case | None = None
+        #: the open sign-in (or first-administrator) dialog, while one is open
+        self.sign_in_dialog: SignInDialog | FirstAdministratorDialog | None = None
+        self._probe_bytes: bytes | None = None  # the probe file's bytes, as analysed
+        self._viewed: set[tuple[int, int]] = set()  # (search id, rank) logged as viewed
         self._pending: dict[int, str] = {}  # engine request id -> what it was for
         self._search_started = 0.0
         self._temp_dir = tempfile.TemporaryDirectory(prefix="facedesk-probe-")
@@ -118,7 +136,6 @@ class MainWindow(QMainWindow):
         self.probe_panel.open_requested.connect(self.open_probe_dialog)
         self.candidates.candidate_selected.connect(self._on_candidate_selected)
         self.decision.decision_requested.connect(self._on_decision_requested)
-        self.decision.set_reviewer(str(settings.value("reviewer", "")))
 
         self.columns = QSplitter(Qt.Orientation.Horizontal)
         self.columns.setObjectName("columnsSplitter")
@@ -216,6 +233,37 @@ class MainWindow(QMainWindow):
                                  "Which measurement turns distances into false match rates; "
                                  "measure this gallery's own")
         self.act_calibration.setObjectName("calibrationAction")
+        self.act_sign_in = a("Sign in as &another user…", self.switch_user, None,
+                             "Sign in to this gallery as a different user")
+        self.act_sign_in.setObjectName("signInAction")
+        self.act_case = a("Open or &choose case…", self.case_dialog, "Ctrl+Shift+C",
+                          "Open a new case or continue an open one: every search belongs "
+                          "to a case")
+        self.act_case.setObjectName("caseAction")
+        self.act_case_overview = a("Case &overview…", self.case_overview, None,
+                                   "This case's searches, decisions and second reviews; "
+                                   "lead sheets")
+        self.act_case_overview.setObjectName("caseOverviewAction")
+        self.act_close_case = a("C&lose case…", self.close_case_dialog, None,
+                                "Close this case: a closed case is read-only")
+        self.act_close_case.setObjectName("closeCaseAction")
+        self.act_second_review = a("&Second review…", self.second_review, None,
+                                   "Confirm or overturn possible leads waiting for a "
+                                   "supervisor's second review")
+        self.act_second_review.setObjectName("secondReviewAction")
+        self.act_users = a("&Users…", self.users_dialog, None,
+                           "Add users; change roles, passwords and OS accounts")
+        self.act_users.setObjectName("usersAction")
+        self.act_admin_settings = a("&Settings…", self.admin_settings_dialog, None,
+                                    "Threshold, number of candidates, two-person rule, "
+                                    "blind second review, retention, case purposes")
+        self.act_admin_settings.setObjectName("adminSettingsAction")
+        self.act_audit = a("&Audit log…", self.audit_dialog, None,
+                           "Verify and export the tamper-evident audit log")
+        self.act_audit.setObjectName("auditAction")
+        self.act_retention = a("&Retention…", self.retention_dialog, None,
+                               "What the retention period purges now, and purge it")
+        self.act_retention.setObjectName("retentionAction")
 
         mb = self.menuBar()
         m_file = mb.addMenu("&File")
@@ -227,10 +275,17 @@ class MainWindow(QMainWindow):
         for act in (self.act_import, self.act_info):
             m_file.addAction(act)
         m_file.addSeparator()
+        m_file.addAction(self.act_sign_in)
+        m_file.addSeparator()
         for act in (self.act_probe, self.act_paste):
             m_file.addAction(act)
         m_file.addSeparator()
         m_file.addAction(self.act_quit)
+        self.case_menu = mb.addMenu("&Case")
+        for act in (self.act_case, self.act_case_overview, self.act_close_case):
+            self.case_menu.addAction(act)
+        self.case_menu.addSeparator()
+        self.case_menu.addAction(self.act_second_review)
         m_search = mb.addMenu("&Search")
         for act in (self.act_search, self.act_next, self.act_prev, self.act_blind):
             m_search.addAction(act)
@@ -245,6 +300,11 @@ class MainWindow(QMainWindow):
         m_accuracy = mb.addMenu("&Accuracy")
         m_accuracy.addAction(self.act_trainer)
         m_accuracy.addAction(self.act_calibration)
+        self.admin_menu = mb.addMenu("Ad&ministration")
+        self.admin_menu.setObjectName("administrationMenu")
+        for act in (self.act_users, self.act_admin_settings, self.act_audit,
+                    self.act_retention):
+            self.admin_menu.addAction(act)
         m_help = mb.addMenu("&Help")
         m_help.addAction(self.act_first_run)
         m_help.addAction(self.act_about)
@@ -252,7 +312,7 @@ class MainWindow(QMainWindow):
         tb = QToolBar("Main")
         tb.setObjectName("mainToolbar")
         tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        for act in (self.act_open, self.act_import, self.act_probe):
+        for act in (self.act_open, self.act_import, self.act_case, self.act_probe):
             tb.addAction(act)
         tb.addSeparator()
         tb.addWidget(QLabel(" Candidates: "))
@@ -267,6 +327,7 @@ class MainWindow(QMainWindow):
         self.addToolBar(tb)
         for act, name in ((self.act_search, "searchButton"), (self.act_import, "importButton"),
                           (self.act_probe, "openProbeButton"), (self.act_open, "openGalleryButton"),
+                          (self.act_case, "caseButton"),
                           (self.act_next, "nextCandidateButton"),
                           (self.act_prev, "previousCandidateButton")):
             tb.widgetForAction(act).setObjectName(name)
@@ -281,8 +342,14 @@ class MainWindow(QMainWindow):
         self.busy_bar.setVisible(False)
         self.gallery_label = QLabel("No gallery open")
         self.gallery_label.setObjectName("galleryLabel")
+        self.user_label = QLabel("Not signed in")
+        self.user_label.setObjectName("userLabel")
+        self.case_label = QLabel("No case open")
+        self.case_label.setObjectName("caseLabel")
         sb.addPermanentWidget(self.busy_bar)
         sb.addPermanentWidget(self.gallery_label)
+        sb.addPermanentWidget(self.user_label)
+        sb.addPermanentWidget(self.case_label)
 
     def _restore_state(self) -> None:
         geometry = self.settings.value("window/geometry")
@@ -310,7 +377,6 @@ class MainWindow(QMainWindow):
         s.setValue("top_k", self.top_k.value())
         s.setValue("blind_review", self.act_blind.isChecked())
         s.setValue("dark_palette", self.act_dark.isChecked())
-        s.setValue("reviewer", self.decision.reviewer())
         s.sync()
 
     def _sync_landmarks_action(self, visible: bool) -> None:
@@ -327,16 +393,299 @@ class MainWindow(QMainWindow):
 
     def _update_actions(self) -> None:
         has_gallery = self.gallery is not None
-        face = self.probe_panel.selected_face()
-        self.act_import.setEnabled(has_gallery)
+        # a gallery with users takes imports from a signed-in user allowed to import; one
+        # without users yet (a new gallery) from whoever opened it
+        may_import = self.gallery is not None and (
+            self.session.may("import") if self.session is not None
+            else not accounts.has_users(self.gallery))
+        self.act_import.setEnabled(may_import)
+        self.act_import.setToolTip("Import photos into the gallery" if may_import or
+                                   not has_gallery else
+                                   "Import photos — sign in as an analyst or administrator "
+                                   "to import")
         self.act_info.setEnabled(has_gallery)
         self.act_trainer.setEnabled(has_gallery)
         self.act_calibration.setEnabled(has_gallery)
-        self.act_search.setEnabled(has_gallery and face is not None
-                                   and not self.busy_bar.isVisible())
+        why_not = self.search_blocker()
+        self.act_search.setEnabled(why_not is None)
+        self.act_search.setToolTip(
+            "Search — " + ("search the chosen probe face against every gallery face"
+                           if why_not is None else why_not))
+        session, case = self.session, self.case
+        self.act_sign_in.setEnabled(has_gallery)
+        self.act_case.setEnabled(session is not None)
+        self.act_case_overview.setEnabled(session is not None and case is not None)
+        self.act_close_case.setEnabled(session is not None and case is not None
+                                       and case.is_open and session.may("close_case"))
+        self.act_second_review.setEnabled(session is not None and session.may("review_lead"))
+        admin = ((self.act_users, "manage_users"), (self.act_admin_settings, "change_settings"),
+                 (self.act_audit, "export_audit"), (self.act_retention, "purge"))
+        for act, action in admin:
+            act.setEnabled(session is not None and session.may(action))
+        self.admin_menu.menuAction().setVisible(any(act.isEnabled() for act, _ in admin))
+        self.decision.set_blocked(self.decision_blocker())
         has_candidates = self.review is not None and bool(self.review.result.candidates)
         self.act_next.setEnabled(has_candidates)
         self.act_prev.setEnabled(has_candidates)
+
+    def search_blocker(self) -> str | None:
+        """Why a search cannot be made now (None: it can)."""
+        if self.gallery is None:
+            return "open a gallery first"
+        if self.session is None:
+            return "not signed in: sign in first (File > Sign in as another user…)"
+        if not self.session.may("search"):
+            u = self.session.user
+            return f"{u.display_name} ({u.role_label}) may not search"
+        if self.case is None:
+            return "no case open: open or choose a case first (Case > Open or choose case…)"
+        if not self.case.is_open:
+            return f"case {self.case.number} is closed: a closed case is read-only"
+        if self.probe_panel.selected_face() is None:
+            return "open a probe and choose a face first"
+        if self.busy_bar.isVisible():
+            return "working…"
+        return None
+
+    def decision_blocker(self) -> str | None:
+        """Why a decision cannot be recorded now (None: it can)."""
+        if self.session is None:
+            return "Not signed in: sign in to record a decision."
+        if not self.session.may("decide"):
+            u = self.session.user
+            return f"{u.display_name} ({u.role_label}) may not {ACTION_WORDS['decide']}."
+        if self.case is not None and not self.case.is_open:
+            return f"Case {self.case.number} is closed: a closed case is read-only."
+        return None
+
+    # -- who is working, on which case ------------------------------------------------------
+
+    def sign_in(self) -> QDialog | None:
+        """Sign in to the open gallery: as the user mapped to this OS account without a
+        question, else through the sign-in dialog (or the first-administrator dialog of a
+        gallery without users), shown window-modal. Returns the dialog, if one is shown."""
+        gallery = self.gallery
+        if gallery is None:
+            return None
+        if accounts.os_user(gallery) is not None:
+            try:
+                self.set_session(accounts.sign_in_os(gallery))
+                return None
+            except FaceDeskError as exc:
+                self.statusBar().showMessage(exc.message, 10000)
+        dialog: SignInDialog | FirstAdministratorDialog
+        if accounts.has_users(gallery):
+            dialog = SignInDialog(gallery, self)
+        else:
+            dialog = FirstAdministratorDialog(gallery, self)
+        return self._show_sign_in(dialog)
+
+    def switch_user(self) -> QDialog | None:
+        """Sign in as another user (the current one stays signed in if this is
+        cancelled). The candidate list under review is closed first."""
+        if self.gallery is None or not self._may_discard_review():
+            return None
+        current = self.session.user_id if self.session is not None else None
+        return self._show_sign_in(SignInDialog(self.gallery, self, current=current))
+
+    def _show_sign_in(self, dialog: SignInDialog | FirstAdministratorDialog) -> QDialog:
+        if self.sign_in_dialog is not None:
+            self.sign_in_dialog.close()
+        self.sign_in_dialog = dialog
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+
+        def done(code: int) -> None:
+            if self.sign_in_dialog is dialog:
+                self.sign_in_dialog = None
+            if code == QDialog.DialogCode.Accepted and dialog.session is not None:
+                self.set_session(dialog.session)
+            elif self.session is None:
+                self.statusBar().showMessage(
+                    "Not signed in: nothing can be searched (File > Sign in as another "
+                    "user…)", 10000)
+
+        dialog.finished.connect(done)
+        dialog.open()
+        return dialog
+
+    def set_session(self, session: Session | None) -> None:
+        """Work as this signed-in user from now on (None: nobody is signed in)."""
+        if session is not None and self.session is not None and \
+                session.user_id != self.session.user_id:
+            self._set_review(None)  # another user starts from a clean screen
+        self.session = session
+        if session is None:
+            self.case = None
+        elif self.case is not None:
+            self.case = cases.get_case(session.gallery, self.case.id)
+        self._apply_gallery_settings()
+        self._update_session_labels()
+        self._update_actions()
+        if session is not None:
+            self.statusBar().showMessage(
+                f"Signed in as {session.user.display_name} ({session.user.role_label})" +
+                ("" if self.case is not None or not session.may("search") else
+                 ". Open or choose a case to search (Case > Open or choose case…)"), 10000)
+
+    def _apply_gallery_settings(self) -> None:
+        """The administrator's top-K caps the number of candidates a search lists."""
+        maximum = 200 if self.gallery is None else accounts.settings(self.gallery).top_k
+        if self.top_k.maximum() != maximum:
+            self.top_k.setMaximum(maximum)
+        self.top_k.setToolTip(f"How many candidate persons a search lists (at most "
+                              f"{maximum}, set by the administrator)")
+
+    def _update_session_labels(self) -> None:
+        if self.session is None:
+            self.user_label.setText("Not signed in")
+        else:
+            u = self.session.user
+            self.user_label.setText(f"{u.display_name} ({u.role_label})")
+        self.decision.set_reviewer("" if self.session is None else
+                                   f"{self.session.user.display_name} ({self.session.user_id})")
+        if self.case is None:
+            self.case_label.setText("No case open")
+        else:
+            state = "" if self.case.is_open else " (closed)"
+            training = " (training)" if self.case.training else ""
+            self.case_label.setText(f"Case {self.case.number}{state}{training}")
+            self.case_label.setToolTip(self.case.label)
+
+    def case_dialog(self) -> CaseDialog | None:
+        """Open a new case or choose one (window-modal, not blocking)."""
+        if self.session is None:
+            return None
+        dialog = CaseDialog(self.session, self, current=self.case)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+
+        def done(code: int) -> None:
+            if code == QDialog.DialogCode.Accepted and dialog.case is not None:
+                self.set_case(dialog.case)
+
+        dialog.finished.connect(done)
+        dialog.open()
+        return dialog
+
+    def set_case(self, case: Case | None) -> bool:
+        """Work in this case from now on. A candidate list of another case is closed
+        first (asking, when candidates have no decision)."""
+        if self.review is not None and (case is None or self.case is None
+                                        or case.id != self.case.id):
+            if not self._may_discard_review():
+                return False
+            self._set_review(None)
+        self.case = case
+        self._update_session_labels()
+        self._update_actions()
+        if case is not None:
+            self.statusBar().showMessage(f"Working in {case.label}", 8000)
+        return True
+
+    def _refresh_case(self) -> None:
+        """Re-read the case (another dialog may have closed it) and the user."""
+        if self.gallery is None or self.session is None:
+            return
+        if self.case is not None:
+            self.case = cases.get_case(self.gallery, self.case.id)
+        fresh = accounts.user(self.gallery, self.session.user_id)
+        if fresh is None or not fresh.active:
+            self.session = None
+            self.case = None
+            self.statusBar().showMessage("Your user was deactivated: not signed in", 10000)
+        elif fresh != self.session.user:
+            self.session = Session(self.gallery, fresh)
+        self._apply_gallery_settings()
+        self._update_session_labels()
+        self._update_actions()
+
+    def close_case_dialog(self) -> bool:
+        """Ask for a closing note and close the case (read-only from then on)."""
+        if self.session is None or self.case is None or not self.case.is_open:
+            return False
+        pending = [d for d in cases.decisions(self.session.gallery, self.case.id)
+                   if d["status"] == "pending"]
+        prompt = (f"Close case {self.case.number}? A closed case is read-only: no more "
+                  "searches or decisions.\n")
+        if pending:
+            prompt += (f"\n{len(pending)} possible lead(s) of this case still wait for a "
+                       "second review; closing leaves them unreviewed.\n")
+        prompt += "\nClosing note:"
+        note, ok = QInputDialog.getMultiLineText(self, "Close case", prompt, "")
+        if not ok:
+            return False
+        return self.close_case(note)
+
+    def close_case(self, note: str = "") -> bool:
+        if self.session is None or self.case is None:
+            return False
+        try:
+            self.case = cases.close_case(self.session, self.case, note)
+        except FaceDeskError as exc:
+            QMessageBox.warning(self, "Cannot close the case", exc.message)
+            return False
+        self._update_session_labels()
+        self._update_actions()
+        self.statusBar().showMessage(f"Case {self.case.number} closed", 8000)
+        return True
+
+    def _open_admin(self, dialog: QDialog) -> QDialog:
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.finished.connect(lambda _code: self._refresh_case())
+        dialog.open()
+        return dialog
+
+    def case_overview(self) -> QDialog | None:
+        """The case's searches, decisions (with their status) and second reviews."""
+        if self.session is None or self.case is None:
+            return None
+        from facedesk.gui.admin_dialogs import CaseOverviewDialog
+        dialog = CaseOverviewDialog(self.session, self.case, self)
+        dialog.case_closed.connect(lambda _case_id: self._refresh_case())
+        return self._open_admin(dialog)
+
+    def second_review(self) -> QDialog | None:
+        """The supervisor's queue of possible leads waiting for a second review."""
+        if self.session is None or not self.session.may("review_lead"):
+            return None
+        from facedesk.gui.admin_dialogs import SecondReviewDialog
+        dialog = SecondReviewDialog(self.session, self)
+        dialog.reviewed.connect(self._on_lead_reviewed)
+        return self._open_admin(dialog)
+
+    def _on_lead_reviewed(self, decision_id: int) -> None:
+        """A second review may concern the candidate list on screen: show its status."""
+        if self.review is None or self.gallery is None:
+            return
+        for rank, row in list(self.review.decided.items()):
+            if row.get("id") == decision_id:
+                self.review.decided[rank] = cases.decision(self.gallery, decision_id)
+                self.candidates.refresh()
+                if self.candidates.selected_rank() == rank:
+                    self.decision.set_candidate(self.review, rank)
+
+    def users_dialog(self) -> QDialog | None:
+        if self.session is None or not self.session.may("manage_users"):
+            return None
+        from facedesk.gui.admin_dialogs import UsersDialog
+        return self._open_admin(UsersDialog(self.session, self))
+
+    def admin_settings_dialog(self) -> QDialog | None:
+        if self.session is None or not self.session.may("change_settings"):
+            return None
+        from facedesk.gui.admin_dialogs import SettingsDialog
+        return self._open_admin(SettingsDialog(self.session, self))
+
+    def audit_dialog(self) -> QDialog | None:
+        if self.session is None or not self.session.may("export_audit"):
+            return None
+        from facedesk.gui.admin_dialogs import AuditLogDialog
+        return self._open_admin(AuditLogDialog(self.session, self))
+
+    def retention_dialog(self) -> QDialog | None:
+        if self.session is None or not self.session.may("purge"):
+            return None
+        from facedesk.gui.admin_dialogs import RetentionDialog
+        return self._open_admin(RetentionDialog(self.session, self))
 
     # -- galleries --------------------------------------------------------------------------
 
@@ -391,15 +740,23 @@ class MainWindow(QMainWindow):
         except FaceDeskError as exc:
             QMessageBox.warning(self, "Cannot open gallery", exc.message)
             return False
+        if self.sign_in_dialog is not None:
+            self.sign_in_dialog.close()
+        self._set_review(None)
+        self.session = None
+        self.case = None
+        self._viewed.clear()  # search ids are per gallery
         if self.gallery is not None:
             self.gallery.close()
         self.gallery = gallery
         self._seen_data_version = None
         self._remember(path)
-        self._set_review(None)
         self.refresh_summary()
+        self._apply_gallery_settings()
+        self._update_session_labels()
         self.statusBar().showMessage(f"Opened {path}", 5000)
         self._update_actions()
+        self.sign_in()
         return True
 
     def refresh_summary(self) -> None:
@@ -430,6 +787,7 @@ class MainWindow(QMainWindow):
             before = self._seen_faces
             self._seen_data_version = version
             self.refresh_summary()
+            self._apply_gallery_settings()
         except (sqlite3.Error, FaceDeskError):
             return  # busy or briefly unreadable: look again at the next tick
         if before is not None and self._seen_faces is not None and self._seen_faces != before:
@@ -462,9 +820,10 @@ class MainWindow(QMainWindow):
     def import_dialog(self) -> ImportDialog | None:
         """Open the import dialog (window-modal, not blocking: the window keeps
         repainting while the import runs in the dialog's worker thread)."""
-        if self.gallery is None:
+        if self.gallery is None or not self.act_import.isEnabled():
             return None
-        dialog = ImportDialog(self.gallery.path, self, engine=self.engine_spec)
+        dialog = ImportDialog(self.gallery.path, self, engine=self.engine_spec,
+                              user_id=None if self.session is None else self.session.user_id)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.imported.connect(lambda _ev: self.refresh_summary())
         dialog.finished.connect(lambda _code: self.refresh_summary())
@@ -544,6 +903,13 @@ class MainWindow(QMainWindow):
     def _on_analyzed(self, request: int, probe: Probe) -> None:
         if self._pending.pop(request, None) != "analyze":
             return
+        # the bytes a search of this probe stores in the case: those that were analysed
+        try:
+            data: bytes | None = Path(probe.path).read_bytes()
+        except OSError:
+            data = None
+        self._probe_bytes = data if data is not None and \
+            imaging.sha256_bytes(data) == probe.sha256 else None
         self.probe = probe
         self.probe_panel.set_probe(probe)
         n = len(probe.faces)
@@ -585,7 +951,9 @@ class MainWindow(QMainWindow):
 
     def search(self) -> None:
         face = self.probe_panel.selected_face()
-        if self.gallery is None or face is None:
+        why_not = self.search_blocker()
+        if why_not is not None or self.gallery is None or face is None:
+            self.statusBar().showMessage(f"Cannot search: {why_not}", 8000)
             return
         if not self._may_discard_review():
             return
@@ -598,11 +966,32 @@ class MainWindow(QMainWindow):
         if self._pending.pop(request, None) != "search" or self.probe is None:
             return
         assert self.gallery is not None
-        review = Review(self.probe, face, result, blind=self.act_blind.isChecked())
+        if self.session is None or self.case is None:
+            self.statusBar().showMessage("Search not recorded: no one is signed in, or no "
+                                         "case is open; nothing is shown", 10000)
+            return
+        if self._probe_bytes is None:
+            message = ("The probe file could not be read again, or it changed after it was "
+                       "analysed: open the probe again. Nothing was recorded.")
+            self.statusBar().showMessage(message, 10000)
+            QMessageBox.warning(self, "Search not recorded", message)
+            return
+        try:
+            recorded = cases.record_search(self.session, self.case, self.probe, face, result,
+                                           self._probe_bytes)
+        except FaceDeskError as exc:
+            self.statusBar().showMessage(exc.message, 10000)
+            QMessageBox.warning(self, "Search not recorded", exc.message)
+            self._refresh_case()
+            return
+        result = recorded.result
+        review = Review(self.probe, face, result, blind=self.act_blind.isChecked(),
+                        search_id=recorded.id)
         self._set_review(review)
         took = (time.perf_counter() - self._search_started) * 1000
         notice = "" if review.blind else f" {result.lookalike_notice()}"
         self.statusBar().showMessage(
+            f"Search {recorded.id} recorded in case {self.case.number}: "
             f"{len(result.candidates)} candidates from {result.persons_searched:,} persons "
             f"({result.faces_searched:,} faces) in {took:.0f} ms.{notice} {LEAD_BANNER}.",
             15000)
@@ -639,6 +1028,15 @@ class MainWindow(QMainWindow):
         info.pop("metadata", None)
         self.compare.set_candidate(details.get("path"), landmarks, box, shown, info)
         self.decision.set_candidate(self.review, rank)
+        search_id = self.review.search_id
+        if self.session is not None and search_id is not None and \
+                (search_id, rank) not in self._viewed:
+            try:
+                cases.candidate_viewed(self.session, search_id, rank)
+            except FaceDeskError as exc:
+                self.statusBar().showMessage(exc.message, 8000)
+            else:
+                self._viewed.add((search_id, rank))
 
     def _on_blind_toggled(self, blind: bool) -> None:
         self.settings.setValue("blind_review", blind)
@@ -647,31 +1045,37 @@ class MainWindow(QMainWindow):
             self.review.blind = blind
             self._set_review(self.review)
 
-    def _on_decision_requested(self, rank: int, decision: str, reviewer: str,
-                               rationale: str) -> None:
+    def _on_decision_requested(self, rank: int, decision: str, rationale: str) -> None:
         if self.review is None or self.gallery is None:
             return
+        if self.session is None:
+            self.decision.show_error("Not signed in: sign in to record a decision")
+            return
         try:
-            row = self.review.record_decision(self.gallery, rank, decision, reviewer,
-                                              rationale)
+            row = self.review.record_decision(self.session, rank, decision, rationale)
         except (ReviewError, FaceDeskError) as exc:
             self.decision.show_error(exc.message)
+            self._refresh_case()
             return
         except Exception as exc:  # e.g. the disk is full: say so, keep the window alive
             self.decision.show_error(f"The decision could not be stored: {exc}")
             return
-        self.settings.setValue("reviewer", reviewer)
         self.decision.decision_recorded(row)
         self.candidates.refresh()
-        self.statusBar().showMessage(
-            f"Recorded for candidate {rank}: {DECISIONS[decision]}"
-            + (f" — {LEAD_BANNER}" if decision == "possible_lead" else ""), 10000)
+        if row.get("status") == "pending":
+            said = f"{PENDING_LEAD} (not a result yet). {LEAD_BANNER}"
+        else:
+            said = DECISIONS[decision] + (f" — {LEAD_BANNER}" if decision == "possible_lead"
+                                          else "")
+        self.statusBar().showMessage(f"Recorded for candidate {rank}: {said}", 10000)
 
     def _may_discard_review(self) -> bool:
         """Ask before dropping a candidate list with undecided candidates; nothing of an
         undecided candidate is ever written."""
         if self.review is None or not self.review.result.candidates:
             return True
+        if self.decision_blocker() is not None:
+            return True  # nothing could be recorded for them anyway (e.g. a closed case)
         undecided = self.review.undecided()
         if not undecided:
             return True
@@ -712,6 +1116,8 @@ class MainWindow(QMainWindow):
         if not self._may_discard_review():
             event.ignore()
             return
+        if self.sign_in_dialog is not None:
+            self.sign_in_dialog.close()
         self._save_state()
         self.engine.shutdown()
         if self.gallery is not None:

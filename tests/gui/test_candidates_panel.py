@@ -254,14 +254,13 @@ def test_clicking_a_row_selects_its_candidate(qtbot, make_review: MakeReview) ->
     assert table.rowHeight(0) >= THUMB_PX
 
 
-def test_decision_column_after_refresh(qtbot, make_review: MakeReview,
-                                       imported: Gallery) -> None:
+def test_decision_column_after_refresh(qtbot, desk) -> None:
     panel = CandidatesPanel()
     qtbot.addWidget(panel)
-    review = make_review(blind=False)
+    review = desk.review()  # a search recorded in a case, as the window makes it
     panel.set_review(review, {})
-    review.record_decision(imported, 1, "possible_lead", "A. Analyst", "same scar")
-    review.record_decision(imported, 2, "not_the_person", "A. Analyst", "different ears")
+    review.record_decision(desk.analyst, 1, "possible_lead", "same scar")
+    review.record_decision(desk.analyst, 2, "not_the_person", "different ears")
     changed: list[tuple[QModelIndex, QModelIndex]] = []
     panel.model.dataChanged.connect(lambda a, b, *_: changed.append((a, b)))
     panel.refresh()

@@ -1,31 +1,35 @@
-"""DecisionPanel over a real Review; decisions stored in a real SQLite gallery."""
+"""DecisionPanel over a real Review of a search recorded in a case; decisions stored with
+`cases.decide` in a real SQLite gallery, as the signed-in user."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes import FakeEngine, one_face, save_png
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QLineEdit, QPlainTextEdit, QPushButton, QRadioButton
 
+from facedesk.core.accounts import Session
 from facedesk.core.review import LEAD_BANNER, Review, ReviewError
-from facedesk.core.search import Searcher, analyze_probe, choose_face
-from facedesk.gui.decision_panel import DecisionPanel
+from facedesk.errors import FaceDeskError
+from facedesk.gui.decision_panel import PENDING_LEAD, DecisionPanel
 from facedesk.store import Gallery
 
 MakeReview = Callable[..., Review]
+ANN = "Ann Analyst (ann)"
 
 
 @pytest.fixture
-def make_review(imported: Gallery, tmp_path: Path) -> MakeReview:
-    engine = FakeEngine()
-    probe = analyze_probe(engine, save_png(one_face(2, variant=99), tmp_path / "probe.png"))
-    face = choose_face(engine, probe)
-    result = Searcher(imported, engine.identity()).search(face.encoding, 5)
-    return lambda blind=False: Review(probe, face, result, blind=blind)
+def make_review(desk) -> MakeReview:
+    first = desk.review()
+    return lambda blind=False: Review(first.probe, first.face, first.result, blind=blind,
+                                      search_id=first.search_id)
+
+
+@pytest.fixture
+def imported_analyst(desk) -> tuple[Gallery, Session]:
+    return desk.gallery, desk.analyst
 
 
 class Parts:
@@ -52,12 +56,12 @@ def panel(qtbot) -> DecisionPanel:
     return p
 
 
-def wire(panel: DecisionPanel, review: Review, gallery: Gallery) -> None:
+def wire(panel: DecisionPanel, review: Review, session: Session) -> None:
     """What the window does with decision_requested."""
-    def store(rank: int, decision: str, reviewer: str, rationale: str) -> None:
+    def store(rank: int, decision: str, rationale: str) -> None:
         try:
-            row = review.record_decision(gallery, rank, decision, reviewer, rationale)
-        except ReviewError as exc:
+            row = review.record_decision(session, rank, decision, rationale)
+        except (ReviewError, FaceDeskError) as exc:
             panel.show_error(exc.message)
         else:
             panel.decision_recorded(row)
@@ -84,15 +88,14 @@ def test_record_needs_decision_reviewer_and_rationale(qtbot, panel: DecisionPane
                                                       make_review: MakeReview) -> None:
     parts = Parts(panel)
     panel.set_candidate(make_review(), 1)
-    assert parts.reviewer.text() == ""
+    assert parts.reviewer.text() == ""  # nobody signed in
     assert not parts.record.isEnabled()
-    assert parts.hint.text() == ("To record: choose a decision, enter the reviewer's name, "
-                                 "write a rationale.")
+    assert parts.hint.text() == "To record: choose a decision, sign in, write a rationale."
     parts.inconclusive.click()
     assert not parts.record.isEnabled()
     assert "choose a decision" not in parts.hint.text()
-    qtbot.keyClicks(parts.reviewer, "B. Reviewer")
-    assert panel.reviewer() == "B. Reviewer"
+    panel.set_reviewer(ANN)  # the window: the signed-in user
+    assert panel.reviewer() == ANN
     assert not parts.record.isEnabled()
     assert parts.hint.text() == "To record: write a rationale."
     parts.rationale.setPlainText("   \n ")  # blank is not a rationale
@@ -100,47 +103,55 @@ def test_record_needs_decision_reviewer_and_rationale(qtbot, panel: DecisionPane
     qtbot.keyClicks(parts.rationale, "Ear shape differs")
     assert parts.record.isEnabled()
     assert parts.hint.text() == "Ready to record."
-    parts.reviewer.clear()
-    qtbot.keyClicks(parts.reviewer, " ")
+    panel.set_reviewer("")  # signed out
     assert not parts.record.isEnabled()
-    assert "enter the reviewer's name" in parts.hint.text()
+    assert "sign in" in parts.hint.text()
 
 
-def test_reviewer_prefilled_by_the_window(panel: DecisionPanel,
-                                          make_review: MakeReview) -> None:
+def test_reviewer_is_the_signed_in_user_and_not_editable(qtbot, panel: DecisionPanel,
+                                                         make_review: MakeReview) -> None:
     parts = Parts(panel)
-    panel.set_reviewer("C. Analyst")
-    assert parts.reviewer.text() == "C. Analyst" and panel.reviewer() == "C. Analyst"
+    panel.set_reviewer("C. Analyst (cat)")
+    assert parts.reviewer.text() == "C. Analyst (cat)" and panel.reviewer() == "C. Analyst (cat)"
     panel.set_candidate(make_review(), 2)
-    assert parts.reviewer.text() == "C. Analyst"
+    assert parts.reviewer.text() == "C. Analyst (cat)" and parts.reviewer.isReadOnly()
+    qtbot.keyClicks(parts.reviewer, "someone else")
+    assert parts.reviewer.text() == "C. Analyst (cat)"
     parts.not_person.click()
     parts.rationale.setPlainText("different nose")
+    assert parts.record.isEnabled()
+    panel.set_blocked("Case 1 is closed: a closed case is read-only.")
+    assert not parts.record.isEnabled() and not parts.not_person.isEnabled()
+    assert parts.hint.text() == "Case 1 is closed: a closed case is read-only."
+    panel.set_blocked(None)
     assert parts.record.isEnabled()
     assert DecisionPanel(reviewer="D. Analyst").reviewer() == "D. Analyst"
 
 
-def test_recording_writes_exactly_one_decision(qtbot, panel: DecisionPanel, imported: Gallery,
+def test_recording_writes_exactly_one_decision(qtbot, panel: DecisionPanel, imported_analyst,
                                                make_review: MakeReview) -> None:
+    imported, analyst = imported_analyst
     parts = Parts(panel)
     review = make_review()
-    wire(panel, review, imported)
-    panel.set_reviewer("A. Analyst")
+    wire(panel, review, analyst)
+    panel.set_reviewer(ANN)
     panel.set_candidate(review, 1)
     parts.lead.click()
     qtbot.keyClicks(parts.rationale, "Same scar over the left eyebrow")
     assert imported.decisions() == []  # nothing is stored before the click
     with qtbot.waitSignal(panel.decision_requested) as sig:
         qtbot.mouseClick(parts.record, Qt.MouseButton.LeftButton)
-    assert sig.args == [1, "possible_lead", "A. Analyst", "Same scar over the left eyebrow"]
+    assert sig.args == [1, "possible_lead", "Same scar over the left eyebrow"]
     rows = imported.decisions()
     assert len(rows) == 1
     row = rows[0]
     assert (row["rank"], row["decision"], row["reviewer"], row["rationale"]) == (
-        1, "possible_lead", "A. Analyst", "Same scar over the left eyebrow")
+        1, "possible_lead", "ann", "Same scar over the left eyebrow")
     assert row["person_id"] == review.candidate(1).person_id
     assert row["probe_sha256"] == review.probe.sha256
-    # the form is now read-only, the draft cleared
-    assert parts.hint.text() == "Recorded: Possible lead — investigative lead only"
+    assert row["search_id"] == review.search_id
+    # the form is now read-only, the draft cleared; the lead waits for a second review
+    assert parts.hint.text().startswith(f"Recorded: {PENDING_LEAD}. Not a result yet")
     assert parts.rationale.toPlainText() == ""
     assert not parts.record.isEnabled() and not parts.lead.isEnabled()
     assert parts.lead.isChecked()
@@ -149,24 +160,24 @@ def test_recording_writes_exactly_one_decision(qtbot, panel: DecisionPanel, impo
     assert len(imported.decisions()) == 1
 
 
-def test_already_decided_candidate_is_read_only(panel: DecisionPanel, imported: Gallery,
+def test_already_decided_candidate_is_read_only(panel: DecisionPanel, desk,
                                                 make_review: MakeReview) -> None:
     parts = Parts(panel)
     review = make_review()
-    review.record_decision(imported, 3, "not_the_person", "E. Examiner", "different chin")
-    panel.set_reviewer("A. Analyst")
+    review.record_decision(desk.supervisor, 3, "not_the_person", "different chin")
+    panel.set_reviewer(ANN)
     panel.set_candidate(review, 3)
     assert parts.not_person.isChecked()
     assert not any(b.isEnabled() for b in (parts.lead, parts.not_person, parts.inconclusive))
     assert not parts.rationale.isEnabled() and not parts.reviewer.isEnabled()
-    assert parts.reviewer.text() == "E. Examiner"
+    assert parts.reviewer.text() == "sam"
     assert not parts.record.isEnabled()
     assert parts.hint.text() == "Recorded: Not the person"
     assert "different chin" in panel.record_label.text()
     # an undecided candidate is editable again, with the current reviewer and a clean draft
     panel.set_candidate(review, 4)
     assert parts.lead.isEnabled() and not parts.not_person.isChecked()
-    assert parts.reviewer.text() == "A. Analyst" and parts.reviewer.isEnabled()
+    assert parts.reviewer.text() == ANN and parts.reviewer.isEnabled()
     assert parts.rationale.toPlainText() == ""
     assert panel.record_label.isHidden()
 
@@ -175,7 +186,7 @@ def test_draft_does_not_follow_another_candidate(panel: DecisionPanel,
                                                  make_review: MakeReview) -> None:
     parts = Parts(panel)
     review = make_review()
-    panel.set_reviewer("A. Analyst")
+    panel.set_reviewer(ANN)
     panel.set_candidate(review, 1)
     parts.lead.click()
     parts.rationale.setPlainText("similar eyebrows")
@@ -187,12 +198,13 @@ def test_draft_does_not_follow_another_candidate(panel: DecisionPanel,
 
 
 def test_blind_review_needs_a_first_impression(qtbot, panel: DecisionPanel,
-                                               imported: Gallery,
+                                               imported_analyst,
                                                make_review: MakeReview) -> None:
+    imported, analyst = imported_analyst
     parts = Parts(panel)
     review = make_review(blind=True)
-    wire(panel, review, imported)
-    panel.set_reviewer("A. Analyst")
+    wire(panel, review, analyst)
+    panel.set_reviewer(ANN)
     panel.set_candidate(review, 2)
     assert not parts.record.isEnabled() and not parts.lead.isEnabled()
     assert parts.hint.text().startswith("Record a first impression first")
@@ -211,14 +223,14 @@ def test_blind_review_needs_a_first_impression(qtbot, panel: DecisionPanel,
 
 
 def test_store_error_is_shown_and_the_draft_kept(qtbot, panel: DecisionPanel,
-                                                 imported: Gallery,
-                                                 make_review: MakeReview) -> None:
+                                                 desk, make_review: MakeReview) -> None:
+    imported = desk.gallery
     parts = Parts(panel)
     shown = make_review()
     stale = make_review()  # the window's review knows of a decision the panel's does not
-    stale.record_decision(imported, 1, "inconclusive", "Z. Other", "too blurred")
-    wire(panel, stale, imported)
-    panel.set_reviewer("A. Analyst")
+    stale.record_decision(desk.supervisor, 1, "inconclusive", "too blurred")
+    wire(panel, stale, desk.analyst)
+    panel.set_reviewer(ANN)
     panel.set_candidate(shown, 1)
     parts.lead.click()
     qtbot.keyClicks(parts.rationale, "same hairline")

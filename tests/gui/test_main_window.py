@@ -1,5 +1,6 @@
 """The whole workspace with real widgets, a real gallery file and the fake engine:
-open a gallery, load a probe, search, compare, record a decision, close."""
+open a gallery (signing in as the analyst mapped to this OS account), open a case, load a
+probe, search, compare, record a decision, close."""
 
 from __future__ import annotations
 
@@ -12,18 +13,13 @@ from PySide6.QtWidgets import QMessageBox
 
 from facedesk.core.engines import EngineSpec
 from facedesk.core.faces import Box
-from facedesk.core.importer import ImportOptions, run_import
 from facedesk.gui.main_window import MainWindow
 from facedesk.store import Gallery
 
 
 @pytest.fixture
-def gallery_path(tmp_path: Path, people_dir: Path, fake_spec: EngineSpec) -> Path:
-    db = tmp_path / "g.db"
-    with Gallery.open(db, create=True) as g:
-        for _ in run_import(g, people_dir, engine=fake_spec, options=ImportOptions(workers=1)):
-            pass
-    return db
+def gallery_path(make_gallery) -> Path:
+    return make_gallery(os_user="ann", every_candidate=True)
 
 
 @pytest.fixture
@@ -44,9 +40,12 @@ def probe_file(tmp_path: Path) -> Path:
     return save_png(img, tmp_path / "probe.png")
 
 
-def load_and_search(qtbot, window: MainWindow, gallery_path: Path, tmp_path: Path) -> None:
+def load_and_search(qtbot, window: MainWindow, gallery_path: Path, tmp_path: Path,
+                    start_case) -> None:
     assert window.open_gallery(gallery_path)
     assert "5 persons · 16 photos · 15 faces" in window.gallery_label.text()
+    assert window.session is not None and window.session.user_id == "ann"
+    start_case(window)
     with qtbot.waitSignal(window.engine.analyzed, timeout=20000):
         window.load_probe(probe_file(tmp_path))
     qtbot.waitUntil(lambda: window.probe is not None)
@@ -59,21 +58,21 @@ def load_and_search(qtbot, window: MainWindow, gallery_path: Path, tmp_path: Pat
 
 
 def test_probe_search_review_decide(qtbot, window: MainWindow, gallery_path: Path,
-                                    tmp_path: Path) -> None:
+                                    tmp_path: Path, start_case) -> None:
     assert window.gallery_label.text() == "No gallery open"
-    load_and_search(qtbot, window, gallery_path, tmp_path)
+    load_and_search(qtbot, window, gallery_path, tmp_path, start_case)
     review = window.review
     assert review is not None and review.result.candidates[0].person_id == "person_2"
     assert window.candidates.selected_rank() == 1
     window.grab().save(str(tmp_path / "workspace.png"))
 
-    # the reviewer records a decision through the panel's own signal
-    window.decision.decision_requested.emit(1, "possible_lead", "A. Analyst",
-                                            "Same face shape and eyebrows")
+    # the signed-in reviewer records a decision through the panel's own signal
+    window.decision.decision_requested.emit(1, "possible_lead", "Same face shape and eyebrows")
     with Gallery.open(gallery_path) as g:
         rows = g.decisions()
     assert [(r["person_id"], r["decision"], r["reviewer"]) for r in rows] == [
-        ("person_2", "possible_lead", "A. Analyst")]
+        ("person_2", "possible_lead", "ann")]
+    assert rows[0]["search_id"] == review.search_id
 
     # next/previous candidate from the keyboard actions
     window.act_next.trigger()
@@ -83,8 +82,9 @@ def test_probe_search_review_decide(qtbot, window: MainWindow, gallery_path: Pat
 
 
 def test_closing_with_undecided_candidates_asks_and_writes_nothing(
-        qtbot, window: MainWindow, gallery_path: Path, tmp_path: Path, monkeypatch) -> None:
-    load_and_search(qtbot, window, gallery_path, tmp_path)
+        qtbot, window: MainWindow, gallery_path: Path, tmp_path: Path, monkeypatch,
+        start_case) -> None:
+    load_and_search(qtbot, window, gallery_path, tmp_path, start_case)
     answers = [QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Discard]
     asked: list[str] = []
 
@@ -107,6 +107,7 @@ def test_settings_survive_a_restart(qtbot, tmp_path: Path, gallery_path: Path,
     first = MainWindow(QSettings(ini, QSettings.Format.IniFormat), engine=fake_spec)
     qtbot.addWidget(first)
     first.open_gallery(gallery_path)
+    assert first.top_k.maximum() == 20  # the administrator's top_k
     first.top_k.setValue(7)
     first.act_blind.setChecked(True)
     first.close()

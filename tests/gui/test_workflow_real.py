@@ -1,6 +1,7 @@
 """The analyst's whole flow in the real window, with the real engine on LFW photos:
 import through the dialog, drop a probe on the window, pick a face, search, step through
-the candidates, confirm one. Nothing is stored before the confirmation."""
+the candidates, confirm one. The analyst (mapped to this OS account) works in a case.
+Nothing is stored as a decision before the confirmation."""
 
 from __future__ import annotations
 
@@ -58,14 +59,19 @@ def drop_file(widget, path: Path) -> None:
     assert drop.isAccepted()
 
 
-def test_import_drop_search_step_confirm(qtbot, tmp_path: Path, lfw_tree) -> None:
+def test_import_drop_search_step_confirm(qtbot, tmp_path: Path, lfw_tree,
+                                         prepare_gallery, start_case) -> None:
     root, probe_path = lfw_tree
     db = tmp_path / "gallery.db"
+    with Gallery.open(db, create=True) as g:
+        prepare_gallery(g, os_user="ann", every_candidate=True)
     window = MainWindow(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
     qtbot.addWidget(window, before_close_func=lambda w: setattr(w, "review", None))
     window.resize(1500, 900)
     window.show()
-    assert window.open_gallery(db, create=True)
+    assert window.open_gallery(db)
+    assert window.session is not None and window.session.user_id == "ann"
+    start_case(window)
 
     # import through the dialog, opened from the toolbar's import button
     qtbot.mouseClick(window.findChild(QToolButton, "importButton"), Qt.MouseButton.LeftButton)
@@ -117,7 +123,7 @@ def test_import_drop_search_step_confirm(qtbot, tmp_path: Path, lfw_tree) -> Non
 
     # confirm the first candidate through the decision panel's own controls
     window.findChild(QRadioButton, "decisionPossibleLead").click()
-    qtbot.keyClicks(window.findChild(QLineEdit, "reviewerEdit"), "A. Analyst")
+    assert window.findChild(QLineEdit, "reviewerEdit").text() == "Ann Analyst (ann)"
     qtbot.keyClicks(window.decision.rationale_edit, "Hairline, eyebrows and ear shape agree.")
     confirm = window.findChild(QPushButton, "confirmButton")
     assert confirm.isEnabled()
@@ -125,5 +131,5 @@ def test_import_drop_search_step_confirm(qtbot, tmp_path: Path, lfw_tree) -> Non
     with Gallery.open(db) as g:
         rows = g.decisions()
     assert [(r["person_id"], r["decision"], r["reviewer"], r["rank"]) for r in rows] == [
-        ("Tony_Blair", "possible_lead", "A. Analyst", 1)]
+        ("Tony_Blair", "possible_lead", "ann", 1)]
     assert rows[0]["rationale"] == "Hairline, eyebrows and ear shape agree."

@@ -1,0 +1,479 @@
+"""The accountability dialogs on a real SQLite gallery (fake engine), through real widgets:
+second review, case overview, users, settings, audit log and retention."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fakes import FakeEngine, one_face, save_png
+from PySide6.QtCore import Qt
+
+from facedesk.core import accounts, audit, cases
+from facedesk.core.accounts import Session
+from facedesk.core.search import Searcher, analyze_probe, choose_face
+from facedesk.errors import AccountError, CaseError, LeadError, NotPermitted
+from facedesk.gui.admin_dialogs import (
+    BLIND_PLACEHOLDER,
+    LEAD_WORDING,
+    AuditLogDialog,
+    CaseOverviewDialog,
+    RetentionDialog,
+    SecondReviewDialog,
+    SettingsDialog,
+    UsersDialog,
+)
+from facedesk.store import Gallery
+
+
+@dataclass
+class World:
+    gallery: Gallery
+    admin: Session
+    ann: Session
+    sam: Session
+    case: cases.Case
+    tmp: Path
+
+    def search(self, session: Session, person: int = 2, variant: int = 5,
+               case: cases.Case | None = None) -> cases.CaseSearch:
+        eng = FakeEngine()
+        path = save_png(one_face(person, variant), self.tmp / f"probe_{person}_{variant}.png")
+        probe = analyze_probe(eng, path)
+        face = choose_face(eng, probe)
+        res = Searcher(self.gallery, eng.identity()).search(face.encoding, top_k=20)
+        return cases.record_search(session, case or self.case, probe, face, res,
+                                   path.read_bytes())
+
+    def lead(self, session: Session, person: int = 2, rationale: str = "same ear shape",
+             case: cases.Case | None = None) -> int:
+        s = self.search(session, person, case=case)
+        return int(cases.decide(session, s.id, 1, "possible_lead", rationale)["id"])
+
+
+@pytest.fixture
+def world(imported: Gallery, tmp_path: Path) -> World:
+    admin = accounts.create_first_administrator(imported, "admin", "Ada Admin",
+                                                password="correct horse")
+    admin.add_user("ann", "Ann Analyst", "analyst", password="analyst-pw")
+    admin.add_user("sam", "Sam Super", "supervisor", password="super-pw1")
+    admin.add_user("sue", "Sue Second", "supervisor", password="super-pw2")
+    ann = accounts.sign_in(imported, "ann", "analyst-pw")
+    sam = accounts.sign_in(imported, "sam", "super-pw1")
+    case = cases.open_case(ann, "2026-0042", accounts.DEFAULT_PURPOSES[0], "robbery")
+    return World(imported, admin, ann, sam, case, tmp_path)
+
+
+def _texts(table, column: int) -> list[str]:
+    return [table.item(r, column).text() for r in range(table.rowCount())]
+
+
+# --- second review ---------------------------------------------------------------------------
+
+
+def test_second_review_confirm_through_widgets(qtbot, world: World) -> None:
+    did = world.lead(world.ann)
+    dlg = SecondReviewDialog(world.sam)
+    qtbot.addWidget(dlg)
+    dlg.show()
+    assert dlg.findChild(type(dlg.queue_label), "leadBanner").text() == LEAD_WORDING
+    assert dlg.queue.rowCount() == 1
+    assert _texts(dlg.queue, 0) == ["2026-0042"]
+    assert "Ann Analyst" in dlg.queue.item(0, 1).text()
+    # the first lead is on screen: both faces, the figures, the analyst's rationale
+    assert dlg.current is not None and dlg.current["id"] == did
+    probe, crop = dlg.probe_view.pixmap(), dlg.candidate_view.pixmap()
+    assert not probe.isNull() and not crop.isNull()
+    assert min(probe.width(), probe.height()) >= 200 and crop.width() >= 200
+    assert "distance 0.0" in dlg.figures.text() and "persons searched" in dlg.figures.text()
+    assert "person_2" in dlg.candidate_caption.text()
+    assert dlg.analyst_rationale.text() == "Rationale: same ear shape"
+    assert not dlg.submit_button.isEnabled()  # no verdict yet
+    dlg.findChild(type(dlg.verdict_confirm), "verdictConfirm").setChecked(True)
+    assert not dlg.submit_button.isEnabled()  # no rationale yet
+    qtbot.keyClicks(dlg.rationale_edit, "ears and nose bridge agree")
+    assert dlg.submit_button.isEnabled()
+    with qtbot.waitSignal(dlg.reviewed) as sig:
+        qtbot.mouseClick(dlg.submit_button, Qt.MouseButton.LeftButton)
+    assert sig.args == [did]
+    d = cases.decision(world.gallery, did)
+    assert d["status"] == "confirmed"
+    assert d["review"]["reviewer"] == "sam" and d["review"]["blind"] == 0
+    assert d["review"]["rationale"] == "ears and nose bridge agree"
+    assert dlg.queue.rowCount() == 0 and "No possible lead" in dlg.queue_label.text()
+    assert "Confirmed by Sam Super" in dlg.status_label.text()
+    assert not dlg.submit_button.isEnabled() and not dlg.error_label.isVisible()
+    assert [r["id"] for r in cases.results(world.gallery, world.case.id)] == [did]
+
+
+def test_second_review_overturn_leaves_the_other_lead_waiting(qtbot, world: World) -> None:
+    first = world.lead(world.ann, person=2)
+    second = world.lead(world.ann, person=3, rationale="same scar")
+    dlg = SecondReviewDialog(world.sam)
+    qtbot.addWidget(dlg)
+    assert dlg.queue.rowCount() == 2
+    dlg.queue.selectRow(1)
+    assert dlg.current is not None and dlg.current["id"] == second
+    assert dlg.analyst_rationale.text() == "Rationale: same scar"
+    dlg.verdict_overturn.click()
+    dlg.rationale_edit.setPlainText("the scar is on the other cheek")
+    dlg.submit_button.click()
+    assert cases.decision(world.gallery, second)["status"] == "overturned"
+    assert cases.decision(world.gallery, first)["status"] == "pending"
+    assert dlg.queue.rowCount() == 1 and dlg.queue.item(0, 0).data(Qt.ItemDataRole.UserRole) \
+        == first
+    assert cases.results(world.gallery, world.case.id) == []
+    # choosing the remaining lead starts an empty draft
+    dlg.select_decision(first)
+    assert dlg.rationale_edit.toPlainText() == "" and not dlg.verdict_overturn.isChecked()
+    assert dlg.rationale_edit.isEnabled()
+
+
+def test_own_lead_is_refused_with_the_message_shown(qtbot, world: World) -> None:
+    case = cases.open_case(world.sam, "2026-0050", accounts.DEFAULT_PURPOSES[0])
+    did = world.lead(world.sam, case=case)
+    dlg = SecondReviewDialog(world.sam)
+    qtbot.addWidget(dlg)
+    dlg.show()
+    dlg.select_decision(did)
+    assert "you recorded this lead" in dlg.analyst_label.text()
+    dlg.verdict_confirm.click()
+    dlg.rationale_edit.setPlainText("looks right to me")
+    with qtbot.assertNotEmitted(dlg.reviewed):
+        dlg.submit_button.click()
+    assert dlg.error_label.isVisible()
+    assert "different person" in dlg.error_label.text()
+    assert dlg.rationale_edit.toPlainText() == "looks right to me"  # the text is kept
+    assert cases.decision(world.gallery, did)["status"] == "pending"
+    with pytest.raises(LeadError):
+        dlg.submit()
+    # an analyst sees the queue but may not submit, and is told why
+    other = SecondReviewDialog(world.ann)
+    qtbot.addWidget(other)
+    other.select_decision(did)
+    other.verdict_confirm.setChecked(True)
+    assert not other.submit_button.isEnabled()
+    assert "Only Supervisor may confirm" in other.submit_button.toolTip()
+
+
+def test_blind_setting_hides_the_rationale_until_submitted(qtbot, world: World) -> None:
+    world.admin.set_setting("blind_second_review", True)
+    did = world.lead(world.ann, rationale="same ear shape")
+    dlg = SecondReviewDialog(world.sam)
+    qtbot.addWidget(dlg)
+    dlg.show()
+    dlg.select_decision(did)
+    assert dlg.analyst_rationale.text() == BLIND_PLACEHOLDER
+    shown = " ".join(w.text() for w in dlg.findChildren(type(dlg.analyst_rationale)))
+    assert "same ear shape" not in shown
+    dlg.verdict_confirm.setChecked(True)
+    dlg.rationale_edit.setPlainText("ears agree")
+    dlg.submit_button.click()
+    assert dlg.analyst_rationale.text() == "Rationale: same ear shape"
+    assert "Second review (blind)" in dlg.status_label.text()
+    assert cases.decision(world.gallery, did)["review"]["blind"] == 1
+    # off again: shown at once
+    world.admin.set_setting("blind_second_review", False)
+    other = world.lead(world.ann, person=3, rationale="same chin")
+    dlg.refresh()
+    dlg.select_decision(other)
+    assert dlg.analyst_rationale.text() == "Rationale: same chin"
+
+
+# --- case overview ---------------------------------------------------------------------------
+
+
+def _case_with_statuses(world: World) -> tuple[int, int, int]:
+    confirmed = world.lead(world.ann, person=2)
+    cases.review_lead(world.sam, confirmed, "confirmed", "agree")
+    pending = world.lead(world.ann, person=3, rationale="same brow")
+    s = world.search(world.ann, person=1)
+    other = int(cases.decide(world.ann, s.id, 1, "not_the_person", "different jaw")["id"])
+    return confirmed, pending, other
+
+
+def test_case_overview_statuses_and_results(qtbot, world: World) -> None:
+    confirmed, pending, other = _case_with_statuses(world)
+    dlg = CaseOverviewDialog(world.ann, world.case)
+    qtbot.addWidget(dlg)
+    dlg.show()
+    assert "Case 2026-0042" in dlg.header.text() and "robbery" in dlg.header.text()
+    assert "Ann Analyst" in dlg.header.text() and "(open)" in dlg.header.text()
+    assert dlg.searches_table.rowCount() == 3
+    assert _texts(dlg.searches_table, 5) == ["no", "no", "no"]
+    status = dict(zip([dlg.decisions_table.item(r, 0).data(Qt.ItemDataRole.UserRole)
+                       for r in range(dlg.decisions_table.rowCount())],
+                      _texts(dlg.decisions_table, 5), strict=True))
+    assert status == {confirmed: cases.LEAD_STATUS["confirmed"],
+                      pending: cases.LEAD_STATUS["pending"],
+                      other: cases.LEAD_STATUS["not_a_lead"]}
+    assert "Sam Super" in _texts(dlg.decisions_table, 6)[0]
+    assert _texts(dlg.decisions_table, 7)[0] == "Confirmed"
+    text = dlg.results_label.text()
+    assert "Results: 1 confirmed lead." in text and "1 possible lead pending" in text
+    assert "pending second review is not a result" in text
+    kinds = set(_texts(dlg.events_table, 3))
+    assert {"Case opened", "Search", "Decision", "Second review"} <= kinds
+    # the lead sheet button follows the selection
+    assert not dlg.export_button.isEnabled()
+    dlg.select_decision(pending)
+    assert not dlg.export_button.isEnabled()
+    assert "confirmed lead" in dlg.export_button.toolTip()
+    dlg.select_decision(confirmed)
+    assert dlg.export_button.isEnabled()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("facedesk.core.lead_sheet") is None,
+                    reason="facedesk.core.lead_sheet (written by another change) is missing")
+def test_case_overview_exports_a_lead_sheet(qtbot, world: World, tmp_path: Path) -> None:
+    confirmed, _, _ = _case_with_statuses(world)
+    dlg = CaseOverviewDialog(world.ann, world.case)
+    qtbot.addWidget(dlg)
+    dlg.select_decision(confirmed)
+    paths = dlg.export_lead_sheet(confirmed, tmp_path / "sheet")
+    assert sorted(p.suffix for p in paths) == [".html", ".pdf"]
+    assert all(p.exists() and p.stat().st_size > 0 for p in paths)
+    assert "Lead sheet written" in dlg.status_label.text()
+
+
+def test_close_case_makes_the_overview_read_only(qtbot, world: World) -> None:
+    world.lead(world.ann)
+    dlg = CaseOverviewDialog(world.ann, world.case)
+    qtbot.addWidget(dlg)
+    assert dlg.close_case_button.isEnabled() and not dlg.read_only
+    with qtbot.waitSignal(dlg.case_closed):
+        closed = dlg.close_case("suspect charged on other evidence")
+    assert not closed.is_open and dlg.read_only
+    assert not cases.get_case(world.gallery, world.case.id).is_open
+    assert not dlg.close_case_button.isEnabled()
+    assert "read-only" in dlg.close_case_button.toolTip()
+    assert "closed by Ann Analyst" in dlg.header.text()
+    assert "suspect charged" in dlg.header.text()
+    assert "(closed)" in dlg.windowTitle()
+    assert "Case closed" in _texts(dlg.events_table, 3)
+    with pytest.raises(CaseError):
+        dlg.close_case("again")
+    assert "already closed" in dlg.error_label.text()
+    # the case is read-only in the core too
+    with pytest.raises(CaseError):
+        world.search(world.ann, person=3)
+
+
+# --- users -----------------------------------------------------------------------------------
+
+
+def test_users_add_change_and_duplicate_error(qtbot, world: World) -> None:
+    dlg = UsersDialog(world.admin)
+    qtbot.addWidget(dlg)
+    dlg.show()
+    assert _texts(dlg.table, 0) == ["admin", "ann", "sam", "sue"]
+    qtbot.keyClicks(dlg.id_edit, "jdoe")
+    qtbot.keyClicks(dlg.name_edit, "Jane Doe")
+    dlg.role_combo.setCurrentIndex(dlg.role_combo.findData("analyst"))
+    qtbot.keyClicks(dlg.password_edit, "jane-secret")
+    qtbot.keyClicks(dlg.password_again_edit, "jane-secret")
+    dlg.add_button.click()
+    assert not dlg.error_label.isVisible(), dlg.error_label.text()
+    assert "jdoe" in _texts(dlg.table, 0)
+    assert accounts.sign_in(world.gallery, "jdoe", "jane-secret").user.role == "analyst"
+    assert dlg.id_edit.text() == ""
+    # a duplicate is refused inline and what was typed is kept
+    qtbot.keyClicks(dlg.id_edit, "jdoe")
+    qtbot.keyClicks(dlg.name_edit, "Another Jane")
+    qtbot.keyClicks(dlg.os_edit, "jane2")
+    dlg.add_button.click()
+    assert dlg.error_label.isVisible() and "already a user 'jdoe'" in dlg.error_label.text()
+    assert dlg.name_edit.text() == "Another Jane"
+    # mismatching passwords
+    with pytest.raises(AccountError):
+        dlg.add_user("kim", "Kim", "analyst", password="kim-secret1", password_again="other")
+    assert "passwords differ" in dlg.error_label.text()
+    # change the selected user's role, deactivate, password, OS account
+    dlg.select_user("jdoe")
+    assert "Jane Doe" in dlg.selected_label.text()
+    dlg.change_role_combo.setCurrentIndex(dlg.change_role_combo.findData("supervisor"))
+    dlg.change_role_button.click()
+    assert accounts.user(world.gallery, "jdoe").role == "supervisor"
+    assert not dlg.error_label.isVisible()
+    assert dlg.active_button.text() == "Deactivate"
+    dlg.active_button.click()
+    assert not accounts.user(world.gallery, "jdoe").active
+    assert dlg.active_button.text() == "Activate"
+    dlg.map_os_edit.setText("jdoe-os")
+    dlg.map_os_button.click()
+    assert accounts.user(world.gallery, "jdoe").os_account == "jdoe-os"
+    dlg.new_password_edit.setText("new-secret")
+    dlg.new_password_again_edit.setText("new-secret")
+    dlg.password_button.click()
+    dlg.set_active("jdoe", True)
+    assert accounts.sign_in(world.gallery, "jdoe", "new-secret").user.role == "supervisor"
+    # the only administrator cannot be demoted
+    with pytest.raises(AccountError):
+        dlg.change_role("admin", "analyst")
+    assert "only active administrator" in dlg.error_label.text()
+    changes = [e.data for e in audit.events(world.gallery, kinds=["user_changed"])]
+    assert [c["user"] for c in changes] == ["jdoe"] * 5
+    # someone else may look but not act
+    other = UsersDialog(world.sam)
+    qtbot.addWidget(other)
+    assert not other.add_button.isEnabled()
+    assert "Only Administrator may add or change users" in other.add_button.toolTip()
+    with pytest.raises(NotPermitted):
+        other.add_user("x", "X", "analyst", password="x-secret-1", password_again="x-secret-1")
+
+
+# --- settings --------------------------------------------------------------------------------
+
+
+def test_settings_change_only_what_changed_and_audit_it(qtbot, world: World) -> None:
+    before = len(audit.events(world.gallery, kinds=["setting_changed"]))
+    dlg = SettingsDialog(world.admin)
+    qtbot.addWidget(dlg)
+    dlg.show()
+    assert dlg.keep.isChecked() and not dlg.retention.isEnabled()
+    assert "never count" in dlg.training_warning.text() and dlg.training_warning.isVisible()
+    assert dlg.apply() == []
+    assert "Nothing changed" in dlg.status_label.text()
+    dlg.blind.setChecked(True)
+    dlg.keep.setChecked(False)
+    assert dlg.retention.isEnabled()
+    dlg.retention.setValue(90)
+    dlg.threshold.setValue(0.55)
+    dlg.purposes.setPlainText("Robbery\n\n  Missing person  \n")
+    dlg.save_button.click()
+    s = accounts.settings(world.gallery)
+    assert s.blind_second_review and s.retention_days == 90 and s.threshold == 0.55
+    assert s.purposes == ["Robbery", "Missing person"] and s.top_k == 20
+    evs = audit.events(world.gallery, kinds=["setting_changed"])[before:]
+    assert sorted(e.data["setting"] for e in evs) == ["blind_second_review", "purposes",
+                                                      "retention_days", "threshold"]
+    assert all(e.user_id == "admin" for e in evs)
+    assert "Saved" in dlg.status_label.text()
+    # back to keeping searches, and an empty purpose list is refused inline
+    dlg.keep.setChecked(True)
+    dlg.purposes.setPlainText("   ")
+    with pytest.raises(AccountError):
+        dlg.apply()
+    assert "at least one purpose" in dlg.error_label.text()
+    assert dlg.purposes.toPlainText() == "   "
+    dlg.purposes.setPlainText("Robbery")
+    assert dlg.apply() == ["retention_days", "purposes"]
+    assert accounts.settings(world.gallery).retention_days is None
+    # a supervisor sees the settings but cannot save
+    other = SettingsDialog(world.sam)
+    qtbot.addWidget(other)
+    assert not other.save_button.isEnabled() and not other.threshold.isEnabled()
+    assert "Only Administrator" in other.save_button.toolTip()
+
+
+# --- audit log -------------------------------------------------------------------------------
+
+
+def test_audit_verify_ok_then_tampered(qtbot, world: World) -> None:
+    did = world.lead(world.ann)
+    cases.review_lead(world.sam, did, "confirmed", "agree")
+    dlg = AuditLogDialog(world.admin)
+    qtbot.addWidget(dlg)
+    dlg.show()
+    head = audit.head(world.gallery)
+    assert head is not None and dlg.table.rowCount() == head.seq
+    dlg.set_filter("2026-0042", "decision")
+    assert _texts(dlg.table, 3) == ["Decision"] and _texts(dlg.table, 4) == ["2026-0042"]
+    dlg.verify_button.click()
+    assert dlg.verify_label.text().startswith("Intact:")
+    v = dlg.verify(head.hash)
+    assert v.ok and "no event was lost" in dlg.verify_label.text()
+    # an unknown head is a truncated log
+    assert not dlg.verify("0" * 64).ok
+    assert dlg.verify_label.text().startswith("FAILED")
+
+    review_seq = audit.events(world.gallery, kinds=["lead_review"])[0].seq
+    with sqlite3.connect(world.gallery.path) as raw:
+        raw.execute("DROP TRIGGER audit_no_update")
+        raw.execute("UPDATE audit SET data = replace(data, 'agree', 'disagree') "
+                    "WHERE kind = 'lead_review'")
+    raw.close()
+    dlg.set_filter("2026-0042", "search")
+    v = dlg.verify()
+    assert not v.ok and v.first_bad == review_seq
+    text = dlg.verify_label.text()
+    assert text.startswith("FAILED") and f"first broken event is {review_seq}" in text
+    assert "audit_no_update" in text
+    # the filters were cleared so that the broken event can be seen, selected and marked
+    assert dlg.case_filter.currentIndex() == 0 and dlg.kind_filter.currentIndex() == 0
+    rows = dlg.table.selectionModel().selectedRows()
+    assert len(rows) == 1
+    item = dlg.table.item(rows[0].row(), 0)
+    assert int(item.text()) == review_seq
+    assert item.background().color().name() == "#f8d7da"
+
+
+def test_audit_export_writes_both_files_and_shows_the_head(qtbot, world: World,
+                                                           tmp_path: Path) -> None:
+    world.lead(world.ann)
+    dlg = AuditLogDialog(world.admin)
+    qtbot.addWidget(dlg)
+    out = tmp_path / "export"
+    result = dlg.export(out)
+    assert (out / "audit-log.json").exists() and (out / "audit-log.csv").exists()
+    doc = json.loads((out / "audit-log.json").read_text(encoding="utf-8"))
+    assert doc["head"]["hash"] == result["hash"] == dlg.head_edit.text()
+    assert result["hash"] in dlg.status_label.text()
+    assert audit.verify_export(out / "audit-log.json").ok
+    assert _texts(dlg.table, 3)[-1] == "Export"
+    # the exported file can serve as the expected head later
+    assert dlg.verify(str(out / "audit-log.json")).ok
+    assert "no event was lost" in dlg.verify_label.text()
+    # an analyst may not export
+    other = AuditLogDialog(world.ann)
+    qtbot.addWidget(other)
+    assert not other.export_button.isEnabled()
+    assert "Only Administrator, Supervisor" in other.export_button.toolTip()
+    with pytest.raises(NotPermitted):
+        other.export(tmp_path / "no")
+    assert "may not export the audit log" in other.error_label.text()
+    assert not (tmp_path / "no").exists()
+
+
+# --- retention -------------------------------------------------------------------------------
+
+
+def test_retention_purge_removes_the_planned_searches(qtbot, world: World) -> None:
+    kept_case = cases.open_case(world.ann, "2026-0099", accounts.DEFAULT_PURPOSES[0])
+    kept = world.lead(world.ann, case=kept_case)
+    cases.review_lead(world.sam, kept, "confirmed", "agree")
+    pending = world.lead(world.ann, person=3)
+    world.search(world.ann, person=1)
+    dlg = RetentionDialog(world.admin)
+    qtbot.addWidget(dlg)
+    assert "No retention period is set" in dlg.period_label.text()
+    assert not dlg.purge_button.isEnabled() and "Settings" in dlg.purge_button.toolTip()
+
+    world.admin.set_setting("retention_days", 30)
+    with sqlite3.connect(world.gallery.path) as raw:  # all searches made 60 days ago
+        raw.execute("UPDATE searches SET created_at = '2020-01-01T00:00:00+00:00'")
+    raw.close()
+    dlg.refresh()
+    assert "Retention period: 30 days" in dlg.period_label.text()
+    planned = cases.purge_plan(world.gallery)
+    assert len(planned.searches) == 2 and planned.decisions == [pending]
+    assert dlg.table.rowCount() == 2 and set(_texts(dlg.table, 0)) == {"2026-0042"}
+    assert "2 searches and 1 decision" in dlg.plan_label.text()
+    assert dlg.purge_button.isEnabled()
+    done = dlg.purge()
+    assert done.searches == planned.searches
+    assert cases.searches(world.gallery, world.case.id) == []
+    assert len(cases.searches(world.gallery, kept_case.id)) == 1  # a confirmed lead stays
+    assert dlg.table.rowCount() == 0 and not dlg.purge_button.isEnabled()
+    assert "Purged 2 searches" in dlg.status_label.text()
+    assert audit.events(world.gallery, kinds=["purge"])[-1].data["searches"] == \
+        planned.searches
+    # others may not purge
+    other = RetentionDialog(world.sam)
+    qtbot.addWidget(other)
+    assert not other.purge_button.isEnabled()
+    assert "Only Administrator may purge" in other.purge_button.toolTip()
