@@ -17,7 +17,7 @@
     1. facedesk-cli --version, FaceDesk --help
     2. facedesk-cli import of the 20 photos with 2 worker processes (multiprocessing
        "spawn" in the frozen application)
-    3. facedesk-cli search of the probe: the probe's person is candidate 1 and the output
+    3. an administrator, an analyst and a case; facedesk-cli search --case of the probe: the probe's person is candidate 1 and the output
        says candidates are investigative leads only
     4. the GUI: "facedesk-cli gui --db" and FaceDesk.exe without arguments (the last
        gallery): the main window is shown and saved as a PNG (FACEDESK_SCREENSHOT); the
@@ -117,11 +117,24 @@ try {
   if ($import -notmatch "newly stored\s+20") { Write-Host $import; Fail "import did not store the 20 photos" }
   Say ("import: 20 photos, 2 workers, {0:N2} s" -f ($t1 - $t0))
 
-  # -- 3. search ----------------------------------------------------------------------------
+  # -- 3. users, a case, and a search in it ------------------------------------------------
+  $env:FACEDESK_NEW_PASSWORD = "smoke-admin-pw"
+  & $CliExe users init --db $Db --user admin --name "Smoke Administrator" --password-prompt | Out-Null
+  if ($LASTEXITCODE -ne 0) { Fail "users init" }
+  $env:FACEDESK_USER = "admin"; $env:FACEDESK_PASSWORD = "smoke-admin-pw"
+  $env:FACEDESK_NEW_PASSWORD = "smoke-analyst-pw"
+  & $CliExe users add ann --db $Db --name "Smoke Analyst" --role analyst --password-prompt | Out-Null
+  if ($LASTEXITCODE -ne 0) { Fail "users add" }
+  Remove-Item Env:FACEDESK_NEW_PASSWORD
+  $env:FACEDESK_USER = "ann"; $env:FACEDESK_PASSWORD = "smoke-analyst-pw"
+  & $CliExe case open SMOKE-1 --db $Db --purpose 1 --detail "bundle smoke test" | Out-Null
+  if ($LASTEXITCODE -ne 0) { Fail "case open" }
   $t0 = Now
-  $search = & $CliExe search $probe --db $Db --top 5 | Out-String
+  $search = & $CliExe search $probe --db $Db --case SMOKE-1 | Out-String
   if ($LASTEXITCODE -ne 0) { Write-Host $search; Fail "facedesk-cli search" }
   $t1 = Now
+  & $CliExe audit verify --db $Db | Out-Null
+  if ($LASTEXITCODE -ne 0) { Fail "audit verify: the log does not verify" }
   Add-Content -Path $Report -Value $search -Encoding UTF8
   if ($search -notmatch "(?m)^\s+1\s+[0-9.]+\s+[0-9.]+\s+\S+\s+\S+\s+$([regex]::Escape($probePerson))\s") {
     Write-Host $search; Fail "the probe's person $probePerson is not candidate 1"

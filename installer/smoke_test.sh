@@ -16,8 +16,10 @@
 #   1. `facedesk-cli --version` and `FaceDesk --help`
 #   2. `FaceDesk import` (the GUI executable with arguments runs the command line) of the
 #      20 photos with 2 worker processes (multiprocessing "spawn" in the frozen app)
-#   3. `facedesk-cli search` of the probe: the probe's person is candidate 1, and the
-#      output says candidates are investigative leads only
+#   3. an administrator and an analyst (`users init`, `users add`), a case (`case open`),
+#      `facedesk-cli search --case` of the probe: the probe's person is candidate 1, and the
+#      output says candidates are investigative leads only; the analyst's possible lead,
+#      a supervisor's confirmation, the lead sheet PDF; `audit verify` passes
 #   4. `FaceDesk gui --db` and `FaceDesk` without arguments, offscreen: the main window
 #      is shown with the gallery open and saved as a PNG (FACEDESK_SCREENSHOT); the time
 #      from start to the window shown is the start-up time
@@ -114,11 +116,35 @@ grep -qE "newly stored +20" "$WORK/import.txt" ||
   { cat "$WORK/import.txt" >&2; fail "import did not store the 20 photos"; }
 say "import: 20 photos, 2 workers, $(elapsed "$t0" "$t1") s ($(grep -m1 'gallery now' "$WORK/import.txt"))"
 
-# -- 3. search -------------------------------------------------------------------------------
+# -- 3. users, a case, and a search in it ------------------------------------------------------
+ADMIN=(FACEDESK_USER=admin FACEDESK_PASSWORD=smoke-admin-pw)
+ANALYST=(FACEDESK_USER=ann FACEDESK_PASSWORD=smoke-analyst-pw)
+run FACEDESK_NEW_PASSWORD=smoke-admin-pw "$CLI_EXE" users init --db "$DB" --user admin \
+  --name "Smoke Administrator" --password-prompt >> "$REPORT" || fail "users init"
+run "${ADMIN[@]}" FACEDESK_NEW_PASSWORD=smoke-analyst-pw "$CLI_EXE" users add ann --db "$DB" \
+  --name "Smoke Analyst" --role analyst --password-prompt >> "$REPORT" || fail "users add"
+run "${ANALYST[@]}" "$CLI_EXE" case open SMOKE-1 --db "$DB" --purpose 1 \
+  --detail "bundle smoke test" >> "$REPORT" || fail "case open"
 t0=$(now)
-run "$CLI_EXE" search "$probe" --db "$DB" --top 5 > "$WORK/search.txt" ||
+run "${ANALYST[@]}" "$CLI_EXE" search "$probe" --db "$DB" --case SMOKE-1 > "$WORK/search.txt" ||
   { cat "$WORK/search.txt" >&2; fail "facedesk-cli search"; }
 t1=$(now)
+# the possible lead, its second review by a supervisor, and the lead sheet (PDF and HTML)
+SUPERVISOR=(FACEDESK_USER=sam FACEDESK_PASSWORD=smoke-supervisor-pw)
+search_id=$(sed -n 's/^search \([0-9]*\) recorded.*/\1/p' "$WORK/search.txt")
+[ -n "$search_id" ] || fail "the search output names no recorded search"
+run "${ADMIN[@]}" FACEDESK_NEW_PASSWORD=smoke-supervisor-pw "$CLI_EXE" users add sam --db "$DB" \
+  --name "Smoke Supervisor" --role supervisor --password-prompt >> "$REPORT" || fail "users add sam"
+run "${ANALYST[@]}" "$CLI_EXE" decide --db "$DB" --search "$search_id" --rank 1 \
+  --decision possible_lead --rationale "smoke test: same person by construction" >> "$REPORT" ||
+  fail "decide"
+run "${SUPERVISOR[@]}" "$CLI_EXE" leads review 1 --db "$DB" --verdict confirmed \
+  --rationale "smoke test: compared" >> "$REPORT" || fail "leads review"
+run "${ANALYST[@]}" "$CLI_EXE" lead-sheet 1 --db "$DB" --out "$OUT" >> "$REPORT" || fail "lead-sheet"
+sheet=$(ls "$OUT"/lead-sheet-case-SMOKE-1-decision-1.pdf 2>/dev/null || true)
+[ -n "$sheet" ] && head -c 5 "$sheet" | grep -q "%PDF" || fail "no lead sheet PDF in $OUT"
+run "$CLI_EXE" audit verify --db "$DB" >> "$REPORT" || fail "audit verify: the log does not verify"
+say "case SMOKE-1: search $search_id, possible lead confirmed by a second user, lead sheet $sheet, audit log verified"
 cat "$WORK/search.txt" >> "$REPORT"
 grep -qE "^ +1 +[0-9.]+ +[0-9.]+ +[^ ]+ +[^ ]+ +$probe_person " "$WORK/search.txt" ||
   { cat "$WORK/search.txt" >&2; fail "the probe's person $probe_person is not candidate 1"; }

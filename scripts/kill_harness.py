@@ -21,9 +21,10 @@ Three phases, all with seeded random kill moments:
    one run left 'running'; the import lock released by the kill. At the end of every round the run
    that finished reports exactly what was missing, and the gallery holds exactly the
    expected set, every photo once, with the uninterrupted import's encodings.
-2. search: `facedesk search` on the finished gallery, killed at random moments: the
-   gallery's content (a digest of every table) does not change, it passes
-   integrity_check, and the next search returns the same candidates as before.
+2. search: `facedesk search --case` on the finished gallery, killed at random moments:
+   the gallery's content (a digest of every table but the search's own record and audit
+   events) does not change, it passes integrity_check, the search is stored and logged
+   whole or not at all, and the next search returns the same candidates as before.
 3. decisions: a process that records decisions in a tight loop through
    `Gallery.add_decision` (what the review screen's "Record" does), printing an
    acknowledgement after each one returns, killed at random moments: every stored
@@ -36,8 +37,9 @@ Every process runs on a copy of the `facedesk` package taken when the harness st
 the code (and make an "uninterrupted" reference that the later runs no longer match);
 `--live-code` runs the working tree instead.
 
-The tamper-evident audit log of DESIGN.md does not exist yet; when it does, its chain
-must be verified after every kill as well (see `audit_chain`).
+The search phase signs in as an analyst of an open case (a search is recorded in its
+case); after each search kill the searches stored equal the search events logged and the
+audit chain verifies. At the end the whole audit chain of the gallery is verified.
 
 Usage:
     .venv/bin/python scripts/kill_harness.py [--kills 50] [--search-kills 10]
@@ -108,10 +110,11 @@ def snapshot_code(work: Path) -> Path:
 
 
 def start_group(cmd: list[str], stdout: Any = subprocess.DEVNULL,
-                stderr: Any = subprocess.DEVNULL) -> subprocess.Popen[Any]:
+                stderr: Any = subprocess.DEVNULL,
+                extra_env: dict[str, str] | None = None) -> subprocess.Popen[Any]:
     """A process in its own process group (session), so one killpg takes its children."""
-    return subprocess.Popen(cmd, stdout=stdout, stderr=stderr, env=child_env(),
-                            start_new_session=True)
+    return subprocess.Popen(cmd, stdout=stdout, stderr=stderr,
+                            env={**child_env(), **(extra_env or {})}, start_new_session=True)
 
 
 def kill_group(proc: subprocess.Popen[Any]) -> None:
@@ -163,13 +166,14 @@ def integrity(conn: sqlite3.Connection) -> list[str]:
     return out
 
 
-def audit_chain(conn: sqlite3.Connection) -> str:
-    """The audit log's hash chain. There is no audit log in the gallery schema yet; when
-    there is, verify its chain here (and count a broken chain as an integrity failure)."""
-    for name in ("audit_log", "audit_events", "audit"):
-        if has_table(conn, name):
-            return f"table {name} exists: its chain check is not written yet"
-    return "no audit log in this schema"
+def audit_chain(db: Path) -> tuple[bool, str]:
+    """The audit log's hash chain (facedesk.core.audit.verify): intact, and in words."""
+    from facedesk.core import audit
+    from facedesk.store import Gallery
+
+    with Gallery.open(db) as g:
+        v = audit.verify(g)
+    return v.ok, v.summary()
 
 
 @dataclass(frozen=True)
@@ -208,13 +212,14 @@ def duplicates(conn: sqlite3.Connection) -> int:
     return int(dup_photos) + int(dup_faces)
 
 
-def content_digest(conn: sqlite3.Connection) -> str:
-    """SHA-256 of every row of every table, in rowid order: the gallery's content,
-    whatever its file layout (a checkpoint moves pages from the WAL, not content)."""
+def content_digest(conn: sqlite3.Connection, skip: tuple[str, ...] = ()) -> str:
+    """SHA-256 of every row of every table (but `skip`), in rowid order: the gallery's
+    content, whatever its file layout (a checkpoint moves pages from the WAL, not
+    content)."""
     h = hashlib.sha256()
     tables = [r[0] for r in conn.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
-        "ORDER BY name")]
+        "ORDER BY name") if r[0] not in skip]
     for t in tables:
         h.update(t.encode())
         for row in conn.execute(f'SELECT * FROM "{t}" ORDER BY rowid'):
@@ -465,11 +470,45 @@ def import_phase(root: Path, work: Path, reference: dict[str, PhotoRow], startup
 # --- 2. search --------------------------------------------------------------------------------
 
 
+#: the analyst the search phase signs in as, and the case its searches belong to
+SEARCH_USER = {"FACEDESK_USER": "kill-analyst", "FACEDESK_PASSWORD": "kill-harness-pw"}
+SEARCH_CASE = "KILL-1"
+#: what a search writes: its record and audit events (sign-in, search)
+SEARCH_TABLES = ("searches", "audit")
+
+
+def prepare_case(db: Path) -> None:
+    """An administrator, the analyst and an open case, for the searches to belong to."""
+    from facedesk.core import accounts, cases
+    from facedesk.store import Gallery
+
+    with Gallery.open(db) as g:
+        admin = accounts.create_first_administrator(g, "kill-admin", "Harness Administrator",
+                                                    password="kill-harness-admin")
+        admin.add_user(SEARCH_USER["FACEDESK_USER"], "Harness Analyst", "analyst",
+                       password=SEARCH_USER["FACEDESK_PASSWORD"])
+        analyst = accounts.sign_in(g, SEARCH_USER["FACEDESK_USER"],
+                                   SEARCH_USER["FACEDESK_PASSWORD"])
+        cases.open_case(analyst, SEARCH_CASE, accounts.DEFAULT_PURPOSES[0], "kill harness")
+
+
+def search_records(db: Path) -> tuple[int, int, bool]:
+    """Searches stored, search events logged, and whether the audit chain verifies."""
+    from facedesk.core import audit
+    from facedesk.store import Gallery
+
+    with Gallery.open(db) as g:
+        stored = g.conn.execute("SELECT count(*) FROM searches").fetchone()[0]
+        logged = g.conn.execute("SELECT count(*) FROM audit WHERE kind = 'search'"
+                                ).fetchone()[0]
+        return stored, logged, audit.verify(g).ok
+
+
 def run_search(db: Path, probe: Path) -> tuple[float, list[tuple[str, int, float]]]:
     t0 = time.monotonic()
     proc = subprocess.run([*facedesk_command(), "search", str(probe), "--db", str(db),
-                           "--json", "--top", "10"], capture_output=True, text=True,
-                          env=child_env(), timeout=300)
+                           "--case", SEARCH_CASE, "--json"], capture_output=True, text=True,
+                          env={**child_env(), **SEARCH_USER}, timeout=300)
     took = time.monotonic() - t0
     if proc.returncode != 0:
         raise RuntimeError(f"search failed (exit {proc.returncode}): {proc.stderr[-400:]}")
@@ -481,15 +520,16 @@ def run_search(db: Path, probe: Path) -> tuple[float, list[tuple[str, int, float
 def search_phase(db: Path, probe: Path, kills: int, rng: random.Random) -> Phase:
     res = Phase()
     t_start = time.monotonic()
+    prepare_case(db)
     took, expected = run_search(db, probe)
     with connect(db) as conn:
-        digest = content_digest(conn)
+        digest = content_digest(conn, skip=SEARCH_TABLES)
     i = -1
     while res.kills < kills and i < 3 * kills:
         i += 1
         delay = rng.uniform(0.0, took)
         proc = start_group([*facedesk_command(), "search", str(probe), "--db", str(db),
-                            "--json"])
+                            "--case", SEARCH_CASE, "--json"], extra_env=SEARCH_USER)
         hit = kill_at(proc, delay)
         if hit:
             res.kills += 1
@@ -497,12 +537,16 @@ def search_phase(db: Path, probe: Path, kills: int, rng: random.Random) -> Phase
             res.ended_before_kill += 1
         with connect(db) as conn:
             problems = integrity(conn)
-            same = content_digest(conn) == digest
+            same = content_digest(conn, skip=SEARCH_TABLES) == digest
+        stored, logged, chain_ok = search_records(db)
         if problems:
             res.fail("integrity_failures", 1, f"search kill {i + 1}: {problems[:3]}")
         if not same:
             res.fail("other_failures", 1, f"search kill {i + 1}: a search changed the "
-                     "gallery's content")
+                     "gallery's content (beyond its own record and audit events)")
+        if stored != logged or not chain_ok:
+            res.fail("integrity_failures", 1, f"search kill {i + 1}: {stored} searches "
+                     f"stored, {logged} logged, audit chain {'ok' if chain_ok else 'BROKEN'}")
         _, again = run_search(db, probe)
         if again != expected:
             res.fail("other_failures", 1, f"search kill {i + 1}: the next search returned "
@@ -718,8 +762,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.decision_kills:
             print(f"\n== decisions: {args.decision_kills} kills", flush=True)
             phases["decisions"] = decision_phase(ref_db, args.decision_kills, rng)
-        with connect(ref_db) as conn:
-            audit = audit_chain(conn)
+        chain_ok, audit = audit_chain(ref_db)
+        if not chain_ok:
+            phases.setdefault("audit", Phase()).fail("integrity_failures", 1, audit)
 
     elapsed = time.monotonic() - t0
     failures = sum(p.failures for p in phases.values())

@@ -24,6 +24,7 @@ import pytest
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QMessageBox
 
+from facedesk.core import accounts, audit, cases
 from facedesk.core.importer import ImportOptions, run_import
 from facedesk.gui.main_window import MainWindow
 from facedesk.store import Gallery
@@ -93,6 +94,14 @@ def test_window_import_and_search_processes_at_once(
         for _ in run_import(g, symlink_tree(first, "first"), engine=real_engine_spec,
                             options=ImportOptions(workers=1)):
             pass
+        # the analyst works in the window (signed in through the OS account) and in the
+        # other processes (FACEDESK_USER / FACEDESK_PASSWORD); every candidate is shown
+        admin = accounts.create_first_administrator(g, "admin", "Ada Admin",
+                                                    password="admin-password")
+        admin.set_setting("threshold", 1.0)
+        admin.add_user("ann", "Ann Analyst", "analyst", password="analyst-password",
+                       os_account=accounts.os_account())
+    env = {**env, "FACEDESK_USER": "ann", "FACEDESK_PASSWORD": "analyst-password"}
     new_photos = symlink_tree(added, "added")
 
     # every message box the window would show is recorded (none must be shown)
@@ -108,6 +117,9 @@ def test_window_import_and_search_processes_at_once(
     monkeypatch.setattr(window.decision, "show_error", decision_errors.append)
     window.show()
     assert window.open_gallery(db)
+    assert window.session is not None and window.session.user_id == "ann"
+    case = cases.open_case(window.session, "2026-0077", accounts.DEFAULT_PURPOSES[0])
+    assert window.set_case(case)
     assert f"{n_first} photos" in window.gallery_label.text()
     with qtbot.waitSignal(window.engine.analyzed, timeout=TIMEOUT_MS):
         window.load_probe(probe)
@@ -121,8 +133,7 @@ def test_window_import_and_search_processes_at_once(
         qtbot.waitUntil(lambda: window.review is not None, timeout=TIMEOUT_MS)
         review = window.review
         window.decision.decision_requested.emit(
-            review.result.candidates[0].rank, "not_the_person", "A. Analyst",
-            "Different ears and jawline")
+            review.result.candidates[0].rank, "not_the_person", "Different ears and jawline")
         return review.result.persons_searched
 
     assert gui_search_and_decide() == len(first)
@@ -130,7 +141,8 @@ def test_window_import_and_search_processes_at_once(
     importer = subprocess.Popen(
         [*facedesk, "import", str(new_photos), "--db", str(db), "--workers", "1", "--json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    searches = SearchLoop([*facedesk, "search", str(probe), "--db", str(db), "--json"], env)
+    searches = SearchLoop([*facedesk, "search", str(probe), "--db", str(db), "--case",
+                           case.number, "--json"], env)
     searches.start()
     gui_searches: list[int] = []
     try:
@@ -168,6 +180,12 @@ def test_window_import_and_search_processes_at_once(
     with contextlib.closing(read_only(db)) as conn:
         assert conn.execute("SELECT count(*) FROM decisions").fetchone()[0] == \
             len(gui_searches) + 2
+        # every search of the three processes is recorded once and logged once
+        assert conn.execute("SELECT count(*) FROM searches").fetchone()[0] == \
+            conn.execute("SELECT count(*) FROM audit WHERE kind = 'search'").fetchone()[0] \
+            == len(gui_searches) + 2 + len(searches.results)
+    with Gallery.open(db) as g:
+        assert audit.verify(g).ok
 
 
 def test_two_imports_at_once_the_second_is_refused(

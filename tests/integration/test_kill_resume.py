@@ -118,6 +118,10 @@ def test_import_killed_and_interrupted_then_resumed(
                     proc.wait(timeout=30)
         after = _committed_photos(db)
         assert after > before
+        if rc == 0 and sig == signal.SIGINT:
+            # the signal reached a process that had finished its import and was exiting
+            # (Python ignores Ctrl-C once it has begun to shut down): it ended on its own
+            rc = None
         if rc is None:
             finished += 1
             assert proc.returncode == 0, err.read_text()
