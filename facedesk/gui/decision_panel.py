@@ -97,6 +97,7 @@ class DecisionPanel(QWidget):
         self.reviewer_edit.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.reviewer_edit.setToolTip("The signed-in user records the decision "
                                       "(File > Sign in as another user…)")
+        self.reviewer_edit.setMinimumWidth(260)
 
         self.rationale_edit = QPlainTextEdit()
         self.rationale_edit.setObjectName("rationaleEdit")

@@ -282,3 +282,28 @@ def test_a_gallery_without_users_creates_its_administrator(qtbot, window: MainWi
     assert window.session is not None and window.session.user.role == "administrator"
     assert window.user_label.text() == "Jane Doe (Administrator)"
     assert window.admin_menu.menuAction().isVisible()
+
+
+def test_an_import_from_the_window_is_logged_with_the_signed_in_user(
+        qtbot, window: MainWindow, make_gallery, tmp_path: Path) -> None:
+    db = make_gallery()
+    assert window.open_gallery(db)
+    window.sign_in_dialog.reject()
+    # a gallery with users takes no import from someone not signed in
+    assert not window.act_import.isEnabled() and "sign in" in window.act_import.toolTip()
+    assert window.import_dialog() is None
+    window.act_sign_in.trigger()
+    sign_in_through_dialog(qtbot, window, "ann")
+    assert window.act_import.isEnabled()
+    more = tmp_path / "more"
+    save_png(one_face(7, 0), more / "person_7" / "0.png")
+    dialog = window.import_dialog()
+    assert dialog is not None
+    dialog.folder_edit.setText(str(more))
+    with qtbot.waitSignal(dialog.imported, timeout=60000):
+        dialog.findChild(QPushButton, "startButton").click()
+    dialog.close()
+    with Gallery.open(db) as g:
+        imports = audit.events(g, kinds=["import"])
+        assert imports[-1].user_id == "ann" and imports[-1].data["imported"] == 1
+        assert audit.verify(g).ok
