@@ -13,6 +13,9 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 
 export FACEDESK_VENV=${FACEDESK_BUNDLE_VENV:-build/bundle-venv}
+# a bundle runs on other machines: dlib without this machine's AVX2/FMA flags (dlib's own
+# build still uses AVX, which every x86-64 processor since 2011 has), unless asked for
+export FACEDESK_DLIB_CXXFLAGS=${FACEDESK_DLIB_CXXFLAGS-}
 BUILD=${FACEDESK_BUILD_DIR:-$ROOT/build}
 DIST=${FACEDESK_DIST_DIR:-$ROOT/dist}
 export FACEDESK_BUILD_DIR=$BUILD
