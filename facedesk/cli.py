@@ -336,7 +336,8 @@ def search(probe: Path, db: Path, case_number: str, user: str | None, top_k: int
                f"({q.size_px} px, eyes {q.eye_distance_px:.0f} px apart, "
                f"yaw {q.yaw_deg:+.0f}°)")
     click.echo(f"searched {result.persons_searched} persons ({result.faces_searched} faces) "
-               f"in {result.search_ms:.1f} ms; {len(result.candidates)} candidates "
+               f"in {result.search_ms:.1f} ms; {len(result.candidates)} "
+               f"candidate{'' if len(result.candidates) == 1 else 's'} "
                f"within distance {recorded.threshold:.2f}.")
     click.echo(result.lookalike_notice())
     if result.calibration_source:

@@ -365,7 +365,8 @@ def case_show(number: str, db: Path, user: str | None, as_json: bool) -> None:
         click.echo(f"  search {s['id']} {s['created_at']} by {s['user_id']}: probe "
                    f"{s['probe_name']} (sha256 {s['probe_sha256'][:12]}…), "
                    f"{s['persons_searched']} persons searched, threshold {s['threshold']:.2f}, "
-                   f"top {s['top_k']}: {len(s['candidates'])} candidates shown{state}")
+                   f"top {s['top_k']}: {len(s['candidates'])} "
+                   f"candidate{'' if len(s['candidates']) == 1 else 's'} shown{state}")
         for c in s["candidates"]:
             click.echo(f"    {c['rank']:>3}  {c['distance']:.4f}  {c['person_id']}")
     click.echo(f"decisions ({len(decided)}):")

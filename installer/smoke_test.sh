@@ -129,6 +129,14 @@ t0=$(now)
 run "${ANALYST[@]}" "$CLI_EXE" search "$probe" --db "$DB" --case SMOKE-1 > "$WORK/search.txt" ||
   { cat "$WORK/search.txt" >&2; fail "facedesk-cli search"; }
 t1=$(now)
+cat "$WORK/search.txt" >> "$REPORT"
+grep -qE "^ +1 +[0-9.]+ +[0-9.]+ +[^ ]+ +[^ ]+ +$probe_person " "$WORK/search.txt" ||
+  { cat "$WORK/search.txt" >&2; fail "the probe's person $probe_person is not candidate 1"; }
+grep -q "investigative leads only" "$WORK/search.txt" || fail "search output lacks the lead notice"
+wording=$(grep -iE "\b(match(ed|es)?|identified)\b" "$WORK/search.txt" | grep -viE "false match" || true)
+[ -z "$wording" ] || fail "search output says match/identified: $wording"
+say "search: $probe_person is candidate 1 ($(elapsed "$t0" "$t1") s including start-up)"
+
 # the possible lead, its second review by a supervisor, and the lead sheet (PDF and HTML)
 SUPERVISOR=(FACEDESK_USER=sam FACEDESK_PASSWORD=smoke-supervisor-pw)
 search_id=$(sed -n 's/^search \([0-9]*\) recorded.*/\1/p' "$WORK/search.txt")
@@ -145,13 +153,6 @@ sheet=$(ls "$OUT"/lead-sheet-case-SMOKE-1-decision-1.pdf 2>/dev/null || true)
 [ -n "$sheet" ] && head -c 5 "$sheet" | grep -q "%PDF" || fail "no lead sheet PDF in $OUT"
 run "$CLI_EXE" audit verify --db "$DB" >> "$REPORT" || fail "audit verify: the log does not verify"
 say "case SMOKE-1: search $search_id, possible lead confirmed by a second user, lead sheet $sheet, audit log verified"
-cat "$WORK/search.txt" >> "$REPORT"
-grep -qE "^ +1 +[0-9.]+ +[0-9.]+ +[^ ]+ +[^ ]+ +$probe_person " "$WORK/search.txt" ||
-  { cat "$WORK/search.txt" >&2; fail "the probe's person $probe_person is not candidate 1"; }
-grep -q "investigative leads only" "$WORK/search.txt" || fail "search output lacks the lead notice"
-wording=$(grep -iE "\b(match(ed|es)?|identified)\b" "$WORK/search.txt" | grep -viE "false match" || true)
-[ -z "$wording" ] || fail "search output says match/identified: $wording"
-say "search: $probe_person is candidate 1 ($(elapsed "$t0" "$t1") s including start-up)"
 
 # -- 4. the GUI, offscreen --------------------------------------------------------------------
 # prints the seconds from start to the window shown; saves the screenshot to $2
