@@ -2,11 +2,16 @@
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python scripts/screenshots.py [--out docs/screenshots]
 
-Builds a gallery of LFW photos (through the import dialog, as an analyst would), drops
-probes that are not in the gallery, searches, and saves a picture of each main screen.
-The trainer view is shown on the public-domain Congress gallery (grouped by sex):
-`--trainer-db` reuses an imported one, otherwise it is imported from
+Builds a gallery of LFW photos (through the import dialog, as an analyst would), adds its
+users with the core API (an administrator; Ann Analyst, mapped to this OS account so the
+window signs in without asking; Sam Supervisor), opens a case, drops probes that are not
+in the gallery, searches, records a possible lead, and saves a picture of each main
+screen; then the supervisor's second review of that lead and the case overview after it
+was confirmed. The trainer view is shown on the public-domain Congress gallery (grouped
+by sex): `--trainer-db` reuses an imported one, otherwise it is imported from
 ../shared/data/congress-2014/members.csv first. `--only trainer` takes just that one.
+`--work DIR` keeps the galleries in DIR: a second run reuses them (and their users and
+the case) and skips the import and its picture.
 """
 
 from __future__ import annotations
@@ -26,8 +31,11 @@ from PIL import Image
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication, QWidget
 
+from facedesk.core import accounts, cases
+from facedesk.core.accounts import Session
 from facedesk.core.faces import Box
 from facedesk.core.importer import run_import
+from facedesk.gui.admin_dialogs import CaseOverviewDialog, SecondReviewDialog
 from facedesk.gui.app import make_app
 from facedesk.gui.import_dialog import ImportDialog
 from facedesk.gui.main_window import MainWindow
@@ -39,7 +47,16 @@ LFW = REPO.parent / "shared" / "data" / "lfw" / "images"
 CONGRESS = REPO.parent / "shared" / "data" / "congress-2014" / "members.csv"
 #: probes: a held-out photo of a person in the gallery, one of a person who is not
 PROBE_IN = ("Tony_Blair", 5)
-PROBE_OUT = ("Arnold_Schwarzenegger", 0)
+PROBE_OUT = ("John_Ashcroft", 0)
+#: the users of the LFW gallery: id -> (full name, role, password); ann is also mapped to
+#: the OS account the script runs as, so the window signs her in without a question
+USERS = {"admin": ("Ada Admin", "administrator", "admin-Screens-4711"),
+         "ann": ("Ann Analyst", "analyst", "ann-Screens-2290"),
+         "sam": ("Sam Supervisor", "supervisor", "sam-Screens-8356")}
+CASE = ("2026-0117", accounts.DEFAULT_PURPOSES[0], "Store robbery, 14 Nov")
+LEAD_RATIONALE = ("Hairline, eyebrows, nose and ear shape agree; no dissimilarity seen.")
+REVIEW_RATIONALE = ("Compared independently at full size: same eyebrow line, nose bridge "
+                    "and ear lobes; nothing dissimilar. Worth investigating.")
 
 
 def wait(app: QApplication, cond: Callable[[], bool], timeout: float = 300) -> None:
@@ -64,6 +81,9 @@ def build_source(root: Path, persons: int) -> Path:
     src = root / "booking-photos"
     chosen = [d for d in sorted(LFW.iterdir()) if len(list(d.glob("*.jpg"))) >= 2][:persons]
     chosen.append(LFW / PROBE_IN[0])
+    if PROBE_OUT[0] in {d.name for d in chosen}:
+        raise SystemExit(f"{PROBE_OUT[0]} would be in the gallery: choose another probe "
+                         "of a person who is not")
     for d in chosen:
         (src / d.name).mkdir(parents=True, exist_ok=True)
         for f in sorted(d.glob("*.jpg"))[:3]:
@@ -91,6 +111,32 @@ def shoot(widget: QWidget, out: Path, name: str) -> None:
     path = out / name
     widget.grab().save(str(path))
     print(f"saved {path}")
+
+
+def add_users(gallery: Gallery) -> None:
+    """The administrator, the analyst (mapped to this OS account) and the supervisor; a
+    gallery that has users already (a re-run with --work) keeps them."""
+    if accounts.has_users(gallery):
+        return
+    name, role, password = USERS["admin"]
+    admin = accounts.create_first_administrator(gallery, "admin", name, password=password)
+    me = accounts.os_account()
+    for uid in ("ann", "sam"):
+        name, role, password = USERS[uid]
+        admin.add_user(uid, name, role, password=password,
+                       os_account=me if uid == "ann" and me else None)
+
+
+def open_the_case(session: Session) -> cases.Case:
+    """The case the searches belong to (the open one of a re-run, if there is one)."""
+    number, purpose, detail = CASE
+    for case in cases.cases(session.gallery, open_only=True):
+        if case.number == number:
+            return case
+    taken = {c.number for c in cases.cases(session.gallery)}
+    while number in taken:  # closed by hand after an earlier run: a new number
+        number = f"{number}-{len(taken)}"
+    return cases.open_case(session, number, purpose, detail)
 
 
 def trainer(app: QApplication, db: Path, out: Path) -> None:
@@ -128,37 +174,64 @@ def main() -> int:
                         help="a labelled gallery with a 'sex' column for the trainer view "
                              "(default: import the Congress portraits)")
     parser.add_argument("--only", choices=("all", "trainer"), default="all")
+    parser.add_argument("--work", type=Path,
+                        help="keep the galleries in this folder and reuse them next time "
+                             "(default: a temporary folder, removed afterwards)")
     args = parser.parse_args()
     if args.only == "all" and not LFW.is_dir():
         print(f"LFW not found at {LFW}", file=sys.stderr)
         return 1
     args.out.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="facedesk-shots-"))
+    work = args.work or Path(tempfile.mkdtemp(prefix="facedesk-shots-"))
+    work.mkdir(parents=True, exist_ok=True)
     app = make_app()
     try:
         # 0. the trainer view
-        trainer(app, args.trainer_db or congress_gallery(work), args.out)
+        congress = work / "congress.db"
+        trainer(app, args.trainer_db or (congress if congress.is_file() else
+                                         congress_gallery(work)), args.out)
         if args.only == "trainer":
             return 0
         settings = QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat)
         window = MainWindow(settings)
         window.resize(1600, 950)
         window.show()
-        window.open_gallery(work / "lfw-sample.db", create=True)
+        db = work / "lfw-sample.db"
+        built = db.is_file()
+        window.open_gallery(db, create=True)
+        if window.sign_in_dialog is not None:  # a new gallery asks for its first user
+            window.sign_in_dialog.close()
 
-        # 1. import through the dialog
-        source = build_source(work, args.persons)
-        dialog = window.import_dialog()
-        assert isinstance(dialog, ImportDialog)
-        dialog.folder_edit.setText(str(source))
-        finals: list[object] = []
-        dialog.imported.connect(finals.append)
-        dialog.start()
-        wait(app, lambda: bool(finals) or not dialog._running, timeout=900)
-        print("import:", dialog.status_label.text(), flush=True)
-        settle(app)
-        shoot(dialog, args.out, "import-dialog.png")
-        dialog.close()
+        # 1. import through the dialog (a new gallery has no users yet: whoever opened it
+        # imports; a re-run's gallery is already built)
+        if not built:
+            source = build_source(work, args.persons)
+            dialog = window.import_dialog()
+            assert isinstance(dialog, ImportDialog)
+            dialog.folder_edit.setText(str(source))
+            finals: list[object] = []
+            dialog.imported.connect(finals.append)
+            dialog.start()
+            wait(app, lambda: bool(finals) or not dialog._running, timeout=900)
+            print("import:", dialog.status_label.text(), flush=True)
+            settle(app)
+            shoot(dialog, args.out, "import-dialog.png")
+            dialog.close()
+
+        # the users, and the analyst's case: the window signs Ann in through the OS account
+        gallery = window.gallery
+        assert gallery is not None
+        add_users(gallery)
+        if window.session is None:
+            window.sign_in()
+        if window.session is None or window.session.user_id != "ann":
+            raise SystemExit("the window did not sign in as ann (is the OS account "
+                             f"{accounts.os_account()!r} mapped to another user?)")
+        if window.sign_in_dialog is not None:
+            window.sign_in_dialog.close()
+        case = open_the_case(window.session)
+        assert window.set_case(case)
+        print(f"signed in as {window.session.user.label}; {case.label}", flush=True)
 
         # 2. a probe of a person in the gallery: search, compare, candidates
         person, k = PROBE_IN
@@ -173,12 +246,32 @@ def main() -> int:
         window.compare.set_mode("side")
         window.compare.set_landmarks_visible(False)
 
-        # 3. record a decision
-        window.decision.decision_requested.emit(
-            1, "possible_lead", "A. Analyst",
-            "Hairline, eyebrows, nose and ear shape agree; no dissimilarity seen.")
+        # 3. the analyst records a possible lead on the probe person's candidate (pending:
+        # the two-person rule sends it to a supervisor)
+        assert window.review is not None
+        lead_rank = next((c.rank for c in window.review.result.candidates
+                          if c.person_id == PROBE_IN[0]), None)
+        if lead_rank is None:
+            raise SystemExit(f"{PROBE_IN[0]} is not among the candidates shown")
+        window.candidates.select_rank(lead_rank)
+        window.decision.decision_requested.emit(lead_rank, "possible_lead", LEAD_RATIONALE)
         settle(app)
+        lead = window.review.decided.get(lead_rank)
+        assert lead is not None, window.decision.hint.text()
+        print(f"lead {lead['id']}: {lead['status']}", flush=True)
+        sizes = window.columns.sizes()
+        window.columns.setSizes([300, 520, 780])  # the candidates' Decision column in view
+        settle(app, 0.5)
         shoot(window, args.out, "decision-recorded.png")
+        window.columns.setSizes(sizes)
+        # the other candidates are someone else
+        for c in window.review.result.candidates:
+            if c.rank != lead_rank:
+                window.candidates.select_rank(c.rank)
+                window.decision.decision_requested.emit(
+                    c.rank, "not_the_person",
+                    "Different nose shape and jaw line; the ears do not agree.")
+        settle(app)
 
         # 4. blind review, a person who is NOT in the gallery (every candidate is wrong)
         window.review = None
@@ -192,6 +285,12 @@ def main() -> int:
         window.candidates.select_rank(rank)
         settle(app, 0.5)
         shoot(window, args.out, "blind-review-not-in-gallery.png")
+        if any(c.person_id == person for c in window.review.result.candidates):
+            print(f"WARNING: {person} is in the gallery", file=sys.stderr)
+        window.decision.decision_requested.emit(
+            rank, "not_the_person", "Different eyebrows, nose and mouth; looked different "
+            "before the score was shown.")
+        settle(app)
 
         # 5. a still with no detectable face: the hint, and a box drawn by hand
         window.review = None
@@ -215,9 +314,36 @@ def main() -> int:
         settle(app, 0.5)
         shoot(window, args.out, "workspace-dark.png")
         window.review = None
+        window.act_dark.setChecked(False)
+
+        # 7. the supervisor's second review of the analyst's possible lead
+        name, _role, password = USERS["sam"]
+        window.set_session(accounts.sign_in(gallery, "sam", password))
+        review = window.second_review()
+        assert isinstance(review, SecondReviewDialog)
+        review.resize(1400, 950)
+        review.select_decision(int(lead["id"]))
+        review.verdict_confirm.setChecked(True)
+        review.rationale_edit.setPlainText(REVIEW_RATIONALE)
+        settle(app, 0.5)
+        shoot(review, args.out, "second-review.png")
+        review.submit()
+        print(f"second review by {name}: {cases.decision(gallery, int(lead['id']))['status']}",
+              flush=True)
+        review.close()
+
+        # 8. the case overview: the lead confirmed by the supervisor, now a case result
+        overview = window.case_overview()
+        assert isinstance(overview, CaseOverviewDialog)
+        overview.resize(1600, 800)
+        overview.select_decision(int(lead["id"]))
+        settle(app, 0.5)
+        shoot(overview, args.out, "case-overview.png")
+        overview.close()
         window.close()
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if args.work is None:
+            shutil.rmtree(work, ignore_errors=True)
     return 0
 
 
