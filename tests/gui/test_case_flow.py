@@ -53,6 +53,8 @@ def load_probe(qtbot, window: MainWindow, tmp_path: Path, person: int = 2) -> No
         window.load_probe(path)
     qtbot.waitUntil(lambda: window.probe is not None
                     and window.probe_panel.selected_face() is not None)
+    # and the engine thread done describing the face (the Search action says "working…")
+    qtbot.waitUntil(lambda: "working" not in window.act_search.toolTip(), timeout=20000)
 
 
 def search(qtbot, window: MainWindow) -> None:

@@ -51,7 +51,8 @@ def load_and_search(qtbot, window: MainWindow, gallery_path: Path, tmp_path: Pat
     qtbot.waitUntil(lambda: window.probe is not None)
     assert len(window.probe.faces) == 2
     assert window.probe_panel.selected_face().index == 1  # the larger face
-    assert window.act_search.isEnabled()
+    # the engine thread may still be describing the face ("working…"): then searchable
+    qtbot.waitUntil(window.act_search.isEnabled, timeout=20000)
     with qtbot.waitSignal(window.engine.searched, timeout=20000):
         window.search()
     qtbot.waitUntil(lambda: window.review is not None)
