@@ -71,7 +71,7 @@ MIN_PASSWORD = 8
 DEFAULT_PURPOSES = (
     "Investigation of a specific crime",
     "Locate a missing or endangered person",
-    "Identify a deceased or incapacitated person",
+    "Find possible leads to the identity of a deceased or incapacitated person",
 )
 
 
@@ -292,6 +292,13 @@ class Session:
         return self.settings().training and role in TRAINING_ROLES.get(action, frozenset())
 
     def require(self, action: str) -> None:
+        """Check that the user may do `action` now: the role and active flag are read
+        again, so a change an administrator made since sign-in applies at once."""
+        current = user(self.gallery, self.user.id)
+        if current is None or not current.active:
+            raise NotPermitted(f"{self.user.id} is no longer an active user of this gallery: "
+                               "sign in again")
+        self.user = current
         if self.may(action):
             return
         role = self.user.role_label

@@ -18,6 +18,7 @@ change they describe: both are stored or neither.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from facedesk.store import Gallery
+from facedesk.store.schema import MIGRATIONS
 
 #: every kind of event, with the words the log viewer shows
 KINDS: dict[str, str] = {
@@ -56,7 +58,8 @@ ALGORITHM = ("sha256(prev_hash + '\\n' + canonical_json({seq, at, user_id, kind,
 #: the fields of a stored record that its audit event repeats (verify compares them)
 RECORD_FIELDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "decisions": ("decision", ("id", "search_id", "rank", "person_id", "face_id", "decision",
-                               "rationale", "reviewer")),
+                               "rationale", "reviewer", "second_review", "distance",
+                               "case_id", "first_impression", "blind_review")),
     "lead_reviews": ("lead_review", ("id", "decision_id", "reviewer", "verdict", "rationale",
                                      "blind")),
     "searches": ("search", ("id", "probe_sha256", "engine_id", "gallery_version", "threshold",
@@ -283,14 +286,40 @@ def verify(gallery: Gallery, *, expect_head: str | None = None,
     with gallery.read():
         v = verify_chain(_db_events(gallery), gallery.gallery_id, expect_head=expect_head,
                          expect_seq=expect_seq)
-        triggers = {r[0] for r in gallery.conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit'")}
-        for name in TRIGGERS:
-            if name not in triggers:
-                v.fail(None, f"the trigger {name} that keeps the log append-only has been "
-                             "removed")
+        _check_triggers(gallery, v)
         _check_records(gallery, v)
+        _check_state(gallery, v)
     return v
+
+
+def _squash(sql: str) -> str:
+    return " ".join(sql.split()).lower()
+
+
+def _check_triggers(gallery: Gallery, v: Verification) -> None:
+    """The append-only triggers are there, as the schema made them (not replaced by
+    no-ops of the same name)."""
+    made = {name: _squash(sql) for sql in MIGRATIONS[5] for name in TRIGGERS
+            if f"create trigger {name} " in _squash(sql)}
+    found = dict(gallery.conn.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit'"))
+    for name in TRIGGERS:
+        if name not in found:
+            v.fail(None, f"the trigger {name} that keeps the log append-only has been removed")
+        elif _squash(found[name]) != made[name]:
+            v.fail(None, f"the trigger {name} that keeps the log append-only has been changed")
+
+
+def _purged(gallery: Gallery) -> tuple[set[int], set[int]]:
+    """Search ids and decision ids that retention purged (named by purge events)."""
+    searches: set[int] = set()
+    decisions: set[int] = set()
+    for (data,) in gallery.conn.execute("SELECT data FROM audit WHERE kind = 'purge'"):
+        with contextlib.suppress(ValueError, TypeError):
+            doc = json.loads(data)
+            searches.update(doc.get("searches", []))
+            decisions.update(doc.get("decisions", []))
+    return searches, decisions
 
 
 def _check_records(gallery: Gallery, v: Verification) -> None:
@@ -317,21 +346,117 @@ def _check_records(gallery: Gallery, v: Verification) -> None:
             if diff:
                 v.fail(seq, f"{label} differs from its audit event {seq} in "
                             f"{', '.join(diff)} (the record was edited)")
+    for (dec_id,) in conn.execute("SELECT id FROM decisions WHERE audit_seq IS NULL AND "
+                                  "case_id IS NOT NULL"):
+        v.fail(None, f"decision {dec_id} of a case has no audit event (added afterwards)")
+    # a search's probe and candidate list are what its event says
+    for sid, sha, image, shown, seq, data in conn.execute(
+            "SELECT s.id, s.probe_sha256, s.probe_image, s.candidates, s.audit_seq, a.data "
+            "FROM searches s JOIN audit a ON a.seq = s.audit_seq AND a.kind = 'search'"):
+        if image is not None and hashlib.sha256(bytes(image)).hexdigest() != sha:
+            v.fail(seq, f"search {sid}: its probe image is not the one searched (its SHA-256 "
+                        "differs; the image was replaced)")
+        with contextlib.suppress(ValueError, TypeError, KeyError):
+            logged = json.loads(data)["candidates"]
+            stored_list = [{k: c[k] for k in ("rank", "person_id", "face_id", "distance")}
+                           for c in json.loads(shown)]
+            if stored_list != logged:
+                v.fail(seq, f"search {sid}: its candidate list differs from its audit event "
+                            f"{seq} (the record was edited)")
+    # every search, decision and second review logged is still there, unless purged
+    purged_searches, purged_decisions = _purged(gallery)
+    present = {t: {r[0] for r in conn.execute(f"SELECT id FROM {t}")}
+               for t in ("searches", "decisions", "lead_reviews")}
+    for seq, kind, data in conn.execute(
+            "SELECT seq, kind, data FROM audit WHERE kind IN ('search', 'decision', "
+            "'lead_review') ORDER BY seq"):
+        try:
+            doc = json.loads(data)
+        except ValueError:
+            continue
+        table, gone = {"search": ("searches", doc.get("id") in purged_searches),
+                       "decision": ("decisions", doc.get("id") in purged_decisions),
+                       "lead_review": ("lead_reviews",
+                                       doc.get("decision_id") in purged_decisions)}[kind]
+        if doc.get("id") not in present[table] and not gone:
+            v.fail(seq, f"the {KINDS[kind].lower()} of audit event {seq} (id {doc.get('id')}) "
+                        "is missing from the gallery and no purge removed it (deleted)")
+
+
+def _check_state(gallery: Gallery, v: Verification) -> None:
+    """Users, cases and settings as their events left them (no role raised, no case
+    reopened, no setting changed, by raw SQL)."""
+    conn = gallery.conn
+    users: dict[str, dict[str, Any]] = {}
+    cases: dict[int, dict[str, Any]] = {}
+    settings: dict[str, Any] = {}
+    for seq, kind, case_id, data in conn.execute(
+            "SELECT seq, kind, case_id, data FROM audit WHERE kind IN ('user_added', "
+            "'user_changed', 'case_opened', 'case_closed', 'setting_changed') ORDER BY seq"):
+        try:
+            doc = json.loads(data)
+        except ValueError:
+            continue
+        if kind == "user_added":
+            users[doc["user"]] = {"role": doc["role"], "active": 1, "seq": seq}
+        elif kind == "user_changed" and doc.get("user") in users:
+            changes = doc.get("changes", {})
+            users[doc["user"]].update({k: changes[k] for k in ("role", "active")
+                                       if k in changes}, seq=seq)
+        elif kind == "case_opened" and case_id is not None:
+            cases[case_id] = {"training": int(bool(doc.get("training"))), "closed": False,
+                              "seq": seq}
+        elif kind == "case_closed" and case_id in cases:
+            cases[case_id].update(closed=True, seq=seq)
+        elif kind == "setting_changed":
+            settings[doc["setting"]] = (doc.get("to"), seq)
+    for uid, role, active in conn.execute("SELECT id, role, active FROM users"):
+        logged = users.get(uid)
+        if logged is None:
+            v.fail(None, f"user {uid} was never added through FaceDesk (no audit event)")
+        elif (logged["role"], int(logged["active"])) != (role, int(active)):
+            v.fail(logged["seq"], f"user {uid}: role or active state differs from the audit "
+                                  f"log (last event {logged['seq']}; changed by raw SQL)")
+    for cid, number, training, closed_at in conn.execute(
+            "SELECT id, number, training, closed_at FROM cases"):
+        logged = cases.get(cid)
+        if logged is None:
+            v.fail(None, f"case {number} was never opened through FaceDesk (no audit event)")
+        elif (logged["training"], logged["closed"]) != (int(training), closed_at is not None):
+            v.fail(logged["seq"], f"case {number}: training or closed state differs from the "
+                                  f"audit log (last event {logged['seq']}; changed by raw SQL)")
+    stored = dict(conn.execute("SELECT key, value FROM meta WHERE key LIKE 'setting:%' "
+                               "OR key = 'calibration_id'"))
+    for key, value in stored.items():
+        name = "calibration" if key == "calibration_id" else key.split(":", 1)[1]
+        logged_value, seq = settings.get(name, (None, None))
+        if name == "calibration":
+            ok = seq is None or str(logged_value) == value  # set before the log existed
+        else:
+            with contextlib.suppress(ValueError):
+                value = json.loads(value)
+            ok = seq is not None and logged_value == value
+        if not ok:
+            v.fail(seq, f"the setting {name} differs from the audit log (changed by raw SQL)")
+    for name, (logged_value, seq) in settings.items():
+        key = "calibration_id" if name == "calibration" else f"setting:{name}"
+        if key not in stored and logged_value is not None and name != "calibration":
+            v.fail(seq, f"the setting {name} logged at event {seq} is missing from the gallery")
 
 
 # --- export ---------------------------------------------------------------------------------
 
 
 def export(gallery: Gallery, out_dir: Path, *, user_id: str | None) -> dict[str, Any]:
-    """Write the whole log to OUT_DIR/audit-log.json and audit-log.csv, after recording
-    the export itself as the last event. Returns the head (seq, hash) the files end with:
-    keep it (or give the files) to whoever checks the log later."""
+    """Write the whole log to OUT_DIR/audit-log.json and audit-log.csv, then record the
+    export (with the head it ends at and the files' SHA-256) as the next event. Returns
+    that head (seq, hash): keep it, or give the files, to whoever checks the log later."""
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path, csv_path = out_dir / "audit-log.json", out_dir / "audit-log.csv"
-    record(gallery, "export", {"what": "audit log", "files": [json_path.name, csv_path.name]},
-           user_id=user_id)
     with gallery.read():
         evs = list(_db_events(gallery))
+    if not evs:
+        raise ValueError("the audit log is empty")
     last = evs[-1]
     doc = {
         "format": "facedesk-audit-log/1",
@@ -342,11 +467,10 @@ def export(gallery: Gallery, out_dir: Path, *, user_id: str | None) -> dict[str,
         "head": {"seq": last.seq, "hash": last.hash},
         "events": [e.as_dict() for e in evs],
     }
-    tmp = json_path.with_suffix(".json.part")
-    tmp.write_text(json.dumps(doc, indent=1, ensure_ascii=False), encoding="utf-8")
-    tmp.replace(json_path)
-    tmp = csv_path.with_suffix(".csv.part")
-    with tmp.open("w", newline="", encoding="utf-8") as f:
+    json_tmp = json_path.with_suffix(".json.part")
+    json_tmp.write_text(json.dumps(doc, indent=1, ensure_ascii=False), encoding="utf-8")
+    csv_tmp = csv_path.with_suffix(".csv.part")
+    with csv_tmp.open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["seq", "at", "user_id", "kind", "case_id", "data", "prev_hash", "hash"])
         for e in evs:
@@ -354,7 +478,13 @@ def export(gallery: Gallery, out_dir: Path, *, user_id: str | None) -> dict[str,
                         "" if e.case_id is None else e.case_id, canonical(e.data),
                         e.prev_hash, e.hash])
         w.writerow([f"# head event {last.seq} hash {last.hash}; gallery {gallery.gallery_id}"])
-    tmp.replace(csv_path)
+    files = [{"name": p.name, "sha256": hashlib.sha256(t.read_bytes()).hexdigest()}
+             for p, t in ((json_path, json_tmp), (csv_path, csv_tmp))]
+    # the files are complete: the export is recorded, then they take their names
+    record(gallery, "export", {"what": "audit log", "head_seq": last.seq,
+                               "head_hash": last.hash, "files": files}, user_id=user_id)
+    json_tmp.replace(json_path)
+    csv_tmp.replace(csv_path)
     return {"seq": last.seq, "hash": last.hash, "json": str(json_path), "csv": str(csv_path),
             "events": len(evs)}
 

@@ -20,8 +20,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from facedesk.core import accounts, audit
+from facedesk.core.accounts import Session
 from facedesk.core.engines import engine_id
-from facedesk.errors import EvaluationError
+from facedesk.errors import EvaluationError, NotPermitted
 from facedesk.store import Gallery
 from facedesk.store.gallery import now_iso
 
@@ -198,15 +200,60 @@ def measure_gallery(gallery: Gallery, *, label: str | None = None) -> Calibratio
                     "measured_at": now_iso()})
 
 
-def store(gallery: Gallery, cal: Calibration, kind: str, *, use: bool = True) -> int:
+def store(gallery: Gallery, cal: Calibration, kind: str, *, use: bool = True,
+          session: Session | None = None) -> int:
     """Keep a calibration in the gallery (kind 'gallery': measured on its own photos;
-    'reference': on another labelled set) and, by default, put it in use."""
+    'reference': on another labelled set) and, by default, put it in use (see `use`)."""
     if cal.engine_id not in gallery.engine_ids():
         raise EvaluationError(
             f"{gallery.path}: the calibration was measured for engine {cal.engine_id}, "
             "which did not encode this gallery")
-    return gallery.add_calibration(kind, cal.engine_id, cal.source, cal.impostor_pairs,
-                                   cal.genuine_pairs, cal.to_json(), use=use)
+    if use:
+        _may_change(gallery, session)
+    cid = gallery.add_calibration(kind, cal.engine_id, cal.source, cal.impostor_pairs,
+                                  cal.genuine_pairs, cal.to_json(), use=False)
+    if use:
+        _put_in_use(gallery, cid, session)
+    return cid
+
+
+def _may_change(gallery: Gallery, session: Session | None) -> None:
+    if accounts.has_users(gallery):
+        if session is None:
+            raise NotPermitted("changing the calibration in use is an administrator's "
+                               "setting: sign in")
+        session.require("change_settings")
+
+
+def use(gallery: Gallery, calibration_id: int | None, *,
+        session: Session | None = None) -> None:
+    """Put a stored calibration in use (None: the reference shipped with FaceDesk). It
+    changes the false match rates every search shows, so it is a setting: once the
+    gallery has users, only an administrator's session may change it, and the change is
+    an audit event ("setting_changed", setting "calibration")."""
+    _put_in_use(gallery, calibration_id, session)
+
+
+def _put_in_use(gallery: Gallery, calibration_id: int | None,
+                session: Session | None) -> None:
+    _may_change(gallery, session)
+    with gallery.write() as conn:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'calibration_id'").fetchone()
+        before = None if row is None else int(row[0])
+        if calibration_id == before:
+            return
+        if calibration_id is None:
+            conn.execute("DELETE FROM meta WHERE key = 'calibration_id'")
+        else:
+            if conn.execute("SELECT 1 FROM calibrations WHERE id = ?",
+                            (calibration_id,)).fetchone() is None:
+                raise EvaluationError(f"there is no calibration {calibration_id} in "
+                                      f"{gallery.path} (facedesk calibrate --list)")
+            conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES "
+                         "('calibration_id', ?)", (str(calibration_id),))
+        audit.append(conn, gallery.gallery_id, "setting_changed",
+                     {"setting": "calibration", "from": before, "to": calibration_id},
+                     user_id=None if session is None else session.user_id)
 
 
 def in_use(gallery: Gallery) -> Calibration | None:

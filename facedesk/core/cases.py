@@ -6,9 +6,10 @@ was shown: probe bytes and hash, settings, engine, gallery version and the whole
 candidate list, and logged as an audit event. An analyst's "possible lead" stays pending
 until a supervisor, a different user, confirms or overturns it (the two-person rule, on by
 default); only a confirmed lead of a case that is not a training case is a case result.
-Closed cases are read-only. Retention purges the probe images and searches of cases with
-no confirmed lead after the administrator's period, leaving a purge event; the audit
-chain is untouched by it.
+Closed cases are read-only. Retention deletes the searches (probe images, candidate lists,
+decisions and second reviews) older than the administrator's period of cases with no
+confirmed or pending lead, leaving a purge event; the audit log keeps its events (probe
+hashes, candidate ids, rationales) and its chain still verifies.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from facedesk.core.accounts import Session, settings
 from facedesk.core.faces import Face
 from facedesk.core.quality import check as quality_checks
 from facedesk.core.search import Probe, SearchResult
-from facedesk.errors import CaseError, LeadError
+from facedesk.errors import CaseError, LeadError, NotPermitted
 from facedesk.store import Gallery
 from facedesk.store.gallery import now_iso
 
@@ -133,14 +134,15 @@ def open_case(session: Session, number: str, purpose: str, detail: str = "") -> 
 
 def close_case(session: Session, case: Case, note: str = "") -> Case:
     session.require("close_case")
-    current = get_case(session.gallery, case.id)
-    if not current.is_open:
-        raise CaseError(f"case {case.number} is already closed")
     gallery = session.gallery
-    pending = [d for d in decisions(gallery, case.id) if lead_status(d) == "pending"]
     with gallery.write() as conn:
-        conn.execute("UPDATE cases SET closed_by = ?, closed_at = ?, closing_note = ? "
-                     "WHERE id = ?", (session.user_id, now_iso(), note.strip(), case.id))
+        pending = pending_leads(gallery, case.id)
+        closed = conn.execute(
+            "UPDATE cases SET closed_by = ?, closed_at = ?, closing_note = ? "
+            "WHERE id = ? AND closed_at IS NULL",
+            (session.user_id, now_iso(), note.strip(), case.id)).rowcount
+        if not closed:
+            raise CaseError(f"case {case.number} is already closed")
         audit.append(conn, gallery.gallery_id, "case_closed",
                      {"number": case.number, "note": note.strip(),
                       "pending_leads_left": [d["id"] for d in pending]},
@@ -190,6 +192,7 @@ def record_search(session: Session, case: Case, probe: Probe, face: Face,
     session.require("search")
     gallery = session.gallery
     s = session.settings()
+    _require_case_role(session, case)
     top_k = min(s.top_k, result.top_k)
     shown = shown_candidates(result, s.threshold, top_k)
     warnings = [c.warning for c in quality_checks(face.quality) if not c.ok]
@@ -227,12 +230,16 @@ def record_search(session: Session, case: Case, probe: Probe, face: Face,
 
 def searches(gallery: Gallery, case_id: int) -> list[dict[str, Any]]:
     """A case's searches (without probe bytes), oldest first."""
+    return _searches(gallery, "case_id = ?", (case_id,))
+
+
+def _searches(gallery: Gallery, where: str, args: tuple[int, ...]) -> list[dict[str, Any]]:
     rows = gallery.conn.execute(
-        "SELECT id, user_id, created_at, probe_sha256, probe_name, probe_box, quality, "
-        "engine_id, gallery_version, persons_searched, faces_searched, threshold, top_k, "
-        "calibration_source, candidates, audit_seq, purged_at, probe_image IS NOT NULL "
-        "FROM searches WHERE case_id = ? ORDER BY id", (case_id,))
-    cols = ("id", "user_id", "created_at", "probe_sha256", "probe_name", "probe_box",
+        "SELECT id, case_id, user_id, created_at, probe_sha256, probe_name, probe_box, "
+        "quality, engine_id, gallery_version, persons_searched, faces_searched, threshold, "
+        "top_k, calibration_source, candidates, audit_seq, purged_at, "
+        f"probe_image IS NOT NULL FROM searches WHERE {where} ORDER BY id", args)
+    cols = ("id", "case_id", "user_id", "created_at", "probe_sha256", "probe_name", "probe_box",
             "quality", "engine_id", "gallery_version", "persons_searched", "faces_searched",
             "threshold", "top_k", "calibration_source", "candidates", "audit_seq",
             "purged_at", "has_probe_image")
@@ -246,11 +253,10 @@ def searches(gallery: Gallery, case_id: int) -> list[dict[str, Any]]:
 
 
 def search_record(gallery: Gallery, search_id: int) -> dict[str, Any]:
-    row = gallery.conn.execute("SELECT case_id FROM searches WHERE id = ?",
-                               (search_id,)).fetchone()
-    if row is None:
+    found = _searches(gallery, "id = ?", (search_id,))
+    if not found:
         raise CaseError(f"there is no search {search_id} (purged, or never made)")
-    return next(s for s in searches(gallery, row[0]) if s["id"] == search_id)
+    return found[0]
 
 
 def probe_image(gallery: Gallery, search_id: int) -> bytes | None:
@@ -262,22 +268,28 @@ def probe_image(gallery: Gallery, search_id: int) -> bytes | None:
 def candidate_viewed(session: Session, search_id: int, rank: int) -> audit.Event:
     """Log that the user looked at a candidate of a search."""
     rec = search_record(session.gallery, search_id)
-    cand = next((c for c in rec["candidates"] if c["rank"] == rank), None)
-    if cand is None:
-        raise CaseError(f"search {search_id} showed no candidate ranked {rank}")
-    case = get_case(session.gallery, _case_of_search(session.gallery, search_id))
+    cand = _shown(rec, rank)
+    case = get_case(session.gallery, int(rec["case_id"]))
     return audit.record(session.gallery, "candidate_viewed",
                         {"search_id": search_id, "rank": rank,
                          "person_id": cand["person_id"], "face_id": cand["face_id"]},
                         user_id=session.user_id, case_id=case.id)
 
 
-def _case_of_search(gallery: Gallery, search_id: int) -> int:
-    row = gallery.conn.execute("SELECT case_id FROM searches WHERE id = ?",
-                               (search_id,)).fetchone()
-    if row is None:
-        raise CaseError(f"there is no search {search_id}")
-    return int(row[0])
+def _shown(rec: dict[str, Any], rank: int) -> dict[str, Any]:
+    """The candidate of rank `rank` that a stored search showed."""
+    cand: dict[str, Any] | None = next(
+        (c for c in rec["candidates"] if c["rank"] == rank), None)
+    if cand is None:
+        raise CaseError(f"search {rec['id']} showed no candidate ranked {rank}")
+    return cand
+
+
+def _require_case_role(session: Session, case: Case) -> None:
+    """Trainers work only in training cases (whatever the gallery's setting is now)."""
+    if session.user.role == "trainer" and not case.training:
+        raise NotPermitted(f"{session.user_id} (Trainer) may not work in case {case.number}: "
+                           "trainers work in training cases only")
 
 
 # --- decisions and the second review --------------------------------------------------------
@@ -293,11 +305,11 @@ def decide(session: Session, search_id: int, rank: int, decision: str, rationale
         raise CaseError("a decision needs a rationale: say what you compared and saw")
     gallery = session.gallery
     rec = search_record(gallery, search_id)
-    cand = next((c for c in rec["candidates"] if c["rank"] == rank), None)
-    if cand is None:
-        raise CaseError(f"search {search_id} showed no candidate ranked {rank}")
-    case_id = _case_of_search(gallery, search_id)
-    training = get_case(gallery, case_id).training
+    cand = _shown(rec, rank)
+    case_id = int(rec["case_id"])
+    case = get_case(gallery, case_id)
+    _require_case_role(session, case)
+    training = case.training
     s = settings(gallery)
     second = int(decision == "possible_lead" and s.two_person_rule and not training)
     with gallery.write() as conn:
@@ -324,8 +336,8 @@ def decide(session: Session, search_id: int, rank: int, decision: str, rationale
             "person_id": cand["person_id"], "face_id": cand["face_id"],
             "decision": decision, "rationale": row["rationale"],
             "reviewer": session.user_id, "first_impression": first_impression,
-            "blind_review": blind, "distance": cand["distance"],
-            "needs_second_review": bool(second), "training": training,
+            "blind_review": int(blind), "distance": cand["distance"],
+            "second_review": second, "training": training, "case_id": case_id,
         }, user_id=session.user_id, case_id=case_id)
         conn.execute("UPDATE decisions SET audit_seq = ? WHERE id = ?", (ev.seq, row["id"]))
         row["audit_seq"] = ev.seq
@@ -383,10 +395,19 @@ def lead_status(d: dict[str, Any]) -> str:
     return "pending" if d["second_review"] else "confirmed"
 
 
-def pending_leads(gallery: Gallery) -> list[dict[str, Any]]:
-    """Possible leads waiting for a second review, in open cases, oldest first."""
-    return [d for d in decisions(gallery)
-            if d["status"] == "pending" and get_case(gallery, d["case_id"]).is_open]
+def pending_leads(gallery: Gallery, case_id: int | None = None) -> list[dict[str, Any]]:
+    """Possible leads waiting for a second review, oldest first: of one case (open or
+    closed), or of every open case."""
+    where = ("d.decision = 'possible_lead' AND d.second_review = 1 AND c.training = 0 "
+             "AND r.id IS NULL")
+    args: tuple[int, ...] = ()
+    if case_id is None:
+        where += " AND c.closed_at IS NULL"
+    else:
+        where += " AND d.case_id = ?"
+        args = (case_id,)
+    return [_decision(r) for r in gallery.conn.execute(
+        f"{_DECISION_SQL} WHERE {where} ORDER BY d.id", args)]
 
 
 def results(gallery: Gallery, case_id: int) -> list[dict[str, Any]]:
@@ -403,14 +424,14 @@ def review_lead(session: Session, decision_id: int, verdict: str, rationale: str
     if not rationale.strip():
         raise LeadError("a second review needs a rationale: say what you compared and saw")
     gallery = session.gallery
-    d = decision(gallery, decision_id)
-    if d["reviewer"] == session.user_id:
-        raise LeadError("the second reviewer must be a different person from the analyst "
-                        "who recorded the lead")
-    if d["status"] != "pending":
-        raise LeadError(f"decision {decision_id} is not a pending possible lead "
-                        f"({LEAD_STATUS[d['status']].lower()})")
     with gallery.write() as conn:
+        d = decision(gallery, decision_id)  # read under the write lock: one verdict only
+        if d["reviewer"] == session.user_id:
+            raise LeadError("the second reviewer must be a different person from the "
+                            "analyst who recorded the lead")
+        if d["status"] != "pending":
+            raise LeadError(f"decision {decision_id} is not a pending possible lead "
+                            f"({LEAD_STATUS[d['status']].lower()})")
         _require_open(gallery, d["case_id"])
         stamp = now_iso()
         cur = conn.execute(
@@ -496,12 +517,14 @@ class PurgePlan:
 
 def purge_plan(gallery: Gallery, *, now: datetime | None = None) -> PurgePlan:
     """What retention would purge now: the searches older than the retention period of
-    cases without a confirmed lead (with their decisions and second reviews)."""
+    cases with neither a confirmed lead nor a lead waiting for its second review (with
+    the searches' decisions and second reviews; the audit log keeps its events)."""
     days = settings(gallery).retention_days
     if days is None:
         return PurgePlan(None, None, [], [], [], [])
     cutoff = ((now or datetime.now(UTC)) - timedelta(days=days)).isoformat(timespec="seconds")
-    keep_cases = {d["case_id"] for d in decisions(gallery) if d["status"] == "confirmed"}
+    keep_cases = {d["case_id"] for d in decisions(gallery)
+                  if d["status"] in ("confirmed", "pending")}
     rows = gallery.conn.execute(
         "SELECT s.id, s.case_id, c.number, s.probe_sha256 FROM searches s "
         "JOIN cases c ON c.id = s.case_id WHERE s.created_at < ? ORDER BY s.id", (cutoff,))
@@ -520,10 +543,11 @@ def purge(session: Session, *, now: datetime | None = None) -> PurgePlan:
     """Purge what `purge_plan` names, and log what was purged."""
     session.require("purge")
     gallery = session.gallery
-    plan = purge_plan(gallery, now=now)
-    if plan.retention_days is None:
-        raise CaseError("no retention period is set: an administrator sets retention_days")
     with gallery.write() as conn:
+        plan = purge_plan(gallery, now=now)  # under the write lock: nothing changes meanwhile
+        if plan.retention_days is None:
+            raise CaseError("no retention period is set: an administrator sets "
+                            "retention_days")
         if plan.searches:
             s_marks = ",".join("?" * len(plan.searches))
             if plan.decisions:

@@ -253,6 +253,10 @@ def run_import(
                    "engine": spec.factory, "engine_options": spec.options}
     src_label = str(manifest if manifest is not None else source)
     run_id = gallery.start_run(src_label, listing.kind, run_options, eng_id)
+    # logged at its start too: photos committed by a run that is then killed have an event
+    audit.record(gallery, "import", {"run_id": run_id, "source": src_label,
+                                     "status": "started", "items": listing.total},
+                 user_id=user_id)
 
     stored = gallery.stored_hashes()
     known = frozenset(stored)

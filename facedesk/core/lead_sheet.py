@@ -774,29 +774,29 @@ def export_lead_sheet(session: Session, decision_id: int, out: Path,
     except OSError as exc:
         raise FaceDeskError(f"cannot create the folder {out}: {exc.strerror or exc}") from None
 
-    written: list[tuple[Path, str]] = []
-    temps: list[Path] = []
+    # every file is written in full under a temporary name, the export is logged, and
+    # only then do the files take their names: no sheet without its event
+    written: list[tuple[Path, Path, str]] = []  # final name, temporary file, SHA-256
     try:
         for fmt, name in zip(formats, file_names(record, formats), strict=True):
-            final = out / name
             tmp = out / f".{name}.{os.getpid()}.tmp"
-            temps.append(tmp)
+            written.append((out / name, tmp, ""))
             if fmt == "pdf":
                 write_pdf(record, tmp)
             else:
                 tmp.write_bytes(render_html(record).encode("utf-8"))
-            digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
+            written[-1] = (out / name, tmp, hashlib.sha256(tmp.read_bytes()).hexdigest())
+        audit.record(gallery, "export", {
+            "what": "lead sheet", "decision_id": int(decision_id), "case": case["number"],
+            "files": [{"name": final.name, "sha256": digest}
+                      for final, _, digest in written],
+        }, user_id=session.user_id, case_id=int(case["id"]))
+        for final, tmp, _ in written:
             os.replace(tmp, final)
-            written.append((final, digest))
     except OSError as exc:
         raise FaceDeskError(f"could not write the lead sheet in {out}: "
                             f"{exc.strerror or exc}") from None
     finally:
-        for tmp in temps:
+        for _, tmp, _ in written:
             tmp.unlink(missing_ok=True)
-
-    audit.record(gallery, "export", {
-        "what": "lead sheet", "decision_id": int(decision_id), "case": case["number"],
-        "files": [{"name": p.name, "sha256": digest} for p, digest in written],
-    }, user_id=session.user_id, case_id=int(case["id"]))
-    return [p for p, _ in written]
+    return [final for final, _, _ in written]

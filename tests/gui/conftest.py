@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from fakes import FakeEngine, one_face, save_png
 
-from facedesk.core import accounts, cases
+from facedesk.core import accounts, audit, cases
 from facedesk.core.accounts import Session
 from facedesk.core.cases import Case
 from facedesk.core.engines import EngineSpec
@@ -49,10 +49,14 @@ def add_users(gallery: Gallery, *, os_user: str | None = None) -> None:
 def show_every_candidate(gallery: Gallery) -> None:
     """The fake engine puts different persons about 1.8 apart, beyond any threshold an
     administrator may set (at most 1.0): for tests that step through several candidates,
-    store a threshold of 3.0 directly, as the settings are stored."""
+    store a threshold of 3.0 directly, as the settings are stored (with its audit event,
+    as Session.set_setting logs it, so the log still verifies)."""
+    before = accounts.settings(gallery).threshold
     with gallery.write() as conn:
         conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('setting:threshold', ?)",
                      (json.dumps(3.0),))
+        audit.append(conn, gallery.gallery_id, "setting_changed",
+                     {"setting": "threshold", "from": before, "to": 3.0}, user_id="admin")
 
 
 @pytest.fixture

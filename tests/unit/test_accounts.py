@@ -212,6 +212,8 @@ def role_galleries(tmp_path_factory: pytest.TempPathFactory):
         g = Gallery.open(root / f"training-{training}.db", create=True)
         admin = accounts.create_first_administrator(g, "admin", "Ada", os_account="os-a")
         admin.set_setting("training", training)
+        for role in ROLES:  # one user of each role (a session's role is read from here)
+            admin.add_user(f"u-{role}", role.title(), role, os_account=f"os-{role}")
         out[training] = g
     yield out
     for g in out.values():
@@ -224,7 +226,7 @@ def role_galleries(tmp_path_factory: pytest.TempPathFactory):
 def test_every_role_and_action(role_galleries: dict[bool, Gallery], action: str, role: str,
                                training: bool) -> None:
     g = role_galleries[training]
-    s = Session(g, User(f"u-{role}", role.title(), role, None, True, True))
+    s = Session(g, User(f"u-{role}", role.title(), role, f"os-{role}", True, False))
     allowed = role in EXPECTED[action] or (
         training and role == "trainer" and action in TRAINER_IN_TRAINING)
     assert s.may(action) is allowed
@@ -428,3 +430,18 @@ def test_bad_new_users_refused(world: World) -> None:
     with pytest.raises(AccountError):
         admin.change_user("ann", role="superuser")
     assert len(accounts.users(world.gallery)) == n
+
+
+def test_a_role_changed_after_sign_in_applies_at_once(world: World) -> None:
+    """A session re-reads its user: a demoted supervisor, or a deactivated analyst, in a
+    window or command still open, can no longer act on the old role."""
+    g = world.gallery
+    sam, ann, admin = world.session("sam"), world.session("ann"), world.session("admin")
+    assert sam.may("review_lead")
+    admin.change_user("sam", role="analyst")
+    with pytest.raises(NotPermitted):
+        sam.require("review_lead")
+    admin.change_user("ann", active=False)
+    with pytest.raises(NotPermitted, match="no longer an active user"):
+        cases.open_case(ann, "2026-0099", PURPOSE)
+    assert not any(c.number == "2026-0099" for c in cases.cases(g))

@@ -4,6 +4,7 @@ kind of tampering with the gallery file is found and placed at the right event."
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import shutil
 import sqlite3
@@ -278,8 +279,8 @@ def test_an_edited_record_is_found(world: World, table: str, column: str,
     g.conn.execute(f"UPDATE {table} SET {column} = ? WHERE id = ?", (value, rid))
     v = audit.verify(g)
     assert not v.ok and v.first_bad == seq
-    assert v.problems == [f"{table[:-1].replace('_', ' ')} {rid} differs from its audit "
-                          f"event {seq} in {column} (the record was edited)"]
+    assert f"{table[:-1].replace('_', ' ')} {rid} differs from its audit event {seq} in " \
+           f"{column} (the record was edited)" in v.problems
 
 
 def test_a_record_pointed_at_another_event_is_found(world: World) -> None:
@@ -333,24 +334,30 @@ def test_a_changed_gallery_id_is_found(world: World) -> None:
 
 def test_export_writes_json_and_csv_ending_at_the_head(world: World, tmp_path: Path) -> None:
     g = world.gallery
+    before = audit.events(g)
     out = audit.export(g, tmp_path / "out", user_id="admin")
-    head = last_event(g)
-    assert (out["seq"], out["hash"], out["events"]) == (head.seq, head.hash, audit_count(g))
-    assert (head.kind, head.user_id) == ("export", "admin")
+    head = before[-1]  # the files end at the head before the export ...
+    assert (out["seq"], out["hash"], out["events"]) == (head.seq, head.hash, len(before))
+    export = last_event(g)  # ... and the export itself is the next event, naming them
+    assert (export.kind, export.user_id, export.seq) == ("export", "admin", head.seq + 1)
+    assert (export.data["head_seq"], export.data["head_hash"]) == (head.seq, head.hash)
+    assert {f["name"]: f["sha256"] for f in export.data["files"]} == {
+        name: hashlib.sha256((tmp_path / "out" / name).read_bytes()).hexdigest()
+        for name in ("audit-log.json", "audit-log.csv")}
 
     doc = json.loads(Path(out["json"]).read_text(encoding="utf-8"))
     assert doc["gallery_id"] == g.gallery_id
     assert doc["head"] == {"seq": head.seq, "hash": head.hash}
     assert [e["seq"] for e in doc["events"]] == list(range(1, head.seq + 1))
-    assert doc["events"] == [e.as_dict() for e in audit.events(g)]
+    assert doc["events"] == [e.as_dict() for e in before]
 
     with Path(out["csv"]).open(newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f))
     assert rows[0] == ["seq", "at", "user_id", "kind", "case_id", "data", "prev_hash", "hash"]
     body, footer = rows[1:-1], rows[-1]
     assert len(body) == head.seq
-    assert [r[7] for r in body] == [e.hash for e in audit.events(g)]
-    assert [json.loads(r[5]) for r in body] == [e.data for e in audit.events(g)]
+    assert [r[7] for r in body] == [e.hash for e in before]
+    assert [json.loads(r[5]) for r in body] == [e.data for e in before]
     assert footer[0].startswith(f"# head event {head.seq} hash {head.hash}")
 
     v = audit.verify_export(Path(out["json"]))
@@ -439,3 +446,63 @@ def test_concurrent_writers_keep_one_chain(world: World) -> None:
         assert [e.data["i"] for e in evs if e.data.get("writer") == n] == list(range(25))
     v = audit.verify(g)
     assert v.ok, v.summary()
+
+
+def _first(g: Gallery, sql: str) -> tuple:
+    row = g.conn.execute(sql).fetchone()
+    assert row is not None, sql
+    return tuple(row)
+
+
+@pytest.mark.parametrize("tampering", [
+    "pending lead made a result", "candidate list edited", "probe image replaced",
+    "second review deleted", "decision forged", "role raised", "case reopened",
+    "setting changed", "trigger replaced by a no-op",
+])
+def test_tampering_outside_the_audit_table_is_found(world: World, tampering: str) -> None:
+    """Raw SQL on the records the application reads (decisions, searches, reviews, users,
+    cases, settings), the audit table untouched: verify still finds it."""
+    g = world.gallery
+    assert audit.verify(g).ok
+    c = g.conn
+    if tampering == "pending lead made a result":
+        c.execute("UPDATE decisions SET second_review = 0 WHERE second_review = 1")
+        expected = "second_review"
+    elif tampering == "candidate list edited":
+        sid, shown = _first(g, "SELECT id, candidates FROM searches ORDER BY id")
+        cands = json.loads(shown)
+        cands[0]["distance"] = 0.01
+        c.execute("UPDATE searches SET candidates = ? WHERE id = ?", (json.dumps(cands), sid))
+        expected = "candidate list differs"
+    elif tampering == "probe image replaced":
+        c.execute("UPDATE searches SET probe_image = ? WHERE id = "
+                  "(SELECT min(id) FROM searches)", (b"another image",))
+        expected = "probe image is not the one searched"
+    elif tampering == "second review deleted":
+        c.execute("DELETE FROM lead_reviews")
+        expected = "is missing from the gallery"
+    elif tampering == "decision forged":
+        row = c.execute("SELECT * FROM decisions ORDER BY id LIMIT 1").fetchone()
+        cols = [d[0] for d in c.execute("SELECT * FROM decisions LIMIT 0").description]
+        forged = dict(zip(cols, row, strict=True))
+        forged.update(id=None, audit_seq=None, rank=99)
+        c.execute(f"INSERT INTO decisions({', '.join(cols)}) VALUES "
+                  f"({', '.join('?' * len(cols))})", tuple(forged.values()))
+        expected = "has no audit event"
+    elif tampering == "role raised":
+        c.execute("UPDATE users SET role = 'administrator' WHERE id = 'ann'")
+        expected = "user ann: role or active state differs"
+    elif tampering == "case reopened":
+        c.execute("UPDATE cases SET training = 1")
+        expected = "training or closed state differs"
+    elif tampering == "setting changed":
+        c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES "
+                  "('setting:two_person_rule', 'false')")
+        expected = "the setting two_person_rule differs"
+    else:
+        c.execute("DROP TRIGGER audit_no_update")
+        c.execute("CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT 1; END")
+        expected = "audit_no_update that keeps the log append-only has been changed"
+    v = audit.verify(g)
+    assert not v.ok
+    assert any(expected in p for p in v.problems), v.problems

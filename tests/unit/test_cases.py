@@ -3,6 +3,7 @@ real gallery files with the fake engine."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -211,7 +212,7 @@ def test_two_person_rule_confirmed_lead(searched) -> None:
     assert cases.results(g, case.id) == []
     assert [p["id"] for p in cases.pending_leads(g)] == [d["id"]]
     ev = last_event(g)
-    assert (ev.kind, ev.seq, ev.data["needs_second_review"], ev.data["decision"]) == \
+    assert (ev.kind, ev.seq, ev.data["second_review"], ev.data["decision"]) == \
         ("decision", d["audit_seq"], True, "possible_lead")
     with pytest.raises(LeadError):  # no lead sheet for a pending lead
         cases.lead_record(ann, d["id"])
@@ -278,7 +279,7 @@ def test_without_the_two_person_rule_a_possible_lead_counts_at_once(searched) ->
     ann = world.session("ann")
     d = cases.decide(ann, cs.id, 1, "possible_lead", "same ear shape")
     assert cases.decision(g, d["id"])["status"] == "confirmed"
-    assert last_event(g).data["needs_second_review"] is False
+    assert last_event(g).data["second_review"] == 0
     assert [r["id"] for r in cases.results(g, case.id)] == [d["id"]]
     assert cases.pending_leads(g) == []
     with pytest.raises(LeadError, match="not a pending"):
@@ -390,11 +391,11 @@ def test_retention_purges_old_searches_of_cases_without_a_confirmed_lead(world: 
     ann, sam = world.session("ann"), world.session("sam")
     admin.set_setting("retention_days", 30)
 
-    # case A: no confirmed lead; one old search (with a pending lead, an overturned
+    # case A: no confirmed lead; one old search (with an inconclusive, an overturned
     # lead and a "not the person"), one old search without decisions, one recent search
     a = cases.open_case(ann, "A-1", PURPOSE)
     a_old = world.search(ann, a)
-    pending = cases.decide(ann, a_old.id, 1, "possible_lead", "same ear shape")
+    unsure = cases.decide(ann, a_old.id, 1, "inconclusive", "too blurred to compare")
     overturned = cases.decide(ann, a_old.id, 2, "possible_lead", "same chin")
     cases.review_lead(sam, overturned["id"], "overturned", "different jaw")
     other = cases.decide(ann, a_old.id, 3, "not_the_person", "different nose")
@@ -410,24 +411,28 @@ def test_retention_purges_old_searches_of_cases_without_a_confirmed_lead(world: 
     c = cases.open_case(ann, "C-1", PURPOSE)
     c_old = world.search(ann, c)
     cases.close_case(ann, c)
+    # case P: a possible lead still waiting for its second review keeps the case whole
+    p = cases.open_case(ann, "P-1", PURPOSE)
+    p_old = world.search(ann, p)
+    cases.decide(ann, p_old.id, 1, "possible_lead", "same ear shape")
 
     for s, days in ((a_old, 45), (a_old2, 31), (a_recent, 29), (b_old, 400), (b_old2, 90),
-                    (c_old, 60)):
+                    (c_old, 60), (p_old, 200)):
         _age(world, s.id, days)
     assert audit.verify(g).ok
 
     plan = cases.purge_plan(g, now=NOW)
     assert plan.retention_days == 30
     assert plan.searches == [a_old.id, a_old2.id, c_old.id]
-    assert plan.decisions == sorted([pending["id"], overturned["id"], other["id"]])
+    assert plan.decisions == sorted([unsure["id"], overturned["id"], other["id"]])
     assert plan.cases == ["A-1", "C-1"]
-    assert counts(world)[0] == 6  # a plan changes nothing
+    assert counts(world)[0] == 7  # a plan changes nothing
 
     done = cases.purge(admin, now=NOW)
     assert done.as_dict() == plan.as_dict()
-    left = {s["id"] for case in (a, b, c) for s in cases.searches(g, case.id)}
-    assert left == {a_recent.id, b_old.id, b_old2.id}
-    assert [d["id"] for d in cases.decisions(g)] == [b_lead["id"]]
+    left = {s["id"] for case in (a, b, c, p) for s in cases.searches(g, case.id)}
+    assert left == {a_recent.id, b_old.id, b_old2.id, p_old.id}
+    assert [d["status"] for d in cases.decisions(g)] == ["confirmed", "pending"]
     assert g.conn.execute("SELECT decision_id FROM lead_reviews").fetchall() == \
         [(b_lead["id"],)]
     assert cases.probe_image(g, a_old.id) is None
@@ -464,3 +469,51 @@ def test_purge_needs_a_retention_period_and_an_administrator(world: World) -> No
             cases.purge(world.session(who), now=NOW)
     assert [x["id"] for x in cases.searches(g, case.id)] == [s.id]
     assert accounts.settings(g).retention_days == 30
+
+
+def test_a_trainer_works_only_in_training_cases(world: World) -> None:
+    """A trainer's rights follow the case, not the gallery's setting now: with training on
+    a trainer opens training cases; switched off again, the trainer may not search or
+    decide in an ordinary case (whose decisions could become results)."""
+    g = world.gallery
+    admin, ann, tia = world.session("admin"), world.session("ann"), world.session("tia")
+    ordinary = cases.open_case(ann, "2026-0300", PURPOSE)
+    admin.set_setting("training", True)
+    drill = cases.open_case(tia, "DRILL-1", PURPOSE)
+    assert drill.training and not ordinary.training
+    shown = world.search(tia, drill)
+    cases.decide(tia, shown.id, 1, "possible_lead", "exercise: same ears")
+    with pytest.raises(NotPermitted, match="training cases only"):
+        world.search(tia, ordinary)
+    real = world.search(ann, ordinary)
+    with pytest.raises(NotPermitted, match="training cases only"):
+        cases.decide(tia, real.id, 1, "possible_lead", "looks alike")
+    assert [d["status"] for d in cases.decisions(g, drill.id)] == ["training"]
+    assert cases.decisions(g, ordinary.id) == []
+
+
+def test_putting_a_calibration_in_use_is_an_administrators_logged_setting(
+        world: World) -> None:
+    from facedesk.core import calibration
+
+    g = world.gallery
+    shipped = calibration.reference()
+    assert shipped is not None
+    # the shipped table, as if measured for this gallery's (fake) engine
+    cal = replace(shipped, engine_identity=g.engine_identity(g.engine_ids()[0]) or {})
+    ann, admin = world.session("ann"), world.session("admin")
+    with pytest.raises(NotPermitted):
+        calibration.store(g, cal, "reference")
+    with pytest.raises(NotPermitted):
+        calibration.store(g, cal, "reference", session=ann)
+    cid = calibration.store(g, cal, "reference", session=admin)
+    assert g.calibration_in_use() == cid
+    ev = last_event(g)
+    assert (ev.kind, ev.user_id, ev.data) == (
+        "setting_changed", "admin", {"setting": "calibration", "from": None, "to": cid})
+    calibration.use(g, None, session=admin)
+    assert g.calibration_in_use() is None and last_event(g).data["to"] is None
+    assert audit.verify(g).ok
+    g.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('calibration_id', ?)",
+                   (str(cid),))
+    assert not audit.verify(g).ok  # put in use behind the log's back
