@@ -195,6 +195,10 @@ class DlibEngine:
         out = []
         for b, shape, desc in zip(boxes, shapes, descriptors, strict=True):
             points = [(int(p.x), int(p.y)) for p in shape.parts()]
-            out.append(RawFace(box=b, landmarks=points,
-                               encoding=np.asarray(desc, dtype=np.float32)))
+            # by index, not np.asarray(desc): that reads a dlib.vector until IndexError, and
+            # raising it through dlib's pybind11 in the GUI's engine thread (a Qt thread)
+            # can take the GIL a second time and hang the whole process
+            n = len(desc)
+            encoding = np.fromiter((desc[i] for i in range(n)), dtype=np.float32, count=n)
+            out.append(RawFace(box=b, landmarks=points, encoding=encoding))
         return out
