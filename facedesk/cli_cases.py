@@ -113,6 +113,7 @@ def open_case_of(gallery: Gallery, number: str) -> cases.Case:
     return case
 
 
+#: in place of an analyst's rationale that blind second review keeps from the reader
 def _short(text: str, width: int = 100) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= width else text[:width - 1] + "…"
@@ -347,8 +348,9 @@ def case_show(number: str, db: Path, user: str | None, as_json: bool) -> None:
         session = signed_in(gallery, user)
         case = cases.get_case(gallery, number)
         found = cases.searches(gallery, case.id)
-        decided = cases.decisions(gallery, case.id)
-        blind = session.settings().blind_second_review and session.may("review_lead")
+        hidden = cases.hidden_rationales(gallery, session.user_id, case.id)
+        decided = [{**d, "rationale": cases.BLIND_HIDDEN} if d["id"] in hidden else d
+                   for d in cases.decisions(gallery, case.id)]
     if as_json:
         _emit_json({"case": case.as_dict(), "searches": found, "decisions": decided,
                     "results": [d["id"] for d in decided if d["status"] == "confirmed"]})
@@ -375,10 +377,7 @@ def case_show(number: str, db: Path, user: str | None, as_json: bool) -> None:
                    f"{d['rank']} of search {d['search_id']} ({d['person_id']}, distance "
                    f"{d['distance']:.4f}): {DECISIONS.get(d['decision'], d['decision'])} — "
                    f"{cases.LEAD_STATUS[d['status']]}")
-        if blind and d["status"] == "pending":
-            click.echo("      rationale: (hidden until your blind second review)")
-        else:
-            click.echo(f"      rationale: {_short(d['rationale'])}")
+        click.echo(f"      rationale: {_short(d['rationale'])}")
         r = d["review"]
         if r:
             click.echo(f"      second review {r['id']} by {r['reviewer']} {r['created_at']}: "
@@ -400,7 +399,7 @@ def case_close(number: str, db: Path, user: str | None, note: str) -> None:
     with Gallery.open(db) as gallery:
         session = signed_in(gallery, user, "close_case")
         case = cases.close_case(session, open_case_of(gallery, number), note)
-        pending = [d for d in cases.decisions(gallery, case.id) if d["status"] == "pending"]
+        pending = cases.pending_leads(gallery, case.id)
     click.echo(f"closed {case.label}")
     if pending:
         click.echo(f"note: {len(pending)} possible lead(s) were still waiting for a second "
@@ -447,9 +446,8 @@ def leads_pending(db: Path, user: str | None, as_json: bool) -> None:
     with Gallery.open(db) as gallery:
         session = signed_in(gallery, user)
         waiting = cases.pending_leads(gallery)
-        blind = session.settings().blind_second_review
-    if blind:
-        waiting = [{**d, "rationale": None} for d in waiting]
+        hidden = cases.hidden_rationales(gallery, session.user_id)
+    waiting = [{**d, "rationale": None} if d["id"] in hidden else d for d in waiting]
     if as_json:
         _emit_json(waiting)
         return
@@ -460,10 +458,7 @@ def leads_pending(db: Path, user: str | None, as_json: bool) -> None:
         click.echo(f"decision {d['id']}  case {d['case_number']}  by {d['reviewer']} "
                    f"{d['created_at']}: candidate {d['rank']} of search {d['search_id']} "
                    f"({d['person_id']}, distance {d['distance']:.4f})")
-        if d["rationale"] is not None:
-            click.echo(f"    rationale: {_short(d['rationale'])}")
-    if blind:
-        click.echo("(blind second review: the analysts' rationales are hidden)")
+        click.echo(f"    rationale: {_short(d['rationale'] or cases.BLIND_HIDDEN)}")
 
 
 @leads_group.command("review")
@@ -586,17 +581,18 @@ def audit_show(db: Path, user: str | None, case_number: str | None, last: int | 
                as_json: bool) -> None:
     """List audit events, oldest first."""
     with Gallery.open(db) as gallery:
-        signed_in(gallery, user)
+        session = signed_in(gallery, user)
         case_id = cases.get_case(gallery, case_number).id if case_number else None
         found = audit.events(gallery, case_id=case_id, limit=last)
         numbers = {c.id: c.number for c in cases.cases(gallery)}
+        hidden = cases.hidden_rationales(gallery, session.user_id, case_id)
     if as_json:
-        _emit_json([e.as_dict() for e in found])
+        _emit_json([{**e.as_dict(), "data": cases.event_data(e, hidden)} for e in found])
         return
     for e in found:
         case = f" case {numbers.get(e.case_id, e.case_id)}" if e.case_id is not None else ""
         click.echo(f"{e.seq:>6}  {e.at}  {e.user_id or '-':<12} {e.label}{case}: "
-                   f"{_short(audit.canonical(e.data), 120)}")
+                   f"{_short(audit.canonical(cases.event_data(e, hidden)), 120)}")
 
 
 # --- retention ----------------------------------------------------------------------------------

@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from facedesk.cli_cases import signed_in, user_option
+from facedesk.core import accounts, evaluation
 from facedesk.core import calibration as calibrations
-from facedesk.core import evaluation
 from facedesk.core.experiment import (
     DEFAULT_RANKS,
     ExperimentOptions,
@@ -291,17 +292,24 @@ def _print_experiment(r: ExperimentResult, ts: Sequence[float]) -> None:
               help="Put a stored calibration in use (or 'shipped': the LFW reference).")
 @click.option("--list", "list_only", is_flag=True, help="List the stored calibrations.")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@user_option
 def calibrate(db: Path, reference: Path | None, use_id: str | None, list_only: bool,
-              as_json: bool) -> None:
-    """Measure the distance -> false match rate table on labelled photos and keep it in
-    the gallery: by default on the gallery's own repeat photos."""
+              as_json: bool, user: str | None) -> None:
+    """Measure the distance -> false match rate table on labelled photos, keep it in the
+    gallery and put it in use: by default on the gallery's own repeat photos. The
+    calibration in use is a setting: once the gallery has users, measuring or --use signs
+    in, as an administrator, and the change is an audit event."""
     with Gallery.open(db) as gallery:
+        session = None
+        if (use_id is not None or not list_only) and accounts.has_users(gallery):
+            session = signed_in(gallery, user, "change_settings")
         if use_id is not None:
             try:
-                gallery.use_calibration(None if use_id == "shipped" else int(use_id))
-            except (KeyError, ValueError):
+                chosen = None if use_id == "shipped" else int(use_id)
+            except ValueError:
                 raise EvaluationError(f"{db}: no stored calibration '{use_id}' (see "
                                       f"facedesk calibrate --db {db} --list)") from None
+            calibrations.use(gallery, chosen, session=session)
         elif not list_only:
             if reference is not None:
                 with Gallery.open(reference) as ref:
@@ -310,7 +318,7 @@ def calibrate(db: Path, reference: Path | None, use_id: str | None, list_only: b
             else:
                 cal = calibrations.measure_gallery(gallery)
                 kind = "gallery"
-            calibrations.store(gallery, cal, kind)
+            calibrations.store(gallery, cal, kind, session=session)
         stored = gallery.calibrations()
         current = calibrations.in_use(gallery)
     doc = {"in_use": None if current is None else current.source, "stored": stored}

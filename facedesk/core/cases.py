@@ -410,6 +410,28 @@ def pending_leads(gallery: Gallery, case_id: int | None = None) -> list[dict[str
         f"{_DECISION_SQL} WHERE {where} ORDER BY d.id", args)]
 
 
+#: shown instead of a pending lead's rationale to everyone but its analyst, with blind
+#: second review on
+BLIND_HIDDEN = "(hidden until the second review: blind second review is on)"
+
+
+def hidden_rationales(gallery: Gallery, viewer: str, case_id: int | None = None) -> set[int]:
+    """The decisions whose rationale `viewer` may not read yet: with blind second review
+    on, the possible leads still pending a second review that another user recorded (the
+    analyst reads their own; everyone reads it once the lead is reviewed)."""
+    if not settings(gallery).blind_second_review:
+        return set()
+    return {d["id"] for d in decisions(gallery, case_id)
+            if d["status"] == "pending" and d["reviewer"] != viewer}
+
+
+def event_data(e: audit.Event, hidden: set[int]) -> dict[str, Any]:
+    """An audit event's data as `hidden_rationales` lets the reader see it."""
+    if e.kind == "decision" and e.data.get("id") in hidden and "rationale" in e.data:
+        return {**e.data, "rationale": BLIND_HIDDEN}
+    return e.data
+
+
 def results(gallery: Gallery, case_id: int) -> list[dict[str, Any]]:
     """A case's results: its confirmed leads (never a training case's)."""
     return [d for d in decisions(gallery, case_id) if d["status"] == "confirmed"]

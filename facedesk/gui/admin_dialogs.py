@@ -63,6 +63,7 @@ T = TypeVar("T")
 LEAD_WORDING = "Investigative lead only — not probable cause, not an identification"
 BLIND_PLACEHOLDER = ("Hidden until you submit your own verdict: blind second review is on, "
                      "so that your judgement does not lean on the analyst's.")
+#: in place of an analyst's rationale that blind second review keeps from the reader
 REVIEW_PLACEHOLDER = ("Your rationale (required): what did you compare, feature by feature, "
                       "and what did you see?")
 TRAINING_WARNING = ("A training gallery's decisions never count: cases opened while this is "
@@ -442,12 +443,10 @@ class SecondReviewDialog(QDialog, _Messages):
     def refresh(self) -> None:
         """Reload the queue; keep showing the lead on screen (even one just reviewed)."""
         pending = cases.pending_leads(self.gallery)
-        rows = []
-        for d in pending:
-            analyst = accounts.user(self.gallery, d["reviewer"])
-            rows.append((d["id"], (d["case_number"],
-                                   d["reviewer"] if analyst is None else analyst.display_name,
-                                   when(d["created_at"]), f"#{d['rank']} {d['person_id']}")))
+        self._names = user_names(self.session)  # one query, not one per lead
+        rows = [(d["id"], (d["case_number"], self._names.get(d["reviewer"], d["reviewer"]),
+                           when(d["created_at"]), f"#{d['rank']} {d['person_id']}"))
+                for d in pending]
         fill_table(self.queue, rows)
         n = len(pending)
         self.queue_label.setText(
@@ -537,7 +536,8 @@ class SecondReviewDialog(QDialog, _Messages):
             f"Case {d['case_number']}: {DECISIONS.get(d['decision'], d['decision'])} recorded "
             f"by {analyst} on {when(d['created_at'])}{own}. "
             f"Status: {cases.LEAD_STATUS[d['status']]}.")
-        hidden = (d["status"] == "pending" and self.blind and d["id"] not in self._submitted)
+        hidden = (d["status"] == "pending" and self.blind and d["id"] not in self._submitted
+                  and d["reviewer"] != self.session.user_id)
         if hidden:
             self.analyst_rationale.setText(BLIND_PLACEHOLDER)
             self.analyst_rationale.setStyleSheet("color: palette(mid); font-style: italic;")
@@ -706,6 +706,7 @@ class CaseOverviewDialog(QDialog, _Messages):
 
         decided = cases.decisions(self.gallery, c.id)
         self._decisions = {d["id"]: d for d in decided}
+        hidden = cases.hidden_rationales(self.session.gallery, self.session.user_id, c.id)
         rows = []
         for d in decided:
             review = d["review"]
@@ -719,7 +720,8 @@ class CaseOverviewDialog(QDialog, _Messages):
             rows.append((d["id"], (
                 when(d["created_at"]), f"#{d['rank']} {d['person_id']}",
                 DECISIONS.get(d["decision"], d["decision"]),
-                names.get(d["reviewer"], d["reviewer"]), d["rationale"],
+                names.get(d["reviewer"], d["reviewer"]),
+                cases.BLIND_HIDDEN if d["id"] in hidden else d["rationale"],
                 cases.LEAD_STATUS[d["status"]], *second)))
         selected = selected_key(self.decisions_table)
         fill_table(self.decisions_table, rows)
@@ -732,7 +734,7 @@ class CaseOverviewDialog(QDialog, _Messages):
 
         event_rows = [(e.seq, (str(e.seq), when(e.at, seconds=True),
                                names.get(e.user_id or "", e.user_id or ""), e.label,
-                               short_data(e.data)))
+                               short_data(cases.event_data(e, hidden))))
                       for e in audit.events(self.gallery, case_id=c.id)]
         fill_table(self.events_table, event_rows)
 
@@ -800,7 +802,7 @@ class CaseOverviewDialog(QDialog, _Messages):
         return closed
 
     def _close_clicked(self) -> None:
-        pending = sum(1 for d in self._decisions.values() if d["status"] == "pending")
+        pending = len(cases.pending_leads(self.gallery, self.case.id))
         warning = (f"\n\n{pending} possible lead{'s' if pending != 1 else ''} still "
                    "pending second review will stay unreviewed." if pending else "")
         note, ok = QInputDialog.getMultiLineText(
@@ -1159,7 +1161,9 @@ class SettingsDialog(QDialog, _Messages):
         return out
 
     def apply(self) -> list[str]:
-        """Save the changed settings (each one an audit event); their names."""
+        """Save the changed settings (each one an audit event); their names. On a refusal
+        before anything was saved the form keeps what was typed; after some changes were
+        saved, it shows the stored settings again and says which changes were saved."""
         changed = self.changes()
         done: list[str] = []
 
@@ -1171,12 +1175,19 @@ class SettingsDialog(QDialog, _Messages):
                 done.append(name)
 
         try:
-            self.act(run)  # on a refusal the form keeps what was typed
-        finally:
-            self.show_status("Saved: " + ", ".join(done) + "." if done else "")
+            self.act(run)
+        except FaceDeskError as exc:
+            if done:
+                self.load()  # what is stored now: the saved changes, not the others
+                left = [n for n in changed if n not in done]
+                self.show_error(f"{exc.message}. Saved: {', '.join(done)}; not saved: "
+                                f"{', '.join(left)} (the form shows the stored settings).")
+                self.show_status("Saved: " + ", ".join(done) + ".")
+            else:
+                self.show_status("Nothing was saved.")
+            raise
         self.load()
-        if not done:
-            self.show_status("Nothing changed.")
+        self.show_status("Saved: " + ", ".join(done) + "." if done else "Nothing changed.")
         return done
 
 
@@ -1286,16 +1297,18 @@ class AuditLogDialog(QDialog, _Messages):
         names = user_names(self.session)
         evs = audit.events(self.gallery, case_id=case_id,
                            kinds=None if kind is None else [kind])
+        hidden = cases.hidden_rationales(self.session.gallery, self.session.user_id, case_id)
+        shown = [cases.event_data(e, hidden) for e in evs]
         rows = [(e.seq, (str(e.seq), when(e.at, seconds=True),
                          names.get(e.user_id or "", e.user_id or ""), e.label,
                          self._case_numbers.get(e.case_id, "") if e.case_id else "",
-                         short_data(e.data)))
-                for e in evs]
+                         short_data(data)))
+                for e, data in zip(evs, shown, strict=True)]
         fill_table(self.table, rows)
-        for r, e in enumerate(evs):
+        for r, data in enumerate(shown):
             item = self.table.item(r, len(self.COLUMNS) - 1)
             if item is not None:
-                item.setToolTip(json.dumps(e.data, indent=1, ensure_ascii=False))
+                item.setToolTip(json.dumps(data, indent=1, ensure_ascii=False))
         total = audit.head(self.gallery)
         self.count_label.setText(f"{len(evs)} of {0 if total is None else total.seq} events")
         if self.broken_seq is not None:
@@ -1341,7 +1354,7 @@ class AuditLogDialog(QDialog, _Messages):
             self.verify_label.setText(
                 f"Intact: all {v.events} events are linked to the one before them, none was "
                 "changed, removed or reordered, and the stored searches, decisions and "
-                f"second reviews match their events.{head_note}\nHead: event {v.head_seq}, "
+                f"second reviews agree with their events.{head_note}\nHead: event {v.head_seq}, "
                 f"hash {v.head_hash}")
             self.refresh()
             return v
@@ -1439,7 +1452,8 @@ class RetentionDialog(QDialog, _Messages):
             return
         self.period_label.setText(
             f"<b>Retention period: {plan.retention_days} days.</b> The searches of cases "
-            "with no confirmed lead, made before "
+            "with neither a confirmed lead nor a possible lead waiting for its second "
+            "review, made before "
             f"{when(plan.cutoff)}, are purged with their probe images, decisions and second "
             "reviews. A purge is itself an audit event; the audit log keeps its events.")
         names = user_names(self.session)
@@ -1463,7 +1477,7 @@ class RetentionDialog(QDialog, _Messages):
         else:
             self.plan_label.setText("Nothing is due: no search is older than the period "
                                     "(or every old one belongs to a case with a confirmed "
-                                    "lead).")
+                                    "lead or a lead waiting for its second review).")
         self._allow(self.session, self.purge_button, "purge", bool(plan.searches),
                     "Nothing is due for purging.")
 

@@ -26,19 +26,23 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from facedesk.core import accounts
 from facedesk.core import calibration as calibrations
+from facedesk.core.accounts import PERMISSIONS, ROLES, Session, User
 from facedesk.core.evaluation import DEFAULT_THRESHOLDS
 from facedesk.core.progress import CancelToken
+from facedesk.errors import FaceDeskError
 from facedesk.gui.workers import GeneratorWorker
 from facedesk.store import Gallery
 
 COLUMNS = ("#", "kind", "measured", "impostor pairs", "genuine pairs", "source")
 
 
-def measure_events(gallery_path: Path, reference: Path | None,
-                   cancel: CancelToken) -> Iterator[str]:
-    """Measure (on the gallery itself, or on `reference`) and store; yields what it does.
-    Runs in a worker thread, so it opens its own connections."""
+def measure_events(gallery_path: Path, reference: Path | None, cancel: CancelToken,
+                   user: User | None = None, use: bool = True) -> Iterator[str]:
+    """Measure (on the gallery itself, or on `reference`) and store, put in use when `use`
+    (by `user`'s session, when the gallery has users); yields what it does. Runs in a
+    worker thread, so it opens its own connections."""
     del cancel  # one numpy pass of seconds: nothing to stop half-way
     yield "measuring"
     with Gallery.open(gallery_path) as g:
@@ -47,17 +51,26 @@ def measure_events(gallery_path: Path, reference: Path | None,
         else:
             with Gallery.open(reference) as ref:
                 cal, kind = calibrations.measure_gallery(ref), "reference"
-        calibrations.store(g, cal, kind)
+        session = None if user is None else Session(g, user)
+        calibrations.store(g, cal, kind, use=use, session=session)
     yield "stored"
 
 
 class CalibrationDialog(QDialog):
-    def __init__(self, gallery_path: Path, parent: QWidget | None = None) -> None:
+    """The calibrations stored in a gallery and the one in use. Which one is in use is an
+    administrator's setting: with `session` None (a gallery without users) anyone may
+    change it; otherwise only a role that may change settings, and it is an audit event."""
+
+    def __init__(self, gallery_path: Path, parent: QWidget | None = None,
+                 session: Session | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("calibrationDialog")
         self.setWindowTitle(f"Calibration — {gallery_path.name}")
         self.gallery_path = gallery_path
+        self.session = session
         self._worker: GeneratorWorker | None = None
+        self._put_in_use = True
+        self._may = False
 
         intro = QLabel(
             "A distance is read as a false match rate (FMR): how often two DIFFERENT "
@@ -82,7 +95,6 @@ class CalibrationDialog(QDialog):
         self.status.setWordWrap(True)
 
         self.measure_own = QPushButton("Measure on this gallery", objectName="measureOwnButton")
-        self.measure_own.setToolTip("Every pair of this gallery's faces: needs repeat photos.")
         self.measure_other = QPushButton("Measure on another gallery…",
                                          objectName="measureOtherButton")
         self.use_selected = QPushButton("Use selected", objectName="useSelectedButton")
@@ -92,7 +104,7 @@ class CalibrationDialog(QDialog):
         self.measure_own.clicked.connect(lambda: self._measure(None))
         self.measure_other.clicked.connect(self._measure_other)
         self.use_selected.clicked.connect(self._use_selected)
-        self.use_shipped.clicked.connect(lambda: self._use(None))
+        self.use_shipped.clicked.connect(lambda: self.use(None))
         close.clicked.connect(self.accept)
 
         buttons = QHBoxLayout()
@@ -113,6 +125,10 @@ class CalibrationDialog(QDialog):
         with Gallery.open(self.gallery_path) as g:
             stored = g.calibrations()
             current = calibrations.in_use(g)
+            # who may put one in use: the signed-in user's role, or anyone in a gallery
+            # without users
+            self._may = (self.session.may("change_settings") if self.session is not None
+                         else not accounts.has_users(g))
         if current is None:
             self.in_use.setText("<b>In use:</b> none for this gallery's engine — distances "
                                 "cannot be read as false match rates.")
@@ -138,23 +154,50 @@ class CalibrationDialog(QDialog):
 
     def _update_buttons(self) -> None:
         busy = self._worker is not None
+        may = self._may
         self.measure_own.setEnabled(not busy)
         self.measure_other.setEnabled(not busy)
-        self.use_selected.setEnabled(not busy and self._selected_id() is not None)
-        self.use_shipped.setEnabled(not busy)
+        self.use_selected.setEnabled(may and not busy and self._selected_id() is not None)
+        self.use_shipped.setEnabled(may and not busy)
+        if may:
+            why = ""
+        elif self.session is None:
+            why = ("The calibration in use is an administrator's setting: sign in as an "
+                   "administrator to change it.")
+        else:
+            who = ", ".join(ROLES[r] for r in sorted(PERMISSIONS["change_settings"]))
+            why = (f"The calibration in use is a setting: only {who} may change it; you are "
+                   f"signed in as {self.session.user.label}.")
+        self.use_selected.setToolTip(why or "Read this gallery's distances with the selected "
+                                            "calibration")
+        self.use_shipped.setToolTip(why or "Read distances with the calibration shipped "
+                                           "with FaceDesk (measured on LFW)")
+        self.measure_own.setToolTip(
+            "Every pair of this gallery's faces: needs repeat photos."
+            + ("" if may else " The calibration is stored; an administrator puts it in use."))
 
     # -- actions ---------------------------------------------------------------------------
 
-    def _use(self, calibration_id: int | None) -> None:
-        with Gallery.open(self.gallery_path) as g:
-            g.use_calibration(calibration_id)
+    def use(self, calibration_id: int | None) -> bool:
+        """Put a stored calibration in use (None: the shipped reference); a refusal is
+        shown in the dialog. Whether it was put in use."""
+        try:
+            with Gallery.open(self.gallery_path) as g:
+                session = None if self.session is None else Session(g, self.session.user)
+                calibrations.use(g, calibration_id, session=session)
+        except FaceDeskError as exc:
+            self.status.setText(exc.message)
+            self.status.setStyleSheet("color: #c0392b;")
+            return False
+        self.status.setStyleSheet("")
         self.status.setText("The next search reads distances with this calibration.")
         self.refresh()
+        return True
 
     def _use_selected(self) -> None:
         cid = self._selected_id()
         if cid is not None:
-            self._use(cid)
+            self.use(cid)
 
     def _measure_other(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
@@ -166,8 +209,11 @@ class CalibrationDialog(QDialog):
     def _measure(self, reference: Path | None) -> None:
         self.status.setStyleSheet("")
         self.status.setText("Measuring every pair of faces…")
+        user = None if self.session is None else self.session.user
+        self._put_in_use = self._may
         self._worker = GeneratorWorker(
-            lambda cancel: measure_events(self.gallery_path, reference, cancel), self)
+            lambda cancel: measure_events(self.gallery_path, reference, cancel, user,
+                                          self._put_in_use), self)
         self._worker.failed.connect(self._on_failed)
         self._worker.done.connect(self._on_done)
         self._update_buttons()
@@ -175,7 +221,8 @@ class CalibrationDialog(QDialog):
 
     def _on_done(self, _last: object) -> None:
         self._finish()
-        self.status.setText("Measured and put in use.")
+        self.status.setText("Measured and put in use." if self._put_in_use else
+                            "Measured and stored; an administrator puts it in use.")
         self.refresh()
 
     def _on_failed(self, message: str) -> None:

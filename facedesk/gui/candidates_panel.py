@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from facedesk.core.cases import LEAD_STATUS
 from facedesk.core.review import DECISIONS, FIRST_IMPRESSIONS, Review
 from facedesk.core.search import Candidate
 
@@ -80,6 +81,19 @@ def decision_label(decision: str) -> str:
     if decision == "possible_lead":
         return f"{label} — investigative lead only"
     return label
+
+
+def decided_label(row: Mapping[str, Any]) -> str:
+    """A recorded decision in the candidate list: a possible lead says where it stands
+    (pending, confirmed, overturned by the second reviewer, training), by its `status`."""
+    decision = str(row.get("decision", ""))
+    status = row.get("status")
+    if decision != "possible_lead" or status is None:
+        return decision_label(decision)
+    where = LEAD_STATUS.get(str(status), str(status)).lower()
+    if status in ("pending", "confirmed"):
+        return f"{DECISIONS[decision]} — {where}, investigative lead only"
+    return f"{DECISIONS[decision]} — {where}"
 
 
 def metadata_text(metadata: Mapping[str, Any] | None, limit: int = 80) -> str:
@@ -265,7 +279,7 @@ class CandidatesModel(QAbstractTableModel):
         if col == COL_DECISION:
             decided = review.decided.get(cand.rank)
             if decided is not None:
-                return decision_label(str(decided["decision"]))
+                return decided_label(decided)
             impression = review.first_impressions.get(cand.rank)
             if impression is not None:
                 return f"First impression: {FIRST_IMPRESSIONS.get(impression, impression)}"

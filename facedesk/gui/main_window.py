@@ -602,8 +602,7 @@ class MainWindow(QMainWindow):
         """Ask for a closing note and close the case (read-only from then on)."""
         if self.session is None or self.case is None or not self.case.is_open:
             return False
-        pending = [d for d in cases.decisions(self.session.gallery, self.case.id)
-                   if d["status"] == "pending"]
+        pending = cases.pending_leads(self.session.gallery, self.case.id)
         prompt = (f"Close case {self.case.number}? A closed case is read-only: no more "
                   "searches or decisions.\n")
         if pending:
@@ -849,7 +848,7 @@ class MainWindow(QMainWindow):
         """See and change the calibration this gallery's searches are read with."""
         if self.gallery is None:
             return None
-        dialog = CalibrationDialog(self.gallery.path, self)
+        dialog = CalibrationDialog(self.gallery.path, self, session=self.session)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
         return dialog

@@ -184,6 +184,45 @@ def test_blind_setting_hides_the_rationale_until_submitted(qtbot, world: World) 
     assert dlg.analyst_rationale.text() == "Rationale: same chin"
 
 
+def _everything(table) -> str:
+    """Every cell's text and tooltip of a table."""
+    return " ".join(f"{table.item(r, c).text()} {table.item(r, c).toolTip()}"
+                    for r in range(table.rowCount()) for c in range(table.columnCount())
+                    if table.item(r, c) is not None)
+
+
+def test_blind_review_hides_a_pending_rationale_from_all_but_its_analyst(
+        qtbot, world: World) -> None:
+    world.admin.set_setting("blind_second_review", True)
+    did = world.lead(world.ann, rationale="same ear shape")
+    sue = accounts.sign_in(world.gallery, "sue", "super-pw2")
+
+    def seen_by(session: Session) -> tuple[str, str]:
+        overview = CaseOverviewDialog(session, world.case)
+        log = AuditLogDialog(session) if session.may("export_audit") else None
+        qtbot.addWidget(overview)
+        [rationale] = _texts(overview.decisions_table, 4)
+        shown = _everything(overview.decisions_table) + _everything(overview.events_table)
+        if log is not None:
+            qtbot.addWidget(log)
+            shown += _everything(log.table)
+            log.set_filter("2026-0042", "decision")
+            shown += _everything(log.table)
+        return rationale, shown
+
+    for session in (world.sam, sue, world.admin):
+        rationale, shown = seen_by(session)
+        assert rationale == cases.BLIND_HIDDEN, session.user_id
+        assert "same ear shape" not in shown, session.user_id
+        assert cases.BLIND_HIDDEN in shown
+    rationale, shown = seen_by(world.ann)  # the analyst reads what they wrote
+    assert rationale == "same ear shape"
+    cases.review_lead(world.sam, did, "overturned", "the ears differ", blind=True)
+    for session in (world.sam, sue, world.admin):  # reviewed: shown to everyone
+        rationale, shown = seen_by(session)
+        assert rationale == "same ear shape" and cases.BLIND_HIDDEN not in shown, session.user_id
+
+
 # --- case overview ---------------------------------------------------------------------------
 
 
@@ -370,6 +409,36 @@ def test_settings_change_only_what_changed_and_audit_it(qtbot, world: World) -> 
     assert "Only Administrator" in other.save_button.toolTip()
 
 
+def test_settings_refused_midway_show_what_is_stored_and_what_was_saved(
+        qtbot, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    dlg = SettingsDialog(world.admin)
+    qtbot.addWidget(dlg)
+    real = world.admin.set_setting
+
+    def refuse_top_k(name: str, value: object) -> accounts.Settings:
+        if name == "top_k":  # e.g. the gallery became read-only in between
+            raise AccountError("the gallery could not be written")
+        return real(name, value)
+
+    monkeypatch.setattr(world.admin, "set_setting", refuse_top_k)
+    dlg.threshold.setValue(0.5)
+    dlg.top_k.setValue(5)
+    dlg.purposes.setPlainText("Robbery")
+    with pytest.raises(AccountError):
+        dlg.apply()
+    stored = accounts.settings(world.gallery)
+    assert stored.threshold == 0.5 and stored.top_k == 20
+    assert stored.purposes == list(accounts.DEFAULT_PURPOSES)
+    # the form shows what is stored, not what was typed, and says what was saved
+    assert dlg.threshold.value() == 0.5 and dlg.top_k.value() == 20
+    assert dlg.purposes.toPlainText().splitlines() == list(accounts.DEFAULT_PURPOSES)
+    assert dlg.changes() == {}
+    error = dlg.error_label.text()
+    assert "could not be written" in error
+    assert "Saved: threshold; not saved: top_k, purposes" in error
+    assert dlg.status_label.text() == "Saved: threshold."
+
+
 # --- audit log -------------------------------------------------------------------------------
 
 
@@ -385,6 +454,7 @@ def test_audit_verify_ok_then_tampered(qtbot, world: World) -> None:
     assert _texts(dlg.table, 3) == ["Decision"] and _texts(dlg.table, 4) == ["2026-0042"]
     dlg.verify_button.click()
     assert dlg.verify_label.text().startswith("Intact:")
+    assert "second reviews agree with their events" in dlg.verify_label.text()
     v = dlg.verify(head.hash)
     assert v.ok and "no event was lost" in dlg.verify_label.text()
     # an unknown head is a truncated log
@@ -446,7 +516,10 @@ def test_retention_purge_removes_the_planned_searches(qtbot, world: World) -> No
     kept_case = cases.open_case(world.ann, "2026-0099", accounts.DEFAULT_PURPOSES[0])
     kept = world.lead(world.ann, case=kept_case)
     cases.review_lead(world.sam, kept, "confirmed", "agree")
-    pending = world.lead(world.ann, person=3)
+    waiting_case = cases.open_case(world.ann, "2026-0100", accounts.DEFAULT_PURPOSES[0])
+    world.lead(world.ann, person=4, case=waiting_case)  # pending its second review: kept
+    overturned = world.lead(world.ann, person=3)
+    cases.review_lead(world.sam, overturned, "overturned", "different chin")
     world.search(world.ann, person=1)
     dlg = RetentionDialog(world.admin)
     qtbot.addWidget(dlg)
@@ -460,7 +533,8 @@ def test_retention_purge_removes_the_planned_searches(qtbot, world: World) -> No
     dlg.refresh()
     assert "Retention period: 30 days" in dlg.period_label.text()
     planned = cases.purge_plan(world.gallery)
-    assert len(planned.searches) == 2 and planned.decisions == [pending]
+    assert len(planned.searches) == 2 and planned.decisions == [overturned]
+    assert "waiting for its second review" in dlg.period_label.text()
     assert dlg.table.rowCount() == 2 and set(_texts(dlg.table, 0)) == {"2026-0042"}
     assert "2 searches and 1 decision" in dlg.plan_label.text()
     assert dlg.purge_button.isEnabled()
@@ -468,6 +542,7 @@ def test_retention_purge_removes_the_planned_searches(qtbot, world: World) -> No
     assert done.searches == planned.searches
     assert cases.searches(world.gallery, world.case.id) == []
     assert len(cases.searches(world.gallery, kept_case.id)) == 1  # a confirmed lead stays
+    assert len(cases.searches(world.gallery, waiting_case.id)) == 1  # and a pending one
     assert dlg.table.rowCount() == 0 and not dlg.purge_button.isEnabled()
     assert "Purged 2 searches" in dlg.status_label.text()
     assert audit.events(world.gallery, kinds=["purge"])[-1].data["searches"] == \

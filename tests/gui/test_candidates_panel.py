@@ -12,6 +12,7 @@ from fakes import FakeEngine, one_face, save_png
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QImage
 
+from facedesk.core import cases
 from facedesk.core.review import Review
 from facedesk.core.search import Searcher, analyze_probe, choose_face
 from facedesk.gui.candidates_panel import (
@@ -266,7 +267,25 @@ def test_decision_column_after_refresh(qtbot, desk) -> None:
     panel.refresh()
     assert changed
     assert column(panel.model, COL_DECISION)[:3] == [
-        "Possible lead — investigative lead only", "Not the person", "—"]
+        "Possible lead — pending second review, investigative lead only", "Not the person",
+        "—"]
+
+
+def test_decision_column_says_a_lead_was_overturned_or_confirmed(qtbot, desk) -> None:
+    panel = CandidatesPanel()
+    qtbot.addWidget(panel)
+    review = desk.review()
+    panel.set_review(review, {})
+    first = review.record_decision(desk.analyst, 1, "possible_lead", "same scar")
+    second = review.record_decision(desk.analyst, 2, "possible_lead", "same ears")
+    cases.review_lead(desk.supervisor, first["id"], "overturned", "the scar is on the left")
+    cases.review_lead(desk.supervisor, second["id"], "confirmed", "same ears and scar")
+    for rank, row in ((1, first), (2, second)):  # as the window does after a review
+        review.decided[rank] = cases.decision(desk.gallery, row["id"])
+    panel.refresh()
+    labels = column(panel.model, COL_DECISION)
+    assert labels[:2] == ["Possible lead — overturned by second reviewer",
+                          "Possible lead — confirmed lead, investigative lead only"]
 
 
 def test_metadata_text() -> None:

@@ -153,3 +153,15 @@ def test_key_widgets_have_their_stable_names(window: MainWindow) -> None:
              "compareView", "decisionPanel", "confirmButton", "importButton"]
     missing = [n for n in names if window.findChild(QWidget, n) is None]
     assert missing == []
+
+
+def test_the_calibration_dialog_works_with_the_signed_in_user(window: MainWindow,
+                                                              gallery_path: Path) -> None:
+    assert window.open_gallery(gallery_path)
+    assert window.session is not None and window.session.user_id == "ann"
+    dialog = window.open_calibration()
+    assert dialog is not None and dialog.session is window.session
+    # an analyst may not change which calibration is in use (an administrator's setting)
+    assert not dialog.use_shipped.isEnabled()
+    assert "only Administrator may change it" in dialog.use_shipped.toolTip()
+    dialog.close()

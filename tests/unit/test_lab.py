@@ -8,16 +8,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 from labdata import ENGINE, synthetic_gallery
 
 from facedesk.cli import cli
-from facedesk.core import calibration, evaluation
+from facedesk.core import accounts, audit, calibration, evaluation
 from facedesk.core.evaluation import PairScores, best_threshold, read_pairs, ten_fold
 from facedesk.core.experiment import ExperimentOptions, run_experiment
 from facedesk.core.progress import CancelToken
 from facedesk.core.search import Searcher
 from facedesk.errors import EvaluationError
+from facedesk.store import Gallery
 
 # --- pairs and the fold protocol -----------------------------------------------------------
 
@@ -257,6 +258,41 @@ def test_cli_experiment_evaluate_calibrate_report(tmp_path: Path) -> None:
     for needed in ("The false-positive experiment", "<svg", "DET curve",
                    "The closest false candidates", "data:image/jpeg;base64"):
         assert needed in html
+
+
+def test_cli_calibrate_in_a_gallery_with_users_is_an_administrators_setting(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    g, _, _ = synthetic_gallery(tmp_path / "g.db", persons=120)
+    admin = accounts.create_first_administrator(g, "admin", "Ada Admin",
+                                                password="admin-password")
+    admin.add_user("ann", "Ann Analyst", "analyst", password="analyst-pw")
+    g.close()
+    db = str(tmp_path / "g.db")
+    for var in ("FACEDESK_USER", "FACEDESK_PASSWORD"):
+        monkeypatch.delenv(var, raising=False)
+
+    def run(*args: str, user: str | None = None, password: str = "") -> Result:
+        env = {} if user is None else {"FACEDESK_USER": user, "FACEDESK_PASSWORD": password}
+        return CliRunner().invoke(cli, ["calibrate", "--db", db, *args], env=env)
+
+    # listing needs no sign-in; measuring and --use do, as an administrator
+    assert run("--list").exit_code == 0
+    res = run()
+    assert res.exit_code == 1 and "not mapped" in res.output, res.output
+    res = run(user="ann", password="analyst-pw")
+    assert res.exit_code == 1 and "may not change settings" in res.output, res.output
+    with Gallery.open(tmp_path / "g.db") as gallery:
+        assert gallery.calibrations() == []
+    res = run(user="admin", password="admin-password")
+    assert res.exit_code == 0 and "in use: this gallery's own photos" in res.output, res.output
+    res = run("--use", "shipped", user="ann", password="analyst-pw")
+    assert res.exit_code == 1 and "may not change settings" in res.output
+    res = run("--use", "shipped", user="admin", password="admin-password")
+    assert res.exit_code == 0 and "in use: none" in res.output, res.output
+    with Gallery.open(tmp_path / "g.db") as gallery:
+        changed = audit.events(gallery, kinds=["setting_changed"])
+    assert [(e.user_id, e.data["setting"], e.data["to"]) for e in changed] == [
+        ("admin", "calibration", 1), ("admin", "calibration", None)]
 
 
 def test_cli_evaluate_pairs_missing_photos_says_what_to_do(tmp_path: Path) -> None:
