@@ -37,6 +37,7 @@ from facedesk.core.faces import Box
 from facedesk.core.importer import run_import
 from facedesk.gui.admin_dialogs import CaseOverviewDialog, SecondReviewDialog
 from facedesk.gui.app import make_app
+from facedesk.gui.candidates_panel import COL_META, COL_PERSON
 from facedesk.gui.import_dialog import ImportDialog
 from facedesk.gui.main_window import MainWindow
 from facedesk.gui.trainer_view import TrainerView
@@ -195,6 +196,8 @@ def main() -> int:
         settings = QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat)
         window = MainWindow(settings)
         window.resize(1600, 950)
+        window.act_blind.setChecked(False)  # as a re-run's saved settings may have left them
+        window.act_dark.setChecked(False)
         window.show()
         db = work / "lfw-sample.db"
         built = db.is_file()
@@ -259,11 +262,19 @@ def main() -> int:
         lead = window.review.decided.get(lead_rank)
         assert lead is not None, window.decision.hint.text()
         print(f"lead {lead['id']}: {lead['status']}", flush=True)
+        # the candidates' Decision column in view, as a user would drag the columns
         sizes = window.columns.sizes()
-        window.columns.setSizes([300, 520, 780])  # the candidates' Decision column in view
+        table = window.candidates.table
+        widths = {col: table.columnWidth(col) for col in (COL_PERSON, COL_META)}
+        window.columns.setSizes([270, 430, 900])
+        table.setColumnWidth(COL_PERSON, 105)
+        table.setColumnWidth(COL_META, 40)
+        table.horizontalScrollBar().setValue(0)
         settle(app, 0.5)
         shoot(window, args.out, "decision-recorded.png")
         window.columns.setSizes(sizes)
+        for col, width in widths.items():
+            table.setColumnWidth(col, width)
         # the other candidates are someone else
         for c in window.review.result.candidates:
             if c.rank != lead_rank:
@@ -321,7 +332,7 @@ def main() -> int:
         window.set_session(accounts.sign_in(gallery, "sam", password))
         review = window.second_review()
         assert isinstance(review, SecondReviewDialog)
-        review.resize(1400, 950)
+        review.resize(1300, 860)
         review.select_decision(int(lead["id"]))
         review.verdict_confirm.setChecked(True)
         review.rationale_edit.setPlainText(REVIEW_RATIONALE)
@@ -335,7 +346,7 @@ def main() -> int:
         # 8. the case overview: the lead confirmed by the supervisor, now a case result
         overview = window.case_overview()
         assert isinstance(overview, CaseOverviewDialog)
-        overview.resize(1600, 800)
+        overview.resize(1600, 640)
         overview.select_decision(int(lead["id"]))
         settle(app, 0.5)
         shoot(overview, args.out, "case-overview.png")
