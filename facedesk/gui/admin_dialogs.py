@@ -15,7 +15,6 @@ import contextlib
 import html
 import json
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -56,6 +55,7 @@ from facedesk.core import accounts, audit, cases
 from facedesk.core.accounts import ACTION_WORDS, PERMISSIONS, ROLES, Session, User
 from facedesk.core.review import DECISIONS
 from facedesk.errors import AccountError, FaceDeskError, LeadError
+from facedesk.gui.formatting import when
 
 T = TypeVar("T")
 
@@ -86,19 +86,6 @@ _KEY = Qt.ItemDataRole.UserRole
 
 
 # --- small helpers ---------------------------------------------------------------------------
-
-
-def when(iso: str | None, *, seconds: bool = False) -> str:
-    """An ISO time stamp in local time, e.g. '2026-11-22 14:05 PST'."""
-    if not iso:
-        return ""
-    try:
-        dt = datetime.fromisoformat(iso)
-    except ValueError:
-        return iso
-    if dt.tzinfo is not None:
-        dt = dt.astimezone()
-    return dt.strftime("%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z").strip()
 
 
 def not_permitted(session: Session, action: str) -> str:

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 from facedesk.core.cases import LEAD_STATUS
 from facedesk.core.review import DECISIONS, FIRST_IMPRESSIONS, LEAD_BANNER, Review
 from facedesk.gui.candidates_panel import decision_label
+from facedesk.gui.formatting import when
 
 #: object names of the decision radio buttons, by DECISIONS key
 DECISION_BUTTONS = {
@@ -288,9 +289,9 @@ class DecisionPanel(QWidget):
         self._check_only(key)
         self._set_editable(False, False)
         self.reviewer_edit.setText(str(row.get("reviewer", "")))
-        when = row.get("created_at")
+        stamp = when(row.get("created_at"))
         by = f"recorded by {_escape(str(row.get('reviewer', '?')))}" + (
-            f", {_escape(str(when))}" if when else "")
+            f", {_escape(stamp)}" if stamp else "")
         self.record_label.setText(f"{_escape(str(row.get('rationale', '')))}"
                                   f"<br><i>({by}; a decision cannot be changed here)</i>")
         self.rationale_edit.hide()

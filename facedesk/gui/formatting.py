@@ -1,0 +1,18 @@
+"""Small text formats shared by the window's panels and dialogs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+
+def when(iso: str | None, *, seconds: bool = False) -> str:
+    """An ISO time stamp in local time, e.g. '2026-11-22 14:05 PST'."""
+    if not iso:
+        return ""
+    try:
+        dt = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    if dt.tzinfo is not None:
+        dt = dt.astimezone()
+    return dt.strftime("%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z").strip()
