@@ -29,6 +29,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from machine import cpu_model
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
@@ -137,16 +138,6 @@ print(json.dumps({'version': dlib.__version__, 'dist': dist,
                   'avx': bool(getattr(dlib, 'USE_AVX_INSTRUCTIONS', False)),
                   'linked': blas_libs, 'compiler': compilers, 'so': so, 'build': build}))
 """
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def interpreter_of(exe: str) -> str | None:
