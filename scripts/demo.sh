@@ -29,7 +29,8 @@ fi
 if ! "$FD" case show DEMO-1 --db "$DB" > /dev/null 2>&1; then
   "$FD" case open DEMO-1 --db "$DB" --purpose Other --detail "FaceDesk demonstration"
 fi
-probe=$(find "$PHOTOS" -mindepth 2 -maxdepth 2 -type f | sort | head -1)
+# (awk reads to the end: `head -1` could end the pipe early and, with pipefail, the script)
+probe=$(find "$PHOTOS" -mindepth 2 -maxdepth 2 -type f | sort | awk "NR == 1")
 "$FD" search "$probe" --db "$DB" --case DEMO-1 --top 5
 echo
 echo "demo: signed in as 'analyst' through your OS account ($ME); the administrator is"
