@@ -525,17 +525,46 @@ def _report(v: audit.Verification, as_json: bool) -> None:
 @click.option("--head", metavar="HASH_OR_FILE",
               help="A head hash printed earlier, or an exported audit-log.json: the log must "
                    "still hold it (finds a truncated tail).")
+@click.option("--no-witness", "no_witness", is_flag=True,
+              help="Do not compare with the external witness of the head (an older copy or a "
+                   "backup of a gallery that has moved on since).")
 @json_option
-def audit_verify(db: Path, head: str | None, as_json: bool) -> None:
-    """Check the gallery's audit log: the hash chain, the append-only triggers, the stored
-    searches and decisions against their events. Exit code 0 intact, 1 failed. Needs no
-    sign-in."""
+def audit_verify(db: Path, head: str | None, no_witness: bool, as_json: bool) -> None:
+    """Check the gallery's audit log: the hash chain; the schema (no trigger, view, table or
+    index FaceDesk did not make); every user, case, setting, calibration, search, decision,
+    second review, person, photo and face against the digest its last event logged; the
+    stored records against their events; and the head against the external witness in your
+    data folder. Exit code 0 intact, 1 failed. Needs no sign-in."""
     expect_hash, expect_seq = audit.read_expected_head(head) if head else (None, None)
     if head and not expect_hash:
         raise FaceDeskError(f"{head}: no head hash in it")
     with Gallery.open(db) as gallery:
-        v = audit.verify(gallery, expect_head=expect_hash, expect_seq=expect_seq)
+        v = audit.verify(gallery, expect_head=expect_hash, expect_seq=expect_seq,
+                         use_witness=not no_witness)
     _report(v, as_json)
+
+
+@audit_group.command("baseline")
+@db_option
+@user_option
+@json_option
+def audit_baseline(db: Path, user: str | None, as_json: bool) -> None:
+    """Record the digests of records no event has recorded yet (a gallery made before
+    FaceDesk logged them), so that later changes to them are found (administrators).
+    It vouches for nothing before it; records already recorded are never re-recorded."""
+    with Gallery.open(db) as gallery:
+        user_id = None
+        if accounts.has_users(gallery):
+            user_id = signed_in(gallery, user, "change_settings").user_id
+        ev = audit.baseline(gallery, user_id=user_id)
+    counts = {} if ev is None else ev.data["counts"]
+    if as_json:
+        _emit_json({"event": None if ev is None else ev.seq, "counts": counts})
+    elif ev is None:
+        click.echo("every record already has a digest in the audit log: nothing to record")
+    else:
+        click.echo(f"baseline recorded as audit event {ev.seq}: " + ", ".join(
+            f"{n} {t}" for t, n in counts.items()))
 
 
 @audit_group.command("verify-export")

@@ -6,11 +6,13 @@ them in by their mapped OS account (`os-<id>`), a real sign-in without hashing."
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from unittest import mock
 
 from fakes import FAKE_FACTORY, FakeEngine, one_face, save_png
 
@@ -86,10 +88,16 @@ class World:
         return probe, face, res
 
     def search(self, session: Session, case: cases.Case,
-               distances: Sequence[float] | None = DISTANCES) -> cases.CaseSearch:
+               distances: Sequence[float] | None = DISTANCES, *,
+               created_at: str | None = None) -> cases.CaseSearch:
+        """A search recorded in `case`; `created_at` sets the clock it is recorded by (an
+        old search for the retention tests, made through FaceDesk, not by raw SQL)."""
         probe, face, res = self.raw_result(distances)
-        return cases.record_search(session, case, probe, face, res,
-                                   self.probe_path.read_bytes())
+        with contextlib.ExitStack() as stack:
+            if created_at is not None:
+                stack.enter_context(mock.patch.object(cases, "now_iso", lambda: created_at))
+            return cases.record_search(session, case, probe, face, res,
+                                       self.probe_path.read_bytes())
 
 
 def open_world(template: Path, tmp: Path) -> World:
@@ -131,6 +139,11 @@ def tamper(g: Gallery, *statements: str | tuple[str, tuple[object, ...]],
     if not keep_triggers_off:
         for _, sql in saved:
             conn.execute(sql)
+
+
+def payload(ev: audit.Event) -> dict[str, object]:
+    """An event's data without the record digests it carries (audit.RECORDS_KEY)."""
+    return {k: v for k, v in ev.data.items() if k != audit.RECORDS_KEY}
 
 
 def audit_rows(g: Gallery) -> list[tuple[object, ...]]:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,30 @@ from facedesk.store import Gallery
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _witness_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The audit log's external witness (facedesk.core.witness) writes into a folder of
+    the test session, never the user's data folder or the system log; galleries built
+    once per module (templates) are witnessed here."""
+    saved = {k: os.environ.get(k) for k in ("FACEDESK_WITNESS_DIR", "FACEDESK_WITNESS_SYSLOG")}
+    os.environ["FACEDESK_WITNESS_DIR"] = str(tmp_path_factory.mktemp("witness"))
+    os.environ["FACEDESK_WITNESS_SYSLOG"] = "off"
+    yield
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@pytest.fixture(autouse=True)
+def _witness_per_test(tmp_path_factory: pytest.TempPathFactory,
+                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test has a witness folder of its own: tests copy one template gallery (one
+    gallery id) and change the copies in different ways."""
+    monkeypatch.setenv("FACEDESK_WITNESS_DIR", str(tmp_path_factory.mktemp("witness")))
 
 
 @pytest.fixture

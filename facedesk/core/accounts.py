@@ -264,7 +264,7 @@ def _insert_user(gallery: Gallery, by: str | None, user_id: str, display_name: s
                      {"user": uid, "display_name": name, "role": role,
                       "os_account": os_name, "password": pw_hash is not None,
                       "first_administrator": first},
-                     user_id=by if by else uid)
+                     user_id=by if by else uid, records={"users": [uid]})
     return User(uid, name, role, os_name, True, pw_hash is not None)
 
 
@@ -370,7 +370,7 @@ class Session:
                 raise AccountError("a user needs a password or a mapped OS account")
             audit.append(conn, self.gallery.gallery_id, "user_changed",
                          {"user": user_id, "from": before, "changes": logged},
-                         user_id=self.user_id)
+                         user_id=self.user_id, records={"users": [user_id]})
         return _user(after)
 
     def set_setting(self, name: str, value: Any) -> Settings:
@@ -383,7 +383,8 @@ class Session:
             conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
                          (f"setting:{name}", json.dumps(value)))
             audit.append(conn, self.gallery.gallery_id, "setting_changed",
-                         {"setting": name, "from": before, "to": value}, user_id=self.user_id)
+                         {"setting": name, "from": before, "to": value}, user_id=self.user_id,
+                         records={"meta": [f"setting:{name}"]})
         return self.settings()
 
 
@@ -428,6 +429,9 @@ def sign_in(gallery: Gallery, user_id: str, password: str) -> Session:
         with gallery.write() as conn:
             conn.execute("UPDATE users SET password_hash = ? WHERE id = ?",
                          (_HASHER.hash(password), u.id))
+            audit.append(conn, gallery.gallery_id, "user_changed",
+                         {"user": u.id, "from": {}, "changes": {"password": "rehashed"}},
+                         user_id=u.id, records={"users": [u.id]})
     return _signed_in(gallery, u, "password")
 
 

@@ -23,14 +23,16 @@ import csv
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from facedesk.core import witness
 from facedesk.store import Gallery
-from facedesk.store.schema import MIGRATIONS
+from facedesk.store import records as rec
+from facedesk.store.schema import APPLICATION_ID, SCHEMA_VERSION
 
 #: every kind of event, with the words the log viewer shows
 KINDS: dict[str, str] = {
@@ -49,6 +51,11 @@ KINDS: dict[str, str] = {
     "lead_review": "Second review",
     "export": "Export",
     "purge": "Retention purge",
+    "import_batch": "Gallery content stored",
+    "calibration_added": "Calibration stored",
+    "integrity_baseline": "Record digests baselined",
+    "backup": "Backup made",
+    "restore": "Restored from a backup",
 }
 
 ALGORITHM = ("sha256(prev_hash + '\\n' + canonical_json({seq, at, user_id, kind, case_id, "
@@ -111,14 +118,36 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
+#: the key of an event's data that carries the digests of the records it wrote
+RECORDS_KEY = "records"
+
+
+def record_digests(conn: sqlite3.Connection, records: Mapping[str, Iterable[Any]]
+                   ) -> dict[str, Any]:
+    """{table: {"v": version, "rows": {key: digest or None}}} of the named rows as they
+    are now (None: not there, i.e. deleted)."""
+    out: dict[str, Any] = {}
+    for table, keys in records.items():
+        rows = rec.digests_of(conn, table, keys)
+        if rows:
+            out[table] = {"v": rec.current_version(table), "rows": rows}
+    return out
+
+
 def append(conn: sqlite3.Connection, gallery_id: str, kind: str, data: dict[str, Any], *,
-           user_id: str | None = None, case_id: int | None = None) -> Event:
+           user_id: str | None = None, case_id: int | None = None,
+           records: Mapping[str, Iterable[Any]] | None = None) -> Event:
     """Append one event. Call inside a write transaction (`with gallery.write() as conn`),
-    in the same transaction as the change the event records."""
+    in the same transaction as the change the event records. `records` names the rows
+    the change created, changed or deleted ({table: keys}, tables of
+    `facedesk.store.records.RECORD_COLUMNS`): their digests, read now, go into the
+    event's data under "records", and `verify` checks the rows against them."""
     if not conn.in_transaction:
         raise RuntimeError("audit.append needs an open write transaction")
     if kind not in KINDS:
         raise ValueError(f"unknown audit event kind {kind!r}")
+    if records:
+        data = {**data, RECORDS_KEY: record_digests(conn, records)}
     last = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
     seq, prev = (1, genesis_hash(gallery_id)) if last is None else (last[0] + 1, last[1])
     at = now()
@@ -137,6 +166,20 @@ def record(gallery: Gallery, kind: str, data: dict[str, Any], *, user_id: str | 
     e.g. a candidate viewed)."""
     with gallery.write() as conn:
         return append(conn, gallery.gallery_id, kind, data, user_id=user_id, case_id=case_id)
+
+
+def _witness_head(gallery: Gallery) -> None:
+    """After every committed write: the head, if it moved, goes to the external witness."""
+    try:
+        row = gallery.conn.execute(
+            "SELECT seq, hash, at FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+    except sqlite3.Error:  # no audit table yet (migrating), or a damaged file
+        return
+    if row is not None:
+        witness.witness(gallery, int(row[0]), str(row[1]), str(row[2]))
+
+
+Gallery.add_commit_listener(_witness_head)
 
 
 def _row_event(row: Sequence[Any]) -> Event:
@@ -198,6 +241,8 @@ class Verification:
     head_hash: str | None = None
     problems: list[str] = field(default_factory=list)
     first_bad: int | None = None
+    #: what the reader should know but is not a failure (e.g. no witness file here)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -211,15 +256,17 @@ class Verification:
     def as_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "events": self.events, "head_seq": self.head_seq,
                 "head_hash": self.head_hash, "first_bad_event": self.first_bad,
-                "problems": self.problems}
+                "problems": self.problems, "notes": self.notes}
 
     def summary(self) -> str:
+        notes = "".join(f"\n  note: {n}" for n in self.notes)
         if self.ok:
             return (f"audit log intact: {self.events} events, head event {self.head_seq} "
-                    f"hash {self.head_hash}")
+                    f"hash {self.head_hash}{notes}")
         where = "" if self.first_bad is None else f" (first broken or missing event: " \
                                                    f"{self.first_bad})"
-        return f"AUDIT LOG FAILED VERIFICATION{where}:\n  " + "\n  ".join(self.problems)
+        return (f"AUDIT LOG FAILED VERIFICATION{where}:\n  " + "\n  ".join(self.problems)
+                + notes)
 
 
 def verify_chain(rows: Iterator[Event], gallery_id: str, *, expect_head: str | None = None,
@@ -280,34 +327,183 @@ def _db_events(gallery: Gallery) -> Iterator[Event]:
 
 
 def verify(gallery: Gallery, *, expect_head: str | None = None,
-           expect_seq: int | None = None) -> Verification:
-    """Check the whole chain, the append-only triggers, and the stored records against
-    their events."""
+           expect_seq: int | None = None, use_witness: bool = True) -> Verification:
+    """Check the whole chain; the schema (no trigger, view, table or index FaceDesk did
+    not make, none removed or altered); every record against the digest its last event
+    logged (users, cases, settings, calibrations, searches, decisions, second reviews,
+    persons, photos, faces, engines); the stored records against their events; and,
+    unless `use_witness` is False (a backup being checked), the head against the external
+    witness (facedesk.core.witness)."""
+    replay = _Replay()
     with gallery.read():
-        v = verify_chain(_db_events(gallery), gallery.gallery_id, expect_head=expect_head,
-                         expect_seq=expect_seq)
-        _check_triggers(gallery, v)
+        v = verify_chain(replay.feed(_db_events(gallery)), gallery.gallery_id,
+                         expect_head=expect_head, expect_seq=expect_seq)
+        _check_schema(gallery, v)
+        _check_digests(gallery, v, replay)
         _check_records(gallery, v)
         _check_state(gallery, v)
+    if use_witness:
+        w = witness.check(gallery.gallery_id, replay.hashes, v.head_seq)
+        for seq, message in w.failures:
+            v.fail(seq, message)
+        v.notes.extend(w.notes)
     return v
+
+
+class _Replay:
+    """What the events say the records are: (table, key) -> (version, digest or None,
+    seq of the last event that recorded it); and seq -> hash for the witness."""
+
+    def __init__(self) -> None:
+        self.latest: dict[tuple[str, str], tuple[int, str | None, int]] = {}
+        self.hashes: dict[int, str] = {}
+        self.unreadable: list[int] = []
+
+    def feed(self, evs: Iterator[Event]) -> Iterator[Event]:
+        for ev in evs:
+            self.hashes[ev.seq] = ev.hash
+            logged = ev.data.get(RECORDS_KEY) if isinstance(ev.data, dict) else None
+            if logged is not None:
+                try:
+                    for table, doc in logged.items():
+                        version = int(doc["v"])
+                        for key, dig in doc["rows"].items():
+                            self.latest[(table, str(key))] = (version, dig, ev.seq)
+                except (AttributeError, KeyError, TypeError, ValueError):
+                    self.unreadable.append(ev.seq)
+            yield ev
 
 
 def _squash(sql: str) -> str:
     return " ".join(sql.split()).lower()
 
 
-def _check_triggers(gallery: Gallery, v: Verification) -> None:
-    """The append-only triggers are there, as the schema made them (not replaced by
-    no-ops of the same name)."""
-    made = {name: _squash(sql) for sql in MIGRATIONS[5] for name in TRIGGERS
-            if f"create trigger {name} " in _squash(sql)}
-    found = dict(gallery.conn.execute(
-        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit'"))
-    for name in TRIGGERS:
-        if name not in found:
-            v.fail(None, f"the trigger {name} that keeps the log append-only has been removed")
-        elif _squash(found[name]) != made[name]:
-            v.fail(None, f"the trigger {name} that keeps the log append-only has been changed")
+def _check_schema(gallery: Gallery, v: Verification) -> None:
+    """The schema is the one FaceDesk's migrations made: an added trigger (one with
+    RAISE(IGNORE) silently drops writes), view, table or index is reported, and so is one
+    removed or altered; the append-only triggers by name."""
+    for change, obj in rec.schema_differences(gallery.conn):
+        what = f"the {obj.type} {obj.name}" + (f" on {obj.table}" if obj.type in (
+            "trigger", "index") else "")
+        if obj.name in TRIGGERS and change != "added":
+            verb = "removed" if change == "removed" else "changed"
+            v.fail(None, f"the trigger {obj.name} that keeps the log append-only has been "
+                         f"{verb}")
+        elif change == "added":
+            v.fail(None, f"{what} was not created by FaceDesk (added to the gallery "
+                         "outside FaceDesk: it can change or hide what is written)")
+        elif change == "removed":
+            v.fail(None, f"{what} that FaceDesk created has been removed")
+        elif change == "altered":
+            v.fail(None, f"{what} is not as FaceDesk created it (altered)")
+        else:
+            v.fail(None, f"the gallery's header ({obj.name}) is not FaceDesk's "
+                         f"(schema {SCHEMA_VERSION}, application id "
+                         f"{APPLICATION_ID:#x})")
+
+
+#: detailed findings per table and kind before they are counted instead
+_DETAIL = 20
+
+
+def _check_digests(gallery: Gallery, v: Verification, replay: _Replay) -> None:
+    """Every record row has the digest its last event logged; every row an event logged
+    (and no later event deleted) is there."""
+    conn = gallery.conn
+    for seq in replay.unreadable:
+        v.fail(seq, f"event {seq}: its record digests cannot be read (edited)")
+    by_table: dict[str, dict[str, tuple[int, str | None, int]]] = {}
+    for (table, key), value in replay.latest.items():
+        by_table.setdefault(table, {})[key] = value
+    for table in by_table:
+        if table not in rec.RECORD_COLUMNS:
+            seq = next(iter(by_table[table].values()))[2]
+            v.fail(seq, f"event {seq} records digests of an unknown table {table!r} (a "
+                        "newer FaceDesk, or edited)")
+    for table, spec in rec.RECORD_COLUMNS.items():
+        label = rec.LABELS[table]
+        logged = by_table.get(table, {})
+        findings: dict[str, list[tuple[int | None, str]]] = {}
+
+        def note(kind: str, seq: int | None, message: str,
+                 findings: dict[str, list[tuple[int | None, str]]] = findings) -> None:
+            findings.setdefault(kind, []).append((seq, message))
+
+        present: set[str] = set()
+        versions = sorted({ver for ver, _, _ in logged.values()} | {max(spec)})
+        try:
+            present = rec.all_keys(conn, table)
+            current: dict[int, dict[str, str]] = {}
+            for version in versions:
+                if version not in spec:
+                    note("version", None, f"{table}: digests of version {version} are not "
+                                          "known to this FaceDesk (a newer one wrote them)")
+                    continue
+                current[version] = dict(rec.all_digests(conn, table, version))
+        except sqlite3.Error as exc:
+            v.fail(None, f"the {table} table cannot be read as FaceDesk made it ({exc})")
+            continue
+        for key in sorted(present, key=_natural):
+            entry = logged.get(key)
+            if entry is None:
+                note("unlogged", None, f"{label} {key} was not written through FaceDesk: "
+                                       "no audit event records it (added or changed by raw "
+                                       "SQL, or made before FaceDesk logged record digests)")
+                continue
+            version, dig, seq = entry
+            now_digest = current.get(version, {}).get(key)
+            if dig is None:
+                note("revived", seq, f"{label} {key} was deleted by audit event {seq} but is "
+                                     "in the gallery again (put back by raw SQL)")
+            elif now_digest is not None and now_digest != dig:
+                note("changed", seq, f"{label} {key} differs from what audit event {seq} "
+                                     "recorded (changed outside FaceDesk)")
+        for key, (_, dig, seq) in sorted(logged.items(), key=lambda kv: _natural(kv[0])):
+            if dig is not None and key not in present:
+                note("deleted", seq, f"{label} {key}, recorded by audit event {seq}, is "
+                                     "missing from the gallery (deleted outside FaceDesk)")
+        for items in findings.values():
+            for at, message in items[:_DETAIL]:
+                v.fail(at, message)
+            if len(items) > _DETAIL:
+                first = min((s for s, _ in items if s is not None), default=None)
+                v.fail(first, f"… and {len(items) - _DETAIL} more {table} like the above")
+
+
+def _natural(key: str) -> tuple[int, str]:
+    return (int(key), "") if key.isdigit() else (1 << 62, key)
+
+
+def unlogged_records(gallery: Gallery) -> dict[str, list[str]]:
+    """Record rows that no event has ever recorded a digest of, by table."""
+    replay = _Replay()
+    for _ in replay.feed(_db_events(gallery)):
+        pass
+    logged = set(replay.latest)
+    out: dict[str, list[str]] = {}
+    for table in rec.RECORD_COLUMNS:
+        keys = sorted((k for k in rec.all_keys(gallery.conn, table)
+                       if (table, k) not in logged), key=_natural)
+        if keys:
+            out[table] = keys
+    return out
+
+
+def baseline(gallery: Gallery, *, user_id: str | None) -> Event | None:
+    """Record the digests of every record row that no event recorded yet (a gallery made
+    before FaceDesk logged record digests), as one "integrity_baseline" event: from then
+    on any change to them is found. It vouches for nothing before it (trust on first use),
+    and says so; rows an event already recorded are never re-recorded (a baseline cannot
+    cover up a change). None when there is nothing to record."""
+    with gallery.write() as conn:
+        missing = unlogged_records(gallery)
+        if not missing:
+            return None
+        keys = {t: [int(k) if k.isdigit() else k for k in ks] for t, ks in missing.items()}
+        return append(conn, gallery.gallery_id, "integrity_baseline", {
+            "counts": {t: len(ks) for t, ks in missing.items()},
+            "note": "digests of records written before FaceDesk logged them: checked from "
+                    "here on, not vouched for before"}, user_id=user_id, records=keys)
 
 
 def _purged(gallery: Gallery) -> tuple[set[int], set[int]]:
@@ -342,7 +538,13 @@ def _check_records(gallery: Gallery, v: Verification) -> None:
                 logged = json.loads(data)
             except ValueError:
                 continue  # the chain check reports it
-            diff = [c for c in cols if logged.get(c) != stored[c]]
+            if not isinstance(logged, dict):
+                continue  # the chain check reports it
+            missing = [c for c in cols if c not in logged]
+            if missing:
+                v.fail(seq, f"{label}: its audit event {seq} lacks {', '.join(missing)} "
+                            "(the event was edited)")
+            diff = [c for c in cols if c in logged and logged[c] != stored[c]]
             if diff:
                 v.fail(seq, f"{label} differs from its audit event {seq} in "
                             f"{', '.join(diff)} (the record was edited)")
@@ -356,13 +558,19 @@ def _check_records(gallery: Gallery, v: Verification) -> None:
         if image is not None and hashlib.sha256(bytes(image)).hexdigest() != sha:
             v.fail(seq, f"search {sid}: its probe image is not the one searched (its SHA-256 "
                         "differs; the image was replaced)")
-        with contextlib.suppress(ValueError, TypeError, KeyError):
+        try:
             logged = json.loads(data)["candidates"]
             stored_list = [{k: c[k] for k in ("rank", "person_id", "face_id", "distance")}
                            for c in json.loads(shown)]
-            if stored_list != logged:
-                v.fail(seq, f"search {sid}: its candidate list differs from its audit event "
-                            f"{seq} (the record was edited)")
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            # fail closed: a field missing from the list or the event is a failure
+            v.fail(seq, f"search {sid}: its candidate list cannot be checked against its "
+                        f"audit event {seq} ({type(exc).__name__}: {exc}; the record or the "
+                        "event was edited)")
+            continue
+        if stored_list != logged:
+            v.fail(seq, f"search {sid}: its candidate list differs from its audit event "
+                        f"{seq} (the record was edited)")
     # every search, decision and second review logged is still there, unless purged
     purged_searches, purged_decisions = _purged(gallery)
     present = {t: {r[0] for r in conn.execute(f"SELECT id FROM {t}")}
@@ -431,7 +639,7 @@ def _check_state(gallery: Gallery, v: Verification) -> None:
         name = "calibration" if key == "calibration_id" else key.split(":", 1)[1]
         logged_value, seq = settings.get(name, (None, None))
         if name == "calibration":
-            ok = seq is None or str(logged_value) == value  # set before the log existed
+            ok = seq is not None and str(logged_value) == value
         else:
             with contextlib.suppress(ValueError):
                 value = json.loads(value)

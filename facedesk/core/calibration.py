@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import sqlite3
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from typing import Any
@@ -210,8 +211,16 @@ def store(gallery: Gallery, cal: Calibration, kind: str, *, use: bool = True,
             "which did not encode this gallery")
     if use:
         _may_change(gallery, session)
+    def log(conn: sqlite3.Connection, cid: int) -> None:
+        audit.append(conn, gallery.gallery_id, "calibration_added",
+                     {"id": cid, "kind": kind, "engine_id": cal.engine_id,
+                      "source": cal.source, "impostor_pairs": cal.impostor_pairs,
+                      "genuine_pairs": cal.genuine_pairs},
+                     user_id=None if session is None else session.user_id,
+                     records={"calibrations": [cid]})
+
     cid = gallery.add_calibration(kind, cal.engine_id, cal.source, cal.impostor_pairs,
-                                  cal.genuine_pairs, cal.to_json(), use=False)
+                                  cal.genuine_pairs, cal.to_json(), use=False, log=log)
     if use:
         _put_in_use(gallery, cid, session)
     return cid
@@ -253,7 +262,8 @@ def _put_in_use(gallery: Gallery, calibration_id: int | None,
                          "('calibration_id', ?)", (str(calibration_id),))
         audit.append(conn, gallery.gallery_id, "setting_changed",
                      {"setting": "calibration", "from": before, "to": calibration_id},
-                     user_id=None if session is None else session.user_id)
+                     user_id=None if session is None else session.user_id,
+                     records={"meta": ["calibration_id"]})
 
 
 def in_use(gallery: Gallery) -> Calibration | None:

@@ -128,7 +128,8 @@ def open_case(session: Session, number: str, purpose: str, detail: str = "") -> 
         case_id = int(cur.lastrowid or 0)
         audit.append(conn, gallery.gallery_id, "case_opened",
                      {"number": number, "purpose": purpose, "detail": detail,
-                      "training": s.training}, user_id=session.user_id, case_id=case_id)
+                      "training": s.training}, user_id=session.user_id, case_id=case_id,
+                     records={"cases": [case_id]})
     return get_case(gallery, case_id)
 
 
@@ -146,7 +147,7 @@ def close_case(session: Session, case: Case, note: str = "") -> Case:
         audit.append(conn, gallery.gallery_id, "case_closed",
                      {"number": case.number, "note": note.strip(),
                       "pending_leads_left": [d["id"] for d in pending]},
-                     user_id=session.user_id, case_id=case.id)
+                     user_id=session.user_id, case_id=case.id, records={"cases": [case.id]})
     return get_case(gallery, case.id)
 
 
@@ -223,7 +224,7 @@ def record_search(session: Session, case: Case, probe: Probe, face: Face,
             "candidates": [{"rank": c["rank"], "person_id": c["person_id"],
                             "face_id": c["face_id"], "distance": c["distance"]}
                            for c in candidates],
-        }, user_id=session.user_id, case_id=case.id)
+        }, user_id=session.user_id, case_id=case.id, records={"searches": [search_id]})
         conn.execute("UPDATE searches SET audit_seq = ? WHERE id = ?", (ev.seq, search_id))
     return CaseSearch(search_id, case.id, session.user_id, ev.at, s.threshold, shown, ev.seq)
 
@@ -338,7 +339,7 @@ def decide(session: Session, search_id: int, rank: int, decision: str, rationale
             "reviewer": session.user_id, "first_impression": first_impression,
             "blind_review": int(blind), "distance": cand["distance"],
             "second_review": second, "training": training, "case_id": case_id,
-        }, user_id=session.user_id, case_id=case_id)
+        }, user_id=session.user_id, case_id=case_id, records={"decisions": [row["id"]]})
         conn.execute("UPDATE decisions SET audit_seq = ? WHERE id = ?", (ev.seq, row["id"]))
         row["audit_seq"] = ev.seq
     return row
@@ -465,7 +466,7 @@ def review_lead(session: Session, decision_id: int, verdict: str, rationale: str
             "id": review_id, "decision_id": decision_id, "reviewer": session.user_id,
             "verdict": verdict, "rationale": rationale.strip(), "blind": int(blind),
             "analyst": d["reviewer"], "person_id": d["person_id"],
-        }, user_id=session.user_id, case_id=d["case_id"])
+        }, user_id=session.user_id, case_id=d["case_id"], records={"lead_reviews": [review_id]})
         conn.execute("UPDATE lead_reviews SET audit_seq = ? WHERE id = ?", (ev.seq, review_id))
     return decision(gallery, decision_id)
 
@@ -570,14 +571,20 @@ def purge(session: Session, *, now: datetime | None = None) -> PurgePlan:
         if plan.retention_days is None:
             raise CaseError("no retention period is set: an administrator sets "
                             "retention_days")
+        reviews: list[int] = []
         if plan.searches:
             s_marks = ",".join("?" * len(plan.searches))
             if plan.decisions:
                 d_marks = ",".join("?" * len(plan.decisions))
+                reviews = [r[0] for r in conn.execute(
+                    f"SELECT id FROM lead_reviews WHERE decision_id IN ({d_marks})",
+                    plan.decisions)]
                 conn.execute(f"DELETE FROM lead_reviews WHERE decision_id IN ({d_marks})",
                              plan.decisions)
                 conn.execute(f"DELETE FROM decisions WHERE id IN ({d_marks})", plan.decisions)
             conn.execute(f"DELETE FROM searches WHERE id IN ({s_marks})", plan.searches)
         audit.append(conn, gallery.gallery_id, "purge", plan.as_dict(),
-                     user_id=session.user_id)
+                     user_id=session.user_id,
+                     records={"searches": plan.searches, "decisions": plan.decisions,
+                              "lead_reviews": reviews})
     return plan

@@ -13,6 +13,7 @@ import contextlib
 import multiprocessing
 import os
 import signal
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -245,7 +246,12 @@ def run_import(
             f"{describe_identity(identity)}. Encodings of two engines cannot be compared: "
             "import into a new gallery, or install the engine the gallery was made with"
         )
-    gallery.register_engine(eng_id, identity)
+    def log_engine(conn: sqlite3.Connection, written: dict[str, list[Any]]) -> None:
+        audit.append(conn, gallery.gallery_id, "import_batch",
+                     {"engine_id": eng_id, "engine_added": True}, user_id=user_id,
+                     records=written)
+
+    gallery.register_engine(eng_id, identity, log=log_engine)
     run_options = {"workers": options.effective_workers(), "upsample": options.detect.upsample,
                    "detect_max_side": options.detect.max_side,
                    "detect_quick_side": options.detect.quick_side,
@@ -267,9 +273,16 @@ def run_import(
     pending_problems: list[Problem] = list(listing.problems)
     last_flush = time.monotonic()
 
+    def log_batch(conn: sqlite3.Connection, written: dict[str, list[Any]]) -> None:
+        # the rows this commit wrote, by digest: a face changed later is found and named
+        audit.append(conn, gallery.gallery_id, "import_batch",
+                     {"run_id": run_id, "photos": len(written.get("photos", [])),
+                      "faces": len(written.get("faces", []))},
+                     user_id=user_id, records=written)
+
     def flush() -> None:
         nonlocal last_flush
-        gallery.add_photos(run_id, pending_records)
+        gallery.add_photos(run_id, pending_records, log=log_batch)
         gallery.add_problems(run_id, pending_problems)
         pending_records.clear()
         pending_problems.clear()

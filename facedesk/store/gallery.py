@@ -13,12 +13,12 @@ import sqlite3
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import sqlite_utils
@@ -37,6 +37,10 @@ from facedesk.store.schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
 ENCODING_BYTES = 128 * 4
 #: how long a writer waits for another writer before giving up (milliseconds)
 BUSY_TIMEOUT_MS = 30_000
+
+
+#: called inside a write transaction with the rows it wrote, by table (an audit event)
+WriteLog = Callable[[sqlite3.Connection, dict[str, list[Any]]], None]
 
 
 def now_iso() -> str:
@@ -133,6 +137,15 @@ class EncodingMatrix:
 
 
 class Gallery:
+    #: called with the gallery after every committed write transaction (the audit log's
+    #: external witness registers here); a listener never fails the write
+    _commit_listeners: ClassVar[list[Callable[[Gallery], None]]] = []
+
+    @classmethod
+    def add_commit_listener(cls, listener: Callable[[Gallery], None]) -> None:
+        if listener not in cls._commit_listeners:
+            cls._commit_listeners.append(listener)
+
     def __init__(self, path: Path, db: sqlite_utils.Database) -> None:
         self.path = path
         self.db = db
@@ -215,6 +228,9 @@ class Gallery:
                     "Free some space and try again (an import resumes where it stopped)"
                 ) from exc
             raise
+        for listener in self._commit_listeners:
+            with contextlib.suppress(Exception):
+                listener(self)
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
@@ -272,12 +288,17 @@ class Gallery:
 
     # -- engines ---------------------------------------------------------------------------
 
-    def register_engine(self, engine_id: str, identity: dict[str, Any]) -> None:
+    def register_engine(self, engine_id: str, identity: dict[str, Any], *,
+                        log: WriteLog | None = None) -> None:
+        """Record an engine (once). `log(conn, {"engines": [id]})` runs in the same
+        transaction when the engine is new (the caller's audit event)."""
         with self.write() as conn:
-            conn.execute(
+            cur = conn.execute(
                 "INSERT OR IGNORE INTO engines(id, identity, first_used) VALUES (?, ?, ?)",
                 (engine_id, json.dumps(identity, sort_keys=True), now_iso()),
             )
+            if cur.rowcount and log is not None:
+                log(conn, {"engines": [engine_id]})
 
     def engine_ids(self) -> list[str]:
         """Engines that encoded at least one face of this gallery."""
@@ -387,16 +408,20 @@ class Gallery:
                 "JOIN persons s ON s.id = p.person_pk ORDER BY p.id")
         ]
 
-    def add_photos(self, run_id: int, records: Iterable[PhotoRecord]) -> int:
+    def add_photos(self, run_id: int, records: Iterable[PhotoRecord], *,
+                   log: WriteLog | None = None) -> int:
         """Store photos (and their subject face) in one transaction. Photos whose hash is
         already stored are skipped, so a batch can be replayed safely. Returns how many
-        photos were new."""
+        photos were new. When something was written, `log(conn, written)` runs in the same
+        transaction with the rows written ({"persons": pks, "photos": ids, "faces":
+        ids}): the caller's audit event records their digests."""
         added = 0
+        written: dict[str, list[int]] = {"persons": [], "photos": [], "faces": []}
         with self.write() as conn:
             stamp = now_iso()
             faces_added = 0
             for rec in records:
-                person_pk = self._person_pk(rec.person_id, rec.person_name, stamp)
+                person_pk = self._person_pk(rec.person_id, rec.person_name, stamp, written)
                 cur = conn.execute(
                     "INSERT OR IGNORE INTO photos(sha256, person_pk, path, size_bytes, width, "
                     "height, format, metadata, faces_found, import_run_id, added_at) "
@@ -408,12 +433,14 @@ class Gallery:
                 if cur.rowcount == 0:
                     continue
                 added += 1
+                assert cur.lastrowid is not None
+                written["photos"].append(cur.lastrowid)
                 f = rec.face
                 if f is None:
                     continue
                 if len(f.encoding) != ENCODING_BYTES:
                     raise ValueError("an encoding must be 128 float32 values")
-                conn.execute(
+                face_cur = conn.execute(
                     "INSERT INTO faces(photo_id, person_pk, engine_id, box_top, box_right, "
                     "box_bottom, box_left, landmarks, size_px, eye_distance_px, sharpness, "
                     "brightness, yaw_deg, encoding, crop, detector) "
@@ -423,23 +450,30 @@ class Gallery:
                      f.encoding, f.crop_jpeg, f.detector),
                 )
                 faces_added += 1
+                assert face_cur.lastrowid is not None
+                written["faces"].append(face_cur.lastrowid)
             if faces_added:
                 conn.execute(
                     "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'version'"
                 )
+            if log is not None and any(written.values()):
+                log(conn, {k: list(dict.fromkeys(v)) for k, v in written.items() if v})
         return added
 
-    def _person_pk(self, person_id: str, name: str | None, stamp: str) -> int:
+    def _person_pk(self, person_id: str, name: str | None, stamp: str,
+                   written: dict[str, list[int]]) -> int:
         conn = self.conn
         row = conn.execute("SELECT id, name FROM persons WHERE person_id = ?",
                            (person_id,)).fetchone()
         if row is not None:
             if name and not row[1]:
                 conn.execute("UPDATE persons SET name = ? WHERE id = ?", (name, row[0]))
+                written["persons"].append(int(row[0]))
             return int(row[0])
         cur = conn.execute("INSERT INTO persons(person_id, name, created_at) VALUES (?, ?, ?)",
                            (person_id, name, stamp))
         assert cur.lastrowid is not None
+        written["persons"].append(cur.lastrowid)
         return cur.lastrowid
 
     # -- reading ---------------------------------------------------------------------------
@@ -622,14 +656,18 @@ class Gallery:
     # -- calibrations ----------------------------------------------------------------------
 
     def add_calibration(self, kind: str, engine_id: str, source: str, impostor_pairs: int,
-                        genuine_pairs: int, data: str, *, use: bool = True) -> int:
-        """Store a calibration table (JSON `data`) and, by default, put it in use."""
+                        genuine_pairs: int, data: str, *, use: bool = True,
+                        log: Callable[[sqlite3.Connection, int], None] | None = None) -> int:
+        """Store a calibration table (JSON `data`) and, by default, put it in use.
+        `log(conn, id)` runs in the same transaction (the caller's audit event)."""
         with self.write() as conn:
             cur = conn.execute(
                 "INSERT INTO calibrations(created_at, kind, engine_id, source, impostor_pairs, "
                 "genuine_pairs, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (now_iso(), kind, engine_id, source, impostor_pairs, genuine_pairs, data))
             assert cur.lastrowid is not None
+            if log is not None:
+                log(conn, cur.lastrowid)
             if use:
                 self._set_meta(conn, "calibration_id", str(cur.lastrowid))
         return cur.lastrowid

@@ -16,6 +16,7 @@ from accountability import (
     build_template,
     last_event,
     open_world,
+    payload,
 )
 
 from facedesk.core import accounts, audit, cases
@@ -341,7 +342,7 @@ def test_settings_changes_are_audit_events_with_from_and_to(world: World) -> Non
     for name, value in new.items():
         admin.set_setting(name, value)
         ev = last_event(g)
-        assert (ev.kind, ev.user_id, ev.data) == \
+        assert (ev.kind, ev.user_id, payload(ev)) == \
             ("setting_changed", "admin", {"setting": name, "from": old[name], "to": value})
     assert accounts.settings(g).as_dict() == new
     # setting the same value again changes nothing and logs nothing
@@ -349,7 +350,7 @@ def test_settings_changes_are_audit_events_with_from_and_to(world: World) -> Non
     admin.set_setting("top_k", 7)
     assert audit_count(g) == n
     admin.set_setting("retention_days", None)
-    assert last_event(g).data == {"setting": "retention_days", "from": 90, "to": None}
+    assert payload(last_event(g)) == {"setting": "retention_days", "from": 90, "to": None}
     assert accounts.settings(g).retention_days is None
 
 

@@ -16,6 +16,7 @@ from accountability import (
     build_template,
     last_event,
     open_world,
+    payload,
 )
 
 from facedesk.core import accounts, audit, cases
@@ -379,10 +380,9 @@ def test_decision_is_checked_against_its_audit_event(searched) -> None:
 NOW = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)
 
 
-def _age(world: World, search_id: int, days: float) -> None:
-    stamp = (NOW - timedelta(days=days)).isoformat(timespec="seconds")
-    world.gallery.conn.execute("UPDATE searches SET created_at = ? WHERE id = ?",
-                               (stamp, search_id))
+def _ago(days: float) -> str:
+    """The time `days` before NOW, as searches are stamped."""
+    return (NOW - timedelta(days=days)).isoformat(timespec="seconds")
 
 
 def test_retention_purges_old_searches_of_cases_without_a_confirmed_lead(world: World) -> None:
@@ -394,31 +394,28 @@ def test_retention_purges_old_searches_of_cases_without_a_confirmed_lead(world: 
     # case A: no confirmed lead; one old search (with an inconclusive, an overturned
     # lead and a "not the person"), one old search without decisions, one recent search
     a = cases.open_case(ann, "A-1", PURPOSE)
-    a_old = world.search(ann, a)
+    a_old = world.search(ann, a, created_at=_ago(45))
     unsure = cases.decide(ann, a_old.id, 1, "inconclusive", "too blurred to compare")
     overturned = cases.decide(ann, a_old.id, 2, "possible_lead", "same chin")
     cases.review_lead(sam, overturned["id"], "overturned", "different jaw")
     other = cases.decide(ann, a_old.id, 3, "not_the_person", "different nose")
-    a_old2 = world.search(ann, a)
-    a_recent = world.search(ann, a)
+    a_old2 = world.search(ann, a, created_at=_ago(31))
+    a_recent = world.search(ann, a, created_at=_ago(29))
     # case B: a confirmed lead keeps every search of the case, old or not
     b = cases.open_case(ann, "B-1", PURPOSE)
-    b_old = world.search(ann, b)
+    b_old = world.search(ann, b, created_at=_ago(400))
     b_lead = cases.decide(ann, b_old.id, 1, "possible_lead", "same ear shape")
     cases.review_lead(sam, b_lead["id"], "confirmed", "agree: ears and scar")
-    b_old2 = world.search(ann, b)
+    b_old2 = world.search(ann, b, created_at=_ago(90))
     # case C: closed, no lead, old search
     c = cases.open_case(ann, "C-1", PURPOSE)
-    c_old = world.search(ann, c)
+    c_old = world.search(ann, c, created_at=_ago(60))
     cases.close_case(ann, c)
     # case P: a possible lead still waiting for its second review keeps the case whole
     p = cases.open_case(ann, "P-1", PURPOSE)
-    p_old = world.search(ann, p)
+    p_old = world.search(ann, p, created_at=_ago(200))
     cases.decide(ann, p_old.id, 1, "possible_lead", "same ear shape")
 
-    for s, days in ((a_old, 45), (a_old2, 31), (a_recent, 29), (b_old, 400), (b_old2, 90),
-                    (c_old, 60), (p_old, 200)):
-        _age(world, s.id, days)
     assert audit.verify(g).ok
 
     plan = cases.purge_plan(g, now=NOW)
@@ -455,8 +452,7 @@ def test_purge_needs_a_retention_period_and_an_administrator(world: World) -> No
     admin = world.session("admin")
     ann = world.session("ann")
     case = cases.open_case(ann, "A-1", PURPOSE)
-    s = world.search(ann, case)
-    _age(world, s.id, 1000)
+    s = world.search(ann, case, created_at=_ago(1000))
     plan = cases.purge_plan(g, now=NOW)
     assert plan.retention_days is None and plan.searches == []
     n = audit_count(g)
@@ -509,7 +505,7 @@ def test_putting_a_calibration_in_use_is_an_administrators_logged_setting(
     cid = calibration.store(g, cal, "reference", session=admin)
     assert g.calibration_in_use() == cid
     ev = last_event(g)
-    assert (ev.kind, ev.user_id, ev.data) == (
+    assert (ev.kind, ev.user_id, payload(ev)) == (
         "setting_changed", "admin", {"setting": "calibration", "from": None, "to": cid})
     calibration.use(g, None, session=admin)
     assert g.calibration_in_use() is None and last_event(g).data["to"] is None
