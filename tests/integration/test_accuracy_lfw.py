@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from prerequisites import missing
 
 from facedesk.core.calibration import measure
 from facedesk.core.evaluation import PairScores, PairSpec, read_pairs, ten_fold
@@ -34,7 +35,7 @@ def pairs_subset(lfw_images: Path, real_engine_spec, tmp_path_factory, import_to
     """(gallery, pairs file, pairs): the subset's photos imported through a manifest."""
     full = lfw_images.parent / "pairs.txt"
     if not full.is_file():
-        pytest.skip(f"LFW pairs.txt not found at {full}")
+        missing(f"LFW pairs.txt not found at {full}")
     lines = full.read_text().splitlines()
     folds, n = (int(x) for x in lines[0].split())
     chosen = []

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 from PIL import Image
+from prerequisites import missing
 
 from facedesk.cli import cli
 from facedesk.core import accounts, cases
@@ -232,7 +233,7 @@ def test_face_number_beyond_the_faces_found(case_gallery, shared_data: Path) -> 
 
     two = shared_data / "fr-examples" / "examples" / "two_people.jpg"
     if not two.is_file():
-        pytest.skip(f"{two} not found")
+        missing(f"{two} not found")
     res = search_in(case_gallery, two, "--face", "1", "--json")
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)

@@ -33,6 +33,7 @@ from hostile import (
     build_corpus,
     restore_permissions,
 )
+from prerequisites import missing
 
 from facedesk.core.engines import EngineSpec
 from facedesk.core.importer import ImportOptions, ImportProgress, run_import
@@ -68,7 +69,7 @@ def engine(real_engine_spec: EngineSpec) -> EngineSpec:
 def corpus(lfw_images: Path, tmp_path_factory: pytest.TempPathFactory):
     photo = lfw_images.joinpath(*BASE_PHOTO)
     if not photo.is_file():
-        pytest.skip(f"{photo} not found")
+        missing(f"{photo} not found")
     c = build_corpus(tmp_path_factory.mktemp("hostile"), photo)
     yield c
     restore_permissions(c)

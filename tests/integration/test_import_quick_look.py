@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 from PIL import Image
+from prerequisites import missing
 
 from facedesk.core import analysis, imaging
 from facedesk.core.analysis import DetectOptions
@@ -72,7 +73,7 @@ def test_the_quick_look_finds_the_same_subject_on_a_small_copy(
     for rel in PHOTOS:
         path = lfw_images / rel
         if not path.is_file():
-            pytest.skip(f"LFW photo missing: {path}")
+            missing(f"LFW photo missing: {path}")
         image = (imaging.load_image(imaging.read_file(path), name=path.name)
                  if kind == "lfw" else booking(path))
         engine = Recording(real_engine)
@@ -92,7 +93,7 @@ def test_the_quick_look_finds_the_same_subject_on_a_small_copy(
 def test_probes_look_at_the_usual_copy_only(real_engine, lfw_images: Path) -> None:
     path = lfw_images / PHOTOS[0]
     if not path.is_file():
-        pytest.skip(f"LFW photo missing: {path}")
+        missing(f"LFW photo missing: {path}")
     engine = Recording(real_engine)
     faces = analysis.all_faces(engine, booking(path), DetectOptions())
     assert faces and engine.looked_at == [750]

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
+from prerequisites import missing
 
 # each interrupted run commits up to ~64 photos (a batch) before its signal lands, and
 # a Ctrl-C keeps its pending batch too: 400 leaves work for the resumed run
@@ -65,7 +66,7 @@ def lfw_sample(lfw_images: Path, symlink_tree) -> tuple[Path, dict[str, str]]:
             photos.setdefault(person.name, []).append(f)
             n += 1
     if n < N_PHOTOS:
-        pytest.skip(f"fewer than {N_PHOTOS} LFW photos of persons named B*")
+        missing(f"fewer than {N_PHOTOS} LFW photos of persons named B*")
     root = symlink_tree(photos, "lfw_sample")
     expected = {hashlib.sha256(f.read_bytes()).hexdigest(): str(root / person / f.name)
                 for person, files in photos.items() for f in files}

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from prerequisites import missing
 
 from facedesk.core import analysis, imaging
 from facedesk.core.analysis import DEFAULT_IMPORT_FALLBACKS, FRAME, DetectOptions
@@ -29,9 +30,9 @@ TOLERANCE = 0.6
 @pytest.fixture(scope="module")
 def photos(lfw_images: Path) -> dict[str, Path]:
     out = {rel: lfw_images / rel for rel in MISSED + ORDINARY}
-    missing = [rel for rel, p in out.items() if not p.is_file()]
-    if missing:
-        pytest.skip(f"LFW photos missing under {lfw_images}: {', '.join(missing)}")
+    absent = [rel for rel, p in out.items() if not p.is_file()]
+    if absent:
+        missing(f"LFW photos missing under {lfw_images}: {', '.join(absent)}")
     return out
 
 
