@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import click
 
 from facedesk import __version__
+from facedesk.cli_backup import COMMANDS as BACKUP_COMMANDS
 from facedesk.cli_cases import COMMANDS as CASE_COMMANDS
 from facedesk.cli_cases import first_admin_hint, open_case_of, signed_in, user_option
 from facedesk.cli_lab import COMMANDS
@@ -459,7 +460,7 @@ def _register(command: click.Command) -> None:
             _register(sub)
 
 
-for _command in [*COMMANDS, *CASE_COMMANDS]:
+for _command in [*COMMANDS, *CASE_COMMANDS, *BACKUP_COMMANDS]:
     _register(_command)
     cli.add_command(_command)
 

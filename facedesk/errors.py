@@ -97,6 +97,13 @@ class ImportRunning(GalleryError):
     code = "import_running"
 
 
+class BackupError(GalleryError):
+    """A backup that cannot be made or checked, or a restore refused (the file is not a
+    sound backup of this gallery, or the gallery is in use)."""
+
+    code = "backup"
+
+
 # --- import sources -------------------------------------------------------------------
 
 
