@@ -258,6 +258,10 @@ class MainWindow(QMainWindow):
                                     "Threshold, number of candidates, two-person rule, "
                                     "blind second review, retention, case purposes")
         self.act_admin_settings.setObjectName("adminSettingsAction")
+        self.act_backup = a("&Backup and restore…", self.backup_dialog, None,
+                            "Copy this gallery, checked and logged, while others work; "
+                            "restore a checked backup")
+        self.act_backup.setObjectName("backupAction")
         self.act_audit = a("&Audit log…", self.audit_dialog, None,
                            "Verify and export the tamper-evident audit log")
         self.act_audit.setObjectName("auditAction")
@@ -303,7 +307,7 @@ class MainWindow(QMainWindow):
         self.admin_menu = mb.addMenu("Ad&ministration")
         self.admin_menu.setObjectName("administrationMenu")
         for act in (self.act_users, self.act_admin_settings, self.act_audit,
-                    self.act_retention):
+                    self.act_retention, self.act_backup):
             self.admin_menu.addAction(act)
         m_help = mb.addMenu("&Help")
         m_help.addAction(self.act_first_run)
@@ -419,7 +423,8 @@ class MainWindow(QMainWindow):
                                        and case.is_open and session.may("close_case"))
         self.act_second_review.setEnabled(session is not None and session.may("review_lead"))
         admin = ((self.act_users, "manage_users"), (self.act_admin_settings, "change_settings"),
-                 (self.act_audit, "export_audit"), (self.act_retention, "purge"))
+                 (self.act_audit, "export_audit"), (self.act_retention, "purge"),
+                 (self.act_backup, "change_settings"))
         for act, action in admin:
             act.setEnabled(session is not None and session.may(action))
         self.admin_menu.menuAction().setVisible(any(act.isEnabled() for act, _ in admin))
@@ -686,6 +691,40 @@ class MainWindow(QMainWindow):
         from facedesk.gui.admin_dialogs import RetentionDialog
         return self._open_admin(RetentionDialog(self.session, self))
 
+    def backup_dialog(self) -> QDialog | None:
+        if self.session is None or not self.session.may("change_settings"):
+            return None
+        from facedesk.gui.backup_dialog import BackupDialog
+        return self._open_admin(BackupDialog(self.session, release=self._release_gallery,
+                                             reopen=self._reopen_gallery, parent=self))
+
+    def _release_gallery(self) -> bool:
+        """Let go of the open gallery (this window's and the engine thread's connections),
+        for a restore to replace it; False if the user keeps an unfinished review."""
+        if not self._may_discard_review():
+            return False
+        self._drop_session()
+        self.engine.release_gallery()
+        if self.gallery is not None:
+            self.gallery.close()
+            self.gallery = None
+        self.refresh_summary()
+        self._update_session_labels()
+        self._update_actions()
+        return True
+
+    def _drop_session(self) -> None:
+        """Before another gallery (or a restored one): no sign-in, case or candidates."""
+        if self.sign_in_dialog is not None:
+            self.sign_in_dialog.close()
+        self._set_review(None)
+        self.session = None
+        self.case = None
+        self._viewed.clear()  # search ids are per gallery
+
+    def _reopen_gallery(self, path: Path) -> None:
+        self.open_gallery(path)
+
     # -- galleries --------------------------------------------------------------------------
 
     def recent_galleries(self) -> list[str]:
@@ -739,12 +778,7 @@ class MainWindow(QMainWindow):
         except FaceDeskError as exc:
             QMessageBox.warning(self, "Cannot open gallery", exc.message)
             return False
-        if self.sign_in_dialog is not None:
-            self.sign_in_dialog.close()
-        self._set_review(None)
-        self.session = None
-        self.case = None
-        self._viewed.clear()  # search ids are per gallery
+        self._drop_session()
         if self.gallery is not None:
             self.gallery.close()
         self.gallery = gallery

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from facedesk.core.analysis import DetectOptions
 from facedesk.core.engines import EngineSpec
@@ -147,6 +147,7 @@ class EngineService(QObject):
     _describe = Signal(int, object, object)
     _search = Signal(int, str, object, int)
     _close = Signal()
+    _release = Signal()
 
     def __init__(self, spec: EngineSpec | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -158,6 +159,8 @@ class EngineService(QObject):
         self._describe.connect(self._worker.describe_box)
         self._search.connect(self._worker.search)
         self._close.connect(self._worker.close)
+        # waits until the engine thread has closed its connection to the gallery
+        self._release.connect(self._worker.close, Qt.ConnectionType.BlockingQueuedConnection)
         self._worker.analyzed.connect(self.analyzed)
         self._worker.searched.connect(self.searched)
         self._worker.described.connect(self.described)
@@ -184,6 +187,11 @@ class EngineService(QObject):
         rid = self._request()
         self._search.emit(rid, str(db), face, top_k)
         return rid
+
+    def release_gallery(self) -> None:
+        """Close the engine thread's connection to the gallery now (before a restore
+        replaces the file); the next search opens it again."""
+        self._release.emit()
 
     def shutdown(self) -> None:
         self._close.emit()

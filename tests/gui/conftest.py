@@ -56,7 +56,8 @@ def show_every_candidate(gallery: Gallery) -> None:
         conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('setting:threshold', ?)",
                      (json.dumps(3.0),))
         audit.append(conn, gallery.gallery_id, "setting_changed",
-                     {"setting": "threshold", "from": before, "to": 3.0}, user_id="admin")
+                     {"setting": "threshold", "from": before, "to": 3.0}, user_id="admin",
+                     records={"meta": ["setting:threshold"]})
 
 
 @pytest.fixture
