@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from unittest import mock
@@ -98,6 +98,13 @@ class World:
                 stack.enter_context(mock.patch.object(cases, "now_iso", lambda: created_at))
             return cases.record_search(session, case, probe, face, res,
                                        self.probe_path.read_bytes())
+
+
+def world_copy(template: Path, tmp: Path) -> Iterator[World]:
+    """A fixture's body: a World on a copy of `template`, closed afterwards."""
+    w = open_world(template, tmp)
+    yield w
+    w.gallery.close()
 
 
 def open_world(template: Path, tmp: Path) -> World:

@@ -14,10 +14,11 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from accountability import PASSWORDS, build_template, open_world
+from accountability import PASSWORDS, build_template, world_copy
 from click.testing import CliRunner
 
 from facedesk.cli import cli
@@ -34,10 +35,9 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def gallery(template: Path, tmp_path: Path):
-    w = open_world(template, tmp_path / "g")
-    yield w.gallery
-    w.gallery.close()
+def gallery(template: Path, tmp_path: Path) -> Iterator[Gallery]:
+    for w in world_copy(template, tmp_path / "g"):
+        yield w.gallery
 
 
 def sha(path: Path) -> str:
