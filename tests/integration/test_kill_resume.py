@@ -18,6 +18,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from prerequisites import missing
 
@@ -200,3 +201,34 @@ def test_import_killed_and_interrupted_then_resumed(
     assert again["already_stored"] == N_PHOTOS
     assert again["gallery_totals"]["photos"] == N_PHOTOS
     assert again["gallery_totals"]["faces"] == n_faces
+
+    # what the interrupted and resumed runs stored is what one uninterrupted import stores:
+    # the same faces, boxes, landmarks, detectors and encodings for every photo
+    clean = tmp_path / "uninterrupted.db"
+    proc = run_facedesk("import", root, "--db", clean, "--workers", "2", "--json",
+                        timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    resumed, whole = _stored_faces(db), _stored_faces(clean)
+    assert resumed.keys() == whole.keys() == expected.keys()
+    for sha, (fields, encoding) in whole.items():
+        got_fields, got_encoding = resumed[sha]
+        assert got_fields == fields, (expected[sha], got_fields, fields)
+        if encoding is None or got_encoding is None:
+            assert got_encoding is encoding, expected[sha]
+        else:
+            assert float(np.abs(got_encoding - encoding).max()) <= 1e-6, expected[sha]
+    # and every row a killed run committed was logged with its digest in that commit
+    proc = run_facedesk("audit", "verify", "--db", db)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def _stored_faces(db: Path) -> dict[str, tuple[tuple[object, ...], np.ndarray | None]]:
+    """sha256 -> ((faces found, box, landmarks, detector, person), encoding) of each photo."""
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT p.sha256, p.faces_found, f.box_top, f.box_right, f.box_bottom, "
+            "f.box_left, f.landmarks, f.detector, s.person_id, f.encoding FROM photos p "
+            "JOIN persons s ON s.id = p.person_pk LEFT JOIN faces f ON f.photo_id = p.id"
+        ).fetchall()
+    return {r[0]: (tuple(r[1:9]), None if r[9] is None else np.frombuffer(r[9], "<f4"))
+            for r in rows}
