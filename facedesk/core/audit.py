@@ -423,50 +423,54 @@ def _check_digests(gallery: Gallery, v: Verification, replay: _Replay) -> None:
     for table, spec in rec.RECORD_COLUMNS.items():
         label = rec.LABELS[table]
         logged = by_table.get(table, {})
-        findings: dict[str, list[tuple[int | None, str]]] = {}
+        findings: dict[str, list[tuple[str, int | None, str]]] = {}
 
-        def note(kind: str, seq: int | None, message: str,
-                 findings: dict[str, list[tuple[int | None, str]]] = findings) -> None:
-            findings.setdefault(kind, []).append((seq, message))
+        def note(kind: str, key: str, seq: int | None, message: str,
+                 findings: dict[str, list[tuple[str, int | None, str]]] = findings) -> None:
+            findings.setdefault(kind, []).append((key, seq, message))
 
         present: set[str] = set()
         versions = sorted({ver for ver, _, _ in logged.values()} | {max(spec)})
         try:
-            present = rec.all_keys(conn, table)
             current: dict[int, dict[str, str]] = {}
             for version in versions:
                 if version not in spec:
-                    note("version", None, f"{table}: digests of version {version} are not "
-                                          "known to this FaceDesk (a newer one wrote them)")
+                    note("version", "", None, f"{table}: digests of version {version} are "
+                                              "not known to this FaceDesk (a newer one wrote "
+                                              "them)")
                     continue
                 current[version] = dict(rec.all_digests(conn, table, version))
+            present = set(current[max(spec)])
         except sqlite3.Error as exc:
             v.fail(None, f"the {table} table cannot be read as FaceDesk made it ({exc})")
             continue
-        for key in sorted(present, key=_natural):
+        for key in present:
             entry = logged.get(key)
             if entry is None:
-                note("unlogged", None, f"{label} {key} was not written through FaceDesk: "
-                                       "no audit event records it (added or changed by raw "
-                                       "SQL, or made before FaceDesk logged record digests)")
+                note("unlogged", key, None, f"{label} {key} was not written through "
+                                            "FaceDesk: no audit event records it (added or "
+                                            "changed by raw SQL, or made before FaceDesk "
+                                            "logged record digests)")
                 continue
             version, dig, seq = entry
             now_digest = current.get(version, {}).get(key)
             if dig is None:
-                note("revived", seq, f"{label} {key} was deleted by audit event {seq} but is "
-                                     "in the gallery again (put back by raw SQL)")
+                note("revived", key, seq, f"{label} {key} was deleted by audit event {seq} "
+                                          "but is in the gallery again (put back by raw SQL)")
             elif now_digest is not None and now_digest != dig:
-                note("changed", seq, f"{label} {key} differs from what audit event {seq} "
-                                     "recorded (changed outside FaceDesk)")
-        for key, (_, dig, seq) in sorted(logged.items(), key=lambda kv: _natural(kv[0])):
+                note("changed", key, seq, f"{label} {key} differs from what audit event "
+                                          f"{seq} recorded (changed outside FaceDesk)")
+        for key, (_, dig, seq) in logged.items():
             if dig is not None and key not in present:
-                note("deleted", seq, f"{label} {key}, recorded by audit event {seq}, is "
-                                     "missing from the gallery (deleted outside FaceDesk)")
+                note("deleted", key, seq, f"{label} {key}, recorded by audit event {seq}, "
+                                          "is missing from the gallery (deleted outside "
+                                          "FaceDesk)")
         for items in findings.values():
-            for at, message in items[:_DETAIL]:
+            items.sort(key=lambda item: _natural(item[0]))
+            for _, at, message in items[:_DETAIL]:
                 v.fail(at, message)
             if len(items) > _DETAIL:
-                first = min((s for s, _ in items if s is not None), default=None)
+                first = min((s for _, s, _ in items if s is not None), default=None)
                 v.fail(first, f"… and {len(items) - _DETAIL} more {table} like the above")
 
 

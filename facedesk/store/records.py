@@ -99,16 +99,16 @@ def current_version(table: str) -> int:
     return max(RECORD_COLUMNS[table])
 
 
-def _value(v: Any) -> Any:
-    if isinstance(v, bytes | bytearray | memoryview):
-        return {"sha256": hashlib.sha256(bytes(v)).hexdigest()}
-    return v
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_sha256 = hashlib.sha256
 
 
 def digest(table: str, version: int, values: Iterable[Any]) -> str:
-    body = json.dumps([table, version, [_value(v) for v in values]], sort_keys=True,
-                      separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(body.encode("utf-8")).hexdigest()[:DIGEST_HEX]
+    """The digest of one row: canonical JSON of [table, version, values], a BLOB as
+    {"sha256": its hex digest} (SQLite gives BLOBs as bytes; a value's type counts)."""
+    body = _ENCODER.encode([table, version, [
+        {"sha256": _sha256(v).hexdigest()} if type(v) is bytes else v for v in values]])
+    return _sha256(body.encode("utf-8")).hexdigest()[:DIGEST_HEX]
 
 
 def key_text(key: Any) -> str:
