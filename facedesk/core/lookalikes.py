@@ -54,7 +54,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 #: short name of the method, stored with every search
-METHOD = "probe-tail-1"
+METHOD = "probe-tail-2"
 #: the curve's distances: 0.30 to 0.80 in steps of 0.01
 GRID: tuple[float, ...] = tuple(round(0.30 + 0.01 * i, 2) for i in range(51))
 #: persons in the fitted tail: this share of the gallery, within [TAIL_MIN, TAIL_MAX]
