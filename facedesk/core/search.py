@@ -262,6 +262,7 @@ class SearchIndex:
         # the rows of the persons the look-alike estimate samples (built on first use)
         self._sample_rows: NDArray[np.intp] | None = None
         self._sample_starts: NDArray[np.intp] | None = None
+        self._face_person: NDArray[np.int32] | None = None  # each row's person (index)
         if project is None:
             project = n >= self.PROJECT_MIN_FACES
         self.projection = Projection.build(self.matrix, self.sq_norms) if project \
@@ -350,9 +351,12 @@ class SearchIndex:
         # left out is farther than the cut-off)
         every = scores[::_SAMPLE_STEP]
         j = min(len(every) - 1, -(-3 * need * self.faces // (self.persons * _SAMPLE_STEP)) + 8)
+        if self._face_person is None:
+            self._face_person = np.repeat(np.arange(self.persons, dtype=np.int32),
+                                          self.ends - self.starts)
         while True:
             rows = self._below(scores, mask, float(np.partition(every, j)[j]))
-            groups = np.searchsorted(self.starts, rows, side="right") - 1
+            groups = self._face_person[rows]
             first = np.flatnonzero(np.concatenate(([True], groups[1:] != groups[:-1])))
             if len(first) >= need or j >= len(every) - 1:
                 break
