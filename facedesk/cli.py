@@ -36,6 +36,7 @@ from facedesk.core.importer import (
     import_detect_options,
     run_import,
 )
+from facedesk.core.lookalikes import expected_with_threshold
 from facedesk.core.progress import CancelToken
 from facedesk.core.search import DEFAULT_TOP_K, Searcher, analyze_probe, choose_face
 from facedesk.core.verify import VerifyProgress, verify_originals
@@ -328,6 +329,8 @@ def search(probe: Path, db: Path, case_number: str, user: str | None, top_k: int
             "probe": analysed.as_dict(),
             "searched_face": chosen.as_dict(),
             **result.as_dict(),
+            "lookalikes_at_threshold": None if result.lookalikes is None
+            else expected_with_threshold(result.lookalikes, recorded.threshold),
         })
         return
     n = len(analysed.faces)
@@ -340,18 +343,26 @@ def search(probe: Path, db: Path, case_number: str, user: str | None, top_k: int
                f"in {result.search_ms:.1f} ms; {len(result.candidates)} "
                f"candidate{'' if len(result.candidates) == 1 else 's'} "
                f"within distance {recorded.threshold:.2f}.")
-    click.echo(result.lookalike_notice())
+    click.echo(result.probe_lookalike_notice(recorded.threshold))
+    click.echo(f"Reference table: {result.lookalike_notice()}")
     if result.calibration_source:
-        click.echo(f"FMR and look-alikes read with the calibration: {result.calibration_source}")
-    click.echo(f"{'rank':>4}  {'distance':>8}  {'similarity':>10}  {'FMR':>8}  "
-               f"{'look-alikes':>11}  person")
+        click.echo(f"FMR and reference look-alikes read with the calibration: "
+                   f"{result.calibration_source}")
+    click.echo(f"{'rank':>4}  {'distance':>8}  {'similarity':>10}  {'look-alikes (90% band)':>22}"
+               f"  {'FMR':>8}  {'ref. look-alikes':>16}  person")
     for c in result.candidates:
         label = c.person_id if not c.name or c.name == c.person_id else \
             f"{c.person_id} ({c.name})"
         fmr = "-" if c.fmr is None else f"{c.fmr.fmr:.1e}"
-        look = "-" if c.expected_lookalikes is None else f"{c.expected_lookalikes:.2g}"
-        click.echo(f"{c.rank:>4}  {c.distance:8.4f}  {c.similarity:10.4f}  {fmr:>8}  "
-                   f"{look:>11}  {label}  {c.photo['path']}")
+        ref = "-" if c.expected_lookalikes is None else f"{c.expected_lookalikes:.2g}"
+        probe_looks = "-" if c.lookalikes is None else \
+            "{:.2g} ({:.2g}-{:.2g})".format(*c.lookalikes)
+        click.echo(f"{c.rank:>4}  {c.distance:8.4f}  {c.similarity:10.4f}  {probe_looks:>22}"
+                   f"  {fmr:>8}  {ref:>16}  {label}  {c.photo['path']}")
+    click.echo("look-alikes: different persons of this gallery expected at least this close "
+               "to this probe, estimated from its distances to every person searched; ref. "
+               "look-alikes: persons searched x FMR of the reference table (facedesk "
+               "calibrate), the same for every probe.")
     click.echo(f"search {recorded.id} recorded in case {case.number}. Record a decision on a "
                f"candidate: facedesk decide --db {db} --search {recorded.id} --rank N "
                "--decision possible_lead|not_the_person|inconclusive --rationale TEXT")

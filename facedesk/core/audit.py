@@ -70,8 +70,10 @@ RECORD_FIELDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "lead_reviews": ("lead_review", ("id", "decision_id", "reviewer", "verdict", "rationale",
                                      "blind")),
     "searches": ("search", ("id", "probe_sha256", "engine_id", "gallery_version", "threshold",
-                            "top_k")),
+                            "top_k", "lookalikes")),
 }
+#: record fields stored as JSON text and logged as the decoded value
+JSON_FIELDS = frozenset({"lookalikes"})
 
 
 #: the triggers of schema 5 that keep the table append-only
@@ -522,6 +524,17 @@ def _purged(gallery: Gallery) -> tuple[set[int], set[int]]:
     return searches, decisions
 
 
+def _json_or_text(value: Any) -> Any:
+    """A JSON column's value decoded (NULL stays None; text that is not JSON stays text,
+    so it differs from what was logged)."""
+    if value is None:
+        return None
+    try:
+        return json.loads(value)
+    except (ValueError, TypeError):
+        return value
+
+
 def _check_records(gallery: Gallery, v: Verification) -> None:
     conn = gallery.conn
     for table, (kind, cols) in RECORD_FIELDS.items():
@@ -530,6 +543,8 @@ def _check_records(gallery: Gallery, v: Verification) -> None:
             "LEFT JOIN audit a ON a.seq = t.audit_seq WHERE t.audit_seq IS NOT NULL")
         for row in rows:
             stored = dict(zip(cols, row[:len(cols)], strict=True))
+            for c in JSON_FIELDS.intersection(cols):
+                stored[c] = _json_or_text(stored[c])
             seq, ev_kind, data = row[len(cols):]
             label = f"{table[:-1].replace('_', ' ')} {stored['id']}"
             if ev_kind is None:

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from facedesk.core import audit
+from facedesk.core import audit, lookalikes
 from facedesk.core.accounts import Session, settings
 from facedesk.core.faces import Face
 from facedesk.core.quality import check as quality_checks
@@ -178,11 +178,7 @@ class CaseSearch:
 def shown_candidates(result: SearchResult, threshold: float, top_k: int) -> SearchResult:
     """The candidates a search shows under the administrator's threshold and top-K."""
     kept = [c for c in result.candidates if c.distance <= threshold][:top_k]
-    return SearchResult(
-        persons_searched=result.persons_searched, faces_searched=result.faces_searched,
-        gallery_version=result.gallery_version, engine_id=result.engine_id,
-        top_k=result.top_k, search_ms=result.search_ms, candidates=kept,
-        calibration_source=result.calibration_source)
+    return replace(result, candidates=kept, threshold=threshold)
 
 
 def record_search(session: Session, case: Case, probe: Probe, face: Face,
@@ -202,17 +198,19 @@ def record_search(session: Session, case: Case, probe: Probe, face: Face,
                "face_index": face.index}
     candidates = [c.as_dict() for c in shown.candidates]
     probe_name = probe.path.replace("\\", "/").rsplit("/", 1)[-1]
+    looks = stored_lookalikes(shown, s.threshold)  # issue 16: the probe-specific curve
     with gallery.write() as conn:
         _require_open(gallery, case.id)
         cur = conn.execute(
             "INSERT INTO searches(case_id, user_id, created_at, probe_sha256, probe_name, "
             "probe_image, probe_box, quality, engine_id, gallery_version, persons_searched, "
-            "faces_searched, threshold, top_k, calibration_source, candidates, audit_seq) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+            "faces_searched, threshold, top_k, calibration_source, candidates, audit_seq, "
+            "lookalikes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
             (case.id, session.user_id, now_iso(), probe.sha256, probe_name, probe_bytes,
              json.dumps(face.box.as_list()), json.dumps(quality), shown.engine_id,
              shown.gallery_version, shown.persons_searched, shown.faces_searched,
-             s.threshold, top_k, shown.calibration_source, json.dumps(candidates)))
+             s.threshold, top_k, shown.calibration_source, json.dumps(candidates),
+             None if looks is None else json.dumps(looks)))
         search_id = int(cur.lastrowid or 0)
         ev = audit.append(conn, gallery.gallery_id, "search", {
             "id": search_id, "probe_sha256": probe.sha256, "probe_name": probe_name,
@@ -220,13 +218,22 @@ def record_search(session: Session, case: Case, probe: Probe, face: Face,
             "gallery_version": shown.gallery_version,
             "persons_searched": shown.persons_searched, "threshold": s.threshold,
             "top_k": top_k, "calibration": shown.calibration_source,
-            "quality_warnings": warnings,
+            "quality_warnings": warnings, "lookalikes": looks,
             "candidates": [{"rank": c["rank"], "person_id": c["person_id"],
                             "face_id": c["face_id"], "distance": c["distance"]}
                            for c in candidates],
         }, user_id=session.user_id, case_id=case.id, records={"searches": [search_id]})
         conn.execute("UPDATE searches SET audit_seq = ? WHERE id = ?", (ev.seq, search_id))
     return CaseSearch(search_id, case.id, session.user_id, ev.at, s.threshold, shown, ev.seq)
+
+
+def stored_lookalikes(result: SearchResult, threshold: float) -> dict[str, Any] | None:
+    """The probe-specific look-alike curve as a search stores and logs it, with its value
+    at the administrator's threshold."""
+    if result.lookalikes is None:
+        return None
+    return {**result.lookalikes.as_dict(),
+            "at_threshold": lookalikes.expected_with_threshold(result.lookalikes, threshold)}
 
 
 def searches(gallery: Gallery, case_id: int) -> list[dict[str, Any]]:
@@ -239,16 +246,17 @@ def _searches(gallery: Gallery, where: str, args: tuple[int, ...]) -> list[dict[
         "SELECT id, case_id, user_id, created_at, probe_sha256, probe_name, probe_box, "
         "quality, engine_id, gallery_version, persons_searched, faces_searched, threshold, "
         "top_k, calibration_source, candidates, audit_seq, purged_at, "
-        f"probe_image IS NOT NULL FROM searches WHERE {where} ORDER BY id", args)
+        f"probe_image IS NOT NULL, lookalikes FROM searches WHERE {where} ORDER BY id", args)
     cols = ("id", "case_id", "user_id", "created_at", "probe_sha256", "probe_name", "probe_box",
             "quality", "engine_id", "gallery_version", "persons_searched", "faces_searched",
             "threshold", "top_k", "calibration_source", "candidates", "audit_seq",
-            "purged_at", "has_probe_image")
+            "purged_at", "has_probe_image", "lookalikes")
     out = []
     for r in rows:
         d = dict(zip(cols, r, strict=True))
         for k in ("probe_box", "quality", "candidates"):
             d[k] = json.loads(d[k])
+        d["lookalikes"] = None if d["lookalikes"] is None else json.loads(d["lookalikes"])
         out.append(d)
     return out
 

@@ -133,30 +133,57 @@ def chosen_section(record: dict[str, Any]) -> Section:
         ("Candidate", f"rank {cand['rank']}: {_person(cand)}"),
         ("Distance", f"{_num(cand.get('distance'))} (euclidean, lower = more alike)"),
         ("Similarity", f"{_num(cand.get('similarity'))} (cosine; not a probability)"),
+        ("Look-alikes for this probe", probe_lookalikes_text(cand)),
+        ("Look-alikes at the threshold", threshold_lookalikes_text(search)),
         ("False match rate", fmr_text(cand) if source else NO_CALIBRATION),
-        ("Expected look-alikes", _sig(cand.get("expected_lookalikes")) if source
-         else NO_CALIBRATION),
+        ("Expected look-alikes (reference table)",
+         _sig(cand.get("expected_lookalikes")) if source else NO_CALIBRATION),
         ("Calibration", str(source) if source else NO_CALIBRATION),
         ("Gallery photo", str(photo.get("path", "—"))),
         ("Photo SHA-256", str(photo.get("sha256", "—"))),
         ("Photos of this person", str(cand.get("photos_of_person", "—"))),
     ]
-    note = ("Expected look-alikes = persons searched × FMR: how many different persons "
-            "in a gallery of this size are expected to look at least this close.")
-    return Section("The chosen candidate", rows, frozenset({"Photo SHA-256"}),
-                   note if source else "")
+    note = ("Look-alikes for this probe: how many different persons of this gallery are "
+            "expected to be at least this close to this probe, estimated from its distances "
+            "to every person searched, with a 90% band (the figure to read). "
+            + ("Expected look-alikes (reference table) = persons searched × FMR of the "
+               "calibration: the same for every probe, kept for reference." if source
+               else ""))
+    return Section("The chosen candidate", rows, frozenset({"Photo SHA-256"}), note)
 
 
-CANDIDATE_HEADER = ("", "Rank", "Person", "Distance", "Similarity", "FMR (95% interval)",
-                    "Look-alikes")
+def probe_lookalikes_text(cand: dict[str, Any]) -> str:
+    """A candidate's probe-specific look-alikes with its band, or a dash (a search made
+    before they were estimated)."""
+    looks = cand.get("lookalikes")
+    if not looks:
+        return "—"
+    return f"{_sig(looks.get('expected'))} (90%: {_sig(looks.get('low'))}–" \
+           f"{_sig(looks.get('high'))})"
+
+
+def threshold_lookalikes_text(search: dict[str, Any]) -> str:
+    """The probe-specific look-alikes at the administrator's threshold, with the method."""
+    at = (search.get("lookalikes") or {}).get("at_threshold")
+    if not at:
+        return "—"
+    return (f"{_sig(at.get('expected'))} (90%: {_sig(at.get('low'))}–"
+            f"{_sig(at.get('high'))}) at distance {_num(at.get('distance'), 2)}; method "
+            f"{search['lookalikes'].get('method')}, "
+            f"{search['lookalikes'].get('persons')} persons")
+
+
+CANDIDATE_HEADER = ("", "Rank", "Person", "Distance", "Similarity",
+                    "Look-alikes for this probe (90%)", "FMR (95% interval)",
+                    "Ref. look-alikes")
 
 
 def candidate_rows(record: dict[str, Any]) -> list[tuple[bool, list[str]]]:
     chosen = record["candidate"]["rank"]
     return [(c["rank"] == chosen,
              ["◆ LEAD" if c["rank"] == chosen else "", str(c["rank"]), _person(c),
-              _num(c.get("distance")), _num(c.get("similarity")), fmr_text(c),
-              _sig(c.get("expected_lookalikes"))])
+              _num(c.get("distance")), _num(c.get("similarity")), probe_lookalikes_text(c),
+              fmr_text(c), _sig(c.get("expected_lookalikes"))])
             for c in record["candidates"]]
 
 
@@ -672,7 +699,7 @@ def write_pdf(record: dict[str, Any], path: Path) -> None:
                                     ("TOPPADDING", (0, 0), (-1, -1), 6),
                                     ("BOTTOMPADDING", (0, 0), (-1, -1), 7)]))
 
-    cand_widths = [0.09, 0.065, 0.235, 0.10, 0.11, 0.27, 0.13]
+    cand_widths = [0.08, 0.05, 0.18, 0.09, 0.09, 0.19, 0.22, 0.10]
     cand_data: list[list[Any]] = [[p(h, cell_bold) for h in CANDIDATE_HEADER]]
     lead_rows = []
     for i, (lead, cells) in enumerate(candidate_rows(record), start=1):

@@ -25,13 +25,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from facedesk.core import analysis, imaging
+from facedesk.core import analysis, imaging, lookalikes
 from facedesk.core import calibration as calibrations
 from facedesk.core.analysis import DetectOptions
 from facedesk.core.calibration import Calibration, FmrReading
 from facedesk.core.engines import describe_identity, engine_id
 from facedesk.core.faces import Box, Face, FaceEngine, largest_index
 from facedesk.core.imaging import LoadedImage
+from facedesk.core.lookalikes import LookalikeEstimate, PersonDistances
 from facedesk.errors import EmptyGallery, EngineMismatch, FaceChoiceError, NoFaceFound
 from facedesk.store import EncodingMatrix, Gallery
 
@@ -258,6 +259,10 @@ class SearchIndex:
         self._scores = np.empty(n, dtype=np.float32)
         self._mask = np.empty(n, dtype=np.bool_)
         self._scores_lock = threading.Lock()
+        # the rows of the persons the look-alike estimate samples (built on first use)
+        self._sample_rows: NDArray[np.intp] | None = None
+        self._sample_starts: NDArray[np.intp] | None = None
+        self._face_person: NDArray[np.int32] | None = None  # each row's person (index)
         if project is None:
             project = n >= self.PROJECT_MIN_FACES
         self.projection = Projection.build(self.matrix, self.sq_norms) if project \
@@ -285,8 +290,20 @@ class SearchIndex:
         """Top-k persons by their closest face:
         [(person_pk, [(face_id, distance, matrix_row), ...])], each person's faces closest
         first. Distances exact (float64)."""
+        return self.nearest_and_persons(probe, k, persons=False)[0]
+
+    def nearest_and_persons(self, probe: NDArray[np.float32], k: int, *, persons: bool = True
+                            ) -> tuple[list[tuple[int, list[tuple[int, float, int]]]],
+                                       PersonDistances | None]:
+        """`nearest`, and (with `persons`) what the probe-specific look-alike estimate
+        reads of the probe's distances to every person (`lookalikes.PersonDistances`),
+        from the same pass over the faces: the closest persons it needs and a regular
+        sample of every person's closest face (all persons up to
+        lookalikes.COUNT_SAMPLE), within the float32 pass's rounding and the
+        projection's bound when it is used (about 1e-3 at most; the ranking of the top k
+        is exact as ever)."""
         if self.faces == 0 or k <= 0:
-            return []
+            return [], (PersonDistances(np.zeros(0), np.zeros(0), 0) if persons else None)
         p32 = np.ascontiguousarray(probe, dtype=np.float32).reshape(-1)
         if p32.shape != (self.matrix.shape[1],):
             raise ValueError(f"a probe encoding must have {self.matrix.shape[1]} values")
@@ -314,10 +331,61 @@ class SearchIndex:
             np.dot(scan, vector * np.float32(-2.0), out=scores)
             np.add(scores, norms, out=scores)
             groups = self._candidate_groups(scores, mask, k_eff, margin)
+            spread = self._person_distances(scores, mask, p_sq) if persons else None
         finally:
             if own:
                 self._scores_lock.release()
-        return self._exact(groups, p32, k_eff)
+        return self._exact(groups, p32, k_eff), spread
+
+    def _person_distances(self, scores: NDArray[np.float32], mask: NDArray[np.bool_],
+                          p_sq: float) -> PersonDistances:
+        """The closest persons the look-alike estimate needs and its sample of persons,
+        from the scores |g|^2 - 2 g.p (see `nearest_and_persons`)."""
+        sample = self._sampled_persons(scores, p_sq)
+        need = min(lookalikes.closest_needed(self.persons), self.persons)
+        if len(sample) == self.persons:  # every person: the closest are among them
+            closest = np.sort(np.partition(sample, need - 1)[:need])
+            return PersonDistances(closest, sample, self.persons)
+        # faces under a cut-off from every _SAMPLE_STEP-th score, grouped by person,
+        # until they hold `need` persons: those are the closest (every face of a person
+        # left out is farther than the cut-off)
+        every = scores[::_SAMPLE_STEP]
+        j = min(len(every) - 1, -(-3 * need * self.faces // (self.persons * _SAMPLE_STEP)) + 8)
+        if self._face_person is None:
+            self._face_person = np.repeat(np.arange(self.persons, dtype=np.int32),
+                                          self.ends - self.starts)
+        while True:
+            rows = self._below(scores, mask, float(np.partition(every, j)[j]))
+            groups = self._face_person[rows]
+            first = np.flatnonzero(np.concatenate(([True], groups[1:] != groups[:-1])))
+            if len(first) >= need or j >= len(every) - 1:
+                break
+            j = min(len(every) - 1, 4 * j)
+        best = np.minimum.reduceat(scores[rows], first).astype(np.float64)
+        best = np.sort(np.partition(best, need - 1)[:need]) if len(best) > need else \
+            np.sort(best)
+        return PersonDistances(np.sqrt(np.maximum(best + p_sq, 0.0)), sample, self.persons)
+
+    def _sampled_persons(self, scores: NDArray[np.float32], p_sq: float
+                         ) -> NDArray[np.float64]:
+        """The closest face's distance of every step-th person (lookalikes.sample_step),
+        from the scores |g|^2 - 2 g.p."""
+        step = lookalikes.sample_step(self.persons)
+        if step == 1:
+            best = np.minimum.reduceat(scores, self.starts).astype(np.float64)
+        else:
+            if self._sample_rows is None:
+                lo, hi = self.starts[::step], self.ends[::step]
+                sizes = hi - lo
+                self._sample_rows = (np.repeat(lo - np.cumsum(sizes) + sizes, sizes)
+                                     + np.arange(int(sizes.sum()))).astype(np.intp)
+                self._sample_starts = (np.cumsum(sizes) - sizes).astype(np.intp)
+            assert self._sample_starts is not None
+            best = np.minimum.reduceat(scores[self._sample_rows],
+                                       self._sample_starts).astype(np.float64)
+        best += p_sq
+        np.maximum(best, 0.0, out=best)
+        return np.sqrt(best, out=best)
 
     def _below(self, scores: NDArray[np.float32], mask: NDArray[np.bool_],
                limit: float) -> NDArray[np.intp]:
@@ -403,6 +471,8 @@ class Candidate:
     photos_of_person: int = 1
     fmr: FmrReading | None = None  # None: no calibration for this engine
     expected_lookalikes: float | None = None  # persons searched x FMR at this distance
+    #: probe-specific (expected, low, high) different persons at least this close
+    lookalikes: tuple[float, float, float] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -418,6 +488,9 @@ class Candidate:
             "fmr": None if self.fmr is None else self.fmr.as_dict(),
             "expected_lookalikes": None if self.expected_lookalikes is None
             else _sig3(self.expected_lookalikes),
+            "lookalikes": None if self.lookalikes is None
+            else dict(zip(("expected", "low", "high"), map(_sig3, self.lookalikes),
+                          strict=True)),
         }
 
 
@@ -431,6 +504,11 @@ class SearchResult:
     search_ms: float
     candidates: list[Candidate]
     calibration_source: str | None = None
+    #: the probe-specific look-alike curve (facedesk.core.lookalikes); None in searches
+    #: recorded before it existed
+    lookalikes: LookalikeEstimate | None = None
+    #: the administrator's threshold the candidates were shown under (set when recorded)
+    threshold: float | None = None
 
     @property
     def lookalikes_at_best(self) -> float | None:
@@ -453,6 +531,15 @@ class SearchResult:
                     "look-alike.")
         return f"Expected look-alikes at the best candidate's distance: {best:.2g}."
 
+    def probe_lookalike_notice(self, distance: float | None = None) -> str:
+        """The probe-specific figure in plain words, at `distance` (default: the
+        threshold the candidates were shown under, else 0.60)."""
+        if self.lookalikes is None:
+            return ""
+        d = distance if distance is not None else \
+            (self.threshold if self.threshold is not None else 0.6)
+        return lookalike_sentence(self.lookalikes, d)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "persons_searched": self.persons_searched,
@@ -471,8 +558,29 @@ class SearchResult:
             "lookalikes_at_best": None if self.lookalikes_at_best is None
             else _sig3(self.lookalikes_at_best),
             "lookalike_notice": self.lookalike_notice(),
+            "lookalikes": "probe-specific: different persons of this gallery expected at "
+                          "least this close to this probe, estimated from its distances "
+                          "to every person searched, with a 90% band (lookalike_curve); "
+                          "expected_lookalikes is the reference table's persons x FMR",
+            "lookalike_curve": None if self.lookalikes is None
+            else self.lookalikes.as_dict(),
             "candidates": [c.as_dict() for c in self.candidates],
         }
+
+
+def lookalike_sentence(est: LookalikeEstimate, distance: float) -> str:
+    """E.g. "At distance 0.60, about 36 different persons in this gallery are expected to
+    come this close to this probe (90% band 30-43)."."""
+    e, lo, hi = est.at(distance)
+
+    def num(v: float) -> str:
+        return f"{v:.0f}" if v >= 9.5 else f"{v:.2g}"
+
+    return (f"At distance {distance:.2f}, about {num(e)} different "
+            f"person{'' if num(e) == '1' else 's'} in this gallery "
+            f"{'is' if num(e) == '1' else 'are'} expected to come this close to this probe "
+            f"({round(lookalikes.BAND * 100)}% band {num(lo)}–{num(hi)}; estimated from its "
+            f"distances to all {est.persons:,} persons).")
 
 
 def _sig3(value: float) -> float:
@@ -539,7 +647,9 @@ class Searcher:
             raise EmptyGallery(f"{self.gallery.path}: the gallery has no faces to search yet")
         self.check_engine(index)
         t0 = time.perf_counter()
-        hits = index.nearest(encoding, top_k)
+        hits, spread = index.nearest_and_persons(encoding, top_k)
+        assert spread is not None
+        estimate = lookalikes.estimate_from(spread)
         search_ms = (time.perf_counter() - t0) * 1000
         cal = self.calibration
         best_ids = [faces[0][0] for _, faces in hits]
@@ -560,10 +670,11 @@ class Searcher:
                 similarity=cosine(encoding, index.matrix[row]), face_id=fid,
                 photo=photo, other_photos=others, photos_of_person=len(faces),
                 fmr=reading, expected_lookalikes=None if reading is None
-                else reading.expected_lookalikes(index.persons)))
+                else reading.expected_lookalikes(index.persons),
+                lookalikes=estimate.at(dist)))
         return SearchResult(
             persons_searched=index.persons, faces_searched=index.faces,
             gallery_version=index.version, engine_id=self.engine_id, top_k=top_k,
             search_ms=search_ms, candidates=candidates,
-            calibration_source=None if cal is None else cal.source)
+            calibration_source=None if cal is None else cal.source, lookalikes=estimate)
 

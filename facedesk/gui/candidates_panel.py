@@ -54,17 +54,24 @@ SIMILARITY_TOOLTIP = ("Cosine similarity of the two face encodings (1.0 = same d
 #: the item data role that carries a row's candidate rank (always, even when hidden)
 RANK_ROLE = int(Qt.ItemDataRole.UserRole) + 1
 
-COLUMNS = ("Rank", "Face", "Person", "Distance", "Similarity", "FMR", "Look-alikes",
-           "Photo metadata", "Decision")
-(COL_RANK, COL_FACE, COL_PERSON, COL_DISTANCE, COL_SIMILARITY, COL_FMR, COL_LOOKALIKES,
- COL_META, COL_DECISION) = range(9)
-_SCORE_COLUMNS = (COL_RANK, COL_DISTANCE, COL_SIMILARITY, COL_FMR, COL_LOOKALIKES)
+COLUMNS = ("Rank", "Face", "Person", "Distance", "Similarity", "Look-alikes", "FMR",
+           "Ref. look-alikes", "Photo metadata", "Decision")
+(COL_RANK, COL_FACE, COL_PERSON, COL_DISTANCE, COL_SIMILARITY, COL_PROBE_LOOKALIKES, COL_FMR,
+ COL_LOOKALIKES, COL_META, COL_DECISION) = range(10)
+_SCORE_COLUMNS = (COL_RANK, COL_DISTANCE, COL_SIMILARITY, COL_PROBE_LOOKALIKES, COL_FMR,
+                  COL_LOOKALIKES)
 FMR_TOOLTIP = ("False match rate: the share of pairs of photos of two DIFFERENT persons "
                "that come this close (measured on the calibration set). Not the chance "
                "that this candidate is the person.")
-LOOKALIKES_TOOLTIP = ("Expected look-alikes: how many different persons in a gallery of "
-                      "this size are expected to be at least this close (persons searched "
-                      "x FMR). 1 or more means this candidate may well be a look-alike.")
+LOOKALIKES_TOOLTIP = ("Reference table: how many different persons a gallery of this "
+                      "size would hold at least this close (persons searched x FMR of the "
+                      "calibration), the same for every probe. The Look-alikes column is "
+                      "this probe's own estimate.")
+PROBE_LOOKALIKES_TOOLTIP = (
+    "Look-alikes for this probe: how many different persons of this gallery are expected "
+    "to be at least this close to this probe, estimated from its distances to every "
+    "person searched (90% band in brackets). 1 or more means this candidate may well be "
+    "a look-alike.")
 
 #: object names of the first-impression buttons, by FIRST_IMPRESSIONS key
 IMPRESSION_BUTTONS = {
@@ -127,8 +134,11 @@ def header_text(review: Review | None) -> str:
     text = (f"{_plural(n, 'candidate')} from {_plural(r.persons_searched, 'person')} searched "
             f"({_plural(r.faces_searched, 'face')}). Candidates are possible leads for "
             "review, not identifications.")
-    if not review.blind:  # the figure would give the best score away
-        text += " " + r.lookalike_notice()
+    if not review.blind:  # the figures would give the best score away
+        probe_notice = r.probe_lookalike_notice()
+        if probe_notice:
+            text += " " + probe_notice
+        text += " Reference table (the same for every probe): " + r.lookalike_notice()
     if r.calibration_source:
         text += f" Calibration: {r.calibration_source}."
     if review.blind:
@@ -138,7 +148,8 @@ def header_text(review: Review | None) -> str:
 
 #: what each score column means, shown as the header's and the cells' tooltip
 _SCORE_TOOLTIPS = {COL_DISTANCE: DISTANCE_TOOLTIP, COL_SIMILARITY: SIMILARITY_TOOLTIP,
-                   COL_FMR: FMR_TOOLTIP, COL_LOOKALIKES: LOOKALIKES_TOOLTIP}
+                   COL_FMR: FMR_TOOLTIP, COL_LOOKALIKES: LOOKALIKES_TOOLTIP,
+                   COL_PROBE_LOOKALIKES: PROBE_LOOKALIKES_TOOLTIP}
 
 
 class CandidatesModel(QAbstractTableModel):
@@ -274,6 +285,9 @@ class CandidatesModel(QAbstractTableModel):
         if col == COL_LOOKALIKES:
             return NO_VALUE if cand.expected_lookalikes is None else \
                 f"{cand.expected_lookalikes:.2g}"
+        if col == COL_PROBE_LOOKALIKES:
+            return NO_VALUE if cand.lookalikes is None else \
+                "{:.2g} ({:.2g}–{:.2g})".format(*cand.lookalikes)
         if col == COL_META:
             return metadata_text(cand.photo.get("metadata"))
         if col == COL_DECISION:
@@ -366,7 +380,8 @@ class CandidatesPanel(QWidget):
         hh.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         hh.setStretchLastSection(True)
         widths = {COL_RANK: 50, COL_FACE: THUMB_PX + 12, COL_PERSON: 120, COL_DISTANCE: 70,
-                  COL_SIMILARITY: 76, COL_FMR: 64, COL_LOOKALIKES: 80, COL_META: 150}
+                  COL_SIMILARITY: 76, COL_PROBE_LOOKALIKES: 96, COL_FMR: 64,
+                  COL_LOOKALIKES: 80, COL_META: 150}
         for col, width in widths.items():
             self.table.setColumnWidth(col, width)
         self.table.selectionModel().currentRowChanged.connect(self._current_row_changed)

@@ -1022,7 +1022,8 @@ class MainWindow(QMainWindow):
                         search_id=recorded.id)
         self._set_review(review)
         took = (time.perf_counter() - self._search_started) * 1000
-        notice = "" if review.blind else f" {result.lookalike_notice()}"
+        notice = "" if review.blind else \
+            f" {result.probe_lookalike_notice() or result.lookalike_notice()}"
         self.statusBar().showMessage(
             f"Search {recorded.id} recorded in case {self.case.number}: "
             f"{len(result.candidates)} candidates from {result.persons_searched:,} persons "

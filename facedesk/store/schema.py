@@ -234,6 +234,11 @@ MIGRATIONS: dict[int, list[str]] = {
             SELECT RAISE(ABORT, 'the audit log is append-only: events are added at the end');
         END""",
     ],
+    # the probe-specific look-alike curve of each search (facedesk.core.lookalikes; JSON,
+    # repeated in the search's audit event); NULL for searches made before it
+    6: [
+        "ALTER TABLE searches ADD COLUMN lookalikes TEXT",
+    ],
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -26,6 +26,7 @@ from facedesk.gui.candidates_panel import (
     COL_PERSON,
     COL_RANK,
     COL_SIMILARITY,
+    COLUMNS,
     HIDDEN,
     RANK_ROLE,
     THUMB_PX,
@@ -72,7 +73,7 @@ def test_open_review_lists_ranks_and_scores_in_order(make_review: MakeReview,
     review = make_review(blind=False)
     model = CandidatesModel(review, crops_of(imported, review))
     cands = review.result.candidates
-    assert model.rowCount() == 5 and model.columnCount() == 9
+    assert model.rowCount() == 5 and model.columnCount() == len(COLUMNS) == 10
     assert column(model, COL_RANK) == ["1", "2", "3", "4", "5"]
     assert column(model, COL_DISTANCE) == [f"{c.distance:.3f}" for c in cands]
     assert column(model, COL_SIMILARITY) == [f"{c.similarity:.3f}" for c in cands]

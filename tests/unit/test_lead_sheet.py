@@ -307,9 +307,36 @@ def test_a_calibrated_candidate_shows_fmr_interval_and_lookalikes(world: World) 
                  squeeze("\n".join(pdf_pages(path)))):
         assert "0.00123(95%:0.0008–0.0019)" in text
         assert "0.00246(95%:0.0016–0.0038)" in text  # the second candidate's
-        assert "Expectedlook-alikes0.0111" in text
+        assert "Expectedlook-alikes(referencetable)0.0111" in text
         assert "LFWtestcalibration,1,000impostorpairs" in text
         assert squeeze(lead_sheet.NO_CALIBRATION) not in text
+
+
+def test_the_probe_specific_lookalikes_are_on_the_sheet(world: World) -> None:
+    """The search's own look-alike figures (issue 16): per candidate with their band, and
+    at the threshold with the method, as stored with the search."""
+    rec = world.record
+    stored = rec["search"]["lookalikes"]
+    assert stored["method"] and stored["persons"] == rec["gallery"]["persons_searched"]
+    at = stored["at_threshold"]
+    assert at["distance"] == rec["search"]["threshold"]
+    cand = rec["candidate"]["lookalikes"]
+    assert cand["low"] <= cand["expected"] <= cand["high"]
+    want_cand = squeeze(f"Look-alikes for this probe {cand['expected']:.3g} "
+                        f"(90%: {cand['low']:.3g}–{cand['high']:.3g})")
+    want_at = squeeze(f"{at['expected']:.3g} (90%: {at['low']:.3g}–{at['high']:.3g}) at "
+                      f"distance {at['distance']:.2f}; method {stored['method']}")
+    for text in (squeeze(html_text(world.html)), squeeze("\n".join(world.pdf_pages))):
+        assert want_cand in text
+        assert want_at in text
+    # a search stored before the estimate existed shows dashes, not an error
+    old = copy.deepcopy(rec)
+    old["search"]["lookalikes"] = None
+    for c in old["candidates"]:
+        c.pop("lookalikes", None)
+    old["candidate"] = old["candidates"][0]
+    page = squeeze(html_text(lead_sheet.render_html(old)))
+    assert "Look-alikesforthisprobe—" in page and "Look-alikesatthethreshold—" in page
 
 
 def test_without_a_system_cjk_font_the_standard_asian_fonts_keep_the_text(
