@@ -45,7 +45,12 @@ RECORD_COLUMNS: dict[str, dict[int, tuple[str, ...]]] = {
     "searches": {1: ("id", "case_id", "user_id", "created_at", "probe_sha256", "probe_name",
                      "probe_image", "probe_box", "quality", "engine_id", "gallery_version",
                      "persons_searched", "faces_searched", "threshold", "top_k",
-                     "calibration_source", "candidates", "purged_at")},
+                     "calibration_source", "candidates", "purged_at"),
+                 # + the probe-specific look-alike curve
+                 2: ("id", "case_id", "user_id", "created_at", "probe_sha256", "probe_name",
+                     "probe_image", "probe_box", "quality", "engine_id", "gallery_version",
+                     "persons_searched", "faces_searched", "threshold", "top_k",
+                     "calibration_source", "candidates", "purged_at", "lookalikes")},
     "decisions": {1: ("id", "created_at", "reviewer", "decision", "rationale",
                       "first_impression", "blind_review", "probe_sha256", "probe_path",
                       "probe_box", "engine_id", "gallery_version", "persons_searched",

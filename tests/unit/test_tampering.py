@@ -224,6 +224,9 @@ KINDS: dict[str, tuple[Callable[[Copy], None], tuple[str, ...]]] = {
         "WHERE id = ?", "search"), ("search {search} differs",)),
     "search's user changed": (_sql("UPDATE searches SET user_id = 'abe' WHERE id = ?",
                                    "search"), ("search {search} differs",)),
+    "look-alike curve lowered": (_sql(
+        "UPDATE searches SET lookalikes = json_set(lookalikes, '$.expected[0]', 0) "
+        "WHERE id = ?", "search"), ("search {search} differs",)),
     "probe image set to NULL": (_sql("UPDATE searches SET probe_image = NULL WHERE id = ?",
                                      "search"), ("search {search} differs",)),
     # calibrations: every row and the one in use
