@@ -183,3 +183,20 @@ def test_a_witness_that_cannot_be_written_never_fails_the_action(
     assert audit.head(imported) == ev
     v = audit.verify(imported)  # but a witness that cannot be read fails verification
     assert not v.ok and "cannot be read" in v.problems[0]
+
+
+def test_a_copy_worked_on_apart_is_named_by_the_witness(imported: Gallery,
+                                                        tmp_path: Path) -> None:
+    """Two files of one gallery id share a witness: when they diverge, verify says so and
+    names the other file, so a copy is not mistaken for a rewrite of this one."""
+    import shutil
+
+    imported.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    other_path = tmp_path / "copy.db"
+    shutil.copyfile(imported.path, other_path)
+    with Gallery.open(other_path) as other:
+        audit.record(other, "candidate_viewed", {"in": "the copy"})
+    audit.record(imported, "candidate_viewed", {"in": "the original"})
+    v = audit.verify(imported)
+    assert not v.ok
+    assert f"(in {other_path}: a copy of this gallery?)" in v.problems[0]
