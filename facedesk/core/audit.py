@@ -345,7 +345,7 @@ def verify(gallery: Gallery, *, expect_head: str | None = None,
         _check_records(gallery, v)
         _check_state(gallery, v)
     if use_witness:
-        w = witness.check(gallery.gallery_id, replay.hashes, v.head_seq)
+        w = witness.check(gallery.gallery_id, replay.hashes, v.head_seq, gallery.path)
         for seq, message in w.failures:
             v.fail(seq, message)
         v.notes.extend(w.notes)

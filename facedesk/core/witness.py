@@ -149,8 +149,10 @@ class WitnessCheck:
     witnessed: int = 0
 
 
-def check(gallery_id: str, hashes: dict[int, str], head_seq: int | None) -> WitnessCheck:
-    """Compare a log's hashes (seq -> hash, as verified) with its witness file."""
+def check(gallery_id: str, hashes: dict[int, str], head_seq: int | None,
+          gallery_path: Path | None = None) -> WitnessCheck:
+    """Compare a log's hashes (seq -> hash, as verified) with its witness file. A head the
+    witness saw in another file of the same gallery id (a copy) is named with that file."""
     path = witness_path(gallery_id)
     result = WitnessCheck(path)
     try:
@@ -165,7 +167,7 @@ def check(gallery_id: str, hashes: dict[int, str], head_seq: int | None) -> Witn
     except OSError as exc:
         result.failures.append((None, f"the witness {path} cannot be read ({exc})"))
         return result
-    expected: dict[int, tuple[str, str]] = {}
+    expected: dict[int, tuple[str, str, str]] = {}
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
@@ -175,28 +177,36 @@ def check(gallery_id: str, hashes: dict[int, str], head_seq: int | None) -> Witn
                 to = int(doc["restored_to"]["seq"])
                 expected = {s: v for s, v in expected.items() if s <= to}
                 continue
-            expected[int(doc["seq"])] = (str(doc["hash"]), str(doc.get("at", "")))
+            expected[int(doc["seq"])] = (str(doc["hash"]), str(doc.get("at", "")),
+                                         str(doc.get("gallery", "")))
         except (ValueError, TypeError, KeyError):
             result.failures.append((None, f"the witness {path} has an unreadable line {n} "
                                           "(the witness file was edited)"))
     result.witnessed = len(expected)
     end = head_seq or 0
+    here = str(gallery_path) if gallery_path is not None else None
+
+    def where(seq: int) -> str:
+        seen_in = expected[seq][2]
+        return f" (in {seen_in}: a copy of this gallery?)" if here and seen_in and \
+            seen_in != here else ""
+
     beyond = sorted(s for s in expected if s not in hashes and s > end)
     if beyond:
         last = beyond[-1]
         result.failures.append((end + 1, (
             f"the witness ({path}) saw event {last} (hash {expected[last][0][:16]}…, "
-            f"{expected[last][1]}) but the log ends at event {end}: its last "
+            f"{expected[last][1]}){where(last)} but the log ends at event {end}: its last "
             f"{last - end} event(s) were removed (the log was truncated), or this is an "
             "older copy of the gallery")))
-    changed = sorted(s for s, (h, _) in expected.items() if s in hashes and hashes[s] != h)
+    changed = sorted(s for s, (h, _, _) in expected.items() if s in hashes and hashes[s] != h)
     if changed:
         first = changed[0]
         more = f" (and {len(changed) - 1} later witnessed event(s))" if len(changed) > 1 \
             else ""
         result.failures.append((first, (
             f"event {first} is not the event the witness ({path}) saw at "
-            f"{expected[first][1]}: its hash was {expected[first][0][:16]}…, it is "
+            f"{expected[first][1]}{where(first)}: its hash was {expected[first][0][:16]}…, it is "
             f"{hashes[first][:16]}… now{more}: the log was rewritten and its hashes "
             "recomputed")))
     lost = sorted(s for s in expected if s not in hashes and s <= end)

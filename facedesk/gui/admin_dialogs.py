@@ -1338,11 +1338,14 @@ class AuditLogDialog(QDialog, _Messages):
             head_note = ("" if not head else
                          " The head you gave is in the log: no event was lost since.")
             self.verify_label.setStyleSheet(_OK_STYLE)
+            notes = "".join(f"\nNote: {n}" for n in v.notes)
             self.verify_label.setText(
                 f"Intact: all {v.events} events are linked to the one before them, none was "
                 "changed, removed or reordered, and the stored searches, decisions and "
-                f"second reviews agree with their events.{head_note}\nHead: event {v.head_seq}, "
-                f"hash {v.head_hash}")
+                "second reviews agree with their events; every user, case, setting, "
+                "calibration, person, photo and face is as its last event recorded it; the "
+                "schema is FaceDesk's; the external witness of the head agrees."
+                f"{head_note}\nHead: event {v.head_seq}, hash {v.head_hash}{notes}")
             self.refresh()
             return v
         where = ""

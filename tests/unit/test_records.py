@@ -159,3 +159,45 @@ def test_a_restore_marker_forgives_only_what_the_restore_dropped(imported: Galle
     witness.witness_restore(g, head.seq, head.hash, "a backup")
     v = audit.verify(g)
     assert not any("witness" in p for p in v.problems), v.problems
+
+
+def test_the_head_goes_to_the_system_log_too(imported: Gallery,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import syslog
+
+    said: list[tuple[int, str]] = []
+    monkeypatch.setenv(witness.ENV_SYSLOG, "on")
+    monkeypatch.setattr(syslog, "syslog", lambda prio, msg: said.append((prio, msg)))
+    ev = audit.record(imported, "candidate_viewed", {"n": 1})
+    assert said == [(syslog.LOG_INFO, f"FaceDesk audit head: gallery {imported.gallery_id} "
+                                      f"event {ev.seq} hash {ev.hash} at {ev.at} "
+                                      f"({imported.path})")]
+
+
+def test_a_witness_that_cannot_be_written_never_fails_the_action(
+        imported: Gallery, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv(witness.ENV_DIR, str(blocker / "witness"))
+    ev = audit.record(imported, "candidate_viewed", {"n": 1})
+    assert audit.head(imported) == ev
+    v = audit.verify(imported)  # but a witness that cannot be read fails verification
+    assert not v.ok and "cannot be read" in v.problems[0]
+
+
+def test_a_copy_worked_on_apart_is_named_by_the_witness(imported: Gallery,
+                                                        tmp_path: Path) -> None:
+    """Two files of one gallery id share a witness: when they diverge, verify says so and
+    names the other file, so a copy is not mistaken for a rewrite of this one."""
+    import shutil
+
+    imported.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    other_path = tmp_path / "copy.db"
+    shutil.copyfile(imported.path, other_path)
+    audit.record(imported, "candidate_viewed", {"in": "the original"})
+    with Gallery.open(other_path) as other:
+        for n in range(2):
+            audit.record(other, "candidate_viewed", {"in": "the copy", "n": n})
+    v = audit.verify(imported)
+    assert not v.ok
+    assert f"(in {other_path}: a copy of this gallery?)" in v.problems[0]
