@@ -76,6 +76,18 @@ plots_option = click.option(
     help="Also write each plot as PNG and SVG into this folder.")
 
 
+def lab_signed_in(gallery: Gallery, user: str | None, command: str,
+                  **options: Any) -> None:
+    """On a gallery with users, the lab's commands sign in like every other command, check
+    the role may use the lab and log the use (audit kind "lab": the command, its options
+    and the files it writes). A gallery without users is a plain dataset: nothing to do."""
+    if not accounts.has_users(gallery):
+        return
+    session = signed_in(gallery, user)
+    session.record_lab(command, {k: (str(v) if isinstance(v, Path) else v)
+                                 for k, v in options.items() if v not in (None, (), False)})
+
+
 def _check_group(gallery: Gallery, group_key: str | None) -> None:
     if group_key and group_key not in (keys := gallery.metadata_keys()):
         raise EvaluationError(f"{gallery.path}: no photo has a metadata column '{group_key}' "
@@ -113,15 +125,18 @@ def _resolve_pairs(gallery: Gallery, pairs: list[evaluation.PairSpec], images: P
 @report_option
 @plots_option
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@user_option
 def evaluate(db: Path, pairs_file: Path | None, images: Path | None,
              thresholds: tuple[float, ...], group_key: str | None, report_path: Path | None,
-             plots_dir: Path | None, as_json: bool) -> None:
+             plots_dir: Path | None, as_json: bool, user: str | None) -> None:
     """Measure verification accuracy on labelled data: genuine and impostor distances,
     FMR and FNMR at thresholds, accuracy on LFW-style pairs, per group."""
     from facedesk.core import lab
 
     ts = parse_thresholds(thresholds)
     with Gallery.open(db) as gallery:
+        lab_signed_in(gallery, user, "evaluate", pairs=pairs_file, group=group_key,
+                      thresholds=list(ts), report=report_path, plots=plots_dir)
         if pairs_file is not None:
             if images is None:
                 raise click.UsageError("--pairs needs --images (the photos' folder)")
@@ -199,9 +214,11 @@ def _print_evaluation(result: lab.Evaluation, ts: Sequence[float]) -> None:
 @report_option
 @plots_option
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@user_option
 def experiment(db: Path, thresholds: tuple[float, ...], group_key: str | None,
                probe_share: float, seed: int, sizes: str | None, no_mated: bool,
-               report_path: Path | None, plots_dir: Path | None, as_json: bool) -> None:
+               report_path: Path | None, plots_dir: Path | None, as_json: bool,
+               user: str | None) -> None:
     """The false-positive experiment: search probes of persons who are NOT in the gallery
     and count how many still get a candidate under each threshold."""
     from facedesk.core import lab
@@ -215,6 +232,9 @@ def experiment(db: Path, thresholds: tuple[float, ...], group_key: str | None,
                                 seed=seed, group_key=group_key, gallery_sizes=size_list)
     cancel = CancelToken()
     with Gallery.open(db) as gallery:
+        lab_signed_in(gallery, user, "experiment", group=group_key, thresholds=list(ts),
+                      seed=seed, probe_share=probe_share, report=report_path,
+                      plots=plots_dir)
         _check_group(gallery, group_key)
         final: ExperimentProgress | None = None
         events = run_experiment(gallery, options, cancel)
@@ -352,8 +372,10 @@ def calibrate(db: Path, reference: Path | None, use_id: str | None, list_only: b
 @thresholds_option
 @group_option
 @click.option("--seed", type=int, default=0, show_default=True)
+@user_option
 def report(db: Path, out: Path, pairs_file: Path | None, images: Path | None,
-           thresholds: tuple[float, ...], group_key: str | None, seed: int) -> None:
+           thresholds: tuple[float, ...], group_key: str | None, seed: int,
+           user: str | None) -> None:
     """Write one HTML report: error rates, DET curve, the false-positive experiment,
     per-group figures and the closest false candidates side by side."""
     from facedesk.core import lab
@@ -361,6 +383,8 @@ def report(db: Path, out: Path, pairs_file: Path | None, images: Path | None,
     ts = parse_thresholds(thresholds)
     rep = lab.new_report(db)
     with Gallery.open(db) as gallery:
+        lab_signed_in(gallery, user, "report", out=out, pairs=pairs_file, group=group_key,
+                      thresholds=list(ts), seed=seed)
         _check_group(gallery, group_key)
         evals: list[lab.Evaluation] = [lab.evaluate_gallery(gallery, group_key)]
         if pairs_file is not None:

@@ -23,7 +23,7 @@ from facedesk.core.search import Probe, Searcher, SearchResult, analyze_probe, c
 from facedesk.store import Gallery
 
 #: the only users with a password (each costs an Argon2id hash)
-PASSWORDS = {"admin": "admin-Secret-9731", "ann": "ann-Secret-4402"}
+PASSWORDS = {"admin": "kettle-Orbit-9731", "ann": "velvet-Harbor-4402"}
 #: user id -> role; every user is mapped to the OS account "os-<id>"
 USERS = {
     "admin": "administrator",

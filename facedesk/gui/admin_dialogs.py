@@ -804,9 +804,10 @@ class CaseOverviewDialog(QDialog, _Messages):
 
 
 class UsersDialog(QDialog, _Messages):
-    """The gallery's users: add, change role, activate or deactivate, password, OS account."""
+    """The gallery's users: add, change role, activate or deactivate, password, OS account,
+    and unlock a user locked after failed sign-ins."""
 
-    COLUMNS = ("User", "Name", "Role", "Active", "Password", "OS account")
+    COLUMNS = ("User", "Name", "Role", "Active", "Password", "OS account", "Sign-in")
 
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -853,6 +854,8 @@ class UsersDialog(QDialog, _Messages):
                                      placeholderText="empty: remove the mapping")
         self.map_os_button = QPushButton("Map OS account", objectName="mapOsButton")
         self.map_os_button.clicked.connect(lambda: _quietly(self._map_clicked))
+        self.unlock_button = QPushButton("Unlock sign-in", objectName="unlockButton")
+        self.unlock_button.clicked.connect(lambda: _quietly(self._unlock_clicked))
         grid = QGridLayout(self.change_box)
         grid.addWidget(self.selected_label, 0, 0, 1, 3)
         grid.addWidget(QLabel("Role:"), 1, 0)
@@ -866,6 +869,7 @@ class UsersDialog(QDialog, _Messages):
         grid.addWidget(QLabel("OS account:"), 4, 0)
         grid.addWidget(self.map_os_edit, 4, 1)
         grid.addWidget(self.map_os_button, 4, 2)
+        grid.addWidget(self.unlock_button, 5, 1)
         grid.addWidget(self.active_button, 5, 2)
 
         forms = QHBoxLayout()
@@ -895,14 +899,17 @@ class UsersDialog(QDialog, _Messages):
     def _password(name: str) -> QLineEdit:
         edit = QLineEdit(objectName=name)
         edit.setEchoMode(QLineEdit.EchoMode.Password)
-        edit.setPlaceholderText(f"at least {accounts.MIN_PASSWORD} characters")
+        edit.setPlaceholderText(f"at least {accounts.MIN_PASSWORD} characters, hard to guess")
         return edit
 
     def refresh(self) -> None:
         selected = selected_key(self.table)
         listed = accounts.users(self.gallery)
+        self.locked = accounts.locked_users(self.gallery)
         rows = [(u.id, (u.id, u.display_name, u.role_label, "yes" if u.active else "no",
-                        "yes" if u.has_password else "no", u.os_account or ""))
+                        "yes" if u.has_password else "no", u.os_account or "",
+                        f"locked ({self.locked[u.id].failures} failures)"
+                        if u.id in self.locked else ""))
                 for u in listed]
         fill_table(self.table, rows)
         for r, u in enumerate(listed):
@@ -937,6 +944,9 @@ class UsersDialog(QDialog, _Messages):
         for b in (self.change_role_button, self.active_button, self.password_button,
                   self.map_os_button):
             self._allow(self.session, b, "manage_users", u is not None, why)
+        failed = u is not None and accounts.failure_state(self.gallery, u.id).failures > 0
+        self._allow(self.session, self.unlock_button, "manage_users", failed,
+                    why if u is None else "This user has no failed sign-ins to lift.")
         if u is not None:
             self.change_role_combo.setCurrentIndex(self.change_role_combo.findData(u.role))
             self.active_button.setText("Deactivate" if u.active else "Activate")
@@ -1024,6 +1034,16 @@ class UsersDialog(QDialog, _Messages):
         u = self.selected_user()
         if u is not None:
             self.map_os_account(u.id, self.map_os_edit.text())
+
+    def unlock(self, user_id: str) -> User:
+        """Lift the user's lock (and back-off) after failed password sign-ins."""
+        u = self.act(lambda: self.session.unlock_user(user_id))
+        return self._done(u, "sign-in unlocked")
+
+    def _unlock_clicked(self) -> None:
+        u = self.selected_user()
+        if u is not None:
+            self.unlock(u.id)
 
 
 # --- settings -------------------------------------------------------------------------------
@@ -1364,8 +1384,7 @@ class AuditLogDialog(QDialog, _Messages):
     def export(self, out_dir: Path) -> dict[str, Any]:
         """Write audit-log.json and audit-log.csv to `out_dir`; shows the head to keep."""
         def run() -> dict[str, Any]:
-            self.session.require("export_audit")
-            return audit.export(self.gallery, out_dir, user_id=self.session.user_id)
+            return cases.export_audit(self.session, out_dir)
 
         result = self.act(run)
         self.head_edit.setText(result["hash"])
