@@ -95,7 +95,7 @@ class World:
 def open_world(template: Path, tmp: Path) -> World:
     path = tmp / "gallery.db"
     tmp.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(template, path)
+    shutil.copy(template, path)  # with its mode: private, as FaceDesk made it
     return World(Gallery.open(path), template.parent / "probe.png")
 
 

@@ -1083,6 +1083,28 @@ class SettingsDialog(QDialog, _Messages):
         self.purposes.setPlaceholderText("One purpose per line")
         self.purposes.setFixedHeight(90)
         self.training = QCheckBox("Training gallery", objectName="training")
+        # sign-in: back-off and lockout after failed passwords
+        self.backoff = QDoubleSpinBox(objectName="backoffSeconds")
+        self.backoff.setRange(0.0, 60.0)
+        self.backoff.setDecimals(1)
+        self.backoff.setSuffix(" s")
+        self.lockout_after = QSpinBox(objectName="lockoutAfter")
+        self.lockout_after.setRange(3, 100)
+        self.lockout_after.setSuffix(" failed sign-ins")
+        self.lockout_minutes = QSpinBox(objectName="lockoutMinutes")
+        self.lockout_minutes.setRange(1, 7 * 24 * 60)
+        self.lockout_minutes.setSuffix(" minutes")
+        self.lock_until_unlocked = QCheckBox("until an administrator unlocks",
+                                             objectName="lockUntilUnlocked")
+        self.lock_until_unlocked.toggled.connect(
+            lambda on: self.lockout_minutes.setEnabled(not on and self._may))
+        for spin in (self.backoff, self.lockout_after, self.lockout_minutes):
+            spin.setMinimumWidth(150)
+            spin.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+        self.import_roots = QPlainTextEdit(objectName="importRoots")
+        self.import_roots.setPlaceholderText("Folders manifests may name by absolute path, "
+                                             "one per line")
+        self.import_roots.setFixedHeight(60)
         self.training_warning = _wrapped(TRAINING_WARNING, "trainingWarning")
         self.training_warning.setStyleSheet("color: #8a5a00;")
 
@@ -1103,6 +1125,16 @@ class SettingsDialog(QDialog, _Messages):
         form.addRow("Purposes of a case:", self.purposes)
         form.addRow(self.training)
         form.addRow(self.training_warning)
+        form.addRow("Back-off after a failed sign-in:", self.backoff)
+        form.addRow("", _hint("Doubles with each failure in a row; attempts meanwhile are "
+                              "refused unchecked."))
+        form.addRow("Lock password sign-in after:", self.lockout_after)
+        lock_row = QHBoxLayout()
+        lock_row.addWidget(self.lockout_minutes)
+        lock_row.addWidget(self.lock_until_unlocked)
+        lock_row.addStretch(1)
+        form.addRow("Lock lasts:", lock_row)
+        form.addRow("Import folders:", self.import_roots)
 
         self.save_button = QPushButton("Save changes", objectName="saveSettingsButton")
         self.save_button.clicked.connect(lambda: _quietly(self.apply))
@@ -1117,7 +1149,7 @@ class SettingsDialog(QDialog, _Messages):
         layout.addStretch(1)
         layout.addWidget(self.error_label)
         layout.addLayout(buttons)
-        self.resize(700, 420)
+        self.resize(700, 560)
         self.load()
 
     @property
@@ -1135,11 +1167,18 @@ class SettingsDialog(QDialog, _Messages):
         self.top_k.setValue(s.top_k)
         self.purposes.setPlainText("\n".join(s.purposes))
         self.training.setChecked(s.training)
+        self.backoff.setValue(s.backoff_seconds)
+        self.lockout_after.setValue(s.lockout_after)
+        self.lock_until_unlocked.setChecked(s.lockout_minutes is None)
+        self.lockout_minutes.setValue(s.lockout_minutes or 30)
+        self.import_roots.setPlainText("\n".join(s.import_roots))
         for w in (self.two_person, self.blind, self.keep, self.threshold, self.top_k,
-                  self.purposes, self.training):
+                  self.purposes, self.training, self.backoff, self.lockout_after,
+                  self.lock_until_unlocked, self.import_roots):
             w.setEnabled(self._may)
             w.setToolTip("" if self._may else not_permitted(self.session, "change_settings"))
         self.retention.setEnabled(self._may and not self.keep.isChecked())
+        self.lockout_minutes.setEnabled(self._may and not self.lock_until_unlocked.isChecked())
         self._allow(self.session, self.save_button, "change_settings")
 
     def values(self) -> dict[str, Any]:
@@ -1153,6 +1192,12 @@ class SettingsDialog(QDialog, _Messages):
             "purposes": [p.strip() for p in self.purposes.toPlainText().splitlines()
                          if p.strip()],
             "training": self.training.isChecked(),
+            "backoff_seconds": round(self.backoff.value(), 1),
+            "lockout_after": self.lockout_after.value(),
+            "lockout_minutes": None if self.lock_until_unlocked.isChecked()
+            else self.lockout_minutes.value(),
+            "import_roots": [p.strip() for p in self.import_roots.toPlainText().splitlines()
+                             if p.strip()],
         }
 
     def changes(self) -> dict[str, Any]:
@@ -1160,7 +1205,7 @@ class SettingsDialog(QDialog, _Messages):
         out = {}
         for name, value in self.values().items():
             before = stored[name]
-            if name == "threshold":
+            if name in ("threshold", "backoff_seconds"):
                 if round(float(before), 2) != value:
                     out[name] = value
             elif before != value:

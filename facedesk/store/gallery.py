@@ -225,6 +225,7 @@ class Gallery:
             # readable by its owner only from the start; SQLite gives the WAL and SHM
             # files the database file's mode
             private.create_file(p)
+            private.restrict(p)  # also an empty file that was there before
         else:
             private.check_gallery(p)
         read_only = exists and not _writable(p)

@@ -607,3 +607,29 @@ def test_the_users_dialog_unlocks_a_locked_user(qtbot, world: World) -> None:
     qtbot.addWidget(other)
     other.select_user("ann")
     assert not other.unlock_button.isEnabled()
+
+
+def test_the_settings_dialog_sets_the_sign_in_lock_and_import_folders(qtbot, world: World
+                                                                      ) -> None:
+    dlg = SettingsDialog(world.admin)
+    qtbot.addWidget(dlg)
+    assert dlg.changes() == {}
+    assert (dlg.backoff.value(), dlg.lockout_after.value(), dlg.lockout_minutes.value()) == \
+        (1.0, 5, 30)
+    dlg.backoff.setValue(2.5)
+    dlg.lockout_after.setValue(4)
+    dlg.lock_until_unlocked.setChecked(True)
+    assert not dlg.lockout_minutes.isEnabled()
+    dlg.import_roots.setPlainText(f"{world.tmp}\n")
+    assert sorted(dlg.apply()) == ["backoff_seconds", "import_roots", "lockout_after",
+                                   "lockout_minutes"]
+    s = accounts.settings(world.gallery)
+    assert (s.backoff_seconds, s.lockout_after, s.lockout_minutes, s.import_roots) == \
+        (2.5, 4, None, [str(world.tmp)])
+    assert dlg.changes() == {}
+    dlg.import_roots.setPlainText("relative/folder")
+    with pytest.raises(AccountError, match="absolute"):
+        dlg.apply()
+    other = SettingsDialog(world.sam)
+    qtbot.addWidget(other)
+    assert not other.lockout_after.isEnabled() and not other.import_roots.isEnabled()

@@ -163,7 +163,7 @@ def case_gallery(lfw_gallery: LfwGallery, tmp_path: Path,
     from facedesk.core import accounts, cases
 
     db = tmp_path / "case_gallery.db"
-    shutil.copyfile(lfw_gallery.db, db)
+    shutil.copy(lfw_gallery.db, db)  # with its mode: private, as made
     with Gallery.open(db) as g:
         admin = accounts.create_first_administrator(g, "admin", "Ada Admin",
                                                     password="quartz-Lantern-6150")

@@ -138,7 +138,7 @@ def test_info_on_missing_gallery_does_not_create_it(tmp_path: Path) -> None:
 
 def test_gallery_of_another_engine_is_not_searched(case_gallery, tmp_path: Path) -> None:
     db = tmp_path / "other_engine.db"
-    shutil.copyfile(case_gallery.db, db)
+    shutil.copy(case_gallery.db, db)  # with its mode: private, as made
     with sqlite3.connect(db) as conn:
         (identity,), = conn.execute("SELECT identity FROM engines").fetchall()
         other = json.loads(identity)
