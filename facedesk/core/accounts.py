@@ -653,9 +653,12 @@ def _name_key(gallery: Gallery) -> bytes | None:
     """The gallery's secret for hashing refused names (made on first use)."""
     key = gallery.meta("sign_in_name_key")
     if key is None:
-        with gallery.write() as conn:
-            conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)",
-                         ("sign_in_name_key", secrets.token_hex(32)))
+        try:
+            with gallery.write() as conn:
+                conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)",
+                             ("sign_in_name_key", secrets.token_hex(32)))
+        except GalleryReadOnly:
+            return None
         key = gallery.meta("sign_in_name_key")
     return None if key is None else bytes.fromhex(key)
 
@@ -665,7 +668,9 @@ def refused_name_hash(gallery: Gallery, name: str) -> str:
     in the wrong field): a keyed hash, so that repeated attempts with one name can be told
     apart, and an administrator who suspects a name can check it, but the log does not
     show it."""
-    key = _name_key(gallery) or b""
+    key = _name_key(gallery)
+    if key is None:  # a read-only gallery that never had a key: nothing to keep
+        return ""
     return hmac.new(key, name.encode("utf-8"), hashlib.sha256).hexdigest()[:24]
 
 
@@ -706,8 +711,7 @@ def sign_in(gallery: Gallery, user_id: str, password: str, *,
     right = _verify(pw_hash if checked and pw_hash else _dummy_hash(), password)
     if u is None:
         raise _refuse(gallery, None, "unknown user",
-                      {"name_hash": refused_name_hash(gallery, name)}
-                      if name and not gallery.read_only else None)
+                      {"name_hash": refused_name_hash(gallery, name)} if name else None)
     if why is not None:
         raise _refuse(gallery, u.id, why)
     if blocked is not None:
