@@ -355,9 +355,9 @@ def search(probe: Path, db: Path, case_number: str, user: str | None, top_k: int
         look = "-" if c.expected_lookalikes is None else f"{c.expected_lookalikes:.2g}"
         click.echo(f"{c.rank:>4}  {c.distance:8.4f}  {c.similarity:10.4f}  {fmr:>8}  "
                    f"{look:>11}  {printable(label)}  {printable(c.photo['path'])}")
-    click.echo(f"search {recorded.id} recorded in case {case.number}. Record a decision on a "
-               f"candidate: facedesk decide --db {db} --search {recorded.id} --rank N "
-               "--decision possible_lead|not_the_person|inconclusive --rationale TEXT")
+    click.echo(f"search {recorded.id} recorded in case {printable(case.number)}. Record a "
+               f"decision on a candidate: facedesk decide --db {db} --search {recorded.id} "
+               "--rank N --decision possible_lead|not_the_person|inconclusive --rationale TEXT")
     click.echo(LEAD_NOTICE)
 
 
@@ -389,7 +389,7 @@ def info(db: Path, as_json: bool) -> None:
     if last:
         click.echo(f"  last import #{last['id']} {last['status']} {last['started_at']}: "
                    f"{last['imported']} new, {last['already_stored']} already stored, "
-                   f"{last['failed']} failed ({last['source']})")
+                   f"{last['failed']} failed ({printable(last['source'])})")
 
 
 # --- verify ---------------------------------------------------------------------------------

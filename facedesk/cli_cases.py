@@ -175,7 +175,7 @@ def users_init(db: Path, user_id: str, display_name: str, os_account: str | None
                                "OS account (--os-account), or both")
         session = accounts.create_first_administrator(
             gallery, user_id, display_name, password=password, os_account=os_account)
-    click.echo(f"created the first administrator of {db}: {session.user.label}")
+    _echo_printable(f"created the first administrator of {db}: {session.user.label}")
 
 
 @users_group.command("add")
@@ -196,7 +196,7 @@ def users_add(new_user: str, db: Path, user: str | None, display_name: str, role
         added = session.add_user(new_user, display_name, role,
                                  password=new_password(password_prompt),
                                  os_account=os_account)
-    click.echo(f"added {added.label}")
+    _echo_printable(f"added {added.label}")
 
 
 @users_group.command("change")
@@ -223,7 +223,7 @@ def users_change(target: str, db: Path, user: str | None, display_name: str | No
             target, role=role, active=active, password=password,
             os_account=os_account or None, clear_os_account=os_account == "",
             display_name=display_name)
-    click.echo(f"changed {changed.label}{'' if changed.active else ' (deactivated)'}")
+    _echo_printable(f"changed {changed.label}{'' if changed.active else ' (deactivated)'}")
 
 
 @users_group.command("list")
@@ -295,9 +295,9 @@ def settings_show(db: Path, as_json: bool) -> None:
         if name == "purposes":
             click.echo("purposes:")
             for i, p in enumerate(s.purposes, 1):
-                click.echo(f"  {i}. {p}")
+                _echo_printable(f"  {i}. {p}")
         else:
-            click.echo(f"{name:<20} {_setting_text(name, getattr(s, name))}")
+            _echo_printable(f"{name:<20} {_setting_text(name, getattr(s, name))}")
 
 
 @settings_group.command("set")
@@ -405,7 +405,7 @@ def case_open(number: str, db: Path, user: str | None, purpose: str, detail: str
     with Gallery.open(db) as gallery:
         session = signed_in(gallery, user, "open_case")
         case = cases.open_case(session, number, _purpose(gallery, purpose), detail)
-    click.echo(f"opened {case.label}")
+    _echo_printable(f"opened {case.label}")
 
 
 @case_group.command("list")
@@ -723,7 +723,7 @@ def retention_purge(db: Path, user: str | None, dry_run: bool, as_json: bool) ->
                f"{len(plan.cases)} cases touched")
     click.echo(f"  searches:  {', '.join(map(str, plan.searches)) or '-'}")
     click.echo(f"  decisions: {', '.join(map(str, plan.decisions)) or '-'}")
-    click.echo(f"  cases:     {', '.join(plan.cases) or '-'}")
+    _echo_printable(f"  cases:     {', '.join(plan.cases) or '-'}")
     for h in plan.probe_hashes:
         click.echo(f"  probe sha256 {h}")
 

@@ -529,6 +529,12 @@ def test_control_characters_in_names_are_escaped_in_the_terminal(
     assert "\x1b" not in res.stdout and "\r" not in res.stdout
     listed = ok(run("case", "list", user="ann")).stdout
     assert "\x1b" not in listed and "C\\x1b[31m-1" in listed
+    # the accuracy lab's per-group lines: a metadata value is a name too
+    with Gallery.open(path) as g:
+        g.conn.execute("UPDATE photos SET metadata = json_set(metadata, '$.sex', ?)",
+                       ("F\x1b[2J",))
+    res = ok(run("evaluate", "--group", "sex", user="ann"))
+    assert "\x1b" not in res.stdout and "F\\x1b[2J" in res.stdout
 
 
 # --- 6. manifests with absolute paths -----------------------------------------------------------
