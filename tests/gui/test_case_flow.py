@@ -318,3 +318,17 @@ def test_an_import_from_the_window_is_logged_with_the_signed_in_user(
         imports = audit.events(g, kinds=["import"])
         assert imports[-1].user_id == "ann" and imports[-1].data["imported"] == 1
         assert audit.verify(g).ok
+
+
+def test_opening_a_gallery_others_can_read_says_so(qtbot, window: MainWindow,
+                                                   make_gallery) -> None:
+    import os
+
+    db = make_gallery()
+    os.chmod(db, 0o644)
+    assert window.open_gallery(db)
+    message = window.statusBar().currentMessage()
+    assert "can be read by other users" in message and "chmod 600" in message
+    os.chmod(db, 0o600)
+    assert window.open_gallery(db)
+    assert window.statusBar().currentMessage() == f"Opened {db}"
