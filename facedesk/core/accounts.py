@@ -39,7 +39,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from facedesk.core import audit
 from facedesk.errors import AccountError, GalleryReadOnly, NotPermitted
-from facedesk.store import Gallery
+from facedesk.store import Gallery, private
 from facedesk.store.gallery import now_iso
 
 ROLES: dict[str, str] = {
@@ -139,6 +139,10 @@ class Settings:
     lockout_minutes: int | None = 30
     #: folders whose photos a manifest may name by absolute path
     import_roots: list[str] = field(default_factory=list)
+    #: an OS group whose members may read and write the gallery file (mode 0660), e.g.
+    #: the analysts' and supervisors' accounts on a shared workstation; None: its owner
+    #: only (0600)
+    file_group: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in SETTING_NAMES}
@@ -146,7 +150,7 @@ class Settings:
 
 SETTING_NAMES = ("two_person_rule", "blind_second_review", "retention_days", "threshold",
                  "top_k", "purposes", "training", "backoff_seconds", "lockout_after",
-                 "lockout_minutes", "import_roots")
+                 "lockout_minutes", "import_roots", "file_group")
 
 
 def settings(gallery: Gallery) -> Settings:
@@ -196,6 +200,20 @@ def _check_setting(name: str, value: Any) -> Any:
         if value is not None and (not isinstance(value, int) or value < 1):
             raise AccountError("lockout_minutes is a whole number of minutes, 1 or more "
                                "(or none: only an administrator unlocks)")
+    elif name == "file_group":
+        if value is not None:
+            if not isinstance(value, str) or not value.strip():
+                raise AccountError("file_group is the name of an OS group (or none)")
+            value = value.strip()
+            try:
+                import grp
+
+                grp.getgrnam(value)
+            except ImportError:
+                raise AccountError("file_group works on POSIX systems only") from None
+            except KeyError:
+                raise AccountError(f"there is no OS group {value!r} on this computer") \
+                    from None
     elif name == "import_roots":
         if not isinstance(value, list) or \
                 not all(isinstance(p, str) and os.path.isabs(p) for p in value):
@@ -234,6 +252,8 @@ def parse_setting(name: str, text: str) -> Any:
         return [p.strip() for p in t.split(";") if p.strip()]
     if name == "import_roots":
         return [os.path.abspath(p.strip()) for p in t.split(os.pathsep) if p.strip()]
+    if name == "file_group":
+        return None if t.lower() in ("none", "off", "") else t
     if name == "backoff_seconds":
         try:
             return float(t)
@@ -549,6 +569,8 @@ class Session:
                          (f"setting:{name}", json.dumps(value)))
             audit.append(conn, self.gallery.gallery_id, "setting_changed",
                          {"setting": name, "from": before, "to": value}, user_id=self.user_id)
+        if name == "file_group":
+            private.share(self.gallery.path, value)
         return self.settings()
 
 

@@ -226,8 +226,6 @@ class Gallery:
             # files the database file's mode
             private.create_file(p)
             private.restrict(p)  # also an empty file that was there before
-        else:
-            private.check_gallery(p)
         read_only = exists and not _writable(p)
         conn, app_id, n_tables = _connect(p, read_only)
         if app_id != APPLICATION_ID and (n_tables or not create):
@@ -261,11 +259,23 @@ class Gallery:
             gallery._migrate()  # only checks that it is not too new
         else:
             gallery._migrate()
-            for suffix in private.SIDECARS:  # made by an older FaceDesk: make them private
-                side = p.with_name(p.name + suffix)
-                if side.exists() and private.exposed(side) and not private.exposed(p):
+        group = gallery.file_group()
+        if exists:
+            private.check_gallery(p, group)
+        if not read_only and group is not None:
+            private.share(p, group)  # the sidecars SQLite made since: the group's too
+        elif not read_only and not private.exposed(p):
+            for side in private.gallery_files(p)[1:]:  # made by an older FaceDesk
+                if private.exposed(side):
                     private.restrict(side)
         return gallery
+
+    def file_group(self) -> str | None:
+        """The group an administrator shares the gallery's files with (setting
+        file_group), or None: readable by its owner only."""
+        value = self.meta("setting:file_group")
+        group = None if value is None else json.loads(value)
+        return group if isinstance(group, str) and group else None
 
     def read_only_message(self, what: str = "this change") -> str:
         return (f"{self.path} is read-only for you (its file permissions, or a read-only "

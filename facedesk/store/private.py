@@ -83,21 +83,58 @@ def write_text(path: Path, text: str) -> None:
     write_bytes(path, text.encode("utf-8"))
 
 
-def exposed(path: Path) -> bool:
-    """Can users other than the owner read or write `path` (group/other bits)?"""
+def _gid(group: str | None) -> int | None:
+    if group is None or os.name != "posix":
+        return None
+    import grp
+
+    try:
+        return grp.getgrnam(group).gr_gid
+    except KeyError:
+        return None
+
+
+def exposed(path: Path, group: str | None = None) -> bool:
+    """Can users other than the owner read or write `path`? Group bits do not count when
+    the file belongs to `group`, the group an administrator shares the gallery with."""
     if os.name != "posix":
         return False
     try:
-        return bool(os.stat(path).st_mode & (stat.S_IRWXG | stat.S_IRWXO))
+        st = os.stat(path)
     except OSError:
         return False
+    shared = _gid(group)
+    mask = stat.S_IRWXO if shared is not None and st.st_gid == shared else \
+        stat.S_IRWXG | stat.S_IRWXO
+    return bool(st.st_mode & mask)
 
 
-def check_gallery(path: Path) -> None:
+def gallery_files(path: Path) -> list[Path]:
+    """The gallery file and the sidecars SQLite keeps next to it (those that exist)."""
+    return [p for p in (path, *(path.with_name(path.name + s) for s in SIDECARS))
+            if p.exists()]
+
+
+def share(path: Path, group: str | None) -> None:
+    """Make the gallery and its sidecars readable and writable by their owner and by
+    `group` (mode 0660, that group), or by their owner only (None: 0600). Best effort:
+    only the owner (or root) may do it; an error here leaves the modes as they were."""
+    if os.name != "posix":
+        return
+    gid = _gid(group)
+    for p in gallery_files(path):
+        with contextlib.suppress(OSError):
+            if gid is not None:
+                os.chown(p, -1, gid)
+                os.chmod(p, 0o660)
+            else:
+                os.chmod(p, FILE_MODE)
+
+
+def check_gallery(path: Path, group: str | None = None) -> None:
     """Warn (once per path and process) when an existing gallery or its sidecars can be
-    read by others."""
-    found = [p for p in (path, *(path.with_name(path.name + s) for s in SIDECARS))
-             if p.exists() and exposed(p)]
+    read by others (besides the members of `group`, when an administrator named one)."""
+    found = [p for p in gallery_files(path) if exposed(p, group)]
     key = str(path.resolve())
     if not found or key in _warned:
         return

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import grp
 import json
 import os
 import pwd
@@ -289,6 +290,33 @@ def test_an_existing_gallery_readable_by_others_is_warned_about(
     assert len(warned) == 1 and "chmod 600" in warned[0] and "644" in warned[0]
     os.chmod(path, 0o600)
     assert "other users" not in ok(make_run(path)("info")).stderr
+
+
+def test_an_administrator_may_share_the_gallery_with_a_group(world: World,
+                                                              monkeypatch: pytest.MonkeyPatch
+                                                              ) -> None:
+    g = world.gallery
+    group = grp.getgrgid(os.getegid()).gr_name  # a group this process may give files to
+    admin = world.session("admin")
+    with pytest.raises(AccountError, match="no OS group"):
+        admin.set_setting("file_group", "no-such-group-here")
+    with pytest.raises(NotPermitted):
+        world.session("sam").set_setting("file_group", group)
+    admin.set_setting("file_group", group)
+    ev = last_event(g)
+    assert (ev.kind, ev.data["setting"], ev.data["to"]) == ("setting_changed", "file_group",
+                                                            group)
+    files = private.gallery_files(g.path)
+    assert len(files) >= 2 and {mode(p) for p in files} == {0o660}
+    assert {p.stat().st_gid for p in files} == {os.getegid()}
+    warned: list[str] = []
+    monkeypatch.setattr(private, "warn", warned.append)
+    private._warned.clear()
+    with Gallery.open(g.path):
+        pass
+    assert warned == []  # shared with the group the administrator named: no warning
+    admin.set_setting("file_group", None)
+    assert {mode(p) for p in private.gallery_files(g.path)} == {0o600}
 
 
 # --- 4. roles that hold for reading -------------------------------------------------------------

@@ -3,6 +3,8 @@ gallery files."""
 
 from __future__ import annotations
 
+import grp
+import os
 from pathlib import Path
 from typing import Any
 
@@ -345,7 +347,8 @@ def test_settings_changes_are_audit_events_with_from_and_to(world: World) -> Non
     new = {"two_person_rule": False, "blind_second_review": True, "retention_days": 90,
            "threshold": 0.5, "top_k": 7, "purposes": ["Robbery", "Missing person"],
            "training": True, "backoff_seconds": 2.5, "lockout_after": 4,
-           "lockout_minutes": None, "import_roots": [str(g.path.parent)]}
+           "lockout_minutes": None, "import_roots": [str(g.path.parent)],
+           "file_group": grp.getgrgid(os.getegid()).gr_name}
     old = accounts.settings(g).as_dict()
     for name, value in new.items():
         admin.set_setting(name, value)
