@@ -10,6 +10,7 @@ with a one-line message and a non-zero exit code, never a traceback.
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 import time
 from collections.abc import Callable
@@ -22,8 +23,14 @@ import click
 from facedesk import __version__
 from facedesk.cli_backup import COMMANDS as BACKUP_COMMANDS
 from facedesk.cli_cases import COMMANDS as CASE_COMMANDS
-from facedesk.cli_cases import first_admin_hint, open_case_of, signed_in, user_option
-from facedesk.cli_lab import COMMANDS
+from facedesk.cli_cases import (
+    first_admin_hint,
+    open_case_of,
+    printable,
+    signed_in,
+    user_option,
+)
+from facedesk.cli_lab import COMMANDS, lab_signed_in
 from facedesk.core import accounts
 from facedesk.core.analysis import DEFAULT_IMPORT_FALLBACKS, FRAME, DetectOptions, check_step
 from facedesk.core.cases import record_search
@@ -41,7 +48,8 @@ from facedesk.core.progress import CancelToken
 from facedesk.core.search import DEFAULT_TOP_K, Searcher, analyze_probe, choose_face
 from facedesk.core.verify import VerifyProgress, verify_originals
 from facedesk.errors import FaceDeskError, ImageError
-from facedesk.store import Gallery
+from facedesk.store import Gallery, private
+from facedesk.store.gallery import sqlite_problem
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -59,6 +67,9 @@ def user_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
+        except sqlite3.Error as exc:
+            click.echo(f"error: {sqlite_problem(kwargs.get('db'), exc).message}", err=True)
+            sys.exit(EXIT_USER_ERROR)
         except FaceDeskError as exc:
             click.echo(f"error: {exc.message}", err=True)
             sys.exit(EXIT_USER_ERROR)
@@ -102,6 +113,7 @@ def cli() -> None:
     Results are ranked CANDIDATES for a trained person to review: investigative leads
     only, never identifications.
     """
+    private.set_warn(lambda message: click.echo(message, err=True))
 
 
 # --- import ---------------------------------------------------------------------------------
@@ -143,15 +155,6 @@ def _fallback_steps(ctx: click.Context, param: click.Parameter,
         return tuple(check_step(v.strip().lower()) for v in value)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
-
-
-def printable(text: str) -> str:
-    """`text` for a terminal: control characters a file name may hold (a new line, a
-    terminal escape sequence) shown as escapes, so each problem stays on its line and
-    cannot redraw the screen."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _duration(seconds: float) -> str:
@@ -336,7 +339,8 @@ def search(probe: Path, db: Path, case_number: str, user: str | None, top_k: int
     n = len(analysed.faces)
     which = "a hand-drawn box" if drawn else f"face {chosen.index} of {n}"
     q = chosen.quality
-    click.echo(f"probe {probe}: {n} face{'s' if n != 1 else ''} found; searched {which} "
+    click.echo(f"probe {printable(str(probe))}: {n} face{'s' if n != 1 else ''} found; "
+               f"searched {which} "
                f"({q.size_px} px, eyes {q.eye_distance_px:.0f} px apart, "
                f"yaw {q.yaw_deg:+.0f}°)")
     click.echo(f"searched {result.persons_searched} persons ({result.faces_searched} faces) "
@@ -358,14 +362,14 @@ def search(probe: Path, db: Path, case_number: str, user: str | None, top_k: int
         probe_looks = "-" if c.lookalikes is None else \
             "{:.2g} ({:.2g}-{:.2g})".format(*c.lookalikes)
         click.echo(f"{c.rank:>4}  {c.distance:8.4f}  {c.similarity:10.4f}  {probe_looks:>22}"
-                   f"  {fmr:>8}  {ref:>16}  {label}  {c.photo['path']}")
+                   f"  {fmr:>8}  {ref:>16}  {printable(label)}  {printable(c.photo['path'])}")
     click.echo("look-alikes: different persons of this gallery expected at least this close "
                "to this probe, estimated from its distances to every person searched; ref. "
                "look-alikes: persons searched x FMR of the reference table (facedesk "
                "calibrate), the same for every probe.")
-    click.echo(f"search {recorded.id} recorded in case {case.number}. Record a decision on a "
-               f"candidate: facedesk decide --db {db} --search {recorded.id} --rank N "
-               "--decision possible_lead|not_the_person|inconclusive --rationale TEXT")
+    click.echo(f"search {recorded.id} recorded in case {printable(case.number)}. Record a "
+               f"decision on a candidate: facedesk decide --db {db} --search {recorded.id} "
+               "--rank N --decision possible_lead|not_the_person|inconclusive --rationale TEXT")
     click.echo(LEAD_NOTICE)
 
 
@@ -397,7 +401,7 @@ def info(db: Path, as_json: bool) -> None:
     if last:
         click.echo(f"  last import #{last['id']} {last['status']} {last['started_at']}: "
                    f"{last['imported']} new, {last['already_stored']} already stored, "
-                   f"{last['failed']} failed ({last['source']})")
+                   f"{last['failed']} failed ({printable(last['source'])})")
 
 
 # --- verify ---------------------------------------------------------------------------------
@@ -411,8 +415,10 @@ def info(db: Path, as_json: bool) -> None:
                    "path (repeat the option for several); found ones are reported as moved.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress on stderr.")
+@user_option
 @user_errors
-def verify(db: Path, look_in: tuple[Path, ...], as_json: bool, quiet: bool) -> None:
+def verify(db: Path, look_in: tuple[Path, ...], as_json: bool, quiet: bool,
+           user: str | None) -> None:
     """Re-verify every original photo of a gallery: still at its recorded path, with the
     same SHA-256. Reports missing, moved, changed and unreadable originals; exit code 1
     if there is any. Reads only: nothing is changed."""
@@ -420,6 +426,7 @@ def verify(db: Path, look_in: tuple[Path, ...], as_json: bool, quiet: bool) -> N
     final: VerifyProgress | None = None
     last = 0.0
     with Gallery.open(db) as gallery:
+        lab_signed_in(gallery, user, "verify", look_in=[str(p) for p in look_in])
         events = verify_originals(gallery, look_in=look_in, cancel=cancel)
         try:
             for ev in events:

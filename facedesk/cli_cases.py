@@ -82,9 +82,22 @@ def signed_in(gallery: Gallery, user: str | None, action: str | None = None) -> 
             session = accounts.sign_in_os(gallery)
         except AccountError as exc:
             raise AccountError(f"{exc.message} (--user NAME, or set {USER_ENV})") from None
+    if session.read_only:
+        click.echo(f"note: {gallery.read_only_message('your sign-in')}; only commands that "
+                   "read can run", err=True)
     if action is not None:
         session.require(action)
     return session
+
+
+def printable(text: object) -> str:
+    """`text` for a terminal: control characters a name or file name may hold (a new line,
+    a carriage return, a terminal escape sequence) shown as escapes, so each record stays
+    on its line and cannot redraw the screen."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def new_password(asked: bool, *, only_when_asked: bool = False) -> str | None:
@@ -114,6 +127,10 @@ def open_case_of(gallery: Gallery, number: str) -> cases.Case:
 
 
 #: in place of an analyst's rationale that blind second review keeps from the reader
+def _echo_printable(text: str) -> None:
+    click.echo(printable(text))
+
+
 def _short(text: str, width: int = 100) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= width else text[:width - 1] + "…"
@@ -127,11 +144,12 @@ def users_group() -> None:
     """The gallery's users and their roles (administrators only, except `init`)."""
 
 
-def _user_line(u: accounts.User) -> str:
+def _user_line(u: accounts.User, locked: bool = False) -> str:
     how = ", ".join(x for x in ("password" if u.has_password else "",
                                 f"OS account {u.os_account}" if u.os_account else "") if x)
-    state = "" if u.active else "  (deactivated)"
-    return f"  {u.id:<16} {u.role_label:<14} {u.display_name}  [{how}]{state}"
+    state = ("" if u.active else "  (deactivated)") + \
+        ("  (locked after failed sign-ins: facedesk users unlock)" if locked else "")
+    return printable(f"  {u.id:<16} {u.role_label:<14} {u.display_name}  [{how}]{state}")
 
 
 @users_group.command("init")
@@ -157,7 +175,7 @@ def users_init(db: Path, user_id: str, display_name: str, os_account: str | None
                                "OS account (--os-account), or both")
         session = accounts.create_first_administrator(
             gallery, user_id, display_name, password=password, os_account=os_account)
-    click.echo(f"created the first administrator of {db}: {session.user.label}")
+    _echo_printable(f"created the first administrator of {db}: {session.user.label}")
 
 
 @users_group.command("add")
@@ -178,7 +196,7 @@ def users_add(new_user: str, db: Path, user: str | None, display_name: str, role
         added = session.add_user(new_user, display_name, role,
                                  password=new_password(password_prompt),
                                  os_account=os_account)
-    click.echo(f"added {added.label}")
+    _echo_printable(f"added {added.label}")
 
 
 @users_group.command("change")
@@ -205,7 +223,7 @@ def users_change(target: str, db: Path, user: str | None, display_name: str | No
             target, role=role, active=active, password=password,
             os_account=os_account or None, clear_os_account=os_account == "",
             display_name=display_name)
-    click.echo(f"changed {changed.label}{'' if changed.active else ' (deactivated)'}")
+    _echo_printable(f"changed {changed.label}{'' if changed.active else ' (deactivated)'}")
 
 
 @users_group.command("list")
@@ -215,16 +233,31 @@ def users_change(target: str, db: Path, user: str | None, display_name: str | No
 def users_list(db: Path, user: str | None, as_json: bool) -> None:
     """List the gallery's users and roles."""
     with Gallery.open(db) as gallery:
-        signed_in(gallery, user)
+        signed_in(gallery, user, "list_users")
         everyone = accounts.users(gallery)
+        locked = accounts.locked_users(gallery)
     if as_json:
         _emit_json([{"id": u.id, "display_name": u.display_name, "role": u.role,
                      "os_account": u.os_account, "active": u.active,
-                     "has_password": u.has_password} for u in everyone])
+                     "has_password": u.has_password, "locked": u.id in locked}
+                    for u in everyone])
         return
     click.echo(f"{len(everyone)} user{'s' if len(everyone) != 1 else ''}:")
     for u in everyone:
-        click.echo(_user_line(u))
+        click.echo(_user_line(u, u.id in locked))
+
+
+@users_group.command("unlock")
+@click.argument("target")
+@db_option
+@user_option
+def users_unlock(target: str, db: Path, user: str | None) -> None:
+    """Lift a user's lock (and back-off) after failed password sign-ins (administrators
+    only). A lock also lifts by itself after lockout_minutes (facedesk settings)."""
+    with Gallery.open(db) as gallery:
+        session = signed_in(gallery, user, "manage_users")
+        unlocked = session.unlock_user(target)
+    click.echo(printable(f"unlocked {unlocked.label}: their password sign-in works again"))
 
 
 # --- settings ------------------------------------------------------------------------------
@@ -243,6 +276,8 @@ def _setting_text(name: str, value: Any) -> str:
         return "none"
     if name == "purposes":
         return "; ".join(value)
+    if name == "import_roots":
+        return os.pathsep.join(value) or "none"
     return str(value)
 
 
@@ -260,9 +295,9 @@ def settings_show(db: Path, as_json: bool) -> None:
         if name == "purposes":
             click.echo("purposes:")
             for i, p in enumerate(s.purposes, 1):
-                click.echo(f"  {i}. {p}")
+                _echo_printable(f"  {i}. {p}")
         else:
-            click.echo(f"{name:<20} {_setting_text(name, getattr(s, name))}")
+            _echo_printable(f"{name:<20} {_setting_text(name, getattr(s, name))}")
 
 
 @settings_group.command("set")
@@ -277,6 +312,68 @@ def settings_set(name: str, value: str, db: Path, user: str | None) -> None:
         session = signed_in(gallery, user, "change_settings")
         s = session.set_setting(name, accounts.parse_setting(name, value))
     click.echo(f"{name} = {_setting_text(name, getattr(s, name))}")
+
+
+# --- folders a manifest may name by absolute path ------------------------------------------
+
+
+@click.group("import-roots")
+def import_roots_group() -> None:
+    """Folders whose photos a manifest may name by absolute path (many booking systems
+    export such manifests). Other absolute paths, and relative ones leading out of the
+    manifest's folder, are refused."""
+
+
+def _change_roots(db: Path, user: str | None, folder: Path, add: bool) -> list[str]:
+    with Gallery.open(db) as gallery:
+        session = signed_in(gallery, user, "change_settings")
+        roots = list(session.settings().import_roots)
+        target = os.path.normpath(os.path.realpath(folder))
+        if add:
+            if not folder.is_dir():
+                raise AccountError(f"{folder}: no such folder")
+            roots.append(target)
+        elif target in roots or os.path.normpath(os.path.abspath(folder)) in roots:
+            roots = [r for r in roots if r not in (target, os.path.normpath(
+                os.path.abspath(folder)))]
+        else:
+            raise AccountError(f"{folder} is not an allowed import folder (facedesk "
+                               f"import-roots list --db {db})")
+        return session.set_setting("import_roots", roots).import_roots
+
+
+@import_roots_group.command("add")
+@click.argument("folder", type=click.Path(path_type=Path, file_okay=False))
+@db_option
+@user_option
+def import_roots_add(folder: Path, db: Path, user: str | None) -> None:
+    """Allow manifests to name photos under FOLDER by absolute path (administrators only;
+    logged as a setting change)."""
+    roots = _change_roots(db, user, folder, True)
+    click.echo(printable(f"import folders: {', '.join(roots)}"))
+
+
+@import_roots_group.command("remove")
+@click.argument("folder", type=click.Path(path_type=Path, file_okay=False))
+@db_option
+@user_option
+def import_roots_remove(folder: Path, db: Path, user: str | None) -> None:
+    """No longer allow absolute paths under FOLDER (administrators only)."""
+    roots = _change_roots(db, user, folder, False)
+    click.echo(printable(f"import folders: {', '.join(roots) or 'none'}"))
+
+
+@import_roots_group.command("list")
+@db_option
+def import_roots_list(db: Path) -> None:
+    """The folders manifests may name by absolute path (no sign-in needed, like
+    `settings show`)."""
+    with Gallery.open(db) as gallery:
+        roots = accounts.settings(gallery).import_roots
+    for r in roots:
+        click.echo(printable(r))
+    if not roots:
+        click.echo("none: manifests name photos relative to their own folder")
 
 
 # --- cases ------------------------------------------------------------------------------------
@@ -308,7 +405,7 @@ def case_open(number: str, db: Path, user: str | None, purpose: str, detail: str
     with Gallery.open(db) as gallery:
         session = signed_in(gallery, user, "open_case")
         case = cases.open_case(session, number, _purpose(gallery, purpose), detail)
-    click.echo(f"opened {case.label}")
+    _echo_printable(f"opened {case.label}")
 
 
 @case_group.command("list")
@@ -319,8 +416,8 @@ def case_open(number: str, db: Path, user: str | None, purpose: str, detail: str
 def case_list(db: Path, user: str | None, show_all: bool, as_json: bool) -> None:
     """List the open cases (with --all, the closed ones too), newest first."""
     with Gallery.open(db) as gallery:
-        signed_in(gallery, user)
-        found = cases.cases(gallery, open_only=not show_all)
+        session = signed_in(gallery, user, "read_cases")
+        found = cases.visible_cases(session, open_only=not show_all)
         counts = {c.id: (len(cases.searches(gallery, c.id)), len(cases.results(gallery, c.id)))
                   for c in found}
     if as_json:
@@ -332,8 +429,9 @@ def case_list(db: Path, user: str | None, show_all: bool, as_json: bool) -> None
         return
     for c in found:
         n_s, n_r = counts[c.id]
-        click.echo(f"{c.label}  — opened by {c.opened_by} {c.opened_at}; {n_s} search"
-                   f"{'es' if n_s != 1 else ''}, {n_r} confirmed lead{'s' if n_r != 1 else ''}")
+        click.echo(printable(
+            f"{c.label}  — opened by {c.opened_by} {c.opened_at}; {n_s} search"
+            f"{'es' if n_s != 1 else ''}, {n_r} confirmed lead{'s' if n_r != 1 else ''}"))
 
 
 @case_group.command("show")
@@ -345,8 +443,8 @@ def case_show(number: str, db: Path, user: str | None, as_json: bool) -> None:
     """A case's searches, the candidates each one showed, the decisions with their status
     and the second reviews."""
     with Gallery.open(db) as gallery:
-        session = signed_in(gallery, user)
-        case = cases.get_case(gallery, number)
+        session = signed_in(gallery, user, "read_cases")
+        case = cases.readable_case(session, number)
         found = cases.searches(gallery, case.id)
         hidden = cases.hidden_rationales(gallery, session.user_id, case.id)
         decided = [{**d, "rationale": cases.BLIND_HIDDEN} if d["id"] in hidden else d
@@ -355,37 +453,38 @@ def case_show(number: str, db: Path, user: str | None, as_json: bool) -> None:
         _emit_json({"case": case.as_dict(), "searches": found, "decisions": decided,
                     "results": [d["id"] for d in decided if d["status"] == "confirmed"]})
         return
+    echo = _echo_printable
     detail = f" — {case.purpose_detail}" if case.purpose_detail else ""
-    click.echo(f"{case.label}{detail}")
-    click.echo(f"  opened by {case.opened_by} {case.opened_at}")
+    echo(f"{case.label}{detail}")
+    echo(f"  opened by {case.opened_by} {case.opened_at}")
     if not case.is_open:
         note = f": {case.closing_note}" if case.closing_note else ""
-        click.echo(f"  closed by {case.closed_by} {case.closed_at}{note}")
-    click.echo(f"searches ({len(found)}):")
+        echo(f"  closed by {case.closed_by} {case.closed_at}{note}")
+    echo(f"searches ({len(found)}):")
     for s in found:
         state = "  [purged]" if s["purged_at"] else ""
-        click.echo(f"  search {s['id']} {s['created_at']} by {s['user_id']}: probe "
-                   f"{s['probe_name']} (sha256 {s['probe_sha256'][:12]}…), "
-                   f"{s['persons_searched']} persons searched, threshold {s['threshold']:.2f}, "
-                   f"top {s['top_k']}: {len(s['candidates'])} "
-                   f"candidate{'' if len(s['candidates']) == 1 else 's'} shown{state}")
+        echo(f"  search {s['id']} {s['created_at']} by {s['user_id']}: probe "
+             f"{s['probe_name']} (sha256 {s['probe_sha256'][:12]}…), "
+             f"{s['persons_searched']} persons searched, threshold {s['threshold']:.2f}, "
+             f"top {s['top_k']}: {len(s['candidates'])} "
+             f"candidate{'' if len(s['candidates']) == 1 else 's'} shown{state}")
         for c in s["candidates"]:
-            click.echo(f"    {c['rank']:>3}  {c['distance']:.4f}  {c['person_id']}")
-    click.echo(f"decisions ({len(decided)}):")
+            echo(f"    {c['rank']:>3}  {c['distance']:.4f}  {c['person_id']}")
+    echo(f"decisions ({len(decided)}):")
     for d in decided:
-        click.echo(f"  decision {d['id']} {d['created_at']} by {d['reviewer']}: candidate "
-                   f"{d['rank']} of search {d['search_id']} ({d['person_id']}, distance "
-                   f"{d['distance']:.4f}): {DECISIONS.get(d['decision'], d['decision'])} — "
-                   f"{cases.LEAD_STATUS[d['status']]}")
-        click.echo(f"      rationale: {_short(d['rationale'])}")
+        echo(f"  decision {d['id']} {d['created_at']} by {d['reviewer']}: candidate "
+             f"{d['rank']} of search {d['search_id']} ({d['person_id']}, distance "
+             f"{d['distance']:.4f}): {DECISIONS.get(d['decision'], d['decision'])} — "
+             f"{cases.LEAD_STATUS[d['status']]}")
+        echo(f"      rationale: {_short(d['rationale'])}")
         r = d["review"]
         if r:
-            click.echo(f"      second review {r['id']} by {r['reviewer']} {r['created_at']}: "
-                       f"{cases.VERDICTS.get(r['verdict'], r['verdict'])}"
-                       f"{' (blind)' if r['blind'] else ''} — {_short(r['rationale'])}")
+            echo(f"      second review {r['id']} by {r['reviewer']} {r['created_at']}: "
+                 f"{cases.VERDICTS.get(r['verdict'], r['verdict'])}"
+                 f"{' (blind)' if r['blind'] else ''} — {_short(r['rationale'])}")
     results = [d for d in decided if d["status"] == "confirmed"]
     if results:
-        click.echo("case results (confirmed possible leads): " + ", ".join(
+        echo("case results (confirmed possible leads): " + ", ".join(
             f"decision {d['id']} ({d['person_id']})" for d in results))
 
 
@@ -399,11 +498,7 @@ def case_close(number: str, db: Path, user: str | None, note: str) -> None:
     with Gallery.open(db) as gallery:
         session = signed_in(gallery, user, "close_case")
         case = cases.close_case(session, open_case_of(gallery, number), note)
-        pending = cases.pending_leads(gallery, case.id)
-    click.echo(f"closed {case.label}")
-    if pending:
-        click.echo(f"note: {len(pending)} possible lead(s) were still waiting for a second "
-                   f"review: {', '.join(str(d['id']) for d in pending)}")
+    click.echo(printable(f"closed {case.label}"))
 
 
 # --- decisions and the second review ---------------------------------------------------------
@@ -425,8 +520,9 @@ def decide(db: Path, user: str | None, search_id: int, rank: int, decision: str,
         session = signed_in(gallery, user, "decide")
         row = cases.decide(session, search_id, rank, decision, rationale)
         d = cases.decision(gallery, row["id"])
-    click.echo(f"decision {d['id']} recorded: candidate {rank} ({d['person_id']}) of search "
-               f"{search_id}: {DECISIONS[decision]} — {cases.LEAD_STATUS[d['status']]}")
+    _echo_printable(f"decision {d['id']} recorded: candidate {rank} ({d['person_id']}) of "
+                    f"search {search_id}: {DECISIONS[decision]} — "
+                    f"{cases.LEAD_STATUS[d['status']]}")
     if d["status"] == "pending":
         click.echo("a supervisor reviews it: facedesk leads review "
                    f"{d['id']} --db {db} --verdict confirmed|overturned --rationale ...")
@@ -444,8 +540,9 @@ def leads_group() -> None:
 def leads_pending(db: Path, user: str | None, as_json: bool) -> None:
     """Possible leads waiting for a second review, oldest first."""
     with Gallery.open(db) as gallery:
-        session = signed_in(gallery, user)
-        waiting = cases.pending_leads(gallery)
+        session = signed_in(gallery, user, "read_cases")
+        visible = {c.id for c in cases.visible_cases(session)}
+        waiting = [d for d in cases.pending_leads(gallery) if d["case_id"] in visible]
         hidden = cases.hidden_rationales(gallery, session.user_id)
     waiting = [{**d, "rationale": None} if d["id"] in hidden else d for d in waiting]
     if as_json:
@@ -455,10 +552,10 @@ def leads_pending(db: Path, user: str | None, as_json: bool) -> None:
         click.echo("no possible leads waiting for a second review")
         return
     for d in waiting:
-        click.echo(f"decision {d['id']}  case {d['case_number']}  by {d['reviewer']} "
-                   f"{d['created_at']}: candidate {d['rank']} of search {d['search_id']} "
-                   f"({d['person_id']}, distance {d['distance']:.4f})")
-        click.echo(f"    rationale: {_short(d['rationale'] or cases.BLIND_HIDDEN)}")
+        _echo_printable(f"decision {d['id']}  case {d['case_number']}  by {d['reviewer']} "
+                        f"{d['created_at']}: candidate {d['rank']} of search "
+                        f"{d['search_id']} ({d['person_id']}, distance {d['distance']:.4f})")
+        _echo_printable(f"    rationale: {_short(d['rationale'] or cases.BLIND_HIDDEN)}")
 
 
 @leads_group.command("review")
@@ -476,8 +573,8 @@ def leads_review(decision_id: int, db: Path, user: str | None, verdict: str, rat
         session = signed_in(gallery, user, "review_lead")
         blind = blind or session.settings().blind_second_review
         d = cases.review_lead(session, decision_id, verdict, rationale, blind=blind)
-    click.echo(f"decision {decision_id} ({d['person_id']}, case {d['case_number']}): "
-               f"{cases.LEAD_STATUS[d['status']]}")
+    _echo_printable(f"decision {decision_id} ({d['person_id']}, case {d['case_number']}): "
+                    f"{cases.LEAD_STATUS[d['status']]}")
 
 
 @click.command("lead-sheet")
@@ -592,7 +689,7 @@ def audit_export(db: Path, user: str | None, out_dir: Path, as_json: bool) -> No
     supervisors)."""
     with Gallery.open(db) as gallery:
         session = signed_in(gallery, user, "export_audit")
-        head = audit.export(gallery, out_dir, user_id=session.user_id)
+        head = cases.export_audit(session, out_dir)
     if as_json:
         _emit_json(head)
         return
@@ -610,9 +707,9 @@ def audit_show(db: Path, user: str | None, case_number: str | None, last: int | 
                as_json: bool) -> None:
     """List audit events, oldest first."""
     with Gallery.open(db) as gallery:
-        session = signed_in(gallery, user)
-        case_id = cases.get_case(gallery, case_number).id if case_number else None
-        found = audit.events(gallery, case_id=case_id, limit=last)
+        session = signed_in(gallery, user, "read_cases")
+        case_id = cases.readable_case(session, case_number).id if case_number else None
+        found = cases.readable_events(session, case_id=case_id, limit=last)
         numbers = {c.id: c.number for c in cases.cases(gallery)}
         hidden = cases.hidden_rationales(gallery, session.user_id, case_id)
     if as_json:
@@ -620,8 +717,8 @@ def audit_show(db: Path, user: str | None, case_number: str | None, last: int | 
         return
     for e in found:
         case = f" case {numbers.get(e.case_id, e.case_id)}" if e.case_id is not None else ""
-        click.echo(f"{e.seq:>6}  {e.at}  {e.user_id or '-':<12} {e.label}{case}: "
-                   f"{_short(audit.canonical(cases.event_data(e, hidden)), 120)}")
+        _echo_printable(f"{e.seq:>6}  {e.at}  {e.user_id or '-':<12} {e.label}{case}: "
+                        f"{_short(audit.canonical(cases.event_data(e, hidden)), 120)}")
 
 
 # --- retention ----------------------------------------------------------------------------------
@@ -655,10 +752,10 @@ def retention_purge(db: Path, user: str | None, dry_run: bool, as_json: bool) ->
                f"{len(plan.cases)} cases touched")
     click.echo(f"  searches:  {', '.join(map(str, plan.searches)) or '-'}")
     click.echo(f"  decisions: {', '.join(map(str, plan.decisions)) or '-'}")
-    click.echo(f"  cases:     {', '.join(plan.cases) or '-'}")
+    _echo_printable(f"  cases:     {', '.join(plan.cases) or '-'}")
     for h in plan.probe_hashes:
         click.echo(f"  probe sha256 {h}")
 
 
-COMMANDS: list[click.Command] = [users_group, settings_group, case_group, decide, leads_group,
-                                 lead_sheet, audit_group, retention_group]
+COMMANDS: list[click.Command] = [users_group, settings_group, import_roots_group, case_group,
+                                 decide, leads_group, lead_sheet, audit_group, retention_group]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from facedesk.cli_cases import signed_in, user_option
+from facedesk.cli_cases import printable, signed_in, user_option
 from facedesk.core import accounts, evaluation
 from facedesk.core import calibration as calibrations
 from facedesk.core.experiment import (
@@ -38,6 +38,11 @@ DEFAULT_THRESHOLDS = evaluation.DEFAULT_THRESHOLDS
 
 def _emit_json(doc: Any) -> None:
     click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+
+
+def _echo(text: str) -> None:
+    """A line for the terminal, with group names and person ids (metadata) escaped."""
+    click.echo(printable(text))
 
 
 def _pct(x: float) -> str:
@@ -74,6 +79,18 @@ report_option = click.option(
 plots_option = click.option(
     "--plots", "plots_dir", type=click.Path(path_type=Path, file_okay=False),
     help="Also write each plot as PNG and SVG into this folder.")
+
+
+def lab_signed_in(gallery: Gallery, user: str | None, command: str,
+                  **options: Any) -> None:
+    """On a gallery with users, the lab's commands sign in like every other command, check
+    the role may use the lab and log the use (audit kind "lab": the command, its options
+    and the files it writes). A gallery without users is a plain dataset: nothing to do."""
+    if not accounts.has_users(gallery):
+        return
+    session = signed_in(gallery, user)
+    session.record_lab(command, {k: (str(v) if isinstance(v, Path) else v)
+                                 for k, v in options.items() if v not in (None, (), False)})
 
 
 def _check_group(gallery: Gallery, group_key: str | None) -> None:
@@ -113,15 +130,18 @@ def _resolve_pairs(gallery: Gallery, pairs: list[evaluation.PairSpec], images: P
 @report_option
 @plots_option
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@user_option
 def evaluate(db: Path, pairs_file: Path | None, images: Path | None,
              thresholds: tuple[float, ...], group_key: str | None, report_path: Path | None,
-             plots_dir: Path | None, as_json: bool) -> None:
+             plots_dir: Path | None, as_json: bool, user: str | None) -> None:
     """Measure verification accuracy on labelled data: genuine and impostor distances,
     FMR and FNMR at thresholds, accuracy on LFW-style pairs, per group."""
     from facedesk.core import lab
 
     ts = parse_thresholds(thresholds)
     with Gallery.open(db) as gallery:
+        lab_signed_in(gallery, user, "evaluate", pairs=pairs_file, group=group_key,
+                      thresholds=list(ts), report=report_path, plots=plots_dir)
         if pairs_file is not None:
             if images is None:
                 raise click.UsageError("--pairs needs --images (the photos' folder)")
@@ -142,41 +162,41 @@ def evaluate(db: Path, pairs_file: Path | None, images: Path | None,
 
 def _print_evaluation(result: lab.Evaluation, ts: Sequence[float]) -> None:
     dist = result.distributions
-    click.echo(f"{result.title}")
-    click.echo(f"  genuine pairs (same person)      {dist.genuine_pairs:,}")
-    click.echo(f"  impostor pairs (different persons) {dist.impostor_pairs:,}")
+    _echo(f"{result.title}")
+    _echo(f"  genuine pairs (same person)      {dist.genuine_pairs:,}")
+    _echo(f"  impostor pairs (different persons) {dist.impostor_pairs:,}")
     folded = result.folded
     if folded is not None:
-        click.echo(f"accuracy, {len(folded.folds)}-fold protocol: {_pct(folded.mean)} "
+        _echo(f"accuracy, {len(folded.folds)}-fold protocol: {_pct(folded.mean)} "
                    f"± {_pct(folded.std)} (std over folds); {folded.lost_pairs} of "
                    f"{folded.pairs:,} pairs lost (no face found), counted as errors")
         if folded.lost_pairs:
-            click.echo(f"  other readings of the lost pairs: left out "
+            _echo(f"  other readings of the lost pairs: left out "
                        f"{_pct(folded.mean_of('accuracy_found'))}; answered 'not the same "
                        f"person' {_pct(folded.mean_of('accuracy_lost_as_different'))}")
-        click.echo("  thresholds chosen per fold: "
+        _echo("  thresholds chosen per fold: "
                    + " ".join(f"{f.threshold:.3f}" for f in folded.folds))
     eer = dist.equal_error()
     if eer is not None:
-        click.echo(f"equal error rate {_pct(eer[1])} at distance {eer[0]:.3f}")
+        _echo(f"equal error rate {_pct(eer[1])} at distance {eer[0]:.3f}")
     else:
-        click.echo("no repeat photos of a person, so no genuine pairs: FMR only")
-    click.echo(f"{'threshold':>9}  {'FMR (impostor pairs at or under)':<44}  "
+        _echo("no repeat photos of a person, so no genuine pairs: FMR only")
+    _echo(f"{'threshold':>9}  {'FMR (impostor pairs at or under)':<44}  "
                "FNMR (genuine pairs over)")
     for t in ts:
         fnmr = _rate(dist.fnmr(t)) if dist.genuine_pairs else "-"
-        click.echo(f"{t:>9.3f}  {_sci(dist.fmr(t)):<44}  {fnmr}")
+        _echo(f"{t:>9.3f}  {_sci(dist.fmr(t)):<44}  {fnmr}")
     for t in ts:
         rows = result.groups_at(t)
         if not rows:
             continue
-        click.echo(f"per {result.group_key} at distance <= {t}:")
+        _echo(f"per {result.group_key} at distance <= {t}:")
         for g in rows:
-            click.echo(f"  {g['group']:<16} {g['persons']:>6,} persons  FMR {_sci(g['fmr'])}"
+            _echo(f"  {g['group']:<16} {g['persons']:>6,} persons  FMR {_sci(g['fmr'])}"
                        f"  FNMR {_rate(g['fnmr']) if g['fnmr'].n else 'no repeat photos'}")
         ratio = result.group_ratio(t)
         if ratio:
-            click.echo(f"  FMR {ratio['text']}")
+            _echo(f"  FMR {ratio['text']}")
 
 
 # --- experiment -----------------------------------------------------------------------------
@@ -199,9 +219,11 @@ def _print_evaluation(result: lab.Evaluation, ts: Sequence[float]) -> None:
 @report_option
 @plots_option
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@user_option
 def experiment(db: Path, thresholds: tuple[float, ...], group_key: str | None,
                probe_share: float, seed: int, sizes: str | None, no_mated: bool,
-               report_path: Path | None, plots_dir: Path | None, as_json: bool) -> None:
+               report_path: Path | None, plots_dir: Path | None, as_json: bool,
+               user: str | None) -> None:
     """The false-positive experiment: search probes of persons who are NOT in the gallery
     and count how many still get a candidate under each threshold."""
     from facedesk.core import lab
@@ -215,6 +237,9 @@ def experiment(db: Path, thresholds: tuple[float, ...], group_key: str | None,
                                 seed=seed, group_key=group_key, gallery_sizes=size_list)
     cancel = CancelToken()
     with Gallery.open(db) as gallery:
+        lab_signed_in(gallery, user, "experiment", group=group_key, thresholds=list(ts),
+                      seed=seed, probe_share=probe_share, report=report_path,
+                      plots=plots_dir)
         _check_group(gallery, group_key)
         final: ExperimentProgress | None = None
         events = run_experiment(gallery, options, cancel)
@@ -243,39 +268,39 @@ def experiment(db: Path, thresholds: tuple[float, ...], group_key: str | None,
 
 
 def _print_experiment(r: ExperimentResult, ts: Sequence[float]) -> None:
-    click.echo(f"gallery: {r.gallery_persons:,} persons ({r.gallery_faces:,} photos); "
+    _echo(f"gallery: {r.gallery_persons:,} persons ({r.gallery_faces:,} photos); "
                f"probes NOT in the gallery: {r.oog_probes:,}; in-gallery probes: "
                f"{r.mated_probes:,} (seed {r.options.seed})")
-    click.echo(f"{'threshold':>9}  {'probes NOT in gallery with a false candidate':<46}  "
+    _echo(f"{'threshold':>9}  {'probes NOT in gallery with a false candidate':<46}  "
                "false candidates per probe")
     for t in ts:
-        click.echo(f"{t:>9.3f}  {_rate(r.fpir(t)):<46}  {r.mean_candidates(t):.2f}")
-    click.echo("as the gallery grows (share of out-of-gallery probes with a false "
+        _echo(f"{t:>9.3f}  {_rate(r.fpir(t)):<46}  {r.mean_candidates(t):.2f}")
+    _echo("as the gallery grows (share of out-of-gallery probes with a false "
                "candidate):")
-    click.echo(f"{'persons':>9}  " + "  ".join(f"{'<= ' + str(t):>8}" for t in ts))
+    _echo(f"{'persons':>9}  " + "  ".join(f"{'<= ' + str(t):>8}" for t in ts))
     by_size = {t: r.fpir_by_size(t) for t in ts}
     for i, s in enumerate(r.sizes):
-        click.echo(f"{int(s):>9,}  " + "  ".join(f"{_pct(by_size[t][i].value):>8}"
+        _echo(f"{int(s):>9,}  " + "  ".join(f"{_pct(by_size[t][i].value):>8}"
                                                   for t in ts))
     if r.oog_groups is not None:
         for t in ts:
-            click.echo(f"per {r.group_key} at distance <= {t}:")
+            _echo(f"per {r.group_key} at distance <= {t}:")
             for g in r.by_group(t):
-                click.echo(f"  {g['group']:<16} {g['probes']:>6,} probes  {_rate(g['fpir'])}"
+                _echo(f"  {g['group']:<16} {g['probes']:>6,} probes  {_rate(g['fpir'])}"
                            f"  {g['mean_candidates']:.2f} per probe  (gallery: "
                            f"{g['gallery_persons']:,} persons of this group)")
             ratio = r.group_ratio(t)
             if ratio:
-                click.echo(f"  {ratio['text']}")
+                _echo(f"  {ratio['text']}")
     if r.mated_probes:
-        click.echo("in-gallery probes, own person among the first k candidates: " + ", ".join(
+        _echo("in-gallery probes, own person among the first k candidates: " + ", ".join(
             f"rank-{k} {_pct(r.rank_hit(k).value)}" for k in DEFAULT_RANKS))
-        click.echo("  own person at or under the threshold: " + ", ".join(
+        _echo("  own person at or under the threshold: " + ", ".join(
             f"{t}: {_pct(r.mated_within(t).value)}" for t in ts))
     if r.worst:
-        click.echo("closest false candidates (different persons):")
+        _echo("closest false candidates (different persons):")
         for w in r.worst[:5]:
-            click.echo(f"  {w.distance:.4f}  probe {w.probe_person}  candidate "
+            _echo(f"  {w.distance:.4f}  probe {w.probe_person}  candidate "
                        f"{w.candidate_person}")
 
 
@@ -352,8 +377,10 @@ def calibrate(db: Path, reference: Path | None, use_id: str | None, list_only: b
 @thresholds_option
 @group_option
 @click.option("--seed", type=int, default=0, show_default=True)
+@user_option
 def report(db: Path, out: Path, pairs_file: Path | None, images: Path | None,
-           thresholds: tuple[float, ...], group_key: str | None, seed: int) -> None:
+           thresholds: tuple[float, ...], group_key: str | None, seed: int,
+           user: str | None) -> None:
     """Write one HTML report: error rates, DET curve, the false-positive experiment,
     per-group figures and the closest false candidates side by side."""
     from facedesk.core import lab
@@ -361,6 +388,8 @@ def report(db: Path, out: Path, pairs_file: Path | None, images: Path | None,
     ts = parse_thresholds(thresholds)
     rep = lab.new_report(db)
     with Gallery.open(db) as gallery:
+        lab_signed_in(gallery, user, "report", out=out, pairs=pairs_file, group=group_key,
+                      thresholds=list(ts), seed=seed)
         _check_group(gallery, group_key)
         evals: list[lab.Evaluation] = [lab.evaluate_gallery(gallery, group_key)]
         if pairs_file is not None:

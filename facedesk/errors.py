@@ -81,6 +81,19 @@ class GalleryTooNew(GalleryError):
     code = "gallery_too_new"
 
 
+class GalleryReadOnly(GalleryError):
+    """The gallery file cannot be written by this process (its permissions, a read-only
+    disk): reading works, changes are refused."""
+
+    code = "gallery_read_only"
+
+
+class GalleryDamaged(GalleryError):
+    """SQLite found the file damaged past its header."""
+
+    code = "gallery_damaged"
+
+
 class EmptyGallery(GalleryError):
     code = "empty_gallery"
 

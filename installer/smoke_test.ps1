@@ -118,15 +118,15 @@ try {
   Say ("import: 20 photos, 2 workers, {0:N2} s" -f ($t1 - $t0))
 
   # -- 3. users, a case, and a search in it ------------------------------------------------
-  $env:FACEDESK_NEW_PASSWORD = "smoke-admin-pw"
+  $env:FACEDESK_NEW_PASSWORD = "lagoon-Vortex-3318"
   & $CliExe users init --db $Db --user admin --name "Smoke Administrator" --password-prompt | Out-Null
   if ($LASTEXITCODE -ne 0) { Fail "users init" }
-  $env:FACEDESK_USER = "admin"; $env:FACEDESK_PASSWORD = "smoke-admin-pw"
-  $env:FACEDESK_NEW_PASSWORD = "smoke-analyst-pw"
+  $env:FACEDESK_USER = "admin"; $env:FACEDESK_PASSWORD = "lagoon-Vortex-3318"
+  $env:FACEDESK_NEW_PASSWORD = "prairie-Nickel-5527"
   & $CliExe users add ann --db $Db --name "Smoke Analyst" --role analyst --password-prompt | Out-Null
   if ($LASTEXITCODE -ne 0) { Fail "users add" }
   Remove-Item Env:FACEDESK_NEW_PASSWORD
-  $env:FACEDESK_USER = "ann"; $env:FACEDESK_PASSWORD = "smoke-analyst-pw"
+  $env:FACEDESK_USER = "ann"; $env:FACEDESK_PASSWORD = "prairie-Nickel-5527"
   & $CliExe case open SMOKE-1 --db $Db --purpose 1 --detail "bundle smoke test" | Out-Null
   if ($LASTEXITCODE -ne 0) { Fail "case open" }
   $t0 = Now

@@ -117,11 +117,11 @@ grep -qE "newly stored +20" "$WORK/import.txt" ||
 say "import: 20 photos, 2 workers, $(elapsed "$t0" "$t1") s ($(grep -m1 'gallery now' "$WORK/import.txt"))"
 
 # -- 3. users, a case, and a search in it ------------------------------------------------------
-ADMIN=(FACEDESK_USER=admin FACEDESK_PASSWORD=smoke-admin-pw)
-ANALYST=(FACEDESK_USER=ann FACEDESK_PASSWORD=smoke-analyst-pw)
-run FACEDESK_NEW_PASSWORD=smoke-admin-pw "$CLI_EXE" users init --db "$DB" --user admin \
+ADMIN=(FACEDESK_USER=admin FACEDESK_PASSWORD=lagoon-Vortex-3318)
+ANALYST=(FACEDESK_USER=ann FACEDESK_PASSWORD=prairie-Nickel-5527)
+run FACEDESK_NEW_PASSWORD=lagoon-Vortex-3318 "$CLI_EXE" users init --db "$DB" --user admin \
   --name "Smoke Administrator" --password-prompt >> "$REPORT" || fail "users init"
-run "${ADMIN[@]}" FACEDESK_NEW_PASSWORD=smoke-analyst-pw "$CLI_EXE" users add ann --db "$DB" \
+run "${ADMIN[@]}" FACEDESK_NEW_PASSWORD=prairie-Nickel-5527 "$CLI_EXE" users add ann --db "$DB" \
   --name "Smoke Analyst" --role analyst --password-prompt >> "$REPORT" || fail "users add"
 run "${ANALYST[@]}" "$CLI_EXE" case open SMOKE-1 --db "$DB" --purpose 1 \
   --detail "bundle smoke test" >> "$REPORT" || fail "case open"
@@ -138,10 +138,10 @@ wording=$(grep -iE "\b(match(ed|es)?|identified)\b" "$WORK/search.txt" | grep -v
 say "search: $probe_person is candidate 1 ($(elapsed "$t0" "$t1") s including start-up)"
 
 # the possible lead, its second review by a supervisor, and the lead sheet (PDF and HTML)
-SUPERVISOR=(FACEDESK_USER=sam FACEDESK_PASSWORD=smoke-supervisor-pw)
+SUPERVISOR=(FACEDESK_USER=sam FACEDESK_PASSWORD=harpoon-Tulip-7402)
 search_id=$(sed -n 's/^search \([0-9]*\) recorded.*/\1/p' "$WORK/search.txt")
 [ -n "$search_id" ] || fail "the search output names no recorded search"
-run "${ADMIN[@]}" FACEDESK_NEW_PASSWORD=smoke-supervisor-pw "$CLI_EXE" users add sam --db "$DB" \
+run "${ADMIN[@]}" FACEDESK_NEW_PASSWORD=harpoon-Tulip-7402 "$CLI_EXE" users add sam --db "$DB" \
   --name "Smoke Supervisor" --role supervisor --password-prompt >> "$REPORT" || fail "users add sam"
 run "${ANALYST[@]}" "$CLI_EXE" decide --db "$DB" --search "$search_id" --rank 1 \
   --decision possible_lead --rationale "smoke test: same person by construction" >> "$REPORT" ||

@@ -5,7 +5,7 @@
 #
 # 1. imports PHOTOS_DIR (one sub-folder per person) into GALLERY.db;
 # 2. creates its users: the administrator `admin` (password from FACEDESK_DEMO_PASSWORD,
-#    default "demo-admin-password") and the analyst `analyst`, mapped to your OS account
+#    default "Quartz-Lantern-6150-pier") and the analyst `analyst`, mapped to your OS account
 #    ($(id -un)) so that you are signed in as the analyst without a password;
 # 3. opens the case DEMO-1 and searches the first photo of the first person in it.
 # Run again, it resumes the import and reuses the users and the case. Then:
@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 DB=${1:-demo.db}
 PHOTOS=${2:-../shared/data/orl}
 FD=${FACEDESK:-.venv/bin/facedesk}
-ADMIN_PW=${FACEDESK_DEMO_PASSWORD:-demo-admin-password}
+ADMIN_PW=${FACEDESK_DEMO_PASSWORD:-Quartz-Lantern-6150-pier}
 ME=$(id -un)
 
 [ -d "$PHOTOS" ] || { echo "demo: $PHOTOS not found (pass a folder of photos, one sub-folder per person)" >&2; exit 1; }
@@ -34,5 +34,5 @@ probe=$(find "$PHOTOS" -mindepth 2 -maxdepth 2 -type f | sort | awk "NR == 1")
 "$FD" search "$probe" --db "$DB" --case DEMO-1 --top 5
 echo
 echo "demo: signed in as 'analyst' through your OS account ($ME); the administrator is"
-echo "demo: 'admin' (password: FACEDESK_DEMO_PASSWORD or demo-admin-password)."
+echo "demo: 'admin' (password: FACEDESK_DEMO_PASSWORD or Quartz-Lantern-6150-pier)."
 echo "demo: open the desktop app with: .venv/bin/facedesk gui --db $DB"

@@ -471,7 +471,7 @@ def import_phase(root: Path, work: Path, reference: dict[str, PhotoRow], startup
 
 
 #: the analyst the search phase signs in as, and the case its searches belong to
-SEARCH_USER = {"FACEDESK_USER": "kill-analyst", "FACEDESK_PASSWORD": "kill-harness-pw"}
+SEARCH_USER = {"FACEDESK_USER": "kill-analyst", "FACEDESK_PASSWORD": "tundra-Marble-5093"}
 SEARCH_CASE = "KILL-1"
 #: what a search writes: its record and audit events (sign-in, search)
 SEARCH_TABLES = ("searches", "audit")
@@ -484,7 +484,7 @@ def prepare_case(db: Path) -> None:
 
     with Gallery.open(db) as g:
         admin = accounts.create_first_administrator(g, "kill-admin", "Harness Administrator",
-                                                    password="kill-harness-admin")
+                                                    password="sorrel-Anchor-7716")
         admin.add_user(SEARCH_USER["FACEDESK_USER"], "Harness Analyst", "analyst",
                        password=SEARCH_USER["FACEDESK_PASSWORD"])
         analyst = accounts.sign_in(g, SEARCH_USER["FACEDESK_USER"],

@@ -51,9 +51,9 @@ PROBE_IN = ("Tony_Blair", 5)
 PROBE_OUT = ("John_Ashcroft", 0)
 #: the users of the LFW gallery: id -> (full name, role, password); ann is also mapped to
 #: the OS account the script runs as, so the window signs her in without a question
-USERS = {"admin": ("Ada Admin", "administrator", "admin-Screens-4711"),
-         "ann": ("Ann Analyst", "analyst", "ann-Screens-2290"),
-         "sam": ("Sam Supervisor", "supervisor", "sam-Screens-8356")}
+USERS = {"admin": ("Ada Admin", "administrator", "cedar-Screens-4711"),
+         "ann": ("Ann Analyst", "analyst", "fjord-Screens-2290"),
+         "sam": ("Sam Supervisor", "supervisor", "ember-Screens-8356")}
 CASE = ("2026-0117", accounts.DEFAULT_PURPOSES[0], "Store robbery, 14 Nov")
 LEAD_RATIONALE = ("Hairline, eyebrows, nose and ear shape agree; no dissimilarity seen.")
 REVIEW_RATIONALE = ("Compared independently at full size: same eyebrow line, nose bridge "

@@ -25,7 +25,7 @@ from facedesk.core.search import Probe, Searcher, SearchResult, analyze_probe, c
 from facedesk.store import Gallery
 
 #: the only users with a password (each costs an Argon2id hash)
-PASSWORDS = {"admin": "admin-Secret-9731", "ann": "ann-Secret-4402"}
+PASSWORDS = {"admin": "kettle-Orbit-9731", "ann": "velvet-Harbor-4402"}
 #: user id -> role; every user is mapped to the OS account "os-<id>"
 USERS = {
     "admin": "administrator",
@@ -110,7 +110,7 @@ def world_copy(template: Path, tmp: Path) -> Iterator[World]:
 def open_world(template: Path, tmp: Path) -> World:
     path = tmp / "gallery.db"
     tmp.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(template, path)
+    shutil.copy(template, path)  # with its mode: private, as FaceDesk made it
     return World(Gallery.open(path), template.parent / "probe.png")
 
 

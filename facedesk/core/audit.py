@@ -19,7 +19,6 @@ change they describe: both are stored or neither.
 from __future__ import annotations
 
 import contextlib
-import csv
 import hashlib
 import json
 import sqlite3
@@ -30,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from facedesk.core import witness
-from facedesk.store import Gallery
+from facedesk.core.csvsafe import write_csv
+from facedesk.store import Gallery, private
 from facedesk.store import records as rec
 from facedesk.store.schema import APPLICATION_ID, SCHEMA_VERSION
 
@@ -56,6 +56,8 @@ KINDS: dict[str, str] = {
     "integrity_baseline": "Record digests baselined",
     "backup": "Backup made",
     "restore": "Restored from a backup",
+    "user_unlocked": "User unlocked",
+    "lab": "Accuracy lab",
 }
 
 ALGORITHM = ("sha256(prev_hash + '\\n' + canonical_json({seq, at, user_id, kind, case_id, "
@@ -678,7 +680,7 @@ def export(gallery: Gallery, out_dir: Path, *, user_id: str | None) -> dict[str,
     """Write the whole log to OUT_DIR/audit-log.json and audit-log.csv, then record the
     export (with the head it ends at and the files' SHA-256) as the next event. Returns
     that head (seq, hash): keep it, or give the files, to whoever checks the log later."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    private.make_dirs(out_dir)
     json_path, csv_path = out_dir / "audit-log.json", out_dir / "audit-log.csv"
     with gallery.read():
         evs = list(_db_events(gallery))
@@ -694,17 +696,15 @@ def export(gallery: Gallery, out_dir: Path, *, user_id: str | None) -> dict[str,
         "head": {"seq": last.seq, "hash": last.hash},
         "events": [e.as_dict() for e in evs],
     }
+    # readable by the exporter only; every CSV cell a spreadsheet would run as a formula
+    # (a user id "=HYPERLINK(...)") is neutralised
     json_tmp = json_path.with_suffix(".json.part")
-    json_tmp.write_text(json.dumps(doc, indent=1, ensure_ascii=False), encoding="utf-8")
+    private.write_text(json_tmp, json.dumps(doc, indent=1, ensure_ascii=False))
     csv_tmp = csv_path.with_suffix(".csv.part")
-    with csv_tmp.open("w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["seq", "at", "user_id", "kind", "case_id", "data", "prev_hash", "hash"])
-        for e in evs:
-            w.writerow([e.seq, e.at, e.user_id or "", e.kind,
-                        "" if e.case_id is None else e.case_id, canonical(e.data),
-                        e.prev_hash, e.hash])
-        w.writerow([f"# head event {last.seq} hash {last.hash}; gallery {gallery.gallery_id}"])
+    write_csv(csv_tmp, ["seq", "at", "user_id", "kind", "case_id", "data", "prev_hash", "hash"],
+              [*([e.seq, e.at, e.user_id or "", e.kind, "" if e.case_id is None else e.case_id,
+                  canonical(e.data), e.prev_hash, e.hash] for e in evs),
+               [f"# head event {last.seq} hash {last.hash}; gallery {gallery.gallery_id}"]])
     files = [{"name": p.name, "sha256": hashlib.sha256(t.read_bytes()).hexdigest()}
              for p, t in ((json_path, json_tmp), (csv_path, csv_tmp))]
     # the files are complete: the export is recorded, then they take their names

@@ -18,6 +18,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from facedesk.core import audit, lookalikes
@@ -133,11 +134,48 @@ def open_case(session: Session, number: str, purpose: str, detail: str = "") -> 
     return get_case(gallery, case_id)
 
 
+def visible_cases(session: Session, *, open_only: bool = False) -> list[Case]:
+    """The cases `session`'s user may read: every case, or for a trainer the training
+    cases only (a trainer never sees a real case)."""
+    session.require("read_cases")
+    found = cases(session.gallery, open_only=open_only)
+    return [c for c in found if c.training] if session.user.role == "trainer" else found
+
+
+def readable_case(session: Session, case: int | str) -> Case:
+    """A case `session`'s user may read (see `visible_cases`)."""
+    session.require("read_cases")
+    c = get_case(session.gallery, case)
+    _require_case_role(session, c)
+    return c
+
+
+def readable_events(session: Session, *, case_id: int | None = None,
+                    limit: int | None = None) -> list[audit.Event]:
+    """The audit events `session`'s user may read: all, or for a trainer only those of
+    training cases and their own events outside cases."""
+    session.require("read_cases")
+    if session.user.role != "trainer":
+        return audit.events(session.gallery, case_id=case_id, limit=limit)
+    training = {c.id for c in cases(session.gallery) if c.training}
+    found = [e for e in audit.events(session.gallery, case_id=case_id)
+             if e.case_id in training or (e.case_id is None and e.user_id == session.user_id)]
+    return found[-limit:] if limit else found
+
+
 def close_case(session: Session, case: Case, note: str = "") -> Case:
+    """Close a case (it becomes read-only). Refused while a possible lead of it waits for
+    its second review: closed, the lead could never be reviewed."""
     session.require("close_case")
+    _require_case_role(session, case)
     gallery = session.gallery
     with gallery.write() as conn:
         pending = pending_leads(gallery, case.id)
+        if pending:
+            ids = ", ".join(str(d["id"]) for d in pending)
+            raise CaseError(f"case {case.number} has {len(pending)} possible lead(s) waiting "
+                            f"for a second review (decision {ids}): a supervisor reviews "
+                            "them first (facedesk leads review), then the case can be closed")
         closed = conn.execute(
             "UPDATE cases SET closed_by = ?, closed_at = ?, closing_note = ? "
             "WHERE id = ? AND closed_at IS NULL",
@@ -304,6 +342,20 @@ def _require_case_role(session: Session, case: Case) -> None:
 # --- decisions and the second review --------------------------------------------------------
 
 
+def may_decide(session: Session, search: dict[str, Any]) -> bool:
+    """The rule of who records decisions on a search's candidates: the user who made the
+    search, or a supervisor (who may take over another analyst's search). Another analyst
+    (or trainer) may not: the decision is the searcher's own comparison, and it must not
+    be made in their name or around them."""
+    return search["user_id"] == session.user_id or session.user.role == "supervisor"
+
+
+def require_may_decide(session: Session, search: dict[str, Any]) -> None:
+    if not may_decide(session, search):
+        raise NotPermitted(f"search {search['id']} was made by {search['user_id']}: only they "
+                           "or a supervisor record decisions on its candidates")
+
+
 def decide(session: Session, search_id: int, rank: int, decision: str, rationale: str, *,
            first_impression: str | None = None, blind: bool = False) -> dict[str, Any]:
     """Record the user's decision on one candidate of one search of an open case."""
@@ -318,6 +370,7 @@ def decide(session: Session, search_id: int, rank: int, decision: str, rationale
     case_id = int(rec["case_id"])
     case = get_case(gallery, case_id)
     _require_case_role(session, case)
+    require_may_decide(session, rec)
     training = case.training
     s = settings(gallery)
     second = int(decision == "possible_lead" and s.two_person_rule and not training)
@@ -432,6 +485,22 @@ def hidden_rationales(gallery: Gallery, viewer: str, case_id: int | None = None)
         return set()
     return {d["id"] for d in decisions(gallery, case_id)
             if d["status"] == "pending" and d["reviewer"] != viewer}
+
+
+def export_audit(session: Session, out_dir: Path) -> dict[str, Any]:
+    """Export the whole audit log (audit.export) for `session`'s user. With blind second
+    review on, an export that would show its reader a rationale still hidden from them
+    (another user's possible lead pending its second review) is refused, not redacted:
+    the exported events must verify, and a redacted event would not."""
+    session.require("export_audit")
+    hidden = hidden_rationales(session.gallery, session.user_id)
+    if hidden:
+        ids = ", ".join(str(i) for i in sorted(hidden))
+        raise LeadError(
+            f"blind second review is on and {len(hidden)} possible lead(s) wait for their "
+            f"second review (decision {ids}); the audit log holds their rationales, which "
+            "stay hidden from you until then: export after the reviews")
+    return audit.export(session.gallery, out_dir, user_id=session.user_id)
 
 
 def event_data(e: audit.Event, hidden: set[int]) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from facedesk.core import analysis, audit, imaging
+from facedesk.core.accounts import settings
 from facedesk.core.analysis import DEFAULT_IMPORT_FALLBACKS, DetectOptions
 from facedesk.core.engines import EngineSpec, describe_identity, engine_id
 from facedesk.core.faces import Face, FaceEngine
@@ -67,6 +68,9 @@ class ImportOptions:
     person_pattern: str | None = None  # flat folders: regex mapping file names to persons
     #: manifests: header names of the path / person_id / name columns, when not so called
     columns_map: dict[str, str] | None = None
+    #: manifests: folders whose photos may be named by absolute path (the administrator's
+    #: import_roots setting: run_import reads it from the gallery)
+    import_roots: tuple[str, ...] = ()
 
     def effective_workers(self) -> int:
         return self.workers if self.workers > 0 else max(1, os.cpu_count() or 1)
@@ -75,8 +79,8 @@ class ImportOptions:
 @dataclass(frozen=True)
 class ImportProgress:
     phase: str  # "listing" | "importing" | "finished"
-    done: int  # items processed
-    total: int  # items to process (files found / manifest rows that name a file)
+    done: int  # items processed (rows refused before reading count as done)
+    total: int  # items in the source (files found / manifest rows, refused ones too)
     counts: RunCounts
     rate: float  # items per second
     eta_s: float | None
@@ -108,11 +112,13 @@ def list_source(source: Path | None, manifest: Path | None,
     if manifest is not None:
         if source is not None and not source.is_dir():
             raise SourceError(f"{source}: with --manifest, SOURCE must be the photo folder")
-        return read_manifest(manifest, base=source, columns_map=options.columns_map)
+        return read_manifest(manifest, base=source, columns_map=options.columns_map,
+                             allowed_roots=options.import_roots)
     if source is None:
         raise SourceError("give a folder of photos or a CSV manifest to import")
     if source.is_file() and source.suffix.lower() in (".csv", ".tsv", ".txt"):
-        return read_manifest(source, columns_map=options.columns_map)
+        return read_manifest(source, columns_map=options.columns_map,
+                             allowed_roots=options.import_roots)
     return list_folder(source, options.layout, options.person_pattern)
 
 
@@ -227,11 +233,13 @@ def run_import(
     def event(phase: str, done: int, meter: RateMeter | None, current: str = "",
               run_id: int | None = None) -> ImportProgress:
         return ImportProgress(
-            phase=phase, done=done, total=len(listing.items), counts=replace(counts),
+            phase=phase, done=refused + done, total=listing.total, counts=replace(counts),
             rate=meter.rate(done) if meter else 0.0, eta_s=meter.eta(done) if meter else None,
             elapsed_s=time.monotonic() - started, current=current, run_id=run_id)
 
+    options = replace(options, import_roots=tuple(settings(gallery).import_roots))
     listing = list_source(source, manifest, options)
+    refused = len(listing.problems)  # rows refused before any photo is read
     counts.total = listing.total
     yield event("listing", 0, None)
 

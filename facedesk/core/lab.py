@@ -23,7 +23,7 @@ from facedesk.core.evaluation import (
 )
 from facedesk.core.experiment import DEFAULT_RANKS, ExperimentResult
 from facedesk.core.report import Report
-from facedesk.store import Gallery
+from facedesk.store import Gallery, private
 
 #: the operating points compared in every table and plot (0.6: face_recognition's default)
 DEFAULT_TOLERANCE = 0.6
@@ -222,7 +222,7 @@ def evaluation_figures(ev: Evaluation, marks: Sequence[float]) -> dict[str, Figu
 
 
 def save_figures(figures: dict[str, Figure], folder: Path) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
+    private.make_dirs(folder)
     written = []
     for name, fig in figures.items():
         for suffix in (".png", ".svg"):

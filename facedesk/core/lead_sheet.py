@@ -35,6 +35,7 @@ from facedesk.core import accounts, audit, cases
 from facedesk.core.accounts import Session
 from facedesk.core.imaging import load_image
 from facedesk.errors import FaceDeskError
+from facedesk.store import private
 
 BANNER = "Investigative lead only — not probable cause, not an identification"
 NO_CALIBRATION = ("no calibration for this engine: distances cannot be read as false "
@@ -608,6 +609,34 @@ def markup(text: object, f: Fonts | None = None) -> str:
     return "".join(out)
 
 
+#: the longest text of one field the PDF shows: a longer one (a 3,000-character name)
+#: could not be laid out on a page; it is cut there, and shown whole in the HTML sheet
+PDF_MAX_CHARS = 300
+
+
+#: free texts a person wrote: split across pages in full, never cut
+PDF_WHOLE_TEXTS = frozenset({"rationale", "purpose_detail", "closing_note", "note"})
+
+
+def pdf_cut(text: str) -> str:
+    if len(text) <= PDF_MAX_CHARS:
+        return text
+    return (f"{text[:PDF_MAX_CHARS]}… [cut here: {len(text):,} characters in all; the HTML "
+            "lead sheet shows the full text]")
+
+
+def _pdf_record(value: Any, key: str = "") -> Any:
+    """The record with every long name, id or metadata value cut (`pdf_cut`); the
+    rationales and notes stay whole (their paragraphs split across pages)."""
+    if isinstance(value, dict):
+        return {k: _pdf_record(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_pdf_record(v, key) for v in value]
+    if isinstance(value, str) and key not in PDF_WHOLE_TEXTS:
+        return pdf_cut(value)
+    return value
+
+
 def write_pdf(record: dict[str, Any], path: Path) -> None:
     """The lead sheet as a PDF (A4; fits Letter's printable area), the banner at the top
     and in the footer of every page."""
@@ -628,6 +657,7 @@ def write_pdf(record: dict[str, Any], path: Path) -> None:
         TableStyle,
     )
 
+    record = _pdf_record(record)
     f = fonts()
     red = colors.HexColor("#b00000")
     base = ParagraphStyle("base", fontName=f.regular, fontSize=9, leading=11.5)
@@ -797,7 +827,7 @@ def export_lead_sheet(session: Session, decision_id: int, out: Path,
     if out.exists() and not out.is_dir():
         raise FaceDeskError(f"{out} is a file: choose a folder to write the lead sheet in")
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        private.make_dirs(out)
     except OSError as exc:
         raise FaceDeskError(f"cannot create the folder {out}: {exc.strerror or exc}") from None
 
@@ -808,10 +838,12 @@ def export_lead_sheet(session: Session, decision_id: int, out: Path,
         for fmt, name in zip(formats, file_names(record, formats), strict=True):
             tmp = out / f".{name}.{os.getpid()}.tmp"
             written.append((out / name, tmp, ""))
-            if fmt == "pdf":
-                write_pdf(record, tmp)
+            if fmt == "pdf":  # readable by its owner only, like every export
+                with private.owner_only():
+                    write_pdf(record, tmp)
+                private.restrict(tmp)
             else:
-                tmp.write_bytes(render_html(record).encode("utf-8"))
+                private.write_bytes(tmp, render_html(record).encode("utf-8"))
             written[-1] = (out / name, tmp, hashlib.sha256(tmp.read_bytes()).hexdigest())
         audit.record(gallery, "export", {
             "what": "lead sheet", "decision_id": int(decision_id), "case": case["number"],

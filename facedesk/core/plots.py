@@ -26,6 +26,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, NullFormatter
 from numpy.typing import ArrayLike, NDArray
 
+from facedesk.store import private
+
 __all__ = [
     "FIGSIZE", "GENUINE_LABEL", "IMPOSTOR_LABEL", "PALETTE",
     "det_curve", "distance_histograms", "distance_histograms_binned", "error_rates",
@@ -57,6 +59,14 @@ _SUFFIX_FORMATS: dict[str, Format] = {".png": "png", ".svg": "svg", ".pdf": "pdf
 # --------------------------------------------------------------------------- helpers
 
 
+
+def plain(text: object) -> str:
+    """`text` drawn as it is: matplotlib reads a text between two $ as mathtext (and a
+    metadata value such as "$x^{" fails to draw), so every $ of a text FaceDesk did not
+    write (metadata values, column names) is escaped."""
+    return str(text).replace("$", r"\$")
+
+
 def _floats(values: ArrayLike, name: str) -> NDArray[np.float64]:
     arr = np.asarray(values, dtype=np.float64)
     if arr.ndim != 1:
@@ -76,7 +86,7 @@ def _new_figure(title: str | None = None) -> tuple[Figure, Axes]:
     ax = fig.add_subplot()
     _style(ax)
     if title:
-        ax.set_title(title, fontsize=11, loc="left")
+        ax.set_title(plain(title), fontsize=11, loc="left")
     return fig, ax
 
 
@@ -345,12 +355,12 @@ def det_curve(curves: Mapping[str, tuple[ArrayLike, ArrayLike]], *,
         xs.append(xk)
         ys.append(yk)
         ax.plot(xk, yk, color=PALETTE[i % len(PALETTE)],
-                linestyle=LINESTYLES[i % len(LINESTYLES)], linewidth=1.6, label=label)
+                linestyle=LINESTYLES[i % len(LINESTYLES)], linewidth=1.6, label=plain(label))
     for fm, fnm, label in points:
         if fm > 0 and fnm > 0:
             ax.plot([fm], [fnm], marker="o", color=THRESHOLD_COLOUR, markersize=5,
                     linestyle="none")
-            ax.annotate(label, (fm, fnm), xytext=(5, 5), textcoords="offset points",
+            ax.annotate(plain(label), (fm, fnm), xytext=(5, 5), textcoords="offset points",
                         fontsize=8, color=THRESHOLD_COLOUR)
             xs.append(np.array([fm]))
             ys.append(np.array([fnm]))
@@ -387,7 +397,8 @@ def false_candidates_vs_gallery_size(sizes: ArrayLike, rates: Mapping[str, Array
         _same_length(sizes=x, rates=y)
         colour = PALETTE[i % len(PALETTE)]
         ax.plot(xs, y[order], color=colour, linestyle=LINESTYLES[i % len(LINESTYLES)],
-                marker=MARKERS[i % len(MARKERS)], markersize=4, linewidth=1.6, label=label)
+                marker=MARKERS[i % len(MARKERS)], markersize=4, linewidth=1.6,
+                label=plain(label))
         if ci is not None and label in ci:
             low = _floats(ci[label][0], f"interval low of {label!r}")
             high = _floats(ci[label][1], f"interval high of {label!r}")
@@ -421,7 +432,7 @@ def group_bars(groups: Sequence[str], values: ArrayLike, low: ArrayLike, high: A
     n = _floats(list(sizes), "sizes")
     _same_length(groups=np.zeros(len(groups)), values=v, low=lo, high=hi, sizes=n)
     fig, ax = _new_figure(title)
-    ax.set_ylabel(ylabel)
+    ax.set_ylabel(plain(ylabel))
     ax.grid(False, axis="x")
     if not len(groups):
         _no_data(ax)
@@ -431,7 +442,7 @@ def group_bars(groups: Sequence[str], values: ArrayLike, low: ArrayLike, high: A
     yerr = np.nan_to_num(yerr, nan=0.0)
     ax.bar(pos, v, color=GENUINE_COLOUR, alpha=0.85, width=0.65, yerr=yerr, capsize=4,
            error_kw={"ecolor": "#333333", "elinewidth": 1.1})
-    labels = [f"{g}\nn = {int(size):,}" for g, size in zip(groups, sizes, strict=True)]
+    labels = [f"{plain(g)}\nn = {int(size):,}" for g, size in zip(groups, sizes, strict=True)]
     ax.set_xticks(pos, labels)
     if len(groups) > 5 or max(len(g) for g in groups) > 14:
         for tick in ax.get_xticklabels():
@@ -476,11 +487,14 @@ def save(fig: Figure, path: str | Path, *, dpi: float = 150) -> Path:
     if fmt is None:
         raise ValueError(f"cannot save a figure as {p.name!r}: the file name must end in "
                          ".png, .svg or .pdf")
+    # readable by its owner only: a plot may show a gallery's figures per group
     if fmt == "svg":
-        p.write_bytes(_svg_bytes(fig))
+        private.write_bytes(p, _svg_bytes(fig))
     elif fmt == "png":
-        p.write_bytes(fig_to_bytes(fig, "png", dpi=dpi))
+        private.write_bytes(p, fig_to_bytes(fig, "png", dpi=dpi))
     else:
-        fig.savefig(p, format="pdf", metadata={"Creator": None, "Producer": None,
-                                               "CreationDate": None})
+        with private.owner_only():
+            fig.savefig(p, format="pdf", metadata={"Creator": None, "Producer": None,
+                                                   "CreationDate": None})
+        private.restrict(p)
     return p

@@ -24,6 +24,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from facedesk.core.plots import fig_to_bytes
+from facedesk.store import private
 
 __all__ = ["HEADER_LINE", "Report"]
 
@@ -181,5 +182,5 @@ class Report:
                              "write a .html file and print it to PDF from a browser")
         if suffix not in (".html", ".htm"):
             raise ValueError(f"cannot write {p.name!r}: a report file name must end in .html")
-        p.write_text(self.to_html(), encoding="utf-8")
+        private.write_text(p, self.to_html())  # it embeds booking photos: owner only
         return p

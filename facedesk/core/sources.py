@@ -13,7 +13,7 @@ import csv
 import io
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -327,13 +327,17 @@ def manifest_preview(csv_path: Path, rows: int = 5) -> tuple[list[str], list[lis
 
 
 def read_manifest(csv_path: Path, base: Path | None = None,
-                  columns_map: dict[str, str] | None = None) -> Listing:
+                  columns_map: dict[str, str] | None = None,
+                  allowed_roots: Sequence[str | Path] = ()) -> Listing:
     """A CSV manifest: `path` (relative to the manifest's folder, or to `base`),
     `person_id`, and any other columns kept as metadata. `columns_map` names the header
     columns that hold the path, the person id and the name when they are called
     otherwise, e.g. {"path": "File", "person_id": "Booking no."}. A manifest without the
-    required columns is refused before anything is read further."""
+    required columns is refused before anything is read further. A path may lead out of
+    the manifest's folder (an absolute path, or ..) only into one of `allowed_roots`, the
+    folders an administrator allowed (facedesk import-roots add)."""
     root = (base or csv_path.parent).resolve()
+    allowed = [Path(os.path.realpath(r)) for r in allowed_roots]
     _check_root_name(root)
     reader = _csv_reader(_manifest_text(csv_path))
     columns = _header(csv_path, reader)
@@ -404,10 +408,13 @@ def read_manifest(csv_path: Path, base: Path | None = None,
             problems.append(Problem(where, "bad_row", f"path cannot be used: {exc}",
                                     line=line_no))
             continue
-        if not resolved.is_relative_to(root):
-            problems.append(Problem(rel, "outside_folder",
-                                    f"path leads outside the manifest's folder {root}",
-                                    line=line_no))
+        if not resolved.is_relative_to(root) and \
+                not any(resolved.is_relative_to(a) for a in allowed):
+            problems.append(Problem(
+                rel, "outside_folder",
+                f"path leads outside the manifest's folder {root} and the allowed import "
+                f"folders: an administrator can allow its folder (facedesk import-roots "
+                f"add {resolved.parent} --db GALLERY)", line=line_no))
             continue
         meta = {c: row[i].strip() for i, c in meta_cols}
         name = row[i_name].strip() if i_name is not None else None

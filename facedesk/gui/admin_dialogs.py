@@ -804,9 +804,10 @@ class CaseOverviewDialog(QDialog, _Messages):
 
 
 class UsersDialog(QDialog, _Messages):
-    """The gallery's users: add, change role, activate or deactivate, password, OS account."""
+    """The gallery's users: add, change role, activate or deactivate, password, OS account,
+    and unlock a user locked after failed sign-ins."""
 
-    COLUMNS = ("User", "Name", "Role", "Active", "Password", "OS account")
+    COLUMNS = ("User", "Name", "Role", "Active", "Password", "OS account", "Sign-in")
 
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -853,6 +854,8 @@ class UsersDialog(QDialog, _Messages):
                                      placeholderText="empty: remove the mapping")
         self.map_os_button = QPushButton("Map OS account", objectName="mapOsButton")
         self.map_os_button.clicked.connect(lambda: _quietly(self._map_clicked))
+        self.unlock_button = QPushButton("Unlock sign-in", objectName="unlockButton")
+        self.unlock_button.clicked.connect(lambda: _quietly(self._unlock_clicked))
         grid = QGridLayout(self.change_box)
         grid.addWidget(self.selected_label, 0, 0, 1, 3)
         grid.addWidget(QLabel("Role:"), 1, 0)
@@ -866,6 +869,7 @@ class UsersDialog(QDialog, _Messages):
         grid.addWidget(QLabel("OS account:"), 4, 0)
         grid.addWidget(self.map_os_edit, 4, 1)
         grid.addWidget(self.map_os_button, 4, 2)
+        grid.addWidget(self.unlock_button, 5, 1)
         grid.addWidget(self.active_button, 5, 2)
 
         forms = QHBoxLayout()
@@ -895,14 +899,17 @@ class UsersDialog(QDialog, _Messages):
     def _password(name: str) -> QLineEdit:
         edit = QLineEdit(objectName=name)
         edit.setEchoMode(QLineEdit.EchoMode.Password)
-        edit.setPlaceholderText(f"at least {accounts.MIN_PASSWORD} characters")
+        edit.setPlaceholderText(f"at least {accounts.MIN_PASSWORD} characters, hard to guess")
         return edit
 
     def refresh(self) -> None:
         selected = selected_key(self.table)
         listed = accounts.users(self.gallery)
+        self.locked = accounts.locked_users(self.gallery)
         rows = [(u.id, (u.id, u.display_name, u.role_label, "yes" if u.active else "no",
-                        "yes" if u.has_password else "no", u.os_account or ""))
+                        "yes" if u.has_password else "no", u.os_account or "",
+                        f"locked ({self.locked[u.id].failures} failures)"
+                        if u.id in self.locked else ""))
                 for u in listed]
         fill_table(self.table, rows)
         for r, u in enumerate(listed):
@@ -937,6 +944,9 @@ class UsersDialog(QDialog, _Messages):
         for b in (self.change_role_button, self.active_button, self.password_button,
                   self.map_os_button):
             self._allow(self.session, b, "manage_users", u is not None, why)
+        failed = u is not None and accounts.failure_state(self.gallery, u.id).failures > 0
+        self._allow(self.session, self.unlock_button, "manage_users", failed,
+                    why if u is None else "This user has no failed sign-ins to lift.")
         if u is not None:
             self.change_role_combo.setCurrentIndex(self.change_role_combo.findData(u.role))
             self.active_button.setText("Deactivate" if u.active else "Activate")
@@ -1025,6 +1035,16 @@ class UsersDialog(QDialog, _Messages):
         if u is not None:
             self.map_os_account(u.id, self.map_os_edit.text())
 
+    def unlock(self, user_id: str) -> User:
+        """Lift the user's lock (and back-off) after failed password sign-ins."""
+        u = self.act(lambda: self.session.unlock_user(user_id))
+        return self._done(u, "sign-in unlocked")
+
+    def _unlock_clicked(self) -> None:
+        u = self.selected_user()
+        if u is not None:
+            self.unlock(u.id)
+
 
 # --- settings -------------------------------------------------------------------------------
 
@@ -1063,6 +1083,28 @@ class SettingsDialog(QDialog, _Messages):
         self.purposes.setPlaceholderText("One purpose per line")
         self.purposes.setFixedHeight(90)
         self.training = QCheckBox("Training gallery", objectName="training")
+        # sign-in: back-off and lockout after failed passwords
+        self.backoff = QDoubleSpinBox(objectName="backoffSeconds")
+        self.backoff.setRange(0.0, 60.0)
+        self.backoff.setDecimals(1)
+        self.backoff.setSuffix(" s")
+        self.lockout_after = QSpinBox(objectName="lockoutAfter")
+        self.lockout_after.setRange(3, 100)
+        self.lockout_after.setSuffix(" failed sign-ins")
+        self.lockout_minutes = QSpinBox(objectName="lockoutMinutes")
+        self.lockout_minutes.setRange(1, 7 * 24 * 60)
+        self.lockout_minutes.setSuffix(" minutes")
+        self.lock_until_unlocked = QCheckBox("until an administrator unlocks",
+                                             objectName="lockUntilUnlocked")
+        self.lock_until_unlocked.toggled.connect(
+            lambda on: self.lockout_minutes.setEnabled(not on and self._may))
+        for spin in (self.backoff, self.lockout_after, self.lockout_minutes):
+            spin.setMinimumWidth(150)
+            spin.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+        self.import_roots = QPlainTextEdit(objectName="importRoots")
+        self.import_roots.setPlaceholderText("Folders manifests may name by absolute path, "
+                                             "one per line")
+        self.import_roots.setFixedHeight(60)
         self.training_warning = _wrapped(TRAINING_WARNING, "trainingWarning")
         self.training_warning.setStyleSheet("color: #8a5a00;")
 
@@ -1083,6 +1125,16 @@ class SettingsDialog(QDialog, _Messages):
         form.addRow("Purposes of a case:", self.purposes)
         form.addRow(self.training)
         form.addRow(self.training_warning)
+        form.addRow("Back-off after a failed sign-in:", self.backoff)
+        form.addRow("", _hint("Doubles with each failure in a row; attempts meanwhile are "
+                              "refused unchecked."))
+        form.addRow("Lock password sign-in after:", self.lockout_after)
+        lock_row = QHBoxLayout()
+        lock_row.addWidget(self.lockout_minutes)
+        lock_row.addWidget(self.lock_until_unlocked)
+        lock_row.addStretch(1)
+        form.addRow("Lock lasts:", lock_row)
+        form.addRow("Import folders:", self.import_roots)
 
         self.save_button = QPushButton("Save changes", objectName="saveSettingsButton")
         self.save_button.clicked.connect(lambda: _quietly(self.apply))
@@ -1097,7 +1149,7 @@ class SettingsDialog(QDialog, _Messages):
         layout.addStretch(1)
         layout.addWidget(self.error_label)
         layout.addLayout(buttons)
-        self.resize(700, 420)
+        self.resize(700, 560)
         self.load()
 
     @property
@@ -1115,11 +1167,18 @@ class SettingsDialog(QDialog, _Messages):
         self.top_k.setValue(s.top_k)
         self.purposes.setPlainText("\n".join(s.purposes))
         self.training.setChecked(s.training)
+        self.backoff.setValue(s.backoff_seconds)
+        self.lockout_after.setValue(s.lockout_after)
+        self.lock_until_unlocked.setChecked(s.lockout_minutes is None)
+        self.lockout_minutes.setValue(s.lockout_minutes or 30)
+        self.import_roots.setPlainText("\n".join(s.import_roots))
         for w in (self.two_person, self.blind, self.keep, self.threshold, self.top_k,
-                  self.purposes, self.training):
+                  self.purposes, self.training, self.backoff, self.lockout_after,
+                  self.lock_until_unlocked, self.import_roots):
             w.setEnabled(self._may)
             w.setToolTip("" if self._may else not_permitted(self.session, "change_settings"))
         self.retention.setEnabled(self._may and not self.keep.isChecked())
+        self.lockout_minutes.setEnabled(self._may and not self.lock_until_unlocked.isChecked())
         self._allow(self.session, self.save_button, "change_settings")
 
     def values(self) -> dict[str, Any]:
@@ -1133,6 +1192,12 @@ class SettingsDialog(QDialog, _Messages):
             "purposes": [p.strip() for p in self.purposes.toPlainText().splitlines()
                          if p.strip()],
             "training": self.training.isChecked(),
+            "backoff_seconds": round(self.backoff.value(), 1),
+            "lockout_after": self.lockout_after.value(),
+            "lockout_minutes": None if self.lock_until_unlocked.isChecked()
+            else self.lockout_minutes.value(),
+            "import_roots": [p.strip() for p in self.import_roots.toPlainText().splitlines()
+                             if p.strip()],
         }
 
     def changes(self) -> dict[str, Any]:
@@ -1140,7 +1205,7 @@ class SettingsDialog(QDialog, _Messages):
         out = {}
         for name, value in self.values().items():
             before = stored[name]
-            if name == "threshold":
+            if name in ("threshold", "backoff_seconds"):
                 if round(float(before), 2) != value:
                     out[name] = value
             elif before != value:
@@ -1367,8 +1432,7 @@ class AuditLogDialog(QDialog, _Messages):
     def export(self, out_dir: Path) -> dict[str, Any]:
         """Write audit-log.json and audit-log.csv to `out_dir`; shows the head to keep."""
         def run() -> dict[str, Any]:
-            self.session.require("export_audit")
-            return audit.export(self.gallery, out_dir, user_id=self.session.user_id)
+            return cases.export_audit(self.session, out_dir)
 
         result = self.act(run)
         self.head_edit.setText(result["hash"])

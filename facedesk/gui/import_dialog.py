@@ -8,7 +8,6 @@ thread that opened it. The dialog only reads the events it is sent.
 
 from __future__ import annotations
 
-import csv
 import functools
 import os
 import re
@@ -44,6 +43,7 @@ from PySide6.QtWidgets import (
 )
 
 from facedesk.core.analysis import DEFAULT_IMPORT_FALLBACKS, FRAME
+from facedesk.core.csvsafe import write_csv
 from facedesk.core.engines import EngineSpec
 from facedesk.core.importer import (
     ImportOptions,
@@ -823,17 +823,9 @@ def _forget_worker(worker: GeneratorWorker) -> None:
     worker.deleteLater()
 
 
-def spreadsheet_safe(text: str) -> str:
-    """A cell a spreadsheet shows as text: a file may be named "=HYPERLINK(...)", and
-    Excel or LibreOffice would run a cell starting with = + - @ (or a tab / CR) as a
-    formula. Such a cell gets a leading apostrophe, which they hide."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def write_problems_csv(path: Path, problems: list[Problem]) -> None:
-    with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["path", "code", "reason", "line"])
-        for p in problems:
-            writer.writerow([spreadsheet_safe(p.path), p.code, spreadsheet_safe(p.reason),
-                             "" if p.line is None else p.line])
+    """Every problem of a run as a CSV (cells a spreadsheet would run as a formula
+    neutralised; readable by its owner only)."""
+    write_csv(path, ["path", "code", "reason", "line"],
+              [[p.path, p.code, p.reason, "" if p.line is None else p.line]
+               for p in problems])

@@ -64,7 +64,7 @@ from facedesk.gui.import_dialog import ImportDialog
 from facedesk.gui.probe_panel import ProbePanel
 from facedesk.gui.session_dialogs import CaseDialog, FirstAdministratorDialog, SignInDialog
 from facedesk.gui.workers import EngineService
-from facedesk.store import Gallery
+from facedesk.store import Gallery, private
 
 if TYPE_CHECKING:
     from facedesk.gui.trainer_view import TrainerView
@@ -787,10 +787,22 @@ class MainWindow(QMainWindow):
         self.refresh_summary()
         self._apply_gallery_settings()
         self._update_session_labels()
-        self.statusBar().showMessage(f"Opened {path}", 5000)
+        self.statusBar().showMessage(self._open_notice(gallery), 0 if gallery.read_only or
+                                     private.exposed(path) else 5000)
         self._update_actions()
         self.sign_in()
         return True
+
+    @staticmethod
+    def _open_notice(gallery: Gallery) -> str:
+        """What the status line says on opening: a gallery this process cannot write, or
+        one other users of this computer can read, is said so until the next message."""
+        if gallery.read_only:
+            return gallery.read_only_message("your sign-in and changes")
+        if private.exposed(gallery.path):
+            return (f"Warning: {gallery.path} can be read by other users of this computer: "
+                    f"make it private (chmod 600 {gallery.path}*)")
+        return f"Opened {gallery.path}"
 
     def refresh_summary(self) -> None:
         if self.gallery is None:

@@ -118,7 +118,7 @@ class FirstAdministratorDialog(QDialog):
     def _update(self) -> None:
         self.password_edit.setPlaceholderText(
             "optional with the OS account" if self.os_check.isChecked()
-            else f"at least {accounts.MIN_PASSWORD} characters")
+            else f"at least {accounts.MIN_PASSWORD} characters, hard to guess")
 
     def create_administrator(self) -> bool:
         password = self.password_edit.text()
@@ -332,7 +332,11 @@ class CaseDialog(QDialog):
 
     def _fill_list(self, current: Case | None = None) -> None:
         self.case_list.clear()
-        shown = cases.cases(self.session.gallery, open_only=not self.closed_check.isChecked())
+        try:  # a trainer sees training cases only
+            shown = cases.visible_cases(self.session,
+                                        open_only=not self.closed_check.isChecked())
+        except FaceDeskError:
+            shown = []
         for c in shown:
             text = f"{c.number} — {c.purpose}" + (f": {c.purpose_detail}"
                                                   if c.purpose_detail else "")

@@ -19,18 +19,23 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 import numpy as np
 import sqlite_utils
 from numpy.typing import NDArray
 
 from facedesk.errors import (
+    GalleryDamaged,
+    GalleryError,
     GalleryNotFound,
+    GalleryReadOnly,
     GalleryTooNew,
     ImportRunning,
     NotAGallery,
     StorageFull,
 )
+from facedesk.store import private
 from facedesk.store.locking import ImportLock
 from facedesk.store.schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
 
@@ -136,6 +141,67 @@ class EncodingMatrix:
     version: int
 
 
+def sqlite_problem(path: Path | str | None, exc: sqlite3.Error) -> GalleryError:
+    """An SQLite error that reached the user, as a one-line typed error naming the problem
+    and the way back: a damaged file (SQLITE_CORRUPT / NOTADB), a read-only one, or
+    another failure of the file."""
+    where = path or "the gallery"
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    text = str(exc)
+    if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB) or "malformed" in text \
+            or "not a database" in text:
+        return GalleryDamaged(
+            f"{where} is damaged ({text}): nothing was changed. Restore it from a backup "
+            f"(facedesk restore --help), or ask an administrator to")
+    if isinstance(exc, sqlite3.OperationalError) and _is_read_only(exc):
+        return GalleryReadOnly(f"{where} is read-only for you: this change cannot be "
+                               "saved; reading works. Ask the gallery's owner for write access")
+    return GalleryError(f"{where}: the gallery file could not be used ({text}); try again, "
+                        "or restore it from a backup (facedesk restore --help)")
+
+
+def _writable(p: Path) -> bool:
+    """Can this process write the gallery and create its WAL/SHM files next to it?"""
+    return os.access(p, os.W_OK) and os.access(p.parent, os.W_OK | os.X_OK)
+
+
+def _is_read_only(exc: sqlite3.OperationalError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None and code & 0xFF == sqlite3.SQLITE_READONLY:
+        return True
+    return "readonly database" in str(exc) or "read-only" in str(exc)
+
+
+def _connect(p: Path, read_only: bool) -> tuple[sqlite3.Connection, int, int]:
+    """A connection (autocommit mode: every write goes through Gallery.write(), BEGIN
+    IMMEDIATE) with the file's application id and number of schema objects. Read-only:
+    opened with mode=ro; when SQLite cannot even make the WAL index it needs to read (the
+    folder is read-only too), as an immutable file."""
+    tries = [f"file:{quote(str(p))}?mode=ro", f"file:{quote(str(p))}?mode=ro&immutable=1"] \
+        if read_only else [str(p)]
+    for i, target in enumerate(tries):
+        conn = sqlite3.connect(target, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                               uri=read_only)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            n_tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        except sqlite3.OperationalError:
+            conn.close()
+            if i + 1 < len(tries):
+                continue
+            raise GalleryReadOnly(f"{p}: the gallery and its folder are read-only for you, "
+                                  "and SQLite cannot open it so: work on a copy") from None
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            if getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_CORRUPT:
+                raise sqlite_problem(p, exc) from None  # an SQLite file, damaged
+            raise NotAGallery(f"{p}: not a FaceDesk gallery (not an SQLite database: {exc})") \
+                from None
+        return conn, int(app_id), int(n_tables)
+    raise AssertionError("unreachable")
+
+
 class Gallery:
     #: called with the gallery after every committed write transaction (the audit log's
     #: external witness registers here); a listener never fails the write
@@ -145,6 +211,10 @@ class Gallery:
     def add_commit_listener(cls, listener: Callable[[Gallery], None]) -> None:
         if listener not in cls._commit_listeners:
             cls._commit_listeners.append(listener)
+
+    #: this process cannot write the file (see `Gallery.open`): changes raise
+    #: GalleryReadOnly
+    read_only: bool = False
 
     def __init__(self, path: Path, db: sqlite_utils.Database) -> None:
         self.path = path
@@ -165,28 +235,65 @@ class Gallery:
         if p.exists() and p.is_dir():
             raise NotAGallery(f"{p}: is a folder, not a gallery file")
         if not exists:
-            p.parent.mkdir(parents=True, exist_ok=True)
-        # autocommit mode: every write goes through Gallery.write() (BEGIN IMMEDIATE)
-        conn = sqlite3.connect(str(p), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-            n_tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-        except sqlite3.DatabaseError as exc:
-            conn.close()
-            raise NotAGallery(f"{p}: not a FaceDesk gallery (not an SQLite database: {exc})") \
-                from None
+            # readable by its owner only from the start; SQLite gives the WAL and SHM
+            # files the database file's mode
+            private.create_file(p)
+            private.restrict(p)  # also an empty file that was there before
+        read_only = exists and not _writable(p)
+        conn, app_id, n_tables = _connect(p, read_only)
         if app_id != APPLICATION_ID and (n_tables or not create):
             conn.close()
             raise NotAGallery(
                 f"{p}: not a FaceDesk gallery (an SQLite file made by another program)"
             )
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
+        if not read_only:
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+            except sqlite3.OperationalError as exc:
+                if _is_read_only(exc):  # e.g. a read-only file system
+                    conn.close()
+                    conn, app_id, n_tables = _connect(p, True)
+                    read_only = True
+                else:
+                    raise
+        if not read_only:
+            conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
         gallery = cls(p, sqlite_utils.Database(conn))
-        gallery._migrate()
+        gallery.read_only = read_only
+        if read_only:
+            current = conn.execute("PRAGMA user_version").fetchone()[0]
+            if current < SCHEMA_VERSION:
+                conn.close()
+                raise GalleryReadOnly(
+                    f"{p}: this gallery needs an upgrade to this FaceDesk version, and the "
+                    "file cannot be written (read-only): ask its owner to open it once, "
+                    "or give you write access")
+            gallery._migrate()  # only checks that it is not too new
+        else:
+            gallery._migrate()
+        group = gallery.file_group()
+        if exists:
+            private.check_gallery(p, group)
+        if not read_only and group is not None:
+            private.share(p, group)  # the sidecars SQLite made since: the group's too
+        elif not read_only and not private.exposed(p):
+            for side in private.gallery_files(p)[1:]:  # made by an older FaceDesk
+                if private.exposed(side):
+                    private.restrict(side)
         return gallery
+
+    def file_group(self) -> str | None:
+        """The group an administrator shares the gallery's files with (setting
+        file_group), or None: readable by its owner only."""
+        value = self.meta("setting:file_group")
+        group = None if value is None else json.loads(value)
+        return group if isinstance(group, str) and group else None
+
+    def read_only_message(self, what: str = "this change") -> str:
+        return (f"{self.path} is read-only for you (its file permissions, or a read-only "
+                f"disk): {what} cannot be saved; reading works. Ask the gallery's owner for "
+                "write access, or work on a copy")
 
     def close(self) -> None:
         self._import_lock.release()
@@ -221,6 +328,8 @@ class Gallery:
                         conn.execute("ROLLBACK")
                 raise
         except sqlite3.OperationalError as exc:
+            if _is_read_only(exc):
+                raise GalleryReadOnly(self.read_only_message()) from None
             if _is_full(exc):
                 raise StorageFull(
                     f"{self.path}: the disk is full (or the gallery reached its size limit):"

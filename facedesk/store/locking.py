@@ -40,7 +40,7 @@ class ImportLock:
             return True
         while True:
             try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
             except OSError as exc:
                 raise GalleryError(
                     f"{self.path}: cannot create the gallery's import lock file "

@@ -239,6 +239,15 @@ MIGRATIONS: dict[int, list[str]] = {
     6: [
         "ALTER TABLE searches ADD COLUMN lookalikes TEXT",
     ],
+    7: [
+        # failed password sign-ins in a row per user: the back-off and the lockout
+        # (facedesk.core.accounts); a success or an administrator's unlock deletes the row
+        """CREATE TABLE sign_in_failures (
+            user_id TEXT PRIMARY KEY REFERENCES users(id),
+            failures INTEGER NOT NULL CHECK (failures > 0),
+            last_failure REAL NOT NULL
+        )""",
+    ],
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

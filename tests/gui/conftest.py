@@ -24,7 +24,7 @@ from facedesk.store import Gallery
 REPO = Path(__file__).resolve().parents[2]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
-PASSWORDS = {"admin": "admin-Secret-9731", "ann": "ann-Secret-4402", "sam": "sam-Secret-5518"}
+PASSWORDS = {"admin": "kettle-Orbit-9731", "ann": "velvet-Harbor-4402", "sam": "copper-Meadow-5518"}
 USERS = {"admin": ("Ada Admin", "administrator"), "ann": ("Ann Analyst", "analyst"),
          "sam": ("Sam Supervisor", "supervisor")}
 PURPOSE = accounts.DEFAULT_PURPOSES[0]

@@ -58,12 +58,12 @@ class World:
 @pytest.fixture
 def world(imported: Gallery, tmp_path: Path) -> World:
     admin = accounts.create_first_administrator(imported, "admin", "Ada Admin",
-                                                password="correct horse")
-    admin.add_user("ann", "Ann Analyst", "analyst", password="analyst-pw")
-    admin.add_user("sam", "Sam Super", "supervisor", password="super-pw1")
-    admin.add_user("sue", "Sue Second", "supervisor", password="super-pw2")
-    ann = accounts.sign_in(imported, "ann", "analyst-pw")
-    sam = accounts.sign_in(imported, "sam", "super-pw1")
+                                                password="sturdy-Walrus-6402")
+    admin.add_user("ann", "Ann Analyst", "analyst", password="maple-Tunnel-2287")
+    admin.add_user("sam", "Sam Super", "supervisor", password="orchid-Falcon-4419")
+    admin.add_user("sue", "Sue Second", "supervisor", password="pebble-Comet-5530")
+    ann = accounts.sign_in(imported, "ann", "maple-Tunnel-2287")
+    sam = accounts.sign_in(imported, "sam", "orchid-Falcon-4419")
     case = cases.open_case(ann, "2026-0042", accounts.DEFAULT_PURPOSES[0], "robbery")
     return World(imported, admin, ann, sam, case, tmp_path)
 
@@ -195,7 +195,7 @@ def test_blind_review_hides_a_pending_rationale_from_all_but_its_analyst(
         qtbot, world: World) -> None:
     world.admin.set_setting("blind_second_review", True)
     did = world.lead(world.ann, rationale="same ear shape")
-    sue = accounts.sign_in(world.gallery, "sue", "super-pw2")
+    sue = accounts.sign_in(world.gallery, "sue", "pebble-Comet-5530")
 
     def seen_by(session: Session) -> tuple[str, str]:
         overview = CaseOverviewDialog(session, world.case)
@@ -280,10 +280,15 @@ def test_case_overview_exports_a_lead_sheet(qtbot, world: World, tmp_path: Path)
 
 
 def test_close_case_makes_the_overview_read_only(qtbot, world: World) -> None:
-    world.lead(world.ann)
+    lead = world.lead(world.ann)
     dlg = CaseOverviewDialog(world.ann, world.case)
     qtbot.addWidget(dlg)
     assert dlg.close_case_button.isEnabled() and not dlg.read_only
+    # closed now, its pending lead could never be reviewed: refused, said in the dialog
+    with pytest.raises(CaseError):
+        dlg.close_case("too early")
+    assert "waiting for a second review" in dlg.error_label.text() and not dlg.read_only
+    cases.review_lead(world.sam, lead, "overturned", "different chin")
     with qtbot.waitSignal(dlg.case_closed):
         closed = dlg.close_case("suspect charged on other evidence")
     assert not closed.is_open and dlg.read_only
@@ -313,12 +318,12 @@ def test_users_add_change_and_duplicate_error(qtbot, world: World) -> None:
     qtbot.keyClicks(dlg.id_edit, "jdoe")
     qtbot.keyClicks(dlg.name_edit, "Jane Doe")
     dlg.role_combo.setCurrentIndex(dlg.role_combo.findData("analyst"))
-    qtbot.keyClicks(dlg.password_edit, "jane-secret")
-    qtbot.keyClicks(dlg.password_again_edit, "jane-secret")
+    qtbot.keyClicks(dlg.password_edit, "tidal-Basket-3347")
+    qtbot.keyClicks(dlg.password_again_edit, "tidal-Basket-3347")
     dlg.add_button.click()
     assert not dlg.error_label.isVisible(), dlg.error_label.text()
     assert "jdoe" in _texts(dlg.table, 0)
-    assert accounts.sign_in(world.gallery, "jdoe", "jane-secret").user.role == "analyst"
+    assert accounts.sign_in(world.gallery, "jdoe", "tidal-Basket-3347").user.role == "analyst"
     assert dlg.id_edit.text() == ""
     # a duplicate is refused inline and what was typed is kept
     qtbot.keyClicks(dlg.id_edit, "jdoe")
@@ -329,7 +334,7 @@ def test_users_add_change_and_duplicate_error(qtbot, world: World) -> None:
     assert dlg.name_edit.text() == "Another Jane"
     # mismatching passwords
     with pytest.raises(AccountError):
-        dlg.add_user("kim", "Kim", "analyst", password="kim-secret1", password_again="other")
+        dlg.add_user("kim", "Kim", "analyst", password="nimble-Otter-2291", password_again="other")
     assert "passwords differ" in dlg.error_label.text()
     # change the selected user's role, deactivate, password, OS account
     dlg.select_user("jdoe")
@@ -345,11 +350,11 @@ def test_users_add_change_and_duplicate_error(qtbot, world: World) -> None:
     dlg.map_os_edit.setText("jdoe-os")
     dlg.map_os_button.click()
     assert accounts.user(world.gallery, "jdoe").os_account == "jdoe-os"
-    dlg.new_password_edit.setText("new-secret")
-    dlg.new_password_again_edit.setText("new-secret")
+    dlg.new_password_edit.setText("wombat-Glacier-5508")
+    dlg.new_password_again_edit.setText("wombat-Glacier-5508")
     dlg.password_button.click()
     dlg.set_active("jdoe", True)
-    assert accounts.sign_in(world.gallery, "jdoe", "new-secret").user.role == "supervisor"
+    assert accounts.sign_in(world.gallery, "jdoe", "wombat-Glacier-5508").user.role == "supervisor"
     # the only administrator cannot be demoted
     with pytest.raises(AccountError):
         dlg.change_role("admin", "analyst")
@@ -362,7 +367,8 @@ def test_users_add_change_and_duplicate_error(qtbot, world: World) -> None:
     assert not other.add_button.isEnabled()
     assert "Only Administrator may add or change users" in other.add_button.toolTip()
     with pytest.raises(NotPermitted):
-        other.add_user("x", "X", "analyst", password="x-secret-1", password_again="x-secret-1")
+        other.add_user("x", "X", "analyst", password="lunar-Tulip-8813",
+                       password_again="lunar-Tulip-8813")
 
 
 # --- settings --------------------------------------------------------------------------------
@@ -552,3 +558,78 @@ def test_retention_purge_removes_the_planned_searches(qtbot, world: World) -> No
     qtbot.addWidget(other)
     assert not other.purge_button.isEnabled()
     assert "Only Administrator may purge" in other.purge_button.toolTip()
+
+
+# --- identity and sign-in (issue 14) ----------------------------------------------------------
+
+
+def test_the_sign_in_dialog_uses_the_os_identity_not_the_environment(
+        qtbot, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import pwd
+
+    from facedesk.gui.session_dialogs import SignInDialog
+
+    me = pwd.getpwuid(os.geteuid()).pw_name
+    world.admin.change_user("ann", os_account=me)
+    world.admin.change_user("sam", os_account="os-sam")
+    for var in ("LOGNAME", "USER", "USERNAME", "LNAME"):
+        monkeypatch.setenv(var, "os-sam")
+    dialog = SignInDialog(world.gallery)
+    qtbot.addWidget(dialog)
+    assert dialog.os_button.text() == f"Sign in as {me} (Ann Analyst)"
+    qtbot.mouseClick(dialog.os_button, Qt.MouseButton.LeftButton)
+    assert dialog.session is not None and dialog.session.user_id == "ann"
+    assert audit.head(world.gallery).data["how"] == f"OS account {me}"  # type: ignore[union-attr]
+
+
+def test_the_users_dialog_unlocks_a_locked_user(qtbot, world: World) -> None:
+    world.admin.set_setting("backoff_seconds", 0)
+    world.admin.set_setting("lockout_after", 3)
+    for _ in range(3):
+        with pytest.raises(AccountError):
+            accounts.sign_in(world.gallery, "ann", "guess-Number-1")
+    dlg = UsersDialog(world.admin)
+    qtbot.addWidget(dlg)
+    row = _texts(dlg.table, 0).index("ann")
+    assert dlg.table.item(row, 6).text() == "locked (3 failures)"
+    dlg.select_user("sam")
+    assert not dlg.unlock_button.isEnabled()
+    dlg.select_user("ann")
+    assert dlg.unlock_button.isEnabled()
+    dlg.unlock_button.click()
+    assert not dlg.error_label.isVisible(), dlg.error_label.text()
+    assert "sign-in unlocked" in dlg.status_label.text()
+    assert accounts.sign_in(world.gallery, "ann", "maple-Tunnel-2287").user_id == "ann"
+    assert [e.data["user"] for e in audit.events(world.gallery, kinds=["user_unlocked"])] == \
+        ["ann"]
+    other = UsersDialog(world.sam)
+    qtbot.addWidget(other)
+    other.select_user("ann")
+    assert not other.unlock_button.isEnabled()
+
+
+def test_the_settings_dialog_sets_the_sign_in_lock_and_import_folders(qtbot, world: World
+                                                                      ) -> None:
+    dlg = SettingsDialog(world.admin)
+    qtbot.addWidget(dlg)
+    assert dlg.changes() == {}
+    assert (dlg.backoff.value(), dlg.lockout_after.value(), dlg.lockout_minutes.value()) == \
+        (1.0, 5, 30)
+    dlg.backoff.setValue(2.5)
+    dlg.lockout_after.setValue(4)
+    dlg.lock_until_unlocked.setChecked(True)
+    assert not dlg.lockout_minutes.isEnabled()
+    dlg.import_roots.setPlainText(f"{world.tmp}\n")
+    assert sorted(dlg.apply()) == ["backoff_seconds", "import_roots", "lockout_after",
+                                   "lockout_minutes"]
+    s = accounts.settings(world.gallery)
+    assert (s.backoff_seconds, s.lockout_after, s.lockout_minutes, s.import_roots) == \
+        (2.5, 4, None, [str(world.tmp)])
+    assert dlg.changes() == {}
+    dlg.import_roots.setPlainText("relative/folder")
+    with pytest.raises(AccountError, match="absolute"):
+        dlg.apply()
+    other = SettingsDialog(world.sam)
+    qtbot.addWidget(other)
+    assert not other.lockout_after.isEnabled() and not other.import_roots.isEnabled()

@@ -47,9 +47,9 @@ def test_putting_a_calibration_in_use_is_an_administrators_setting(qtbot, tmp_pa
                                                                    ) -> None:
     g, _, _ = synthetic_gallery(tmp_path / "g.db", persons=100)
     admin = accounts.create_first_administrator(g, "admin", "Ada Admin",
-                                                password="admin-password")
-    admin.add_user("ann", "Ann Analyst", "analyst", password="analyst-pw")
-    ann = accounts.sign_in(g, "ann", "analyst-pw")
+                                                password="quartz-Lantern-6150")
+    admin.add_user("ann", "Ann Analyst", "analyst", password="maple-Tunnel-2287")
+    ann = accounts.sign_in(g, "ann", "maple-Tunnel-2287")
     # an analyst measures: stored, not put in use; the use buttons say who may
     dlg = CalibrationDialog(tmp_path / "g.db", session=ann)
     qtbot.addWidget(dlg)

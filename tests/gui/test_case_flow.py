@@ -15,14 +15,14 @@ from fakes import one_face, save_png
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QMessageBox, QPushButton, QRadioButton, QToolButton
 
-from facedesk.core import audit, cases
+from facedesk.core import accounts, audit, cases
 from facedesk.core.engines import EngineSpec
 from facedesk.gui.decision_panel import PENDING_LEAD
 from facedesk.gui.main_window import MainWindow
 from facedesk.gui.session_dialogs import CaseDialog, FirstAdministratorDialog, SignInDialog
 from facedesk.store import Gallery
 
-PASSWORDS = {"admin": "admin-Secret-9731", "ann": "ann-Secret-4402", "sam": "sam-Secret-5518"}
+PASSWORDS = {"admin": "kettle-Orbit-9731", "ann": "velvet-Harbor-4402", "sam": "copper-Meadow-5518"}
 #: the window as the test leaves it, to look at (scripts/screenshots.py makes the README's)
 SCREENSHOT = Path(tempfile.gettempdir()) / "facedesk-case-flow.png"
 
@@ -84,9 +84,16 @@ def test_a_case_from_sign_in_to_lead_sheet(qtbot, window: MainWindow, make_galle
     qtbot.keyClicks(dialog.password_edit, "not-the-password")
     qtbot.mouseClick(dialog.sign_in_button, Qt.MouseButton.LeftButton)
     assert dialog.isVisible() and window.session is None
-    assert dialog.error.text() == "unknown user or wrong password"
+    assert dialog.error.text() == accounts.SIGN_IN_REFUSED
     assert dialog.user_combo.currentData() == "ann"
     assert dialog.password_edit.text() == "not-the-password"
+    # the back-off (1 s after a first failure): even the right password is refused, the
+    # same way, until it has passed
+    dialog.password_edit.clear()
+    qtbot.keyClicks(dialog.password_edit, PASSWORDS["ann"])
+    qtbot.mouseClick(dialog.sign_in_button, Qt.MouseButton.LeftButton)
+    assert window.session is None and dialog.error.text() == accounts.SIGN_IN_REFUSED
+    qtbot.wait(1100)
     sign_in_through_dialog(qtbot, window, "ann")
     assert window.user_label.text() == "Ann Analyst (Analyst)"
     assert not window.act_search.isEnabled()
@@ -311,3 +318,17 @@ def test_an_import_from_the_window_is_logged_with_the_signed_in_user(
         imports = audit.events(g, kinds=["import"])
         assert imports[-1].user_id == "ann" and imports[-1].data["imported"] == 1
         assert audit.verify(g).ok
+
+
+def test_opening_a_gallery_others_can_read_says_so(qtbot, window: MainWindow,
+                                                   make_gallery) -> None:
+    import os
+
+    db = make_gallery()
+    os.chmod(db, 0o644)
+    assert window.open_gallery(db)
+    message = window.statusBar().currentMessage()
+    assert "can be read by other users" in message and "chmod 600" in message
+    os.chmod(db, 0o600)
+    assert window.open_gallery(db)
+    assert window.statusBar().currentMessage() == f"Opened {db}"

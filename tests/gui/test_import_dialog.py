@@ -168,7 +168,8 @@ def test_folder_import_runs_in_background_and_lists_problems(
     assert count(dialog, "countFailed") == 2
     assert count(dialog, "countDuplicates") == 1
     bar = child(dialog, QProgressBar, "progressBar")
-    assert bar.maximum() == 18 and bar.value() == 18  # 18 files read, 1 listing problem
+    # 18 files read and 1 listing problem: every item counts, refused ones too
+    assert bar.maximum() == 19 and bar.value() == 19
     assert "completed" in status.text() and not is_error(status)
 
     table = child(dialog, QTableWidget, "problemsTable")

@@ -166,17 +166,17 @@ def case_gallery(lfw_gallery: LfwGallery, tmp_path: Path,
     from facedesk.core import accounts, cases
 
     db = tmp_path / "case_gallery.db"
-    shutil.copyfile(lfw_gallery.db, db)
+    shutil.copy(lfw_gallery.db, db)  # with its mode: private, as made
     with Gallery.open(db) as g:
         admin = accounts.create_first_administrator(g, "admin", "Ada Admin",
-                                                    password="admin-password")
+                                                    password="quartz-Lantern-6150")
         admin.set_setting("threshold", 1.0)
         admin.set_setting("top_k", 10)
-        admin.add_user("ann", "Ann Analyst", "analyst", password="analyst-password")
-        cases.open_case(accounts.sign_in(g, "ann", "analyst-password"), "CASE-1",
+        admin.add_user("ann", "Ann Analyst", "analyst", password="harbor-Violet-7731")
+        cases.open_case(accounts.sign_in(g, "ann", "harbor-Violet-7731"), "CASE-1",
                         accounts.DEFAULT_PURPOSES[0])
     monkeypatch.setenv("FACEDESK_USER", "ann")
-    monkeypatch.setenv("FACEDESK_PASSWORD", "analyst-password")
+    monkeypatch.setenv("FACEDESK_PASSWORD", "harbor-Violet-7731")
     return CaseGallery(db=db, case="CASE-1", probes=lfw_gallery.probes)
 
 

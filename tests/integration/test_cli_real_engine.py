@@ -139,7 +139,7 @@ def test_info_on_missing_gallery_does_not_create_it(tmp_path: Path) -> None:
 
 def test_gallery_of_another_engine_is_not_searched(case_gallery, tmp_path: Path) -> None:
     db = tmp_path / "other_engine.db"
-    shutil.copyfile(case_gallery.db, db)
+    shutil.copy(case_gallery.db, db)  # with its mode: private, as made
     with sqlite3.connect(db) as conn:
         (identity,), = conn.execute("SELECT identity FROM engines").fetchall()
         other = json.loads(identity)
@@ -182,7 +182,7 @@ def test_info_json_reports_the_gallery(lfw_gallery) -> None:
 
 def test_search_text_output_speaks_of_candidates(case_gallery) -> None:
     with Gallery.open(case_gallery.db) as g:  # the administrator's top_k limits what is shown
-        accounts.sign_in(g, "admin", "admin-password").set_setting("top_k", 3)
+        accounts.sign_in(g, "admin", "quartz-Lantern-6150").set_setting("top_k", 3)
     res = search_in(case_gallery, case_gallery.probes[PERSON], "--top", "3")
     assert res.exit_code == 0, res.output
     out = res.stdout

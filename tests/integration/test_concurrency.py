@@ -97,11 +97,11 @@ def test_window_import_and_search_processes_at_once(
         # the analyst works in the window (signed in through the OS account) and in the
         # other processes (FACEDESK_USER / FACEDESK_PASSWORD); every candidate is shown
         admin = accounts.create_first_administrator(g, "admin", "Ada Admin",
-                                                    password="admin-password")
+                                                    password="quartz-Lantern-6150")
         admin.set_setting("threshold", 1.0)
-        admin.add_user("ann", "Ann Analyst", "analyst", password="analyst-password",
+        admin.add_user("ann", "Ann Analyst", "analyst", password="harbor-Violet-7731",
                        os_account=accounts.os_account())
-    env = {**env, "FACEDESK_USER": "ann", "FACEDESK_PASSWORD": "analyst-password"}
+    env = {**env, "FACEDESK_USER": "ann", "FACEDESK_PASSWORD": "harbor-Violet-7731"}
     new_photos = symlink_tree(added, "added")
 
     # every message box the window would show is recorded (none must be shown)

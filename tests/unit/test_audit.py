@@ -46,7 +46,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     w.session("sue")
     w.gallery.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     w.gallery.close()
-    shutil.copyfile(root / "work" / "gallery.db", path)
+    shutil.copy(root / "work" / "gallery.db", path)
     return path
 
 

@@ -264,8 +264,8 @@ def test_cli_calibrate_in_a_gallery_with_users_is_an_administrators_setting(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     g, _, _ = synthetic_gallery(tmp_path / "g.db", persons=120)
     admin = accounts.create_first_administrator(g, "admin", "Ada Admin",
-                                                password="admin-password")
-    admin.add_user("ann", "Ann Analyst", "analyst", password="analyst-pw")
+                                                password="quartz-Lantern-6150")
+    admin.add_user("ann", "Ann Analyst", "analyst", password="maple-Tunnel-2287")
     g.close()
     db = str(tmp_path / "g.db")
     for var in ("FACEDESK_USER", "FACEDESK_PASSWORD"):
@@ -279,15 +279,15 @@ def test_cli_calibrate_in_a_gallery_with_users_is_an_administrators_setting(
     assert run("--list").exit_code == 0
     res = run()
     assert res.exit_code == 1 and "not mapped" in res.output, res.output
-    res = run(user="ann", password="analyst-pw")
+    res = run(user="ann", password="maple-Tunnel-2287")
     assert res.exit_code == 1 and "may not change settings" in res.output, res.output
     with Gallery.open(tmp_path / "g.db") as gallery:
         assert gallery.calibrations() == []
-    res = run(user="admin", password="admin-password")
+    res = run(user="admin", password="quartz-Lantern-6150")
     assert res.exit_code == 0 and "in use: this gallery's own photos" in res.output, res.output
-    res = run("--use", "shipped", user="ann", password="analyst-pw")
+    res = run("--use", "shipped", user="ann", password="maple-Tunnel-2287")
     assert res.exit_code == 1 and "may not change settings" in res.output
-    res = run("--use", "shipped", user="admin", password="admin-password")
+    res = run("--use", "shipped", user="admin", password="quartz-Lantern-6150")
     assert res.exit_code == 0 and "in use: none" in res.output, res.output
     with Gallery.open(tmp_path / "g.db") as gallery:
         changed = audit.events(gallery, kinds=["setting_changed"])

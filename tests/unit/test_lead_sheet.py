@@ -90,12 +90,13 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Any:
     for _ in run_import(g, root, engine=EngineSpec(FAKE_FACTORY),
                         options=ImportOptions(workers=1)):
         pass
-    admin = accounts.create_first_administrator(g, "admin", "Ada Admin", password="correct horse")
-    admin.add_user("ann", "Ann Analyst", "analyst", password="analyst-pw")
-    admin.add_user("sam", "Sam Super", "supervisor", password="super-pw1")
-    admin.add_user("tim", "Tim Trainer", "trainer", password="trainer-pw")
-    ann = accounts.sign_in(g, "ann", "analyst-pw")
-    sam = accounts.sign_in(g, "sam", "super-pw1")
+    admin = accounts.create_first_administrator(g, "admin", "Ada Admin",
+                                                password="sturdy-Walrus-6402")
+    admin.add_user("ann", "Ann Analyst", "analyst", password="maple-Tunnel-2287")
+    admin.add_user("sam", "Sam Super", "supervisor", password="orchid-Falcon-4419")
+    admin.add_user("tim", "Tim Trainer", "trainer", password="saffron-Bridge-1174")
+    ann = accounts.sign_in(g, "ann", "maple-Tunnel-2287")
+    sam = accounts.sign_in(g, "sam", "orchid-Falcon-4419")
     case = cases.open_case(ann, CASE_NUMBER, accounts.DEFAULT_PURPOSES[0],
                            "armed robbery at the pharmacy")
     probe_path = save_png(one_face(2, 5), tmp / "probe.png")
@@ -245,7 +246,7 @@ def test_an_overturned_lead_is_refused(world: World) -> None:
 
 
 def test_a_trainer_may_not_export_a_lead_sheet(world: World) -> None:
-    tim = accounts.sign_in(world.gallery, "tim", "trainer-pw")
+    tim = accounts.sign_in(world.gallery, "tim", "saffron-Bridge-1174")
     with pytest.raises(NotPermitted):
         lead_sheet.export_lead_sheet(tim, world.decision_id, world.tmp / "trainer")
     assert not (world.tmp / "trainer").exists()
@@ -360,3 +361,22 @@ def test_a_rationale_longer_than_a_page_is_split_across_pages(world: World) -> N
     assert len(pages) >= 4
     assert "END" in "\n".join(pages[-2:])
     assert all(squeeze(lead_sheet.BANNER) in squeeze(p) for p in pages)
+
+
+@pytest.mark.parametrize("word", ["Name ", "N"])
+def test_a_3000_character_name_is_cut_in_the_pdf_and_whole_in_the_html(world: World,
+                                                                      word: str) -> None:
+    """A name as long as a booking system may export (3,000 characters, with or without
+    spaces) used to stop the PDF with reportlab's LayoutError: it is cut there, with a
+    note, and shown whole in the HTML sheet."""
+    rec = copy.deepcopy(world.record)
+    long = (word * 3000)[:2999] + "Z"
+    for c in rec["candidates"]:
+        c["name"] = long
+    rec["candidate"]["name"] = long
+    path = world.tmp / f"long-name-{len(word)}.pdf"
+    lead_sheet.write_pdf(rec, path)
+    text = squeeze("\n".join(pdf_pages(path)))
+    assert squeeze("cut here: 3,000 characters in all") in text
+    assert squeeze(long[:200]) in text and squeeze(long) not in text
+    assert long in lead_sheet.render_html(rec)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from accountability import PASSWORDS
 from click.testing import CliRunner
 from fakes import FAKE_FACTORY, FakeEngine, one_face, save_png
 
@@ -167,9 +168,10 @@ def test_the_search_gathers_each_persons_closest_photo(monkeypatch: pytest.Monke
 
 @pytest.fixture
 def searched(imported: Gallery, tmp_path: Path) -> tuple[Gallery, cases.CaseSearch]:
-    admin = accounts.create_first_administrator(imported, "admin", "Ada", password="pw-admin-1")
-    admin.add_user("ann", "Ann", "analyst", password="pw-analyst-1")
-    ann = accounts.sign_in(imported, "ann", "pw-analyst-1")
+    admin = accounts.create_first_administrator(imported, "admin", "Ada",
+                                                password=PASSWORDS["admin"])
+    admin.add_user("ann", "Ann", "analyst", password=PASSWORDS["ann"])
+    ann = accounts.sign_in(imported, "ann", PASSWORDS["ann"])
     case = cases.open_case(ann, "C-1", accounts.DEFAULT_PURPOSES[0])
     engine = FakeEngine()
     path = save_png(one_face(2, 7), tmp_path / "probe.png")
@@ -205,7 +207,7 @@ def test_the_cli_shows_and_prints_the_probe_specific_figures(
     gallery, _ = searched
     monkeypatch.setattr(cli_module, "engine_spec",
                         lambda detector, jitters: EngineSpec(FAKE_FACTORY))
-    env = {"FACEDESK_USER": "ann", "FACEDESK_PASSWORD": "pw-analyst-1"}
+    env = {"FACEDESK_USER": "ann", "FACEDESK_PASSWORD": PASSWORDS["ann"]}
     probe = save_png(one_face(2, 9), tmp_path / "p2.png")
     args = ["search", str(probe), "--case", "C-1", "--db", str(gallery.path)]
     res = CliRunner().invoke(cli_module.cli, [*args, "--json"], env=env)

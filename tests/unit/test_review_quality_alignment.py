@@ -50,14 +50,14 @@ def test_eye_alignment_maps_eyes_onto_canvas_points() -> None:
 @pytest.fixture
 def analyst(gallery: Gallery) -> accounts.Session:
     admin = accounts.create_first_administrator(gallery, "admin", "Ada Admin",
-                                                password="admin-pass")
-    admin.add_user("ann", "Ann Analyst", "analyst", password="analyst-pw")
+                                                password="quartz-Lantern-6150")
+    admin.add_user("ann", "Ann Analyst", "analyst", password="maple-Tunnel-2287")
     # the fake engine puts different persons ~1.8 apart, beyond the largest threshold an
     # administrator may set (1.0): store a larger one directly so all 3 candidates show
     with gallery.write() as conn:
         conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES "
                      "('setting:threshold', '3.0')")
-    return accounts.sign_in(gallery, "ann", "analyst-pw")
+    return accounts.sign_in(gallery, "ann", "maple-Tunnel-2287")
 
 
 @pytest.fixture
