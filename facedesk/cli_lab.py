@@ -324,9 +324,10 @@ def _print_experiment(r: ExperimentResult, ts: Sequence[float]) -> None:
         for t in ts:
             click.echo(f"per {r.group_key} at distance <= {t}:")
             for g in r.by_group(t):
+                gallery = f"  (gallery: {g['gallery_persons']:,} persons of this group)" \
+                    if r.gallery_groups else ""
                 click.echo(f"  {g['group']:<16} {g['probes']:>6,} probes  {_rate(g['fpir'])}"
-                           f"  {g['mean_candidates']:.2f} per probe  (gallery: "
-                           f"{g['gallery_persons']:,} persons of this group)")
+                           f"  {g['mean_candidates']:.2f} per probe{gallery}")
             ratio = r.group_ratio(t)
             if ratio:
                 click.echo(f"  {ratio['text']}")

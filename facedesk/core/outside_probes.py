@@ -222,7 +222,9 @@ def run_outside(gallery: Gallery, probes: Path, spec: EngineSpec | None = None,
     yield OutsideProgress("listing", 0, 0)
     listing = list_source(probes, None, ImportOptions())
     if not listing.items:
-        raise EvaluationError(f"{probes}: no probe photos found")
+        why = f" ({listing.problems[0].path}: {listing.problems[0].reason})" \
+            if listing.problems else ""
+        raise EvaluationError(f"{probes}: no probe photos found{why}")
     if options.group_key and not any(options.group_key in it.metadata
                                      for it in listing.items):
         raise EvaluationError(f"{probes}: no probe has a column '{options.group_key}' (a "
