@@ -12,7 +12,9 @@ and the accuracy is measured with:
 - gallery / gallery: both photos as imported (today's default: no jitter anywhere);
 - probe J / gallery: the pair's first photo jittered, the second as imported (and the
   other way round: which photo of a pair is the probe is arbitrary);
-- J / J: both jittered, what a gallery imported with --jitters J gives.
+- J / J: both jittered, what a gallery imported with --jitters J gives;
+- with --mirror, the same three with the encoding averaged over the aligned face chip
+  and its mirror image (deterministic, two encoder passes).
 
 It also times, on --time-photos photos, the whole import of one photo (detection,
 landmarks, encoding) with and without jitter, interleaved, so that the throughput cost of
@@ -55,6 +57,32 @@ def accuracy(label: str, enc_a: dict, enc_b: dict, pairs: list[PairSpec]) -> str
             f"(lost {folded.lost_pairs})")
 
 
+def mirror_encodings(rels: list[str], by_path: dict, root: Path) -> dict:
+    """Each photo encoded as the mean of the encodings of its aligned face chip and of the
+    chip's mirror image (two passes of the encoder, deterministic, unlike jitter)."""
+    import dlib
+
+    engine = EngineSpec().create()
+    shape_model, encoder = engine._load_describers()  # type: ignore[attr-defined]
+    out: dict[str, np.ndarray | None] = {}
+    t0 = time.perf_counter()
+    for r in rels:
+        face = by_path.get(str(root / r))
+        if face is None:
+            out[r] = None
+            continue
+        b = face[0]
+        rgb = imaging.load_image(imaging.read_file(root / r), name=r).rgb
+        shape = shape_model(rgb, dlib.rectangle(b.left, b.top, b.right, b.bottom))
+        chip = dlib.get_face_chip(rgb, shape, size=150, padding=0.25)
+        a = np.array(encoder.compute_face_descriptor(chip))
+        m = np.array(encoder.compute_face_descriptor(np.ascontiguousarray(chip[:, ::-1])))
+        out[r] = ((a + m) / 2).astype(np.float32)
+    print(f"mirror: {len(rels):,} photos re-encoded, "
+          f"{1000 * (time.perf_counter() - t0) / max(1, len(rels)):.0f} ms each")
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -65,6 +93,9 @@ def main() -> int:
     parser.add_argument("--per-kind", type=int, default=0,
                         help="only the first N pairs of each kind of each fold")
     parser.add_argument("--time-photos", type=int, default=30)
+    parser.add_argument("--mirror", action="store_true",
+                        help="also the probe encoded as the mean of its face chip and the "
+                             "chip's mirror image")
     args = parser.parse_args()
     jitters = args.jitters or [2]
     pairs = read_pairs(args.pairs)
@@ -111,6 +142,11 @@ def main() -> int:
         print(accuracy(f"gallery / probe jittered {j} (second)", stored, jittered, pairs))
         print(accuracy(f"jittered {j} / jittered {j} (gallery too)", jittered, jittered,
                        pairs))
+    if args.mirror:
+        mirrored = mirror_encodings(rels, by_path, root)
+        print(accuracy("probe mirror-averaged (first) / gallery", mirrored, stored, pairs))
+        print(accuracy("gallery / probe mirror-averaged (second)", stored, mirrored, pairs))
+        print(accuracy("mirror-averaged / mirror-averaged", mirrored, mirrored, pairs))
     # the import's cost of one photo, with and without jitter, interleaved
     sample = rels[:: max(1, len(rels) // max(1, args.time_photos))][:args.time_photos]
     detect = import_detect_options()
