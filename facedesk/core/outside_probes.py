@@ -53,8 +53,10 @@ from facedesk.store.gallery import now_iso
 #: the distances at which every predictor is evaluated for every probe (a threshold in
 #: between is read by linear interpolation; outside, at the nearest end)
 PREDICTION_GRID = np.round(np.arange(0.20, 0.9001, 0.01), 2)
-#: probe rows per block of the distance computation
+#: probe rows per block of the distance computation: at most 256, and at most this many
+#: distances at once (160 MB of float64 for a block against a large gallery)
 _BLOCK = 256
+_BLOCK_CELLS = 20_000_000
 #: the gallery's own pairs predictor samples at most this many persons
 OWN_PAIRS_PERSONS = 3000
 
@@ -271,12 +273,13 @@ def run_outside(gallery: Gallery, probes: Path, spec: EngineSpec | None = None,
     p_matrix = np.stack(encodings).astype(np.float64)
     g_matrix = enc.matrix.astype(np.float64)
     dist = np.empty((len(kept), len(g_persons)), dtype=np.float64)
-    for i in range(0, len(kept), _BLOCK):
+    block = max(1, min(_BLOCK, _BLOCK_CELLS // max(1, len(g_matrix))))
+    for i in range(0, len(kept), block):
         if cancel.cancelled:
             yield OutsideProgress("finished", total, total, None, "cancelled")
             return
-        dist[i:i + _BLOCK] = person_min_distances(p_matrix[i:i + _BLOCK], g_matrix, starts)
-        yield OutsideProgress("searching", min(i + _BLOCK, len(kept)), len(kept))
+        dist[i:i + block] = person_min_distances(p_matrix[i:i + block], g_matrix, starts)
+        yield OutsideProgress("searching", min(i + block, len(kept)), len(kept))
 
     persons = [it.person_id for it, _, _ in kept]
     own_col = np.array([column_of.get(p, -1) for p in persons], dtype=np.int64)
