@@ -33,9 +33,9 @@ from facedesk.cli_cases import (
 from facedesk.cli_lab import COMMANDS, lab_signed_in
 from facedesk.core import accounts
 from facedesk.core.analysis import DEFAULT_IMPORT_FALLBACKS, FRAME, DetectOptions, check_step
-from facedesk.core.cases import record_search
+from facedesk.core.cases import Case, record_search
 from facedesk.core.engines import EngineSpec
-from facedesk.core.faces import Box
+from facedesk.core.faces import Box, FaceEngine
 from facedesk.core.imaging import sha256_bytes
 from facedesk.core.importer import (
     ImportOptions,
@@ -46,6 +46,7 @@ from facedesk.core.importer import (
 from facedesk.core.lookalikes import expected_with_threshold
 from facedesk.core.progress import CancelToken
 from facedesk.core.search import DEFAULT_TOP_K, Searcher, analyze_probe, choose_face
+from facedesk.core.sources import read_probe_list
 from facedesk.core.verify import VerifyProgress, verify_originals
 from facedesk.errors import FaceDeskError, ImageError
 from facedesk.store import Gallery, private
@@ -277,8 +278,11 @@ def _face_choice(value: str) -> int | str:
 
 
 @cli.command()
-@click.argument("probe", type=click.Path(path_type=Path))
+@click.argument("probes", nargs=-1, type=click.Path(path_type=Path))
 @db_option
+@click.option("--probes", "probe_list", type=click.Path(path_type=Path, dir_okay=False),
+              help="A CSV whose 'path' column names the probe photos (relative to the CSV), "
+                   "searched one after the other as with several PROBE arguments.")
 @click.option("--case", "case_number", required=True, metavar="NUMBER",
               help="The open case this search is made for (facedesk case open); the search "
                    "is recorded in it.")
@@ -297,45 +301,88 @@ def _face_choice(value: str) -> int | str:
               show_default=True, help="Detect on a copy at most this many pixels long.")
 @detector_option
 @jitters_option
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the result as JSON: one object for one PROBE, a list of objects "
+                   "(one per probe, in order) for several or --probes.")
 @user_errors
-def search(probe: Path, db: Path, case_number: str, user: str | None, top_k: int, face: str,
-           box: str | None, upsample: int, detect_max_side: int, detector: str, jitters: int,
-           as_json: bool) -> None:
-    """Search the face in PROBE against every face of the gallery, for an open case; list
-    the candidate persons shown (within the administrator's threshold and top_k), one row
-    per person, closest first. The search is recorded in the case and the audit log, with
-    the probe image."""
+def search(probes: tuple[Path, ...], db: Path, probe_list: Path | None, case_number: str,
+           user: str | None, top_k: int, face: str, box: str | None, upsample: int,
+           detect_max_side: int, detector: str, jitters: int, as_json: bool) -> None:
+    """Search the face in each PROBE against every face of the gallery, for an open case;
+    list the candidate persons shown (within the administrator's threshold and top_k), one
+    row per person, closest first. Each probe is its own search, recorded in the case and
+    the audit log with the probe image. A probe that cannot be searched is reported in one
+    line and the others go on; the exit code is 1 if any could not be searched."""
+    paths = list(probes) + (read_probe_list(probe_list) if probe_list else [])
+    if not paths:
+        raise click.UsageError("give at least one PROBE photo, or --probes LIST.csv")
     choice = _face_choice(face)
     drawn = Box.parse(box) if box else None
+    if drawn is not None and len(paths) > 1:
+        raise click.UsageError("--box names a face in one photo: search one PROBE with it")
+    single = len(paths) == 1 and probe_list is None
+    docs: list[dict[str, Any]] = []
+    failed = 0
     with Gallery.open(db) as gallery:
         session = signed_in(gallery, user, "search")
         case = open_case_of(gallery, case_number)
         engine = engine_spec(detector, jitters).create()
         searcher = Searcher(gallery, engine.identity())
         searcher.check_engine(searcher.index())  # refuse before the slow part
-        analysed = analyze_probe(engine, probe,
-                                 DetectOptions(upsample=upsample, max_side=detect_max_side))
-        chosen = choose_face(engine, analysed, choice, drawn)
-        ranked = searcher.search(chosen.encoding, min(top_k, session.settings().top_k))
-        probe_bytes = probe.read_bytes()
-        if sha256_bytes(probe_bytes) != analysed.sha256:
-            raise ImageError(f"{probe}: the file changed while it was searched; search again")
-        recorded = record_search(session, case, analysed, chosen, ranked, probe_bytes)
-    result = recorded.result
+        detect = DetectOptions(upsample=upsample, max_side=detect_max_side)
+        for i, probe in enumerate(paths):
+            if i and not as_json:
+                click.echo("")
+            try:
+                doc = _search_probe(probe, db, session, case, engine, searcher, detect,
+                                    choice, drawn, top_k, as_json)
+            except FaceDeskError as exc:
+                if single:
+                    raise  # one probe: its error, as always
+                failed += 1
+                click.echo(f"error: {printable(str(probe))}: not searched: {exc.message}",
+                           err=True)
+                docs.append({"probe": {"path": str(probe)},
+                             "error": {"code": exc.code, "message": exc.message}})
+                continue
+            docs.append(doc)
     if as_json:
-        emit_json({
-            "notice": LEAD_NOTICE,
-            "case": case.number,
-            "search_id": recorded.id,
-            "threshold": recorded.threshold,
-            "probe": analysed.as_dict(),
-            "searched_face": chosen.as_dict(),
-            **result.as_dict(),
-            "lookalikes_at_threshold": None if result.lookalikes is None
-            else expected_with_threshold(result.lookalikes, recorded.threshold),
-        })
-        return
+        emit_json(docs[0] if single else docs)
+    if len(paths) > 1 and not as_json:
+        gone = f"; {failed} could not be searched (see above)" if failed else ""
+        click.echo(f"\n{len(paths) - failed} of {len(paths)} probes searched and recorded in "
+                   f"case {printable(case.number)}{gone}")
+    if failed:
+        sys.exit(EXIT_USER_ERROR)
+
+
+def _search_probe(probe: Path, db: Path, session: accounts.Session, case: Case,
+                  engine: FaceEngine, searcher: Searcher, detect: DetectOptions,
+                  choice: int | str, drawn: Box | None, top_k: int,
+                  as_json: bool) -> dict[str, Any]:
+    """Search one probe and record it in the case; print it (not with --json) and return
+    its JSON document."""
+    analysed = analyze_probe(engine, probe, detect)
+    chosen = choose_face(engine, analysed, choice, drawn)
+    ranked = searcher.search(chosen.encoding, min(top_k, session.settings().top_k))
+    probe_bytes = probe.read_bytes()
+    if sha256_bytes(probe_bytes) != analysed.sha256:
+        raise ImageError(f"{probe}: the file changed while it was searched; search again")
+    recorded = record_search(session, case, analysed, chosen, ranked, probe_bytes)
+    result = recorded.result
+    doc = {
+        "notice": LEAD_NOTICE,
+        "case": case.number,
+        "search_id": recorded.id,
+        "threshold": recorded.threshold,
+        "probe": analysed.as_dict(),
+        "searched_face": chosen.as_dict(),
+        **result.as_dict(),
+        "lookalikes_at_threshold": None if result.lookalikes is None
+        else expected_with_threshold(result.lookalikes, recorded.threshold),
+    }
+    if as_json:
+        return doc
     n = len(analysed.faces)
     which = "a hand-drawn box" if drawn else f"face {chosen.index} of {n}"
     q = chosen.quality
@@ -371,6 +418,7 @@ def search(probe: Path, db: Path, case_number: str, user: str | None, top_k: int
                f"decision on a candidate: facedesk decide --db {db} --search {recorded.id} "
                "--rank N --decision possible_lead|not_the_person|inconclusive --rationale TEXT")
     click.echo(LEAD_NOTICE)
+    return doc
 
 
 # --- info -----------------------------------------------------------------------------------

@@ -19,12 +19,20 @@ import click
 from facedesk.cli_cases import printable, signed_in, user_option
 from facedesk.core import accounts, evaluation
 from facedesk.core import calibration as calibrations
+from facedesk.core.engines import EngineSpec
 from facedesk.core.experiment import (
     DEFAULT_RANKS,
     ExperimentOptions,
     ExperimentProgress,
     ExperimentResult,
     run_experiment,
+)
+from facedesk.core.outside_probes import (
+    OutsideOptions,
+    OutsideProgress,
+    OutsideResult,
+    calibration_from,
+    run_outside,
 )
 from facedesk.core.progress import CancelToken
 from facedesk.errors import EvaluationError
@@ -202,14 +210,54 @@ def _print_evaluation(result: lab.Evaluation, ts: Sequence[float]) -> None:
 # --- experiment -----------------------------------------------------------------------------
 
 
+probes_option = click.option(
+    "--probes", "probes", type=click.Path(path_type=Path, exists=True),
+    help="Outside probes: a folder (a sub-folder per person) or a CSV manifest (path, "
+         "person_id, other columns for --group) of photos NOT in the gallery, searched "
+         "against the whole gallery; a probe whose person_id is a gallery person's is "
+         "in-gallery, and its own person is left out when counting false candidates.")
+
+
+def probe_engine() -> EngineSpec:
+    """The engine that encodes outside probes (the tests put the fake engine here)."""
+    return EngineSpec()
+
+
+def run_probe_set(gallery: Gallery, probes: Path, options: OutsideOptions,
+                  quiet: bool) -> OutsideResult:
+    """Encode and search an outside probe set with progress on stderr and Ctrl-C."""
+    cancel = CancelToken()
+    final: OutsideProgress | None = None
+    events = run_outside(gallery, probes, probe_engine(), options, cancel)
+    tty = sys.stderr.isatty() and not quiet
+    try:
+        for final in events:
+            if final.phase in ("encoding", "searching") and tty:
+                click.echo(f"\r{final.phase} {final.done:,}/{final.total:,} probes"
+                           .ljust(40), err=True, nl=False)
+    except KeyboardInterrupt:
+        cancel.cancel()
+        events.close()
+        click.echo("\ncancelled", err=True)
+        sys.exit(130)
+    if tty:
+        click.echo("", err=True)
+    assert final is not None and final.result is not None
+    return final.result
+
+
 @click.command()
 @click.option("--db", required=True, type=click.Path(path_type=Path, dir_okay=False),
-              help="A labelled gallery to split into a gallery and probes.")
+              help="A labelled gallery to split into a gallery and probes (or, with "
+                   "--probes, to search outside probes against).")
+@probes_option
 @thresholds_option
-@group_option
+@click.option("--group", "group_key", metavar="COLUMN",
+              help="A photo metadata column (e.g. sex) to report every figure per group "
+                   "(with --probes: a column of the probe manifest).")
 @click.option("--probe-share", type=click.FloatRange(0.01, 0.99), default=0.5,
               show_default=True, help="Share of the persons held out as probes NOT in the "
-                                      "gallery.")
+                                      "gallery (without --probes).")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the random split (same seed, same split).")
 @click.option("--sizes", help="Gallery sizes (persons) to re-count at, e.g. 10,100,1000 "
@@ -220,12 +268,15 @@ def _print_evaluation(result: lab.Evaluation, ts: Sequence[float]) -> None:
 @plots_option
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @user_option
-def experiment(db: Path, thresholds: tuple[float, ...], group_key: str | None,
-               probe_share: float, seed: int, sizes: str | None, no_mated: bool,
-               report_path: Path | None, plots_dir: Path | None, as_json: bool,
-               user: str | None) -> None:
+def experiment(db: Path, probes: Path | None, thresholds: tuple[float, ...],
+               group_key: str | None, probe_share: float, seed: int, sizes: str | None,
+               no_mated: bool, report_path: Path | None, plots_dir: Path | None,
+               as_json: bool, user: str | None) -> None:
     """The false-positive experiment: search probes of persons who are NOT in the gallery
-    and count how many still get a candidate under each threshold."""
+    and count how many still get a candidate under each threshold. Without --probes, a
+    share of the gallery's persons is held out as the probes; with --probes, an outside
+    probe set is searched against the whole gallery (the ACLU test), with what FaceDesk
+    predicts for each probe against what is observed."""
     from facedesk.core import lab
 
     ts = parse_thresholds(thresholds)
@@ -235,36 +286,47 @@ def experiment(db: Path, thresholds: tuple[float, ...], group_key: str | None,
         raise click.BadParameter("--sizes takes numbers separated by commas") from None
     options = ExperimentOptions(probe_share=probe_share, mated_probes=not no_mated,
                                 seed=seed, group_key=group_key, gallery_sizes=size_list)
-    cancel = CancelToken()
     with Gallery.open(db) as gallery:
-        lab_signed_in(gallery, user, "experiment", group=group_key, thresholds=list(ts),
-                      seed=seed, probe_share=probe_share, report=report_path,
-                      plots=plots_dir)
-        _check_group(gallery, group_key)
-        final: ExperimentProgress | None = None
-        events = run_experiment(gallery, options, cancel)
-        try:
-            for final in events:
-                if final.phase == "searching" and not as_json and sys.stderr.isatty():
-                    click.echo(f"\rsearched {final.done:,}/{final.total:,} probes", err=True,
-                               nl=False)
-        except KeyboardInterrupt:
-            cancel.cancel()
-            events.close()
-            click.echo("\ncancelled", err=True)
-            sys.exit(130)
-        assert final is not None and final.result is not None
-        result = final.result
+        lab_signed_in(gallery, user, "experiment", probes=probes, group=group_key,
+                      thresholds=list(ts), seed=seed, probe_share=probe_share,
+                      report=report_path, plots=plots_dir)
+        if probes is not None:
+            result: ExperimentResult = run_probe_set(gallery, probes, OutsideOptions(
+                group_key=group_key, gallery_sizes=size_list, seed=seed), as_json)
+        else:
+            _check_group(gallery, group_key)
+            result = _split_experiment(gallery, options, as_json)
         crops = lab.worst_crops(gallery, result)
-    if sys.stderr.isatty() and not as_json:
-        click.echo("", err=True)
     figures = lab.experiment_figures(result, ts)
     _write_outputs(figures, report_path, plots_dir,
                    lambda rep: lab.add_experiment(rep, result, ts, figures, crops))
     if as_json:
         _emit_json(result.summary(ts))
-        return
-    _print_experiment(result, ts)
+    elif isinstance(result, OutsideResult):
+        _print_outside(result, ts)
+    else:
+        _print_experiment(result, ts)
+
+
+def _split_experiment(gallery: Gallery, options: ExperimentOptions,
+                      as_json: bool) -> ExperimentResult:
+    cancel = CancelToken()
+    final: ExperimentProgress | None = None
+    events = run_experiment(gallery, options, cancel)
+    try:
+        for final in events:
+            if final.phase == "searching" and not as_json and sys.stderr.isatty():
+                click.echo(f"\rsearched {final.done:,}/{final.total:,} probes", err=True,
+                           nl=False)
+    except KeyboardInterrupt:
+        cancel.cancel()
+        events.close()
+        click.echo("\ncancelled", err=True)
+        sys.exit(130)
+    assert final is not None and final.result is not None
+    if sys.stderr.isatty() and not as_json:
+        click.echo("", err=True)
+    return final.result
 
 
 def _print_experiment(r: ExperimentResult, ts: Sequence[float]) -> None:
@@ -286,9 +348,10 @@ def _print_experiment(r: ExperimentResult, ts: Sequence[float]) -> None:
         for t in ts:
             _echo(f"per {r.group_key} at distance <= {t}:")
             for g in r.by_group(t):
+                gallery = f"  (gallery: {g['gallery_persons']:,} persons of this group)" \
+                    if r.gallery_groups else ""
                 _echo(f"  {g['group']:<16} {g['probes']:>6,} probes  {_rate(g['fpir'])}"
-                           f"  {g['mean_candidates']:.2f} per probe  (gallery: "
-                           f"{g['gallery_persons']:,} persons of this group)")
+                      f"  {g['mean_candidates']:.2f} per probe{gallery}")
             ratio = r.group_ratio(t)
             if ratio:
                 _echo(f"  {ratio['text']}")
@@ -304,6 +367,27 @@ def _print_experiment(r: ExperimentResult, ts: Sequence[float]) -> None:
                        f"{w.candidate_person}")
 
 
+def _print_outside(r: OutsideResult, ts: Sequence[float]) -> None:
+    ps = r.probe_set
+    _echo(f"outside probes {ps['source']}: {r.oog_probes:,} searched "
+               f"({int(r.in_gallery.sum()):,} of persons in the gallery), {len(r.problems):,}"
+               f" left out; set {ps['hash'][:12]}")
+    for p in r.problems[:10]:
+        _echo(f"  left out {p.path}: {p.reason}")
+    if len(r.problems) > 10:
+        _echo(f"  ... and {len(r.problems) - 10} more (--json lists them all)")
+    _echo("every probe's own person is left out when counting false candidates")
+    _print_experiment(r, ts)
+    _echo("false candidates per probe: predicted (as a search computes it, without "
+               "the labels) against observed")
+    _echo(f"{'threshold':>9}  {'group':<16} {'probes':>6}  {'observed':>8}  "
+               + "  ".join(r.predictions))
+    for t, group, probes, observed, *cells in r.prediction_table(ts):
+        _echo(f"{t:>9}  {group:<16} {probes:>6}  {observed:>8}  " + "  ".join(cells))
+    for n, why in r.prediction_notes.items():
+        _echo(f"  {n}: not available ({why})")
+
+
 # --- calibrate ------------------------------------------------------------------------------
 
 
@@ -313,17 +397,25 @@ def _print_experiment(r: ExperimentResult, ts: Sequence[float]) -> None:
 @click.option("--reference", type=click.Path(path_type=Path, dir_okay=False),
               help="Measure on this other labelled gallery (same engine) instead of on "
                    "--db's own repeat photos.")
+@click.option("--probes", "probes", type=click.Path(path_type=Path, exists=True),
+              help="Measure from these outside probes (a CSV manifest or a folder per "
+                   "person, photos NOT in the gallery) searched against the whole gallery, "
+                   "each probe's own person left out: the agency's own reference for probes "
+                   "of that kind, kept with the probe set's hash, size, date and the "
+                   "gallery version.")
 @click.option("--use", "use_id", metavar="ID|shipped",
               help="Put a stored calibration in use (or 'shipped': the LFW reference).")
 @click.option("--list", "list_only", is_flag=True, help="List the stored calibrations.")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @user_option
-def calibrate(db: Path, reference: Path | None, use_id: str | None, list_only: bool,
-              as_json: bool, user: str | None) -> None:
+def calibrate(db: Path, reference: Path | None, probes: Path | None, use_id: str | None,
+              list_only: bool, as_json: bool, user: str | None) -> None:
     """Measure the distance -> false match rate table on labelled photos, keep it in the
     gallery and put it in use: by default on the gallery's own repeat photos. The
     calibration in use is a setting: once the gallery has users, measuring or --use signs
     in, as an administrator, and the change is an audit event."""
+    if reference is not None and probes is not None:
+        raise click.UsageError("--reference and --probes are two ways to measure: give one")
     with Gallery.open(db) as gallery:
         session = None
         if (use_id is not None or not list_only) and accounts.has_users(gallery):
@@ -336,7 +428,11 @@ def calibrate(db: Path, reference: Path | None, use_id: str | None, list_only: b
                                       f"facedesk calibrate --db {db} --list)") from None
             calibrations.use(gallery, chosen, session=session)
         elif not list_only:
-            if reference is not None:
+            if probes is not None:
+                cal = calibration_from(run_probe_set(gallery, probes, OutsideOptions(),
+                                                     as_json), gallery)
+                kind = "reference"
+            elif reference is not None:
                 with Gallery.open(reference) as ref:
                     cal = calibrations.measure_gallery(ref)
                 kind = "reference"
@@ -374,22 +470,26 @@ def calibrate(db: Path, reference: Path | None, use_id: str | None, list_only: b
 @click.option("--pairs", "pairs_file", type=click.Path(path_type=Path, dir_okay=False),
               help="Also evaluate these LFW-format pairs (needs --images).")
 @click.option("--images", type=click.Path(path_type=Path, file_okay=False))
+@probes_option
 @thresholds_option
 @group_option
+@click.option("--probe-group", metavar="COLUMN",
+              help="With --probes: a probe-manifest column for per-group figures.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @user_option
 def report(db: Path, out: Path, pairs_file: Path | None, images: Path | None,
-           thresholds: tuple[float, ...], group_key: str | None, seed: int,
-           user: str | None) -> None:
+           probes: Path | None, thresholds: tuple[float, ...], group_key: str | None,
+           probe_group: str | None, seed: int, user: str | None) -> None:
     """Write one HTML report: error rates, DET curve, the false-positive experiment,
-    per-group figures and the closest false candidates side by side."""
+    per-group figures and the closest false candidates side by side; with --probes, also
+    the outside probe set searched against the whole gallery, predicted against observed."""
     from facedesk.core import lab
 
     ts = parse_thresholds(thresholds)
     rep = lab.new_report(db)
     with Gallery.open(db) as gallery:
         lab_signed_in(gallery, user, "report", out=out, pairs=pairs_file, group=group_key,
-                      thresholds=list(ts), seed=seed)
+                      probes=probes, probe_group=probe_group, thresholds=list(ts), seed=seed)
         _check_group(gallery, group_key)
         evals: list[lab.Evaluation] = [lab.evaluate_gallery(gallery, group_key)]
         if pairs_file is not None:
@@ -404,9 +504,15 @@ def report(db: Path, out: Path, pairs_file: Path | None, images: Path | None,
             result = ev.result
         assert result is not None
         crops = lab.worst_crops(gallery, result)
+        outside = None if probes is None else run_probe_set(
+            gallery, probes, OutsideOptions(group_key=probe_group, seed=seed), False)
+        outside_crops = [] if outside is None else lab.worst_crops(gallery, outside)
     for ev_result in evals:
         lab.add_evaluation(rep, ev_result, ts, lab.evaluation_figures(ev_result, ts))
     lab.add_experiment(rep, result, ts, lab.experiment_figures(result, ts), crops)
+    if outside is not None:
+        lab.add_experiment(rep, outside, ts, lab.experiment_figures(outside, ts),
+                           outside_crops)
     rep.write(out)
     click.echo(f"report written to {out}")
 

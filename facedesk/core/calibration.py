@@ -154,6 +154,68 @@ def measure(matrix: NDArray[np.float32], person_pks: NDArray[np.int64], *, sourc
     return Calibration(source, engine_identity, imp, gen, provenance or {})
 
 
+def measure_persons(matrix: NDArray[np.float32], person_pks: NDArray[np.int64], *,
+                    source: str, engine_identity: dict[str, Any],
+                    provenance: dict[str, Any] | None = None, rounds: int = 10,
+                    max_persons: int | None = None, seed: int = 0) -> Calibration:
+    """Like `measure`, but every PERSON weighs the same, not every photo: all pairs of a
+    gallery's photos let a person with 530 photos weigh 530 times as much as one with one
+    (LFW's George W Bush), while a search counts persons. Each of `rounds` rounds draws
+    one photo of every person at random and takes every pair of two persons once (an
+    impostor pair), and one pair of two photos of every person who has several (a genuine
+    pair). With `max_persons`, a random sample of that many persons (a large gallery)."""
+    rng = np.random.default_rng(seed)
+    order = np.argsort(person_pks, kind="stable")
+    persons, starts, counts = np.unique(person_pks[order], return_index=True,
+                                        return_counts=True)
+    keep = np.arange(len(persons))
+    if max_persons is not None and len(persons) > max_persons:
+        keep = np.sort(rng.choice(len(persons), max_persons, replace=False))
+    starts, counts = starts[keep], counts[keep]
+    bins = round(MAX_DISTANCE / BIN_WIDTH) + 1
+    imp = np.zeros(bins, dtype=np.int64)
+    gen = np.zeros(bins, dtype=np.int64)
+    m = np.asarray(matrix, dtype=np.float32)
+    several = counts > 1
+    for _ in range(rounds):
+        pick = order[starts + rng.integers(0, counts)]
+        imp += measure(m[pick], np.arange(len(pick)), source="", engine_identity={}
+                       ).impostor_counts
+        c = counts[several]
+        a = rng.integers(0, c)
+        b = (a + 1 + rng.integers(0, np.maximum(c - 1, 1))) % c
+        base = starts[several]
+        d = np.linalg.norm(m[order[base + a]].astype(np.float64)
+                           - m[order[base + b]].astype(np.float64), axis=1)
+        gen += np.bincount(np.minimum((d / BIN_WIDTH).astype(np.int64), bins - 1),
+                           minlength=bins)
+    return Calibration(source, engine_identity, imp, gen,
+                       {**(provenance or {}), "weighting": "persons", "rounds": rounds,
+                        "persons": len(keep), "seed": seed})
+
+
+def outside_probe_calibration(distances: NDArray[np.float32],
+                              own: NDArray[np.float64], *, source: str,
+                              engine_identity: dict[str, Any],
+                              provenance: dict[str, Any]) -> Calibration:
+    """The FMR curve measured from outside probes searched against a gallery, person-level:
+    every (probe, gallery person other than the probe's own) is an impostor pair at the
+    distance of that person's closest photo; every in-gallery probe's distance to its own
+    person is a genuine pair. N x FMR(d) then reads as the false candidates a probe of that
+    kind gets at distance d in this gallery of N persons."""
+    bins = round(MAX_DISTANCE / BIN_WIDTH) + 1
+
+    def hist(d: NDArray[np.float64]) -> NDArray[np.int64]:
+        d = d[np.isfinite(d)]
+        counts: NDArray[np.int64] = np.bincount(
+            np.minimum((d / BIN_WIDTH).astype(np.int64), bins - 1), minlength=bins
+        ).astype(np.int64)
+        return counts
+
+    return Calibration(source, engine_identity, hist(distances.astype(np.float64).ravel()),
+                       hist(np.asarray(own, dtype=np.float64)), provenance)
+
+
 REFERENCE_RESOURCE = "calibration_lfw.json"
 
 
@@ -168,6 +230,9 @@ def reference() -> Calibration | None:
 
 # --- calibrations kept in a gallery --------------------------------------------------------
 
+#: provenance "method" of a calibration measured from outside probes (facedesk calibrate
+#: --probes): kept with kind 'reference', it is the agency's own reference for such probes
+OUTSIDE_PROBES = "outside_probes"
 #: a gallery's own calibration needs repeat photos of this many persons (genuine pairs)...
 MIN_REPEAT_PERSONS = 20
 #: ...and this many impostor pairs (FMR 1e-3 then rests on at least 10 pairs)
@@ -278,7 +343,9 @@ def in_use(gallery: Gallery) -> Calibration | None:
     else:
         cal = Calibration.from_json(data)
         kind = next((c["kind"] for c in gallery.calibrations() if c["id"] == cid), "")
-        prefix = "this gallery's own photos" if kind == "gallery" else "reference"
+        prefix = "this gallery's own photos" if kind == "gallery" else \
+            "this agency's outside probes" if cal.provenance.get("method") == \
+            OUTSIDE_PROBES else "reference"
     engines = gallery.engine_ids()
     if cal is None or (engines and cal.engine_id not in engines):
         return None

@@ -61,11 +61,13 @@ class ExperimentOptions:
 class FalseCandidate:
     """An out-of-gallery probe and the closest photo of a different person."""
 
-    probe_face_id: int
+    probe_face_id: int  # -1: an outside probe (not a gallery face), see probe_index
     probe_person: str
     candidate_face_id: int
     candidate_person: str
     distance: float
+    probe_index: int = -1  # outside probes: the probe's row in the result
+    probe_label: str = ""  # outside probes: the probe's file as the probe set names it
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -311,22 +313,35 @@ def run_experiment(gallery: Gallery, options: ExperimentOptions | None = None,
     yield ExperimentProgress("finished", total, total, result, "completed")
 
 
+def closest_pairs(probes: NDArray[np.float32], distances: NDArray[np.float32],
+                  g_matrix: NDArray[np.float32], g_face_ids: NDArray[np.int64],
+                  starts: NDArray[np.int64], n: int) -> list[tuple[int, int, float]]:
+    """The n closest (probe, gallery person) cells of `distances` (probes x persons, own
+    persons already left out), each as (probe row, that person's closest face, distance);
+    gallery rows are grouped by person, person j's from starts[j]."""
+    if n <= 0 or distances.size == 0:
+        return []
+    flat = np.argsort(distances, axis=None, kind="stable")[:n]
+    ends = np.append(starts[1:], len(g_matrix))
+    picks = []
+    for probe_i, col in zip(*np.unravel_index(flat, distances.shape), strict=True):
+        if not np.isfinite(distances[probe_i, col]):
+            break
+        rows = np.arange(starts[col], ends[col])
+        probe = probes[probe_i].astype(np.float64)
+        d = np.linalg.norm(g_matrix[rows].astype(np.float64) - probe, axis=1)
+        j = int(np.argmin(d))
+        picks.append((int(probe_i), int(g_face_ids[rows[j]]), float(d[j])))
+    return picks
+
+
 def _closest_false(matrix: NDArray[np.float32], face_ids: NDArray[np.int64],
                    oog_rows: NDArray[np.int64], oog: NDArray[np.float32],
                    g_rows: NDArray[np.int64], starts: NDArray[np.int64], gallery: Gallery,
                    n: int) -> list[FalseCandidate]:
     """The n closest (probe, other person) pairs, each with that person's closest photo."""
-    if n <= 0 or oog.size == 0:
-        return []
-    flat = np.argsort(oog, axis=None, kind="stable")[:n]
-    ends = np.append(starts[1:], len(g_rows))
-    picks = []
-    for probe_i, col in zip(*np.unravel_index(flat, oog.shape), strict=True):
-        rows = g_rows[starts[col]:ends[col]]
-        probe = matrix[oog_rows[probe_i]].astype(np.float64)
-        d = np.linalg.norm(matrix[rows].astype(np.float64) - probe, axis=1)
-        j = int(np.argmin(d))
-        picks.append((int(face_ids[oog_rows[probe_i]]), int(face_ids[rows[j]]), float(d[j])))
+    picks = [(int(face_ids[oog_rows[i]]), c, d) for i, c, d in closest_pairs(
+        matrix[oog_rows], oog, matrix[g_rows], face_ids[g_rows], starts, n)]
     details = gallery.face_details([f for p in picks for f in p[:2]])
     return [FalseCandidate(p, details[p]["person_id"], c, details[c]["person_id"], d)
             for p, c, d in picks]

@@ -162,14 +162,22 @@ def face_record(face: Face, eng_id: str) -> FaceRecord:
 
 
 def process_item(item: Item) -> ItemResult:
-    engine: FaceEngine = _worker["engine"]
+    return analyse_item(item, _worker["engine"], _worker["detect"], _worker["engine_id"],
+                        _worker["known"])
+
+
+def analyse_item(item: Item, engine: FaceEngine, detect: DetectOptions, eng_id: str,
+                 known: frozenset[str] = frozenset()) -> ItemResult:
+    """One photo through the import pipeline: read, hash, find the subject face, encode.
+    Also how outside probe sets are encoded (facedesk/core/experiment.py), so a probe is
+    read exactly as a gallery photo is."""
     try:
         data = imaging.read_file(item.path)
         sha = imaging.sha256_bytes(data)
-        if sha in _worker["known"]:
+        if sha in known:
             return ItemResult(item, sha, already_stored=True)
         image = imaging.load_image(data, name=item.display)
-        face, n_found = analysis.subject_face(engine, image, _worker["detect"])
+        face, n_found = analysis.subject_face(engine, image, detect)
     except FaceDeskError as exc:
         return ItemResult(item, problem=Problem(item.display, exc.code, _reason(exc, item),
                                                 item.line))
@@ -188,7 +196,7 @@ def process_item(item: Item) -> ItemResult:
         person_name=item.person_name,
         metadata=item.metadata,
         faces_found=n_found,
-        face=None if face is None else face_record(face, _worker["engine_id"]),
+        face=None if face is None else face_record(face, eng_id),
     )
     return ItemResult(item, sha, record=record)
 

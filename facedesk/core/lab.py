@@ -22,6 +22,7 @@ from facedesk.core.evaluation import (
     Rate,
 )
 from facedesk.core.experiment import DEFAULT_RANKS, ExperimentResult
+from facedesk.core.outside_probes import OutsideResult
 from facedesk.core.report import Report
 from facedesk.store import Gallery, private
 
@@ -306,22 +307,50 @@ def worst_crops(gallery: Gallery, r: ExperimentResult) -> list[tuple[str, bytes,
     """(caption, probe crop, candidate crop) for the closest false candidates."""
     out = []
     for w in r.worst:
-        probe, cand = gallery.face_crop(w.probe_face_id), gallery.face_crop(w.candidate_face_id)
+        probe = r.probe_crops[w.probe_index] if isinstance(r, OutsideResult) \
+            else gallery.face_crop(w.probe_face_id)
+        cand = gallery.face_crop(w.candidate_face_id)
         if probe and cand:
-            out.append((f"{w.probe_person} vs {w.candidate_person}: distance {w.distance:.3f}",
+            who = f"{w.probe_label} ({w.probe_person})" if w.probe_label else w.probe_person
+            out.append((f"{who} vs {w.candidate_person}: distance {w.distance:.3f}",
                         probe, cand))
     return out
+
+
+def add_predictions(rep: Report, r: OutsideResult, thresholds: Sequence[float]) -> None:
+    """The predicted-vs-observed table of an outside probe set."""
+    names = list(r.predictions)
+    rows = r.prediction_table(thresholds)
+    rep.add_table(["threshold", "group", "probes", "observed false candidates per probe",
+                   *(f"predicted: {n}" for n in names)], rows,
+                  caption="What FaceDesk predicts (computed as a search computes it, from "
+                          "the probe's distances, without the labels) against what is "
+                          "observed (each probe's own person left out)")
+    if r.prediction_notes:
+        rep.add_paragraph("Not available here: " + "; ".join(
+            f"{n} ({why})" for n, why in r.prediction_notes.items()) + ".")
 
 
 def add_experiment(rep: Report, r: ExperimentResult, thresholds: Sequence[float],
                    figures: dict[str, Figure], crops: Sequence[tuple[str, bytes, bytes]] = ()
                    ) -> None:
-    rep.add_heading("The false-positive experiment")
-    rep.add_paragraph(
-        f"The labelled set was split at random (seed {r.options.seed}): "
-        f"{r.gallery_persons:,} persons ({r.gallery_faces:,} photos) form the gallery; "
-        f"{r.oog_probes:,} other persons, NOT in the gallery, were searched against it. "
-        "Any candidate they receive is a false candidate.")
+    if isinstance(r, OutsideResult):
+        ps = r.probe_set
+        rep.add_heading("Outside probes searched against the whole gallery")
+        rep.add_paragraph(
+            f"{r.oog_probes:,} outside probes ({ps['source']}, set {ps['hash'][:12]}; "
+            f"{len(r.problems):,} left out, no face or unreadable) were searched against "
+            f"all {r.gallery_persons:,} persons ({r.gallery_faces:,} photos) of the "
+            f"gallery. {int(r.in_gallery.sum()):,} of them show persons who are also in "
+            "the gallery; every probe's own person is left out when counting, so any "
+            "candidate counted below is a false candidate.")
+    else:
+        rep.add_heading("The false-positive experiment")
+        rep.add_paragraph(
+            f"The labelled set was split at random (seed {r.options.seed}): "
+            f"{r.gallery_persons:,} persons ({r.gallery_faces:,} photos) form the gallery; "
+            f"{r.oog_probes:,} other persons, NOT in the gallery, were searched against it. "
+            "Any candidate they receive is a false candidate.")
     rep.add_table(
         ["threshold", "probes NOT in the gallery with a false candidate",
          "false candidates per probe", "in-gallery probes with own person within"],
@@ -349,6 +378,8 @@ def add_experiment(rep: Report, r: ExperimentResult, thresholds: Sequence[float]
             f"{r.mated_probes:,} in-gallery probes (a held-out photo of a gallery person): "
             + ", ".join(f"own person at rank {k} or better {_pct(r.rank_hit(k).value)}"
                         for k in DEFAULT_RANKS) + ".")
+    if isinstance(r, OutsideResult):
+        add_predictions(rep, r, thresholds)
     for name, fig in figures.items():
         rep.add_figure(fig, CAPTIONS.get(name, name))
     if crops:

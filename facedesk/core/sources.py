@@ -435,3 +435,24 @@ def _manifest_path(root: Path, rel: str) -> Path:
         if os.path.lexists(alt_full):
             return alt_full
     return full
+
+
+def read_probe_list(csv_path: Path) -> list[Path]:
+    """The probe photos a CSV names in its `path` column (relative to the CSV's folder
+    unless absolute), in order; other columns (person_id, sex, ...) may be there and are
+    not needed to search. Paths are not checked here: each probe's search reports its own."""
+    reader = _csv_reader(_manifest_text(csv_path))
+    columns = [c.lower() for c in _header(csv_path, reader)]
+    if "path" not in columns:
+        raise ManifestError(f"{csv_path}: a probe list needs a 'path' column (found: "
+                            f"{', '.join(columns) or 'none'})")
+    i = columns.index("path")
+    root = csv_path.parent
+    try:
+        rels = [row[i].strip() for row in reader if len(row) > i and row[i].strip()]
+    except csv.Error as exc:
+        raise ManifestError(f"{csv_path}: line {reader.line_num} cannot be read: {exc}"
+                            ) from None
+    if not rels:
+        raise ManifestError(f"{csv_path}: names no probe photo")
+    return [_manifest_path(root, rel) for rel in rels]

@@ -8,6 +8,12 @@ the gallery, per group; the error rates of every pair (core's `lab.evaluate_gall
 in a worker); and the closest false candidates side by side. Plots and an HTML report can
 be saved.
 
+"Outside probe set…" runs the ACLU test instead: photos that are NOT in the gallery (a CSV
+manifest or a folder per person), encoded and searched against the whole gallery (core's
+`run_outside`, in a worker with progress and cancel); every probe's own person is left out
+when counting, probes of gallery persons give the rank-1 hit rate, and a table sets the
+false candidates per probe FaceDesk predicts against those observed, at the slider.
+
 The numbers are core's (`ExperimentResult`, `Evaluation`); this module only words and
 draws them, so they equal `facedesk experiment` / `facedesk evaluate` on the same options.
 """
@@ -36,6 +42,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QMainWindow,
+    QMenu,
     QProgressBar,
     QPushButton,
     QScrollArea,
@@ -55,6 +62,7 @@ from PySide6.QtWidgets import (
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 
 from facedesk.core import lab, plots
+from facedesk.core.engines import EngineSpec
 from facedesk.core.evaluation import Rate
 from facedesk.core.experiment import (
     ExperimentOptions,
@@ -62,7 +70,15 @@ from facedesk.core.experiment import (
     ExperimentResult,
     run_experiment,
 )
+from facedesk.core.outside_probes import (
+    OutsideOptions,
+    OutsideProgress,
+    OutsideResult,
+    run_outside,
+)
 from facedesk.core.progress import CancelToken
+from facedesk.core.sources import manifest_preview
+from facedesk.errors import FaceDeskError
 from facedesk.gui.workers import GeneratorWorker
 from facedesk.store import Gallery
 
@@ -122,8 +138,11 @@ def per_probe(x: float) -> str:
 def headline(r: ExperimentResult, t: float) -> str:
     """The experiment at one threshold, in one sentence (rich text)."""
     f = r.fpir(t)
-    return (f"At distance ≤ <b>{lab.fmt_t(t)}</b>, <b>{f.k:,} of {f.n:,}</b> probes "
-            f"(<b>{rate_words(f)}</b>) of persons <b>NOT</b> in this gallery got at least one "
+    who = "outside probes (own person left out)" if isinstance(r, OutsideResult) else \
+        "probes"
+    whose = "" if isinstance(r, OutsideResult) else " of persons <b>NOT</b> in this gallery"
+    return (f"At distance ≤ <b>{lab.fmt_t(t)}</b>, <b>{f.k:,} of {f.n:,}</b> {who} "
+            f"(<b>{rate_words(f)}</b>){whose} got at least one "
             f"false candidate; <b>{per_probe(r.mean_candidates(t))}</b> false candidates per "
             "probe on average.")
 
@@ -255,6 +274,27 @@ def experiment_events(path: Path, options: ExperimentOptions,
         gallery.close()
 
 
+def outside_events(path: Path, probes: Path, spec: EngineSpec, options: OutsideOptions,
+                   cancel: CancelToken) -> Iterator[OutsideProgress]:
+    """An outside probe set searched against the whole gallery (in the worker thread)."""
+    gallery = Gallery.open(path)
+    try:
+        yield from run_outside(gallery, probes, spec, options, cancel)
+    finally:
+        gallery.close()
+
+
+def probe_group(probes: Path, key: str | None) -> str | None:
+    """The group column for a probe set: `key` when the probe manifest has that column."""
+    if key is None or probes.is_dir():
+        return None
+    try:
+        columns, _ = manifest_preview(probes, rows=0)
+    except FaceDeskError:
+        return None  # the run itself says what is wrong with the file
+    return key if key in columns else None
+
+
 def evaluation_events(path: Path, group_key: str | None,
                       cancel: CancelToken) -> Iterator[tuple[str, lab.Evaluation | None]]:
     """Every pair of the gallery (cannot stop midway; a cancelled run's result is
@@ -307,6 +347,8 @@ class TrainerView(QMainWindow):
         self._evaluation_key: str | None = None
         self._dirty_tabs: set[int] = set()
         self._crop_rows: list[tuple[float, QLabel]] = []
+        #: the engine that encodes outside probes (the gallery's; tests put a fake here)
+        self.probe_engine = EngineSpec()
 
         self.setObjectName("trainerView")
         self.setWindowTitle(f"Trainer: false positives — {self.gallery_path.name}")
@@ -384,6 +426,20 @@ class TrainerView(QMainWindow):
         self.progress.setObjectName("experimentProgress")
         self.progress.setMaximumWidth(220)
         row.addWidget(self.progress)
+        self.outside_button = QPushButton("Outside probe set…")
+        self.outside_button.setObjectName("outsideProbesButton")
+        self.outside_button.setToolTip(
+            "Search a set of photos that are NOT in this gallery (a CSV manifest with path, "
+            "person_id and e.g. sex, or a folder per person) against the whole gallery: "
+            "probes of persons who are also in the gallery give the rank-1 hit rate, and "
+            "every probe's own person is left out when counting false candidates")
+        menu = QMenu(self.outside_button)
+        menu.setObjectName("outsideProbesMenu")
+        menu.addAction("Probe manifest (CSV)…", lambda: self.run_outside_probes(kind="csv"))
+        menu.addAction("Probe folder (a sub-folder per person)…",
+                       lambda: self.run_outside_probes(kind="folder"))
+        self.outside_button.setMenu(menu)
+        row.addWidget(self.outside_button)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setObjectName("cancelExperimentButton")
         self.cancel_button.clicked.connect(self.cancel)
@@ -458,6 +514,12 @@ class TrainerView(QMainWindow):
         right.addWidget(self.ratio_label)
         self.in_gallery_label = _note("inGalleryLabel")
         right.addWidget(self.in_gallery_label)
+        self.prediction_title = QLabel()
+        self.prediction_title.setObjectName("predictionTitle")
+        self.prediction_title.setFont(self._bigger(0, bold=True))
+        right.addWidget(self.prediction_title)
+        self.prediction_table = _table("predictionTable", ["group", "probes", "observed"])
+        right.addWidget(self.prediction_table)
         right.addStretch(1)
         facts.addLayout(right, 1)
         col.addLayout(facts)
@@ -593,8 +655,32 @@ class TrainerView(QMainWindow):
     def run_experiment(self) -> None:
         if self.running:
             return
-        worker = GeneratorWorker(functools.partial(experiment_events, self.gallery_path,
-                                                   self.options()))
+        self._run(GeneratorWorker(functools.partial(experiment_events, self.gallery_path,
+                                                    self.options())))
+
+    def run_outside_probes(self, probes: Path | None = None, kind: str = "csv") -> None:
+        """Search an outside probe set (a CSV manifest or a folder; asked for when not
+        given) against the whole gallery, in the background."""
+        if self.running:
+            return
+        if probes is None:
+            start = str(self.gallery_path.parent)
+            if kind == "folder":
+                chosen = QFileDialog.getExistingDirectory(
+                    self, "Outside probes: a folder with a sub-folder per person", start)
+            else:
+                chosen, _ = QFileDialog.getOpenFileName(
+                    self, "Outside probes: a CSV manifest (path, person_id, ...)", start,
+                    "CSV manifest (*.csv *.tsv *.txt)")
+            if not chosen:
+                return
+            probes = Path(chosen)
+        options = OutsideOptions(group_key=probe_group(probes, self.group_key()),
+                                 seed=self.seed_spin.value())
+        self._run(GeneratorWorker(functools.partial(
+            outside_events, self.gallery_path, probes, self.probe_engine, options)))
+
+    def _run(self, worker: GeneratorWorker) -> None:
         worker.progress.connect(self._on_progress)
         worker.done.connect(self._on_done)
         worker.failed.connect(self._on_failed)
@@ -615,7 +701,7 @@ class TrainerView(QMainWindow):
         self.run_button.setEnabled(not running)
         self.run_button.setText("Run again" if self.result is not None and not running
                                 else "Run experiment")
-        for w in (self.group_combo, self.share_spin, self.seed_spin):
+        for w in (self.group_combo, self.share_spin, self.seed_spin, self.outside_button):
             w.setEnabled(not running)
         self.progress.setVisible(running)
         self.cancel_button.setVisible(running)
@@ -624,11 +710,12 @@ class TrainerView(QMainWindow):
         self.save_plots_button.setEnabled(has and not running)
         self.save_report_button.setEnabled(has and not running)
 
-    def _on_progress(self, event: ExperimentProgress) -> None:
-        if event.phase == "searching" and event.total:
+    def _on_progress(self, event: ExperimentProgress | OutsideProgress) -> None:
+        if event.phase in ("searching", "encoding") and event.total:
             self.progress.setRange(0, event.total)
             self.progress.setValue(event.done)
-            self.progress.setFormat(f"{event.done:,} / {event.total:,} probes")
+            verb = "encoded" if event.phase == "encoding" else "searched"
+            self.progress.setFormat(f"{event.done:,} / {event.total:,} probes {verb}")
 
     def _on_done(self, event: ExperimentProgress | None) -> None:
         self._experiment_worker = None
@@ -640,9 +727,16 @@ class TrainerView(QMainWindow):
         self.result = event.result
         self._set_running(False)
         r = self.result
-        self._set_status(f"Experiment finished in {r.elapsed_s:.1f} s: {r.oog_probes:,} "
-                         f"probes of persons NOT in the gallery searched against "
-                         f"{r.gallery_persons:,} persons.")
+        if isinstance(r, OutsideResult):
+            left = f"; {len(r.problems):,} left out (no face, or unreadable)" \
+                if r.problems else ""
+            self._set_status(f"Outside probes searched in {r.elapsed_s:.1f} s: "
+                             f"{r.oog_probes:,} probes against all {r.gallery_persons:,} "
+                             f"persons of the gallery{left}.")
+        else:
+            self._set_status(f"Experiment finished in {r.elapsed_s:.1f} s: {r.oog_probes:,} "
+                             f"probes of persons NOT in the gallery searched against "
+                             f"{r.gallery_persons:,} persons.")
         self._show_worst()
         self.refresh()
 
@@ -653,7 +747,7 @@ class TrainerView(QMainWindow):
 
     def _on_settings_changed(self) -> None:
         r = self.result
-        if r is not None and not self.running:
+        if r is not None and not self.running and not isinstance(r, OutsideResult):
             same = (r.options.seed, r.options.probe_share, r.group_key) == (
                 self.seed_spin.value(), self.share_spin.value() / 100, self.group_key())
             self._set_status("" if same else "The settings changed: Run again to apply them.")
@@ -700,6 +794,8 @@ class TrainerView(QMainWindow):
         self.group_table.hide()
         self.ratio_label.clear()
         self.in_gallery_label.clear()
+        self.prediction_title.clear()
+        self.prediction_table.hide()
         self.size_plot.set_message("The plot of false candidates against gallery size "
                                    "appears here.")
         self.group_plot.set_message("The per-group plot appears here (choose a group "
@@ -716,11 +812,20 @@ class TrainerView(QMainWindow):
             return
         self.headline.setText(headline(r, t))
         share = round(r.options.probe_share * 100)
-        self.setup_label.setText(
-            f"Split at random (seed {r.options.seed}, {share} % held out): "
-            f"{r.gallery_persons:,} persons ({r.gallery_faces:,} photos) form the gallery; "
-            f"{r.oog_probes:,} other persons, NOT in the gallery, were searched against it. "
-            "Any candidate they receive is a false candidate.")
+        if isinstance(r, OutsideResult):
+            self.setup_label.setText(escape(
+                f"Outside probes {Path(r.probe_set['source']).name}: {r.oog_probes:,} photos "
+                f"that are NOT in the gallery, searched against all {r.gallery_persons:,} "
+                f"persons ({r.gallery_faces:,} photos). {int(r.in_gallery.sum()):,} show "
+                "persons who are also in the gallery; every probe's own person is left out "
+                "when counting, so every candidate counted is a false candidate."))
+        else:
+            self.setup_label.setText(
+                f"Split at random (seed {r.options.seed}, {share} % held out): "
+                f"{r.gallery_persons:,} persons ({r.gallery_faces:,} photos) form the "
+                f"gallery; {r.oog_probes:,} other persons, NOT in the gallery, were searched "
+                "against it. Any candidate they receive is a false candidate.")
+        self._show_predictions(r, t)
         rows = r.by_group(t)
         if r.oog_groups is not None and rows:
             self.group_title.setText(f"Per {r.group_key} (the probe's group), at distance ≤ "
@@ -737,9 +842,12 @@ class TrainerView(QMainWindow):
             self.ratio_label.clear()
         if r.mated_probes:
             one, within = r.rank_hit(1), r.mated_within(t)
+            what = "a probe of a person who IS also in the gallery" \
+                if isinstance(r, OutsideResult) else \
+                "a held-out photo of a person who IS in the gallery"
             self.in_gallery_label.setText(escape(
-                f"In-gallery probes ({r.mated_probes:,}: a held-out photo of a person who IS "
-                f"in the gallery): own person ranked first for {one.k:,} ({pct(one.value)} %); "
+                f"In-gallery probes ({r.mated_probes:,}: {what}): own person ranked first "
+                f"for {one.k:,} ({pct(one.value)} %); "
                 f"own person at distance ≤ {lab.fmt_t(t)} for {within.k:,} "
                 f"({pct(within.value)} %)."))
         else:
@@ -753,6 +861,23 @@ class TrainerView(QMainWindow):
             self.group_plot.set_figure(figs["groups_false_candidates"])
         else:
             self.group_plot.hide()
+
+    def _show_predictions(self, r: ExperimentResult, t: float) -> None:
+        """Outside probes: the false candidates per probe FaceDesk predicts (as a search
+        computes them, without the labels) against those observed, at the slider."""
+        if not isinstance(r, OutsideResult) or not r.predictions:
+            self.prediction_title.clear()
+            self.prediction_table.hide()
+            return
+        names = list(r.predictions)
+        self.prediction_title.setText(f"False candidates per probe at distance ≤ "
+                                      f"{lab.fmt_t(t)}: predicted against observed")
+        self.prediction_table.setColumnCount(3 + len(names))
+        self.prediction_table.setHorizontalHeaderLabels(
+            ["group", "probes", "observed", *(f"predicted: {n}" for n in names)])
+        rows = [row[1:] for row in r.prediction_table([t], per_probe)]
+        self.prediction_table.show()
+        _fill(self.prediction_table, rows)
 
     # -- error rates of all pairs ----------------------------------------------------------------
 
@@ -875,20 +1000,28 @@ class TrainerView(QMainWindow):
         r = self.result
         if r is None:
             return
+        outside = isinstance(r, OutsideResult)
         details = self._gallery.face_details(
-            [f for w in r.worst for f in (w.probe_face_id, w.candidate_face_id)])
+            [f for w in r.worst for f in (w.probe_face_id, w.candidate_face_id) if f >= 0])
         for i, w in enumerate(r.worst):
             card = QFrame()
             card.setObjectName(f"worstPair{i + 1}")
             card.setFrameShape(QFrame.Shape.StyledPanel)
             row = QHBoxLayout(card)
-            for face_id in (w.probe_face_id, w.candidate_face_id):
-                row.addWidget(self._crop_label(face_id))
+            probe_crop = r.probe_crops[w.probe_index] if isinstance(r, OutsideResult) \
+                else self._gallery.face_crop(w.probe_face_id)
+            for data in (probe_crop, self._gallery.face_crop(w.candidate_face_id)):
+                row.addWidget(self._crop_label(data))
             probe, cand = details.get(w.probe_face_id, {}), details.get(w.candidate_face_id, {})
+            who = self._person(w.probe_person, probe)
+            if outside:
+                who = f"{w.probe_label} ({w.probe_person})"
+            where = "an outside probe, its own person left out" if outside else \
+                "NOT in the gallery"
             label = _note(f"worstText{i + 1}")
             label.setProperty("facedeskText", (
-                f"{i + 1}. Left, the probe: <b>{escape(self._person(w.probe_person, probe))}"
-                "</b>, NOT in the gallery.<br>Right, the gallery photo of "
+                f"{i + 1}. Left, the probe: <b>{escape(who)}"
+                f"</b>, {where}.<br>Right, the gallery photo of "
                 f"<b>{escape(self._person(w.candidate_person, cand))}</b>.<br>Two DIFFERENT "
                 f"persons, distance <b>{w.distance:.3f}</b>."))
             row.addWidget(label, 1)
@@ -906,13 +1039,13 @@ class TrainerView(QMainWindow):
         name = details.get("name")
         return person_id if not name or name == person_id else f"{person_id} — {name}"
 
-    def _crop_label(self, face_id: int) -> QLabel:
+    @staticmethod
+    def _crop_label(data: bytes) -> QLabel:
         label = QLabel()
         label.setFixedSize(CROP_PX + 4, CROP_PX + 4)
         label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         label.setFrameShape(QFrame.Shape.Box)
         pixmap = QPixmap()
-        data = self._gallery.face_crop(face_id)
         if data and pixmap.loadFromData(data):
             label.setPixmap(pixmap.scaled(CROP_PX, CROP_PX,
                                           Qt.AspectRatioMode.KeepAspectRatio,

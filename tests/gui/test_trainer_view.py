@@ -14,7 +14,15 @@ from typing import Any
 import pytest
 from labdata import synthetic_gallery
 from PySide6.QtCore import QSettings, Qt
-from PySide6.QtWidgets import QFileDialog, QLabel, QPushButton, QSlider, QTableWidget, QWidget
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QFrame,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QTableWidget,
+    QWidget,
+)
 from pytestqt.qtbot import QtBot
 
 from facedesk.core import lab
@@ -301,3 +309,71 @@ def test_main_window_opens_the_calibration_dialog(qtbot: QtBot, tmp_path: Path, 
     assert dialog is not None and dialog.isVisible()
     assert lab_db.name in dialog.windowTitle()
     dialog.close()
+
+
+# -- outside probes ----------------------------------------------------------------------------
+
+
+def test_outside_probe_set_runs_in_the_background_with_the_slider(qtbot: QtBot,
+                                                                  tmp_path: Path) -> None:
+    import csv
+
+    from fakes import FAKE_FACTORY, no_face, one_face, save_png
+
+    from facedesk.core.importer import ImportOptions, run_import
+    from facedesk.core.outside_probes import OutsideOptions, OutsideResult, run_outside
+
+    people = tmp_path / "people"
+    for person in range(10):
+        for variant in range(2):
+            save_png(one_face(person, variant), people / f"person_{person}" / f"{variant}.png")
+    db = tmp_path / "g.db"
+    spec = EngineSpec(FAKE_FACTORY)
+    with Gallery.open(db, create=True) as g:
+        for _ in run_import(g, people, engine=spec, options=ImportOptions(workers=1)):
+            pass
+    probes = tmp_path / "probes"
+    rows = [["path", "person_id", "sex"]]
+    for person, sex in ((2, "F"), (30, "M"), (31, "F"), (32, "M")):
+        save_png(one_face(person, 9), probes / f"{person}.png")
+        rows.append([f"{person}.png", f"person_{person}", sex])
+    save_png(no_face(), probes / "blank.png")
+    rows.append(["blank.png", "person_40", "F"])
+    manifest = probes / "probes.csv"
+    with manifest.open("w", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+
+    view = make_view(qtbot, db)
+    view.probe_engine = spec
+    assert child(view, QPushButton, "outsideProbesButton").isEnabled()
+    view.group_combo.addItem("sex", "sex")  # the probes' column (the gallery has none)
+    view.group_combo.setCurrentIndex(view.group_combo.count() - 1)
+    view.run_outside_probes(manifest)
+    assert view.running and not child(view, QPushButton, "outsideProbesButton").isEnabled()
+    qtbot.waitUntil(lambda: not view.running, timeout=TIMEOUT_MS)
+    shown = view.result
+    assert isinstance(shown, OutsideResult)
+    with Gallery.open(db) as g:
+        core = list(run_outside(g, manifest, spec, OutsideOptions(group_key="sex")))[-1].result
+    assert core is not None and shown.oog_probes == core.oog_probes == 4
+    assert "left out" in plain(child(view, QLabel, "statusLabel"))
+    table = child(view, QTableWidget, "predictionTable")
+    assert table.isVisible()
+    # the fake engine's scale: distances of different persons lie around 2
+    view.slider.setValue(view.slider.maximum())
+    t = view.threshold()
+    qtbot.waitUntil(lambda: f"distance ≤ {t:.1f}" in plain(child(view, QLabel,
+                                                                   "headlineLabel")),
+                    timeout=TIMEOUT_MS)
+    rows_shown = table_rows(table)
+    expected = core.predicted_vs_observed([t])
+    assert [r[0] for r in rows_shown] == [r["group"] for r in expected] == [
+        "all probes", "F", "M"]
+    assert [r[1] for r in rows_shown] == [str(r["probes"]) for r in expected]
+    assert "outside probes (own person left out)" in plain(child(view, QLabel,
+                                                                 "headlineLabel"))
+    assert "own person ranked first for 1" in plain(child(view, QLabel, "inGalleryLabel"))
+    view.tabs.setCurrentIndex(2)
+    assert view.findChild(QFrame, "worstPair1") is not None
+    saved = view.save_report(tmp_path / "out.html")
+    assert saved is not None and "predicted" in saved.read_text()

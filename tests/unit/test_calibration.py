@@ -51,7 +51,10 @@ def test_reading_interval_and_json_roundtrip() -> None:
 def test_shipped_reference_is_the_lfw_measurement() -> None:
     ref = calibration.reference()
     assert ref is not None and ref.source.startswith("LFW")
-    assert ref.impostor_pairs > 80_000_000
+    # every person weighs the same: one pair of photos per pair of the ~5,700 persons
+    persons = ref.provenance["persons"]
+    assert ref.provenance["weighting"] == "persons" and persons > 5000
+    assert ref.impostor_pairs == persons * (persons - 1) // 2 * ref.provenance["rounds"]
     # DESIGN.md: with tolerance 0.6 one person against 200 others gets a false candidate
     # about half the time: 1 - (1 - FMR(0.6))^200 should be near 0.5-0.8
     p = 1 - (1 - ref.reading(0.6).fmr) ** 200
