@@ -22,10 +22,12 @@ import click
 from facedesk import __version__
 from facedesk.cli_cases import COMMANDS as CASE_COMMANDS
 from facedesk.cli_cases import first_admin_hint, open_case_of, signed_in, user_option
+from facedesk.cli_clips import clip_probe, frames_command, provenance_lines
 from facedesk.cli_lab import COMMANDS
-from facedesk.core import accounts
+from facedesk.core import accounts, clips
 from facedesk.core.analysis import DEFAULT_IMPORT_FALLBACKS, FRAME, DetectOptions, check_step
 from facedesk.core.cases import record_search
+from facedesk.core.clips import TrackOptions
 from facedesk.core.engines import EngineSpec
 from facedesk.core.faces import Box
 from facedesk.core.imaging import sha256_bytes
@@ -36,7 +38,7 @@ from facedesk.core.importer import (
     run_import,
 )
 from facedesk.core.progress import CancelToken
-from facedesk.core.search import DEFAULT_TOP_K, Searcher, analyze_probe, choose_face
+from facedesk.core.search import DEFAULT_TOP_K, Probe, Searcher, analyze_probe, choose_face
 from facedesk.core.verify import VerifyProgress, verify_originals
 from facedesk.errors import FaceDeskError, ImageError
 from facedesk.store import Gallery
@@ -292,31 +294,77 @@ def _face_choice(value: str) -> int | str:
               show_default=True, help="Detect on a copy at most this many pixels long.")
 @detector_option
 @jitters_option
+@click.option("--track", "track", type=click.IntRange(1), default=None,
+              help="Video clips: search this face track (facedesk frames lists them); "
+                   "default: the track with the best frame.")
+@click.option("--frame", "frame", type=click.IntRange(0), default=None,
+              help="Video clips: search this frame (numbered from 0); with --track, one of "
+                   "the track's kept frames.")
+@click.option("--at", "at", metavar="TIME", default=None,
+              help="Video clips: search the frame at this time (00:01:23.4 or 83.4).")
+@click.option("--fuse/--no-fuse", "fuse", default=None,
+              help="Video clips: search the track's fused template (mean of its best frames' "
+                   "normalised encodings) or its best frame alone "
+                   f"(default: {'fused' if clips.DEFAULT_FUSE else 'best frame'}).")
+@click.option("--rotate", type=click.Choice(["0", "90", "180", "270"]), default="0",
+              help="Video clips: turn the frame counter-clockwise (recorded).")
+@click.option("--brightness", type=click.FloatRange(-255, 255), default=0.0,
+              help="Video clips: add this to every pixel (recorded).")
+@click.option("--contrast", type=click.FloatRange(0.1, 10), default=1.0,
+              help="Video clips: scale around mid-grey by this factor (recorded).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--quiet", is_flag=True, help="No progress on stderr (video clips).")
 @user_errors
 def search(probe: Path, db: Path, case_number: str, user: str | None, top_k: int, face: str,
            box: str | None, upsample: int, detect_max_side: int, detector: str, jitters: int,
-           as_json: bool) -> None:
+           track: int | None, frame: int | None, at: str | None, fuse: bool | None,
+           rotate: str, brightness: float, contrast: float, as_json: bool,
+           quiet: bool) -> None:
     """Search the face in PROBE against every face of the gallery, for an open case; list
     the candidate persons shown (within the administrator's threshold and top_k), one row
     per person, closest first. The search is recorded in the case and the audit log, with
-    the probe image."""
+    the probe image.
+
+    PROBE may be a video clip (recognised by its content, not its name): its faces are
+    followed and a track's best frame or fused template is searched, or one frame
+    (--frame, --at); the clip's SHA-256, the frames used and their PNGs are recorded."""
     choice = _face_choice(face)
     drawn = Box.parse(box) if box else None
+    is_clip = clips.looks_like_clip(probe)
+    if not is_clip and (track is not None or frame is not None or at is not None or
+                        fuse is not None):
+        raise click.UsageError(f"{probe} is not a video clip: --track, --frame, --at and "
+                               "--fuse apply to clips only")
+    provenance: dict[str, Any] | None = None
+    frame_pngs: list[bytes] = []
     with Gallery.open(db) as gallery:
         session = signed_in(gallery, user, "search")
         case = open_case_of(gallery, case_number)
         engine = engine_spec(detector, jitters).create()
         searcher = Searcher(gallery, engine.identity())
         searcher.check_engine(searcher.index())  # refuse before the slow part
-        analysed = analyze_probe(engine, probe,
-                                 DetectOptions(upsample=upsample, max_side=detect_max_side))
-        chosen = choose_face(engine, analysed, choice, drawn)
-        ranked = searcher.search(chosen.encoding, min(top_k, session.settings().top_k))
-        probe_bytes = probe.read_bytes()
-        if sha256_bytes(probe_bytes) != analysed.sha256:
-            raise ImageError(f"{probe}: the file changed while it was searched; search again")
-        recorded = record_search(session, case, analysed, chosen, ranked, probe_bytes)
+        if is_clip:
+            cp = clip_probe(engine, probe, track=track, frame=frame, at=at, fuse=fuse,
+                            rotate=int(rotate), brightness=brightness, contrast=contrast,
+                            options=TrackOptions(upsample=max(upsample, 1)),
+                            quiet=quiet or as_json)
+            analysed = Probe(path=str(probe), sha256=cp.sha256, image=cp.image,
+                             faces=[cp.face])
+            chosen = cp.face
+            encoding, probe_bytes = cp.encoding, cp.png
+            provenance, frame_pngs = cp.provenance, cp.frame_pngs
+        else:
+            analysed = analyze_probe(engine, probe,
+                                     DetectOptions(upsample=upsample, max_side=detect_max_side))
+            chosen = choose_face(engine, analysed, choice, drawn)
+            encoding = chosen.encoding
+            probe_bytes = probe.read_bytes()
+            if sha256_bytes(probe_bytes) != analysed.sha256:
+                raise ImageError(f"{probe}: the file changed while it was searched; search "
+                                 "again")
+        ranked = searcher.search(encoding, min(top_k, session.settings().top_k))
+        recorded = record_search(session, case, analysed, chosen, ranked, probe_bytes,
+                                 provenance=provenance, frame_pngs=frame_pngs)
     result = recorded.result
     if as_json:
         emit_json({
@@ -326,11 +374,16 @@ def search(probe: Path, db: Path, case_number: str, user: str | None, top_k: int
             "threshold": recorded.threshold,
             "probe": analysed.as_dict(),
             "searched_face": chosen.as_dict(),
+            "provenance": provenance,
             **result.as_dict(),
         })
         return
     n = len(analysed.faces)
     which = "a hand-drawn box" if drawn else f"face {chosen.index} of {n}"
+    if provenance is not None:
+        for line in provenance_lines(provenance):
+            click.echo(line)
+        which = "the fused template" if provenance["fused"] else "its face"
     q = chosen.quality
     click.echo(f"probe {probe}: {n} face{'s' if n != 1 else ''} found; searched {which} "
                f"({q.size_px} px, eyes {q.eye_distance_px:.0f} px apart, "
@@ -459,7 +512,8 @@ def _register(command: click.Command) -> None:
             _register(sub)
 
 
-for _command in [*COMMANDS, *CASE_COMMANDS]:
+for _command in [*COMMANDS, *CASE_COMMANDS,
+                 frames_command(lambda: engine_spec("hog", 0).create())]:
     _register(_command)
     cli.add_command(_command)
 
