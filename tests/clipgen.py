@@ -75,6 +75,9 @@ class ClipSpec:
     #: variable frame rate: every third frame is shown twice as long
     vfr: bool = False
     seed: int = 0
+    #: MP4/MOV: the index (moov) first, as exports do; False: at the end, as a recorder
+    #: writes it while recording (a recording cut off then has none)
+    faststart: bool = True
 
 
 @dataclass
@@ -103,6 +106,24 @@ class Truth:
             if b.left <= cx <= b.right and b.top <= cy <= b.bottom:
                 return app, shot, person
         return None
+
+
+    def errors(self, result: Any) -> tuple[int, int, int]:
+        """(splits, merges, missed) of a ClipTracks against the truth: extra tracks per
+        true segment (appearance within a shot), tracks holding more than one segment or
+        a face no segment has, segments no track holds."""
+        segments = self.segments()
+        holders: dict[tuple[int, int], set[int]] = {k: set() for k in segments}
+        merges = 0
+        for t in result.tracks:
+            owners = {self.who(f, b) for f, b in t.boxes.items()}
+            keys = {(o[0], o[1]) for o in owners if o is not None}
+            merges += len(keys) > 1 or None in owners
+            for k in keys:
+                holders[k].add(t.id)
+        splits = sum(max(0, len(h) - 1) for h in holders.values())
+        missed = sum(1 for h in holders.values() if not h)
+        return splits, merges, missed
 
 
 def background(width: int, height: int, seed: int) -> np.ndarray:
@@ -172,7 +193,8 @@ def render(spec: ClipSpec, out: Path) -> Truth:
     """Write the clip to `out` and return its truth."""
     backgrounds = [background(spec.width, spec.height, spec.seed * 10 + k)
                    for k in range(len(spec.cuts) + 1)]
-    options = {"movflags": "faststart"} if spec.container in ("mp4", "mov") else {}
+    options = {"movflags": "faststart"} if spec.faststart and \
+        spec.container in ("mp4", "mov") else {}
     container = av.open(str(out), "w", format=spec.container, options=options)
     stream = container.add_stream(spec.codec, rate=spec.fps)
     sw, sh = (spec.height, spec.width) if spec.rotation in (90, 270) else \

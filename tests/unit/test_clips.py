@@ -210,23 +210,6 @@ def test_only_rotation_and_brightness_contrast_are_applied_and_each_is_recorded(
 # --- tracks (fake engine, lossless clips) -------------------------------------------------------
 
 
-def track_errors(truth: Truth, result: clips.ClipTracks) -> tuple[int, int, int]:
-    """(splits, merges, missed): extra tracks per true segment, tracks holding more than
-    one true segment, true segments no track holds."""
-    segments = truth.segments()
-    holders: dict[tuple[int, int], set[int]] = {k: set() for k in segments}
-    merges = 0
-    for t in result.tracks:
-        owners = {truth.who(f, b) for f, b in t.boxes.items()}
-        keys = {(o[0], o[1]) for o in owners if o is not None}
-        merges += len(keys) > 1 or None in owners
-        for k in keys:
-            holders[k].add(t.id)
-    splits = sum(max(0, len(h) - 1) for h in holders.values())
-    missed = sum(1 for h in holders.values() if not h)
-    return splits, merges, missed
-
-
 def run(path: Path, **kw: object) -> clips.ClipTracks:
     return clips.run_tracks(FakeEngine(), path, TrackOptions(**kw))  # type: ignore[arg-type]
 
@@ -240,7 +223,7 @@ def test_two_people_a_visitor_and_a_cut_make_the_tracks_the_truth_says(tmp_path:
     assert result.cuts == [30]
     # 1 and 2 before and after the cut, 3 between: five segments, five tracks
     assert len(truth.segments()) == 5
-    assert track_errors(truth, result) == (0, 0, 0)
+    assert truth.errors(result) == (0, 0, 0)
     assert len(result.tracks) == 5
     for t in result.tracks:
         assert 1 <= len(t.best) <= 3
@@ -257,11 +240,11 @@ def test_a_person_who_leaves_and_returns_is_a_new_track_and_gaps_within_join(
     box = Box(60, 120, 130, 50)
     walks = (FakeWalk(4, 0, 9, box, box), FakeWalk(4, 30, 39, box, box))
     truth = fake_clip(tmp_path / "away.mov", walks, 40)
-    assert track_errors(truth, run(tmp_path / "away.mov")) == (0, 0, 0)
+    assert truth.errors(run(tmp_path / "away.mov")) == (0, 0, 0)
     # analysed every 0.5 s, a 1.5 s gap ends the track; with max_gap_s 5 it joins
     joined = run(tmp_path / "away.mov", max_gap_s=5.0)
     assert len(joined.tracks) == 1
-    assert track_errors(truth, joined)[1] == 1  # the truth counts two appearances
+    assert truth.errors(joined)[1] == 1  # the truth counts two appearances
 
 
 def test_two_people_who_swap_places_keep_their_tracks(tmp_path: Path) -> None:
@@ -271,7 +254,7 @@ def test_two_people_who_swap_places_keep_their_tracks(tmp_path: Path) -> None:
     walks = (FakeWalk(5, 0, 19, a0, b0), FakeWalk(6, 0, 19, b0, a0))
     truth = fake_clip(tmp_path / "swap.mov", walks, 20)
     result = run(tmp_path / "swap.mov", analysis_fps=2)
-    _, merges, missed = track_errors(truth, result)
+    _, merges, missed = truth.errors(result)
     assert merges == 0 and missed == 0
 
 
