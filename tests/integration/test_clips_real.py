@@ -21,8 +21,6 @@ from facedesk.core.imaging import load_image
 from facedesk.core.search import Searcher
 from facedesk.store import Gallery
 
-
-
 #: three gallery persons whose held-out photo the HOG detector finds
 PEOPLE = 3
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from clipgen import FakeWalk, Truth, fake_clip, render, walker
+from clipgen import FakeWalk, fake_clip, render, walker
 from fakes import FakeEngine, one_face, save_png
 
 from facedesk.core import clips
