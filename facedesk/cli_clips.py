@@ -135,14 +135,7 @@ def clip_probe(engine: FaceEngine, clip: Path, *, track: int | None, frame: int 
 
 
 def provenance_lines(prov: dict[str, Any]) -> list[str]:
-    clip = prov["clip"]
-    frames = prov["frames"]
-    what = (f"the fused template of {len(frames)} frames of track {prov['track']}"
-            if prov["fused"] else
-            f"frame {frames[0]['frame']} at {frames[0]['timecode']}"
-            + (f" (track {prov['track']})" if prov.get("track") is not None else ""))
-    return [f"probe from clip {clip['name']} (SHA-256 {clip['sha256'][:16]}…, "
-            f"{clip['container'].split(',')[0]}/{clip['codec']}): {what}"]
+    return [clips.describe_provenance(prov)]
 
 
 # --- facedesk frames ------------------------------------------------------------------------

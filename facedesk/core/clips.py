@@ -30,6 +30,7 @@ changed, and each of these is recorded with the search (`Adjustment`).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import math
@@ -1151,6 +1152,18 @@ def clip_provenance(info: ClipInfo, outcome: str, frames: list[dict[str, Any]], 
             "fused_frames": len(frames) if fused else 1, "frames": frames}
 
 
+def describe_provenance(prov: dict[str, Any]) -> str:
+    """One line: which clip, which frames, fused or not."""
+    clip = prov["clip"]
+    frames = prov["frames"]
+    what = (f"the fused template of {len(frames)} frames of track {prov['track']}"
+            if prov["fused"] else
+            f"frame {frames[0]['frame']} at {frames[0]['timecode']}"
+            + (f" (track {prov['track']})" if prov.get("track") is not None else ""))
+    return (f"probe from clip {clip['name']} (SHA-256 {clip['sha256'][:16]}…, "
+            f"{clip['container'].split(',')[0]}/{clip['codec']}): {what}")
+
+
 def _describe_on(engine: FaceEngine, rgb: RGBArray, box: Box | None,
                  detector: str) -> Face:
     """The face in `rgb`: in `box` when given (the tracked face), else the largest
@@ -1203,7 +1216,8 @@ def track_probe(engine: FaceEngine, result: ClipTracks, track_id: int, *,
                                      [*_rotation_record(result.info), *tf.adjustments(),
                                       *extra], face.quality))
     encoding = fused_encoding([f.encoding for f in faces]) if fuse else faces[0].encoding
-    first = faces[0]
+    # the face shown and searched: the first frame's, carrying the encoding searched
+    first = dataclasses.replace(faces[0], encoding=encoding)
     image = LoadedImage(rgb=np.asarray(Image.open(io.BytesIO(pngs[0])).convert("RGB")),
                         format="PNG", mode="RGB", exif_transposed=False)
     prov = clip_provenance(result.info, result.outcome(), records, track=track_id, fused=fuse)
