@@ -31,6 +31,7 @@ changed, and each of these is recorded with the search (`Adjustment`).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import io
 import math
@@ -101,6 +102,13 @@ class TrackOptions:
     min_detections: int = 2
     #: tracks kept at most (the shortest are dropped first); bounds memory on long clips
     max_tracks: int = 400
+    #: a face that plainly continues a track (its box overlaps that track's last box by
+    #: `follow_iou` and no other face is near) is not described again (landmarks and
+    #: encoding: 40 % of the time otherwise) until `reencode_s` after the track's last
+    #: encoding, unless its size and sharpness could make it one of the track's best
+    #: frames
+    follow_iou: float = 0.5
+    reencode_s: float = 1.0
 
     def __post_init__(self) -> None:
         if not 0 < self.analysis_fps <= 60:
@@ -780,6 +788,8 @@ class Track:
     last_box: Box
     last_encoding: Encoding
     detections: int = 1
+    #: the time of the track's last described (encoded) face
+    last_encoded_s: float = 0.0
     best: list[TrackFrame] = field(default_factory=list)
     #: frame -> box of every detection (the truth comparison and the scrubber use it)
     boxes: dict[int, Box] = field(default_factory=dict)
@@ -927,8 +937,37 @@ class Tracker:
             del self.finished[opt.max_tracks:]
             self.finished.sort(key=lambda t: t.id)
 
+    def plan(self, time_s: float, boxes: Sequence[Box],
+             best_possible: Callable[[Box], float]) -> dict[int, Track]:
+        """The boxes (by position) that plainly continue a track and need no new
+        encoding (see TrackOptions.follow_iou); `best_possible(box)` bounds the score
+        the face could get."""
+        opt = self.options
+        live = [t for t in self.active if time_s - t.last_time_s <= opt.max_gap_s]
+        follow: dict[int, Track] = {}
+        for i, b in enumerate(boxes):
+            near = [t for t in live if iou(b, t.last_box) >= opt.follow_iou]
+            if len(near) != 1 or near[0] in follow.values():
+                continue
+            t = near[0]
+            if sum(1 for other in boxes if iou(other, t.last_box) >= opt.min_iou) != 1:
+                continue
+            if time_s - t.last_encoded_s > opt.reencode_s:
+                continue
+            if len(t.best) < opt.best_per_track or best_possible(b) > t.best[-1].score:
+                continue
+            follow[i] = t
+        return follow
+
+    def follow(self, track: Track, index: int, time_s: float, box: Box) -> None:
+        track.detections += 1
+        track.last_frame, track.last_time_s, track.last_box = index, time_s, box
+        track.boxes[index] = box
+
     def update(self, index: int, time_s: float, rgb: RGBArray | None,
                faces: Sequence[tuple[Box, list[Point], Encoding, FaceQuality]]) -> None:
+        """Join the described faces of frame `index` to tracks (tracks already followed
+        in this frame excepted), or start new ones; keep each track's best frames."""
         opt = self.options
         stale = [t for t in self.active if time_s - t.last_time_s > opt.max_gap_s]
         if stale:
@@ -937,6 +976,8 @@ class Tracker:
         pairs: list[tuple[float, int, int]] = []
         for fi, (box, _, enc, _) in enumerate(faces):
             for ti, t in enumerate(self.active):
+                if t.last_frame == index and t.detections:
+                    continue  # followed in this frame
                 overlap = iou(box, t.last_box)
                 (cx, cy), (tx, ty) = box.center, t.last_box.center
                 shift = math.hypot(cx - tx, cy - ty) / max(1, t.last_box.width)
@@ -969,6 +1010,7 @@ class Tracker:
                 self.active.append(t)
             t.detections += 1
             t.last_frame, t.last_time_s, t.last_box, t.last_encoding = index, time_s, box, enc
+            t.last_encoded_s = time_s
             t.boxes[index] = box
             e64 = enc.astype(np.float64)
             t._unit_sum = t._unit_sum + e64 / max(float(np.linalg.norm(e64)), 1e-9)
@@ -986,25 +1028,23 @@ class Tracker:
         return sorted(self.finished, key=lambda t: t.id)
 
 
-def analyse_frame(engine: FaceEngine, rgb_full: Callable[[], RGBArray], small: RGBArray,
-                  full_size: tuple[int, int], options: TrackOptions, times: StageTimes
-                  ) -> tuple[RGBArray | None, list[tuple[Box, list[Point], Encoding,
-                                                         FaceQuality]]]:
-    """Detect on `small`, describe on the full frame (made only when a face is found)."""
+def detect_boxes(engine: FaceEngine, small: RGBArray, full_size: tuple[int, int],
+                 options: TrackOptions, times: StageTimes) -> list[Box]:
+    """Faces found on `small`, in the full frame's pixels."""
     w, h = full_size
     t0 = time.perf_counter()
     boxes = engine.detect(small, options.upsample)
     times.detect += time.perf_counter() - t0
-    if not boxes:
-        return None, []
     scale = small.shape[1] / w
     boxes = [b.scaled(scale).clipped(w, h) if scale != 1.0 else b for b in boxes]
-    boxes = [b for b in boxes if b.width > 0 and b.height > 0]
+    return [b for b in boxes if b.width > 0 and b.height > 0]
+
+
+def describe_boxes(engine: FaceEngine, full: RGBArray, boxes: Sequence[Box],
+                   times: StageTimes) -> list[tuple[Box, list[Point], Encoding, FaceQuality]]:
+    """Landmarks, encoding and quality figures of each box (the full frame)."""
     if not boxes:
-        return None, []
-    t0 = time.perf_counter()
-    full = rgb_full()
-    times.convert += time.perf_counter() - t0
+        return []
     t0 = time.perf_counter()
     raws = engine.describe(full, boxes)
     times.describe += time.perf_counter() - t0
@@ -1012,7 +1052,16 @@ def analyse_frame(engine: FaceEngine, rgb_full: Callable[[], RGBArray], small: R
     image = LoadedImage(rgb=full, format="video", mode="RGB", exif_transposed=False)
     faces = [(r.box, r.landmarks, r.encoding, analysis.quality_of(image, r)) for r in raws]
     times.quality += time.perf_counter() - t0
-    return full, faces
+    return faces
+
+
+def best_possible_score(full: RGBArray, box: Box) -> float:
+    """An upper bound of `frame_score` for the face in `box` without its landmarks: the
+    eyes taken as half the box apart (dlib's boxes give about 0.4) and the head frontal."""
+    face = imaging.crop(full, box.top, box.right, box.bottom, box.left)
+    return frame_score(FaceQuality(
+        size_px=min(box.width, box.height), eye_distance_px=0.5 * box.width,
+        sharpness=imaging.sharpness(face), brightness=imaging.brightness(face), yaw_deg=0.0))
 
 
 def track_clip(engine: FaceEngine, path: Path, options: TrackOptions | None = None,
@@ -1035,8 +1084,11 @@ def track_clip(engine: FaceEngine, path: Path, options: TrackOptions | None = No
         t_dec = time.perf_counter()
         for raw in frames:
             times.decode += time.perf_counter() - t_dec
-            if raw.time_s + 1e-6 >= due:
-                due = raw.time_s + 1.0 / opt.analysis_fps
+            if raw.time_s + 0.002 >= due:
+                # on a grid of 1/analysis_fps (timestamps rounded to the millisecond still
+                # land on it), never more than half a step behind the frame analysed
+                step_s = 1.0 / opt.analysis_fps
+                due = max(due + step_s, raw.time_s + step_s / 2)
                 analysed += 1
                 t0 = time.perf_counter()
                 thumb = reader.thumbnail(raw)
@@ -1049,9 +1101,21 @@ def track_clip(engine: FaceEngine, path: Path, options: TrackOptions | None = No
                     cuts.append(raw.index)
                 prev_thumb = thumb
                 times.track += time.perf_counter() - t0
-                full, faces = analyse_frame(
-                    engine, lambda r=raw: reader.rgb(r), small,  # type: ignore[misc]
-                    (info.width, info.height), opt, times)
+                boxes = detect_boxes(engine, small, (info.width, info.height), opt, times)
+                full: RGBArray | None = None
+                faces: list[tuple[Box, list[Point], Encoding, FaceQuality]] = []
+                if boxes:
+                    t0 = time.perf_counter()
+                    full = reader.rgb(raw)
+                    times.convert += time.perf_counter() - t0
+                    t0 = time.perf_counter()
+                    follow = tracker.plan(raw.time_s, boxes,
+                                          functools.partial(best_possible_score, full))
+                    for i, t in follow.items():
+                        tracker.follow(t, raw.index, raw.time_s, boxes[i])
+                    times.track += time.perf_counter() - t0
+                    faces = describe_boxes(engine, full, [b for i, b in enumerate(boxes)
+                                                          if i not in follow], times)
                 t0 = time.perf_counter()
                 tracker.update(raw.index, raw.time_s, full, faces)
                 times.track += time.perf_counter() - t0
