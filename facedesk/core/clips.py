@@ -109,8 +109,17 @@ class TrackOptions:
     #: frames
     follow_iou: float = 0.5
     reencode_s: float = 1.0
+    #: the whole frame is searched for faces in every this many analysed frames (at 6 per
+    #: second, 3: every half second, so a person entering is found within half a second);
+    #: in the others only the regions around the live tracks' last boxes (1 = always the
+    #: whole frame)
+    full_detect_every: int = 3
+    #: a region is the track's last box grown by this share of its size on each side
+    region_margin: float = 1.0
 
     def __post_init__(self) -> None:
+        if self.full_detect_every < 1:
+            raise ValueError("full_detect_every must be at least 1")
         if not 0 < self.analysis_fps <= 60:
             raise ValueError("analysis_fps must be between 0 and 60")
         if self.detect_side < 64:
@@ -1029,14 +1038,38 @@ class Tracker:
 
 
 def detect_boxes(engine: FaceEngine, small: RGBArray, full_size: tuple[int, int],
-                 options: TrackOptions, times: StageTimes) -> list[Box]:
-    """Faces found on `small`, in the full frame's pixels."""
+                 options: TrackOptions, times: StageTimes,
+                 regions: Sequence[Box] | None = None) -> list[Box]:
+    """Faces found on `small` (only within `regions`, boxes of the full frame, when
+    given), in the full frame's pixels."""
     w, h = full_size
-    t0 = time.perf_counter()
-    boxes = engine.detect(small, options.upsample)
-    times.detect += time.perf_counter() - t0
     scale = small.shape[1] / w
-    boxes = [b.scaled(scale).clipped(w, h) if scale != 1.0 else b for b in boxes]
+    t0 = time.perf_counter()
+    if regions is None:
+        found = engine.detect(small, options.upsample)
+    else:
+        found = []
+        sh, sw = small.shape[:2]
+        for r in regions:
+            m_x, m_y = r.width * options.region_margin, r.height * options.region_margin
+            top, left = max(0, round((r.top - m_y) * scale)), max(0, round((r.left - m_x) * scale))
+            bottom = min(sh, round((r.bottom + m_y) * scale))
+            right = min(sw, round((r.right + m_x) * scale))
+            if bottom - top < 8 or right - left < 8:
+                continue
+            crop = np.ascontiguousarray(small[top:bottom, left:right])
+            ch, cw = crop.shape[:2]
+            for b in engine.detect(crop, options.upsample):
+                # a face cut by the region's edge (not the frame's) is left to the next
+                # look at the whole frame
+                if (b.top <= 0 < top) or (b.left <= 0 < left) or \
+                        (b.bottom >= ch and bottom < sh) or (b.right >= cw and right < sw):
+                    continue
+                box = Box(b.top + top, b.right + left, b.bottom + top, b.left + left)
+                if all(iou(box, o) < 0.5 for o in found):
+                    found.append(box)
+    times.detect += time.perf_counter() - t0
+    boxes = [b.scaled(scale).clipped(w, h) if scale != 1.0 else b for b in found]
     return [b for b in boxes if b.width > 0 and b.height > 0]
 
 
@@ -1101,7 +1134,12 @@ def track_clip(engine: FaceEngine, path: Path, options: TrackOptions | None = No
                     cuts.append(raw.index)
                 prev_thumb = thumb
                 times.track += time.perf_counter() - t0
-                boxes = detect_boxes(engine, small, (info.width, info.height), opt, times)
+                live = [t.last_box for t in tracker.active
+                        if raw.time_s - t.last_time_s <= opt.max_gap_s]
+                whole = not live or analysed % opt.full_detect_every == 1 or \
+                    opt.full_detect_every <= 1 or (cuts and cuts[-1] == raw.index)
+                boxes = detect_boxes(engine, small, (info.width, info.height), opt, times,
+                                     None if whole else live)
                 full: RGBArray | None = None
                 faces: list[tuple[Box, list[Point], Encoding, FaceQuality]] = []
                 if boxes:
