@@ -7,6 +7,8 @@
 #
 # Photo import: import_throughput, stages, import_recall (benchmarks/import_*.py, stages.py)
 # Search and start-up: search_scale, gui_startup
+# CCTV clips: clips (speed of tracks on a 60-second 720p clip), clip_fusion (fused template
+# against the best frame)
 #
 # A benchmark whose script is missing is reported and skipped; one that fails is
 # reported and the others still run (the exit status is then 1). Each one's output is
@@ -18,7 +20,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 PY=${PYTHON:-.venv/bin/python}
-DEFAULT=(import_throughput stages import_recall search_scale gui_startup)
+DEFAULT=(import_throughput stages import_recall search_scale gui_startup clips clip_fusion)
 NAMES=("$@")
 [ ${#NAMES[@]} -gt 0 ] || NAMES=("${DEFAULT[@]}")
 OUT=${FACEDESK_BENCH_OUT:-${TMPDIR:-/tmp}/facedesk-bench/results/$(date +%Y%m%d-%H%M%S)}

@@ -762,6 +762,8 @@ class TrackFrame:
     image: RGBArray = field(repr=False)
     crop: Box
     scale: float = 1.0
+    #: `estimated_score` of the face (what a face not described is compared with)
+    estimate: float = 0.0
 
     def face_in_image(self) -> tuple[Box, list[Point]]:
         """The face's box and landmarks in `image`'s pixels."""
@@ -949,8 +951,8 @@ class Tracker:
     def plan(self, time_s: float, boxes: Sequence[Box],
              best_possible: Callable[[Box], float]) -> dict[int, Track]:
         """The boxes (by position) that plainly continue a track and need no new
-        encoding (see TrackOptions.follow_iou); `best_possible(box)` bounds the score
-        the face could get."""
+        encoding (see TrackOptions.follow_iou); `best_possible(box)` is the face's
+        `estimated_score`."""
         opt = self.options
         live = [t for t in self.active if time_s - t.last_time_s <= opt.max_gap_s]
         follow: dict[int, Track] = {}
@@ -963,7 +965,8 @@ class Tracker:
                 continue
             if time_s - t.last_encoded_s > opt.reencode_s:
                 continue
-            if len(t.best) < opt.best_per_track or best_possible(b) > t.best[-1].score:
+            if len(t.best) < opt.best_per_track or \
+                    best_possible(b) > min(f.estimate for f in t.best):
                 continue
             follow[i] = t
         return follow
@@ -1028,7 +1031,7 @@ class Tracker:
                                     or score > t.best[-1].score):
                 image, crop, scale = _crop_of(rgb, box)
                 t.best.append(TrackFrame(index, time_s, box, list(landmarks), enc, q, score,
-                                         image, crop, scale))
+                                         image, crop, scale, estimated_score(rgb, box)))
                 t.best.sort(key=lambda f: (-f.score, f.frame))
                 del t.best[opt.best_per_track:]
 
@@ -1088,12 +1091,13 @@ def describe_boxes(engine: FaceEngine, full: RGBArray, boxes: Sequence[Box],
     return faces
 
 
-def best_possible_score(full: RGBArray, box: Box) -> float:
-    """An upper bound of `frame_score` for the face in `box` without its landmarks: the
-    eyes taken as half the box apart (dlib's boxes give about 0.4) and the head frontal."""
+def estimated_score(full: RGBArray, box: Box) -> float:
+    """`frame_score` estimated without landmarks: the eyes taken as 0.4 of the box apart
+    (as in dlib's boxes) and the head frontal. A face that continues a track is described
+    again only if this beats the estimate of one of the track's kept frames."""
     face = imaging.crop(full, box.top, box.right, box.bottom, box.left)
     return frame_score(FaceQuality(
-        size_px=min(box.width, box.height), eye_distance_px=0.5 * box.width,
+        size_px=min(box.width, box.height), eye_distance_px=0.4 * box.width,
         sharpness=imaging.sharpness(face), brightness=imaging.brightness(face), yaw_deg=0.0))
 
 
@@ -1148,7 +1152,7 @@ def track_clip(engine: FaceEngine, path: Path, options: TrackOptions | None = No
                     times.convert += time.perf_counter() - t0
                     t0 = time.perf_counter()
                     follow = tracker.plan(raw.time_s, boxes,
-                                          functools.partial(best_possible_score, full))
+                                          functools.partial(estimated_score, full))
                     for i, t in follow.items():
                         tracker.follow(t, raw.index, raw.time_s, boxes[i])
                     times.track += time.perf_counter() - t0

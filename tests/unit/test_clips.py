@@ -270,3 +270,28 @@ def test_tracking_yields_progress_and_stops_on_cancel(tmp_path: Path) -> None:
     assert last.phase == "cancelled" and last.result is not None
     assert last.result.report.stopped == "cancelled"
     assert last.frames_read < 60
+
+
+def test_between_whole_looks_only_the_regions_of_live_tracks_are_searched_and_encoded(
+        tmp_path: Path) -> None:
+    walks = (FakeWalk(1, 0, 59, Box(60, 90, 120, 30), Box(60, 150, 120, 90)),)
+    truth = fake_clip(tmp_path / "walk.mov", walks, 60)
+    engine = FakeEngine()
+    described: list[int] = []
+    real_describe = engine.describe
+
+    def counting(rgb: np.ndarray, boxes: list[Box]) -> list:
+        described.append(len(boxes))
+        return real_describe(rgb, boxes)
+
+    engine.describe = counting  # type: ignore[method-assign]
+    result = clips.run_tracks(engine, tmp_path / "walk.mov", TrackOptions(analysis_fps=10))
+    assert truth.errors(result) == (0, 0, 0) and result.frames_analysed == 60
+    whole = [c for c in engine.detect_calls if c[:2] == (240, 320)]
+    assert len(whole) == 20  # every third analysed frame
+    assert len(engine.detect_calls) == 60  # the others: the track's region only
+    assert all(c[0] * c[1] < 240 * 320 / 2 for c in engine.detect_calls if c[:2] != (240, 320))
+    # a face that plainly continues its track is encoded again about once a second,
+    # or when it could be a better frame: far fewer than 60
+    assert sum(described) < 30
+    assert result.tracks[0].detections == 60
