@@ -76,6 +76,15 @@ def repeat_clip(src: Path, dst: Path, times: int) -> None:
                 out.mux(q)
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM: since its exec; getrusage's ru_maxrss
+    would carry over the parent's peak, which generated the clip)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def measure(clip: Path, mode: str) -> dict[str, object]:
     """In this process: decode only, or the whole tracking."""
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -103,7 +112,7 @@ def measure(clip: Path, mode: str) -> dict[str, object]:
     out["wall_s"] = time.perf_counter() - t0
     usage = resource.getrusage(resource.RUSAGE_SELF)
     out["cpu_s"] = usage.ru_utime + usage.ru_stime - cpu0
-    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["peak_rss_mb"] = peak_rss_mb()
     return out
 
 
