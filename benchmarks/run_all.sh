@@ -8,6 +8,8 @@
 # Photo import: import_throughput, stages, import_recall (benchmarks/import_*.py, stages.py)
 # Search and start-up: search_scale, gui_startup
 # Sign-in: sign_in (Argon2id, the back-off and the lockout; about 30 s)
+# CCTV clips: clips (speed of tracks on a 60-second 720p clip), clip_fusion (fused template
+# against the best frame)
 #
 # A benchmark whose script is missing is reported and skipped; one that fails is
 # reported and the others still run (the exit status is then 1). Each one's output is
@@ -19,7 +21,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 PY=${PYTHON:-.venv/bin/python}
-DEFAULT=(import_throughput stages import_recall search_scale gui_startup sign_in)
+DEFAULT=(import_throughput stages import_recall search_scale gui_startup sign_in clips clip_fusion)
 NAMES=("$@")
 [ ${#NAMES[@]} -gt 0 ] || NAMES=("${DEFAULT[@]}")
 OUT=${FACEDESK_BENCH_OUT:-${TMPDIR:-/tmp}/facedesk-bench/results/$(date +%Y%m%d-%H%M%S)}

@@ -14,6 +14,7 @@ import sqlite3
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,10 +31,12 @@ from facedesk.cli_cases import (
     signed_in,
     user_option,
 )
+from facedesk.cli_clips import clip_probe, frames_command, provenance_lines
 from facedesk.cli_lab import COMMANDS, lab_signed_in
-from facedesk.core import accounts
+from facedesk.core import accounts, clips
 from facedesk.core.analysis import DEFAULT_IMPORT_FALLBACKS, FRAME, DetectOptions, check_step
 from facedesk.core.cases import Case, record_search
+from facedesk.core.clips import TrackOptions
 from facedesk.core.engines import EngineSpec
 from facedesk.core.faces import Box, FaceEngine
 from facedesk.core.imaging import sha256_bytes
@@ -45,7 +48,7 @@ from facedesk.core.importer import (
 )
 from facedesk.core.lookalikes import expected_with_threshold
 from facedesk.core.progress import CancelToken
-from facedesk.core.search import DEFAULT_TOP_K, Searcher, analyze_probe, choose_face
+from facedesk.core.search import DEFAULT_TOP_K, Probe, Searcher, analyze_probe, choose_face
 from facedesk.core.sources import read_probe_list
 from facedesk.core.verify import VerifyProgress, verify_originals
 from facedesk.errors import FaceDeskError, ImageError
@@ -301,26 +304,57 @@ def _face_choice(value: str) -> int | str:
               show_default=True, help="Detect on a copy at most this many pixels long.")
 @detector_option
 @jitters_option
+@click.option("--track", "track", type=click.IntRange(1), default=None,
+              help="Video clips: search this face track (facedesk frames lists them); "
+                   "default: the track with the best frame.")
+@click.option("--frame", "frame", type=click.IntRange(0), default=None,
+              help="Video clips: search this frame (numbered from 0); with --track, one of "
+                   "the track's kept frames.")
+@click.option("--at", "at", metavar="TIME", default=None,
+              help="Video clips: search the frame at this time (00:01:23.4 or 83.4).")
+@click.option("--fuse/--no-fuse", "fuse", default=None,
+              help="Video clips: search the track's fused template (mean of its best frames' "
+                   "normalised encodings) or its best frame alone "
+                   f"(default: {'fused' if clips.DEFAULT_FUSE else 'best frame'}).")
+@click.option("--rotate", type=click.Choice(["0", "90", "180", "270"]), default="0",
+              help="Video clips: turn the frame counter-clockwise (recorded).")
+@click.option("--brightness", type=click.FloatRange(-255, 255), default=0.0,
+              help="Video clips: add this to every pixel (recorded).")
+@click.option("--contrast", type=click.FloatRange(0.1, 10), default=1.0,
+              help="Video clips: scale around mid-grey by this factor (recorded).")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the result as JSON: one object for one PROBE, a list of objects "
                    "(one per probe, in order) for several or --probes.")
+@click.option("--quiet", is_flag=True, help="No progress on stderr (video clips).")
 @user_errors
 def search(probes: tuple[Path, ...], db: Path, probe_list: Path | None, case_number: str,
            user: str | None, top_k: int, face: str, box: str | None, upsample: int,
-           detect_max_side: int, detector: str, jitters: int, as_json: bool) -> None:
+           detect_max_side: int, detector: str, jitters: int, track: int | None,
+           frame: int | None, at: str | None, fuse: bool | None, rotate: str,
+           brightness: float, contrast: float, as_json: bool, quiet: bool) -> None:
     """Search the face in each PROBE against every face of the gallery, for an open case;
     list the candidate persons shown (within the administrator's threshold and top_k), one
     row per person, closest first. Each probe is its own search, recorded in the case and
     the audit log with the probe image. A probe that cannot be searched is reported in one
-    line and the others go on; the exit code is 1 if any could not be searched."""
+    line and the others go on; the exit code is 1 if any could not be searched.
+
+    A PROBE may be a video clip (recognised by its content, not its name): its faces are
+    followed and a track's best frame or fused template is searched, or one frame
+    (--frame, --at); the clip's SHA-256, the frames used and their PNGs are recorded."""
     paths = list(probes) + (read_probe_list(probe_list) if probe_list else [])
     if not paths:
-        raise click.UsageError("give at least one PROBE photo, or --probes LIST.csv")
+        raise click.UsageError("give at least one PROBE photo or clip, or --probes LIST.csv")
     choice = _face_choice(face)
     drawn = Box.parse(box) if box else None
-    if drawn is not None and len(paths) > 1:
-        raise click.UsageError("--box names a face in one photo: search one PROBE with it")
+    clip = _ClipChoice(track, frame, at, fuse, int(rotate), brightness, contrast,
+                       quiet or as_json)
+    if len(paths) > 1 and (drawn is not None or clip.names_part()):
+        raise click.UsageError("--box, --track, --frame and --at name a face in one photo or "
+                               "clip: search one PROBE with them")
     single = len(paths) == 1 and probe_list is None
+    if single and clip.given() and not clips.looks_like_clip(paths[0]):
+        raise click.UsageError(f"{paths[0]} is not a video clip: --track, --frame, --at and "
+                               "--fuse apply to clips only")
     docs: list[dict[str, Any]] = []
     failed = 0
     with Gallery.open(db) as gallery:
@@ -335,7 +369,7 @@ def search(probes: tuple[Path, ...], db: Path, probe_list: Path | None, case_num
                 click.echo("")
             try:
                 doc = _search_probe(probe, db, session, case, engine, searcher, detect,
-                                    choice, drawn, top_k, as_json)
+                                    choice, drawn, top_k, as_json, clip)
             except FaceDeskError as exc:
                 if single:
                     raise  # one probe: its error, as always
@@ -356,19 +390,54 @@ def search(probes: tuple[Path, ...], db: Path, probe_list: Path | None, case_num
         sys.exit(EXIT_USER_ERROR)
 
 
+@dataclass(frozen=True)
+class _ClipChoice:
+    """What `search` was told about a video clip's part and its recorded adjustments."""
+
+    track: int | None
+    frame: int | None
+    at: str | None
+    fuse: bool | None
+    rotate: int
+    brightness: float
+    contrast: float
+    quiet: bool
+
+    def names_part(self) -> bool:
+        return self.track is not None or self.frame is not None or self.at is not None
+
+    def given(self) -> bool:
+        return self.names_part() or self.fuse is not None
+
+
 def _search_probe(probe: Path, db: Path, session: accounts.Session, case: Case,
                   engine: FaceEngine, searcher: Searcher, detect: DetectOptions,
                   choice: int | str, drawn: Box | None, top_k: int,
-                  as_json: bool) -> dict[str, Any]:
-    """Search one probe and record it in the case; print it (not with --json) and return
-    its JSON document."""
-    analysed = analyze_probe(engine, probe, detect)
-    chosen = choose_face(engine, analysed, choice, drawn)
-    ranked = searcher.search(chosen.encoding, min(top_k, session.settings().top_k))
-    probe_bytes = probe.read_bytes()
-    if sha256_bytes(probe_bytes) != analysed.sha256:
-        raise ImageError(f"{probe}: the file changed while it was searched; search again")
-    recorded = record_search(session, case, analysed, chosen, ranked, probe_bytes)
+                  as_json: bool, clip: _ClipChoice) -> dict[str, Any]:
+    """Search one probe (a photo, or a clip's track or frame) and record it in the case;
+    print it (not with --json) and return its JSON document."""
+    provenance: dict[str, Any] | None = None
+    frame_pngs: list[bytes] = []
+    if clips.looks_like_clip(probe):
+        cp = clip_probe(engine, probe, track=clip.track, frame=clip.frame, at=clip.at,
+                        fuse=clip.fuse, rotate=clip.rotate, brightness=clip.brightness,
+                        contrast=clip.contrast,
+                        options=TrackOptions(upsample=max(detect.upsample, 1)),
+                        quiet=clip.quiet)
+        analysed = Probe(path=str(probe), sha256=cp.sha256, image=cp.image, faces=[cp.face])
+        chosen = cp.face
+        encoding, probe_bytes = cp.encoding, cp.png
+        provenance, frame_pngs = cp.provenance, cp.frame_pngs
+    else:
+        analysed = analyze_probe(engine, probe, detect)
+        chosen = choose_face(engine, analysed, choice, drawn)
+        encoding = chosen.encoding
+        probe_bytes = probe.read_bytes()
+        if sha256_bytes(probe_bytes) != analysed.sha256:
+            raise ImageError(f"{probe}: the file changed while it was searched; search again")
+    ranked = searcher.search(encoding, min(top_k, session.settings().top_k))
+    recorded = record_search(session, case, analysed, chosen, ranked, probe_bytes,
+                             provenance=provenance, frame_pngs=frame_pngs)
     result = recorded.result
     doc = {
         "notice": LEAD_NOTICE,
@@ -377,6 +446,7 @@ def _search_probe(probe: Path, db: Path, session: accounts.Session, case: Case,
         "threshold": recorded.threshold,
         "probe": analysed.as_dict(),
         "searched_face": chosen.as_dict(),
+        "provenance": provenance,
         **result.as_dict(),
         "lookalikes_at_threshold": None if result.lookalikes is None
         else expected_with_threshold(result.lookalikes, recorded.threshold),
@@ -385,6 +455,10 @@ def _search_probe(probe: Path, db: Path, session: accounts.Session, case: Case,
         return doc
     n = len(analysed.faces)
     which = "a hand-drawn box" if drawn else f"face {chosen.index} of {n}"
+    if provenance is not None:
+        for line in provenance_lines(provenance):
+            click.echo(line)
+        which = "the fused template" if provenance["fused"] else "its face"
     q = chosen.quality
     click.echo(f"probe {printable(str(probe))}: {n} face{'s' if n != 1 else ''} found; "
                f"searched {which} "
@@ -526,7 +600,8 @@ def _register(command: click.Command) -> None:
             _register(sub)
 
 
-for _command in [*COMMANDS, *CASE_COMMANDS, *BACKUP_COMMANDS]:
+for _command in [*COMMANDS, *CASE_COMMANDS, *BACKUP_COMMANDS,
+                 frames_command(lambda: engine_spec("hog", 0).create())]:
     _register(_command)
     cli.add_command(_command)
 

@@ -162,3 +162,30 @@ class LeadError(FaceDeskError):
     """A second review or a lead sheet that the rules do not allow."""
 
     code = "lead"
+
+
+# --- video clips ------------------------------------------------------------------------
+
+
+class ClipError(FaceDeskError):
+    """A video clip that cannot be read at all (facedesk.core.clips)."""
+
+    code = "clip"
+
+
+class UnreadableClip(ClipError):
+    """Empty, damaged beyond reading (no index, no decodable frame), or not readable."""
+
+    code = "unreadable_clip"
+
+
+class UnsupportedClip(ClipError):
+    """A file FFmpeg reads that holds no video: audio only, a still image, a subtitle."""
+
+    code = "unsupported_clip"
+
+
+class ClipTooLarge(ClipError):
+    """Frames larger than the limit (a huge-resolution stream would exhaust memory)."""
+
+    code = "clip_too_large"

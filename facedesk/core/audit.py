@@ -592,6 +592,7 @@ def _check_records(gallery: Gallery, v: Verification) -> None:
         if stored_list != logged:
             v.fail(seq, f"search {sid}: its candidate list differs from its audit event "
                         f"{seq} (the record was edited)")
+    _check_provenance(conn, v)
     # every search, decision and second review logged is still there, unless purged
     purged_searches, purged_decisions = _purged(gallery)
     present = {t: {r[0] for r in conn.execute(f"SELECT id FROM {t}")}
@@ -610,6 +611,36 @@ def _check_records(gallery: Gallery, v: Verification) -> None:
         if doc.get("id") not in present[table] and not gone:
             v.fail(seq, f"the {KINDS[kind].lower()} of audit event {seq} (id {doc.get('id')}) "
                         "is missing from the gallery and no purge removed it (deleted)")
+
+
+def _check_provenance(conn: sqlite3.Connection, v: Verification) -> None:
+    """A clip search's provenance (where its probe came from, facedesk.core.clips) is the
+    one its event logged, and each stored frame PNG is the one the provenance names."""
+    for sid, stored, seq, data in conn.execute(
+            "SELECT s.id, s.provenance, s.audit_seq, a.data FROM searches s "
+            "JOIN audit a ON a.seq = s.audit_seq AND a.kind = 'search'"):
+        try:
+            logged = json.loads(data).get("provenance")
+            kept = None if stored is None else json.loads(stored)
+        except (ValueError, AttributeError):
+            continue  # the chain check reports a damaged event
+        if kept != logged:
+            v.fail(seq, f"search {sid}: its clip provenance differs from its audit event "
+                        f"{seq} (the record was edited)")
+            continue
+        frames = (kept or {}).get("frames") or []
+        rows = conn.execute("SELECT position, png, sha256 FROM search_frames "
+                            "WHERE search_id = ? ORDER BY position", (sid,)).fetchall()
+        named = [f.get("png_sha256") for f in frames]
+        if [r[2] for r in rows] != named:
+            v.fail(seq, f"search {sid}: its stored frames are not the {len(named)} its "
+                        "provenance names (added, removed or replaced)")
+            continue
+        for pos, png, sha in rows:
+            # a purge deletes a search's frames with it: a frame without its PNG was erased
+            if png is None or hashlib.sha256(bytes(png)).hexdigest() != sha:
+                v.fail(seq, f"search {sid}: the PNG of frame {pos + 1} is not the one "
+                            "searched (erased, or its SHA-256 differs: replaced)")
 
 
 def _check_state(gallery: Gallery, v: Verification) -> None:

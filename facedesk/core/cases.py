@@ -14,6 +14,7 @@ hashes, candidate ids, rationales) and its chain still verifies.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -220,10 +221,16 @@ def shown_candidates(result: SearchResult, threshold: float, top_k: int) -> Sear
 
 
 def record_search(session: Session, case: Case, probe: Probe, face: Face,
-                  result: SearchResult, probe_bytes: bytes) -> CaseSearch:
+                  result: SearchResult, probe_bytes: bytes, *,
+                  provenance: dict[str, Any] | None = None,
+                  frame_pngs: Sequence[bytes] = ()) -> CaseSearch:
     """Store and log a search of `case`. The candidates shown are those of `result`
     within the settings' threshold, at most the settings' top_k or the number the search
-    asked for, whichever is smaller (the top-K recorded). Returns the search with them."""
+    asked for, whichever is smaller (the top-K recorded). Returns the search with them.
+
+    A probe taken from a clip passes its `provenance` (facedesk.core.clips) and the PNG
+    of every frame it lists, in its order; both are stored, and the provenance is also in
+    the search's audit event, so `audit verify` covers it."""
     session.require("search")
     gallery = session.gallery
     s = session.settings()
@@ -237,20 +244,32 @@ def record_search(session: Session, case: Case, probe: Probe, face: Face,
     candidates = [c.as_dict() for c in shown.candidates]
     probe_name = probe.path.replace("\\", "/").rsplit("/", 1)[-1]
     looks = stored_lookalikes(shown, s.threshold)  # issue 16: the probe-specific curve
+    frames = list((provenance or {}).get("frames") or [])
+    if provenance is not None and len(frames) != len(frame_pngs):
+        raise ValueError("a clip search needs the PNG of every frame its provenance lists")
     with gallery.write() as conn:
         _require_open(gallery, case.id)
         cur = conn.execute(
             "INSERT INTO searches(case_id, user_id, created_at, probe_sha256, probe_name, "
             "probe_image, probe_box, quality, engine_id, gallery_version, persons_searched, "
             "faces_searched, threshold, top_k, calibration_source, candidates, audit_seq, "
-            "lookalikes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
+            "lookalikes, provenance) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
             (case.id, session.user_id, now_iso(), probe.sha256, probe_name, probe_bytes,
              json.dumps(face.box.as_list()), json.dumps(quality), shown.engine_id,
              shown.gallery_version, shown.persons_searched, shown.faces_searched,
              s.threshold, top_k, shown.calibration_source, json.dumps(candidates),
-             None if looks is None else json.dumps(looks)))
+             None if looks is None else json.dumps(looks),
+             None if provenance is None else json.dumps(provenance)))
         search_id = int(cur.lastrowid or 0)
-        ev = audit.append(conn, gallery.gallery_id, "search", {
+        for pos, (rec, png) in enumerate(zip(frames, frame_pngs, strict=True)):
+            conn.execute(
+                "INSERT INTO search_frames(search_id, position, frame, time_s, png, sha256) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (search_id, pos, int(rec["frame"]), float(rec["time_s"]), png,
+                 hashlib.sha256(png).hexdigest()))
+        extra = {} if provenance is None else {"provenance": provenance}
+        ev = audit.append(conn, gallery.gallery_id, "search", {**extra,
             "id": search_id, "probe_sha256": probe.sha256, "probe_name": probe_name,
             "probe_box": face.box.as_list(), "engine_id": shown.engine_id,
             "gallery_version": shown.gallery_version,
@@ -284,17 +303,19 @@ def _searches(gallery: Gallery, where: str, args: tuple[int, ...]) -> list[dict[
         "SELECT id, case_id, user_id, created_at, probe_sha256, probe_name, probe_box, "
         "quality, engine_id, gallery_version, persons_searched, faces_searched, threshold, "
         "top_k, calibration_source, candidates, audit_seq, purged_at, "
-        f"probe_image IS NOT NULL, lookalikes FROM searches WHERE {where} ORDER BY id", args)
+        "probe_image IS NOT NULL, lookalikes, provenance FROM searches "
+        f"WHERE {where} ORDER BY id", args)
     cols = ("id", "case_id", "user_id", "created_at", "probe_sha256", "probe_name", "probe_box",
             "quality", "engine_id", "gallery_version", "persons_searched", "faces_searched",
             "threshold", "top_k", "calibration_source", "candidates", "audit_seq",
-            "purged_at", "has_probe_image", "lookalikes")
+            "purged_at", "has_probe_image", "lookalikes", "provenance")
     out = []
     for r in rows:
         d = dict(zip(cols, r, strict=True))
         for k in ("probe_box", "quality", "candidates"):
             d[k] = json.loads(d[k])
         d["lookalikes"] = None if d["lookalikes"] is None else json.loads(d["lookalikes"])
+        d["provenance"] = None if d["provenance"] is None else json.loads(d["provenance"])
         out.append(d)
     return out
 
@@ -304,6 +325,16 @@ def search_record(gallery: Gallery, search_id: int) -> dict[str, Any]:
     if not found:
         raise CaseError(f"there is no search {search_id} (purged, or never made)")
     return found[0]
+
+
+def search_frames(gallery: Gallery, search_id: int) -> list[dict[str, Any]]:
+    """The frames a clip search used (position, frame number, time, PNG, SHA-256), in
+    the order of its provenance; [] for a search of a still."""
+    rows = gallery.conn.execute(
+        "SELECT position, frame, time_s, png, sha256 FROM search_frames WHERE search_id = ? "
+        "ORDER BY position", (search_id,))
+    return [{"position": r[0], "frame": r[1], "time_s": r[2],
+             "png": None if r[3] is None else bytes(r[3]), "sha256": r[4]} for r in rows]
 
 
 def probe_image(gallery: Gallery, search_id: int) -> bytes | None:
@@ -577,6 +608,8 @@ def lead_record(session: Session, decision_id: int) -> dict[str, Any]:
         "candidate": chosen,
         "candidate_crop": gallery.face_crop(int(d["face_id"])),
         "probe_image": image,
+        "frames": [{k: v for k, v in f.items() if k != "png"}
+                   for f in search_frames(gallery, d["search_id"])],
         "decision": {k: v for k, v in d.items() if k != "review"},
         "review": d["review"],
         "users": users,
@@ -659,6 +692,8 @@ def purge(session: Session, *, now: datetime | None = None) -> PurgePlan:
                 conn.execute(f"DELETE FROM lead_reviews WHERE decision_id IN ({d_marks})",
                              plan.decisions)
                 conn.execute(f"DELETE FROM decisions WHERE id IN ({d_marks})", plan.decisions)
+            conn.execute(f"DELETE FROM search_frames WHERE search_id IN ({s_marks})",
+                         plan.searches)
             conn.execute(f"DELETE FROM searches WHERE id IN ({s_marks})", plan.searches)
         audit.append(conn, gallery.gallery_id, "purge", plan.as_dict(),
                      user_id=session.user_id,

@@ -238,7 +238,34 @@ def probe_section(record: dict[str, Any]) -> Section:
     ]
     if record.get("probe_image") is None:
         rows.append(("Probe image", f"not stored: purged{_purged_at(s)}"))
-    return Section("The probe", rows, frozenset({"Probe SHA-256"}))
+    rows += clip_rows(s.get("provenance"))
+    return Section("The probe", rows, frozenset({"Probe SHA-256", "Clip SHA-256"}))
+
+
+def clip_rows(prov: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """Where a probe taken from a video came from (facedesk.core.clips provenance)."""
+    if not prov or prov.get("kind") != "clip":
+        return []
+    clip = prov.get("clip") or {}
+    size = clip.get("size_bytes")
+    rows = [
+        ("Source clip", f"{clip.get('name')} ({_sig(size / 2**20) if size else '—'} MB, "
+                        f"{clip.get('container')}, {clip.get('codec')}, "
+                        f"{clip.get('width')}x{clip.get('height')})"),
+        ("Clip SHA-256", str(clip.get("sha256"))),
+        ("Clip reading", str(prov.get("read", "—"))),
+        ("Searched with", (f"the fused template of {len(prov.get('frames') or [])} frames "
+                           "(mean of their normalised encodings)") if prov.get("fused")
+         else "one frame"),
+    ]
+    if prov.get("track") is not None:
+        rows.append(("Face track", str(prov["track"])))
+    for i, f in enumerate(prov.get("frames") or [], start=1):
+        adj = "; ".join(f"{a.get('op')} {a.get('value')}" for a in f.get("adjustments") or [])
+        rows.append((f"Frame {i}", f"frame {f.get('frame')} at {f.get('timecode')}, PNG "
+                                   f"SHA-256 {f.get('png_sha256')}; changes made: "
+                                   f"{adj or 'none'}"))
+    return rows
 
 
 def _face_index(q: dict[str, Any]) -> str:

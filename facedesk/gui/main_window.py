@@ -45,9 +45,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from facedesk.core import accounts, cases, imaging
+from facedesk.core import accounts, cases, clips, imaging
 from facedesk.core.accounts import ACTION_WORDS, Session
 from facedesk.core.cases import Case
+from facedesk.core.clips import ClipProbe
 from facedesk.core.engines import EngineSpec
 from facedesk.core.faces import Box, Face
 from facedesk.core.review import DECISIONS, LEAD_BANNER, Review, ReviewError
@@ -57,6 +58,7 @@ from facedesk.gui import resources
 from facedesk.gui.about_dialog import AboutDialog
 from facedesk.gui.calibration_dialog import CalibrationDialog
 from facedesk.gui.candidates_panel import CandidatesPanel
+from facedesk.gui.clip_panel import ClipPanel, probe_of, search_provenance
 from facedesk.gui.compare_view import CompareView
 from facedesk.gui.decision_panel import PENDING_LEAD, DecisionPanel
 from facedesk.gui.first_run import default_gallery_dir, show_first_run, unused_path
@@ -69,7 +71,9 @@ from facedesk.store import Gallery, private
 if TYPE_CHECKING:
     from facedesk.gui.trainer_view import TrainerView
 
-IMAGE_FILTER = "Images (*.jpg *.jpeg *.png *.bmp *.gif *.tif *.tiff *.webp *.pgm *.ppm)"
+IMAGE_FILTER = ("Images and video clips (*.jpg *.jpeg *.png *.bmp *.gif *.tif *.tiff *.webp "
+                "*.pgm *.ppm *.mp4 *.m4v *.mov *.avi *.mkv *.webm *.ts *.mts *.mpg *.mpeg "
+                "*.wmv *.asf *.flv *.3gp *.264 *.h264 *.265 *.dav);;All files (*)")
 GALLERY_FILTER = "FaceDesk gallery (*.db *.sqlite *.facedesk);;All files (*)"
 MAX_RECENT = 8
 #: how often the window looks whether another process (an import) changed the gallery
@@ -112,6 +116,10 @@ class MainWindow(QMainWindow):
         #: the open sign-in (or first-administrator) dialog, while one is open
         self.sign_in_dialog: SignInDialog | FirstAdministratorDialog | None = None
         self._probe_bytes: bytes | None = None  # the probe file's bytes, as analysed
+        #: the clip window of the last clip dropped, and the probe taken from it (if the
+        #: probe panel shows it)
+        self.clip_panel: ClipPanel | None = None
+        self._clip_probe: ClipProbe | None = None
         self._viewed: set[tuple[int, int]] = set()  # (search id, rank) logged as viewed
         self._pending: dict[int, str] = {}  # engine request id -> what it was for
         self._search_started = 0.0
@@ -931,16 +939,50 @@ class MainWindow(QMainWindow):
             self.load_probe(files[0])
 
     def load_probe(self, path: Path) -> None:
+        if clips.looks_like_clip(path):
+            self.open_clip(path)
+            return
         if not self._may_discard_review():
             return
         self._set_review(None)
+        self._clip_probe = None
         self.probe = None
         self.probe_panel.set_probe(None)
         self.compare.clear()
         self.statusBar().showMessage(f"Looking for faces in {path.name}…")
         self._pending[self.engine.analyze(path, 1)] = "analyze"
 
+    def open_clip(self, path: Path) -> ClipPanel:
+        """Read a video clip in its own window (facedesk/gui/clip_panel.py); a track or a
+        frame chosen there comes to the probe panel."""
+        if self.clip_panel is not None:
+            self.clip_panel.shutdown()
+            self.clip_panel.close()
+        self.clip_panel = ClipPanel(path, self.engine_spec, self)
+        self.clip_panel.probe_ready.connect(self.use_clip_probe)
+        self.clip_panel.show()
+        self.clip_panel.start()
+        self.statusBar().showMessage(f"Reading the clip {path.name}…")
+        return self.clip_panel
+
+    def use_clip_probe(self, cp: ClipProbe) -> None:
+        if not self._may_discard_review() or self.clip_panel is None:
+            return
+        self._set_review(None)
+        self.probe = probe_of(cp, self.clip_panel.path)
+        self._clip_probe = cp
+        self._probe_bytes = cp.png
+        self.probe_panel.set_probe(self.probe)
+        self.statusBar().showMessage(
+            clips.describe_provenance(cp.provenance), 8000)
+        self._show_probe_face(self.probe_panel.selected_face())
+        self._update_actions()
+
     def _on_redetect(self, upsample: int) -> None:
+        if self._clip_probe is not None:
+            self.statusBar().showMessage("This probe is a frame of a clip: choose another "
+                                         "track or frame in the clip window", 8000)
+            return
         if self.probe is not None:
             self.statusBar().showMessage(f"Detecting again with upsampling {upsample}…")
             self._pending[self.engine.analyze(Path(self.probe.path), upsample)] = "analyze"
@@ -1023,7 +1065,8 @@ class MainWindow(QMainWindow):
             return
         try:
             recorded = cases.record_search(self.session, self.case, self.probe, face, result,
-                                           self._probe_bytes)
+                                           self._probe_bytes,
+                                           **search_provenance(self._clip_probe, face))
         except FaceDeskError as exc:
             self.statusBar().showMessage(exc.message, 10000)
             QMessageBox.warning(self, "Search not recorded", exc.message)
@@ -1165,6 +1208,8 @@ class MainWindow(QMainWindow):
         if self.sign_in_dialog is not None:
             self.sign_in_dialog.close()
         self._save_state()
+        if self.clip_panel is not None:
+            self.clip_panel.shutdown()
         self.engine.shutdown()
         if self.gallery is not None:
             self.gallery.close()

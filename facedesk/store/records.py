@@ -50,7 +50,13 @@ RECORD_COLUMNS: dict[str, dict[int, tuple[str, ...]]] = {
                  2: ("id", "case_id", "user_id", "created_at", "probe_sha256", "probe_name",
                      "probe_image", "probe_box", "quality", "engine_id", "gallery_version",
                      "persons_searched", "faces_searched", "threshold", "top_k",
-                     "calibration_source", "candidates", "purged_at", "lookalikes")},
+                     "calibration_source", "candidates", "purged_at", "lookalikes"),
+                 # + a clip search's provenance (facedesk.core.clips)
+                 3: ("id", "case_id", "user_id", "created_at", "probe_sha256", "probe_name",
+                     "probe_image", "probe_box", "quality", "engine_id", "gallery_version",
+                     "persons_searched", "faces_searched", "threshold", "top_k",
+                     "calibration_source", "candidates", "purged_at", "lookalikes",
+                     "provenance")},
     "decisions": {1: ("id", "created_at", "reviewer", "decision", "rationale",
                       "first_impression", "blind_review", "probe_sha256", "probe_path",
                       "probe_box", "engine_id", "gallery_version", "persons_searched",
@@ -85,6 +91,8 @@ TABLES_NOT_COVERED: dict[str, str] = {
     "audit": "the hash chain itself",
     "import_runs": "bookkeeping of import runs; what they wrote is covered (photos, faces)",
     "import_problems": "the files an import could not read; nothing is searched from them",
+    "search_frames": "each frame's PNG is checked against the SHA-256 that its search's "
+                     "provenance (covered, and logged in the search event) names",
     "sign_in_failures": "a back-off counter, not a record: every failure, lock and unlock is "
                         "an audit event of its own",
 }

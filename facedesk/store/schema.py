@@ -248,6 +248,23 @@ MIGRATIONS: dict[int, list[str]] = {
             last_failure REAL NOT NULL
         )""",
     ],
+    # CCTV clips (facedesk.core.clips): a search whose probe came from a video keeps its
+    # provenance (JSON: the clip's SHA-256, size, container and codec, the frames used
+    # with their numbers, times and PNG hashes, whether a fused template was searched,
+    # every crop, rotation and brightness/contrast change), and the PNG of each frame
+    8: [
+        "ALTER TABLE searches ADD COLUMN provenance TEXT",
+        """CREATE TABLE search_frames (
+            id INTEGER PRIMARY KEY,
+            search_id INTEGER NOT NULL REFERENCES searches(id),
+            position INTEGER NOT NULL,
+            frame INTEGER NOT NULL,
+            time_s REAL NOT NULL,
+            png BLOB,
+            sha256 TEXT NOT NULL,
+            UNIQUE (search_id, position)
+        )""",
+    ],
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)
