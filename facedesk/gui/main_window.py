@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QTimer
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QProgressBar,
+    QSizePolicy,
     QSpinBox,
     QSplitter,
     QToolBar,
@@ -50,7 +51,7 @@ from facedesk.core.accounts import ACTION_WORDS, Session
 from facedesk.core.cases import Case
 from facedesk.core.engines import EngineSpec
 from facedesk.core.faces import Box, Face
-from facedesk.core.review import DECISIONS, LEAD_BANNER, Review, ReviewError
+from facedesk.core.review import DECISIONS, Review, ReviewError
 from facedesk.core.search import DEFAULT_TOP_K, Probe, SearchResult
 from facedesk.errors import FaceDeskError
 from facedesk.gui import resources
@@ -58,8 +59,10 @@ from facedesk.gui.about_dialog import AboutDialog
 from facedesk.gui.calibration_dialog import CalibrationDialog
 from facedesk.gui.candidates_panel import CandidatesPanel
 from facedesk.gui.compare_view import CompareView
-from facedesk.gui.decision_panel import PENDING_LEAD, DecisionPanel
+from facedesk.gui.decision_panel import DecisionPanel
+from facedesk.gui.elided_label import ElidedLabel
 from facedesk.gui.first_run import default_gallery_dir, show_first_run, unused_path
+from facedesk.gui.formatting import plural
 from facedesk.gui.import_dialog import ImportDialog
 from facedesk.gui.probe_panel import ProbePanel
 from facedesk.gui.session_dialogs import CaseDialog, FirstAdministratorDialog, SignInDialog
@@ -74,6 +77,14 @@ GALLERY_FILTER = "FaceDesk gallery (*.db *.sqlite *.facedesk);;All files (*)"
 MAX_RECENT = 8
 #: how often the window looks whether another process (an import) changed the gallery
 GALLERY_WATCH_MS = 2000
+#: the least width of the probe and compare regions: with the candidate list's least
+#: width they let the window fit a 1024-pixel screen (tests/gui/test_layout.py)
+PROBE_MIN_WIDTH = 262
+COMPARE_MIN_WIDTH = 416
+CANDIDATES_MIN_WIDTH = 320
+#: the widest the status bar's gallery line gets (its whole text is its tooltip), so
+#: that messages have room left of it
+GALLERY_LABEL_MAX_WIDTH = 280
 
 
 def dark_palette() -> QPalette:
@@ -139,21 +150,31 @@ class MainWindow(QMainWindow):
 
         self.columns = QSplitter(Qt.Orientation.Horizontal)
         self.columns.setObjectName("columnsSplitter")
-        for w in (self.probe_panel, self.compare, self.candidates):
+        self.columns.setChildrenCollapsible(False)
+        # explicit least widths: the splitter then ignores what the panels' contents ask
+        # for, so the regions keep their widths across searches, view switches and
+        # selections (long texts in them elide or wrap instead)
+        for w, least in ((self.probe_panel, PROBE_MIN_WIDTH),
+                         (self.compare, COMPARE_MIN_WIDTH),
+                         (self.candidates, CANDIDATES_MIN_WIDTH)):
+            w.setMinimumWidth(least)
             self.columns.addWidget(w)
-        self.columns.setStretchFactor(0, 3)
-        self.columns.setStretchFactor(1, 5)
-        self.columns.setStretchFactor(2, 4)
+        # when the window grows or shrinks, the compare region takes the difference
+        self.columns.setStretchFactor(0, 0)
+        self.columns.setStretchFactor(1, 1)
+        self.columns.setStretchFactor(2, 0)
         self.rows = QSplitter(Qt.Orientation.Vertical)
         self.rows.setObjectName("rowsSplitter")
         self.rows.addWidget(self.columns)
         self.rows.addWidget(self.decision)
         self.rows.setStretchFactor(0, 5)
         self.rows.setStretchFactor(1, 1)
+        self.rows.setChildrenCollapsible(False)
         self.setCentralWidget(self.rows)
 
         self._build_actions()
         self._build_status_bar()
+        self._columns_placed = False
         self._restore_state()
         self._update_actions()
 
@@ -340,8 +361,11 @@ class MainWindow(QMainWindow):
         self.busy_bar.setRange(0, 0)
         self.busy_bar.setMaximumWidth(120)
         self.busy_bar.setVisible(False)
-        self.gallery_label = QLabel("No gallery open")
+        self.gallery_label = ElidedLabel("No gallery open", mode=Qt.TextElideMode.ElideRight)
         self.gallery_label.setObjectName("galleryLabel")
+        self.gallery_label.setMaximumWidth(GALLERY_LABEL_MAX_WIDTH)
+        self.gallery_label.setSizePolicy(QSizePolicy.Policy.Preferred,
+                                         QSizePolicy.Policy.Preferred)
         self.user_label = QLabel("Not signed in")
         self.user_label.setObjectName("userLabel")
         self.case_label = QLabel("No case open")
@@ -356,8 +380,8 @@ class MainWindow(QMainWindow):
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
         else:
-            self.resize(1500, 900)
-        self.columns.setSizes([330, 640, 560])
+            self.resize(self._default_size())
+        self.columns.setSizes(self.default_column_sizes(self.width()))
         self.rows.setSizes([700, 200])
         for key, target in (("window/state", self), ("window/columns", self.columns),
                             ("window/rows", self.rows)):
@@ -367,6 +391,25 @@ class MainWindow(QMainWindow):
         self.act_blind.setChecked(self.settings.value("blind_review", False, type=bool))
         self.act_dark.setChecked(self.settings.value("dark_palette", False, type=bool))
         self._apply_palette(self.act_dark.isChecked())
+
+    def _default_size(self) -> QSize:
+        """1500 x 900, or the screen's available area when that is smaller."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        size = QSize(1500, 900)
+        if screen is not None:
+            size = size.boundedTo(screen.availableSize())
+        return size
+
+    def default_column_sizes(self, width: int) -> list[int]:
+        """Probe, compare and candidate widths for a window `width` wide: the candidate
+        list as wide as its columns need (no sideways scrolling), when there is room."""
+        handles = 2 * self.columns.handleWidth() + 4
+        room = max(0, width - handles)
+        want = self.candidates.table_width_needed() + 2 * self.candidates.layout_margin()
+        cand = max(CANDIDATES_MIN_WIDTH,
+                   min(want, room - PROBE_MIN_WIDTH - COMPARE_MIN_WIDTH))
+        probe = max(PROBE_MIN_WIDTH, min(360, round(0.26 * (room - cand))))
+        return [probe, max(COMPARE_MIN_WIDTH, room - cand - probe), cand]
 
     def _save_state(self) -> None:
         s = self.settings
@@ -988,20 +1031,22 @@ class MainWindow(QMainWindow):
                         search_id=recorded.id)
         self._set_review(review)
         took = (time.perf_counter() - self._search_started) * 1000
-        notice = "" if review.blind else f" {result.lookalike_notice()}"
+        # short enough for the status bar of a 1024-pixel window; the candidate list's
+        # header says the rest (look-alikes, calibration, what a candidate is)
         self.statusBar().showMessage(
-            f"Search {recorded.id} recorded in case {self.case.number}: "
-            f"{len(result.candidates)} candidates from {result.persons_searched:,} persons "
-            f"({result.faces_searched:,} faces) in {took:.0f} ms.{notice} {LEAD_BANNER}.",
-            15000)
+            f"Search {recorded.id} recorded: "
+            f"{plural(len(result.candidates), 'candidate')} from "
+            f"{plural(result.persons_searched, 'person')} in {took:.0f} ms", 15000)
 
     def _set_review(self, review: Review | None) -> None:
         self.review = review
         crops: dict[int, bytes] = {}
+        threshold: float | None = None
         if review is not None and self.gallery is not None:
             crops = {c.face_id: self.gallery.face_crop(c.face_id)
                      for c in review.result.candidates}
-        self.candidates.set_review(review, crops)
+            threshold = accounts.settings(self.gallery).threshold
+        self.candidates.set_review(review, crops, threshold)
         self.decision.set_candidate(review, None)
         self.compare.clear_candidate()
         if review is not None and review.result.candidates:
@@ -1061,12 +1106,17 @@ class MainWindow(QMainWindow):
             return
         self.decision.decision_recorded(row)
         self.candidates.refresh()
+        # the decision form is now read-only: without this the focus went on to the next
+        # widget that takes it, the top-K box, where typing changed the number of
+        # candidates; the list is where the review goes on (arrow keys, next candidate)
+        self.candidates.table.setFocus(Qt.FocusReason.OtherFocusReason)
+        what = DECISIONS[decision].lower()
         if row.get("status") == "pending":
-            said = f"{PENDING_LEAD} (not a result yet). {LEAD_BANNER}"
+            said = f"{what} recorded, pending second review (not a result yet)"
         else:
-            said = DECISIONS[decision] + (f" — {LEAD_BANNER}" if decision == "possible_lead"
-                                          else "")
-        self.statusBar().showMessage(f"Recorded for candidate {rank}: {said}", 10000)
+            said = f"{what} recorded" + (" — investigative lead only"
+                                         if decision == "possible_lead" else "")
+        self.statusBar().showMessage(f"Candidate {rank}: {said}", 10000)
 
     def _may_discard_review(self) -> bool:
         """Ask before dropping a candidate list with undecided candidates; nothing of an
@@ -1127,4 +1177,26 @@ class MainWindow(QMainWindow):
 
     def showEvent(self, event: Any) -> None:
         super().showEvent(event)
+        if not self._columns_placed:
+            self._columns_placed = True
+            self.fit_columns()
         QTimer.singleShot(0, self._update_actions)
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        if self._columns_placed:
+            self.fit_columns()
+
+    def fit_columns(self) -> None:
+        """Give the candidate list the width its columns need when the window has room for
+        it (the compare region gives it up): the window may have been made smaller than
+        that, or first shown at another size."""
+        sizes = self.columns.sizes()
+        if len(sizes) != 3 or sum(sizes) == 0:
+            return
+        probe, compare, cand = sizes
+        want = self.candidates.table_width_needed() + 2 * self.candidates.layout_margin()
+        spare = compare - COMPARE_MIN_WIDTH
+        if cand < want and spare > 0:
+            grow = min(want - cand, spare)
+            self.columns.setSizes([probe, compare - grow, cand + grow])

@@ -852,10 +852,11 @@ class ProbePanel(QWidget):
         self.upsample_spin.setObjectName("upsampleSpin")
         self.upsample_spin.setRange(1, 4)
         self.upsample_spin.setValue(1)
-        self.upsample_spin.setPrefix("upsample ")
+        self.upsample_spin.setPrefix("×")
         self.upsample_spin.setAccessibleName("Upsampling")
         self.upsample_spin.setToolTip(
-            "How many times the still is doubled in size before looking for faces: "
+            "Upsampling for \"Detect again\": how many times the still is doubled in "
+            "size before looking for faces: "
             "1 finds faces down to about 40 px, 2 down to about 20 px (CCTV stills), "
             "at about four times the cost per step.")
         action_row.addWidget(self.draw_button)
