@@ -198,7 +198,9 @@ def record_search(session: Session, case: Case, probe: Probe, face: Face,
     warnings = [c.warning for c in quality_checks(face.quality) if not c.ok]
     quality = {"figures": face.quality.as_dict(), "warnings": warnings,
                "detector": face.detector, "faces_in_probe": len(probe.faces),
-               "face_index": face.index}
+               "face_index": face.index,
+               # the second reviewer's compare view aligns the probe face on them
+               "landmarks": [[int(x), int(y)] for x, y in face.landmarks]}
     candidates = [c.as_dict() for c in shown.candidates]
     probe_name = probe.path.replace("\\", "/").rsplit("/", 1)[-1]
     with gallery.write() as conn:

@@ -63,6 +63,7 @@ from facedesk.core.experiment import (
     run_experiment,
 )
 from facedesk.core.progress import CancelToken
+from facedesk.gui.sizing import fit_to_screen
 from facedesk.gui.workers import GeneratorWorker
 from facedesk.store import Gallery
 
@@ -328,7 +329,7 @@ class TrainerView(QMainWindow):
         root.addWidget(self.tabs, 1)
         root.addLayout(self._build_export())
         self.setCentralWidget(central)
-        self.resize(1400, 940)
+        fit_to_screen(self, 1400, 940)
         self._set_running(False)
         self._show_empty()
 

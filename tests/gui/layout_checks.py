@@ -13,12 +13,14 @@ from PySide6.QtWidgets import (
     QAbstractButton,
     QAbstractScrollArea,
     QAbstractSpinBox,
+    QCheckBox,
     QComboBox,
     QHeaderView,
     QLabel,
     QLineEdit,
     QMainWindow,
     QMenuBar,
+    QRadioButton,
     QScrollBar,
     QSizePolicy,
     QTableView,
@@ -71,7 +73,14 @@ def _text_fits(w: QWidget) -> str | None:
         if need > have + SLACK:
             return f"text needs {need} px, has {have}"
     if isinstance(w, QAbstractButton) and w.text() and not isinstance(w.parentWidget(), QToolBar):
-        need = w.minimumSizeHint().width()
+        # the text and its icon, with a little room for the frame (a style's least button
+        # width, e.g. 80 px, is a wish, not a need)
+        text = w.text().replace("&&", "\0").replace("&", "").replace("\0", "&")
+        need = w.fontMetrics().horizontalAdvance(text) + 10
+        if not w.icon().isNull():
+            need += w.iconSize().width() + 4
+        if isinstance(w, (QCheckBox, QRadioButton)):
+            need = w.minimumSizeHint().width()  # the indicator, its spacing, the text
         if need > w.width() + SLACK:
             return f"button needs {need} px, has {w.width()}"
     return None
@@ -115,7 +124,8 @@ def cut_widgets(root: QWidget, sideways: bool = True) -> list[str]:
         if not scrolled and w.sizePolicy().horizontalPolicy() != QSizePolicy.Policy.Ignored \
                 and (w.width() + SLACK < minimum.width()
                      or w.height() + SLACK < minimum.height()) \
-                and not isinstance(w, (QComboBox, QLineEdit, QAbstractSpinBox)):
+                and not isinstance(w, (QComboBox, QLineEdit, QAbstractSpinBox,
+                                       QAbstractButton)):
             problems.append(f"{name}: {w.width()}x{w.height()} below its minimum "
                             f"{minimum.width()}x{minimum.height()}")
             continue

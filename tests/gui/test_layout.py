@@ -3,18 +3,23 @@ screen, with nothing cut (tests/gui/layout_checks.py measures it from real widge
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from conftest import PASSWORDS
 from layout_checks import cut_widgets, fits_screen, status_message_cut
 from PySide6.QtCore import QSettings, QSize, Qt
-from PySide6.QtWidgets import QGroupBox, QLineEdit, QPushButton, QTableWidget
+from PySide6.QtWidgets import QGroupBox, QLineEdit, QPushButton, QTableWidget, QWidget
 from test_import_dialog import child, make_dialog, messy_people, run_to_end
 from test_main_window import load_and_search
 
+from facedesk.core import accounts
 from facedesk.core.engines import EngineSpec
+from facedesk.gui.about_dialog import AboutDialog
 from facedesk.gui.candidates_panel import COL_FACE, COL_PERSON, COL_RANK
 from facedesk.gui.main_window import MainWindow
+from facedesk.store import Gallery
 
 SCREENS = [(1366, 768), (1024, 700)]
 __all__ = ["messy_people"]  # a fixture of test_import_dialog, used here
@@ -108,3 +113,65 @@ def test_the_import_dialog_keeps_its_size_and_layout_while_it_runs(
     assert [g for _, g in seen] == [before] * len(seen)
     assert dialog.findChild(QTableWidget, "problemsTable").rowCount() == 4
     assert cut_widgets(dialog) == []
+
+
+def _check_dialogs(qtbot, window: MainWindow, openers: dict[str, Callable[[], QWidget | None]],
+                   screen: tuple[int, int]) -> dict[str, list[str]]:
+    width, height = screen[0], screen[1] - 40  # a title bar
+    problems = {}
+    for name, open_dialog in openers.items():
+        dialog = open_dialog()
+        assert dialog is not None, name
+        dialog.show()
+        qtbot.wait(10)
+        cut = fits_screen(dialog, width, height)
+        qtbot.wait(10)
+        cut += cut_widgets(dialog)
+        if cut:
+            problems[name] = cut
+        dialog.close()
+    return problems
+
+
+@pytest.mark.parametrize("screen", SCREENS)
+def test_every_dialog_fits(qtbot, window: MainWindow, make_gallery, tmp_path: Path,
+                           start_case, screen) -> None:
+    """Every dialog, opened as its user would (with content: a case with a search and a
+    possible lead), fits the screen with nothing cut."""
+    from facedesk.gui.first_run import FirstRunDialog
+    from facedesk.gui.session_dialogs import FirstAdministratorDialog, SignInDialog
+
+    gallery_path = make_gallery(os_user="ann", every_candidate=True)
+    load_and_search(qtbot, window, gallery_path, tmp_path, start_case)
+    window.decision.decision_requested.emit(1, "possible_lead", "Same ears and scar")
+    window.resize(*screen)
+
+    def about() -> QWidget:
+        window.about()
+        return window.findChildren(AboutDialog)[-1]
+
+    empty = Gallery.open(tmp_path / "empty.db", create=True)
+    problems = _check_dialogs(qtbot, window, {
+        "about": about,
+        "first run": lambda: FirstRunDialog(window),
+        "calibration": window.open_calibration,
+        "case": window.case_dialog,
+        "case overview": window.case_overview,
+        "original photo": window.compare.open_candidate_original,
+        "trainer": window.open_trainer,
+        "sign in": lambda: SignInDialog(window.gallery, window),
+        "first administrator": lambda: FirstAdministratorDialog(empty, window),
+    }, screen)
+    window.review = None
+    window.set_session(accounts.sign_in(window.gallery, "admin", PASSWORDS["admin"]))
+    problems.update(_check_dialogs(qtbot, window, {
+        "users": window.users_dialog,
+        "settings": window.admin_settings_dialog,
+        "audit log": window.audit_dialog,
+        "retention": window.retention_dialog,
+    }, screen))
+    window.set_session(accounts.sign_in(window.gallery, "sam", PASSWORDS["sam"]))
+    problems.update(_check_dialogs(qtbot, window, {"second review": window.second_review},
+                                   screen))
+    empty.close()
+    assert problems == {}, "\n".join(f"{k}: {line}" for k, v in problems.items() for line in v)
