@@ -44,6 +44,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "change_settings": frozenset({"administrator"}),
     "purge": frozenset({"administrator"}),
     "export_audit": frozenset({"administrator", "supervisor"}),
+    # the accuracy lab (trainer view, experiment, evaluation): it shows the gallery's
+    # photos and names, so only to its signed-in users, and each use is logged (audit
+    # kind "lab"); every role, the analyst included, should see how often different
+    # persons come this close
+    "lab": frozenset({"analyst", "supervisor", "trainer", "administrator"}),
 }
 #: in a training gallery trainers also open cases, search and decide (nothing counts)
 TRAINING_ROLES: dict[str, frozenset[str]] = {
@@ -59,6 +64,7 @@ ACTION_WORDS: dict[str, str] = {
     "close_case": "close a case", "lead_sheet": "export a lead sheet",
     "manage_users": "add or change users", "change_settings": "change settings",
     "purge": "purge by retention", "export_audit": "export the audit log",
+    "lab": "use the accuracy lab",
 }
 
 _HASHER = argon2.PasswordHasher()  # Argon2id with the library's current parameters

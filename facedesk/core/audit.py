@@ -49,6 +49,7 @@ KINDS: dict[str, str] = {
     "lead_review": "Second review",
     "export": "Export",
     "purge": "Retention purge",
+    "lab": "Accuracy lab used",  # data {"view": "trainer" | ..., "action": ..., ...}
 }
 
 ALGORITHM = ("sha256(prev_hash + '\\n' + canonical_json({seq, at, user_id, kind, case_id, "

@@ -146,12 +146,16 @@ class ImportDialog(QDialog):
     run_started = Signal(object)
 
     def __init__(self, gallery_path: Path, parent: QWidget | None = None,
-                 engine: EngineSpec | None = None, user_id: str | None = None) -> None:
+                 engine: EngineSpec | None = None, user_id: str | None = None,
+                 require_user: bool = False) -> None:
+        """`user_id`: the signed-in user the import's audit event names; with
+        `require_user` nothing is imported until there is one (`set_user`), e.g. the first
+        administrator of a new gallery."""
         super().__init__(parent)
         self.gallery_path = Path(gallery_path)
         self._engine = engine
-        #: the signed-in user the import's audit event names (None: no users yet)
         self._user_id = user_id
+        self._require_user = require_user
         self._worker: GeneratorWorker | None = None
         self._running = False
         self._last_render = 0.0
@@ -578,8 +582,16 @@ class ImportDialog(QDialog):
 
     # -- validation --------------------------------------------------------------------------
 
+    def set_user(self, user_id: str) -> None:
+        """The user who imports from now on (signed in while the dialog was open)."""
+        self._user_id = user_id
+        self._validate()
+
     def source_error(self) -> str | None:
         """Why the chosen source cannot be imported yet, or None when it can."""
+        if self._require_user and self._user_id is None:
+            return ("Nobody is signed in: every import is recorded under a user. Create the "
+                    "gallery's first administrator (or sign in), then import.")
         if self.folder_radio.isChecked():
             text = self.folder_edit.text().strip()
             if not text:

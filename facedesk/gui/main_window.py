@@ -87,6 +87,22 @@ CANDIDATES_MIN_WIDTH = 320
 GALLERY_LABEL_MAX_WIDTH = 280
 
 
+def discard_question(review: Review, case: Case | None) -> str:
+    """What closing a candidate list with undecided candidates means: the search itself is
+    already recorded in the case (with its whole candidate list); what is lost is the
+    chance to record decisions for those candidates from this screen."""
+    n = len(review.undecided())
+    head = f"{n} candidate{'s have' if n != 1 else ' has'} no recorded decision."
+    if review.search_id is not None:
+        where = f"case {case.number}" if case is not None else "its case"
+        body = (f"The search (number {review.search_id}) and its candidate list are already "
+                f"recorded in {where}; no decision will be recorded for "
+                f"{'these candidates' if n != 1 else 'this candidate'}.")
+    else:
+        body = "Nothing about them will be saved."
+    return f"{head} {body}\n\nDiscard this candidate list?"
+
+
 def dark_palette() -> QPalette:
     p = QPalette()
     base, alt, text = QColor(37, 37, 38), QColor(45, 45, 48), QColor(220, 220, 220)
@@ -122,6 +138,10 @@ class MainWindow(QMainWindow):
         self.case: Case | None = None
         #: the open sign-in (or first-administrator) dialog, while one is open
         self.sign_in_dialog: SignInDialog | FirstAdministratorDialog | None = None
+        #: the trainer view, while one is open (closed when the user or gallery changes)
+        self.trainer: TrainerView | None = None
+        #: the import dialog, while one is open (told who signs in meanwhile)
+        self.importer: ImportDialog | None = None
         self._probe_bytes: bytes | None = None  # the probe file's bytes, as analysed
         self._viewed: set[tuple[int, int]] = set()  # (search id, rank) logged as viewed
         self._pending: dict[int, str] = {}  # engine request id -> what it was for
@@ -447,7 +467,12 @@ class MainWindow(QMainWindow):
                                    "Import photos — sign in as an analyst or administrator "
                                    "to import")
         self.act_info.setEnabled(has_gallery)
-        self.act_trainer.setEnabled(has_gallery)
+        why_no_lab = self.lab_blocker()
+        self.act_trainer.setEnabled(has_gallery and why_no_lab is None)
+        self.act_trainer.setToolTip(
+            "Trainer: false-positive experiment — " +
+            ("how often persons NOT in this gallery still get candidates" if why_no_lab is None
+             else why_no_lab))
         self.act_calibration.setEnabled(has_gallery)
         why_not = self.search_blocker()
         self.act_search.setEnabled(why_not is None)
@@ -470,6 +495,21 @@ class MainWindow(QMainWindow):
         has_candidates = self.review is not None and bool(self.review.result.candidates)
         self.act_next.setEnabled(has_candidates)
         self.act_prev.setEnabled(has_candidates)
+
+    def lab_blocker(self) -> str | None:
+        """Why the accuracy lab (trainer view) cannot be opened now (None: it can). It
+        shows the gallery's photos and names: on a gallery with users, to a signed-in user
+        whose role may use it."""
+        if self.gallery is None:
+            return "open a gallery first"
+        if self.session is None:
+            if accounts.has_users(self.gallery):
+                return "not signed in: sign in first (File > Sign in as another user…)"
+            return None
+        if not self.session.may("lab"):
+            u = self.session.user
+            return f"{u.display_name} ({u.role_label}) may not {ACTION_WORDS['lab']}"
+        return None
 
     def search_blocker(self) -> str | None:
         """Why a search cannot be made now (None: it can)."""
@@ -552,11 +592,15 @@ class MainWindow(QMainWindow):
         return dialog
 
     def set_session(self, session: Session | None) -> None:
-        """Work as this signed-in user from now on (None: nobody is signed in)."""
-        if session is not None and self.session is not None and \
-                session.user_id != self.session.user_id:
-            self._set_review(None)  # another user starts from a clean screen
+        """Work as this signed-in user from now on (None: nobody is signed in). Another
+        user starts from a clean screen: no probe, box, candidate list or case of the
+        previous one."""
+        if self.session is not None and (session is None
+                                         or session.user_id != self.session.user_id):
+            self._clear_work()
         self.session = session
+        if self.importer is not None and session is not None and session.may("import"):
+            self.importer.set_user(session.user_id)
         if session is None:
             self.case = None
         elif self.case is not None:
@@ -569,6 +613,18 @@ class MainWindow(QMainWindow):
                 f"Signed in as {session.user.display_name} ({session.user.role_label})" +
                 ("" if self.case is not None or not session.may("search") else
                  ". Open or choose a case to search (Case > Open or choose case…)"), 10000)
+
+    def _clear_work(self) -> None:
+        """Close the candidate list, the probe (with any box drawn) and the case."""
+        self._set_review(None)
+        self.probe = None
+        self._probe_bytes = None
+        self._pending.clear()  # an answer for the previous work is not shown
+        self.probe_panel.set_probe(None)
+        self.compare.clear()
+        self.case = None
+        if self.trainer is not None:
+            self.trainer.close()
 
     def _apply_gallery_settings(self) -> None:
         """The administrator's top-K caps the number of candidates a search lists."""
@@ -784,9 +840,8 @@ class MainWindow(QMainWindow):
             return False
         if self.sign_in_dialog is not None:
             self.sign_in_dialog.close()
-        self._set_review(None)
+        self._clear_work()
         self.session = None
-        self.case = None
         self._viewed.clear()  # search ids are per gallery
         if self.gallery is not None:
             self.gallery.close()
@@ -864,9 +919,14 @@ class MainWindow(QMainWindow):
         repainting while the import runs in the dialog's worker thread)."""
         if self.gallery is None or not self.act_import.isEnabled():
             return None
+        # every import is recorded under a user: on a new gallery, its first administrator
+        # (the dialog waits for them; see set_session)
         dialog = ImportDialog(self.gallery.path, self, engine=self.engine_spec,
-                              user_id=None if self.session is None else self.session.user_id)
+                              user_id=None if self.session is None else self.session.user_id,
+                              require_user=True)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.importer = dialog
+        dialog.destroyed.connect(lambda *_: setattr(self, "importer", None))
         dialog.imported.connect(lambda _ev: self.refresh_summary())
         dialog.finished.connect(lambda _code: self.refresh_summary())
         dialog.open()
@@ -876,14 +936,21 @@ class MainWindow(QMainWindow):
         """The false-positive experiment on the open gallery, in its own window."""
         if self.gallery is None:
             return None
+        why_not = self.lab_blocker()
+        if why_not is not None:
+            self.statusBar().showMessage(f"Cannot open the trainer view: {why_not}", 8000)
+            return None
         # imported when first used: it brings matplotlib, which the start need not wait for
         from facedesk.gui.trainer_view import TrainerView
         try:
-            view = TrainerView(self.gallery.path, self)
+            view = TrainerView(self.gallery.path, self, session=self.session,
+                               dark=self.act_dark.isChecked())
         except FaceDeskError as exc:
             QMessageBox.warning(self, "Cannot open the trainer view", exc.message)
             return None
         view.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.trainer = view
+        view.destroyed.connect(lambda *_: setattr(self, "trainer", None))
         view.show()
         return view
 
@@ -1128,11 +1195,8 @@ class MainWindow(QMainWindow):
         undecided = self.review.undecided()
         if not undecided:
             return True
-        n = len(undecided)
         answer = QMessageBox.question(
-            self, "Candidates without a decision",
-            f"{n} candidate{'s have' if n != 1 else ' has'} no recorded decision. "
-            "Nothing about them will be saved.\n\nDiscard this candidate list?",
+            self, "Candidates without a decision", discard_question(self.review, self.case),
             QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
             QMessageBox.StandardButton.Cancel)
         return answer == QMessageBox.StandardButton.Discard

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+import time
 import warnings
 from collections.abc import Iterator, Sequence
 from html import escape
@@ -54,7 +55,8 @@ from PySide6.QtWidgets import (
 # matplotlib's Qt backend takes the binding that is already imported: PySide6, just above
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 
-from facedesk.core import lab, plots
+from facedesk.core import accounts, audit, lab, plots
+from facedesk.core.accounts import Session
 from facedesk.core.evaluation import Rate
 from facedesk.core.experiment import (
     ExperimentOptions,
@@ -63,6 +65,7 @@ from facedesk.core.experiment import (
     run_experiment,
 )
 from facedesk.core.progress import CancelToken
+from facedesk.errors import FaceDeskError, NotPermitted
 from facedesk.gui.sizing import fit_to_screen
 from facedesk.gui.workers import GeneratorWorker
 from facedesk.store import Gallery
@@ -176,7 +179,9 @@ class FigurePane(QWidget):
         self.setMinimumSize(320, 260)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
-    def set_figure(self, fig: Figure) -> None:
+    def set_figure(self, fig: Figure, dark: bool = False) -> None:
+        if dark:
+            theme_dark(fig)
         canvas = FigureCanvasQTAgg(fig)
         canvas.setMinimumSize(240, 200)
         canvas.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
@@ -196,6 +201,38 @@ class FigurePane(QWidget):
             self.canvas.hide()
             self.canvas.deleteLater()
         self.canvas, self.figure = None, None
+
+
+#: the dark palette's window, text and grid colours (main_window.dark_palette)
+DARK_FACE, DARK_TEXT, DARK_GRID = "#2d2d30", "#dcdcdc", "#5a5a5e"
+
+
+def theme_dark(fig: Figure) -> None:
+    """Recolour a figure drawn for a light page for the dark palette: background, axes,
+    ticks, labels, titles and legends (the data colours stay)."""
+    fig.set_facecolor(DARK_FACE)
+    for text in fig.texts:
+        text.set_color(DARK_TEXT)
+    if fig._suptitle is not None:
+        fig._suptitle.set_color(DARK_TEXT)
+    for ax in fig.axes:
+        ax.set_facecolor(DARK_FACE)
+        for spine in ax.spines.values():
+            spine.set_color(DARK_GRID)
+        ax.tick_params(colors=DARK_TEXT, which="both")
+        for label in (ax.xaxis.label, ax.yaxis.label, ax.title):
+            label.set_color(DARK_TEXT)
+        for line in ax.get_xgridlines() + ax.get_ygridlines():
+            line.set_color(DARK_GRID)
+        for text in ax.texts:
+            if text.get_color() in ("black", "#000000", "k", (0, 0, 0, 1)):
+                text.set_color(DARK_TEXT)
+        legend = ax.get_legend()
+        if legend is not None:
+            legend.get_frame().set_facecolor(DARK_FACE)
+            legend.get_frame().set_edgecolor(DARK_GRID)
+            for text in legend.get_texts():
+                text.set_color(DARK_TEXT)
 
 
 def _table(name: str, headers: Sequence[str]) -> QTableWidget:
@@ -296,11 +333,28 @@ def _stop_live_workers() -> None:
 class TrainerView(QMainWindow):
     """The false-positive experiment on one gallery file."""
 
-    def __init__(self, gallery_path: Path, parent: QWidget | None = None) -> None:
+    def __init__(self, gallery_path: Path, parent: QWidget | None = None, *,
+                 session: Session | None = None, dark: bool = False) -> None:
+        """`session`: the signed-in user, who must be allowed to use the lab on a gallery
+        with users (it shows the gallery's photos and names); each use is logged (audit
+        kind "lab"). `dark`: plots in the dark palette's colours."""
         super().__init__(parent)
         self.gallery_path = Path(gallery_path)
         # for crops, names and metadata keys; the workers open their own connections
         self._gallery = Gallery.open(self.gallery_path)
+        self._user_id = None if session is None else session.user_id
+        self._dark = dark
+        self._started = 0.0
+        try:
+            if session is not None:
+                session.require("lab")
+            elif accounts.has_users(self._gallery):
+                raise NotPermitted("the trainer view shows this gallery's photos and names: "
+                                   "sign in first (File > Sign in as another user…)")
+            self.log_use("opened")
+        except FaceDeskError:
+            self._gallery.close()
+            raise
         self.result: ExperimentResult | None = None
         self.evaluation: lab.Evaluation | None = None
         self._experiment_worker: GeneratorWorker | None = None
@@ -591,11 +645,21 @@ class TrainerView(QMainWindow):
     def running(self) -> bool:
         return self._experiment_worker is not None
 
+    def log_use(self, action: str, **data: Any) -> None:
+        """Log a use of the lab (audit kind "lab", data {"view": "trainer", "action": ...}),
+        under the signed-in user."""
+        audit.record(self._gallery, "lab", {"view": "trainer", "action": action, **data},
+                     user_id=self._user_id)
+
     def run_experiment(self) -> None:
         if self.running:
             return
+        options = self.options()
+        self.log_use("experiment", probe_share=options.probe_share, seed=options.seed,
+                     group=options.group_key)
+        self._started = time.monotonic()
         worker = GeneratorWorker(functools.partial(experiment_events, self.gallery_path,
-                                                   self.options()))
+                                                   options))
         worker.progress.connect(self._on_progress)
         worker.done.connect(self._on_done)
         worker.failed.connect(self._on_failed)
@@ -641,7 +705,9 @@ class TrainerView(QMainWindow):
         self.result = event.result
         self._set_running(False)
         r = self.result
-        self._set_status(f"Experiment finished in {r.elapsed_s:.1f} s: {r.oog_probes:,} "
+        # the time the user waited (loading the encodings included), as a clock reads it
+        took = time.monotonic() - self._started
+        self._set_status(f"Experiment finished in {took:.1f} s: {r.oog_probes:,} "
                          f"probes of persons NOT in the gallery searched against "
                          f"{r.gallery_persons:,} persons.")
         self._show_worst()
@@ -748,10 +814,10 @@ class TrainerView(QMainWindow):
                 "No in-gallery probes: no gallery person has a second photo to hold out, so "
                 "how often the right person comes first cannot be measured on this gallery.")
         figs = lab.experiment_figures(r, QUICK_THRESHOLDS, highlight=t)
-        self.size_plot.set_figure(figs["false_candidates_vs_size"])
+        self.size_plot.set_figure(dark=self._dark, fig=figs["false_candidates_vs_size"])
         if "groups_false_candidates" in figs:
             self.group_plot.show()
-            self.group_plot.set_figure(figs["groups_false_candidates"])
+            self.group_plot.set_figure(dark=self._dark, fig=figs["groups_false_candidates"])
         else:
             self.group_plot.hide()
 
@@ -761,6 +827,7 @@ class TrainerView(QMainWindow):
         if self._evaluation_worker is not None:
             return
         key = self.group_key()
+        self.log_use("evaluation", group=key)
         worker = GeneratorWorker(functools.partial(evaluation_events, self.gallery_path, key))
         worker.done.connect(functools.partial(self._on_evaluated, key))
         worker.failed.connect(self._on_evaluation_failed)
@@ -825,8 +892,8 @@ class TrainerView(QMainWindow):
         self.error_table.show()
         _fill(self.error_table, rows)
         figs = lab.evaluation_figures(ev, (t,))
-        self.histogram_plot.set_figure(figs["distances"])
-        self.error_plot.set_figure(figs["error_rates"])
+        self.histogram_plot.set_figure(dark=self._dark, fig=figs["distances"])
+        self.error_plot.set_figure(dark=self._dark, fig=figs["error_rates"])
         if ev.groups:
             rates = {g.group: g.distributions.fmr(t) for g in ev.groups}
             self.fmr_ratio_label.setText(escape(ratio_words(
@@ -836,7 +903,7 @@ class TrainerView(QMainWindow):
             self.fmr_ratio_label.setText("")
         self.fmr_ratio_label.setVisible(bool(ev.groups))
         if "det" in figs:
-            self.det_plot.set_figure(figs["det"])
+            self.det_plot.set_figure(dark=self._dark, fig=figs["det"])
             self.det_plot.show()
             self.no_genuine_label.hide()
         else:
@@ -956,6 +1023,7 @@ class TrainerView(QMainWindow):
         except (OSError, ValueError) as exc:
             self._set_status(f"Could not save the plots in {folder}: {exc}", error=True)
             return []
+        self.log_use("plots_saved", folder=str(folder), files=len(written))
         self._set_status(f"Saved {len(written)} files (PNG and SVG) in {folder}")
         return written
 
@@ -987,6 +1055,7 @@ class TrainerView(QMainWindow):
         except (OSError, ValueError) as exc:
             self._set_status(f"Could not save the report {path}: {exc}", error=True)
             return None
+        self.log_use("report_saved", path=str(path))
         self._set_status(f"Report saved: {path}")
         return path
 

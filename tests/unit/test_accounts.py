@@ -193,6 +193,7 @@ EXPECTED: dict[str, set[str]] = {
     "change_settings": {"administrator"},
     "purge": {"administrator"},
     "export_audit": {"administrator", "supervisor"},
+    "lab": {"analyst", "supervisor", "trainer", "administrator"},
 }
 #: what a trainer may do besides, in a training gallery only
 TRAINER_IN_TRAINING = {"open_case", "search", "decide", "import", "close_case"}

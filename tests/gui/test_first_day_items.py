@@ -1,0 +1,100 @@
+"""What got in the way or misled on an analyst's first day (issue 15), each on real widgets:
+the discard prompt, the trainer view's sign-in and log, a clean screen for another user,
+an import nobody signs, the dark palette's plots, the status bar's words."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import PASSWORDS
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QMessageBox
+from test_main_window import load_and_search
+
+from facedesk.core import accounts, audit
+from facedesk.core.engines import EngineSpec
+from facedesk.gui.main_window import MainWindow
+
+
+@pytest.fixture
+def window(qtbot, tmp_path: Path, fake_spec: EngineSpec):
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    w = MainWindow(settings, engine=fake_spec)
+    qtbot.addWidget(w, before_close_func=lambda win: setattr(win, "review", None))
+    w.resize(1366, 768)
+    w.show()
+    return w
+
+
+def test_the_discard_prompt_says_the_search_is_already_recorded(
+        qtbot, window: MainWindow, make_gallery, tmp_path: Path, start_case,
+        monkeypatch) -> None:
+    load_and_search(qtbot, window, make_gallery(os_user="ann", every_candidate=True),
+                    tmp_path, start_case)
+    asked: list[str] = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: (
+        asked.append(a[2]), QMessageBox.StandardButton.Cancel)[1])
+    window.load_probe(tmp_path / "probe.png")  # another probe: asks first
+    assert len(asked) == 1
+    assert "Nothing about them will be saved" not in asked[0]
+    assert f"already recorded in case {window.case.number}" in asked[0]
+    assert "no recorded decision" in asked[0]
+
+
+def test_the_trainer_view_needs_a_signed_in_user_and_logs_its_use(
+        qtbot, window: MainWindow, make_gallery) -> None:
+    gallery_path = make_gallery()  # users, none mapped to this OS account
+    assert window.open_gallery(gallery_path)
+    window.sign_in_dialog.close()
+    assert window.session is None
+    assert not window.act_trainer.isEnabled()
+    assert "sign in first" in window.act_trainer.toolTip()
+    assert window.open_trainer() is None  # also when asked directly
+    window.set_session(accounts.sign_in(window.gallery, "sam", PASSWORDS["sam"]))
+    assert window.act_trainer.isEnabled()
+    view = window.open_trainer()
+    assert view is not None
+    qtbot.addWidget(view)
+    events = [e for e in audit.events(window.gallery) if e.kind == "lab"]
+    assert [(e.user_id, e.data) for e in events] == [
+        ("sam", {"view": "trainer", "action": "opened"})]
+    # signing in as someone else closes it: it showed the previous user's work
+    window.set_session(accounts.sign_in(window.gallery, "ann", PASSWORDS["ann"]))
+    qtbot.waitUntil(lambda: window.trainer is None)
+
+
+def test_another_user_starts_from_a_clean_screen(qtbot, window: MainWindow, make_gallery,
+                                                tmp_path: Path, start_case) -> None:
+    gallery_path = make_gallery(os_user="ann", every_candidate=True)
+    load_and_search(qtbot, window, gallery_path, tmp_path, start_case)
+    window.review = None  # nothing to ask about
+    window.set_session(accounts.sign_in(window.gallery, "sam", PASSWORDS["sam"]))
+    assert window.probe is None and window.probe_panel.selected_face() is None
+    assert window.case is None and window.case_label.text() == "No case open"
+    assert not window.act_search.isEnabled()
+    assert window.compare.face_item("probe") is None
+    # opening another gallery while nobody is signed in clears the probe too
+    window.set_session(None)
+    with qtbot.waitSignal(window.engine.analyzed, timeout=20000):
+        window.load_probe(tmp_path / "probe.png")
+    assert window.probe is not None
+    assert window.open_gallery(make_gallery(name="other.db"))
+    assert window.probe is None and window.probe_panel.probe() is None
+
+
+def test_an_import_waits_for_a_signed_in_user(qtbot, window: MainWindow, tmp_path: Path,
+                                              people_dir: Path) -> None:
+    """A new gallery whose first-administrator dialog was cancelled imported with
+    user_id NULL in its log."""
+    assert window.open_gallery(tmp_path / "new.db", create=True)
+    window.sign_in_dialog.close()
+    assert window.session is None
+    dialog = window.import_dialog()
+    assert dialog is not None
+    qtbot.addWidget(dialog)
+    dialog.folder_edit.setText(str(people_dir))
+    assert not dialog.start_button.isEnabled()
+    assert "Nobody is signed in" in dialog.status_label.text()
+    dialog.start()
+    assert not dialog.running
