@@ -185,10 +185,13 @@ def shown_candidates(result: SearchResult, threshold: float, top_k: int) -> Sear
 
 
 def record_search(session: Session, case: Case, probe: Probe, face: Face,
-                  result: SearchResult, probe_bytes: bytes) -> CaseSearch:
+                  result: SearchResult, probe_bytes: bytes,
+                  adjustments: Sequence[dict[str, Any]] = ()) -> CaseSearch:
     """Store and log a search of `case`. The candidates shown are those of `result`
     within the settings' threshold, at most the settings' top_k or the number the search
-    asked for, whichever is smaller (the top-K recorded). Returns the search with them."""
+    asked for, whichever is smaller (the top-K recorded). Returns the search with them.
+    `adjustments`: what was done to the probe before (e.g. {"kind": "rotated", "degrees":
+    -40, "from_sha256": ..., "from_name": ...}), stored and logged with the search."""
     session.require("search")
     gallery = session.gallery
     s = session.settings()
@@ -201,6 +204,8 @@ def record_search(session: Session, case: Case, probe: Probe, face: Face,
                "face_index": face.index,
                # the second reviewer's compare view aligns the probe face on them
                "landmarks": [[int(x), int(y)] for x, y in face.landmarks]}
+    if adjustments:
+        quality["adjustments"] = [dict(a) for a in adjustments]
     candidates = [c.as_dict() for c in shown.candidates]
     probe_name = probe.path.replace("\\", "/").rsplit("/", 1)[-1]
     with gallery.write() as conn:
@@ -222,6 +227,7 @@ def record_search(session: Session, case: Case, probe: Probe, face: Face,
             "persons_searched": shown.persons_searched, "threshold": s.threshold,
             "top_k": top_k, "calibration": shown.calibration_source,
             "quality_warnings": warnings,
+            **({"probe_adjustments": [dict(a) for a in adjustments]} if adjustments else {}),
             "candidates": [{"rank": c["rank"], "person_id": c["person_id"],
                             "face_id": c["face_id"], "distance": c["distance"]}
                            for c in candidates],

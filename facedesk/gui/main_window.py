@@ -143,6 +143,9 @@ class MainWindow(QMainWindow):
         #: the import dialog, while one is open (told who signs in meanwhile)
         self.importer: ImportDialog | None = None
         self._probe_bytes: bytes | None = None  # the probe file's bytes, as analysed
+        #: what was done to the probe on screen before it was analysed (a turn upright),
+        #: recorded with its searches
+        self._adjustments: list[dict[str, Any]] = []
         self._viewed: set[tuple[int, int]] = set()  # (search id, rank) logged as viewed
         self._pending: dict[int, str] = {}  # engine request id -> what it was for
         self._search_started = 0.0
@@ -165,6 +168,7 @@ class MainWindow(QMainWindow):
         self.probe_panel.box_drawn.connect(self._on_box_drawn)
         self.probe_panel.redetect_requested.connect(self._on_redetect)
         self.probe_panel.open_requested.connect(self.open_probe_dialog)
+        self.probe_panel.rotate_requested.connect(self.rotate_probe)
         self.candidates.candidate_selected.connect(self._on_candidate_selected)
         self.decision.decision_requested.connect(self._on_decision_requested)
 
@@ -619,6 +623,7 @@ class MainWindow(QMainWindow):
         self._set_review(None)
         self.probe = None
         self._probe_bytes = None
+        self._adjustments = []
         self._pending.clear()  # an answer for the previous work is not shown
         self.probe_panel.set_probe(None)
         self.compare.clear()
@@ -994,9 +999,24 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
             self.load_probe(files[0])
 
-    def load_probe(self, path: Path) -> None:
-        if not self._may_discard_review():
+    def rotate_probe(self, degrees: float) -> None:
+        """Search a copy of the probe turned by `degrees` (counter-clockwise) so that the
+        chosen face is upright; the turn is recorded with its searches."""
+        probe = self.probe
+        if probe is None or not self._may_discard_review():
             return
+        name = Path(probe.path).stem
+        target = Path(self._temp_dir.name) / f"{name}-upright-{int(time.time() * 1000)}.png"
+        target.write_bytes(imaging.png_bytes(imaging.rotated(probe.image.rgb, degrees)))
+        adjustment = {"kind": "rotated", "degrees": round(degrees, 1),
+                      "from_sha256": probe.sha256, "from_name": Path(probe.path).name}
+        self.load_probe(target, adjustments=[*self._adjustments, adjustment], ask=False)
+
+    def load_probe(self, path: Path, adjustments: list[dict[str, Any]] | None = None,
+                   ask: bool = True) -> None:
+        if ask and not self._may_discard_review():
+            return
+        self._adjustments = list(adjustments or [])
         self._set_review(None)
         self.probe = None
         self.probe_panel.set_probe(None)
@@ -1087,7 +1107,7 @@ class MainWindow(QMainWindow):
             return
         try:
             recorded = cases.record_search(self.session, self.case, self.probe, face, result,
-                                           self._probe_bytes)
+                                           self._probe_bytes, self._adjustments)
         except FaceDeskError as exc:
             self.statusBar().showMessage(exc.message, 10000)
             QMessageBox.warning(self, "Search not recorded", exc.message)

@@ -629,7 +629,11 @@ class _CheckRow(QFrame):
 
 class QualityPanel(QWidget):
     """The quality figures of one face, each with a plain-language warning when it is
-    outside the advised range, and an overall line."""
+    outside the advised range, and an overall line; for a tilted face, or one whose
+    landmarks do not fit it, an offer to turn the probe upright."""
+
+    #: degrees (counter-clockwise, as imaging.rotated) that make the face upright
+    rotate_requested = Signal(float)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -672,6 +676,14 @@ class QualityPanel(QWidget):
         summary_row.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self._summary_box)
 
+        self.rotate_button = QPushButton()
+        self.rotate_button.setObjectName("rotateUprightButton")
+        self.rotate_button.setToolTip(
+            "Search a copy of the probe turned so that this face is upright; the turn is "
+            "recorded with the search as an adjustment of the probe")
+        self.rotate_button.clicked.connect(self._on_rotate)
+        layout.addWidget(self.rotate_button, 0, Qt.AlignmentFlag.AlignLeft)
+
         self.rows_box = QWidget()
         self.rows_layout = QVBoxLayout(self.rows_box)
         self.rows_layout.setContentsMargins(0, 0, 0, 0)
@@ -697,6 +709,11 @@ class QualityPanel(QWidget):
             row.setParent(None)
             row.deleteLater()
         self._rows = []
+        upright = None if face is None else face.quality.upright_deg
+        self.rotate_button.setVisible(upright is not None)
+        if upright is not None:
+            way = "anticlockwise" if upright > 0 else "clockwise"
+            self.rotate_button.setText(f"Turn the probe upright ({abs(upright):.0f}° {way})")
         if face is None:
             self._checks = []
             self.title.setText("Quality")
@@ -723,6 +740,10 @@ class QualityPanel(QWidget):
     def face(self) -> Face | None:
         return self._face
 
+    def _on_rotate(self) -> None:
+        if self._face is not None and self._face.quality.upright_deg is not None:
+            self.rotate_requested.emit(float(self._face.quality.upright_deg))
+
     def checks(self) -> list[QualityCheck]:
         return list(self._checks)
 
@@ -735,6 +756,13 @@ class QualityPanel(QWidget):
         n = self.warning_count()
         if n == 0:
             return QUALITY_OK_TEXT
+        failed = {c.figure for c in self._checks if not c.ok}
+        if "landmark_fit" in failed:
+            return ("The landmarks do not fit this face: a search of it compares the wrong "
+                    "thing" + (". Turn the probe upright first."
+                               if self._face.quality.upright_deg is not None else "."))
+        if "roll_deg" in failed:
+            return "The face is tilted: turn the probe upright before searching"
         return f"{n} warning{'s' if n != 1 else ''}: results from this probe are less reliable"
 
     def warning_labels(self) -> list[QLabel]:
@@ -755,6 +783,8 @@ class ProbePanel(QWidget):
     redetect_requested = Signal(int)
     #: the "Open probe…" button of the empty state
     open_requested = Signal()
+    #: turn the probe by these degrees (counter-clockwise) so the chosen face is upright
+    rotate_requested = Signal(float)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -867,6 +897,7 @@ class ProbePanel(QWidget):
 
         # quality
         self.quality = QualityPanel()
+        self.quality.rotate_requested.connect(self.rotate_requested)
         self.quality_scroll = QScrollArea()
         self.quality_scroll.setObjectName("qualityScroll")
         self.quality_scroll.setWidgetResizable(True)

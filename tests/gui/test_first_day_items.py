@@ -4,17 +4,19 @@ an import nobody signs, the dark palette's plots, the status bar's words."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from conftest import PASSWORDS
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QMessageBox
 from test_main_window import load_and_search
 
-from facedesk.core import accounts, audit
+from facedesk.core import accounts, audit, cases
 from facedesk.core.engines import EngineSpec
 from facedesk.gui.main_window import MainWindow
+from facedesk.gui.probe_panel import QUALITY_OK_TEXT
 
 
 @pytest.fixture
@@ -98,3 +100,39 @@ def test_an_import_waits_for_a_signed_in_user(qtbot, window: MainWindow, tmp_pat
     assert "Nobody is signed in" in dialog.status_label.text()
     dialog.start()
     assert not dialog.running
+
+
+def test_a_face_whose_landmarks_do_not_fit_is_not_adequate_and_can_be_turned_upright(
+        qtbot, window: MainWindow, make_gallery, tmp_path: Path, start_case) -> None:
+    """The quality panel said "adequate for a search" for landmarks drawn over a cap's
+    brim. (The fake engine sees faces at every turn; the misfit is set on the face, as the
+    real engine measures it: tests/integration/test_tilted_probe.py.)"""
+    load_and_search(qtbot, window, make_gallery(os_user="ann", every_candidate=True),
+                    tmp_path, start_case)
+    window.review = None
+    panel = window.probe_panel.quality
+    face = window.probe_panel.selected_face()
+    assert panel.summary_text() == QUALITY_OK_TEXT
+    face.quality = replace(face.quality, roll_deg=4.0, landmark_fit=0.1, upright_deg=90.0)
+    panel.set_face(face)
+    assert "adequate" not in panel.summary_text()
+    assert "do not fit this face" in panel.summary_text()
+    assert any("do not fit this face" in w.text() for w in panel.warning_labels())
+    button = panel.rotate_button
+    assert button.isVisibleTo(window) and "90° anticlockwise" in button.text()
+    before = window.probe
+    with qtbot.waitSignal(window.engine.analyzed, timeout=20000):
+        qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.probe is not None and window.probe is not before)
+    assert (window.probe.image.width, window.probe.image.height) == (
+        before.image.height, before.image.width)  # turned a quarter
+    qtbot.waitUntil(window.act_search.isEnabled, timeout=20000)
+    with qtbot.waitSignal(window.engine.searched, timeout=20000):
+        window.search()
+    qtbot.waitUntil(lambda: window.review is not None)
+    record = cases.search_record(window.gallery, window.review.search_id)
+    adjustment = {"kind": "rotated", "degrees": 90.0, "from_sha256": before.sha256,
+                  "from_name": "probe.png"}
+    assert record["quality"]["adjustments"] == [adjustment]
+    event = [e for e in audit.events(window.gallery) if e.kind == "search"][-1]
+    assert event.data["probe_adjustments"] == [adjustment]
