@@ -18,8 +18,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from PySide6.QtCore import QRect, QRectF, QSignalBlocker, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPixmap
+from PySide6.QtCore import QRect, QRectF, QSignalBlocker, Qt, QUrl, Signal
+from PySide6.QtGui import QColor, QDesktopServices, QImage, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
@@ -705,6 +705,12 @@ class CaseOverviewDialog(QDialog, _Messages):
         self.export_button = QPushButton("Export lead sheet…")
         self.export_button.setObjectName("exportLeadSheetButton")
         self.export_button.clicked.connect(self._export_clicked)
+        #: opens the lead sheet just written (PDF) in the system's viewer
+        self.open_sheet_button = QPushButton("Open lead sheet")
+        self.open_sheet_button.setObjectName("openLeadSheetButton")
+        self.open_sheet_button.clicked.connect(self._open_sheet)
+        self.open_sheet_button.hide()
+        self._written: list[Path] = []
         self.close_case_button = QPushButton("Close case…")
         self.close_case_button.setObjectName("closeCaseButton")
         self.close_case_button.clicked.connect(self._close_clicked)
@@ -712,6 +718,7 @@ class CaseOverviewDialog(QDialog, _Messages):
         close.clicked.connect(self.accept)
         buttons = QHBoxLayout()
         buttons.addWidget(self.export_button)
+        buttons.addWidget(self.open_sheet_button)
         buttons.addWidget(self.close_case_button)
         buttons.addStretch(1)
         buttons.addWidget(close)
@@ -759,6 +766,9 @@ class CaseOverviewDialog(QDialog, _Messages):
 
         decided = cases.decisions(self.gallery, c.id)
         self._decisions = {d["id"]: d for d in decided}
+        # which search (and probe) each decision belongs to: "#1 Martin_Scorsese" twice,
+        # one confirmed and one not the person, read as a contradiction
+        probes = {s["id"]: s["probe_name"] for s in cases.searches(self.gallery, c.id)}
         hidden = cases.hidden_rationales(self.session.gallery, self.session.user_id, c.id)
         rows = []
         for d in decided:
@@ -771,7 +781,9 @@ class CaseOverviewDialog(QDialog, _Messages):
             else:
                 second = ("", "", "")
             rows.append((d["id"], (
-                when(d["created_at"]), f"#{d['rank']} {d['person_id']}",
+                when(d["created_at"]),
+                f"search {d['search_id']} ({probes.get(d['search_id'], 'purged')}): "
+                f"#{d['rank']} {d['person_id']}",
                 DECISIONS.get(d["decision"], d["decision"]),
                 names.get(d["reviewer"], d["reviewer"]),
                 cases.BLIND_HIDDEN if d["id"] in hidden else d["rationale"],
@@ -833,8 +845,15 @@ class CaseOverviewDialog(QDialog, _Messages):
 
         paths = self.act(run)
         self.show_status("Lead sheet written: " + ", ".join(str(p) for p in paths))
+        self._written = paths
+        self.open_sheet_button.setVisible(bool(paths))
+        self.open_sheet_button.setToolTip(f"Open {paths[0]}" if paths else "")
         self.refresh()
         return paths
+
+    def _open_sheet(self) -> None:
+        if self._written:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self._written[0])))
 
     def _export_clicked(self) -> None:
         d = self.selected_decision()

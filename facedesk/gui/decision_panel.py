@@ -96,6 +96,10 @@ class DecisionPanel(QWidget):
         self.reviewer_edit.setPlaceholderText("Not signed in")
         self.reviewer_edit.setReadOnly(True)
         self.reviewer_edit.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        # it reads as text, not as a box to type in: no frame, the window's background
+        self.reviewer_edit.setFrame(False)
+        self.reviewer_edit.setStyleSheet(
+            "QLineEdit#reviewerEdit { background: transparent; border: none; }")
         self.reviewer_edit.setToolTip("The signed-in user records the decision "
                                       "(File > Sign in as another user…)")
         self.reviewer_edit.setMinimumWidth(260)

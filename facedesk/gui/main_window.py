@@ -77,6 +77,7 @@ GALLERY_FILTER = "FaceDesk gallery (*.db *.sqlite *.facedesk);;All files (*)"
 MAX_RECENT = 8
 #: how often the window looks whether another process (an import) changed the gallery
 GALLERY_WATCH_MS = 2000
+GALLERY_CHANGED = "The gallery changed:"
 #: the least width of the probe and compare regions: with the candidate list's least
 #: width they let the window fit a 1024-pixel screen (tests/gui/test_layout.py)
 PROBE_MIN_WIDTH = 262
@@ -868,6 +869,11 @@ class MainWindow(QMainWindow):
             return
         s = self.gallery.summary()
         self._seen_faces = s["faces"]
+        # a "gallery changed" message of an earlier count is stale now (it said 761 faces
+        # after the import had ended at 813)
+        message = self.statusBar().currentMessage()
+        if message.startswith(GALLERY_CHANGED) and f" {s['faces']:,} faces" not in message:
+            self.statusBar().clearMessage()
         last = s["last_import"]
         last_text = f"last import {last['started_at'][:16].replace('T', ' ')}" if last else \
             "no import yet"
@@ -894,7 +900,7 @@ class MainWindow(QMainWindow):
             return  # busy or briefly unreadable: look again at the next tick
         if before is not None and self._seen_faces is not None and self._seen_faces != before:
             self.statusBar().showMessage(
-                f"The gallery changed: {self._seen_faces:,} faces now; the next search "
+                f"{GALLERY_CHANGED} {self._seen_faces:,} faces now; the next search "
                 "includes them", 8000)
 
     def show_gallery_info(self) -> None:

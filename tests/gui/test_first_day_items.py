@@ -136,3 +136,54 @@ def test_a_face_whose_landmarks_do_not_fit_is_not_adequate_and_can_be_turned_upr
     assert record["quality"]["adjustments"] == [adjustment]
     event = [e for e in audit.events(window.gallery) if e.kind == "search"][-1]
     assert event.data["probe_adjustments"] == [adjustment]
+
+
+def _contrast(widget, rect) -> int:
+    """The largest difference in grey level between a pixel in `rect` of the widget and
+    the widget's own background."""
+    image = widget.grab().toImage()
+    bg = widget.palette().color(widget.backgroundRole()).lightness()
+    return max(abs(image.pixelColor(x, y).lightness() - bg)
+               for x in range(rect.left(), rect.right()) for y in range(rect.top(), rect.bottom()))
+
+
+def test_dark_palette_unchecked_boxes_are_visible_and_the_reviewer_is_text(
+        qtbot, window: MainWindow) -> None:
+    window.act_dark.setChecked(True)
+    qtbot.wait(20)
+    radio = window.decision.buttons["possible_lead"]
+    check = window.candidates.blind_indicator
+    for button in (radio, check):
+        assert not button.isChecked()
+        from PySide6.QtWidgets import QStyle, QStyleOptionButton
+        option = QStyleOptionButton()
+        button.initStyleOption(option)
+        element = (QStyle.SubElement.SE_RadioButtonIndicator if button is radio
+                   else QStyle.SubElement.SE_CheckBoxIndicator)
+        rect = button.style().subElementRect(element, option, button)
+        assert _contrast(button, rect) > 60, button.objectName()
+    reviewer = window.decision.reviewer_edit
+    assert reviewer.isReadOnly() and not reviewer.hasFrame()
+    window.act_dark.setChecked(False)
+
+
+def test_a_stale_gallery_changed_message_goes(qtbot, window: MainWindow,
+                                              make_gallery) -> None:
+    assert window.open_gallery(make_gallery(os_user="ann"))
+    window.statusBar().showMessage("The gallery changed: 7 faces now; the next search "
+                                   "includes them", 8000)
+    window.refresh_summary()  # as when an import ends, at 15 faces
+    assert window.statusBar().currentMessage() == ""
+
+
+def test_the_case_overview_names_each_decisions_search_and_probe(
+        qtbot, window: MainWindow, make_gallery, tmp_path: Path, start_case) -> None:
+    load_and_search(qtbot, window, make_gallery(os_user="ann", every_candidate=True),
+                    tmp_path, start_case)
+    window.decision.decision_requested.emit(1, "not_the_person", "different ears")
+    overview = window.case_overview()
+    assert overview is not None
+    qtbot.addWidget(overview)
+    table = overview.decisions_table
+    assert table.item(0, 1).text() == (
+        f"search {window.review.search_id} (probe.png): #1 person_2")
