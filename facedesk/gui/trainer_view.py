@@ -492,16 +492,21 @@ class TrainerView(QMainWindow):
         self.headline = _note("headlineLabel")
         self.headline.setFont(self._bigger(3))
         self.headline.setTextFormat(Qt.TextFormat.RichText)
+        # room for two lines from the start: the layout gave a wrapped headline one line
+        # and cut its end ("... per probe on")
+        self.headline.setMinimumHeight(2 * self.headline.fontMetrics().lineSpacing() + 4)
         col.addWidget(self.headline)
         self.setup_label = _note("setupLabel")
         col.addWidget(self.setup_label)
 
-        facts = QHBoxLayout()
-        left = QVBoxLayout()
+        # the group's title on a line of its own: beside the notes it was squeezed away
         self.group_title = QLabel()
         self.group_title.setObjectName("groupTitle")
         self.group_title.setFont(self._bigger(0, bold=True))
-        left.addWidget(self.group_title)
+        self.group_title.setWordWrap(True)
+        col.addWidget(self.group_title)
+        facts = QHBoxLayout()
+        left = QVBoxLayout()
         self.group_table = _table("groupTable", ["group", "probes", "with a false candidate",
                                                  "95 % interval", "false candidates per probe"])
         left.addWidget(self.group_table)
