@@ -246,6 +246,8 @@ class DecisionPanel(QWidget):
         self.candidate_label.setText(self._candidate_text())
         decided = recorded if recorded is not None else self._decided_row()
         if review is None or rank is None:
+            if self.reviewer_edit.text() != self._reviewer:  # not a decided row's reviewer
+                self.reviewer_edit.setText(self._reviewer)
             self._set_editable(False, True)
             self.record_label.hide()
             self.rationale_edit.show()

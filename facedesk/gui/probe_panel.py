@@ -713,7 +713,8 @@ class QualityPanel(QWidget):
         self.rotate_button.setVisible(upright is not None)
         if upright is not None:
             way = "anticlockwise" if upright > 0 else "clockwise"
-            self.rotate_button.setText(f"Turn the probe upright ({abs(upright):.0f}° {way})")
+            # short: wider than the panel, it widened the panel's content past its edge
+            self.rotate_button.setText(f"Turn upright ({abs(upright):.0f}° {way})")
         if face is None:
             self._checks = []
             self.title.setText("Quality")

@@ -120,6 +120,8 @@ def test_a_face_whose_landmarks_do_not_fit_is_not_adequate_and_can_be_turned_upr
     assert any("do not fit this face" in w.text() for w in panel.warning_labels())
     button = panel.rotate_button
     assert button.isVisibleTo(window) and "90° anticlockwise" in button.text()
+    # the offer fits the panel (a wider button pushed the figures past its edge)
+    assert button.sizeHint().width() <= window.probe_panel.quality_scroll.viewport().width()
     before = window.probe
     with qtbot.waitSignal(window.engine.analyzed, timeout=20000):
         qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
