@@ -48,7 +48,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QScrollArea,
-    QSizePolicy,
     QSpinBox,
     QStackedWidget,
     QStyleOptionGraphicsItem,
@@ -60,6 +59,7 @@ from PySide6.QtWidgets import (
 from facedesk.core.faces import Box, Face, largest_index
 from facedesk.core.quality import QualityCheck, check
 from facedesk.core.search import Probe
+from facedesk.gui.elided_label import ElidedLabel
 
 EMPTY_PROBE_TEXT = "Drop a still here, or use File > Open probe… (Ctrl+O), or paste (Ctrl+V)"
 NO_FACE_HINT = (
@@ -808,11 +808,10 @@ class ProbePanel(QWidget):
         tfont.setBold(True)
         tfont.setPointSizeF(tfont.pointSizeF() + 2.0)
         self.title.setFont(tfont)
-        self.file_label = QLabel()
+        # elided in the middle ("…Ashcroft_0001.jpg" lost the name's start when clipped)
+        self.file_label = ElidedLabel(mode=Qt.TextElideMode.ElideMiddle)
         self.file_label.setObjectName("probeFileLabel")
         self.file_label.setEnabled(False)
-        self.file_label.setSizePolicy(QSizePolicy.Policy.Ignored,
-                                      QSizePolicy.Policy.Preferred)
         self.file_label.setAlignment(Qt.AlignmentFlag.AlignRight
                                      | Qt.AlignmentFlag.AlignVCenter)
         head.addWidget(self.title)
