@@ -37,7 +37,6 @@ from facedesk.core.faces import Box
 from facedesk.core.importer import run_import
 from facedesk.gui.admin_dialogs import CaseOverviewDialog, SecondReviewDialog
 from facedesk.gui.app import make_app
-from facedesk.gui.candidates_panel import COL_META, COL_PERSON
 from facedesk.gui.import_dialog import ImportDialog
 from facedesk.gui.main_window import MainWindow
 from facedesk.gui.trainer_view import TrainerView
@@ -108,10 +107,21 @@ def search(app: QApplication, window: MainWindow, probe: Path) -> None:
     wait(app, lambda: window.review is not None)
 
 
+#: the screens the README shows the workspace on: a laptop, and a full-HD monitor
+LAPTOP = (1366, 768)
+FULL_HD = (1920, 1080)
+
+
 def shoot(widget: QWidget, out: Path, name: str) -> None:
+    """Save a picture of the widget as an optimised 256-colour PNG (a screenshot has few
+    colours but the photos in it: this keeps the files at about a third)."""
     path = out / name
     widget.grab().save(str(path))
-    print(f"saved {path}")
+    with Image.open(path) as img:
+        small = img.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT,
+                                            dither=Image.Dither.NONE)
+    small.save(path, optimize=True)
+    print(f"saved {path} ({path.stat().st_size // 1024} KB)")
 
 
 def add_users(gallery: Gallery) -> None:
@@ -175,6 +185,9 @@ def main() -> int:
                         help="a labelled gallery with a 'sex' column for the trainer view "
                              "(default: import the Congress portraits)")
     parser.add_argument("--only", choices=("all", "trainer"), default="all")
+    parser.add_argument("--no-trainer", action="store_true",
+                        help="keep the trainer view's picture (it imports the Congress "
+                             "portraits, several minutes)")
     parser.add_argument("--work", type=Path,
                         help="keep the galleries in this folder and reuse them next time "
                              "(default: a temporary folder, removed afterwards)")
@@ -189,13 +202,14 @@ def main() -> int:
     try:
         # 0. the trainer view
         congress = work / "congress.db"
-        trainer(app, args.trainer_db or (congress if congress.is_file() else
-                                         congress_gallery(work)), args.out)
+        if not args.no_trainer:
+            trainer(app, args.trainer_db or (congress if congress.is_file() else
+                                             congress_gallery(work)), args.out)
         if args.only == "trainer":
             return 0
         settings = QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat)
         window = MainWindow(settings)
-        window.resize(1600, 950)
+        window.resize(*LAPTOP)
         window.act_blind.setChecked(False)  # as a re-run's saved settings may have left them
         window.act_dark.setChecked(False)
         window.show()
@@ -204,9 +218,14 @@ def main() -> int:
         window.open_gallery(db, create=True)
         if window.sign_in_dialog is not None:  # a new gallery asks for its first user
             window.sign_in_dialog.close()
+        # its users first: every import is recorded under a user (Ann, the analyst, signed
+        # in through the OS account)
+        assert window.gallery is not None
+        add_users(window.gallery)
+        if window.session is None:
+            window.sign_in()
 
-        # 1. import through the dialog (a new gallery has no users yet: whoever opened it
-        # imports; a re-run's gallery is already built)
+        # 1. import through the dialog (a re-run's gallery is already built)
         if not built:
             source = build_source(work, args.persons)
             dialog = window.import_dialog()
@@ -241,6 +260,11 @@ def main() -> int:
         search(app, window, sorted((LFW / person).glob("*.jpg"))[k])
         settle(app, 0.5)
         shoot(window, args.out, "workspace-search.png")
+        window.resize(*FULL_HD)
+        settle(app, 0.5)
+        shoot(window, args.out, "workspace-search-1920.png")
+        window.resize(*LAPTOP)
+        settle(app, 0.3)
 
         window.compare.set_landmarks_visible(True)
         window.compare.set_mode("blend")
@@ -262,19 +286,8 @@ def main() -> int:
         lead = window.review.decided.get(lead_rank)
         assert lead is not None, window.decision.hint.text()
         print(f"lead {lead['id']}: {lead['status']}", flush=True)
-        # the candidates' Decision column in view, as a user would drag the columns
-        sizes = window.columns.sizes()
-        table = window.candidates.table
-        widths = {col: table.columnWidth(col) for col in (COL_PERSON, COL_META)}
-        window.columns.setSizes([270, 430, 900])
-        table.setColumnWidth(COL_PERSON, 105)
-        table.setColumnWidth(COL_META, 40)
-        table.horizontalScrollBar().setValue(0)
         settle(app, 0.5)
         shoot(window, args.out, "decision-recorded.png")
-        window.columns.setSizes(sizes)
-        for col, width in widths.items():
-            table.setColumnWidth(col, width)
         # the other candidates are someone else
         for c in window.review.result.candidates:
             if c.rank != lead_rank:
@@ -324,6 +337,10 @@ def main() -> int:
         search(app, window, sorted((LFW / person).glob("*.jpg"))[k])
         settle(app, 0.5)
         shoot(window, args.out, "workspace-dark.png")
+        window.resize(*FULL_HD)
+        settle(app, 0.5)
+        shoot(window, args.out, "workspace-dark-1920.png")
+        window.resize(*LAPTOP)
         window.review = None
         window.act_dark.setChecked(False)
 
@@ -332,7 +349,7 @@ def main() -> int:
         window.set_session(accounts.sign_in(gallery, "sam", password))
         review = window.second_review()
         assert isinstance(review, SecondReviewDialog)
-        review.resize(1300, 860)
+        review.resize(*LAPTOP)
         review.select_decision(int(lead["id"]))
         review.verdict_confirm.setChecked(True)
         review.rationale_edit.setPlainText(REVIEW_RATIONALE)
@@ -344,9 +361,11 @@ def main() -> int:
         review.close()
 
         # 8. the case overview: the lead confirmed by the supervisor, now a case result
+        # (another user starts from a clean screen: the supervisor opens the case)
+        assert window.set_case(cases.get_case(gallery, case.id))
         overview = window.case_overview()
         assert isinstance(overview, CaseOverviewDialog)
-        overview.resize(1600, 640)
+        overview.resize(LAPTOP[0], 600)
         overview.select_decision(int(lead["id"]))
         settle(app, 0.5)
         shoot(overview, args.out, "case-overview.png")

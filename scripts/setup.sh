@@ -10,6 +10,9 @@
 # FACEDESK_DLIB_CXXFLAGS: compiler flags for that build instead of the detected ones
 #   ("" = dlib's own choice: AVX when the processor has it, no AVX2).
 # FACEDESK_DLIB=bin: the prebuilt dlib-bin wheel: installs in seconds, slower import.
+# System packages (Debian/Ubuntu): the libraries Qt's xcb platform plugin loads (the
+#   desktop application), with `dev` also Xvfb for the GUI tests under a real X server;
+#   installed with apt-get when run as root, otherwise the exact command is printed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +32,53 @@ say() { printf 'setup: %s\n' "$*" >&2; }
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
 
 installed() { "$VENV/bin/python" -m pip show -q "$1" >/dev/null 2>&1; }
+
+# apt-get install the given Debian packages (one `apt-get update` per run)
+APT_UPDATED=
+apt_install() {
+  if [ -z "$APT_UPDATED" ]; then apt-get update -qq; APT_UPDATED=1; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+can_apt() { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; }
+# the packages of "$@" that are not installed (dpkg; none on a system without it)
+missing_debs() {
+  command -v dpkg >/dev/null 2>&1 || return 0
+  local p; for p in "$@"; do
+    # Ubuntu 24.04 renamed some libraries (libglib2.0-0 -> libglib2.0-0t64)
+    dpkg-query -W -f='${Status}\n' "$p" "${p}t64" 2>/dev/null | grep -q 'ok installed' \
+      || printf '%s\n' "$p"
+  done
+}
+
+# What Qt's xcb platform plugin (PySide6/Qt/plugins/platforms/libqxcb.so, libQt6XcbQpa,
+# libQt6Gui, libQt6DBus, the GLX/EGL integrations) links against beyond a minimal system:
+# the NEEDED entries of those files (objdump -p), mapped to packages with dpkg -S on
+# Debian 12. Without them `facedesk gui` stops with "Could not load the Qt platform plugin
+# xcb". ICU comes with the PySide6 wheel. A font, or Qt draws no text.
+GUI_DEBS=(libxcb1 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0
+  libxcb-render0 libxcb-render-util0 libxcb-shape0 libxcb-shm0 libxcb-sync1 libxcb-xfixes0
+  libxcb-xkb1 libxcb-glx0 libxkbcommon0 libxkbcommon-x11-0 libx11-6 libx11-xcb1 libegl1
+  libgl1 libfontconfig1 libfreetype6 libdbus-1-3 libglib2.0-0 fonts-dejavu-core)
+# the GUI tests run once more under a real X server (scripts/test.sh)
+DEV_DEBS=(xvfb xauth)
+
+system_packages() {
+  local want=("${GUI_DEBS[@]}")
+  [ "$EXTRAS" = dev ] && want+=("${DEV_DEBS[@]}")
+  command -v dpkg >/dev/null 2>&1 || {
+    say "not a Debian/Ubuntu system: install the X11 libraries Qt's xcb plugin needs (see README, \"Installing from the bundle\")"
+    return 0; }
+  local need; mapfile -t need < <(missing_debs "${want[@]}")
+  [ ${#need[@]} -eq 0 ] && return 0
+  if can_apt; then
+    say "installing system packages for the desktop application: ${need[*]}"
+    apt_install --no-install-recommends "${need[@]}"
+  else
+    say "the desktop application needs system packages that are not installed; install them with:"
+    say "  sudo apt-get install -y --no-install-recommends ${need[*]}"
+  fi
+}
+system_packages
 
 # Compiler flags of the dlib build. dlib's own build turns on AVX (-mavx) when the processor
 # has it, but not AVX2: without it, its HOG face detector emulates 8-wide integer vectors
@@ -60,9 +110,9 @@ case "$DLIB" in
       command -v cmake >/dev/null 2>&1 || need+=(cmake)
       command -v g++ >/dev/null 2>&1 || need+=(g++)
       if [ ${#need[@]} -gt 0 ]; then
-        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        if can_apt; then
           say "installing system packages: ${need[*]}"
-          apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+          apt_install "${need[@]}"
         else
           say "missing system packages: ${need[*]} (install them, e.g. sudo apt-get install ${need[*]}, or use FACEDESK_DLIB=bin)"
           exit 1

@@ -223,14 +223,17 @@ def shown_candidates(result: SearchResult, threshold: float, top_k: int) -> Sear
 def record_search(session: Session, case: Case, probe: Probe, face: Face,
                   result: SearchResult, probe_bytes: bytes, *,
                   provenance: dict[str, Any] | None = None,
-                  frame_pngs: Sequence[bytes] = ()) -> CaseSearch:
+                  frame_pngs: Sequence[bytes] = (),
+                  adjustments: Sequence[dict[str, Any]] = ()) -> CaseSearch:
     """Store and log a search of `case`. The candidates shown are those of `result`
     within the settings' threshold, at most the settings' top_k or the number the search
     asked for, whichever is smaller (the top-K recorded). Returns the search with them.
 
     A probe taken from a clip passes its `provenance` (facedesk.core.clips) and the PNG
     of every frame it lists, in its order; both are stored, and the provenance is also in
-    the search's audit event, so `audit verify` covers it."""
+    the search's audit event, so `audit verify` covers it. `adjustments`: what was done
+    to the probe before (e.g. {"kind": "rotated", "degrees": -40, "from_sha256": ...,
+    "from_name": ...}), stored and logged with the search."""
     session.require("search")
     gallery = session.gallery
     s = session.settings()
@@ -240,7 +243,11 @@ def record_search(session: Session, case: Case, probe: Probe, face: Face,
     warnings = [c.warning for c in quality_checks(face.quality) if not c.ok]
     quality = {"figures": face.quality.as_dict(), "warnings": warnings,
                "detector": face.detector, "faces_in_probe": len(probe.faces),
-               "face_index": face.index}
+               "face_index": face.index,
+               # the second reviewer's compare view aligns the probe face on them
+               "landmarks": [[int(x), int(y)] for x, y in face.landmarks]}
+    if adjustments:
+        quality["adjustments"] = [dict(a) for a in adjustments]
     candidates = [c.as_dict() for c in shown.candidates]
     probe_name = probe.path.replace("\\", "/").rsplit("/", 1)[-1]
     looks = stored_lookalikes(shown, s.threshold)  # issue 16: the probe-specific curve
@@ -276,6 +283,7 @@ def record_search(session: Session, case: Case, probe: Probe, face: Face,
             "persons_searched": shown.persons_searched, "threshold": s.threshold,
             "top_k": top_k, "calibration": shown.calibration_source,
             "quality_warnings": warnings, "lookalikes": looks,
+            **({"probe_adjustments": [dict(a) for a in adjustments]} if adjustments else {}),
             "candidates": [{"rank": c["rank"], "person_id": c["person_id"],
                             "face_id": c["face_id"], "distance": c["distance"]}
                            for c in candidates],

@@ -91,15 +91,31 @@ class FaceQuality:
     sharpness: float  # variance of the Laplacian on the face resampled to 128 x 128
     brightness: float  # mean luma of the face, 0..255
     yaw_deg: float  # + = face turned to its left (our right), estimated from landmarks
+    #: tilt of the eye line in the image plane, degrees (+ = clockwise on screen); the
+    #: probe turned by this many degrees the other way is upright (see analysis.upright)
+    roll_deg: float = 0.0
+    #: how well the 68 landmarks sit on the face, 0..1 (analysis.landmark_fit); None: not
+    #: measured (gallery faces are not)
+    landmark_fit: float | None = None
+    #: the rotation (degrees, counter-clockwise on screen, as Pillow's) that makes this
+    #: face upright, when it is tilted or its landmarks do not fit; None: not needed or
+    #: not found
+    upright_deg: float | None = None
 
     def as_dict(self) -> dict[str, float | int]:
-        return {
+        d: dict[str, float | int] = {
             "size_px": self.size_px,
             "eye_distance_px": round(self.eye_distance_px, 1),
             "sharpness": round(self.sharpness, 1),
             "brightness": round(self.brightness, 1),
             "yaw_deg": round(self.yaw_deg, 1),
+            "roll_deg": round(self.roll_deg, 1),
         }
+        if self.landmark_fit is not None:
+            d["landmark_fit"] = round(self.landmark_fit, 2)
+        if self.upright_deg is not None:
+            d["upright_deg"] = round(self.upright_deg, 1)
+        return d
 
 
 @dataclass(frozen=True)
@@ -182,6 +198,15 @@ def eye_distance(landmarks: Sequence[Point]) -> float:
         return 0.0
     (ax, ay), (bx, by) = eye_centres(landmarks)
     return math.hypot(bx - ax, by - ay)
+
+
+def roll_estimate(landmarks: Sequence[Point]) -> float:
+    """Tilt of the line through the eye centres, degrees in (-180, 180]: 0 for upright eyes,
+    + when the eye on the image's right is lower (the face turned clockwise on screen)."""
+    if len(landmarks) < 48:
+        return 0.0
+    (ax, ay), (bx, by) = eye_centres(landmarks)
+    return math.degrees(math.atan2(by - ay, bx - ax))
 
 
 def yaw_estimate(landmarks: Sequence[Point]) -> float:

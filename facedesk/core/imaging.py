@@ -268,6 +268,32 @@ def resize_to_max_side(rgb: RGBArray, max_side: int) -> tuple[RGBArray, float]:
     return np.asarray(small, dtype=np.uint8), scale
 
 
+def rotated(rgb: RGBArray, degrees: float, *, expand: bool = True) -> RGBArray:
+    """The image turned `degrees` counter-clockwise on screen (Pillow's convention) about
+    its centre; with `expand` the canvas grows to hold all of it (corners filled black)."""
+    img = Image.fromarray(rgb).rotate(degrees, resample=Image.Resampling.BICUBIC,
+                                      expand=expand)
+    return np.ascontiguousarray(np.asarray(img, dtype=np.uint8))
+
+
+def square_region(rgb: RGBArray, cx: float, cy: float, side: int, out: int) -> RGBArray:
+    """The side x side square centred on (cx, cy), black where it leaves the image,
+    resized to out x out."""
+    half = side / 2.0
+    box = (round(cx - half), round(cy - half), round(cx - half) + side,
+           round(cy - half) + side)
+    region = Image.fromarray(rgb).crop(box)  # Pillow fills outside the image with black
+    if side != out:
+        region = region.resize((out, out), Image.Resampling.BILINEAR)
+    return np.ascontiguousarray(np.asarray(region, dtype=np.uint8))
+
+
+def png_bytes(rgb: RGBArray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="PNG")
+    return buf.getvalue()
+
+
 def crop(rgb: RGBArray, top: int, right: int, bottom: int, left: int) -> RGBArray:
     """Crop with the box clipped to the image (may return an empty array)."""
     h, w = rgb.shape[:2]

@@ -23,7 +23,7 @@ import matplotlib as mpl
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, NullFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 from numpy.typing import ArrayLike, NDArray
 
 from facedesk.store import private
@@ -409,6 +409,8 @@ def false_candidates_vs_gallery_size(sizes: ArrayLike, rates: Mapping[str, Array
     if len(positive) and float(positive.max()) / float(positive.min()) >= 20:
         ax.set_xscale("log")
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:,.0f}"))
+    else:  # persons are counted in whole numbers: no tick at "12.5" persons
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.yaxis.set_major_formatter(FuncFormatter(_percent_tick))
     ax.set_ylim(0, 1.02)
     if not len(xs) or not rates:

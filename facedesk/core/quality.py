@@ -21,6 +21,12 @@ MIN_SHARPNESS = 30.0
 MIN_BRIGHTNESS = 50.0
 MAX_BRIGHTNESS = 215.0
 MAX_ABS_YAW_DEG = 30.0
+#: tilt of the eye line beyond which the probe should be turned upright (the 68-point
+#: model and the encoder were trained on upright faces; see analysis.landmark_fit)
+MAX_ABS_ROLL_DEG = 20.0
+#: below this the landmarks' eye line is more than 15° from the face's own tilt: they do
+#: not sit on the face (analysis.landmark_fit)
+MIN_LANDMARK_FIT = 0.5
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,12 @@ class QualityCheck:
     display: str  # "64 px"
     ok: bool
     warning: str  # plain words when not ok, "" otherwise
+
+
+def _angle_check(figure: str, label: str, degrees: float, limit: float,
+                 warning: str) -> QualityCheck:
+    ok = abs(degrees) <= limit
+    return QualityCheck(figure, label, degrees, f"{degrees:+.0f}°", ok, "" if ok else warning)
 
 
 def check(q: FaceQuality) -> list[QualityCheck]:
@@ -60,13 +72,27 @@ def check(q: FaceQuality) -> list[QualityCheck]:
                       f"{MAX_BRIGHTNESS:.0f}): features may be washed out.")
     out.append(QualityCheck("brightness", "Brightness", q.brightness, f"{q.brightness:.0f}",
                             bright_ok, "" if bright_ok else bright_msg))
-    yaw_ok = abs(q.yaw_deg) <= MAX_ABS_YAW_DEG
-    out.append(QualityCheck(
-        "yaw_deg", "Pose (turn)", q.yaw_deg, f"{q.yaw_deg:+.0f}°", yaw_ok,
-        "" if yaw_ok else
-        f"The head is turned about {abs(q.yaw_deg):.0f}° (more than "
-        f"{MAX_ABS_YAW_DEG:.0f}°): booking photos are frontal, so distances grow even for "
-        "the same person."))
+    turn = ("" if q.upright_deg is None else
+            f" Turn the probe upright (about {abs(q.upright_deg):.0f}° "
+            f"{'anticlockwise' if q.upright_deg > 0 else 'clockwise'}) and search that.")
+    out.append(_angle_check(
+        "yaw_deg", "Pose (turn)", q.yaw_deg, MAX_ABS_YAW_DEG,
+        f"The head is turned about {abs(q.yaw_deg):.0f}° (more than {MAX_ABS_YAW_DEG:.0f}°): "
+        "booking photos are frontal, so distances grow even for the same person."))
+    out.append(_angle_check(
+        "roll_deg", "Tilt in the picture", q.roll_deg, MAX_ABS_ROLL_DEG,
+        f"The face is tilted about {abs(q.roll_deg):.0f}° in the picture (more than "
+        f"{MAX_ABS_ROLL_DEG:.0f}°): the landmarks and the encoding expect an upright face, "
+        f"so distances grow and other people come closer.{turn}"))
+    if q.landmark_fit is not None:
+        fit_ok = q.landmark_fit >= MIN_LANDMARK_FIT
+        out.append(QualityCheck(
+            "landmark_fit", "Landmark fit", q.landmark_fit, f"{q.landmark_fit:.2f}", fit_ok,
+            "" if fit_ok else
+            f"The 68 landmarks do not fit this face (fit {q.landmark_fit:.2f}; "
+            f"{MIN_LANDMARK_FIT:.1f} or more expected): they sit on something else (a cap, "
+            "hair, the background), so the search compares the wrong thing and its "
+            f"candidates mean nothing.{turn or ' Draw the box again, closer around the face.'}"))
     return [c if not c.ok else QualityCheck(c.figure, c.label, c.value, c.display, True, "")
             for c in out]
 

@@ -69,7 +69,8 @@ def analyze_probe(engine: FaceEngine, path: Path,
     the caller may draw a box or retry with more upsampling)."""
     data = imaging.read_file(path)
     image = imaging.load_image(data, name=str(path))
-    faces = analysis.all_faces(engine, image, options or DetectOptions())
+    faces = [analysis.with_fit(engine, image, f)
+             for f in analysis.all_faces(engine, image, options or DetectOptions())]
     return Probe(path=str(path), sha256=imaging.sha256_bytes(data), image=image, faces=faces)
 
 

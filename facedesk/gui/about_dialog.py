@@ -31,6 +31,7 @@ from facedesk import __version__
 from facedesk.core import calibration as calibration_mod
 from facedesk.core.engines import EngineSpec, engine_id
 from facedesk.gui.resources import app_icon, icon
+from facedesk.gui.sizing import fit_to_screen
 from facedesk.store import Gallery
 
 PRINCIPLE = "Candidates are investigative leads only — not identifications."
@@ -202,7 +203,7 @@ class AboutDialog(QDialog):
         buttons.addButton(self.copy_button, QDialogButtonBox.ButtonRole.ActionRole)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
-        self.resize(760, 560)
+        fit_to_screen(self, 760, 560)
 
     def plain_text(self) -> str:
         return self.text.toPlainText()

@@ -18,8 +18,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from PySide6.QtCore import QRect, QSignalBlocker, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QPixmap
+from PySide6.QtCore import QRect, QRectF, QSignalBlocker, Qt, QUrl, Signal
+from PySide6.QtGui import QColor, QDesktopServices, QImage, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
@@ -51,11 +51,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from facedesk.core import accounts, audit, cases
+from facedesk.core import accounts, audit, cases, imaging
 from facedesk.core.accounts import ACTION_WORDS, PERMISSIONS, ROLES, Session, User
 from facedesk.core.review import DECISIONS
-from facedesk.errors import AccountError, FaceDeskError, LeadError
+from facedesk.errors import AccountError, FaceDeskError, ImageError, LeadError
+from facedesk.gui.compare_view import CompareView
 from facedesk.gui.formatting import when
+from facedesk.gui.sizing import fit_to_screen
 
 T = TypeVar("T")
 
@@ -191,11 +193,34 @@ def face_pixmap(data: bytes | None, box: Sequence[int] | None = None,
                                            Qt.TransformationMode.SmoothTransformation)
 
 
-def image_label(name: str) -> QLabel:
+def outlined_pixmap(data: bytes | None, box: Sequence[int] | None,
+                    size: int = _IMAGE_SIZE) -> QPixmap | None:
+    """The whole photo at most size x size with the face of `box` (top, right, bottom,
+    left) outlined, as the lead sheet marks the searched face."""
+    if not data:
+        return None
+    image = QImage.fromData(data)
+    if image.isNull():
+        return None
+    pix = QPixmap.fromImage(image).scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio,
+                                          Qt.TransformationMode.SmoothTransformation)
+    if box is not None and len(box) == 4:
+        top, right, bottom, left = (int(v) for v in box)
+        f = pix.width() / max(1, image.width())
+        painter = QPainter(pix)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        for colour, width in ((QColor(0, 0, 0, 190), 5.0), (QColor("#ffd600"), 2.5)):
+            painter.setPen(QPen(colour, width))
+            painter.drawRect(QRectF(left * f, top * f, (right - left) * f, (bottom - top) * f))
+        painter.end()
+    return pix
+
+
+def image_label(name: str, least: int = _IMAGE_SIZE) -> QLabel:
     label = QLabel()
     label.setObjectName(name)
     label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-    label.setMinimumSize(_IMAGE_SIZE, _IMAGE_SIZE)
+    label.setMinimumSize(least, least)
     label.setFrameShape(QFrame.Shape.StyledPanel)
     label.setWordWrap(True)
     label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
@@ -338,17 +363,27 @@ class SecondReviewDialog(QDialog, _Messages):
         left_layout.addWidget(self.queue_label)
         left_layout.addWidget(self.queue, 1)
 
-        self.probe_view = image_label("probeImage")
-        self.candidate_view = image_label("candidateImage")
+        # the analyst's compare view (eye alignment, blend, flicker, landmarks, originals),
+        # and the whole probe still with the searched face outlined
+        self.compare = CompareView()
+        self.compare.setObjectName("reviewCompare")
+        self.probe_view = image_label("probeImage", least=160)
+        self.candidate_view = image_label("candidateImage", least=160)
         self.probe_caption = _wrapped(name="probeCaption")
         self.candidate_caption = _wrapped(name="candidateCaption")
         for caption in (self.probe_caption, self.candidate_caption):
             caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        images = QGridLayout()
+        photos = QWidget()
+        images = QGridLayout(photos)
         images.addWidget(self.probe_caption, 0, 0)
         images.addWidget(self.candidate_caption, 0, 1)
         images.addWidget(self.probe_view, 1, 0)
         images.addWidget(self.candidate_view, 1, 1)
+        images.setRowStretch(1, 1)
+        self.views = QTabWidget()
+        self.views.setObjectName("reviewViews")
+        self.views.addTab(self.compare, "Compare")
+        self.views.addTab(photos, "Whole probe and gallery crop")
         self.figures = _wrapped(name="leadFigures")
         self.figures.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
@@ -374,38 +409,39 @@ class SecondReviewDialog(QDialog, _Messages):
         self.rationale_edit.setObjectName("rationale_edit")
         self.rationale_edit.setPlaceholderText(REVIEW_PLACEHOLDER)
         self.rationale_edit.setTabChangesFocus(True)
-        self.rationale_edit.setFixedHeight(70)
+        self.rationale_edit.setMinimumHeight(56)
+        self.rationale_edit.setMaximumHeight(90)
         self.rationale_edit.textChanged.connect(self._update_buttons)
         self.submit_button = QPushButton("Submit second review")
         self.submit_button.setObjectName("submit_button")
         self.submit_button.clicked.connect(lambda: _quietly(self.submit))
-        radios = QHBoxLayout()
+        radios = QVBoxLayout()
         radios.addWidget(self.verdict_confirm)
         radios.addWidget(self.verdict_overturn)
-        radios.addStretch(1)
         review_layout = QVBoxLayout(review_box)
         review_layout.addLayout(radios)
         review_layout.addWidget(self.rationale_edit)
-        submit_row = QHBoxLayout()
-        submit_row.addWidget(self.error_label, 1)
-        submit_row.addStretch(0)
-        submit_row.addWidget(self.submit_button, 0, Qt.AlignmentFlag.AlignRight)
-        review_layout.addLayout(submit_row)
+        review_layout.addWidget(self.error_label)
+        review_layout.addWidget(self.submit_button, 0, Qt.AlignmentFlag.AlignRight)
         review_layout.addWidget(self.status_label)
+        # the queue, the analyst's decision and the review form on the left, so that
+        # the compare view has the height of the dialog (it had ~100 px at 768 px)
+        left_layout.addWidget(analyst_box)
+        left_layout.addWidget(review_box)
 
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
-        right_layout.addLayout(images, 1)
+        right_layout.addWidget(self.views, 1)
         right_layout.addWidget(self.figures)
-        right_layout.addWidget(analyst_box)
-        right_layout.addWidget(review_box)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.setChildrenCollapsible(False)
+        left.setMinimumWidth(300)
         splitter.addWidget(left)
         splitter.addWidget(right)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([470, 700])
+        splitter.setSizes([360, 820])
 
         close = QPushButton("Close")
         close.clicked.connect(self.accept)
@@ -418,7 +454,7 @@ class SecondReviewDialog(QDialog, _Messages):
         layout.addWidget(intro)
         layout.addWidget(splitter, 1)
         layout.addLayout(bottom)
-        self.resize(1180, 800)
+        fit_to_screen(self, 1180, 800)
         self.refresh()
 
     # -- state ---------------------------------------------------------------------------------
@@ -478,6 +514,7 @@ class SecondReviewDialog(QDialog, _Messages):
     def _show(self, d: dict[str, Any] | None) -> None:
         self.current = d
         if d is None:
+            self.compare.clear()
             self.probe_view.clear()
             self.candidate_view.clear()
             self.probe_view.setText("Choose a possible lead in the queue.")
@@ -496,7 +533,8 @@ class SecondReviewDialog(QDialog, _Messages):
             (c for c in search["candidates"] if c["rank"] == d["rank"]), None)
 
         probe = cases.probe_image(self.gallery, d["search_id"])
-        pix = face_pixmap(probe, None if search is None else search["probe_box"])
+        box = None if search is None else search["probe_box"]
+        pix = outlined_pixmap(probe, box)
         self.probe_view.clear()
         if pix is None:
             self.probe_view.setText("The probe image was purged by retention (or is not "
@@ -516,6 +554,7 @@ class SecondReviewDialog(QDialog, _Messages):
         self.candidate_caption.setText(
             f"<b>Candidate #{d['rank']}</b>: {html.escape(d['person_id'] + name)}")
         self.figures.setText(candidate_figures(cand, search))
+        self._show_compare(d, search, cand, probe)
 
         analyst = self._names.get(d["reviewer"], d["reviewer"])
         own = " — you recorded this lead" if d["reviewer"] == self.session.user_id else ""
@@ -549,6 +588,33 @@ class SecondReviewDialog(QDialog, _Messages):
             self.show_status(f"Not waiting for a second review: "
                              f"{cases.LEAD_STATUS[d['status']].lower()}.")
         self._update_buttons()
+
+    def _show_compare(self, d: dict[str, Any], search: dict[str, Any] | None,
+                      cand: dict[str, Any] | None, probe: bytes | None) -> None:
+        """Probe and candidate in the compare view, as the analyst had them: the probe
+        face (the stored still, its box and landmarks) and the gallery photo."""
+        self.compare.clear()
+        name = "" if search is None else str(search.get("probe_name") or "")
+        if probe is not None and search is not None:
+            try:
+                rgb = imaging.load_image(probe, name=name or "probe").rgb
+            except ImageError:
+                rgb = None
+            if rgb is not None:
+                quality = search.get("quality") or {}
+                landmarks = [tuple(p) for p in quality.get("landmarks") or []]
+                self.compare.set_probe(rgb, landmarks, search["probe_box"], name or "Probe",
+                                       {"probe_sha256": search.get("probe_sha256"),
+                                        "width": rgb.shape[1], "height": rgb.shape[0]})
+        face_id = int(d["face_id"])
+        details = self.gallery.face_details([face_id]).get(face_id, {})
+        label = d["person_id"] + ("" if cand is None or not cand.get("name")
+                                  else f" — {cand['name']}")
+        info = {"person_id": d["person_id"], **details,
+                **{f"metadata: {k}": v for k, v in details.get("metadata", {}).items()}}
+        info.pop("metadata", None)
+        self.compare.set_candidate(details.get("path"), self.gallery.face_landmarks(face_id),
+                                   details.get("box"), f"{d['rank']}. {label}", info)
 
     def _verdict(self) -> str | None:
         if self.verdict_confirm.isChecked():
@@ -639,6 +705,12 @@ class CaseOverviewDialog(QDialog, _Messages):
         self.export_button = QPushButton("Export lead sheet…")
         self.export_button.setObjectName("exportLeadSheetButton")
         self.export_button.clicked.connect(self._export_clicked)
+        #: opens the lead sheet just written (PDF) in the system's viewer
+        self.open_sheet_button = QPushButton("Open lead sheet")
+        self.open_sheet_button.setObjectName("openLeadSheetButton")
+        self.open_sheet_button.clicked.connect(self._open_sheet)
+        self.open_sheet_button.hide()
+        self._written: list[Path] = []
         self.close_case_button = QPushButton("Close case…")
         self.close_case_button.setObjectName("closeCaseButton")
         self.close_case_button.clicked.connect(self._close_clicked)
@@ -646,6 +718,7 @@ class CaseOverviewDialog(QDialog, _Messages):
         close.clicked.connect(self.accept)
         buttons = QHBoxLayout()
         buttons.addWidget(self.export_button)
+        buttons.addWidget(self.open_sheet_button)
         buttons.addWidget(self.close_case_button)
         buttons.addStretch(1)
         buttons.addWidget(close)
@@ -658,7 +731,7 @@ class CaseOverviewDialog(QDialog, _Messages):
         layout.addWidget(self.error_label)
         layout.addWidget(self.status_label)
         layout.addLayout(buttons)
-        self.resize(1100, 640)
+        fit_to_screen(self, 1100, 640)
         self.refresh()
 
     @property
@@ -693,6 +766,9 @@ class CaseOverviewDialog(QDialog, _Messages):
 
         decided = cases.decisions(self.gallery, c.id)
         self._decisions = {d["id"]: d for d in decided}
+        # which search (and probe) each decision belongs to: "#1 Martin_Scorsese" twice,
+        # one confirmed and one not the person, read as a contradiction
+        probes = {s["id"]: s["probe_name"] for s in cases.searches(self.gallery, c.id)}
         hidden = cases.hidden_rationales(self.session.gallery, self.session.user_id, c.id)
         rows = []
         for d in decided:
@@ -705,7 +781,9 @@ class CaseOverviewDialog(QDialog, _Messages):
             else:
                 second = ("", "", "")
             rows.append((d["id"], (
-                when(d["created_at"]), f"#{d['rank']} {d['person_id']}",
+                when(d["created_at"]),
+                f"search {d['search_id']} ({probes.get(d['search_id'], 'purged')}): "
+                f"#{d['rank']} {d['person_id']}",
                 DECISIONS.get(d["decision"], d["decision"]),
                 names.get(d["reviewer"], d["reviewer"]),
                 cases.BLIND_HIDDEN if d["id"] in hidden else d["rationale"],
@@ -767,8 +845,15 @@ class CaseOverviewDialog(QDialog, _Messages):
 
         paths = self.act(run)
         self.show_status("Lead sheet written: " + ", ".join(str(p) for p in paths))
+        self._written = paths
+        self.open_sheet_button.setVisible(bool(paths))
+        self.open_sheet_button.setToolTip(f"Open {paths[0]}" if paths else "")
         self.refresh()
         return paths
+
+    def _open_sheet(self) -> None:
+        if self._written:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self._written[0])))
 
     def _export_clicked(self) -> None:
         d = self.selected_decision()
@@ -885,7 +970,7 @@ class UsersDialog(QDialog, _Messages):
         layout.addLayout(forms)
         layout.addWidget(self.error_label)
         layout.addLayout(bottom)
-        self.resize(900, 620)
+        fit_to_screen(self, 900, 620)
         self.refresh()
 
     @staticmethod
@@ -1149,7 +1234,7 @@ class SettingsDialog(QDialog, _Messages):
         layout.addStretch(1)
         layout.addWidget(self.error_label)
         layout.addLayout(buttons)
-        self.resize(700, 560)
+        fit_to_screen(self, 700, 560)
         self.load()
 
     @property
@@ -1318,7 +1403,7 @@ class AuditLogDialog(QDialog, _Messages):
         layout.addLayout(export_row)
         layout.addWidget(self.error_label)
         layout.addLayout(bottom)
-        self.resize(1100, 680)
+        fit_to_screen(self, 1100, 680)
         self._load_cases()
         self.refresh()
 
@@ -1489,7 +1574,7 @@ class RetentionDialog(QDialog, _Messages):
         layout.addWidget(self.error_label)
         layout.addWidget(self.status_label)
         layout.addLayout(buttons)
-        self.resize(820, 480)
+        fit_to_screen(self, 820, 480)
         self.refresh()
 
     def refresh(self) -> None:

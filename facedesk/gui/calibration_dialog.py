@@ -32,6 +32,7 @@ from facedesk.core.accounts import PERMISSIONS, ROLES, Session, User
 from facedesk.core.evaluation import DEFAULT_THRESHOLDS
 from facedesk.core.progress import CancelToken
 from facedesk.errors import FaceDeskError
+from facedesk.gui.sizing import fit_to_screen
 from facedesk.gui.workers import GeneratorWorker
 from facedesk.store import Gallery
 
@@ -116,7 +117,7 @@ class CalibrationDialog(QDialog):
         for w in (intro, self.in_use, self.table, self.status):
             layout.addWidget(w)
         layout.addLayout(buttons)
-        self.resize(900, 420)
+        fit_to_screen(self, 900, 420)
         self.refresh()
 
     # -- state -----------------------------------------------------------------------------

@@ -18,8 +18,10 @@ from typing import Any
 
 from PySide6.QtCore import (
     QAbstractTableModel,
+    QEvent,
     QItemSelectionModel,
     QModelIndex,
+    QObject,
     QPersistentModelIndex,
     QSize,
     Qt,
@@ -41,6 +43,7 @@ from PySide6.QtWidgets import (
 from facedesk.core.cases import LEAD_STATUS
 from facedesk.core.review import DECISIONS, FIRST_IMPRESSIONS, Review
 from facedesk.core.search import Candidate
+from facedesk.gui.formatting import plural
 
 THUMB_PX = 64
 HIDDEN = "hidden"
@@ -51,6 +54,11 @@ DISTANCE_TOOLTIP = ("Euclidean distance between the two face encodings: lower = 
                     "It is not a probability that the candidate is the person.")
 SIMILARITY_TOOLTIP = ("Cosine similarity of the two face encodings (1.0 = same direction). "
                       "It is not a probability that the candidate is the person.")
+#: why two candidates' similarities may be in the other order than their ranks
+RANK_NOTE = ("Candidates are ranked by distance (lower = more alike). The similarity "
+             "(cosine) measures the angle between the encodings only, so two close "
+             "candidates can be in the other order by similarity: the rank follows the "
+             "distance.")
 #: the item data role that carries a row's candidate rank (always, even when hidden)
 RANK_ROLE = int(Qt.ItemDataRole.UserRole) + 1
 
@@ -73,6 +81,12 @@ PROBE_LOOKALIKES_TOOLTIP = (
     "person searched (90% band in brackets). 1 or more means this candidate may well be "
     "a look-alike.")
 
+DECISION_TOOLTIP = ("The decision recorded for the candidate (a possible lead is an "
+                    "investigative lead only — not an identification)")
+#: columns the table does not show: their figures are in the tooltips, the compare view
+#: and the decision panel (so that the list needs no sideways scrolling)
+SECONDARY_COLUMNS = (COL_SIMILARITY, COL_LOOKALIKES, COL_META)
+
 #: object names of the first-impression buttons, by FIRST_IMPRESSIONS key
 IMPRESSION_BUTTONS = {
     "similar": "impressionSimilar",
@@ -90,17 +104,31 @@ def decision_label(decision: str) -> str:
     return label
 
 
-def decided_label(row: Mapping[str, Any]) -> str:
+def decided_label(row: Mapping[str, Any], short: bool = False) -> str:
     """A recorded decision in the candidate list: a possible lead says where it stands
-    (pending, confirmed, overturned by the second reviewer, training), by its `status`."""
+    (pending, confirmed, overturned by the second reviewer, training), by its `status`.
+    `short`: without the "investigative lead only" reminder (the table cell; its tooltip
+    and the decision panel carry it)."""
     decision = str(row.get("decision", ""))
     status = row.get("status")
     if decision != "possible_lead" or status is None:
-        return decision_label(decision)
+        return DECISIONS.get(decision, decision) if short else decision_label(decision)
     where = LEAD_STATUS.get(str(status), str(status)).lower()
-    if status in ("pending", "confirmed"):
+    if status in ("pending", "confirmed") and not short:
         return f"{DECISIONS[decision]} — {where}, investigative lead only"
     return f"{DECISIONS[decision]} — {where}"
+
+
+def fmr_text(value: float) -> str:
+    """A false match rate in full: 7.9e-06, never cut to "7.9e-0"."""
+    return f"{value:.1e}"
+
+
+def lookalikes_text(value: float) -> str:
+    """Expected look-alikes: 0.00012, 0.37, 3.2, 120."""
+    if value >= 10:
+        return f"{value:,.0f}"
+    return f"{value:.2g}"
 
 
 def metadata_text(metadata: Mapping[str, Any] | None, limit: int = 80) -> str:
@@ -120,20 +148,25 @@ def display_order(ranks: list[int], seed: str) -> list[int]:
     return order
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n:,} {word}{'' if n == 1 else 's'}"
-
-
-def header_text(review: Review | None) -> str:
+def header_text(review: Review | None, threshold: float | None = None) -> str:
     """The line that introduces a candidate list: how many candidates, from how many
-    persons and faces searched, and what a candidate is."""
+    persons and faces searched, and what a candidate is. `threshold`: the distance a
+    candidate had to be within (said when it left no candidate)."""
     if review is None:
         return "No search yet: drop a probe still and search the gallery to list candidates."
     r = review.result
     n = len(r.candidates)
-    text = (f"{_plural(n, 'candidate')} from {_plural(r.persons_searched, 'person')} searched "
-            f"({_plural(r.faces_searched, 'face')}). Candidates are possible leads for "
-            "review, not identifications.")
+    text = (f"{plural(n, 'candidate')} from {plural(r.persons_searched, 'person')} searched "
+            f"({plural(r.faces_searched, 'face')}). ")
+    if n == 0:
+        within = "within the distance threshold" if threshold is None else \
+            f"within the distance threshold of {threshold:.2f}"
+        text += (f"No gallery face is {within} (set by the administrator). That does not "
+                 "mean the person is not in the gallery: a poor probe or a different "
+                 "pose moves faces apart.")
+        return text
+    text += ("Candidates are possible leads for review, not identifications, ranked by "
+             "distance (lower = more alike).")
     if not review.blind:  # the figures would give the best score away
         probe_notice = r.probe_lookalike_notice()
         if probe_notice:
@@ -228,6 +261,10 @@ class CandidatesModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             if section in _SCORE_TOOLTIPS:
                 return _SCORE_TOOLTIPS[section]
+            if section == COL_RANK:
+                return RANK_NOTE
+            if section == COL_DECISION:
+                return DECISION_TOOLTIP
             if section in _SCORE_COLUMNS and self._review is not None and self._review.blind:
                 return BLIND_TOOLTIP
         return None
@@ -281,19 +318,18 @@ class CandidatesModel(QAbstractTableModel):
         if col == COL_SIMILARITY:
             return f"{cand.similarity:.3f}"
         if col == COL_FMR:
-            return NO_VALUE if cand.fmr is None else f"{cand.fmr.fmr:.1e}"
+            return NO_VALUE if cand.fmr is None else fmr_text(cand.fmr.fmr)
         if col == COL_LOOKALIKES:
             return NO_VALUE if cand.expected_lookalikes is None else \
-                f"{cand.expected_lookalikes:.2g}"
+                lookalikes_text(cand.expected_lookalikes)
         if col == COL_PROBE_LOOKALIKES:
-            return NO_VALUE if cand.lookalikes is None else \
-                "{:.2g} ({:.2g}–{:.2g})".format(*cand.lookalikes)
+            return NO_VALUE if cand.lookalikes is None else lookalikes_text(cand.lookalikes[0])
         if col == COL_META:
             return metadata_text(cand.photo.get("metadata"))
         if col == COL_DECISION:
             decided = review.decided.get(cand.rank)
             if decided is not None:
-                return decided_label(decided)
+                return decided_label(decided, short=True)
             impression = review.first_impressions.get(cand.rank)
             if impression is not None:
                 return f"First impression: {FIRST_IMPRESSIONS.get(impression, impression)}"
@@ -303,6 +339,26 @@ class CandidatesModel(QAbstractTableModel):
     def _tooltip(self, cand: Candidate, col: int, visible: bool) -> str | None:
         if col in _SCORE_COLUMNS and not visible:
             return BLIND_TOOLTIP
+        if col == COL_DISTANCE:
+            return (f"Distance {cand.distance:.3f}, similarity {cand.similarity:.3f}.\n"
+                    f"{DISTANCE_TOOLTIP}\n{RANK_NOTE}")
+        if col == COL_FMR and cand.fmr is not None:
+            f = cand.fmr
+            return (f"FMR {fmr_text(f.fmr)} (95 % interval {fmr_text(f.fmr_low)} to "
+                    f"{fmr_text(f.fmr_high)}; {f.impostors_at_or_below:,} of "
+                    f"{f.impostor_pairs:,} impostor pairs this close).\n{FMR_TOOLTIP}")
+        if col == COL_PROBE_LOOKALIKES and cand.lookalikes is not None:
+            looks, low, high = cand.lookalikes
+            ref = "" if cand.expected_lookalikes is None else \
+                f"\nReference table: {lookalikes_text(cand.expected_lookalikes)}."
+            return (f"Look-alikes {lookalikes_text(looks)} (90% band {lookalikes_text(low)} "
+                    f"to {lookalikes_text(high)}).{ref}\n{PROBE_LOOKALIKES_TOOLTIP}")
+        if col == COL_RANK:
+            return RANK_NOTE
+        if col == COL_DECISION:
+            review = self._review
+            decided = None if review is None else review.decided.get(cand.rank)
+            return DECISION_TOOLTIP if decided is None else decided_label(decided)
         if col in _SCORE_TOOLTIPS:
             return _SCORE_TOOLTIPS[col]
         if col in (COL_FACE, COL_META, COL_PERSON):
@@ -376,13 +432,18 @@ class CandidatesPanel(QWidget):
         vh = self.table.verticalHeader()
         vh.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         vh.setDefaultSectionSize(THUMB_PX + 6)
+        self.table.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.table.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         hh = self.table.horizontalHeader()
-        hh.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        hh.setStretchLastSection(True)
-        widths = {COL_RANK: 50, COL_FACE: THUMB_PX + 12, COL_PERSON: 120, COL_DISTANCE: 70,
-                  COL_SIMILARITY: 76, COL_PROBE_LOOKALIKES: 96, COL_FMR: 64,
-                  COL_LOOKALIKES: 80, COL_META: 150}
-        for col, width in widths.items():
+        hh.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        hh.setStretchLastSection(False)
+        # the Person column takes what the others leave (see _fit_person_column)
+        self.table.viewport().installEventFilter(self)
+        hh.setMinimumSectionSize(24)
+        for col in SECONDARY_COLUMNS:
+            self.table.setColumnHidden(col, True)
+        for col, width in self.column_widths().items():
             self.table.setColumnWidth(col, width)
         self.table.selectionModel().currentRowChanged.connect(self._current_row_changed)
 
@@ -407,6 +468,7 @@ class CandidatesPanel(QWidget):
         box_layout.addLayout(buttons)
 
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 6, 4, 6)
         layout.addLayout(top)
         layout.addWidget(self.header)
         layout.addWidget(self.table, 1)
@@ -415,12 +477,64 @@ class CandidatesPanel(QWidget):
 
     # -- API --------------------------------------------------------------------------------
 
-    def set_review(self, review: Review | None, crops: Mapping[int, bytes]) -> None:
-        """Show a review's candidates (crops: face_id -> JPEG bytes). The first row listed
-        is selected, which emits `candidate_selected`."""
+    def column_widths(self) -> dict[int, int]:
+        """Widths that show each shown column's header and widest value in full, from the
+        font in use (the Person column takes the rest)."""
+        fm = self.table.fontMetrics()
+        hfm = self.table.horizontalHeader().fontMetrics()
+        pad = 2 * self.style().pixelMetric(self.style().PixelMetric.PM_HeaderMargin) + 10
+
+        def fit(col: int, *samples: str) -> int:
+            return max([hfm.horizontalAdvance(COLUMNS[col])] +
+                       [fm.horizontalAdvance(t) for t in samples]) + pad
+
+        return {
+            COL_RANK: fit(COL_RANK, "200", HIDDEN),
+            COL_FACE: max(THUMB_PX + 12, fit(COL_FACE, "no crop")),
+            COL_DISTANCE: fit(COL_DISTANCE, "0.000", HIDDEN),
+            COL_FMR: fit(COL_FMR, "7.9e-06", HIDDEN),
+            COL_PROBE_LOOKALIKES: fit(COL_PROBE_LOOKALIKES, "0.00012", "12,345", HIDDEN),
+            COL_LOOKALIKES: fit(COL_LOOKALIKES, "0.00012", "12,345", HIDDEN),
+            # two lines of a decision: "Possible lead —" over "pending second review"
+            COL_DECISION: fit(COL_DECISION, "pending second", "Not the person",
+                              "Inconclusive"),
+        }
+
+    def person_min_width(self) -> int:
+        return self.table.fontMetrics().horizontalAdvance("person_0000") + 16
+
+    def _fit_person_column(self) -> None:
+        others = sum(self.table.columnWidth(c) for c in range(len(COLUMNS))
+                     if c != COL_PERSON and not self.table.isColumnHidden(c))
+        width = max(self.person_min_width(), self.table.viewport().width() - others)
+        if self.table.columnWidth(COL_PERSON) != width:
+            self.table.setColumnWidth(COL_PERSON, width)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.table.viewport() and event.type() == QEvent.Type.Resize:
+            self._fit_person_column()
+        return super().eventFilter(watched, event)
+
+    def layout_margin(self) -> int:
+        """The panel's own left (= right) margin around the table."""
+        return self.layout().contentsMargins().left()
+
+    def table_width_needed(self) -> int:
+        """The table's width with every shown column whole and the Person column at its
+        least (a vertical scroll bar and the frame included)."""
+        widths = self.column_widths()
+        person = self.person_min_width()
+        bar = self.style().pixelMetric(self.style().PixelMetric.PM_ScrollBarExtent)
+        return sum(widths.values()) + person + bar + 2 * self.table.frameWidth() + 2
+
+    def set_review(self, review: Review | None, crops: Mapping[int, bytes],
+                   threshold: float | None = None) -> None:
+        """Show a review's candidates (crops: face_id -> JPEG bytes; threshold: the
+        distance they had to be within). The first row listed is selected, which emits
+        `candidate_selected`."""
         self._review = review
         self.model.set_review(review, crops)
-        self.header.setText(header_text(review))
+        self.header.setText(header_text(review, threshold))
         self.blind_indicator.setChecked(bool(review is not None and review.blind))
         self.blind_indicator.setEnabled(review is not None)
         self._update_impressions()

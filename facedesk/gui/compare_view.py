@@ -68,6 +68,7 @@ from facedesk.core.alignment import CANVAS, LEFT_EYE, RIGHT_EYE, Similarity, bet
 from facedesk.core.alignment import eye_alignment as _eye_alignment
 from facedesk.core.faces import Box, Point
 from facedesk.errors import ImageError, ImageNotFound
+from facedesk.gui.elided_label import ElidedLabel
 
 #: what the panes can scroll over, in canvas (scene) coordinates: the canvas and as much
 #: context again around it
@@ -346,6 +347,12 @@ class _Photo:
     def size(self) -> tuple[int, int] | None:
         return None if self.pixmap is None else (self.pixmap.width(), self.pixmap.height())
 
+    @property
+    def file_name(self) -> str:
+        """The photo's file name ("" when no path is known)."""
+        path = str((self.details or {}).get("path") or "")
+        return path.replace("\\", "/").rsplit("/", 1)[-1]
+
 
 def _make_scene() -> QGraphicsScene:
     scene = QGraphicsScene()
@@ -428,7 +435,8 @@ class CompareView(QWidget):
         self.blend_slider.setObjectName("blendSlider")
         self.blend_slider.setRange(0, 100)
         self.blend_slider.setValue(50)
-        self.blend_slider.setFixedWidth(140)
+        self.blend_slider.setMinimumWidth(60)
+        self.blend_slider.setMaximumWidth(140)
         self.blend_slider.setToolTip("Opacity of the candidate over the probe")
         self.blend_slider.valueChanged.connect(self._apply_overlay_state)
         self.pause_button = QToolButton()
@@ -436,10 +444,6 @@ class CompareView(QWidget):
         self.pause_button.setCheckable(True)
         self.pause_button.setToolTip("Pause or resume the flicker")
         self.pause_button.toggled.connect(self._on_pause_toggled)
-        bar.addSpacing(8)
-        bar.addWidget(self.blend_label)
-        bar.addWidget(self.blend_slider)
-        bar.addWidget(self.pause_button)
         bar.addStretch(1)
 
         self.landmarks_button = QToolButton()
@@ -483,16 +487,26 @@ class CompareView(QWidget):
         overlay_layout.setContentsMargins(0, 0, 0, 0)
         self.overlay_header = QLabel()
         self.overlay_header.setObjectName("overlayHeader")
-        overlay_layout.addWidget(self.overlay_header)
+        # the opacity and the pause sit with the overlay pane they act on: in the
+        # toolbar they widened the whole region when blend or flicker was chosen
+        self.overlay_header.setSizePolicy(QSizePolicy.Policy.Ignored,
+                                          QSizePolicy.Policy.Preferred)
+        overlay_bar = QHBoxLayout()
+        overlay_bar.addWidget(self.overlay_header, 1)
+        overlay_bar.addWidget(self.blend_label)
+        overlay_bar.addWidget(self.blend_slider, 1)
+        overlay_bar.addWidget(self.pause_button)
+        overlay_layout.addLayout(overlay_bar)
         overlay_layout.addWidget(self.overlay_view, 1)
         self._stack = QStackedWidget()
         self._stack.addWidget(side)
         self._stack.addWidget(overlay)
 
         # captions and originals
-        self.probe_caption = QLabel()
+        # elided, whole in the tooltip: a long name must not widen the region
+        self.probe_caption = ElidedLabel()
         self.probe_caption.setObjectName("probeCaption")
-        self.candidate_caption = QLabel()
+        self.candidate_caption = ElidedLabel()
         self.candidate_caption.setObjectName("candidateCaption")
         self.probe_note = QLabel()
         self.probe_note.setObjectName("probeNote")
@@ -515,12 +529,13 @@ class CompareView(QWidget):
         self.open_candidate_button.clicked.connect(self.open_candidate_original)
         below = QGridLayout()
         below.setContentsMargins(0, 0, 0, 0)
-        below.addWidget(self.probe_caption, 0, 0)
-        below.addWidget(self.open_probe_button, 0, 1)
-        below.addWidget(self.candidate_caption, 0, 2)
-        below.addWidget(self.open_candidate_button, 0, 3)
-        below.addWidget(self.probe_note, 1, 0, 1, 2)
-        below.addWidget(self.candidate_note, 1, 2, 1, 2)
+        # each caption on a line of its own, as wide as its pane, its button under it
+        below.addWidget(self.probe_caption, 0, 0, 1, 2)
+        below.addWidget(self.candidate_caption, 0, 2, 1, 2)
+        below.addWidget(self.open_probe_button, 1, 1)
+        below.addWidget(self.open_candidate_button, 1, 3)
+        below.addWidget(self.probe_note, 2, 0, 1, 2)
+        below.addWidget(self.candidate_note, 2, 2, 1, 2)
         below.setColumnStretch(0, 1)
         below.setColumnStretch(2, 1)
 
@@ -661,8 +676,11 @@ class CompareView(QWidget):
         return self._open_original("candidate", self._candidate, "Candidate")
 
     def _open_original(self, which: str, photo: _Photo, title: str) -> OriginalPhotoDialog:
+        parts = [p for p in (photo.caption, photo.file_name) if p]
+        if len(parts) == 2 and parts[0] == parts[1]:
+            parts = parts[:1]
         dialog = OriginalPhotoDialog(
-            f"{title}: {photo.caption}" if photo.caption else title,
+            f"{title}: {' — '.join(parts)}" if parts else title,
             photo.pixmap, photo.message, metadata_rows(photo.details, photo.size), photo.box,
             warning=photo.warning, parent=self)
         dialog.setObjectName(f"{which}OriginalDialog")
@@ -729,6 +747,13 @@ class CompareView(QWidget):
         self.candidate_view.set_message(cand_message)
         self.probe_caption.setText(probe.caption if probe else "")
         self.candidate_caption.setText(cand.caption if cand else "")
+        for photo, caption, button, whose in (
+                (probe, self.probe_caption, self.open_probe_button, "probe still"),
+                (cand, self.candidate_caption, self.open_candidate_button, "gallery photo")):
+            path = str(((photo.details if photo else None) or {}).get("path") or "")
+            caption.set_tip(path)
+            name = photo.file_name if photo else ""
+            button.setToolTip(f"The whole {whose}{f' {name}' if name else ''}, with its details")
         self.probe_note.setText(self._note(probe))
         self.candidate_note.setText(self._note(cand))
         self.open_probe_button.setEnabled(probe is not None)
@@ -794,7 +819,7 @@ class CompareView(QWidget):
         cand_dot = dot.format(CANDIDATE_COLOUR.name()) if self._landmarks else ""
         self.probe_header.setText(f"<b>Probe</b>{probe_dot}")
         self.candidate_header.setText(f"<b>Candidate</b>{cand_dot}")
-        self.blend_label.setText(f"Candidate opacity {self.blend_slider.value()}%")
+        self.blend_label.setText(f"Opacity {self.blend_slider.value()}%")
         if self._mode == "blend":
             text = (f"<b>Candidate</b>{cand_dot} over <b>probe</b>{probe_dot} — "
                     f"candidate opacity {self.blend_slider.value()}%")
@@ -901,7 +926,7 @@ class OriginalPhotoDialog(QDialog):
         self.setWindowTitle(title)
         self.setSizeGripEnabled(True)
         self.setModal(False)
-        self.resize(1000, 640)
+        self.resize(960, 600)  # fits a 1024 x 700 screen with its title bar
 
         self.scene = _make_plain_scene(pixmap, box)
         self.view = ZoomView(self.scene, "originalView")

@@ -96,6 +96,10 @@ class DecisionPanel(QWidget):
         self.reviewer_edit.setPlaceholderText("Not signed in")
         self.reviewer_edit.setReadOnly(True)
         self.reviewer_edit.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        # it reads as text, not as a box to type in: no frame, the window's background
+        self.reviewer_edit.setFrame(False)
+        self.reviewer_edit.setStyleSheet(
+            "QLineEdit#reviewerEdit { background: transparent; border: none; }")
         self.reviewer_edit.setToolTip("The signed-in user records the decision "
                                       "(File > Sign in as another user…)")
         self.reviewer_edit.setMinimumWidth(260)
@@ -242,6 +246,8 @@ class DecisionPanel(QWidget):
         self.candidate_label.setText(self._candidate_text())
         decided = recorded if recorded is not None else self._decided_row()
         if review is None or rank is None:
+            if self.reviewer_edit.text() != self._reviewer:  # not a decided row's reviewer
+                self.reviewer_edit.setText(self._reviewer)
             self._set_editable(False, True)
             self.record_label.hide()
             self.rationale_edit.show()

@@ -16,3 +16,8 @@ def when(iso: str | None, *, seconds: bool = False) -> str:
     if dt.tzinfo is not None:
         dt = dt.astimezone()
     return dt.strftime("%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z").strip()
+
+
+def plural(n: int, word: str) -> str:
+    """'1 candidate', '2 candidates', '1,204 persons'."""
+    return f"{n:,} {word}{'' if n == 1 else 's'}"

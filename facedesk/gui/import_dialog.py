@@ -17,7 +17,7 @@ from html import escape
 from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, Qt, QTimer, Signal
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtGui import QGuiApplication, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QDialog,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
@@ -35,6 +36,8 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QRadioButton,
+    QScrollArea,
+    QSizePolicy,
     QSpinBox,
     QTableWidget,
     QTableWidgetItem,
@@ -143,12 +146,16 @@ class ImportDialog(QDialog):
     run_started = Signal(object)
 
     def __init__(self, gallery_path: Path, parent: QWidget | None = None,
-                 engine: EngineSpec | None = None, user_id: str | None = None) -> None:
+                 engine: EngineSpec | None = None, user_id: str | None = None,
+                 require_user: bool = False) -> None:
+        """`user_id`: the signed-in user the import's audit event names; with
+        `require_user` nothing is imported until there is one (`set_user`), e.g. the first
+        administrator of a new gallery."""
         super().__init__(parent)
         self.gallery_path = Path(gallery_path)
         self._engine = engine
-        #: the signed-in user the import's audit event names (None: no users yet)
         self._user_id = user_id
+        self._require_user = require_user
         self._worker: GeneratorWorker | None = None
         self._running = False
         self._last_render = 0.0
@@ -167,19 +174,65 @@ class ImportDialog(QDialog):
         self.setObjectName("importDialog")
         self.setMinimumWidth(760)
 
-        root = QVBoxLayout(self)
+        # everything but the buttons in a scroll area: a manifest's column mapping and the
+        # problems together are taller than a 768-pixel screen leaves; the buttons stay
+        self.body = QWidget()
+        body = QVBoxLayout(self.body)
+        body.setContentsMargins(0, 0, 0, 0)
         self.gallery_label = QLabel()
         self.gallery_label.setObjectName("galleryLabel")
         self.gallery_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.gallery_label.setWordWrap(True)
         self._show_gallery()
-        root.addWidget(self.gallery_label)
-        root.addWidget(self._build_source())
-        root.addWidget(self._build_progress())
-        root.addWidget(self._build_problems(), 1)
+        body.addWidget(self.gallery_label)
+        body.addWidget(self._build_source())
+        body.addWidget(self._build_progress())
+        body.addWidget(self._build_problems(), 1)
+        self.scroll = QScrollArea()
+        self.scroll.setObjectName("importScroll")
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll.setWidget(self.body)
+        root = QVBoxLayout(self)
+        root.addWidget(self.scroll, 1)
         root.addLayout(self._build_buttons())
 
+        # the dialog keeps one size and layout while it runs: what appears and goes
+        # (the problems, the cancel button) keeps its place when hidden, and the status
+        # line has room for three lines from the start (it once grew to ~750 px tall and
+        # re-laid itself out at each step)
+        for w in (self.problems_box, self.problems_table, self.export_button,
+                  self.cancel_button):
+            policy = w.sizePolicy()
+            policy.setRetainSizeWhenHidden(True)
+            w.setSizePolicy(policy)
+        self.status_label.setMinimumHeight(3 * self.fontMetrics().lineSpacing())
+        self.status_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self._on_source_kind()
         self._set_running(False)
+        self._fitted = False
+
+    def showEvent(self, event: QShowEvent) -> None:
+        if not self._fitted:  # once laid out for the first time
+            self._fitted = True
+            self._fit_screen()
+        super().showEvent(event)
+
+    def _fit_screen(self) -> None:
+        """As tall as its content (which keeps one height from here on), at most what the
+        screen leaves below a title bar and a task bar."""
+        root = self.layout()
+        margins = root.contentsMargins()
+        buttons = max(b.sizeHint().height() for b in
+                      (self.start_button, self.cancel_button, self.close_button))
+        chrome = margins.top() + margins.bottom() + root.spacing() + buttons + \
+            2 * self.scroll.frameWidth()
+        height = chrome + self.body.minimumSizeHint().height()  # the problems at their least
+        screen = self.screen()
+        if screen is not None:
+            height = min(height, screen.availableGeometry().height() - 60)
+        self.resize(max(self.minimumWidth(), self.width()), height)
 
     # -- building --------------------------------------------------------------------------
 
@@ -308,6 +361,12 @@ class ImportDialog(QDialog):
         workers_row.addSpacing(16)
         self.recovery_combo = QComboBox()
         self.recovery_combo.setObjectName("recoveryCombo")
+        # as wide as the row leaves (its longest choice made the dialog 820 px wide)
+        self.recovery_combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.recovery_combo.setMinimumContentsLength(20)
+        self.recovery_combo.setSizePolicy(QSizePolicy.Policy.Expanding,
+                                          QSizePolicy.Policy.Fixed)
         for key, (text, steps) in RECOVERY_CHOICES.items():
             self.recovery_combo.addItem(text, key)
             self.recovery_combo.setItemData(
@@ -322,8 +381,7 @@ class ImportDialog(QDialog):
         recovery_label = QLabel("No face found:")
         recovery_label.setBuddy(self.recovery_combo)
         workers_row.addWidget(recovery_label)
-        workers_row.addWidget(self.recovery_combo)
-        workers_row.addStretch(1)
+        workers_row.addWidget(self.recovery_combo, 1)
         grid.addLayout(workers_row, 4, 0, 1, 3)
         self.source_box = box
         return box
@@ -388,7 +446,11 @@ class ImportDialog(QDialog):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         row_h = self._compact_rows(self.problems_table)
-        self.problems_table.setMinimumHeight(row_h * 5)
+        self.problems_table.setMinimumHeight(row_h * 4)
+        # four rows unless the dialog is made taller (its size hint, ~8 rows, made the
+        # dialog too tall for a 768-pixel screen)
+        self.problems_table.setSizePolicy(QSizePolicy.Policy.Expanding,
+                                          QSizePolicy.Policy.Ignored)
         layout.addWidget(self.problems_table)
         row = QHBoxLayout()
         self.export_label = QLabel()
@@ -411,6 +473,11 @@ class ImportDialog(QDialog):
         self.start_button.setObjectName("startButton")
         self.start_button.setDefault(True)
         self.start_button.clicked.connect(self.start)
+        # as wide as its longer text ("Import again" after a run): the row stays put
+        fm = self.start_button.fontMetrics()
+        self.start_button.setMinimumWidth(
+            self.start_button.sizeHint().width() - fm.horizontalAdvance("Start import")
+            + fm.horizontalAdvance("Import again"))
         self.cancel_button = QPushButton("Cancel import")
         self.cancel_button.setObjectName("cancelButton")
         self.cancel_button.setToolTip("Stop after the current photo; what was imported is kept")
@@ -515,8 +582,16 @@ class ImportDialog(QDialog):
 
     # -- validation --------------------------------------------------------------------------
 
+    def set_user(self, user_id: str) -> None:
+        """The user who imports from now on (signed in while the dialog was open)."""
+        self._user_id = user_id
+        self._validate()
+
     def source_error(self) -> str | None:
         """Why the chosen source cannot be imported yet, or None when it can."""
+        if self._require_user and self._user_id is None:
+            return ("Nobody is signed in: every import is recorded under a user. Create the "
+                    "gallery's first administrator (or sign in), then import.")
         if self.folder_radio.isChecked():
             text = self.folder_edit.text().strip()
             if not text:

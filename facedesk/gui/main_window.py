@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QTimer
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QProgressBar,
+    QSizePolicy,
     QSpinBox,
     QSplitter,
     QToolBar,
@@ -51,7 +52,7 @@ from facedesk.core.cases import Case
 from facedesk.core.clips import ClipProbe
 from facedesk.core.engines import EngineSpec
 from facedesk.core.faces import Box, Face
-from facedesk.core.review import DECISIONS, LEAD_BANNER, Review, ReviewError
+from facedesk.core.review import DECISIONS, Review, ReviewError
 from facedesk.core.search import DEFAULT_TOP_K, Probe, SearchResult
 from facedesk.errors import FaceDeskError
 from facedesk.gui import resources
@@ -60,8 +61,10 @@ from facedesk.gui.calibration_dialog import CalibrationDialog
 from facedesk.gui.candidates_panel import CandidatesPanel
 from facedesk.gui.clip_panel import ClipPanel, probe_of, search_provenance
 from facedesk.gui.compare_view import CompareView
-from facedesk.gui.decision_panel import PENDING_LEAD, DecisionPanel
+from facedesk.gui.decision_panel import DecisionPanel
+from facedesk.gui.elided_label import ElidedLabel
 from facedesk.gui.first_run import default_gallery_dir, show_first_run, unused_path
+from facedesk.gui.formatting import plural
 from facedesk.gui.import_dialog import ImportDialog
 from facedesk.gui.probe_panel import ProbePanel
 from facedesk.gui.session_dialogs import CaseDialog, FirstAdministratorDialog, SignInDialog
@@ -78,6 +81,31 @@ GALLERY_FILTER = "FaceDesk gallery (*.db *.sqlite *.facedesk);;All files (*)"
 MAX_RECENT = 8
 #: how often the window looks whether another process (an import) changed the gallery
 GALLERY_WATCH_MS = 2000
+GALLERY_CHANGED = "The gallery changed:"
+#: the least width of the probe and compare regions: with the candidate list's least
+#: width they let the window fit a 1024-pixel screen (tests/gui/test_layout.py)
+PROBE_MIN_WIDTH = 262
+COMPARE_MIN_WIDTH = 416
+CANDIDATES_MIN_WIDTH = 320
+#: the widest the status bar's gallery line gets (its whole text is its tooltip), so
+#: that messages have room left of it
+GALLERY_LABEL_MAX_WIDTH = 280
+
+
+def discard_question(review: Review, case: Case | None) -> str:
+    """What closing a candidate list with undecided candidates means: the search itself is
+    already recorded in the case (with its whole candidate list); what is lost is the
+    chance to record decisions for those candidates from this screen."""
+    n = len(review.undecided())
+    head = f"{n} candidate{'s have' if n != 1 else ' has'} no recorded decision."
+    if review.search_id is not None:
+        where = f"case {case.number}" if case is not None else "its case"
+        body = (f"The search (number {review.search_id}) and its candidate list are already "
+                f"recorded in {where}; no decision will be recorded for "
+                f"{'these candidates' if n != 1 else 'this candidate'}.")
+    else:
+        body = "Nothing about them will be saved."
+    return f"{head} {body}\n\nDiscard this candidate list?"
 
 
 def dark_palette() -> QPalette:
@@ -115,11 +143,18 @@ class MainWindow(QMainWindow):
         self.case: Case | None = None
         #: the open sign-in (or first-administrator) dialog, while one is open
         self.sign_in_dialog: SignInDialog | FirstAdministratorDialog | None = None
+        #: the trainer view, while one is open (closed when the user or gallery changes)
+        self.trainer: TrainerView | None = None
+        #: the import dialog, while one is open (told who signs in meanwhile)
+        self.importer: ImportDialog | None = None
         self._probe_bytes: bytes | None = None  # the probe file's bytes, as analysed
         #: the clip window of the last clip dropped, and the probe taken from it (if the
         #: probe panel shows it)
         self.clip_panel: ClipPanel | None = None
         self._clip_probe: ClipProbe | None = None
+        #: what was done to the probe on screen before it was analysed (a turn upright),
+        #: recorded with its searches
+        self._adjustments: list[dict[str, Any]] = []
         self._viewed: set[tuple[int, int]] = set()  # (search id, rank) logged as viewed
         self._pending: dict[int, str] = {}  # engine request id -> what it was for
         self._search_started = 0.0
@@ -142,26 +177,37 @@ class MainWindow(QMainWindow):
         self.probe_panel.box_drawn.connect(self._on_box_drawn)
         self.probe_panel.redetect_requested.connect(self._on_redetect)
         self.probe_panel.open_requested.connect(self.open_probe_dialog)
+        self.probe_panel.rotate_requested.connect(self.rotate_probe)
         self.candidates.candidate_selected.connect(self._on_candidate_selected)
         self.decision.decision_requested.connect(self._on_decision_requested)
 
         self.columns = QSplitter(Qt.Orientation.Horizontal)
         self.columns.setObjectName("columnsSplitter")
-        for w in (self.probe_panel, self.compare, self.candidates):
+        self.columns.setChildrenCollapsible(False)
+        # explicit least widths: the splitter then ignores what the panels' contents ask
+        # for, so the regions keep their widths across searches, view switches and
+        # selections (long texts in them elide or wrap instead)
+        for w, least in ((self.probe_panel, PROBE_MIN_WIDTH),
+                         (self.compare, COMPARE_MIN_WIDTH),
+                         (self.candidates, CANDIDATES_MIN_WIDTH)):
+            w.setMinimumWidth(least)
             self.columns.addWidget(w)
-        self.columns.setStretchFactor(0, 3)
-        self.columns.setStretchFactor(1, 5)
-        self.columns.setStretchFactor(2, 4)
+        # when the window grows or shrinks, the compare region takes the difference
+        self.columns.setStretchFactor(0, 0)
+        self.columns.setStretchFactor(1, 1)
+        self.columns.setStretchFactor(2, 0)
         self.rows = QSplitter(Qt.Orientation.Vertical)
         self.rows.setObjectName("rowsSplitter")
         self.rows.addWidget(self.columns)
         self.rows.addWidget(self.decision)
         self.rows.setStretchFactor(0, 5)
         self.rows.setStretchFactor(1, 1)
+        self.rows.setChildrenCollapsible(False)
         self.setCentralWidget(self.rows)
 
         self._build_actions()
         self._build_status_bar()
+        self._columns_placed = False
         self._restore_state()
         self._update_actions()
 
@@ -352,8 +398,11 @@ class MainWindow(QMainWindow):
         self.busy_bar.setRange(0, 0)
         self.busy_bar.setMaximumWidth(120)
         self.busy_bar.setVisible(False)
-        self.gallery_label = QLabel("No gallery open")
+        self.gallery_label = ElidedLabel("No gallery open", mode=Qt.TextElideMode.ElideRight)
         self.gallery_label.setObjectName("galleryLabel")
+        self.gallery_label.setMaximumWidth(GALLERY_LABEL_MAX_WIDTH)
+        self.gallery_label.setSizePolicy(QSizePolicy.Policy.Preferred,
+                                         QSizePolicy.Policy.Preferred)
         self.user_label = QLabel("Not signed in")
         self.user_label.setObjectName("userLabel")
         self.case_label = QLabel("No case open")
@@ -368,8 +417,8 @@ class MainWindow(QMainWindow):
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
         else:
-            self.resize(1500, 900)
-        self.columns.setSizes([330, 640, 560])
+            self.resize(self._default_size())
+        self.columns.setSizes(self.default_column_sizes(self.width()))
         self.rows.setSizes([700, 200])
         for key, target in (("window/state", self), ("window/columns", self.columns),
                             ("window/rows", self.rows)):
@@ -379,6 +428,25 @@ class MainWindow(QMainWindow):
         self.act_blind.setChecked(self.settings.value("blind_review", False, type=bool))
         self.act_dark.setChecked(self.settings.value("dark_palette", False, type=bool))
         self._apply_palette(self.act_dark.isChecked())
+
+    def _default_size(self) -> QSize:
+        """1500 x 900, or the screen's available area when that is smaller."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        size = QSize(1500, 900)
+        if screen is not None:
+            size = size.boundedTo(screen.availableSize())
+        return size
+
+    def default_column_sizes(self, width: int) -> list[int]:
+        """Probe, compare and candidate widths for a window `width` wide: the candidate
+        list as wide as its columns need (no sideways scrolling), when there is room."""
+        handles = 2 * self.columns.handleWidth() + 4
+        room = max(0, width - handles)
+        want = self.candidates.table_width_needed() + 2 * self.candidates.layout_margin()
+        cand = max(CANDIDATES_MIN_WIDTH,
+                   min(want, room - PROBE_MIN_WIDTH - COMPARE_MIN_WIDTH))
+        probe = max(PROBE_MIN_WIDTH, min(360, round(0.26 * (room - cand))))
+        return [probe, max(COMPARE_MIN_WIDTH, room - cand - probe), cand]
 
     def _save_state(self) -> None:
         s = self.settings
@@ -416,7 +484,12 @@ class MainWindow(QMainWindow):
                                    "Import photos — sign in as an analyst or administrator "
                                    "to import")
         self.act_info.setEnabled(has_gallery)
-        self.act_trainer.setEnabled(has_gallery)
+        why_no_lab = self.lab_blocker()
+        self.act_trainer.setEnabled(has_gallery and why_no_lab is None)
+        self.act_trainer.setToolTip(
+            "Trainer: false-positive experiment — " +
+            ("how often persons NOT in this gallery still get candidates" if why_no_lab is None
+             else why_no_lab))
         self.act_calibration.setEnabled(has_gallery)
         why_not = self.search_blocker()
         self.act_search.setEnabled(why_not is None)
@@ -440,6 +513,21 @@ class MainWindow(QMainWindow):
         has_candidates = self.review is not None and bool(self.review.result.candidates)
         self.act_next.setEnabled(has_candidates)
         self.act_prev.setEnabled(has_candidates)
+
+    def lab_blocker(self) -> str | None:
+        """Why the accuracy lab (trainer view) cannot be opened now (None: it can). It
+        shows the gallery's photos and names: on a gallery with users, to a signed-in user
+        whose role may use it."""
+        if self.gallery is None:
+            return "open a gallery first"
+        if self.session is None:
+            if accounts.has_users(self.gallery):
+                return "not signed in: sign in first (File > Sign in as another user…)"
+            return None
+        if not self.session.may("lab"):
+            u = self.session.user
+            return f"{u.display_name} ({u.role_label}) may not {ACTION_WORDS['lab']}"
+        return None
 
     def search_blocker(self) -> str | None:
         """Why a search cannot be made now (None: it can)."""
@@ -522,11 +610,15 @@ class MainWindow(QMainWindow):
         return dialog
 
     def set_session(self, session: Session | None) -> None:
-        """Work as this signed-in user from now on (None: nobody is signed in)."""
-        if session is not None and self.session is not None and \
-                session.user_id != self.session.user_id:
-            self._set_review(None)  # another user starts from a clean screen
+        """Work as this signed-in user from now on (None: nobody is signed in). Another
+        user starts from a clean screen: no probe, box, candidate list or case of the
+        previous one."""
+        if self.session is not None and (session is None
+                                         or session.user_id != self.session.user_id):
+            self._clear_work()
         self.session = session
+        if self.importer is not None and session is not None and session.may("import"):
+            self.importer.set_user(session.user_id)
         if session is None:
             self.case = None
         elif self.case is not None:
@@ -539,6 +631,20 @@ class MainWindow(QMainWindow):
                 f"Signed in as {session.user.display_name} ({session.user.role_label})" +
                 ("" if self.case is not None or not session.may("search") else
                  ". Open or choose a case to search (Case > Open or choose case…)"), 10000)
+
+    def _clear_work(self) -> None:
+        """Close the candidate list, the probe (with any box drawn) and the case."""
+        self._set_review(None)
+        self.probe = None
+        self._probe_bytes = None
+        self._adjustments = []
+        self._clip_probe = None
+        self._pending.clear()  # an answer for the previous work is not shown
+        self.probe_panel.set_probe(None)
+        self.compare.clear()
+        self.case = None
+        if self.trainer is not None:
+            self.trainer.close()
 
     def _apply_gallery_settings(self) -> None:
         """The administrator's top-K caps the number of candidates a search lists."""
@@ -725,9 +831,8 @@ class MainWindow(QMainWindow):
         """Before another gallery (or a restored one): no sign-in, case or candidates."""
         if self.sign_in_dialog is not None:
             self.sign_in_dialog.close()
-        self._set_review(None)
+        self._clear_work()
         self.session = None
-        self.case = None
         self._viewed.clear()  # search ids are per gallery
 
     def _reopen_gallery(self, path: Path) -> None:
@@ -819,6 +924,11 @@ class MainWindow(QMainWindow):
             return
         s = self.gallery.summary()
         self._seen_faces = s["faces"]
+        # a "gallery changed" message of an earlier count is stale now (it said 761 faces
+        # after the import had ended at 813)
+        message = self.statusBar().currentMessage()
+        if message.startswith(GALLERY_CHANGED) and f" {s['faces']:,} faces" not in message:
+            self.statusBar().clearMessage()
         last = s["last_import"]
         last_text = f"last import {last['started_at'][:16].replace('T', ' ')}" if last else \
             "no import yet"
@@ -845,7 +955,7 @@ class MainWindow(QMainWindow):
             return  # busy or briefly unreadable: look again at the next tick
         if before is not None and self._seen_faces is not None and self._seen_faces != before:
             self.statusBar().showMessage(
-                f"The gallery changed: {self._seen_faces:,} faces now; the next search "
+                f"{GALLERY_CHANGED} {self._seen_faces:,} faces now; the next search "
                 "includes them", 8000)
 
     def show_gallery_info(self) -> None:
@@ -875,9 +985,14 @@ class MainWindow(QMainWindow):
         repainting while the import runs in the dialog's worker thread)."""
         if self.gallery is None or not self.act_import.isEnabled():
             return None
+        # every import is recorded under a user: on a new gallery, its first administrator
+        # (the dialog waits for them; see set_session)
         dialog = ImportDialog(self.gallery.path, self, engine=self.engine_spec,
-                              user_id=None if self.session is None else self.session.user_id)
+                              user_id=None if self.session is None else self.session.user_id,
+                              require_user=True)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.importer = dialog
+        dialog.destroyed.connect(lambda *_: setattr(self, "importer", None))
         dialog.imported.connect(lambda _ev: self.refresh_summary())
         dialog.finished.connect(lambda _code: self.refresh_summary())
         dialog.open()
@@ -887,14 +1002,21 @@ class MainWindow(QMainWindow):
         """The false-positive experiment on the open gallery, in its own window."""
         if self.gallery is None:
             return None
+        why_not = self.lab_blocker()
+        if why_not is not None:
+            self.statusBar().showMessage(f"Cannot open the trainer view: {why_not}", 8000)
+            return None
         # imported when first used: it brings matplotlib, which the start need not wait for
         from facedesk.gui.trainer_view import TrainerView
         try:
-            view = TrainerView(self.gallery.path, self)
+            view = TrainerView(self.gallery.path, self, session=self.session,
+                               dark=self.act_dark.isChecked())
         except FaceDeskError as exc:
             QMessageBox.warning(self, "Cannot open the trainer view", exc.message)
             return None
         view.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.trainer = view
+        view.destroyed.connect(lambda *_: setattr(self, "trainer", None))
         view.show()
         return view
 
@@ -938,12 +1060,27 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
             self.load_probe(files[0])
 
-    def load_probe(self, path: Path) -> None:
+    def rotate_probe(self, degrees: float) -> None:
+        """Search a copy of the probe turned by `degrees` (counter-clockwise) so that the
+        chosen face is upright; the turn is recorded with its searches."""
+        probe = self.probe
+        if probe is None or not self._may_discard_review():
+            return
+        name = Path(probe.path).stem
+        target = Path(self._temp_dir.name) / f"{name}-upright-{int(time.time() * 1000)}.png"
+        target.write_bytes(imaging.png_bytes(imaging.rotated(probe.image.rgb, degrees)))
+        adjustment = {"kind": "rotated", "degrees": round(degrees, 1),
+                      "from_sha256": probe.sha256, "from_name": Path(probe.path).name}
+        self.load_probe(target, adjustments=[*self._adjustments, adjustment], ask=False)
+
+    def load_probe(self, path: Path, adjustments: list[dict[str, Any]] | None = None,
+                   ask: bool = True) -> None:
         if clips.looks_like_clip(path):
             self.open_clip(path)
             return
-        if not self._may_discard_review():
+        if ask and not self._may_discard_review():
             return
+        self._adjustments = list(adjustments or [])
         self._set_review(None)
         self._clip_probe = None
         self.probe = None
@@ -1065,7 +1202,7 @@ class MainWindow(QMainWindow):
             return
         try:
             recorded = cases.record_search(self.session, self.case, self.probe, face, result,
-                                           self._probe_bytes,
+                                           self._probe_bytes, adjustments=self._adjustments,
                                            **search_provenance(self._clip_probe, face))
         except FaceDeskError as exc:
             self.statusBar().showMessage(exc.message, 10000)
@@ -1077,21 +1214,22 @@ class MainWindow(QMainWindow):
                         search_id=recorded.id)
         self._set_review(review)
         took = (time.perf_counter() - self._search_started) * 1000
-        notice = "" if review.blind else \
-            f" {result.probe_lookalike_notice() or result.lookalike_notice()}"
+        # short enough for the status bar of a 1024-pixel window; the candidate list's
+        # header says the rest (look-alikes, calibration, what a candidate is)
         self.statusBar().showMessage(
-            f"Search {recorded.id} recorded in case {self.case.number}: "
-            f"{len(result.candidates)} candidates from {result.persons_searched:,} persons "
-            f"({result.faces_searched:,} faces) in {took:.0f} ms.{notice} {LEAD_BANNER}.",
-            15000)
+            f"Search {recorded.id} recorded: "
+            f"{plural(len(result.candidates), 'candidate')} from "
+            f"{plural(result.persons_searched, 'person')} in {took:.0f} ms", 15000)
 
     def _set_review(self, review: Review | None) -> None:
         self.review = review
         crops: dict[int, bytes] = {}
+        threshold: float | None = None
         if review is not None and self.gallery is not None:
             crops = {c.face_id: self.gallery.face_crop(c.face_id)
                      for c in review.result.candidates}
-        self.candidates.set_review(review, crops)
+            threshold = accounts.settings(self.gallery).threshold
+        self.candidates.set_review(review, crops, threshold)
         self.decision.set_candidate(review, None)
         self.compare.clear_candidate()
         if review is not None and review.result.candidates:
@@ -1151,12 +1289,17 @@ class MainWindow(QMainWindow):
             return
         self.decision.decision_recorded(row)
         self.candidates.refresh()
+        # the decision form is now read-only: without this the focus went on to the next
+        # widget that takes it, the top-K box, where typing changed the number of
+        # candidates; the list is where the review goes on (arrow keys, next candidate)
+        self.candidates.table.setFocus(Qt.FocusReason.OtherFocusReason)
+        what = DECISIONS[decision].lower()
         if row.get("status") == "pending":
-            said = f"{PENDING_LEAD} (not a result yet). {LEAD_BANNER}"
+            said = f"{what} recorded, pending second review (not a result yet)"
         else:
-            said = DECISIONS[decision] + (f" — {LEAD_BANNER}" if decision == "possible_lead"
-                                          else "")
-        self.statusBar().showMessage(f"Recorded for candidate {rank}: {said}", 10000)
+            said = f"{what} recorded" + (" — investigative lead only"
+                                         if decision == "possible_lead" else "")
+        self.statusBar().showMessage(f"Candidate {rank}: {said}", 10000)
 
     def _may_discard_review(self) -> bool:
         """Ask before dropping a candidate list with undecided candidates; nothing of an
@@ -1168,11 +1311,8 @@ class MainWindow(QMainWindow):
         undecided = self.review.undecided()
         if not undecided:
             return True
-        n = len(undecided)
         answer = QMessageBox.question(
-            self, "Candidates without a decision",
-            f"{n} candidate{'s have' if n != 1 else ' has'} no recorded decision. "
-            "Nothing about them will be saved.\n\nDiscard this candidate list?",
+            self, "Candidates without a decision", discard_question(self.review, self.case),
             QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
             QMessageBox.StandardButton.Cancel)
         return answer == QMessageBox.StandardButton.Discard
@@ -1219,4 +1359,26 @@ class MainWindow(QMainWindow):
 
     def showEvent(self, event: Any) -> None:
         super().showEvent(event)
+        if not self._columns_placed:
+            self._columns_placed = True
+            self.fit_columns()
         QTimer.singleShot(0, self._update_actions)
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        if self._columns_placed:
+            self.fit_columns()
+
+    def fit_columns(self) -> None:
+        """Give the candidate list the width its columns need when the window has room for
+        it (the compare region gives it up): the window may have been made smaller than
+        that, or first shown at another size."""
+        sizes = self.columns.sizes()
+        if len(sizes) != 3 or sum(sizes) == 0:
+            return
+        probe, compare, cand = sizes
+        want = self.candidates.table_width_needed() + 2 * self.candidates.layout_margin()
+        spare = compare - COMPARE_MIN_WIDTH
+        if cand < want and spare > 0:
+            grow = min(want - cand, spare)
+            self.columns.setSizes([probe, compare - grow, cand + grow])

@@ -48,7 +48,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QScrollArea,
-    QSizePolicy,
     QSpinBox,
     QStackedWidget,
     QStyleOptionGraphicsItem,
@@ -60,6 +59,7 @@ from PySide6.QtWidgets import (
 from facedesk.core.faces import Box, Face, largest_index
 from facedesk.core.quality import QualityCheck, check
 from facedesk.core.search import Probe
+from facedesk.gui.elided_label import ElidedLabel
 
 EMPTY_PROBE_TEXT = "Drop a still here, or use File > Open probe… (Ctrl+O), or paste (Ctrl+V)"
 NO_FACE_HINT = (
@@ -629,7 +629,11 @@ class _CheckRow(QFrame):
 
 class QualityPanel(QWidget):
     """The quality figures of one face, each with a plain-language warning when it is
-    outside the advised range, and an overall line."""
+    outside the advised range, and an overall line; for a tilted face, or one whose
+    landmarks do not fit it, an offer to turn the probe upright."""
+
+    #: degrees (counter-clockwise, as imaging.rotated) that make the face upright
+    rotate_requested = Signal(float)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -672,6 +676,14 @@ class QualityPanel(QWidget):
         summary_row.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self._summary_box)
 
+        self.rotate_button = QPushButton()
+        self.rotate_button.setObjectName("rotateUprightButton")
+        self.rotate_button.setToolTip(
+            "Search a copy of the probe turned so that this face is upright; the turn is "
+            "recorded with the search as an adjustment of the probe")
+        self.rotate_button.clicked.connect(self._on_rotate)
+        layout.addWidget(self.rotate_button, 0, Qt.AlignmentFlag.AlignLeft)
+
         self.rows_box = QWidget()
         self.rows_layout = QVBoxLayout(self.rows_box)
         self.rows_layout.setContentsMargins(0, 0, 0, 0)
@@ -697,6 +709,12 @@ class QualityPanel(QWidget):
             row.setParent(None)
             row.deleteLater()
         self._rows = []
+        upright = None if face is None else face.quality.upright_deg
+        self.rotate_button.setVisible(upright is not None)
+        if upright is not None:
+            way = "anticlockwise" if upright > 0 else "clockwise"
+            # short: wider than the panel, it widened the panel's content past its edge
+            self.rotate_button.setText(f"Turn upright ({abs(upright):.0f}° {way})")
         if face is None:
             self._checks = []
             self.title.setText("Quality")
@@ -723,6 +741,10 @@ class QualityPanel(QWidget):
     def face(self) -> Face | None:
         return self._face
 
+    def _on_rotate(self) -> None:
+        if self._face is not None and self._face.quality.upright_deg is not None:
+            self.rotate_requested.emit(float(self._face.quality.upright_deg))
+
     def checks(self) -> list[QualityCheck]:
         return list(self._checks)
 
@@ -735,6 +757,13 @@ class QualityPanel(QWidget):
         n = self.warning_count()
         if n == 0:
             return QUALITY_OK_TEXT
+        failed = {c.figure for c in self._checks if not c.ok}
+        if "landmark_fit" in failed:
+            return ("The landmarks do not fit this face: a search of it compares the wrong "
+                    "thing" + (". Turn the probe upright first."
+                               if self._face.quality.upright_deg is not None else "."))
+        if "roll_deg" in failed:
+            return "The face is tilted: turn the probe upright before searching"
         return f"{n} warning{'s' if n != 1 else ''}: results from this probe are less reliable"
 
     def warning_labels(self) -> list[QLabel]:
@@ -755,6 +784,8 @@ class ProbePanel(QWidget):
     redetect_requested = Signal(int)
     #: the "Open probe…" button of the empty state
     open_requested = Signal()
+    #: turn the probe by these degrees (counter-clockwise) so the chosen face is upright
+    rotate_requested = Signal(float)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -777,11 +808,10 @@ class ProbePanel(QWidget):
         tfont.setBold(True)
         tfont.setPointSizeF(tfont.pointSizeF() + 2.0)
         self.title.setFont(tfont)
-        self.file_label = QLabel()
+        # elided in the middle ("…Ashcroft_0001.jpg" lost the name's start when clipped)
+        self.file_label = ElidedLabel(mode=Qt.TextElideMode.ElideMiddle)
         self.file_label.setObjectName("probeFileLabel")
         self.file_label.setEnabled(False)
-        self.file_label.setSizePolicy(QSizePolicy.Policy.Ignored,
-                                      QSizePolicy.Policy.Preferred)
         self.file_label.setAlignment(Qt.AlignmentFlag.AlignRight
                                      | Qt.AlignmentFlag.AlignVCenter)
         head.addWidget(self.title)
@@ -852,10 +882,11 @@ class ProbePanel(QWidget):
         self.upsample_spin.setObjectName("upsampleSpin")
         self.upsample_spin.setRange(1, 4)
         self.upsample_spin.setValue(1)
-        self.upsample_spin.setPrefix("upsample ")
+        self.upsample_spin.setPrefix("×")
         self.upsample_spin.setAccessibleName("Upsampling")
         self.upsample_spin.setToolTip(
-            "How many times the still is doubled in size before looking for faces: "
+            "Upsampling for \"Detect again\": how many times the still is doubled in "
+            "size before looking for faces: "
             "1 finds faces down to about 40 px, 2 down to about 20 px (CCTV stills), "
             "at about four times the cost per step.")
         action_row.addWidget(self.draw_button)
@@ -866,6 +897,7 @@ class ProbePanel(QWidget):
 
         # quality
         self.quality = QualityPanel()
+        self.quality.rotate_requested.connect(self.rotate_requested)
         self.quality_scroll = QScrollArea()
         self.quality_scroll.setObjectName("qualityScroll")
         self.quality_scroll.setWidgetResizable(True)

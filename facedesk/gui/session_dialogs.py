@@ -30,6 +30,7 @@ from facedesk.core import accounts, cases
 from facedesk.core.accounts import Session
 from facedesk.core.cases import Case
 from facedesk.errors import FaceDeskError
+from facedesk.gui.sizing import fit_to_screen
 from facedesk.store import Gallery
 
 OTHER_PURPOSE = "Other"
@@ -322,7 +323,7 @@ class CaseDialog(QDialog):
         layout.addWidget(self.error)
         layout.addLayout(bottom)
         self._fill_list(current)
-        self.resize(560, 520)
+        fit_to_screen(self, 560, 520)
 
     def _purpose_changed(self) -> None:
         other = self.purpose_combo.currentData() == OTHER_PURPOSE

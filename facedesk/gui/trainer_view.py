@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+import time
 import warnings
 from collections.abc import Iterator, Sequence
 from html import escape
@@ -61,7 +62,8 @@ from PySide6.QtWidgets import (
 # matplotlib's Qt backend takes the binding that is already imported: PySide6, just above
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 
-from facedesk.core import lab, plots
+from facedesk.core import accounts, lab, plots
+from facedesk.core.accounts import Session
 from facedesk.core.engines import EngineSpec
 from facedesk.core.evaluation import Rate
 from facedesk.core.experiment import (
@@ -78,7 +80,8 @@ from facedesk.core.outside_probes import (
 )
 from facedesk.core.progress import CancelToken
 from facedesk.core.sources import manifest_preview
-from facedesk.errors import FaceDeskError
+from facedesk.errors import FaceDeskError, NotPermitted
+from facedesk.gui.sizing import fit_to_screen
 from facedesk.gui.workers import GeneratorWorker
 from facedesk.store import Gallery
 
@@ -194,7 +197,9 @@ class FigurePane(QWidget):
         self.setMinimumSize(320, 260)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
-    def set_figure(self, fig: Figure) -> None:
+    def set_figure(self, fig: Figure, dark: bool = False) -> None:
+        if dark:
+            theme_dark(fig)
         canvas = FigureCanvasQTAgg(fig)
         canvas.setMinimumSize(240, 200)
         canvas.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
@@ -214,6 +219,38 @@ class FigurePane(QWidget):
             self.canvas.hide()
             self.canvas.deleteLater()
         self.canvas, self.figure = None, None
+
+
+#: the dark palette's window, text and grid colours (main_window.dark_palette)
+DARK_FACE, DARK_TEXT, DARK_GRID = "#2d2d30", "#dcdcdc", "#5a5a5e"
+
+
+def theme_dark(fig: Figure) -> None:
+    """Recolour a figure drawn for a light page for the dark palette: background, axes,
+    ticks, labels, titles and legends (the data colours stay)."""
+    fig.set_facecolor(DARK_FACE)
+    for text in fig.texts:
+        text.set_color(DARK_TEXT)
+    if fig._suptitle is not None:
+        fig._suptitle.set_color(DARK_TEXT)
+    for ax in fig.axes:
+        ax.set_facecolor(DARK_FACE)
+        for spine in ax.spines.values():
+            spine.set_color(DARK_GRID)
+        ax.tick_params(colors=DARK_TEXT, which="both")
+        for label in (ax.xaxis.label, ax.yaxis.label, ax.title):
+            label.set_color(DARK_TEXT)
+        for line in ax.get_xgridlines() + ax.get_ygridlines():
+            line.set_color(DARK_GRID)
+        for text in ax.texts:
+            if text.get_color() in ("black", "#000000", "k", (0, 0, 0, 1)):
+                text.set_color(DARK_TEXT)
+        legend = ax.get_legend()
+        if legend is not None:
+            legend.get_frame().set_facecolor(DARK_FACE)
+            legend.get_frame().set_edgecolor(DARK_GRID)
+            for text in legend.get_texts():
+                text.set_color(DARK_TEXT)
 
 
 def _table(name: str, headers: Sequence[str]) -> QTableWidget:
@@ -335,11 +372,28 @@ def _stop_live_workers() -> None:
 class TrainerView(QMainWindow):
     """The false-positive experiment on one gallery file."""
 
-    def __init__(self, gallery_path: Path, parent: QWidget | None = None) -> None:
+    def __init__(self, gallery_path: Path, parent: QWidget | None = None, *,
+                 session: Session | None = None, dark: bool = False) -> None:
+        """`session`: the signed-in user, who must be allowed to use the lab on a gallery
+        with users (it shows the gallery's photos and names); each use is logged (audit
+        kind "lab"). `dark`: plots in the dark palette's colours."""
         super().__init__(parent)
         self.gallery_path = Path(gallery_path)
         # for crops, names and metadata keys; the workers open their own connections
         self._gallery = Gallery.open(self.gallery_path)
+        self._session = session
+        self._dark = dark
+        self._started = 0.0
+        try:
+            if session is not None:
+                session.require("lab")
+            elif accounts.has_users(self._gallery):
+                raise NotPermitted("the trainer view shows this gallery's photos and names: "
+                                   "sign in first (File > Sign in as another user…)")
+            self.log_use("opened")
+        except FaceDeskError:
+            self._gallery.close()
+            raise
         self.result: ExperimentResult | None = None
         self.evaluation: lab.Evaluation | None = None
         self._experiment_worker: GeneratorWorker | None = None
@@ -370,7 +424,7 @@ class TrainerView(QMainWindow):
         root.addWidget(self.tabs, 1)
         root.addLayout(self._build_export())
         self.setCentralWidget(central)
-        self.resize(1400, 940)
+        fit_to_screen(self, 1400, 940)
         self._set_running(False)
         self._show_empty()
 
@@ -493,16 +547,21 @@ class TrainerView(QMainWindow):
         self.headline = _note("headlineLabel")
         self.headline.setFont(self._bigger(3))
         self.headline.setTextFormat(Qt.TextFormat.RichText)
+        # room for two lines from the start: the layout gave a wrapped headline one line
+        # and cut its end ("... per probe on")
+        self.headline.setMinimumHeight(2 * self.headline.fontMetrics().lineSpacing() + 4)
         col.addWidget(self.headline)
         self.setup_label = _note("setupLabel")
         col.addWidget(self.setup_label)
 
-        facts = QHBoxLayout()
-        left = QVBoxLayout()
+        # the group's title on a line of its own: beside the notes it was squeezed away
         self.group_title = QLabel()
         self.group_title.setObjectName("groupTitle")
         self.group_title.setFont(self._bigger(0, bold=True))
-        left.addWidget(self.group_title)
+        self.group_title.setWordWrap(True)
+        col.addWidget(self.group_title)
+        facts = QHBoxLayout()
+        left = QVBoxLayout()
         self.group_table = _table("groupTable", ["group", "probes", "with a false candidate",
                                                  "95 % interval", "false candidates per probe"])
         left.addWidget(self.group_table)
@@ -652,11 +711,22 @@ class TrainerView(QMainWindow):
     def running(self) -> bool:
         return self._experiment_worker is not None
 
+    def log_use(self, action: str, **data: Any) -> None:
+        """Log a use of the lab under the signed-in user, as the lab's commands are logged
+        (audit kind "lab", data {"command": "trainer view", "view": "trainer", "action":
+        ...}); a gallery without users is a plain dataset, with no one to log."""
+        if self._session is not None:
+            self._session.record_lab("trainer view", {"view": "trainer", "action": action,
+                                                      **data})
+
     def run_experiment(self) -> None:
         if self.running:
             return
+        options = self.options()
+        self.log_use("experiment", probe_share=options.probe_share, seed=options.seed,
+                     group=options.group_key)
         self._run(GeneratorWorker(functools.partial(experiment_events, self.gallery_path,
-                                                    self.options())))
+                                                    options)))
 
     def run_outside_probes(self, probes: Path | None = None, kind: str = "csv") -> None:
         """Search an outside probe set (a CSV manifest or a folder; asked for when not
@@ -677,10 +747,13 @@ class TrainerView(QMainWindow):
             probes = Path(chosen)
         options = OutsideOptions(group_key=probe_group(probes, self.group_key()),
                                  seed=self.seed_spin.value())
+        self.log_use("outside_probes", probes=str(probes), group=options.group_key,
+                     seed=options.seed)
         self._run(GeneratorWorker(functools.partial(
             outside_events, self.gallery_path, probes, self.probe_engine, options)))
 
     def _run(self, worker: GeneratorWorker) -> None:
+        self._started = time.monotonic()
         worker.progress.connect(self._on_progress)
         worker.done.connect(self._on_done)
         worker.failed.connect(self._on_failed)
@@ -727,14 +800,16 @@ class TrainerView(QMainWindow):
         self.result = event.result
         self._set_running(False)
         r = self.result
+        # the time the user waited (loading the encodings included), as a clock reads it
+        took = time.monotonic() - self._started
         if isinstance(r, OutsideResult):
             left = f"; {len(r.problems):,} left out (no face, or unreadable)" \
                 if r.problems else ""
-            self._set_status(f"Outside probes searched in {r.elapsed_s:.1f} s: "
+            self._set_status(f"Outside probes searched in {took:.1f} s: "
                              f"{r.oog_probes:,} probes against all {r.gallery_persons:,} "
                              f"persons of the gallery{left}.")
         else:
-            self._set_status(f"Experiment finished in {r.elapsed_s:.1f} s: {r.oog_probes:,} "
+            self._set_status(f"Experiment finished in {took:.1f} s: {r.oog_probes:,} "
                              f"probes of persons NOT in the gallery searched against "
                              f"{r.gallery_persons:,} persons.")
         self._show_worst()
@@ -855,10 +930,10 @@ class TrainerView(QMainWindow):
                 "No in-gallery probes: no gallery person has a second photo to hold out, so "
                 "how often the right person comes first cannot be measured on this gallery.")
         figs = lab.experiment_figures(r, QUICK_THRESHOLDS, highlight=t)
-        self.size_plot.set_figure(figs["false_candidates_vs_size"])
+        self.size_plot.set_figure(dark=self._dark, fig=figs["false_candidates_vs_size"])
         if "groups_false_candidates" in figs:
             self.group_plot.show()
-            self.group_plot.set_figure(figs["groups_false_candidates"])
+            self.group_plot.set_figure(dark=self._dark, fig=figs["groups_false_candidates"])
         else:
             self.group_plot.hide()
 
@@ -885,6 +960,7 @@ class TrainerView(QMainWindow):
         if self._evaluation_worker is not None:
             return
         key = self.group_key()
+        self.log_use("evaluation", group=key)
         worker = GeneratorWorker(functools.partial(evaluation_events, self.gallery_path, key))
         worker.done.connect(functools.partial(self._on_evaluated, key))
         worker.failed.connect(self._on_evaluation_failed)
@@ -949,8 +1025,8 @@ class TrainerView(QMainWindow):
         self.error_table.show()
         _fill(self.error_table, rows)
         figs = lab.evaluation_figures(ev, (t,))
-        self.histogram_plot.set_figure(figs["distances"])
-        self.error_plot.set_figure(figs["error_rates"])
+        self.histogram_plot.set_figure(dark=self._dark, fig=figs["distances"])
+        self.error_plot.set_figure(dark=self._dark, fig=figs["error_rates"])
         if ev.groups:
             rates = {g.group: g.distributions.fmr(t) for g in ev.groups}
             self.fmr_ratio_label.setText(escape(ratio_words(
@@ -960,7 +1036,7 @@ class TrainerView(QMainWindow):
             self.fmr_ratio_label.setText("")
         self.fmr_ratio_label.setVisible(bool(ev.groups))
         if "det" in figs:
-            self.det_plot.set_figure(figs["det"])
+            self.det_plot.set_figure(dark=self._dark, fig=figs["det"])
             self.det_plot.show()
             self.no_genuine_label.hide()
         else:
@@ -1088,6 +1164,7 @@ class TrainerView(QMainWindow):
         except (OSError, ValueError) as exc:
             self._set_status(f"Could not save the plots in {folder}: {exc}", error=True)
             return []
+        self.log_use("plots_saved", folder=str(folder), files=len(written))
         self._set_status(f"Saved {len(written)} files (PNG and SVG) in {folder}")
         return written
 
@@ -1119,6 +1196,7 @@ class TrainerView(QMainWindow):
         except (OSError, ValueError) as exc:
             self._set_status(f"Could not save the report {path}: {exc}", error=True)
             return None
+        self.log_use("report_saved", path=str(path))
         self._set_status(f"Report saved: {path}")
         return path
 

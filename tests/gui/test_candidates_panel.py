@@ -13,6 +13,7 @@ from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QImage
 
 from facedesk.core import cases
+from facedesk.core.calibration import FmrReading
 from facedesk.core.review import Review
 from facedesk.core.search import Searcher, analyze_probe, choose_face
 from facedesk.gui.candidates_panel import (
@@ -24,6 +25,7 @@ from facedesk.gui.candidates_panel import (
     COL_LOOKALIKES,
     COL_META,
     COL_PERSON,
+    COL_PROBE_LOOKALIKES,
     COL_RANK,
     COL_SIMILARITY,
     COLUMNS,
@@ -267,9 +269,11 @@ def test_decision_column_after_refresh(qtbot, desk) -> None:
     panel.model.dataChanged.connect(lambda a, b, *_: changed.append((a, b)))
     panel.refresh()
     assert changed
+    # the cell is short enough for a narrow column; its tooltip has the whole label
     assert column(panel.model, COL_DECISION)[:3] == [
-        "Possible lead — pending second review, investigative lead only", "Not the person",
-        "—"]
+        "Possible lead — pending second review", "Not the person", "—"]
+    assert cell(panel.model, 0, COL_DECISION, Qt.ItemDataRole.ToolTipRole) == (
+        "Possible lead — pending second review, investigative lead only")
 
 
 def test_decision_column_says_a_lead_was_overturned_or_confirmed(qtbot, desk) -> None:
@@ -286,7 +290,9 @@ def test_decision_column_says_a_lead_was_overturned_or_confirmed(qtbot, desk) ->
     panel.refresh()
     labels = column(panel.model, COL_DECISION)
     assert labels[:2] == ["Possible lead — overturned by second reviewer",
-                          "Possible lead — confirmed lead, investigative lead only"]
+                          "Possible lead — confirmed lead"]
+    assert cell(panel.model, 1, COL_DECISION, Qt.ItemDataRole.ToolTipRole) == (
+        "Possible lead — confirmed lead, investigative lead only")
 
 
 def test_metadata_text() -> None:
@@ -314,3 +320,53 @@ def test_no_review(qtbot) -> None:
     panel.select_previous()
     assert panel.selected_rank() is None
     assert not panel.impression_box.isVisibleTo(panel)
+
+
+def test_a_small_fmr_reads_in_full_with_its_interval_in_the_tooltip(
+        qtbot, make_review: MakeReview) -> None:
+    """FMR once read "7.9e-0" (the column cut it); similarity, no longer a column, and the
+    FMR's interval are in the tooltips; the rank follows the distance, as they say."""
+    review = make_review()
+    reading = FmrReading(distance=0.41, fmr=7.9e-06, fmr_low=5.1e-06, fmr_high=1.2e-05,
+                         impostor_pairs=1_000_000, impostors_at_or_below=8)
+    first = review.result.candidates[0]
+    review.result.candidates[0] = replace(first, fmr=reading, expected_lookalikes=0.00012,
+                                          lookalikes=(0.00012, 0.00009, 0.00016))
+    panel = CandidatesPanel()
+    qtbot.addWidget(panel)
+    panel.resize(620, 500)
+    panel.show()
+    panel.set_review(review, {})
+    assert cell(panel.model, 0, COL_FMR) == "7.9e-06"
+    table = panel.table
+    fm = table.fontMetrics()
+    for col in (COL_FMR, COL_PROBE_LOOKALIKES, COL_DISTANCE, COL_RANK):
+        text = str(cell(panel.model, 0, col))
+        assert fm.horizontalAdvance(text) < table.columnWidth(col), (col, text)
+    # the reference table's look-alikes are in the probe's look-alikes tooltip
+    assert table.isColumnHidden(COL_SIMILARITY) and table.isColumnHidden(COL_META)
+    assert table.isColumnHidden(COL_LOOKALIKES)
+    assert "Reference table: 0.00012" in cell(panel.model, 0, COL_PROBE_LOOKALIKES,
+                                              Qt.ItemDataRole.ToolTipRole)
+    tip = cell(panel.model, 0, COL_DISTANCE, Qt.ItemDataRole.ToolTipRole)
+    assert f"similarity {first.similarity:.3f}" in tip and "ranked by distance" in tip
+    assert "95 % interval 5.1e-06 to 1.2e-05" in cell(panel.model, 0, COL_FMR,
+                                                      Qt.ItemDataRole.ToolTipRole)
+    assert "ranked by distance" in panel.model.headerData(
+        COL_RANK, Qt.Orientation.Horizontal, Qt.ItemDataRole.ToolTipRole)
+    assert "ranked by distance" in panel.header.text()
+
+
+def test_no_candidate_says_which_threshold_left_none(qtbot, make_review: MakeReview) -> None:
+    review = make_review()
+    empty = Review(review.probe, review.face, replace(review.result, candidates=[]))
+    panel = CandidatesPanel()
+    qtbot.addWidget(panel)
+    panel.set_review(empty, {}, threshold=0.6)
+    text = panel.header.text()
+    assert text.startswith("0 candidates from 5 persons")
+    assert "threshold of 0.60" in text
+    one = Review(review.probe, review.face,
+                 replace(review.result, candidates=review.result.candidates[:1]))
+    panel.set_review(one, {}, threshold=0.6)
+    assert panel.header.text().startswith("1 candidate from")

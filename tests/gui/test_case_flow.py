@@ -153,9 +153,12 @@ def test_a_case_from_sign_in_to_lead_sheet(qtbot, window: MainWindow, make_galle
     # -- the supervisor signs in (the analyst's undecided candidates are let go)
     monkeypatch.setattr(QMessageBox, "question",
                         lambda *a, **k: QMessageBox.StandardButton.Discard)
+    case_id = window.case.id
     window.act_sign_in.trigger()
     sign_in_through_dialog(qtbot, window, "sam")
-    assert window.review is None and window.case is not None  # same case, clean screen
+    # a clean screen: none of the analyst's probe, candidates or case (issue 15)
+    assert window.review is None and window.case is None and window.probe is None
+    assert window.set_case(cases.get_case(gallery, case_id))
     assert window.user_label.text() == "Sam Supervisor (Supervisor)"
     assert window.act_second_review.isEnabled()
     assert window.admin_menu.menuAction().isVisible()

@@ -19,6 +19,7 @@ from facedesk.gui.candidates_panel import (
     CandidatesModel,
     CandidatesPanel,
     header_text,
+    lookalikes_text,
 )
 from facedesk.store import Gallery
 
@@ -56,7 +57,10 @@ def test_the_header_says_how_many_lookalikes_this_probe_has(imported: Gallery, q
     for row, cand in enumerate(review.result.candidates):
         shown = panel.model.data(panel.model.index(row, COL_PROBE_LOOKALIKES))
         assert cand.lookalikes is not None
-        assert shown == "{:.2g} ({:.2g}–{:.2g})".format(*cand.lookalikes)
+        assert shown == lookalikes_text(cand.lookalikes[0])  # the band: in the tooltip
+        tip = panel.model.data(panel.model.index(row, COL_PROBE_LOOKALIKES),
+                               Qt.ItemDataRole.ToolTipRole)
+        assert "90% band {} to {}".format(*map(lookalikes_text, cand.lookalikes[1:])) in tip
 
 
 def test_blind_review_hides_the_figure(imported: Gallery, tmp_path: Path) -> None:

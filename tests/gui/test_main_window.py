@@ -41,10 +41,10 @@ def probe_file(tmp_path: Path) -> Path:
 
 
 def load_and_search(qtbot, window: MainWindow, gallery_path: Path, tmp_path: Path,
-                    start_case) -> None:
+                    start_case, user: str = "ann") -> None:
     assert window.open_gallery(gallery_path)
     assert "5 persons · 16 photos · 15 faces" in window.gallery_label.text()
-    assert window.session is not None and window.session.user_id == "ann"
+    assert window.session is not None and window.session.user_id == user
     start_case(window)
     with qtbot.waitSignal(window.engine.analyzed, timeout=20000):
         window.load_probe(probe_file(tmp_path))

@@ -332,7 +332,8 @@ def test_quality_panel_warns_about_a_tiny_blurred_face(qtbot):
     assert not [w for w in qp.findChildren(QLabel)
                 if w.objectName().startswith("qualityWarning_") and w.isVisible()]
     assert [c.label for c in qp.checks()] == [
-        "Face size", "Between the eyes", "Sharpness", "Brightness", "Pose (turn)"]
+        "Face size", "Between the eyes", "Sharpness", "Brightness", "Pose (turn)",
+        "Tilt in the picture"]
 
     dark = FaceQuality(150, 60.0, 200.0, 20.0, 0.0)
     qp.set_face(make_face(dark))

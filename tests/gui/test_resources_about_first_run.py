@@ -272,6 +272,18 @@ def test_apply_sample_creates_a_gallery_and_opens_the_import_dialog(
     assert dialog is not None and dialog.isVisible()
     assert target.is_file() and window.gallery is not None and window.gallery.path == target
     assert dialog.folder_radio.isChecked() and dialog.folder_edit.text() == str(people_dir)
+    # every import is recorded under a user: it waits for the new gallery's first
+    # administrator, whose dialog is open over the window
+    assert not dialog.start_button.isEnabled()
+    assert "Nobody is signed in" in dialog.status_label.text()
+    first = window.sign_in_dialog
+    assert first is not None and first.isVisible()
+    first.user_edit.setText("ada")
+    first.name_edit.setText("Ada Admin")
+    first.password_edit.setText("Ada-Secret-3381")
+    first.password2_edit.setText("Ada-Secret-3381")
+    assert first.create_administrator()
+    assert window.session is not None and window.session.user_id == "ada"
     assert dialog.start_button.isEnabled()
     dialog.close()
 

@@ -19,9 +19,16 @@ def test_quality_warnings_in_plain_words() -> None:
     good = FaceQuality(size_px=150, eye_distance_px=60, sharpness=200, brightness=120,
                        yaw_deg=5)
     assert quality.warnings(good) == []
-    bad = FaceQuality(size_px=30, eye_distance_px=12, sharpness=5, brightness=20, yaw_deg=-45)
+    bad = FaceQuality(size_px=30, eye_distance_px=12, sharpness=5, brightness=20, yaw_deg=-45,
+                      roll_deg=-38, landmark_fit=0.1, upright_deg=-41)
     checks = {c.figure: c for c in quality.check(bad)}
     assert not any(c.ok for c in checks.values())
+    assert set(checks) >= {"roll_deg", "landmark_fit"}
+    assert "tilted about 38°" in checks["roll_deg"].warning
+    assert "do not fit this face" in checks["landmark_fit"].warning
+    assert "about 41° clockwise" in checks["landmark_fit"].warning  # how to turn it upright
+    # not measured (a gallery face): no landmark-fit figure at all
+    assert "landmark_fit" not in {c.figure for c in quality.check(good)}
     assert "small" in checks["size_px"].warning
     assert "dark" in checks["brightness"].warning
     assert "turned about 45°" in checks["yaw_deg"].warning
