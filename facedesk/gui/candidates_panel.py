@@ -62,9 +62,9 @@ RANK_NOTE = ("Candidates are ranked by distance (lower = more alike). The simila
 #: the item data role that carries a row's candidate rank (always, even when hidden)
 RANK_ROLE = int(Qt.ItemDataRole.UserRole) + 1
 
-COLUMNS = ("Rank", "Face", "Person", "Distance", "Similarity", "Look-alikes", "FMR",
+COLUMNS = ("Rank", "Face", "Person", "Distance", "Similarity", "FMR", "Look-alikes",
            "Ref. look-alikes", "Photo metadata", "Decision")
-(COL_RANK, COL_FACE, COL_PERSON, COL_DISTANCE, COL_SIMILARITY, COL_PROBE_LOOKALIKES, COL_FMR,
+(COL_RANK, COL_FACE, COL_PERSON, COL_DISTANCE, COL_SIMILARITY, COL_FMR, COL_PROBE_LOOKALIKES,
  COL_LOOKALIKES, COL_META, COL_DECISION) = range(10)
 _SCORE_COLUMNS = (COL_RANK, COL_DISTANCE, COL_SIMILARITY, COL_PROBE_LOOKALIKES, COL_FMR,
                   COL_LOOKALIKES)
