@@ -128,6 +128,8 @@ def test_window_import_and_search_processes_at_once(
     def gui_search_and_decide() -> int:
         """One search in the window and a decision on its first candidate; returns the
         number of persons searched."""
+        # the engine thread may still be finishing the probe ("working…"): then searchable
+        qtbot.waitUntil(window.act_search.isEnabled, timeout=TIMEOUT_MS)
         with qtbot.waitSignal(window.engine.searched, timeout=TIMEOUT_MS):
             window.search()
         qtbot.waitUntil(lambda: window.review is not None, timeout=TIMEOUT_MS)
