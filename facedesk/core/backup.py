@@ -22,7 +22,6 @@ Both are generators yielding progress and checking a CancelToken.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import queue
 import sqlite3
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from facedesk.core import audit, witness
+from facedesk.core.imaging import sha256_file
 from facedesk.core.progress import CancelToken
 from facedesk.errors import BackupError, FaceDeskError
 from facedesk.store import Gallery
@@ -163,14 +163,6 @@ def check_copy(path: Path, *, expect_id: str | None = None) -> dict[str, Any]:
         raise BackupError(f"{path}: the copy is of gallery {info['gallery_id']}, not "
                           f"{expect_id}")
     return info
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def backup(gallery: Gallery, to_dir: Path, *, user_id: str | None,

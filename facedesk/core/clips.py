@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import io
 import math
 import os
@@ -49,7 +48,7 @@ from PIL import Image
 
 from facedesk.core import analysis, imaging
 from facedesk.core.faces import Box, Encoding, Face, FaceEngine, FaceQuality, Point
-from facedesk.core.imaging import LoadedImage, RGBArray
+from facedesk.core.imaging import LoadedImage, RGBArray, sha256_file
 from facedesk.core.progress import CancelToken
 from facedesk.errors import ClipTooLarge, FaceChoiceError, UnreadableClip, UnsupportedClip
 
@@ -258,13 +257,6 @@ def parse_timecode(text: str) -> float:
     return seconds
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
 
 # --- reading -------------------------------------------------------------------------------
 
@@ -397,7 +389,7 @@ class ClipReader:
                                f"{self.limits.max_file_bytes / 2**30:.0f} GB")
         av = _av()
         try:
-            digest = sha256 or _sha256_file(path)
+            digest = sha256 or sha256_file(path)
         except OSError as exc:
             raise UnreadableClip(f"{label}: cannot be read ({exc.strerror or exc})") from None
         try:

@@ -61,6 +61,15 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def sha256_file(path: Path) -> str:
+    """The SHA-256 of a file, read in 1 MiB blocks (a clip or a backup can be gigabytes)."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def _open_formats() -> list[str]:
     """PHOTO_FORMATS this Pillow can open (naming one it lacks is an error)."""
     if not all(f in Image.OPEN for f in PHOTO_FORMATS):

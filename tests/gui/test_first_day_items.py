@@ -60,7 +60,7 @@ def test_the_trainer_view_needs_a_signed_in_user_and_logs_its_use(
     qtbot.addWidget(view)
     events = [e for e in audit.events(window.gallery) if e.kind == "lab"]
     assert [(e.user_id, e.data) for e in events] == [
-        ("sam", {"view": "trainer", "action": "opened"})]
+        ("sam", {"command": "trainer view", "view": "trainer", "action": "opened"})]
     # signing in as someone else closes it: it showed the previous user's work
     window.set_session(accounts.sign_in(window.gallery, "ann", PASSWORDS["ann"]))
     qtbot.waitUntil(lambda: window.trainer is None)

@@ -280,8 +280,8 @@ def test_apply_sample_creates_a_gallery_and_opens_the_import_dialog(
     assert first is not None and first.isVisible()
     first.user_edit.setText("ada")
     first.name_edit.setText("Ada Admin")
-    first.password_edit.setText("Ada-Secret-3381")
-    first.password2_edit.setText("Ada-Secret-3381")
+    first.password_edit.setText("quartz-Lantern-3381")
+    first.password2_edit.setText("quartz-Lantern-3381")
     assert first.create_administrator()
     assert window.session is not None and window.session.user_id == "ada"
     assert dialog.start_button.isEnabled()
