@@ -53,6 +53,7 @@ from PySide6.QtWidgets import (
 
 from facedesk.core import accounts, audit, cases, imaging
 from facedesk.core.accounts import ACTION_WORDS, PERMISSIONS, ROLES, Session, User
+from facedesk.core.lead_sheet import probe_lookalikes_text
 from facedesk.core.review import DECISIONS
 from facedesk.errors import AccountError, FaceDeskError, ImageError, LeadError
 from facedesk.gui.compare_view import CompareView
@@ -315,12 +316,17 @@ def candidate_figures(cand: dict[str, Any] | None, search: dict[str, Any] | None
         low, high = fmr.get("fmr_95", [None, None])
         interval = "" if low is None else f" (95 %: {low:.1e} to {high:.1e})"
         parts.append(f"false match rate {fmr['fmr']:.1e}{interval}")
+    persons = f"{search['persons_searched']:,} persons searched"
     looks = cand.get("expected_lookalikes")
-    if looks is not None:
-        parts.append(f"expected look-alikes {looks:.2g} among {search['persons_searched']:,} "
-                     "persons searched")
+    if cand.get("lookalikes"):  # this probe's own estimate, the figure to read
+        parts.append(f"look-alikes for this probe {probe_lookalikes_text(cand)} among "
+                     f"{persons}")
+        if looks is not None:
+            parts.append(f"reference table {looks:.2g}")
+    elif looks is not None:
+        parts.append(f"expected look-alikes {looks:.2g} among {persons}")
     else:
-        parts.append(f"{search['persons_searched']:,} persons searched")
+        parts.append(persons)
     text = " · ".join(parts)
     if search.get("calibration_source"):
         text += f"\nCalibration: {search['calibration_source']}"

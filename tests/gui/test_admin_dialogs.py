@@ -26,6 +26,7 @@ from facedesk.gui.admin_dialogs import (
     SecondReviewDialog,
     SettingsDialog,
     UsersDialog,
+    candidate_figures,
 )
 from facedesk.store import Gallery
 
@@ -633,3 +634,19 @@ def test_the_settings_dialog_sets_the_sign_in_lock_and_import_folders(qtbot, wor
     other = SettingsDialog(world.sam)
     qtbot.addWidget(other)
     assert not other.lockout_after.isEnabled() and not other.import_roots.isEnabled()
+
+
+def test_the_second_reviewer_reads_this_probes_look_alikes_before_the_reference() -> None:
+    """The second review shows the stored probe-specific estimate (the figure to read),
+    with the reference table's figure after it, as the analyst's candidate list does."""
+    search = {"candidates": [{}, {}, {}], "threshold": 0.6, "persons_searched": 5749,
+              "calibration_source": "LFW"}
+    cand = {"rank": 3, "distance": 0.55, "fmr": None, "expected_lookalikes": 7.4,
+            "lookalikes": {"expected": 2.25, "low": 1.1, "high": 4.6}}
+    text = candidate_figures(cand, search)
+    assert "look-alikes for this probe 2.2" in text and "4.6" in text
+    assert text.index("for this probe") < text.index("reference table 7.4")
+    # a search stored before the estimate existed keeps the reference figure alone
+    old = candidate_figures({**cand, "lookalikes": None}, search)
+    assert "expected look-alikes 7.4 among 5,749 persons searched" in old
+    assert "for this probe" not in old
