@@ -17,9 +17,9 @@ Example:
 from __future__ import annotations
 
 import argparse
-import math
 import random
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -29,20 +29,11 @@ from PIL import Image
 
 from facedesk.core import analysis, imaging, quality
 from facedesk.core.engine import DlibEngine
-from facedesk.core.faces import Box
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from tilt import drawn_box
 
 ANGLES = (0, 20, -20, 40, -40)
-
-
-def drawn_box(box: Box, degrees: float, width: int, height: int) -> Box:
-    cx, cy = width / 2, height / 2
-    t = math.radians(-degrees)
-    corners = [(box.left, box.top), (box.right, box.top), (box.right, box.bottom),
-               (box.left, box.bottom)]
-    pts = [(cx + (x - cx) * math.cos(t) - (y - cy) * math.sin(t),
-            cy + (x - cx) * math.sin(t) + (y - cy) * math.cos(t)) for x, y in corners]
-    xs, ys = [p[0] for p in pts], [p[1] for p in pts]
-    return Box(round(min(ys)), round(max(xs)), round(max(ys)), round(min(xs)))
 
 
 def main() -> None:
