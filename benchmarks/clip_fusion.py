@@ -37,9 +37,9 @@ sys.path.insert(0, str(REPO / "tests"))
 
 import clipgen  # noqa: E402
 
-from facedesk.core import analysis, clips  # noqa: E402
-from facedesk.core.engine import DlibEngine  # noqa: E402
-from facedesk.core.imaging import load_image  # noqa: E402
+from facedesk.domain import analysis, clips  # noqa: E402
+from facedesk.domain.imaging import load_image  # noqa: E402
+from facedesk.engine.dlib_engine import DlibEngine  # noqa: E402
 
 DATA = Path(os.environ.get("FACEDESK_TEST_DATA") or REPO.parent / "shared" / "data")
 CONDITIONS = {

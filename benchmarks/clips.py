@@ -1,5 +1,5 @@
 """How fast FaceDesk reads a CCTV clip: tracks and best frames of every face
-(facedesk.core.clips.track_clip with the default TrackOptions, the real engine), against
+(facedesk.domain.clips.track_clip with the default TrackOptions, the real engine), against
 the same clip only decoded (the floor: what FFmpeg costs) and against real time.
 
 Target (issue 17): a 60-second 1280 x 720, 25 fps H.264 clip in at most 60 s on 2 cores
@@ -88,8 +88,8 @@ def peak_rss_mb() -> float:
 def measure(clip: Path, mode: str) -> dict[str, object]:
     """In this process: decode only, or the whole tracking."""
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    from facedesk.core import clips
-    from facedesk.core.engine import DlibEngine
+    from facedesk.domain import clips
+    from facedesk.engine.dlib_engine import DlibEngine
 
     t0 = time.perf_counter()
     cpu0 = 0.0

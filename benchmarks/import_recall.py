@@ -52,12 +52,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import import_photos as photos
 
-from facedesk.core import analysis, imaging
-from facedesk.core.analysis import DetectOptions
-from facedesk.core.engine import DlibEngine
-from facedesk.core.engines import engine_id
-from facedesk.core.faces import Box, subject_index
-from facedesk.core.importer import import_detect_options
+from facedesk.app.importer import import_detect_options
+from facedesk.domain import analysis, imaging
+from facedesk.domain.analysis import DetectOptions
+from facedesk.domain.faces import Box, subject_index
+from facedesk.engine.dlib_engine import DlibEngine
+from facedesk.engine.spec import engine_id
 
 BEFORE = DetectOptions(upsample=1, max_side=1024, quick_side=0)
 

@@ -12,7 +12,7 @@ The tools
                 the import's defaults (the command a user runs)
     before      (with --before) the same import with the detection it had before the
                 quick look (DetectOptions(upsample=1, max_side=1024, fallbacks=("cnn:0",),
-                quick_side=0)), run through facedesk.core.importer.run_import in a fresh
+                quick_side=0)), run through facedesk.app.importer.run_import in a fresh
                 Python (the command line has no switch for it)
     fr          `face_recognition --cpus N ONE_KNOWN_FOLDER UNKNOWN_FOLDER`
 
@@ -68,8 +68,8 @@ import import_photos as photos
 BEFORE_DRIVER = r"""
 import json, sys
 from pathlib import Path
-from facedesk.core.analysis import DetectOptions
-from facedesk.core.importer import ImportOptions, run_import
+from facedesk.domain.analysis import DetectOptions
+from facedesk.app.importer import ImportOptions, run_import
 from facedesk.store import Gallery
 src, db, workers = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
 detect = DetectOptions(upsample=1, max_side=1024, fallbacks=("cnn:0",), quick_side=0)

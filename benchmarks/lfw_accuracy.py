@@ -25,11 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-from facedesk.core import analysis, imaging
-from facedesk.core.analysis import DetectOptions
-from facedesk.core.engines import EngineSpec
-from facedesk.core.evaluation import read_pairs, score_pairs, ten_fold
-from facedesk.core.faces import subject_index
+from facedesk.domain import analysis, imaging
+from facedesk.domain.analysis import DetectOptions
+from facedesk.domain.evaluation import read_pairs, score_pairs, ten_fold
+from facedesk.domain.faces import subject_index
+from facedesk.engine.spec import EngineSpec
 from facedesk.store import Gallery
 
 REPO = Path(__file__).resolve().parents[1]

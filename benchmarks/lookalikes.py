@@ -1,4 +1,4 @@
-"""Validation of the probe-specific look-alike estimate (facedesk.core.lookalikes) across
+"""Validation of the probe-specific look-alike estimate (facedesk.domain.lookalikes) across
 domains, on the data at hand: observed false candidates per probe and FPIR against what
 each method predicts, per threshold and group.
 
@@ -57,8 +57,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
-from facedesk.core import calibration, lookalikes
-from facedesk.core.search import SearchIndex
+from facedesk.app.search import SearchIndex
+from facedesk.domain import lookalikes, rates
 from facedesk.store import Gallery
 from facedesk.store.gallery import EncodingMatrix
 
@@ -203,7 +203,7 @@ class Outcome:
 
 
 def evaluate(gallery: Faces, probe_enc: np.ndarray, own: list[set[str]],
-             reference: calibration.Calibration) -> Outcome:
+             reference: rates.Calibration) -> Outcome:
     order = np.argsort(gallery.person, kind="stable")
     g = gallery.take(order)
     persons, pks = np.unique(g.person, return_inverse=True)
@@ -212,7 +212,7 @@ def evaluate(gallery: Faces, probe_enc: np.ndarray, own: list[set[str]],
     index = SearchIndex(enc)
     starts = index.starts
     own_sets = [np.isin(persons, sorted(o)) for o in own]
-    own_cal = calibration.measure(g.matrix, pks.astype(np.int64), source="gallery",
+    own_cal = rates.measure(g.matrix, pks.astype(np.int64), source="gallery",
                                   engine_identity={})
     n = len(persons)
     out = Outcome({t: np.zeros(len(probe_enc)) for t in THRESHOLDS},
@@ -301,7 +301,7 @@ def main() -> int:
         cost(args.cost_faces)
         return 0
     data = prepare(args.cache, args.workers)
-    reference = calibration.reference()
+    reference = rates.reference()
     assert reference is not None
     congress, lfw, cctv = data["congress"], data["lfw"], data["cctv"]
     members = {name_key(n) for n in csv_names()}

@@ -34,11 +34,11 @@ from pathlib import Path
 
 import numpy as np
 
-from facedesk.core import analysis, imaging
-from facedesk.core.engines import EngineSpec
-from facedesk.core.evaluation import PairSpec, read_pairs, score_pairs, ten_fold
-from facedesk.core.faces import Box
-from facedesk.core.importer import import_detect_options
+from facedesk.app.importer import import_detect_options
+from facedesk.domain import analysis, imaging
+from facedesk.domain.evaluation import PairSpec, read_pairs, score_pairs, ten_fold
+from facedesk.domain.faces import Box
+from facedesk.engine.spec import EngineSpec
 from facedesk.store import Gallery
 
 REPO = Path(__file__).resolve().parents[1]

@@ -47,11 +47,11 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from facedesk.core import analysis, imaging
-from facedesk.core.analysis import DEFAULT_IMPORT_FALLBACKS, FRAME, DetectOptions
-from facedesk.core.engine import DlibEngine
-from facedesk.core.engines import engine_id
-from facedesk.core.faces import Box, subject_index
+from facedesk.domain import analysis, imaging
+from facedesk.domain.analysis import DEFAULT_IMPORT_FALLBACKS, FRAME, DetectOptions
+from facedesk.domain.faces import Box, subject_index
+from facedesk.engine.dlib_engine import DlibEngine
+from facedesk.engine.spec import engine_id
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_LFW = REPO.parent / "shared" / "data" / "lfw" / "images"

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from facedesk.core.search import SearchIndex
+from facedesk.app.search import SearchIndex
 from facedesk.store import Gallery
 
 

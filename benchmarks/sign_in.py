@@ -25,7 +25,7 @@ from pathlib import Path
 
 from machine import cpu_model
 
-from facedesk.core import accounts
+from facedesk.app import accounts
 from facedesk.errors import AccountError
 from facedesk.store import Gallery
 

@@ -57,13 +57,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import import_photos as photos
 
-from facedesk.core import analysis, imaging
-from facedesk.core.analysis import DetectOptions
-from facedesk.core.engine import DlibEngine
-from facedesk.core.engines import engine_id
-from facedesk.core.faces import Face, RawFace, subject_index
-from facedesk.core.importer import face_record, import_detect_options
-from facedesk.core.sources import list_folder
+from facedesk.app.importer import face_record, import_detect_options
+from facedesk.app.sources import list_folder
+from facedesk.domain import analysis, imaging
+from facedesk.domain.analysis import DetectOptions
+from facedesk.domain.faces import Face, RawFace, subject_index
+from facedesk.engine.dlib_engine import DlibEngine
+from facedesk.engine.spec import engine_id
 from facedesk.store import Gallery, PhotoRecord
 
 STAGES = ("read", "decode", "detect", "landmarks", "encode", "describe", "store")

@@ -205,7 +205,7 @@ DEFAULT_FOLDER = Path(tempfile.gettempdir()) / "facedesk-bench"
 def crop_jpeg(target_bytes: int) -> bytes:
     """One face-crop JPEG of about `target_bytes` (real crops in the LFW gallery: ~3.9 KB),
     shared by every synthetic face."""
-    from facedesk.core.imaging import jpeg_bytes
+    from facedesk.domain.imaging import jpeg_bytes
 
     rng = np.random.default_rng(0)
     side = 24
@@ -243,7 +243,7 @@ def build_gallery_file(path: Path, faces: int, seed: int = 1, crop_bytes: int = 
     register_engine, start_run, add_photos), with 68 landmarks and a ~4 KB crop per face
     like a real import, so that the file's size and layout (and what scanning it costs)
     are a real gallery's. Written to `path`.partial, then renamed."""
-    from facedesk.core.engines import engine_id as make_engine_id
+    from facedesk.engine.spec import engine_id as make_engine_id
     from facedesk.store import Gallery
     from facedesk.store.gallery import RunCounts
 

@@ -27,8 +27,8 @@ import numpy as np
 from machine import describe as machine
 from PIL import Image
 
-from facedesk.core import analysis, imaging, quality
-from facedesk.core.engine import DlibEngine
+from facedesk.domain import analysis, imaging, quality
+from facedesk.engine.dlib_engine import DlibEngine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from tilt import drawn_box

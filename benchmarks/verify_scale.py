@@ -28,8 +28,8 @@ import numpy as np
 from machine import cpu_model
 from synthetic import _records, crop_jpeg, gallery
 
-from facedesk.core import accounts, audit
-from facedesk.core.engines import engine_id as make_engine_id
+from facedesk.app import accounts, audit
+from facedesk.engine.spec import engine_id as make_engine_id
 from facedesk.store import Gallery
 from facedesk.store.gallery import RunCounts
 

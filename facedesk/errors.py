@@ -1,6 +1,6 @@
 """Typed errors. Every message is written for the person who has to act on it.
 
-Shared by `facedesk.store` and `facedesk.core`, so it imports neither.
+Shared by every layer (domain, engine, store, app, cli, gui), so it imports none of them.
 """
 
 from __future__ import annotations
@@ -168,7 +168,7 @@ class LeadError(FaceDeskError):
 
 
 class ClipError(FaceDeskError):
-    """A video clip that cannot be read at all (facedesk.core.clips)."""
+    """A video clip that cannot be read at all (facedesk.domain.clips)."""
 
     code = "clip"
 

@@ -3,7 +3,7 @@
     .venv/bin/facedesk import ../shared/data/lfw/images --db lfw.db
     .venv/bin/python scripts/build_calibration.py --db lfw.db
 
-Every PERSON weighs the same (facedesk.core.calibration.measure_persons): one photo of
+Every PERSON weighs the same (facedesk.app.rates.measure_persons): one photo of
 every LFW person is drawn at random and every pair of two persons is taken once (an
 impostor pair; about 16 million) and, for every person with several photos, one pair of
 two of them (a genuine pair). With --rounds R, R such draws are added up (each pair of
@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from facedesk.core.calibration import REFERENCE_RESOURCE, Calibration, measure_persons
+from facedesk.domain.rates import REFERENCE_RESOURCE, Calibration, measure_persons
 from facedesk.store import Gallery
 
 OUT = Path(__file__).resolve().parents[1] / "facedesk" / "data" / REFERENCE_RESOURCE

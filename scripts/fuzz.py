@@ -56,7 +56,8 @@ class Target:
     """Runs one input; returns None, or a (signature, description) of a bug."""
 
     def __init__(self, name: str, workdir: Path) -> None:
-        from facedesk.core import imaging, sources
+        from facedesk.app import sources
+        from facedesk.domain import imaging
         from facedesk.errors import FaceDeskError
 
         self.name = name

@@ -167,8 +167,8 @@ def integrity(conn: sqlite3.Connection) -> list[str]:
 
 
 def audit_chain(db: Path) -> tuple[bool, str]:
-    """The audit log's hash chain (facedesk.core.audit.verify): intact, and in words."""
-    from facedesk.core import audit
+    """The audit log's hash chain (facedesk.app.audit.verify): intact, and in words."""
+    from facedesk.app import audit
     from facedesk.store import Gallery
 
     with Gallery.open(db) as g:
@@ -479,7 +479,7 @@ SEARCH_TABLES = ("searches", "audit")
 
 def prepare_case(db: Path) -> None:
     """An administrator, the analyst and an open case, for the searches to belong to."""
-    from facedesk.core import accounts, cases
+    from facedesk.app import accounts, cases
     from facedesk.store import Gallery
 
     with Gallery.open(db) as g:
@@ -494,7 +494,7 @@ def prepare_case(db: Path) -> None:
 
 def search_records(db: Path) -> tuple[int, int, bool]:
     """Searches stored, search events logged, and whether the audit chain verifies."""
-    from facedesk.core import audit
+    from facedesk.app import audit
     from facedesk.store import Gallery
 
     with Gallery.open(db) as g:

@@ -31,10 +31,10 @@ from PIL import Image
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication, QWidget
 
-from facedesk.core import accounts, cases
-from facedesk.core.accounts import Session
-from facedesk.core.faces import Box
-from facedesk.core.importer import run_import
+from facedesk.app import accounts, cases
+from facedesk.app.accounts import Session
+from facedesk.app.importer import run_import
+from facedesk.domain.faces import Box
 from facedesk.gui.admin_dialogs import CaseOverviewDialog, SecondReviewDialog
 from facedesk.gui.app import make_app
 from facedesk.gui.import_dialog import ImportDialog

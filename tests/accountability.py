@@ -16,12 +16,12 @@ from unittest import mock
 
 from fakes import FAKE_FACTORY, FakeEngine, one_face, save_png
 
-from facedesk.core import accounts, audit, cases
-from facedesk.core.accounts import Session
-from facedesk.core.engines import EngineSpec
-from facedesk.core.faces import Face
-from facedesk.core.importer import ImportOptions, run_import
-from facedesk.core.search import Probe, Searcher, SearchResult, analyze_probe, choose_face
+from facedesk.app import accounts, audit, cases
+from facedesk.app.accounts import Session
+from facedesk.app.importer import ImportOptions, run_import
+from facedesk.app.search import Probe, Searcher, SearchResult, analyze_probe, choose_face
+from facedesk.domain.faces import Face
+from facedesk.engine.spec import EngineSpec
 from facedesk.store import Gallery
 
 #: the only users with a password (each costs an Argon2id hash)

@@ -24,7 +24,7 @@ import av
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from facedesk.core.faces import Box
+from facedesk.domain.faces import Box
 
 #: the share of an LFW (deep-funneled, 250 x 250) photo's side the face box takes, around
 #: its centre: dlib's box on those photos is about 0.43 of the side

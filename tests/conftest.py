@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from fakes import FAKE_FACTORY, no_face, one_face, save_png
 
-from facedesk.core.engines import EngineSpec
-from facedesk.core.importer import ImportOptions, run_import
+from facedesk.app.importer import ImportOptions, run_import
+from facedesk.engine.spec import EngineSpec
 from facedesk.store import Gallery
 
 REPO = Path(__file__).resolve().parents[1]
@@ -17,7 +17,7 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 
 @pytest.fixture(scope="session", autouse=True)
 def _witness_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """The audit log's external witness (facedesk.core.witness) writes into a folder of
+    """The audit log's external witness (facedesk.app.witness) writes into a folder of
     the test session, never the user's data folder or the system log; galleries built
     once per module (templates) are witnessed here."""
     saved = {k: os.environ.get(k) for k in ("FACEDESK_WITNESS_DIR", "FACEDESK_WITNESS_SYSLOG")}

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from facedesk.core.faces import Box, RawFace
+from facedesk.domain.faces import Box, RawFace
 
 FAKE_FACTORY = "fakes:FakeEngine"
 

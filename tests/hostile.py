@@ -266,7 +266,7 @@ def shared_real_engine(**options: object) -> object:
     """The real engine, one instance per process and options, for EngineSpec
     ("hostile:shared_real_engine"): a test importing many small sources in one process
     loads and hashes the model files once instead of once per import."""
-    from facedesk.core.engine import DlibEngine
+    from facedesk.engine.dlib_engine import DlibEngine
 
     key = tuple(sorted(options.items()))
     if key not in _ENGINES:

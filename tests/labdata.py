@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from facedesk.core import calibration
-from facedesk.core.imaging import jpeg_bytes
+from facedesk.domain.faces import engine_id
+from facedesk.domain.imaging import jpeg_bytes
 from facedesk.store import Gallery
 from facedesk.store.gallery import FaceRecord, PhotoRecord
 
@@ -24,7 +24,7 @@ def synthetic_gallery(path: Path, persons: int = 60, photos: int = 3, seed: int 
     rng = np.random.default_rng(seed)
     centres = rng.normal(0, 0.045, (persons, 128))
     g = Gallery.open(path, create=True)
-    eid = calibration.engine_id(ENGINE)
+    eid = engine_id(ENGINE)
     g.register_engine(eid, ENGINE)
     run = g.start_run("synthetic", "folders", {}, eid)
     records, pks, rows = [], [], []

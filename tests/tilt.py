@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from facedesk.core.faces import Box
+from facedesk.domain.faces import Box
 
 
 def drawn_box(box: Box, degrees: float, width: int, height: int) -> Box:

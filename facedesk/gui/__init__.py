@@ -1,2 +1,2 @@
-"""The PySide6 desktop application: a thin layer over facedesk.core. The only package that
+"""The PySide6 desktop application: a thin layer over facedesk.app. The only package that
 imports Qt."""

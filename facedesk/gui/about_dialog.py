@@ -28,8 +28,9 @@ from PySide6.QtWidgets import (
 )
 
 from facedesk import __version__
-from facedesk.core import calibration as calibration_mod
-from facedesk.core.engines import EngineSpec, engine_id
+from facedesk.app import calibration as calibration_mod
+from facedesk.domain import rates
+from facedesk.engine.spec import EngineSpec, engine_id
 from facedesk.gui.resources import app_icon, icon
 from facedesk.gui.sizing import fit_to_screen
 from facedesk.store import Gallery
@@ -98,7 +99,7 @@ def calibration_rows(gallery: Gallery | None) -> list[tuple[str, str]]:
     (stored in it and put in use, else the reference shipped with FaceDesk)."""
     try:
         if gallery is None:
-            cal = calibration_mod.reference()
+            cal = rates.reference()
             where = "no gallery open; searches use the reference shipped with FaceDesk"
             if cal is None:
                 return [("Calibration", f"{where}, which is missing from this copy")]

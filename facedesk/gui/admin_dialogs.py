@@ -51,10 +51,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from facedesk.core import accounts, audit, cases, imaging
-from facedesk.core.accounts import ACTION_WORDS, PERMISSIONS, ROLES, Session, User
-from facedesk.core.lead_sheet import probe_lookalikes_text
-from facedesk.core.review import DECISIONS
+from facedesk.app import accounts, audit, cases
+from facedesk.app.accounts import ACTION_WORDS, PERMISSIONS, ROLES, Session, User
+from facedesk.app.lead_sheet import probe_lookalikes_text
+from facedesk.app.review import DECISIONS
+from facedesk.domain import imaging
 from facedesk.errors import AccountError, FaceDeskError, ImageError, LeadError
 from facedesk.gui.compare_view import CompareView
 from facedesk.gui.formatting import when
@@ -844,7 +845,7 @@ class CaseOverviewDialog(QDialog, _Messages):
     def export_lead_sheet(self, decision_id: int, out_dir: Path) -> list[Path]:
         """Write the lead sheet of a confirmed lead (PDF and HTML) into `out_dir`."""
         def run() -> list[Path]:
-            from facedesk.core import lead_sheet
+            from facedesk.app import lead_sheet
 
             return list(lead_sheet.export_lead_sheet(self.session, decision_id, out_dir,
                                                      ("pdf", "html")))

@@ -23,7 +23,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication, QWidget
 
 from facedesk import __version__
-from facedesk.core.engines import EngineSpec
+from facedesk.engine.spec import EngineSpec
 from facedesk.gui import resources
 
 ORGANIZATION = "FaceDesk"

@@ -1,4 +1,4 @@
-"""Administration ▸ Backup and restore: `facedesk.core.backup` with a progress bar and a
+"""Administration ▸ Backup and restore: `facedesk.app.backup` with a progress bar and a
 Cancel button, run in a worker thread (the window stays responsive; the backup reads its
 own snapshot while others keep working).
 
@@ -25,10 +25,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from facedesk.core import accounts
-from facedesk.core import backup as backups
-from facedesk.core.accounts import Session
-from facedesk.core.progress import CancelToken
+from facedesk.app import accounts
+from facedesk.app import backup as backups
+from facedesk.app.accounts import Session
+from facedesk.domain.progress import CancelToken
 from facedesk.errors import NotPermitted
 from facedesk.gui.workers import GeneratorWorker
 from facedesk.store import Gallery

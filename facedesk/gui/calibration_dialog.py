@@ -26,11 +26,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from facedesk.core import accounts
-from facedesk.core import calibration as calibrations
-from facedesk.core.accounts import PERMISSIONS, ROLES, Session, User
-from facedesk.core.evaluation import DEFAULT_THRESHOLDS
-from facedesk.core.progress import CancelToken
+from facedesk.app import accounts
+from facedesk.app import calibration as calibrations
+from facedesk.app.accounts import PERMISSIONS, ROLES, Session, User
+from facedesk.domain.evaluation import DEFAULT_THRESHOLDS
+from facedesk.domain.progress import CancelToken
 from facedesk.errors import FaceDeskError
 from facedesk.gui.sizing import fit_to_screen
 from facedesk.gui.workers import GeneratorWorker

@@ -40,9 +40,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from facedesk.core.cases import LEAD_STATUS
-from facedesk.core.review import DECISIONS, FIRST_IMPRESSIONS, Review
-from facedesk.core.search import Candidate
+from facedesk.app.cases import LEAD_STATUS
+from facedesk.app.review import DECISIONS, FIRST_IMPRESSIONS, Review
+from facedesk.app.search import Candidate
 from facedesk.gui.formatting import plural
 
 THUMB_PX = 64

@@ -1,4 +1,4 @@
-"""The clip window: a video dropped on the main window is read here (facedesk.core.clips)
+"""The clip window: a video dropped on the main window is read here (facedesk.domain.clips)
 in a worker thread, with progress and Cancel; its face tracks are shown as a filmstrip
 (each track's best frames with their quality), a scrubber looks at any moment of the
 clip, and the chosen track (its best frame, or its fused template) or frame goes to the
@@ -27,13 +27,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from facedesk.core import clips
-from facedesk.core.clips import ClipProbe, ClipProgress, ClipTracks, Track
-from facedesk.core.engines import EngineSpec
-from facedesk.core.faces import Face, FaceEngine
-from facedesk.core.progress import CancelToken
-from facedesk.core.quality import warnings as quality_warnings
-from facedesk.core.search import Probe
+from facedesk.app.search import Probe
+from facedesk.domain import clips
+from facedesk.domain.clips import ClipProbe, ClipProgress, ClipTracks, Track
+from facedesk.domain.faces import Face, FaceEngine
+from facedesk.domain.progress import CancelToken
+from facedesk.domain.quality import warnings as quality_warnings
+from facedesk.engine.spec import EngineSpec
 from facedesk.gui.workers import GeneratorWorker
 
 THUMB = 112

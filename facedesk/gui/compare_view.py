@@ -63,10 +63,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from facedesk.core import imaging
-from facedesk.core.alignment import CANVAS, LEFT_EYE, RIGHT_EYE, Similarity, between
-from facedesk.core.alignment import eye_alignment as _eye_alignment
-from facedesk.core.faces import Box, Point
+from facedesk.domain import imaging
+from facedesk.domain.alignment import CANVAS, LEFT_EYE, RIGHT_EYE, Similarity, between
+from facedesk.domain.alignment import eye_alignment as _eye_alignment
+from facedesk.domain.faces import Box, Point
 from facedesk.errors import ImageError, ImageNotFound
 from facedesk.gui.elided_label import ElidedLabel
 

@@ -28,8 +28,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from facedesk.core.cases import LEAD_STATUS
-from facedesk.core.review import DECISIONS, FIRST_IMPRESSIONS, LEAD_BANNER, Review
+from facedesk.app.cases import LEAD_STATUS
+from facedesk.app.review import DECISIONS, FIRST_IMPRESSIONS, LEAD_BANNER, Review
 from facedesk.gui.candidates_panel import decision_label
 from facedesk.gui.formatting import when
 

@@ -45,17 +45,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from facedesk.core.analysis import DEFAULT_IMPORT_FALLBACKS, FRAME
-from facedesk.core.csvsafe import write_csv
-from facedesk.core.engines import EngineSpec
-from facedesk.core.importer import (
+from facedesk.app.importer import (
     ImportOptions,
     ImportProgress,
     import_detect_options,
     run_import,
 )
-from facedesk.core.progress import CancelToken
-from facedesk.core.sources import manifest_preview
+from facedesk.app.sources import manifest_preview
+from facedesk.domain.analysis import DEFAULT_IMPORT_FALLBACKS, FRAME
+from facedesk.domain.csvsafe import write_csv
+from facedesk.domain.progress import CancelToken
+from facedesk.engine.spec import EngineSpec
 from facedesk.errors import FaceDeskError
 from facedesk.gui.workers import GeneratorWorker
 from facedesk.store import Gallery, Problem

@@ -46,14 +46,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from facedesk.core import accounts, cases, clips, imaging
-from facedesk.core.accounts import ACTION_WORDS, Session
-from facedesk.core.cases import Case
-from facedesk.core.clips import ClipProbe
-from facedesk.core.engines import EngineSpec
-from facedesk.core.faces import Box, Face
-from facedesk.core.review import DECISIONS, Review, ReviewError
-from facedesk.core.search import DEFAULT_TOP_K, Probe, SearchResult
+from facedesk.app import accounts, cases
+from facedesk.app.accounts import ACTION_WORDS, Session
+from facedesk.app.cases import Case
+from facedesk.app.review import DECISIONS, Review, ReviewError
+from facedesk.app.search import DEFAULT_TOP_K, Probe, SearchResult
+from facedesk.domain import clips, imaging, private
+from facedesk.domain.clips import ClipProbe
+from facedesk.domain.faces import Box, Face
+from facedesk.engine.spec import EngineSpec
 from facedesk.errors import FaceDeskError
 from facedesk.gui import resources
 from facedesk.gui.about_dialog import AboutDialog
@@ -69,7 +70,7 @@ from facedesk.gui.import_dialog import ImportDialog
 from facedesk.gui.probe_panel import ProbePanel
 from facedesk.gui.session_dialogs import CaseDialog, FirstAdministratorDialog, SignInDialog
 from facedesk.gui.workers import EngineService
-from facedesk.store import Gallery, private
+from facedesk.store import Gallery
 
 if TYPE_CHECKING:
     from facedesk.gui.trainer_view import TrainerView

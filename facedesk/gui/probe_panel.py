@@ -56,9 +56,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from facedesk.core.faces import Box, Face, largest_index
-from facedesk.core.quality import QualityCheck, check
-from facedesk.core.search import Probe
+from facedesk.app.search import Probe
+from facedesk.domain.faces import Box, Face, largest_index
+from facedesk.domain.quality import QualityCheck, check
 from facedesk.gui.elided_label import ElidedLabel
 
 EMPTY_PROBE_TEXT = "Drop a still here, or use File > Open probe… (Ctrl+O), or paste (Ctrl+V)"

@@ -26,9 +26,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from facedesk.core import accounts, cases
-from facedesk.core.accounts import Session
-from facedesk.core.cases import Case
+from facedesk.app import accounts, cases
+from facedesk.app.accounts import Session
+from facedesk.app.cases import Case
 from facedesk.errors import FaceDeskError
 from facedesk.gui.sizing import fit_to_screen
 from facedesk.store import Gallery

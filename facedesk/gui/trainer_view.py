@@ -62,24 +62,25 @@ from PySide6.QtWidgets import (
 # matplotlib's Qt backend takes the binding that is already imported: PySide6, just above
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 
-from facedesk.core import accounts, lab, plots
-from facedesk.core.accounts import Session
-from facedesk.core.engines import EngineSpec
-from facedesk.core.evaluation import Rate
-from facedesk.core.experiment import (
+from facedesk.app import accounts, lab
+from facedesk.app.accounts import Session
+from facedesk.app.experiment import (
     ExperimentOptions,
     ExperimentProgress,
     ExperimentResult,
     run_experiment,
 )
-from facedesk.core.outside_probes import (
+from facedesk.app.outside_probes import (
     OutsideOptions,
     OutsideProgress,
     OutsideResult,
     run_outside,
 )
-from facedesk.core.progress import CancelToken
-from facedesk.core.sources import manifest_preview
+from facedesk.app.sources import manifest_preview
+from facedesk.domain import plots
+from facedesk.domain.evaluation import Rate
+from facedesk.domain.progress import CancelToken
+from facedesk.engine.spec import EngineSpec
 from facedesk.errors import FaceDeskError, NotPermitted
 from facedesk.gui.sizing import fit_to_screen
 from facedesk.gui.workers import GeneratorWorker

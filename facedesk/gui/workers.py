@@ -17,11 +17,11 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
-from facedesk.core.analysis import DetectOptions
-from facedesk.core.engines import EngineSpec
-from facedesk.core.faces import Box, FaceEngine
-from facedesk.core.progress import CancelToken
-from facedesk.core.search import Searcher, analyze_probe, choose_face
+from facedesk.app.search import Searcher, analyze_probe, choose_face
+from facedesk.domain.analysis import DetectOptions
+from facedesk.domain.faces import Box, FaceEngine
+from facedesk.domain.progress import CancelToken
+from facedesk.engine.spec import EngineSpec
 from facedesk.errors import FaceDeskError
 from facedesk.store import Gallery
 

@@ -1,5 +1,5 @@
-"""The gallery store: one SQLite file per gallery (sqlite-utils). Imports neither
-`facedesk.core` nor the GUI."""
+"""The gallery store: one SQLite file per gallery (sqlite-utils); every SQL statement lives
+here. Imports only facedesk.domain and facedesk.errors."""
 
 from facedesk.store.gallery import (
     EncodingMatrix,

@@ -25,6 +25,7 @@ import numpy as np
 import sqlite_utils
 from numpy.typing import NDArray
 
+from facedesk.domain import private
 from facedesk.errors import (
     GalleryDamaged,
     GalleryError,
@@ -35,7 +36,6 @@ from facedesk.errors import (
     NotAGallery,
     StorageFull,
 )
-from facedesk.store import private
 from facedesk.store.locking import ImportLock
 from facedesk.store.schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
 

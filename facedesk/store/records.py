@@ -4,7 +4,7 @@ gallery with.
 Every row that a lead sheet, a search result or a sign-in depends on has a *digest*: the
 SHA-256 of its table, the digest version and the values of the columns listed below (a
 BLOB by its own SHA-256). The event that creates or changes a row carries the row's new
-digest (`facedesk.core.audit.append(..., records=...)`), so a row changed, added or
+digest (`facedesk.app.audit.append(..., records=...)`), so a row changed, added or
 deleted by raw SQL no longer has the digest its last event recorded.
 
 RECORD_COLUMNS is the ONE place that says what is covered. Adding a column to a covered
@@ -51,7 +51,7 @@ RECORD_COLUMNS: dict[str, dict[int, tuple[str, ...]]] = {
                      "probe_image", "probe_box", "quality", "engine_id", "gallery_version",
                      "persons_searched", "faces_searched", "threshold", "top_k",
                      "calibration_source", "candidates", "purged_at", "lookalikes"),
-                 # + a clip search's provenance (facedesk.core.clips)
+                 # + a clip search's provenance (facedesk.domain.clips)
                  3: ("id", "case_id", "user_id", "created_at", "probe_sha256", "probe_name",
                      "probe_image", "probe_box", "quality", "engine_id", "gallery_version",
                      "persons_searched", "faces_searched", "threshold", "top_k",

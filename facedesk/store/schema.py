@@ -143,7 +143,7 @@ MIGRATIONS: dict[int, list[str]] = {
         "CREATE INDEX faces_engine ON faces(engine_id)",
         "CREATE INDEX photos_faces_found ON photos(faces_found)",
     ],
-    # accountability (facedesk.core.accounts, cases, audit): who may act, the case every
+    # accountability (facedesk.app.accounts, cases, audit): who may act, the case every
     # search belongs to, what each search showed, the second reviewer's verdict on a
     # possible lead, and the hash-chained audit log of every event
     5: [
@@ -211,7 +211,7 @@ MIGRATIONS: dict[int, list[str]] = {
             audit_seq INTEGER NOT NULL
         )""",
         # append-only: each event's hash covers its fields and the previous event's hash
-        # (facedesk.core.audit); the triggers refuse changes, the verifier finds the rest
+        # (facedesk.app.audit); the triggers refuse changes, the verifier finds the rest
         """CREATE TABLE audit (
             seq INTEGER PRIMARY KEY,
             at TEXT NOT NULL,
@@ -234,21 +234,21 @@ MIGRATIONS: dict[int, list[str]] = {
             SELECT RAISE(ABORT, 'the audit log is append-only: events are added at the end');
         END""",
     ],
-    # the probe-specific look-alike curve of each search (facedesk.core.lookalikes; JSON,
+    # the probe-specific look-alike curve of each search (facedesk.domain.lookalikes; JSON,
     # repeated in the search's audit event); NULL for searches made before it
     6: [
         "ALTER TABLE searches ADD COLUMN lookalikes TEXT",
     ],
     7: [
         # failed password sign-ins in a row per user: the back-off and the lockout
-        # (facedesk.core.accounts); a success or an administrator's unlock deletes the row
+        # (facedesk.app.accounts); a success or an administrator's unlock deletes the row
         """CREATE TABLE sign_in_failures (
             user_id TEXT PRIMARY KEY REFERENCES users(id),
             failures INTEGER NOT NULL CHECK (failures > 0),
             last_failure REAL NOT NULL
         )""",
     ],
-    # CCTV clips (facedesk.core.clips): a search whose probe came from a video keeps its
+    # CCTV clips (facedesk.domain.clips): a search whose probe came from a video keeps its
     # provenance (JSON: the clip's SHA-256, size, container and codec, the frames used
     # with their numbers, times and PNG hashes, whether a fused template was searched,
     # every crop, rotation and brightness/contrast change), and the PNG of each frame

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from fakes import FakeEngine, one_face, save_png
 
-from facedesk.core import accounts, audit, cases
-from facedesk.core.accounts import Session
-from facedesk.core.cases import Case
-from facedesk.core.engines import EngineSpec
-from facedesk.core.importer import ImportOptions, run_import
-from facedesk.core.review import Review
-from facedesk.core.search import Searcher, analyze_probe, choose_face
+from facedesk.app import accounts, audit, cases
+from facedesk.app.accounts import Session
+from facedesk.app.cases import Case
+from facedesk.app.importer import ImportOptions, run_import
+from facedesk.app.review import Review
+from facedesk.app.search import Searcher, analyze_probe, choose_face
+from facedesk.engine.spec import EngineSpec
 from facedesk.store import Gallery
 
 #: as in tests/conftest.py: `from conftest import REPO` may find this module first

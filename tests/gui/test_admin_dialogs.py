@@ -13,9 +13,9 @@ import pytest
 from fakes import FakeEngine, one_face, save_png
 from PySide6.QtCore import Qt
 
-from facedesk.core import accounts, audit, cases
-from facedesk.core.accounts import Session
-from facedesk.core.search import Searcher, analyze_probe, choose_face
+from facedesk.app import accounts, audit, cases
+from facedesk.app.accounts import Session
+from facedesk.app.search import Searcher, analyze_probe, choose_face
 from facedesk.errors import AccountError, CaseError, LeadError, NotPermitted
 from facedesk.gui.admin_dialogs import (
     BLIND_PLACEHOLDER,
@@ -267,8 +267,8 @@ def test_case_overview_statuses_and_results(qtbot, world: World) -> None:
     assert dlg.export_button.isEnabled()
 
 
-@pytest.mark.skipif(importlib.util.find_spec("facedesk.core.lead_sheet") is None,
-                    reason="facedesk.core.lead_sheet (written by another change) is missing")
+@pytest.mark.skipif(importlib.util.find_spec("facedesk.app.lead_sheet") is None,
+                    reason="facedesk.app.lead_sheet (written by another change) is missing")
 def test_case_overview_exports_a_lead_sheet(qtbot, world: World, tmp_path: Path) -> None:
     confirmed, _, _ = _case_with_statuses(world)
     dlg = CaseOverviewDialog(world.ann, world.case)

@@ -10,8 +10,8 @@ import pytest
 from conftest import PASSWORDS
 from PySide6.QtCore import QSettings
 
-from facedesk.core import accounts, audit
-from facedesk.core.engines import EngineSpec
+from facedesk.app import accounts, audit
+from facedesk.engine.spec import EngineSpec
 from facedesk.gui.backup_dialog import BackupDialog
 from facedesk.gui.main_window import MainWindow
 from facedesk.store import Gallery

@@ -12,8 +12,8 @@ from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QPushButton, QRadioButton
 from test_case_flow import load_probe, search
 
-from facedesk.core import cases
-from facedesk.core.engines import EngineSpec
+from facedesk.app import cases
+from facedesk.engine.spec import EngineSpec
 from facedesk.gui.main_window import MainWindow
 
 

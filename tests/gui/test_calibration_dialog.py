@@ -6,7 +6,7 @@ from pathlib import Path
 
 from labdata import synthetic_gallery
 
-from facedesk.core import accounts, audit, calibration
+from facedesk.app import accounts, audit, calibration
 from facedesk.gui.calibration_dialog import CalibrationDialog
 from facedesk.store import Gallery
 

@@ -12,10 +12,10 @@ from fakes import FakeEngine, one_face, save_png
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QImage
 
-from facedesk.core import cases
-from facedesk.core.calibration import FmrReading
-from facedesk.core.review import Review
-from facedesk.core.search import Searcher, analyze_probe, choose_face
+from facedesk.app import cases
+from facedesk.app.review import Review
+from facedesk.app.search import Searcher, analyze_probe, choose_face
+from facedesk.domain.rates import FmrReading
 from facedesk.gui.candidates_panel import (
     BLIND_TOOLTIP,
     COL_DECISION,

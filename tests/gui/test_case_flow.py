@@ -15,8 +15,8 @@ from fakes import one_face, save_png
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QMessageBox, QPushButton, QRadioButton, QToolButton
 
-from facedesk.core import accounts, audit, cases
-from facedesk.core.engines import EngineSpec
+from facedesk.app import accounts, audit, cases
+from facedesk.engine.spec import EngineSpec
 from facedesk.gui.decision_panel import PENDING_LEAD
 from facedesk.gui.main_window import MainWindow
 from facedesk.gui.session_dialogs import CaseDialog, FirstAdministratorDialog, SignInDialog

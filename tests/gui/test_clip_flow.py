@@ -13,8 +13,8 @@ from PySide6.QtWidgets import QPushButton, QRadioButton
 from test_case_flow import window  # noqa: F401  (the window fixture)
 from test_workflow_real import drop_file
 
-from facedesk.core import audit, cases
-from facedesk.core.faces import Box
+from facedesk.app import audit, cases
+from facedesk.domain.faces import Box
 from facedesk.gui.main_window import MainWindow
 
 

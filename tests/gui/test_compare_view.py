@@ -23,8 +23,8 @@ from PySide6.QtWidgets import (
     QSlider,
 )
 
-from facedesk.core.alignment import CANVAS, LEFT_EYE, RIGHT_EYE
-from facedesk.core.faces import Box
+from facedesk.domain.alignment import CANVAS, LEFT_EYE, RIGHT_EYE
+from facedesk.domain.faces import Box
 from facedesk.gui.compare_view import FIT_RECT, CompareView
 
 # the hexagon of six eye landmarks around an eye centre; its mean is exactly the centre

@@ -10,8 +10,8 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QLineEdit, QPlainTextEdit, QPushButton, QRadioButton
 
-from facedesk.core.accounts import Session
-from facedesk.core.review import LEAD_BANNER, Review, ReviewError
+from facedesk.app.accounts import Session
+from facedesk.app.review import LEAD_BANNER, Review, ReviewError
 from facedesk.errors import FaceDeskError
 from facedesk.gui.decision_panel import PENDING_LEAD, DecisionPanel
 from facedesk.store import Gallery

@@ -18,9 +18,9 @@ from PySide6.QtWidgets import QToolButton
 from test_import_dialog import hold_at, run_to_end
 from test_workflow_real import drop_file
 
-from facedesk.core import accounts, audit, cases
-from facedesk.core.engines import EngineSpec
-from facedesk.core.faces import Box
+from facedesk.app import accounts, audit, cases
+from facedesk.domain.faces import Box
+from facedesk.engine.spec import EngineSpec
 from facedesk.gui import first_run
 from facedesk.gui.main_window import MainWindow
 

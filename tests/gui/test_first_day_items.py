@@ -13,8 +13,8 @@ from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QMessageBox
 from test_main_window import load_and_search
 
-from facedesk.core import accounts, audit, cases
-from facedesk.core.engines import EngineSpec
+from facedesk.app import accounts, audit, cases
+from facedesk.engine.spec import EngineSpec
 from facedesk.gui.main_window import MainWindow
 from facedesk.gui.probe_panel import QUALITY_OK_TEXT
 

@@ -8,8 +8,8 @@ from pathlib import Path
 from fakes import one_face, save_png
 from PySide6.QtCore import QSettings
 
-from facedesk.core.engines import EngineSpec
-from facedesk.core.importer import ImportOptions, run_import
+from facedesk.app.importer import ImportOptions, run_import
+from facedesk.engine.spec import EngineSpec
 from facedesk.gui.main_window import MainWindow
 from facedesk.store import Gallery
 

@@ -30,8 +30,8 @@ from PySide6.QtWidgets import (
 )
 from pytestqt.qtbot import QtBot
 
-from facedesk.core.engines import EngineSpec
-from facedesk.core.importer import ImportProgress
+from facedesk.app.importer import ImportProgress
+from facedesk.engine.spec import EngineSpec
 from facedesk.gui.import_dialog import STOP_QUESTION, ImportDialog
 from facedesk.gui.workers import GeneratorWorker
 from facedesk.store import Gallery

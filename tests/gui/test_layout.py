@@ -14,8 +14,8 @@ from PySide6.QtWidgets import QGroupBox, QLineEdit, QPushButton, QTableWidget, Q
 from test_import_dialog import child, make_dialog, messy_people, run_to_end
 from test_main_window import load_and_search
 
-from facedesk.core import accounts
-from facedesk.core.engines import EngineSpec
+from facedesk.app import accounts
+from facedesk.engine.spec import EngineSpec
 from facedesk.gui.about_dialog import AboutDialog
 from facedesk.gui.candidates_panel import COL_FACE, COL_PERSON, COL_RANK
 from facedesk.gui.main_window import MainWindow

@@ -10,8 +10,8 @@ from pathlib import Path
 from fakes import FakeEngine, one_face, save_png
 from PySide6.QtCore import Qt
 
-from facedesk.core.review import Review
-from facedesk.core.search import Searcher, analyze_probe, choose_face
+from facedesk.app.review import Review
+from facedesk.app.search import Searcher, analyze_probe, choose_face
 from facedesk.gui.candidates_panel import (
     COL_PROBE_LOOKALIKES,
     COLUMNS,

@@ -11,8 +11,8 @@ from fakes import face_photo, save_png
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QMessageBox
 
-from facedesk.core.engines import EngineSpec
-from facedesk.core.faces import Box
+from facedesk.domain.faces import Box
+from facedesk.engine.spec import EngineSpec
 from facedesk.gui.main_window import MainWindow
 from facedesk.store import Gallery
 

@@ -13,9 +13,9 @@ from PySide6.QtGui import QColor, QWheelEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QLabel, QPushButton, QSpinBox
 
-from facedesk.core import quality
-from facedesk.core.faces import Box, Face, FaceQuality
-from facedesk.core.search import Probe, analyze_probe, choose_face
+from facedesk.app.search import Probe, analyze_probe, choose_face
+from facedesk.domain import quality
+from facedesk.domain.faces import Box, Face, FaceQuality
 from facedesk.gui.probe_panel import (
     BOX_COLOUR,
     EMPTY_PROBE_TEXT,

@@ -20,7 +20,7 @@ from PySide6.QtGui import QAction, QColor, QGuiApplication, QImage
 from PySide6.QtWidgets import QApplication, QDialog, QLabel, QWidget
 
 from facedesk import __version__
-from facedesk.core.engines import EngineSpec
+from facedesk.engine.spec import EngineSpec
 from facedesk.gui import about_dialog, first_run, resources
 from facedesk.gui.about_dialog import PRINCIPLE, AboutDialog, describe_engine, engine_rows
 from facedesk.gui.app import schedule_screenshot

@@ -25,15 +25,15 @@ from PySide6.QtWidgets import (
 )
 from pytestqt.qtbot import QtBot
 
-from facedesk.core import lab
-from facedesk.core.engines import EngineSpec
-from facedesk.core.experiment import (
+from facedesk.app import lab
+from facedesk.app.experiment import (
     ExperimentOptions,
     ExperimentProgress,
     ExperimentResult,
     run_experiment,
 )
-from facedesk.core.progress import CancelToken
+from facedesk.domain.progress import CancelToken
+from facedesk.engine.spec import EngineSpec
 from facedesk.gui import trainer_view
 from facedesk.gui.calibration_dialog import CalibrationDialog
 from facedesk.gui.main_window import MainWindow
@@ -320,8 +320,8 @@ def test_outside_probe_set_runs_in_the_background_with_the_slider(qtbot: QtBot,
 
     from fakes import FAKE_FACTORY, no_face, one_face, save_png
 
-    from facedesk.core.importer import ImportOptions, run_import
-    from facedesk.core.outside_probes import OutsideOptions, OutsideResult, run_outside
+    from facedesk.app.importer import ImportOptions, run_import
+    from facedesk.app.outside_probes import OutsideOptions, OutsideResult, run_outside
 
     people = tmp_path / "people"
     for person in range(10):

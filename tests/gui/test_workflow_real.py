@@ -13,7 +13,7 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt, QTimer, QU
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QLineEdit, QPushButton, QRadioButton, QToolButton
 
-from facedesk.core.engines import EngineSpec
+from facedesk.engine.spec import EngineSpec
 from facedesk.errors import EngineUnavailable
 from facedesk.gui.import_dialog import ImportDialog
 from facedesk.gui.main_window import MainWindow

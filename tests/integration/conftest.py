@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 from prerequisites import missing
 
-from facedesk.core.analysis import DetectOptions
-from facedesk.core.engines import EngineSpec
-from facedesk.core.importer import ImportOptions, ImportProgress, run_import
+from facedesk.app.importer import ImportOptions, ImportProgress, run_import
+from facedesk.domain.analysis import DetectOptions
+from facedesk.engine.spec import EngineSpec
 from facedesk.errors import EngineUnavailable
 from facedesk.store import Gallery
 
@@ -163,7 +163,7 @@ def case_gallery(lfw_gallery: LfwGallery, tmp_path: Path,
     analyst `ann` (signed in through FACEDESK_USER and FACEDESK_PASSWORD, set for the
     test's in-process and real-process commands), the open case CASE-1, and threshold 1.0
     with top_k 10 (the ten closest persons are shown, however far)."""
-    from facedesk.core import accounts, cases
+    from facedesk.app import accounts, cases
 
     db = tmp_path / "case_gallery.db"
     shutil.copy(lfw_gallery.db, db)  # with its mode: private, as made

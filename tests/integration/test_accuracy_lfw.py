@@ -21,8 +21,8 @@ import pytest
 from PIL import Image
 from prerequisites import missing
 
-from facedesk.core.calibration import measure
-from facedesk.core.evaluation import PairScores, PairSpec, read_pairs, ten_fold
+from facedesk.domain.evaluation import PairScores, PairSpec, read_pairs, ten_fold
+from facedesk.domain.rates import measure
 from facedesk.store import Gallery
 
 #: pairs of each kind taken from each of the 10 folds

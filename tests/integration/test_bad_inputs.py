@@ -17,8 +17,8 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from facedesk.app.importer import ImportOptions, run_import
 from facedesk.cli import cli
-from facedesk.core.importer import ImportOptions, run_import
 from facedesk.errors import ManifestError
 from facedesk.store import Gallery
 

@@ -18,8 +18,8 @@ from click.testing import CliRunner, Result
 from PIL import Image
 from prerequisites import missing
 
+from facedesk.app import accounts, cases
 from facedesk.cli import cli
-from facedesk.core import accounts, cases
 from facedesk.store import Gallery
 
 PERSON = "George_W_Bush"

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 from clipgen import Truth, render, two_people_with_cut, walker
 
-from facedesk.core import analysis, clips
-from facedesk.core.imaging import load_image
-from facedesk.core.search import Searcher
+from facedesk.app.search import Searcher
+from facedesk.domain import analysis, clips
+from facedesk.domain.imaging import load_image
 from facedesk.store import Gallery
 
 #: three gallery persons whose held-out photo the HOG detector finds

@@ -24,8 +24,8 @@ import pytest
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QMessageBox
 
-from facedesk.core import accounts, audit, cases
-from facedesk.core.importer import ImportOptions, run_import
+from facedesk.app import accounts, audit, cases
+from facedesk.app.importer import ImportOptions, run_import
 from facedesk.gui.main_window import MainWindow
 from facedesk.store import Gallery
 

@@ -24,11 +24,11 @@ import pytest
 from click.testing import CliRunner
 from fakes import FAKE_FACTORY, one_face, save_png
 
+import facedesk.app.importer as importer
 import facedesk.cli
-import facedesk.core.importer as importer
+from facedesk.app.importer import ImportOptions, run_import
 from facedesk.cli import cli
-from facedesk.core.engines import EngineSpec
-from facedesk.core.importer import ImportOptions, run_import
+from facedesk.engine.spec import EngineSpec
 from facedesk.errors import StorageFull
 from facedesk.store import Gallery
 

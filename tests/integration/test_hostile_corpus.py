@@ -35,8 +35,8 @@ from hostile import (
 )
 from prerequisites import missing
 
-from facedesk.core.engines import EngineSpec
-from facedesk.core.importer import ImportOptions, ImportProgress, run_import
+from facedesk.app.importer import ImportOptions, ImportProgress, run_import
+from facedesk.engine.spec import EngineSpec
 from facedesk.errors import SourceError
 from facedesk.store import Gallery, Problem
 

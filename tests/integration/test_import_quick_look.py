@@ -15,10 +15,10 @@ import pytest
 from PIL import Image
 from prerequisites import missing
 
-from facedesk.core import analysis, imaging
-from facedesk.core.analysis import DetectOptions
-from facedesk.core.faces import Box
-from facedesk.core.importer import import_detect_options
+from facedesk.app.importer import import_detect_options
+from facedesk.domain import analysis, imaging
+from facedesk.domain.analysis import DetectOptions
+from facedesk.domain.faces import Box
 
 #: ordinary LFW photos (one face, frontal)
 PHOTOS = ("Colin_Powell/Colin_Powell_0117.jpg", "George_W_Bush/George_W_Bush_0013.jpg",

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from fakes import FAKE_FACTORY
 
-from facedesk.core.engines import EngineSpec
-from facedesk.core.importer import ImportOptions, run_import
+from facedesk.app.importer import ImportOptions, run_import
+from facedesk.engine.spec import EngineSpec
 from facedesk.store import Gallery
 
 HARNESS = Path(__file__).resolve().parents[2] / "scripts" / "kill_harness.py"

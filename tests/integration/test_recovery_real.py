@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from prerequisites import missing
 
-from facedesk.core import analysis, imaging
-from facedesk.core.analysis import DEFAULT_IMPORT_FALLBACKS, FRAME, DetectOptions
-from facedesk.core.importer import ImportOptions, import_detect_options, run_import
+from facedesk.app.importer import ImportOptions, import_detect_options, run_import
+from facedesk.domain import analysis, imaging
+from facedesk.domain.analysis import DEFAULT_IMPORT_FALLBACKS, FRAME, DetectOptions
 from facedesk.store import Gallery
 
 #: LFW photos (relative to lfw/images) where HOG at upsample 1 finds no face ...

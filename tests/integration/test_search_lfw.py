@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from facedesk.core.imaging import sha256_bytes
-from facedesk.core.search import Searcher, analyze_probe, choose_face
+from facedesk.app.search import Searcher, analyze_probe, choose_face
+from facedesk.domain.imaging import sha256_bytes
 from facedesk.store import Gallery
 
 MIN_RANK1_SHARE = 0.9

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from tilt import drawn_box
 
-from facedesk.core import analysis, imaging, quality
+from facedesk.domain import analysis, imaging, quality
 
 pytestmark = pytest.mark.integration
 

@@ -24,11 +24,12 @@ from fakes import FAKE_FACTORY, one_face, save_png
 from test_cli_accountability import PASSWORDS as CLI_PASSWORDS
 from test_cli_accountability import make_run, ok, refused
 
-from facedesk.core import accounts, audit, cases, plots
-from facedesk.core.engines import EngineSpec
-from facedesk.core.importer import ImportOptions, run_import
+from facedesk.app import accounts, audit, cases
+from facedesk.app.importer import ImportOptions, run_import
+from facedesk.domain import plots, private
+from facedesk.engine.spec import EngineSpec
 from facedesk.errors import AccountError, LeadError, NotPermitted
-from facedesk.store import Gallery, private
+from facedesk.store import Gallery
 from facedesk.store.gallery import EncodingCache, encoding_cache_path
 
 #: the CLI fixtures (fake_cli, db, probe, staffed) of the accountability CLI tests
@@ -420,7 +421,7 @@ def test_the_lab_commands_sign_in_are_logged_and_write_private_files(
 
 
 def test_exports_are_private(world: World, tmp_path: Path, loose_umask: None) -> None:
-    from facedesk.core.lead_sheet import export_lead_sheet
+    from facedesk.app.lead_sheet import export_lead_sheet
 
     ann, sam = world.session("ann"), world.session("sam")
     case = cases.open_case(ann, "FILES-1", PURPOSE)
@@ -532,7 +533,7 @@ def test_every_csv_cell_that_a_spreadsheet_would_run_is_neutralised(
     cells = [c for row in rows for c in row]
     assert "'" + evil in cells and evil not in cells
     assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
-    from facedesk.core.csvsafe import spreadsheet_safe
+    from facedesk.domain.csvsafe import spreadsheet_safe
 
     assert [spreadsheet_safe(v) for v in ("+1", "-2", "@x", "\x1bq", "ok", 5, -3)] == \
         ["'+1", "'-2", "'@x", "'\x1bq", "ok", "5", "-3"]

@@ -1,4 +1,4 @@
-"""Users, roles, sign-in and settings (facedesk.core.accounts): every rule, on real
+"""Users, roles, sign-in and settings (facedesk.app.accounts): every rule, on real
 gallery files."""
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from accountability import (
     payload,
 )
 
-from facedesk.core import accounts, audit, cases
-from facedesk.core.accounts import PERMISSIONS, ROLES, Session, User
+from facedesk.app import accounts, audit, cases
+from facedesk.app.accounts import PERMISSIONS, ROLES, Session, User
 from facedesk.errors import AccountError, NotPermitted
 from facedesk.store import Gallery
 

@@ -1,6 +1,7 @@
 """The boundaries of DESIGN.md, checked on the source (import-linter checks them too):
-Qt only in facedesk.gui, dlib only in facedesk.core.engine, store imports no core/gui,
-cli and gui never import each other; and the CLI starts without loading dlib or Qt."""
+Qt only in facedesk.gui, dlib only in facedesk.engine.dlib_engine, the layers gui | cli ->
+app -> store | engine -> domain (nothing imports upwards), cli and gui never import each
+other; and the CLI starts without loading dlib or Qt."""
 
 from __future__ import annotations
 
@@ -30,24 +31,34 @@ def modules() -> dict[str, set[str]]:
     return out
 
 
+#: each layer and the packages above it, which it must not import
+LAYERS_ABOVE = {
+    "facedesk.app": ("facedesk.gui", "facedesk.cli"),
+    "facedesk.store": ("facedesk.app", "facedesk.engine", "facedesk.gui", "facedesk.cli"),
+    "facedesk.engine": ("facedesk.app", "facedesk.store", "facedesk.gui", "facedesk.cli"),
+    "facedesk.domain": ("facedesk.app", "facedesk.store", "facedesk.engine", "facedesk.gui",
+                        "facedesk.cli"),
+}
+
+
 def top(name: str) -> str:
     return name.split(".")[0]
 
 
 def test_boundaries() -> None:
     mods = modules()
-    assert "facedesk.core.engine" in mods and "facedesk.store.gallery" in mods
+    assert "facedesk.engine.dlib_engine" in mods and "facedesk.store.gallery" in mods
     broken = []
     for mod, imps in mods.items():
         for imp in imps:
             if top(imp) in ("PySide6", "shiboken6") and not mod.startswith("facedesk.gui"):
                 broken.append(f"{mod} imports {imp} (Qt only in facedesk.gui)")
             if top(imp) in ("dlib", "face_recognition", "face_recognition_models") \
-                    and mod != "facedesk.core.engine":
-                broken.append(f"{mod} imports {imp} (dlib only in facedesk.core.engine)")
-            if mod.startswith("facedesk.store") and imp.startswith(
-                    ("facedesk.core", "facedesk.gui", "facedesk.cli")):
-                broken.append(f"{mod} imports {imp} (store imports neither core nor gui)")
+                    and mod != "facedesk.engine.dlib_engine":
+                broken.append(f"{mod} imports {imp} (dlib only in facedesk.engine.dlib_engine)")
+            for layer, above in LAYERS_ABOVE.items():
+                if mod.startswith(layer) and imp.startswith(above):
+                    broken.append(f"{mod} imports {imp} (a layer imports only layers below it)")
             if mod.startswith("facedesk.cli") and imp.startswith("facedesk.gui"):
                 broken.append(f"{mod} imports {imp}")
             if mod.startswith("facedesk.gui") and imp.startswith("facedesk.cli"):
@@ -56,7 +67,7 @@ def test_boundaries() -> None:
 
 
 def test_cli_starts_without_dlib_or_qt() -> None:
-    code = ("import sys, facedesk.cli, facedesk.core.search, facedesk.core.importer;"
+    code = ("import sys, facedesk.cli, facedesk.app.search, facedesk.app.importer;"
             "print(sorted(m for m in ('dlib', 'PySide6', 'face_recognition_models') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -1,4 +1,4 @@
-"""The hash-chained audit log (facedesk.core.audit): an untouched log verifies, and every
+"""The hash-chained audit log (facedesk.app.audit): an untouched log verifies, and every
 kind of tampering with the gallery file is found and placed at the right event."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from accountability import (
     tamper,
 )
 
-from facedesk.core import audit, cases
+from facedesk.app import audit, cases
 from facedesk.store import Gallery
 
 

@@ -1,4 +1,4 @@
-"""Backup and restore (facedesk.core.backup, `facedesk backup` / `facedesk restore`): a
+"""Backup and restore (facedesk.app.backup, `facedesk backup` / `facedesk restore`): a
 consistent copy while others write, checked and logged; a kill midway leaves the gallery
 and earlier backups intact; a restore checks the backup and keeps what it replaced."""
 
@@ -21,10 +21,10 @@ import pytest
 from accountability import PASSWORDS, build_template, world_copy
 from click.testing import CliRunner
 
+from facedesk.app import audit
+from facedesk.app import backup as backups
 from facedesk.cli import cli
-from facedesk.core import audit
-from facedesk.core import backup as backups
-from facedesk.core.progress import CancelToken
+from facedesk.domain.progress import CancelToken
 from facedesk.errors import BackupError
 from facedesk.store import Gallery
 
@@ -105,7 +105,7 @@ def test_a_cancelled_backup_leaves_nothing(gallery: Gallery, tmp_path: Path) -> 
 
 KILLED = textwrap.dedent("""
     import sys, time
-    from facedesk.core import backup
+    from facedesk.app import backup
     from facedesk.store import Gallery
     g = Gallery.open(sys.argv[1])
     for ev in backup.backup(g, __import__("pathlib").Path(sys.argv[2]), user_id=None,

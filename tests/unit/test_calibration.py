@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from fakes import FakeEngine, one_face, save_png
 
-from facedesk.core import calibration
-from facedesk.core.calibration import Calibration, measure, wilson
-from facedesk.core.search import Searcher, analyze_probe, choose_face
+from facedesk.app.search import Searcher, analyze_probe, choose_face
+from facedesk.domain import rates
+from facedesk.domain.rates import Calibration, measure, wilson
 from facedesk.store import Gallery
 
 
@@ -25,7 +25,7 @@ def test_measure_counts_every_pair_once_against_brute_force() -> None:
     for t in (0.5, 0.7, 0.9):
         expected = ((d[iu] <= t) & ~same).sum() / (~same).sum()
         # bins of 0.001: only pairs within one bin of t may differ
-        slack = (np.abs(d[iu] - t) <= calibration.BIN_WIDTH).sum() / (~same).sum()
+        slack = (np.abs(d[iu] - t) <= rates.BIN_WIDTH).sum() / (~same).sum()
         assert abs(cal.reading(t).fmr - expected) <= slack + 1e-12
 
 
@@ -49,7 +49,7 @@ def test_reading_interval_and_json_roundtrip() -> None:
 
 
 def test_shipped_reference_is_the_lfw_measurement() -> None:
-    ref = calibration.reference()
+    ref = rates.reference()
     assert ref is not None and ref.source.startswith("LFW")
     # every person weighs the same: one pair of photos per pair of the ~5,700 persons
     persons = ref.provenance["persons"]

@@ -1,4 +1,4 @@
-"""Cases, searches, decisions, the two-person rule and retention (facedesk.core.cases), on
+"""Cases, searches, decisions, the two-person rule and retention (facedesk.app.cases), on
 real gallery files with the fake engine."""
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from accountability import (
     payload,
 )
 
-from facedesk.core import accounts, audit, cases
+from facedesk.app import accounts, audit, cases
+from facedesk.domain import rates
 from facedesk.errors import CaseError, LeadError, NotPermitted
 
 
@@ -493,10 +494,10 @@ def test_a_trainer_works_only_in_training_cases(world: World) -> None:
 
 def test_putting_a_calibration_in_use_is_an_administrators_logged_setting(
         world: World) -> None:
-    from facedesk.core import calibration
+    from facedesk.app import calibration
 
     g = world.gallery
-    shipped = calibration.reference()
+    shipped = rates.reference()
     assert shipped is not None
     # the shipped table, as if measured for this gallery's (fake) engine
     cal = replace(shipped, engine_identity=g.engine_identity(g.engine_ids()[0]) or {})

@@ -1,4 +1,4 @@
-"""Accountability on the command line (facedesk/cli_cases.py and `facedesk search` /
+"""Accountability on the command line (facedesk/cli/case_commands.py and `facedesk search` /
 `import`): signing in, roles, cases, decisions, the second review, lead sheets, the audit
 log (and what raw SQL on the file does to it) and retention. Real gallery files, the fake
 face engine, click's CliRunner."""
@@ -18,9 +18,9 @@ from click.testing import CliRunner, Result
 from fakes import FAKE_FACTORY, one_face, save_png
 
 from facedesk import cli as cli_module
-from facedesk import cli_cases
-from facedesk.core import accounts, audit, cases
-from facedesk.core.engines import EngineSpec
+from facedesk.app import accounts, audit, cases
+from facedesk.cli import case_commands as cli_cases
+from facedesk.engine.spec import EngineSpec
 from facedesk.store import Gallery
 
 PASSWORDS = {"admin": "quartz-Lantern-6150", "ann": "maple-Tunnel-2287",

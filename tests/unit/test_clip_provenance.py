@@ -13,9 +13,10 @@ from accountability import PURPOSE, World, build_template, open_world, tamper
 from clipgen import FakeWalk, fake_clip
 from fakes import FakeEngine
 
-from facedesk.core import audit, cases, clips, lead_sheet
-from facedesk.core.faces import Box
-from facedesk.core.search import Probe, Searcher
+from facedesk.app import audit, cases, lead_sheet
+from facedesk.app.search import Probe, Searcher
+from facedesk.domain import clips
+from facedesk.domain.faces import Box
 from facedesk.store.schema import SCHEMA_VERSION
 
 

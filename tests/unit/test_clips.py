@@ -1,4 +1,4 @@
-"""Reading CCTV clips and following faces through them (facedesk.core.clips): every kind
+"""Reading CCTV clips and following faces through them (facedesk.domain.clips): every kind
 of damaged or unusual clip ends with its one-line outcome, reading is bounded, and tracks
 split and join where the generator's truth says (fake engine on lossless clips)."""
 
@@ -13,10 +13,10 @@ import pytest
 from clipgen import FakeWalk, fake_clip, render, walker
 from fakes import FakeEngine, one_face, save_png
 
-from facedesk.core import clips
-from facedesk.core.clips import ClipLimits, TrackOptions
-from facedesk.core.faces import Box
-from facedesk.core.progress import CancelToken
+from facedesk.domain import clips
+from facedesk.domain.clips import ClipLimits, TrackOptions
+from facedesk.domain.faces import Box
+from facedesk.domain.progress import CancelToken
 from facedesk.errors import ClipTooLarge, FaceChoiceError, UnreadableClip, UnsupportedClip
 
 

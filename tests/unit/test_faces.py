@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from fakes import _T
 
-from facedesk.core.faces import Box, eye_distance, largest_index, subject_index, yaw_estimate
+from facedesk.domain.faces import Box, eye_distance, largest_index, subject_index, yaw_estimate
 from facedesk.errors import FaceChoiceError
 
 

@@ -25,10 +25,10 @@ from hostile import (
 from PIL import Image
 
 from facedesk import cli as cli_module
-from facedesk.core import imaging
-from facedesk.core.engines import EngineSpec
-from facedesk.core.importer import ImportOptions, run_import
-from facedesk.core.sources import list_folder, read_manifest, shown_name
+from facedesk.app.importer import ImportOptions, run_import
+from facedesk.app.sources import list_folder, read_manifest, shown_name
+from facedesk.domain import imaging
+from facedesk.engine.spec import EngineSpec
 from facedesk.errors import FaceDeskError, ManifestError, SourceError
 from facedesk.store import Gallery
 

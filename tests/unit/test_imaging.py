@@ -8,7 +8,7 @@ import pytest
 from fakes import one_face
 from PIL import Image
 
-from facedesk.core import imaging
+from facedesk.domain import imaging
 from facedesk.errors import ImageNotFound, ImageTooLarge, UnreadableImage, UnsupportedImage
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from facedesk.core.engines import EngineSpec
-from facedesk.core.importer import ImportOptions, run_import
+from facedesk.app.importer import ImportOptions, run_import
+from facedesk.engine.spec import EngineSpec
 from facedesk.errors import ImportRunning
 from facedesk.store import Gallery, RunCounts
 from facedesk.store.locking import ImportLock, lock_path

@@ -8,18 +8,18 @@ from pathlib import Path
 import pytest
 from fakes import FAKE_FACTORY, FakeEngine, face_photo, one_face, save_png
 
-from facedesk.core.analysis import DetectOptions, find_faces, quick_sides, subject_face
-from facedesk.core.engines import EngineSpec
-from facedesk.core.faces import Box
-from facedesk.core.imaging import LoadedImage, load_image
-from facedesk.core.importer import (
+from facedesk.app.importer import (
     DEFAULT_IMPORT_QUICK_SIDE,
     ImportOptions,
     ImportProgress,
     import_detect_options,
     run_import,
 )
-from facedesk.core.progress import CancelToken
+from facedesk.domain.analysis import DetectOptions, find_faces, quick_sides, subject_face
+from facedesk.domain.faces import Box
+from facedesk.domain.imaging import LoadedImage, load_image
+from facedesk.domain.progress import CancelToken
+from facedesk.engine.spec import EngineSpec
 from facedesk.errors import EngineMismatch, ManifestError
 from facedesk.store import Gallery
 

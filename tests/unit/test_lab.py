@@ -11,12 +11,13 @@ import pytest
 from click.testing import CliRunner, Result
 from labdata import ENGINE, synthetic_gallery
 
+from facedesk.app import accounts, audit, calibration
+from facedesk.app.experiment import ExperimentOptions, run_experiment
+from facedesk.app.search import Searcher
 from facedesk.cli import cli
-from facedesk.core import accounts, audit, calibration, evaluation
-from facedesk.core.evaluation import PairScores, best_threshold, read_pairs, ten_fold
-from facedesk.core.experiment import ExperimentOptions, run_experiment
-from facedesk.core.progress import CancelToken
-from facedesk.core.search import Searcher
+from facedesk.domain import evaluation
+from facedesk.domain.evaluation import PairScores, best_threshold, read_pairs, ten_fold
+from facedesk.domain.progress import CancelToken
 from facedesk.errors import EvaluationError
 from facedesk.store import Gallery
 

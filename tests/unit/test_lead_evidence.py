@@ -19,7 +19,7 @@ import pytest
 from accountability import PURPOSE, World, build_template, world_copy
 from PIL import Image
 
-from facedesk.core import cases, lead_sheet
+from facedesk.app import cases, lead_sheet
 
 LEAD_RANK = 3
 

@@ -1,4 +1,4 @@
-"""The lead sheet (facedesk.core.lead_sheet): every element the case file needs, in the HTML
+"""The lead sheet (facedesk.app.lead_sheet): every element the case file needs, in the HTML
 page and in the PDF's text, only for a confirmed lead, logged as one audit export event.
 
 One gallery (fake engine, real SQLite file) is built for the module: five persons, plus
@@ -20,11 +20,11 @@ import pypdf
 import pytest
 from fakes import FAKE_FACTORY, FakeEngine, face_photo, one_face, save_png
 
-from facedesk.core import accounts, audit, cases, lead_sheet
-from facedesk.core.engines import EngineSpec
-from facedesk.core.faces import Box
-from facedesk.core.importer import ImportOptions, run_import
-from facedesk.core.search import Searcher, analyze_probe, choose_face
+from facedesk.app import accounts, audit, cases, lead_sheet
+from facedesk.app.importer import ImportOptions, run_import
+from facedesk.app.search import Searcher, analyze_probe, choose_face
+from facedesk.domain.faces import Box
+from facedesk.engine.spec import EngineSpec
 from facedesk.errors import FaceDeskError, LeadError, NotPermitted
 from facedesk.store import Gallery
 

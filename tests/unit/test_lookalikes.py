@@ -1,4 +1,4 @@
-"""The probe-specific look-alike estimate (facedesk.core.lookalikes, issue 16): on synthetic
+"""The probe-specific look-alike estimate (facedesk.domain.lookalikes, issue 16): on synthetic
 galleries with a known impostor distribution (one population, a mixture, the probe's own
 person close by), through the search (persons counted, not photos; the search's gathered
 distances equal a brute force), stored with the search and its audit event, and in the
@@ -18,10 +18,11 @@ from click.testing import CliRunner
 from fakes import FAKE_FACTORY, FakeEngine, one_face, save_png
 
 from facedesk import cli as cli_module
-from facedesk.core import accounts, audit, cases, lookalikes
-from facedesk.core.engines import EngineSpec
-from facedesk.core.lookalikes import GRID, LookalikeEstimate
-from facedesk.core.search import Searcher, SearchIndex, analyze_probe, choose_face
+from facedesk.app import accounts, audit, cases
+from facedesk.app.search import Searcher, SearchIndex, analyze_probe, choose_face
+from facedesk.domain import lookalikes
+from facedesk.domain.lookalikes import GRID, LookalikeEstimate
+from facedesk.engine.spec import EngineSpec
 from facedesk.store import Gallery
 from facedesk.store.gallery import EncodingMatrix
 

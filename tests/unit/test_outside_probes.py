@@ -15,18 +15,19 @@ from click.testing import CliRunner
 from fakes import FAKE_FACTORY, FakeEngine, no_face, one_face, save_png
 from test_cli_accountability import PASSWORDS, fake_cli, make_run, ok  # noqa: F401
 
-from facedesk import cli_lab
-from facedesk.cli import cli
-from facedesk.core import accounts, calibration, imaging
-from facedesk.core.engines import EngineSpec
-from facedesk.core.importer import ImportOptions, run_import
-from facedesk.core.outside_probes import (
+from facedesk.app import accounts, calibration
+from facedesk.app.importer import ImportOptions, run_import
+from facedesk.app.outside_probes import (
     OutsideOptions,
     OutsideResult,
     run_outside,
     table_predictor,
 )
-from facedesk.core.progress import CancelToken
+from facedesk.cli import cli
+from facedesk.cli import lab_commands as cli_lab
+from facedesk.domain import imaging, rates
+from facedesk.domain.progress import CancelToken
+from facedesk.engine.spec import EngineSpec
 from facedesk.store import Gallery
 
 GALLERY_PERSONS = 12
@@ -149,7 +150,7 @@ def test_predictors_see_the_distances_a_search_sees(gallery_db: Path,
 
 
 def test_table_predictor_is_persons_times_fmr() -> None:
-    cal = calibration.Calibration("x", {}, np.zeros(1601, dtype=np.int64),
+    cal = rates.Calibration("x", {}, np.zeros(1601, dtype=np.int64),
                                   np.zeros(1601, dtype=np.int64))
     cal.impostor_counts[500] = 1  # one pair at 0.5, three farther
     cal.impostor_counts[900] = 3
@@ -176,10 +177,10 @@ def test_person_weighted_calibration_weighs_persons_not_photos() -> None:
                    rng.normal(0, 0.3, (4, 128))]).astype(np.float32)
     m[:50] += 0.2  # person 0's photos are 0.2 x sqrt(128) from the origin
     pks = np.array([0] * 50 + [1, 2, 3, 4])
-    cal = calibration.measure_persons(m, pks, source="t", engine_identity={}, rounds=4)
+    cal = rates.measure_persons(m, pks, source="t", engine_identity={}, rounds=4)
     assert cal.impostor_pairs == 4 * 10  # 5 persons: 10 pairs of persons per round
     assert cal.genuine_pairs == 4  # one pair of person 0's photos per round
-    photos = calibration.measure(m, pks, source="t", engine_identity={})
+    photos = rates.measure(m, pks, source="t", engine_identity={})
     assert photos.impostor_pairs == 50 * 4 + 6  # all pairs: person 0 weighs 50 times
     assert cal.provenance["weighting"] == "persons"
 
@@ -228,7 +229,7 @@ def test_calibrate_from_outside_probes_keeps_provenance(gallery_db: Path,
     assert doc["in_use"].startswith("this agency's outside probes — outside probes: 7 probes")
     with Gallery.open(gallery_db) as g:
         (stored,) = g.calibrations()
-        cal = calibration.Calibration.from_json(g.calibration_data(stored["id"]) or "")
+        cal = rates.Calibration.from_json(g.calibration_data(stored["id"]) or "")
         version = g.load_encodings().version
     prov = cal.provenance
     assert prov["method"] == calibration.OUTSIDE_PROBES

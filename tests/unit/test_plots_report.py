@@ -1,4 +1,4 @@
-"""facedesk.core.plots (Figures without pyplot or Qt) and facedesk.core.report (one-file
+"""facedesk.domain.plots (Figures without pyplot or Qt) and facedesk.app.report (one-file
 HTML): every plot builds from small synthetic data and renders to PNG and SVG; log axes
 survive zero rates; save() picks the format by suffix; the report escapes text, inlines
 figures and fetches nothing."""
@@ -18,9 +18,9 @@ import pytest
 from matplotlib.figure import Figure
 from matplotlib.patches import StepPatch
 
-from facedesk.core import plots
-from facedesk.core.calibration import BIN_WIDTH, MAX_DISTANCE
-from facedesk.core.report import HEADER_LINE, Report
+from facedesk.app.report import HEADER_LINE, Report
+from facedesk.domain import plots
+from facedesk.domain.rates import BIN_WIDTH, MAX_DISTANCE
 
 PACKAGE = Path(__file__).resolve().parents[2] / "facedesk"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -51,7 +51,7 @@ def distances() -> tuple[np.ndarray, np.ndarray]:
 
 
 def calibration_counts() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    bins = round(MAX_DISTANCE / BIN_WIDTH) + 1  # as calibration.measure bins them
+    bins = round(MAX_DISTANCE / BIN_WIDTH) + 1  # as rates.measure bins them
     genuine, impostor = distances()
     idx_g = np.minimum((genuine / BIN_WIDTH).astype(np.int64), bins - 1)
     idx_i = np.minimum((impostor / BIN_WIDTH).astype(np.int64), bins - 1)
@@ -161,7 +161,8 @@ def test_format_rate() -> None:
 
 
 def test_figures_do_not_touch_pyplot_global_state() -> None:
-    code = ("import sys, numpy as np; from facedesk.core import plots, report;"
+    code = ("import sys, numpy as np; from facedesk.domain import plots;"
+            "from facedesk.app import report;"
             "plots.fig_to_bytes(plots.error_rates([0.5, 0.6], [0, 0.01], [0.1, 0]), 'png');"
             "print(sorted(m for m in ('matplotlib.pyplot', 'PySide6', "
             "'matplotlib.backends.backend_qtagg') if m in sys.modules))")
@@ -282,7 +283,7 @@ def test_no_pyplot_or_qt_canvas_outside_the_gui() -> None:
     """import-linter cannot forbid submodules of an external package (pyproject.toml),
     so this checks it: core, store and CLI build Figure objects, never pyplot."""
     sources = [p for p in PACKAGE.rglob("*.py") if "gui" not in p.relative_to(PACKAGE).parts]
-    assert PACKAGE / "core" / "plots.py" in sources
+    assert PACKAGE / "domain" / "plots.py" in sources
     broken = [b for p in sources
               for b in forbidden_imports(p.read_text(), str(p.relative_to(PACKAGE.parent)))]
     assert broken == []
@@ -293,5 +294,5 @@ def test_no_pyplot_or_qt_canvas_outside_the_gui() -> None:
                                      "from matplotlib.backends.backend_qtagg import X",
                                      "import matplotlib\nmatplotlib.use('QtAgg')"])
 def test_boundary_check_finds_pyplot(snippet: str) -> None:
-    assert forbidden_imports(snippet, "facedesk/core/example.py") != []
+    assert forbidden_imports(snippet, "facedesk/domain/example.py") != []
     assert forbidden_imports("from matplotlib.figure import Figure", "x.py") == []

@@ -1,5 +1,5 @@
 """Record digests (facedesk.store.records), the baseline of an older gallery, the schema
-check and the external witness of the head (facedesk.core.witness)."""
+check and the external witness of the head (facedesk.app.witness)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from fakes import FakeEngine
 
-from facedesk.core import audit, witness
-from facedesk.core.importer import face_record
-from facedesk.core.search import analyze_probe
+from facedesk.app import audit, witness
+from facedesk.app.importer import face_record
+from facedesk.app.search import analyze_probe
 from facedesk.store import Gallery, PhotoRecord
 from facedesk.store import records as rec
 

@@ -14,8 +14,9 @@ from fakes import FAKE_FACTORY, FakeEngine, no_face, one_face, save_png
 from PIL import Image
 
 from facedesk import cli as cli_module
-from facedesk.core import analysis
-from facedesk.core.analysis import (
+from facedesk.app.importer import ImportOptions, face_record, run_import
+from facedesk.domain import analysis
+from facedesk.domain.analysis import (
     CNN_FALLBACK_MAX_SIDE,
     DEFAULT_IMPORT_FALLBACKS,
     FRAME,
@@ -24,10 +25,9 @@ from facedesk.core.analysis import (
     frame_box,
     subject_face,
 )
-from facedesk.core.engines import EngineSpec
-from facedesk.core.faces import Box
-from facedesk.core.imaging import LoadedImage, load_image
-from facedesk.core.importer import ImportOptions, face_record, run_import
+from facedesk.domain.faces import Box
+from facedesk.domain.imaging import LoadedImage, load_image
+from facedesk.engine.spec import EngineSpec
 from facedesk.store import Gallery
 
 CHAIN = ("hog:2", "cnn:0", FRAME)

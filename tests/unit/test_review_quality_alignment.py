@@ -6,12 +6,13 @@ from pathlib import Path
 import pytest
 from fakes import FakeEngine, one_face, save_png
 
-from facedesk.core import accounts, alignment, cases, quality
-from facedesk.core.engines import EngineSpec
-from facedesk.core.faces import FaceQuality
-from facedesk.core.importer import ImportOptions, run_import
-from facedesk.core.review import Review, ReviewError
-from facedesk.core.search import Searcher, analyze_probe, choose_face
+from facedesk.app import accounts, cases
+from facedesk.app.importer import ImportOptions, run_import
+from facedesk.app.review import Review, ReviewError
+from facedesk.app.search import Searcher, analyze_probe, choose_face
+from facedesk.domain import alignment, quality
+from facedesk.domain.faces import FaceQuality
+from facedesk.engine.spec import EngineSpec
 from facedesk.store import Gallery
 
 

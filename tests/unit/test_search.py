@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from fakes import FAKE_FACTORY, FakeEngine, face_photo, no_face, one_face, save_png
 
-from facedesk.core.engines import EngineSpec
-from facedesk.core.faces import Box
-from facedesk.core.importer import ImportOptions, run_import
-from facedesk.core.search import Searcher, SearchIndex, analyze_probe, choose_face
+from facedesk.app.importer import ImportOptions, run_import
+from facedesk.app.search import Searcher, SearchIndex, analyze_probe, choose_face
+from facedesk.domain.faces import Box
+from facedesk.engine.spec import EngineSpec
 from facedesk.errors import EmptyGallery, EngineMismatch, FaceChoiceError, NoFaceFound
 from facedesk.store import EncodingMatrix, Gallery
 

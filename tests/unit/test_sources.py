@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from facedesk.core.sources import list_folder, read_manifest
+from facedesk.app.sources import list_folder, read_manifest
 from facedesk.errors import ManifestError, SourceError
 
 
@@ -115,7 +115,7 @@ def test_manifest_quoted_quotes_and_commas(tmp_path: Path) -> None:
 
 
 def test_manifest_column_mapping_and_preview(tmp_path: Path) -> None:
-    from facedesk.core.sources import manifest_preview
+    from facedesk.app.sources import manifest_preview
 
     touch(tmp_path / "a.jpg")
     csv = write(tmp_path / "m.csv", "File;Booking no.;Full name;Sex\na.jpg;B-7;Ann Lee;F\n")

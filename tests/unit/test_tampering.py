@@ -2,7 +2,7 @@
 candidate viewed, a possible lead on rank 3 confirmed by a second reviewer, a "not the
 person", a lead sheet exported), copied for each kind of tampering a hostile local user
 with the file could do with raw SQL. `audit verify` must fail and NAME the record or event,
-both without `--head` (the external witness of the head, facedesk.core.witness, which the
+both without `--head` (the external witness of the head, facedesk.app.witness, which the
 suite copies along with the gallery) and with `--head` alone (no witness).
 
 Every kind of issue 14's finding 3, and the kinds that already worked (edit, delete,
@@ -22,9 +22,10 @@ import pytest
 from accountability import PURPOSE, build_template, open_world
 from click.testing import CliRunner
 
+from facedesk.app import audit, calibration, cases, lead_sheet, witness
 from facedesk.cli import cli
-from facedesk.core import audit, calibration, cases, lead_sheet, witness
-from facedesk.core.calibration import Calibration
+from facedesk.domain import rates
+from facedesk.domain.rates import Calibration
 from facedesk.store import Gallery
 
 LEAD_RANK = 3
@@ -47,7 +48,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Template:
     g = w.gallery
     admin, ann, sam = w.session("admin"), w.session("ann"), w.session("sam")
     eng = g.engine_identity(g.engine_ids()[0]) or {}
-    bins = len(np.arange(0, 1.6, calibration.BIN_WIDTH))
+    bins = len(np.arange(0, 1.6, rates.BIN_WIDTH))
     cal = Calibration("a measured reference", eng, np.full(bins, 100, dtype=np.int64),
                       np.full(bins, 10, dtype=np.int64))
     cal_id = calibration.store(g, cal, "reference", session=admin)

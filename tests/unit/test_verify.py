@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from facedesk.app.originals import VerifyProgress, verify_originals
 from facedesk.cli import cli
-from facedesk.core.progress import CancelToken
-from facedesk.core.verify import VerifyProgress, verify_originals
+from facedesk.domain.progress import CancelToken
 from facedesk.store import Gallery
 
 

@@ -1,2 +1,0 @@
-"""FaceDesk core: engine, imaging, import, search. Runs without Qt; only
-`facedesk.core.engine` touches dlib."""

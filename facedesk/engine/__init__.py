@@ -1,0 +1,1 @@
+"""The face engine seam: EngineSpec names an engine; only dlib_engine imports dlib."""
