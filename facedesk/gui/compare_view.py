@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +140,12 @@ def candidate_caption(rank: int, person_id: str, name: str | None) -> str:
 
 def to_pixmap(rgb: NDArray[np.uint8]) -> QPixmap:
     """H x W x 3 (or H x W grey, or H x W x 4) uint8 -> QPixmap (the data is copied)."""
+    return QPixmap.fromImage(to_image(rgb))
+
+
+def to_image(rgb: NDArray[np.uint8]) -> QImage:
+    """H x W x 3 (or H x W grey, or H x W x 4) uint8 -> QImage (copied; unlike a pixmap,
+    an image may be made in any thread)."""
     arr = np.asarray(rgb)
     if arr.ndim == 2:
         arr = np.repeat(arr[:, :, None], 3, axis=2)
@@ -147,7 +154,36 @@ def to_pixmap(rgb: NDArray[np.uint8]) -> QPixmap:
     arr = np.ascontiguousarray(arr[:, :, :3], dtype=np.uint8)
     h, w = arr.shape[:2]
     image = QImage(arr.data, w, h, arr.strides[0], QImage.Format.Format_RGB888)
-    return QPixmap.fromImage(image.copy())
+    return image.copy()
+
+
+@dataclass(frozen=True)
+class Original:
+    """A candidate's original photo as read from disk: the image, or why it cannot be
+    shown (`message`), and a caveat when it can (`warning`)."""
+
+    image: QImage | None
+    message: str = ""
+    warning: str = ""
+
+
+def read_original(path: str | Path | None, sha256: str | None) -> Original:
+    """Read, decode and check (SHA-256 against the import's) an original photo. Slow for
+    a large file (up to 200 MB): the window calls it off the GUI thread (any thread may)."""
+    if path is None or str(path) == "":
+        return Original(None, "No photo path is recorded for this candidate.")
+    try:
+        data = imaging.read_file(Path(path))
+        loaded = imaging.load_image(data, name=str(path))
+    except ImageNotFound:
+        return Original(None, f"Original photo not found: {path}")
+    except ImageError as exc:
+        return Original(None, f"Original photo cannot be shown: {exc.message}")
+    warning = ""
+    if sha256 and imaging.sha256_bytes(data) != sha256:
+        warning = ("This file has changed since it was imported (its SHA-256 differs): "
+                   "the face and landmarks may not fit it.")
+    return Original(to_image(loaded.rgb), "", warning)
 
 
 def metadata_rows(details: dict[str, Any] | None,
@@ -562,15 +598,25 @@ class CompareView(QWidget):
 
     def set_candidate(self, path: str | Path | None, landmarks: Sequence[Point],
                       box: Box | Sequence[int] | None, caption: str,
-                      details: dict[str, Any] | None = None) -> None:
-        """Load the candidate's gallery photo from `path` and show it. A missing, moved,
-        altered or unreadable file is reported in the pane."""
+                      details: dict[str, Any] | None = None,
+                      original: Original | None = None) -> None:
+        """Show the candidate's gallery photo at `path`: `original` as read by
+        `read_original` (off the GUI thread), else read now. A missing, moved, altered
+        or unreadable file is reported in the pane."""
         details = dict(details or {})
         if path is not None:
             details.setdefault("path", str(path))
-        pixmap, message, warning = self._load_original(path, details.get("sha256"))
+        if original is None:
+            original = read_original(path, details.get("sha256"))
+        pixmap = None if original.image is None else QPixmap.fromImage(original.image)
         self._candidate = _Photo(pixmap, landmarks, as_box(box), caption, details,
-                                 message=message, warning=warning)
+                                 message=original.message, warning=original.warning)
+        self._rebuild()
+
+    def candidate_loading(self, caption: str) -> None:
+        """The candidate's photo is being read: say so in its pane."""
+        self._candidate = _Photo(None, [], None, caption, None,
+                                 message="Reading the original photo…")
         self._rebuild()
 
     def clear_candidate(self) -> None:
@@ -697,25 +743,6 @@ class CompareView(QWidget):
 
     def open_dialogs(self) -> list[OriginalPhotoDialog]:
         return list(self._dialogs)
-
-    @staticmethod
-    def _load_original(path: str | Path | None,
-                       sha256: str | None) -> tuple[QPixmap | None, str, str]:
-        """(pixmap, message if it cannot be shown, warning if it can but changed)."""
-        if path is None or str(path) == "":
-            return None, "No photo path is recorded for this candidate.", ""
-        try:
-            data = imaging.read_file(Path(path))
-            loaded = imaging.load_image(data, name=str(path))
-        except ImageNotFound:
-            return None, f"Original photo not found: {path}", ""
-        except ImageError as exc:
-            return None, f"Original photo cannot be shown: {exc.message}", ""
-        warning = ""
-        if sha256 and imaging.sha256_bytes(data) != sha256:
-            warning = ("This file has changed since it was imported (its SHA-256 differs): "
-                       "the face and landmarks may not fit it.")
-        return to_pixmap(loaded.rgb), "", warning
 
     # --- building the scenes ----------------------------------------------------------
 

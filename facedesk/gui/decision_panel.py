@@ -65,6 +65,7 @@ class DecisionPanel(QWidget):
         self._reviewer = reviewer
         self._error: str | None = None
         self._blocked: str | None = None
+        self._saving = False  # a decision is being stored (off the GUI thread)
 
         self.banner = QLabel(LEAD_BANNER)
         self.banner.setObjectName("leadBanner")
@@ -170,6 +171,17 @@ class DecisionPanel(QWidget):
         self._blocked = reason
         self._update_state()
 
+    def set_saving(self, saving: bool) -> None:
+        """While the window stores a decision (off the GUI thread): the form is read-only
+        and a second click records nothing."""
+        self._saving = saving
+        self._update_state()
+        if saving:
+            self._set_hint("Recording the decision…")
+
+    def is_saving(self) -> bool:
+        return self._saving
+
     def reviewer(self) -> str:
         return self._reviewer.strip()
 
@@ -266,6 +278,10 @@ class DecisionPanel(QWidget):
             self.record_button.setEnabled(False)
             self._set_hint(self._blocked)
             return
+        if self._saving:
+            self._set_editable(False, False)
+            self.record_button.setEnabled(False)
+            return
         if not review.scores_visible(rank):
             self._set_editable(False, True)
             self.record_button.setEnabled(False)
@@ -316,7 +332,7 @@ class DecisionPanel(QWidget):
         decision = self.selected_decision()
         if (self._rank is None or decision is None or not self.reviewer()
                 or self._blocked is not None or not self.rationale()
-                or self._decided_row() is not None):
+                or self._decided_row() is not None or self._saving):
             self._update_state()
             return
         self.decision_requested.emit(self._rank, decision, self.rationale())

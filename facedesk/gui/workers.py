@@ -1,5 +1,8 @@
 """Background work for the GUI. Widgets never block: long work runs in a QThread and
-talks to the window only through queued signals.
+talks to the window only through queued signals. Both kinds of thread here are kept in the
+application's one registry of running work (`facedesk.gui.tasks`), which cancels and waits
+for them when their window closes or the application quits; one-off app calls go through
+`facedesk.gui.tasks.run_task`.
 
 - `GeneratorWorker` drives one of core's progress generators (e.g. `run_import`) in its
   own thread, forwarding each event, and cancels through the core's CancelToken.
@@ -10,7 +13,6 @@ talks to the window only through queued signals.
 
 from __future__ import annotations
 
-import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,17 +24,8 @@ from facedesk.domain.analysis import DetectOptions
 from facedesk.domain.faces import Box, FaceEngine
 from facedesk.domain.progress import CancelToken
 from facedesk.engine.spec import EngineSpec
-from facedesk.errors import FaceDeskError
+from facedesk.gui.tasks import describe_error, tasks
 from facedesk.store import Gallery
-
-
-def describe_error(exc: BaseException) -> str:
-    """A message a person can act on; a defect also gets its type and location."""
-    if isinstance(exc, FaceDeskError):
-        return exc.message
-    tb = traceback.extract_tb(exc.__traceback__)
-    where = f" ({tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno})" if tb else ""
-    return f"Unexpected error: {type(exc).__name__}: {exc}{where}"
 
 
 class GeneratorWorker(QThread):
@@ -50,6 +43,12 @@ class GeneratorWorker(QThread):
 
     def cancel(self) -> None:
         self.cancel_token.cancel()
+
+    def start(self, priority: QThread.Priority = QThread.Priority.InheritPriority) -> None:
+        """Start, in the application's registry of running work: quitting cancels this
+        worker and waits for it."""
+        tasks().adopt(self, self.cancel, owner=self.parent(), name=type(self).__name__)
+        super().start(priority)
 
     def run(self) -> None:
         last = None
@@ -168,6 +167,13 @@ class EngineService(QObject):
         self._worker.busy.connect(self.busy)
         self._next = 0
         self._thread.start()
+        # its lifetime is the registry's: closing the window (or quitting) stops and
+        # waits for it
+        tasks().adopt(self._thread, self._stop, owner=self, name="engine")
+
+    def _stop(self) -> None:
+        self._close.emit()
+        self._thread.quit()
 
     def _request(self) -> int:
         self._next += 1
@@ -194,6 +200,4 @@ class EngineService(QObject):
         self._release.emit()
 
     def shutdown(self) -> None:
-        self._close.emit()
-        self._thread.quit()
-        self._thread.wait(10_000)
+        tasks().shutdown(owner=self, timeout_ms=10_000)
