@@ -1,7 +1,10 @@
 """The investigator's workspace: probe | compare | candidates, decision underneath.
 
-The window holds the gallery connection for reading details and writing decisions; the
-face engine and the search index live in `EngineService`'s thread.
+The window holds a gallery connection for quick reads (settings, permissions); the face
+engine and the search index live in `EngineService`'s thread, and every app call that
+writes, waits for a lock, hashes or decodes runs through the task runner
+(`facedesk.gui.tasks`): on its gallery lane, with a connection of its own, or in its thread
+pool. The window never waits: it shows it is busy and takes no second submit meanwhile.
 
 Work is done by a signed-in user (`self.session`) in a case (`self.case`): opening a
 gallery signs in (as the user mapped to this OS account, else through the sign-in dialog,
@@ -61,7 +64,7 @@ from facedesk.gui.about_dialog import AboutDialog
 from facedesk.gui.calibration_dialog import CalibrationDialog
 from facedesk.gui.candidates_panel import CandidatesPanel
 from facedesk.gui.clip_panel import ClipPanel, probe_of, search_provenance
-from facedesk.gui.compare_view import CompareView
+from facedesk.gui.compare_view import CompareView, Original, read_original
 from facedesk.gui.decision_panel import DecisionPanel
 from facedesk.gui.elided_label import ElidedLabel
 from facedesk.gui.first_run import default_gallery_dir, show_first_run, unused_path
@@ -69,6 +72,7 @@ from facedesk.gui.formatting import plural
 from facedesk.gui.import_dialog import ImportDialog
 from facedesk.gui.probe_panel import ProbePanel
 from facedesk.gui.session_dialogs import CaseDialog, FirstAdministratorDialog, SignInDialog
+from facedesk.gui.tasks import Task, describe_error, rebind, run_task, tasks
 from facedesk.gui.workers import EngineService
 from facedesk.store import Gallery
 
@@ -159,6 +163,11 @@ class MainWindow(QMainWindow):
         self._viewed: set[tuple[int, int]] = set()  # (search id, rank) logged as viewed
         self._pending: dict[int, str] = {}  # engine request id -> what it was for
         self._search_started = 0.0
+        #: the window's app calls running through the task runner (shown as busy)
+        self._working = 0
+        self._engine_busy = False
+        #: the candidate on screen (review, rank): an answer for another one is not shown
+        self._shown: tuple[Review, int] | None = None
         self._temp_dir = tempfile.TemporaryDirectory(prefix="facedesk-probe-")
 
         self.setWindowTitle("FaceDesk")
@@ -821,6 +830,8 @@ class MainWindow(QMainWindow):
         self._drop_session()
         self.engine.release_gallery()
         if self.gallery is not None:
+            # after what the gallery lane was given before (a decision being written)
+            tasks().release_gallery(self.gallery.path)
             self.gallery.close()
             self.gallery = None
         self.refresh_summary()
@@ -1201,35 +1212,85 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(message, 10000)
             QMessageBox.warning(self, "Search not recorded", message)
             return
-        try:
-            recorded = cases.record_search(self.session, self.case, self.probe, face, result,
-                                           self._probe_bytes, adjustments=self._adjustments,
-                                           **search_provenance(self._clip_probe, face))
-        except FaceDeskError as exc:
-            self.statusBar().showMessage(exc.message, 10000)
-            QMessageBox.warning(self, "Search not recorded", exc.message)
-            self._refresh_case()
-            return
-        result = recorded.result
-        review = Review(self.probe, face, result, blind=self.act_blind.isChecked(),
-                        search_id=recorded.id)
-        self._set_review(review)
-        took = (time.perf_counter() - self._search_started) * 1000
-        # short enough for the status bar of a 1024-pixel window; the candidate list's
-        # header says the rest (look-alikes, calibration, what a candidate is)
-        self.statusBar().showMessage(
-            f"Search {recorded.id} recorded: "
-            f"{plural(len(result.candidates), 'candidate')} from "
-            f"{plural(result.persons_searched, 'person')} in {took:.0f} ms", 15000)
+        session, case, probe, data = self.session, self.case, self.probe, self._probe_bytes
+        adjustments = list(self._adjustments)
+        provenance = search_provenance(self._clip_probe, face)
+        blind = self.act_blind.isChecked()
 
-    def _set_review(self, review: Review | None) -> None:
+        def record(gallery: Gallery) -> tuple[cases.CaseSearch, dict[int, bytes], float]:
+            # the write waits for the lock while an import writes: never on the GUI thread
+            recorded = cases.record_search(rebind(session, gallery), case, probe, face,
+                                           result, data, adjustments=adjustments,
+                                           **provenance)
+            crops = {c.face_id: gallery.face_crop(c.face_id)
+                     for c in recorded.result.candidates}
+            return recorded, crops, accounts.settings(gallery).threshold
+
+        def recorded_search(out: tuple[cases.CaseSearch, dict[int, bytes], float]) -> None:
+            if self.probe is not probe or self.session is not session:
+                return  # the probe or the user changed meanwhile: not shown
+            recorded, crops, threshold = out
+            shown = recorded.result
+            review = Review(probe, face, shown, blind=blind, search_id=recorded.id)
+            self._set_review(review, crops, threshold)
+            took = (time.perf_counter() - self._search_started) * 1000
+            # short enough for the status bar of a 1024-pixel window; the candidate
+            # list's header says the rest (look-alikes, calibration, what a candidate is)
+            self.statusBar().showMessage(
+                f"Search {recorded.id} recorded: "
+                f"{plural(len(shown.candidates), 'candidate')} from "
+                f"{plural(shown.persons_searched, 'person')} in {took:.0f} ms", 15000)
+
+        def not_recorded(exc: BaseException) -> None:
+            message = describe_error(exc)
+            self.statusBar().showMessage(message, 10000)
+            QMessageBox.warning(self, "Search not recorded", message)
+            self._refresh_case()
+
+        self.statusBar().showMessage("Recording the search in the case…")
+        self.run_app_call(record, recorded_search, not_recorded)
+
+    def run_app_call(self, fn: Any, on_done: Any, on_failed: Any = None, *,
+                     on_gallery: bool = True) -> Task:
+        """Run an app call off the GUI thread: on the gallery lane (`fn(gallery)`, its
+        own connection to the open gallery) or, with on_gallery=False, in the thread pool
+        (`fn()`). The window shows it is busy until `on_done` or `on_failed` (default: a
+        warning with the error) has been called on the GUI thread."""
+        self._working += 1
+        self._show_busy()
+
+        def finished() -> None:
+            self._working -= 1
+            self._show_busy()
+
+        def done(result: Any) -> None:
+            finished()
+            on_done(result)
+
+        def failed(exc: BaseException) -> None:
+            finished()
+            if on_failed is not None:
+                on_failed(exc)
+            else:
+                self.statusBar().showMessage(describe_error(exc), 10000)
+                QMessageBox.warning(self, "FaceDesk", describe_error(exc))
+
+        assert not on_gallery or self.gallery is not None
+        return run_task(self, fn, done, failed,
+                        gallery=self.gallery.path if on_gallery and self.gallery else None)
+
+    def _set_review(self, review: Review | None, crops: dict[int, bytes] | None = None,
+                    threshold: float | None = None) -> None:
+        """Show `review` (None: no candidate list); `crops` and `threshold` as read with it
+        off the GUI thread, else read now."""
         self.review = review
-        crops: dict[int, bytes] = {}
-        threshold: float | None = None
-        if review is not None and self.gallery is not None:
-            crops = {c.face_id: self.gallery.face_crop(c.face_id)
-                     for c in review.result.candidates}
-            threshold = accounts.settings(self.gallery).threshold
+        self._shown = None
+        if crops is None:
+            crops = {}
+            if review is not None and self.gallery is not None:
+                crops = {c.face_id: self.gallery.face_crop(c.face_id)
+                         for c in review.result.candidates}
+                threshold = accounts.settings(self.gallery).threshold
         self.candidates.set_review(review, crops, threshold)
         self.decision.set_candidate(review, None)
         self.compare.clear_candidate()
@@ -1242,29 +1303,60 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     def _on_candidate_selected(self, rank: int) -> None:
+        """Show a candidate: its details are read and its original photo decoded and
+        checked off the GUI thread (the pane says so meanwhile); the view is logged."""
         if self.review is None or self.gallery is None:
             return
-        cand = self.review.candidate(rank)
-        details = self.gallery.face_details([cand.face_id]).get(cand.face_id, {})
-        landmarks = self.gallery.face_landmarks(cand.face_id)
-        box = Box(*details.get("box", [0, 0, 0, 0]))
+        review = self.review
+        cand = review.candidate(rank)
         label = cand.person_id if not cand.name or cand.name == cand.person_id else \
             f"{cand.person_id} — {cand.name}"
-        shown = f"{rank}. {label}" if self.review.scores_visible(rank) else label
-        info = {"person_id": cand.person_id, "name": cand.name or "", **details,
-                **{f"metadata: {k}": v for k, v in details.get("metadata", {}).items()}}
-        info.pop("metadata", None)
-        self.compare.set_candidate(details.get("path"), landmarks, box, shown, info)
-        self.decision.set_candidate(self.review, rank)
-        search_id = self.review.search_id
-        if self.session is not None and search_id is not None and \
+        shown = f"{rank}. {label}" if review.scores_visible(rank) else label
+        self._shown = (review, rank)
+        self.compare.candidate_loading(shown)
+        self.decision.set_candidate(review, rank)
+
+        def still_shown() -> bool:
+            return self._shown == (review, rank)
+
+        def read(gallery: Gallery) -> tuple[dict[str, Any], Any]:
+            details = gallery.face_details([cand.face_id]).get(cand.face_id, {})
+            return details, gallery.face_landmarks(cand.face_id)
+
+        def got_details(out: tuple[dict[str, Any], Any]) -> None:
+            if not still_shown():
+                return
+            details, landmarks = out
+            box = Box(*details.get("box", [0, 0, 0, 0]))
+            info = {"person_id": cand.person_id, "name": cand.name or "", **details,
+                    **{f"metadata: {k}": v for k, v in details.get("metadata", {}).items()}}
+            info.pop("metadata", None)
+            path = details.get("path")
+
+            def got_original(original: Original) -> None:
+                if still_shown():
+                    self.compare.set_candidate(path, landmarks, box, shown, info,
+                                               original=original)
+
+            # up to 200 MB read, decoded and hashed: in the pool, beside the gallery lane
+            self.run_app_call(lambda: read_original(path, details.get("sha256")),
+                              got_original, on_gallery=False)
+
+        self.run_app_call(read, got_details)
+        search_id = review.search_id
+        session = self.session
+        if session is not None and search_id is not None and \
                 (search_id, rank) not in self._viewed:
-            try:
-                cases.candidate_viewed(self.session, search_id, rank)
-            except FaceDeskError as exc:
-                self.statusBar().showMessage(exc.message, 8000)
-            else:
-                self._viewed.add((search_id, rank))
+            self._viewed.add((search_id, rank))  # also while it is being logged
+
+            def not_logged(exc: BaseException) -> None:
+                self._viewed.discard((search_id, rank))
+                self.statusBar().showMessage(describe_error(exc), 8000)
+
+            self.run_app_call(
+                lambda gallery: cases.candidate_viewed(rebind(session, gallery), search_id,
+                                                       rank),
+                lambda _event: None, not_logged)
 
     def _on_blind_toggled(self, blind: bool) -> None:
         self.settings.setValue("blind_review", blind)
@@ -1279,28 +1371,43 @@ class MainWindow(QMainWindow):
         if self.session is None:
             self.decision.show_error("Not signed in: sign in to record a decision")
             return
-        try:
-            row = self.review.record_decision(self.session, rank, decision, rationale)
-        except (ReviewError, FaceDeskError) as exc:
-            self.decision.show_error(exc.message)
-            self._refresh_case()
-            return
-        except Exception as exc:  # e.g. the disk is full: say so, keep the window alive
-            self.decision.show_error(f"The decision could not be stored: {exc}")
-            return
-        self.decision.decision_recorded(row)
-        self.candidates.refresh()
-        # the decision form is now read-only: without this the focus went on to the next
-        # widget that takes it, the top-K box, where typing changed the number of
-        # candidates; the list is where the review goes on (arrow keys, next candidate)
-        self.candidates.table.setFocus(Qt.FocusReason.OtherFocusReason)
-        what = DECISIONS[decision].lower()
-        if row.get("status") == "pending":
-            said = f"{what} recorded, pending second review (not a result yet)"
-        else:
-            said = f"{what} recorded" + (" — investigative lead only"
-                                         if decision == "possible_lead" else "")
-        self.statusBar().showMessage(f"Candidate {rank}: {said}", 10000)
+        if self.decision.is_saving():
+            return  # the click before is still being stored
+        review, session = self.review, self.session
+
+        def store(gallery: Gallery) -> dict[str, Any]:
+            return review.record_decision(rebind(session, gallery), rank, decision,
+                                          rationale)
+
+        def stored(row: dict[str, Any]) -> None:
+            self.decision.set_saving(False)
+            if self.review is not review:
+                return
+            if self.candidates.selected_rank() == rank:
+                self.decision.decision_recorded(row)
+            self.candidates.refresh()
+            # the decision form is now read-only: without this the focus went on to the
+            # next widget that takes it, the top-K box, where typing changed the number
+            # of candidates; the list is where the review goes on (arrow keys, next)
+            self.candidates.table.setFocus(Qt.FocusReason.OtherFocusReason)
+            what = DECISIONS[decision].lower()
+            if row.get("status") == "pending":
+                said = f"{what} recorded, pending second review (not a result yet)"
+            else:
+                said = f"{what} recorded" + (" — investigative lead only"
+                                             if decision == "possible_lead" else "")
+            self.statusBar().showMessage(f"Candidate {rank}: {said}", 10000)
+
+        def not_stored(exc: BaseException) -> None:
+            self.decision.set_saving(False)
+            if isinstance(exc, (ReviewError, FaceDeskError)):
+                self.decision.show_error(exc.message)
+                self._refresh_case()
+            else:  # e.g. the disk is full: say so, keep the window alive
+                self.decision.show_error(f"The decision could not be stored: {exc}")
+
+        self.decision.set_saving(True)
+        self.run_app_call(store, stored, not_stored)
 
     def _may_discard_review(self) -> bool:
         """Ask before dropping a candidate list with undecided candidates; nothing of an
@@ -1331,6 +1438,13 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     def _on_busy(self, busy: bool) -> None:
+        self._engine_busy = busy
+        self._show_busy()
+
+    def _show_busy(self) -> None:
+        """The engine thread or an app call of the window is working: the busy bar shows
+        and nothing that would start more of it can be used (no second submit)."""
+        busy = self._engine_busy or self._working > 0
         self.busy_bar.setVisible(busy)
         self.probe_panel.set_busy(busy)
         self._update_actions()
@@ -1351,8 +1465,10 @@ class MainWindow(QMainWindow):
         self._save_state()
         if self.clip_panel is not None:
             self.clip_panel.shutdown()
-        self.engine.shutdown()
+        # this window's running work, the engine thread with it: cancelled and waited for
+        tasks().shutdown(owner=self)
         if self.gallery is not None:
+            tasks().release_gallery(self.gallery.path)
             self.gallery.close()
             self.gallery = None
         self._temp_dir.cleanup()

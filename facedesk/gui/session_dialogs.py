@@ -31,6 +31,7 @@ from facedesk.app.accounts import Session
 from facedesk.app.cases import Case
 from facedesk.errors import FaceDeskError
 from facedesk.gui.sizing import fit_to_screen
+from facedesk.gui.tasks import describe_error, rebind, run_task
 from facedesk.store import Gallery
 
 OTHER_PURPOSE = "Other"
@@ -214,19 +215,28 @@ class SignInDialog(QDialog):
         self.user_combo.setCurrentIndex(index)
 
     def sign_in(self) -> bool:
+        """Check the password off the GUI thread (Argon2 takes a while, the sign-in is a
+        write); the button is disabled meanwhile. True when the check was started."""
         user_id = self.user_combo.currentData()
-        if user_id is None:
+        if user_id is None or not self.sign_in_button.isEnabled():
             return False
-        try:
-            self.session = accounts.sign_in(self.gallery, str(user_id),
-                                            self.password_edit.text())
-        except FaceDeskError as exc:
-            _show_error(self.error, exc.message)
+        password = self.password_edit.text()
+        self.sign_in_button.setEnabled(False)
+
+        def signed_in(session: Session) -> None:
+            self.sign_in_button.setEnabled(True)
+            self.session = rebind(session, self.gallery)
+            _show_error(self.error, "")
+            self.accept()
+
+        def refused(exc: BaseException) -> None:
+            self.sign_in_button.setEnabled(True)
+            _show_error(self.error, describe_error(exc))
             self.password_edit.selectAll()
             self.password_edit.setFocus()
-            return False
-        _show_error(self.error, "")
-        self.accept()
+
+        run_task(self, lambda gallery: accounts.sign_in(gallery, str(user_id), password),
+                 signed_in, refused, gallery=self.gallery.path)
         return True
 
     def sign_in_os(self) -> bool:

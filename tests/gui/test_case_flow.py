@@ -14,6 +14,7 @@ import pytest
 from fakes import one_face, save_png
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QMessageBox, QPushButton, QRadioButton, QToolButton
+from settle import settle
 
 from facedesk.app import accounts, audit, cases
 from facedesk.engine.spec import EngineSpec
@@ -45,6 +46,7 @@ def sign_in_through_dialog(qtbot, window: MainWindow, user_id: str) -> None:
     dialog.password_edit.clear()
     qtbot.keyClicks(dialog.password_edit, PASSWORDS[user_id])
     qtbot.mouseClick(dialog.sign_in_button, Qt.MouseButton.LeftButton)
+    settle(qtbot, dialog)
     assert window.session is not None and window.session.user_id == user_id
     assert window.sign_in_dialog is None
 
@@ -56,7 +58,8 @@ def load_probe(qtbot, window: MainWindow, tmp_path: Path, person: int = 2) -> No
     qtbot.waitUntil(lambda: window.probe is not None
                     and window.probe_panel.selected_face() is not None)
     # and the engine thread done describing the face (the Search action says "working…")
-    qtbot.waitUntil(lambda: "working" not in window.act_search.toolTip(), timeout=20000)
+    qtbot.waitUntil(lambda: "working" not in window.act_search.toolTip()
+                    and not window.busy_bar.isVisible(), timeout=20000)
 
 
 def search(qtbot, window: MainWindow) -> None:
@@ -65,6 +68,7 @@ def search(qtbot, window: MainWindow) -> None:
     with qtbot.waitSignal(window.engine.searched, timeout=20000):
         qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: window.review is not None)
+    settle(qtbot, window)
 
 
 def kinds(gallery: Gallery) -> list[str]:
@@ -83,6 +87,7 @@ def test_a_case_from_sign_in_to_lead_sheet(qtbot, window: MainWindow, make_galle
     dialog.select_user("ann")
     qtbot.keyClicks(dialog.password_edit, "not-the-password")
     qtbot.mouseClick(dialog.sign_in_button, Qt.MouseButton.LeftButton)
+    settle(qtbot, dialog)
     assert dialog.isVisible() and window.session is None
     assert dialog.error.text() == accounts.SIGN_IN_REFUSED
     assert dialog.user_combo.currentData() == "ann"
@@ -92,6 +97,7 @@ def test_a_case_from_sign_in_to_lead_sheet(qtbot, window: MainWindow, make_galle
     dialog.password_edit.clear()
     qtbot.keyClicks(dialog.password_edit, PASSWORDS["ann"])
     qtbot.mouseClick(dialog.sign_in_button, Qt.MouseButton.LeftButton)
+    settle(qtbot, dialog)
     assert window.session is None and dialog.error.text() == accounts.SIGN_IN_REFUSED
     qtbot.wait(1100)
     sign_in_through_dialog(qtbot, window, "ann")
@@ -132,6 +138,7 @@ def test_a_case_from_sign_in_to_lead_sheet(qtbot, window: MainWindow, make_galle
     window.act_prev.trigger()
     window.act_next.trigger()
     window.act_prev.trigger()
+    settle(qtbot, window)
     viewed = [e.data["rank"] for e in audit.events(gallery) if e.kind == "candidate_viewed"]
     assert sorted(viewed) == [1, 2]
 
@@ -143,6 +150,7 @@ def test_a_case_from_sign_in_to_lead_sheet(qtbot, window: MainWindow, make_galle
     qtbot.keyClicks(window.decision.rationale_edit,
                     "Same hairline, eyebrow shape and ear lobes; no dissimilar feature.")
     qtbot.mouseClick(window.findChild(QPushButton, "confirmButton"), Qt.MouseButton.LeftButton)
+    settle(qtbot, window)
     assert window.decision.hint.text().startswith(f"Recorded: {PENDING_LEAD}")
     [lead] = cases.decisions(gallery, window.case.id)
     assert (lead["reviewer"], lead["decision"], lead["status"], lead["search_id"]) == (

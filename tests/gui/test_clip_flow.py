@@ -10,6 +10,7 @@ from pathlib import Path
 from clipgen import FakeWalk, fake_clip
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QPushButton, QRadioButton
+from settle import settle
 from test_case_flow import window  # noqa: F401  (the window fixture)
 from test_workflow_real import drop_file
 
@@ -51,6 +52,7 @@ def test_drop_a_clip_pick_a_track_search_and_decide(
     with qtbot.waitSignal(window.engine.searched, timeout=20000):
         window.search()
     qtbot.waitUntil(lambda: window.review is not None)
+    settle(qtbot, window)
     assert window.review.result.candidates[0].person_id == "person_2"
 
     search = cases.searches(window.gallery, case.id)[-1]
@@ -87,6 +89,7 @@ def test_a_frame_from_the_scrubber_and_cancel_while_reading(
     with qtbot.waitSignal(window.engine.searched, timeout=20000):
         window.search()
     qtbot.waitUntil(lambda: window.review is not None)
+    settle(qtbot, window)
     prov = cases.searches(window.gallery, case.id)[-1]["provenance"]
     assert prov["fused"] is False and prov["track"] is None
     assert [(f["frame"], f["timecode"]) for f in prov["frames"]] == [(15, "00:00:01.500")]

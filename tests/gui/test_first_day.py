@@ -15,6 +15,7 @@ from layout_checks import cut_widgets, status_message_cut
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QToolButton
+from settle import settle
 from test_import_dialog import hold_at, run_to_end
 from test_workflow_real import drop_file
 
@@ -108,6 +109,7 @@ def test_an_analysts_first_day(qtbot, tmp_path: Path, people_dir: Path, fake_spe
         qtbot.mouseClick(window.findChild(QToolButton, "searchButton"),
                          Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: window.review is not None)
+    settle(qtbot, window)
     assert window.candidates.selected_rank() == 1
     assert status_message_cut(window) is None
     no_cuts(window)
@@ -127,6 +129,7 @@ def test_an_analysts_first_day(qtbot, tmp_path: Path, people_dir: Path, fake_spe
     qtbot.keyClicks(panel.rationale_edit, "Same face shape and eyebrows")
     top_k = window.top_k.value()
     qtbot.mouseClick(panel.record_button, Qt.MouseButton.LeftButton)
+    settle(qtbot, window)
     assert window.review.decided[1]["decision"] == "possible_lead"
     assert window.focusWidget() is window.candidates.table
     qtbot.keyClicks(window.focusWidget(), "5")

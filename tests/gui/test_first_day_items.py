@@ -11,6 +11,7 @@ import pytest
 from conftest import PASSWORDS
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QMessageBox
+from settle import settle
 from test_main_window import load_and_search
 
 from facedesk.app import accounts, audit, cases
@@ -132,6 +133,7 @@ def test_a_face_whose_landmarks_do_not_fit_is_not_adequate_and_can_be_turned_upr
     with qtbot.waitSignal(window.engine.searched, timeout=20000):
         window.search()
     qtbot.waitUntil(lambda: window.review is not None)
+    settle(qtbot, window)
     record = cases.search_record(window.gallery, window.review.search_id)
     adjustment = {"kind": "rotated", "degrees": 90.0, "from_sha256": before.sha256,
                   "from_name": "probe.png"}
@@ -183,6 +185,7 @@ def test_the_case_overview_names_each_decisions_search_and_probe(
     load_and_search(qtbot, window, make_gallery(os_user="ann", every_candidate=True),
                     tmp_path, start_case)
     window.decision.decision_requested.emit(1, "not_the_person", "different ears")
+    settle(qtbot, window)
     overview = window.case_overview()
     assert overview is not None
     qtbot.addWidget(overview)

@@ -11,6 +11,7 @@ from conftest import PASSWORDS
 from layout_checks import cut_widgets, fits_screen, status_message_cut
 from PySide6.QtCore import QSettings, QSize, Qt
 from PySide6.QtWidgets import QGroupBox, QLineEdit, QPushButton, QTableWidget, QWidget
+from settle import settle
 from test_import_dialog import child, make_dialog, messy_people, run_to_end
 from test_main_window import load_and_search
 
@@ -55,6 +56,7 @@ def test_the_workspace_after_a_search_fits(qtbot, window: MainWindow, make_galle
     assert table.viewport().height() >= 3 * table.rowHeight(0)
     # the decision's message fits too, and the focus does not land in the top-K box
     window.decision.decision_requested.emit(1, "possible_lead", "Same ears and scar")
+    settle(qtbot, window)
     assert "Candidate 1: possible lead recorded" in window.statusBar().currentMessage()
     assert window.focusWidget() is window.candidates.table
     assert status_message_cut(window) is None
@@ -81,6 +83,7 @@ def test_the_regions_keep_their_widths(qtbot, window: MainWindow, make_gallery,
     with qtbot.waitSignal(window.engine.searched, timeout=20000):
         window.search()
     qtbot.waitUntil(lambda: window.review is not None)
+    settle(qtbot, window)
     qtbot.wait(10)
     seen.append(window.columns.sizes())
     assert seen == [sizes] * len(seen)
@@ -144,6 +147,7 @@ def test_every_dialog_fits(qtbot, window: MainWindow, make_gallery, tmp_path: Pa
     gallery_path = make_gallery(os_user="ann", every_candidate=True)
     load_and_search(qtbot, window, gallery_path, tmp_path, start_case)
     window.decision.decision_requested.emit(1, "possible_lead", "Same ears and scar")
+    settle(qtbot, window)
     window.resize(*screen)
 
     def about() -> QWidget:

@@ -10,6 +10,7 @@ import pytest
 from fakes import face_photo, save_png
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QMessageBox
+from settle import settle
 
 from facedesk.domain.faces import Box
 from facedesk.engine.spec import EngineSpec
@@ -56,6 +57,7 @@ def load_and_search(qtbot, window: MainWindow, gallery_path: Path, tmp_path: Pat
     with qtbot.waitSignal(window.engine.searched, timeout=20000):
         window.search()
     qtbot.waitUntil(lambda: window.review is not None)
+    settle(qtbot, window)
 
 
 def test_probe_search_review_decide(qtbot, window: MainWindow, gallery_path: Path,
@@ -69,6 +71,7 @@ def test_probe_search_review_decide(qtbot, window: MainWindow, gallery_path: Pat
 
     # the signed-in reviewer records a decision through the panel's own signal
     window.decision.decision_requested.emit(1, "possible_lead", "Same face shape and eyebrows")
+    settle(qtbot, window)
     with Gallery.open(gallery_path) as g:
         rows = g.decisions()
     assert [(r["person_id"], r["decision"], r["reviewer"]) for r in rows] == [
