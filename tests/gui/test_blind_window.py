@@ -10,6 +10,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QPushButton, QRadioButton
+from settle import settle
 from test_case_flow import load_probe, search
 
 from facedesk.app import cases
@@ -22,6 +23,7 @@ def decide_in_panel(qtbot, w: MainWindow) -> None:
     w.decision.rationale_edit.clear()
     qtbot.keyClicks(w.decision.rationale_edit, "Different ear lobes and chin.")
     qtbot.mouseClick(w.findChild(QPushButton, "confirmButton"), Qt.MouseButton.LeftButton)
+    settle(qtbot, w)
 
 
 def test_blind_review_in_the_window_hides_scores_and_is_stored_as_blind(

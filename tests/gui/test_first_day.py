@@ -133,6 +133,7 @@ def test_an_analysts_first_day(qtbot, tmp_path: Path, people_dir: Path, fake_spe
     assert window.review.decided[1]["decision"] == "possible_lead"
     assert window.focusWidget() is window.candidates.table
     qtbot.keyClicks(window.focusWidget(), "5")
+    settle(qtbot, window)  # the key selected candidate 5: it is being shown
     assert window.top_k.value() == top_k
     no_cuts(window)
 

@@ -77,6 +77,7 @@ def test_the_regions_keep_their_widths(qtbot, window: MainWindow, make_gallery,
                  lambda: window.compare.set_landmarks_visible(True),
                  lambda: window.compare.set_mode("side"), window.act_prev.trigger):
         step()
+        settle(qtbot, window)
         qtbot.wait(10)
         seen.append(window.columns.sizes())
     window.review = None  # the next search drops this list without asking
