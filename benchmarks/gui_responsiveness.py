@@ -47,6 +47,7 @@ import argparse
 import contextlib
 import hashlib
 import importlib.util
+import itertools
 import json
 import os
 import statistics
@@ -64,7 +65,6 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("FACEDESK_WITNESS_SYSLOG", "off")
 
 import numpy as np  # noqa: E402
-
 import synthetic  # noqa: E402
 
 HEARTBEAT_MS = 5
@@ -217,7 +217,7 @@ class Heartbeat:
         after = [t for t in self.beats if t > end][:1]
         before = [t for t in self.beats if t < start][-1:]
         times = before + times + after
-        return [(b - a) * 1000 for a, b in zip(times, times[1:], strict=False)]
+        return [(b - a) * 1000 for a, b in itertools.pairwise(times)]
 
 
 class StallWatch:
