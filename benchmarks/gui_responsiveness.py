@@ -23,6 +23,7 @@ calls keep the GIL, see the README).
 
 Phases, each from the action to the window showing its result:
 
+0. idle: two seconds of nothing, the noise floor (a loaded machine's scheduling);
 1. open: `open_gallery` on the N-face gallery (summary, the sign-in dialog);
 2. sign in: ann's password typed in the sign-in dialog, the button clicked (Argon2);
    then, not measured, a case opened (through the app API, as the case dialog does);
@@ -71,7 +72,7 @@ HEARTBEAT_MS = 5
 TARGET_MS = 100
 PASSWORDS = {"admin": "kettle-Orbit-9731", "ann": "velvet-Harbor-4402",
              "sam": "copper-Meadow-5518"}
-PHASES = ["open", "sign in", "search", "browse", "decide", "case overview", "verify audit",
+PHASES = ["idle", "open", "sign in", "search", "browse", "decide", "case overview", "verify audit",
           "lead sheet"]
 
 
@@ -184,7 +185,10 @@ def import_child(db: str, source: str) -> None:
     from facedesk import cli
     from facedesk.engine.spec import EngineSpec
 
-    cli.engine_spec = lambda detector, jitters: EngineSpec("fakes:FakeEngine")  # type: ignore[assignment]
+    def fake(detector: str, jitters: int) -> EngineSpec:
+        return EngineSpec("fakes:FakeEngine")
+
+    cli.engine_spec = fake
     os.environ["FACEDESK_PASSWORD"] = PASSWORDS["admin"]
     sys.argv = ["facedesk", "import", source, "--db", db, "--user", "admin", "--quiet",
                 "--workers", "1"]
@@ -220,6 +224,10 @@ class Heartbeat:
         return [(b - a) * 1000 for a, b in itertools.pairwise(times)]
 
 
+#: where a thread waits for work (not what holds the GUI thread)
+IDLE_FRAMES = {"get", "wait", "_wait_for_tstate_lock", "run", "select", "poll"}
+
+
 class StallWatch:
     """With --why: a thread that looks at the GUI thread's stack whenever the heartbeat
     has not beaten for 40 ms, and counts where it stood (what holds the thread)."""
@@ -236,15 +244,19 @@ class StallWatch:
         def watch() -> None:
             while not self._stop.wait(0.01):
                 if self.beat.beats and time.perf_counter() - self.beat.beats[-1] > 0.04:
-                    frame = sys._current_frames().get(self.gui)
-                    if frame is None:
-                        continue
-                    stack = traceback.extract_stack(frame)
-                    ours = [f for f in stack if "facedesk" in f.filename
-                            and "gui_responsiveness" not in f.filename][-4:]
-                    key = " <- ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}"
-                                      for f in reversed(ours or stack[-3:]))
-                    self.where[key] = self.where.get(key, 0) + 1
+                    frames = sys._current_frames()
+                    for ident, frame in frames.items():
+                        if ident == threading.get_ident():
+                            continue
+                        stack = traceback.extract_stack(frame)
+                        if ident != self.gui and stack[-1].name in IDLE_FRAMES:
+                            continue  # a worker waiting for work
+                        ours = [f for f in stack if "facedesk" in f.filename
+                                and "gui_responsiveness" not in f.filename][-3:]
+                        key = ("GUI: " if ident == self.gui else "worker: ") + " <- ".join(
+                            f"{Path(f.filename).name}:{f.lineno} {f.name}"
+                            for f in reversed(ours or stack[-2:]))
+                        self.where[key] = self.where.get(key, 0) + 1
 
         self.thread = threading.Thread(target=watch, daemon=True)
         self.thread.start()
@@ -253,8 +265,9 @@ class StallWatch:
         self._stop.set()
 
     def report(self) -> None:
-        print("  where the GUI thread stood during stalls (10 ms samples):")
-        for key, n in sorted(self.where.items(), key=lambda kv: -kv[1])[:12]:
+        print("  where the threads stood during stalls (10 ms samples; a worker holding the "
+              "GIL stops the GUI thread too):")
+        for key, n in sorted(self.where.items(), key=lambda kv: -kv[1])[:20]:
             print(f"    {n * 10:>6} ms  {key}")
 
 
@@ -314,6 +327,8 @@ def run_once(db: Path, probe: Path, work: Path, label: str,
         app.processEvents()
         time.sleep(0.005)
 
+    with phase("idle"):  # nothing to do: what the machine's load alone costs
+        idle(2.0)
     with phase("open"):
         window.open_gallery(db)
         wait_until(app, lambda: isinstance(window.sign_in_dialog, SignInDialog))
@@ -370,7 +385,7 @@ def run_once(db: Path, probe: Path, work: Path, label: str,
         assert isinstance(audit_dialog, AuditLogDialog)
         audit_dialog.verify_button.click()
         wait_until(app, lambda: bool(audit_dialog.verify_label.text()))
-        wait_until(app, settled)
+        wait_until(app, lambda: tasks().idle(audit_dialog))
     audit_dialog.close()
     window.set_session(session)
     window.set_case(cases.get_case(window.gallery, case.id))
@@ -378,9 +393,12 @@ def run_once(db: Path, probe: Path, work: Path, label: str,
     assert isinstance(overview, CaseOverviewDialog)
     wait_until(app, settled)
     with phase("lead sheet"):
-        written = overview.export_lead_sheet(decision_id, work / f"sheets-{label}")
-        wait_until(app, lambda: bool(written) or bool(getattr(overview, "_written", None)))
-        wait_until(app, settled)
+        # as the Export button does: written off the GUI thread
+        overview.export_lead_sheet(decision_id, work / f"sheets-{label}", wait=False)
+        wait_until(app, lambda: bool(getattr(overview, "_written", None))
+                   or overview.error_label.isVisible())
+        wait_until(app, lambda: tasks().idle(overview))
+    assert getattr(overview, "_written", None), overview.error_label.text()
     overview.close()
     beat.timer.stop()
     if watch is not None:
@@ -404,7 +422,7 @@ def report(title: str, result: dict[str, tuple[float, float]]) -> bool:
     for name in PHASES:
         longest, median = result[name]
         flag = "" if longest <= TARGET_MS else f"  over {TARGET_MS} ms"
-        ok = ok and not flag
+        ok = ok and (not flag or name == "idle")
         print(f"  {name:<14} {longest:>8.1f} ms {median:>6.1f} ms{flag}")
     return ok
 
@@ -466,7 +484,8 @@ def main(argv: list[str] | None = None) -> int:
                  f"{args.faces:,} faces, while `facedesk import` writes into the gallery"
                  + ("" if still else " (the import ended before the last phase)"))
         ok = report(title, result) and ok
-    print(f"\ntarget (no stall over {TARGET_MS} ms): {'met' if ok else 'NOT met'}")
+    print(f"\ntarget (no stall over {TARGET_MS} ms): {'met' if ok else 'NOT met'}; load "
+          f"average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     return 0 if ok else 1
 
 

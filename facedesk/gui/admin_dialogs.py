@@ -60,6 +60,7 @@ from facedesk.errors import AccountError, FaceDeskError, ImageError, LeadError
 from facedesk.gui.compare_view import CompareView
 from facedesk.gui.formatting import when
 from facedesk.gui.sizing import fit_to_screen
+from facedesk.gui.tasks import describe_error, rebind, run_task
 
 T = TypeVar("T")
 
@@ -264,6 +265,15 @@ class _Messages:
         except FaceDeskError as exc:
             self.show_error(exc.message)
             raise
+
+    def act_later(self, fn: Callable[[Session], T], then: Callable[[T], object]) -> None:
+        """Run one action off the GUI thread (facedesk.gui.tasks: `fn(session)`, the
+        session working through the gallery lane's connection), then `then(result)` on
+        the GUI thread; a refusal is shown inline."""
+        self.show_error("")
+        session: Session = self.session  # type: ignore[attr-defined]
+        run_task(self, lambda gallery: fn(rebind(session, gallery)), then,  # type: ignore[arg-type]
+                 lambda exc: self.show_error(describe_error(exc)), gallery=session.gallery.path)
 
     def _allow(self, session: Session, button: QWidget, action: str, ready: bool = True,
                why_not: str = "") -> None:
@@ -842,21 +852,28 @@ class CaseOverviewDialog(QDialog, _Messages):
 
     # -- actions -------------------------------------------------------------------------------
 
-    def export_lead_sheet(self, decision_id: int, out_dir: Path) -> list[Path]:
-        """Write the lead sheet of a confirmed lead (PDF and HTML) into `out_dir`."""
-        def run() -> list[Path]:
+    def export_lead_sheet(self, decision_id: int, out_dir: Path,
+                          wait: bool = True) -> list[Path] | None:
+        """Write the lead sheet of a confirmed lead (PDF and HTML) into `out_dir`.
+        wait=False (the Export button): written off the GUI thread (None is returned)."""
+        def run(session: Session) -> list[Path]:
             from facedesk.app import lead_sheet
 
-            return list(lead_sheet.export_lead_sheet(self.session, decision_id, out_dir,
+            return list(lead_sheet.export_lead_sheet(session, decision_id, out_dir,
                                                      ("pdf", "html")))
 
-        paths = self.act(run)
-        self.show_status("Lead sheet written: " + ", ".join(str(p) for p in paths))
-        self._written = paths
-        self.open_sheet_button.setVisible(bool(paths))
-        self.open_sheet_button.setToolTip(f"Open {paths[0]}" if paths else "")
-        self.refresh()
-        return paths
+        def shown(paths: list[Path]) -> list[Path]:
+            self.show_status("Lead sheet written: " + ", ".join(str(p) for p in paths))
+            self._written = paths
+            self.open_sheet_button.setVisible(bool(paths))
+            self.open_sheet_button.setToolTip(f"Open {paths[0]}" if paths else "")
+            self.refresh()
+            return paths
+
+        if wait:
+            return shown(self.act(lambda: run(self.session)))
+        self.act_later(run, shown)
+        return None
 
     def _open_sheet(self) -> None:
         if self._written:
@@ -869,7 +886,7 @@ class CaseOverviewDialog(QDialog, _Messages):
         folder = QFileDialog.getExistingDirectory(self, "Folder for the lead sheet",
                                                   str(Path.home()))
         if folder:
-            _quietly(lambda: self.export_lead_sheet(int(d["id"]), Path(folder)))
+            self.export_lead_sheet(int(d["id"]), Path(folder), wait=False)
 
     def close_case(self, note: str) -> cases.Case:
         """Close the case with a note; the dialog is read-only afterwards."""
@@ -1378,7 +1395,7 @@ class AuditLogDialog(QDialog, _Messages):
         self.verify_button.setToolTip("Check every event's hash and link, the append-only "
                                       "triggers, and the stored records against their events")
         self.verify_button.clicked.connect(lambda: self.verify(
-            self.expect_head_edit.text().strip() or None))
+            self.expect_head_edit.text().strip() or None, wait=False))
         self.verify_label = _wrapped(name="verifyResult")
         self.verify_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.export_button = QPushButton("Export…", objectName="exportAuditButton")
@@ -1478,9 +1495,11 @@ class AuditLogDialog(QDialog, _Messages):
 
     # -- actions -------------------------------------------------------------------------------
 
-    def verify(self, expect_head: str | None = None) -> audit.Verification:
+    def verify(self, expect_head: str | None = None,
+               wait: bool = True) -> audit.Verification | None:
         """Check the log and say the result in plain words; a broken or missing event is
-        highlighted and selected."""
+        highlighted and selected. wait=False (the Verify button): the check runs off the
+        GUI thread and is shown when done (None is returned)."""
         self.show_error("")
         head, seq = None, None
         if expect_head:
@@ -1489,58 +1508,74 @@ class AuditLogDialog(QDialog, _Messages):
             except (OSError, ValueError, AttributeError):
                 self.show_error(f"{expect_head} is neither a head hash nor an exported "
                                 "audit-log.json: verified without an expected head")
-        v = audit.verify(self.gallery, expect_head=head or None, expect_seq=seq)
-        self.broken_seq = None
-        if v.ok:
-            head_note = ("" if not head else
-                         " The head you gave is in the log: no event was lost since.")
-            self.verify_label.setStyleSheet(_OK_STYLE)
-            notes = "".join(f"\nNote: {n}" for n in v.notes)
+
+        def check(session: Session) -> audit.Verification:
+            return audit.verify(session.gallery, expect_head=head or None, expect_seq=seq)
+
+        def shown(v: audit.Verification) -> audit.Verification:
+            self.broken_seq = None
+            if v.ok:
+                head_note = ("" if not head else
+                             " The head you gave is in the log: no event was lost since.")
+                self.verify_label.setStyleSheet(_OK_STYLE)
+                notes = "".join(f"\nNote: {n}" for n in v.notes)
+                self.verify_label.setText(
+                    f"Intact: all {v.events} events are linked to the one before them, none was "
+                    "changed, removed or reordered, and the stored searches, decisions and "
+                    "second reviews agree with their events; every user, case, setting, "
+                    "calibration, person, photo and face is as its last event recorded it; the "
+                    "schema is FaceDesk's; the external witness of the head agrees."
+                    f"{head_note}\nHead: event {v.head_seq}, hash {v.head_hash}{notes}")
+                self.refresh()
+                return v
+            where = ""
+            if v.first_bad is not None:
+                ev = audit.event(self.gallery, v.first_bad)
+                where = (f" The first broken event is {v.first_bad} ({ev.label}, "
+                         f"{when(ev.at, seconds=True)}), highlighted below." if ev is not None else
+                         f" The first missing event is {v.first_bad}: the event after the gap "
+                         "is highlighted below.")
+            self.verify_label.setStyleSheet(_ERROR_STYLE)
             self.verify_label.setText(
-                f"Intact: all {v.events} events are linked to the one before them, none was "
-                "changed, removed or reordered, and the stored searches, decisions and "
-                "second reviews agree with their events; every user, case, setting, "
-                "calibration, person, photo and face is as its last event recorded it; the "
-                "schema is FaceDesk's; the external witness of the head agrees."
-                f"{head_note}\nHead: event {v.head_seq}, hash {v.head_hash}{notes}")
-            self.refresh()
+                "FAILED: the audit log was changed, cut short or damaged after it was written: "
+                f"it cannot be relied on as it is.{where}\n• " + "\n• ".join(v.problems))
+            if v.first_bad is not None:
+                self.broken_seq = v.first_bad
+                self.set_filter(None, None)  # show every event, so the broken one is visible
             return v
-        where = ""
-        if v.first_bad is not None:
-            ev = audit.event(self.gallery, v.first_bad)
-            where = (f" The first broken event is {v.first_bad} ({ev.label}, "
-                     f"{when(ev.at, seconds=True)}), highlighted below." if ev is not None else
-                     f" The first missing event is {v.first_bad}: the event after the gap "
-                     "is highlighted below.")
-        self.verify_label.setStyleSheet(_ERROR_STYLE)
-        self.verify_label.setText(
-            "FAILED: the audit log was changed, cut short or damaged after it was written: "
-            f"it cannot be relied on as it is.{where}\n• " + "\n• ".join(v.problems))
-        if v.first_bad is not None:
-            self.broken_seq = v.first_bad
-            self.set_filter(None, None)  # show every event, so the broken one is visible
-        return v
 
-    def export(self, out_dir: Path) -> dict[str, Any]:
-        """Write audit-log.json and audit-log.csv to `out_dir`; shows the head to keep."""
-        def run() -> dict[str, Any]:
-            return cases.export_audit(self.session, out_dir)
+        if wait:
+            return shown(check(self.session))
+        self.act_later(check, shown)
+        return None
 
-        result = self.act(run)
-        self.head_edit.setText(result["hash"])
-        self.show_status(
-            f"Exported {result['events']} events to {result['json']} and {result['csv']}. "
-            f"Keep the head — event {result['seq']}, hash {result['hash']} — apart from the "
-            "files: whoever checks the log later compares it.")
-        self._load_cases()
-        self.refresh()
-        return result
+    def export(self, out_dir: Path, wait: bool = True) -> dict[str, Any] | None:
+        """Write audit-log.json and audit-log.csv to `out_dir`; shows the head to keep.
+        wait=False (the Export button): written off the GUI thread (None is returned)."""
+        def run(session: Session) -> dict[str, Any]:
+            return cases.export_audit(session, out_dir)
+
+        def shown(result: dict[str, Any]) -> dict[str, Any]:
+            self.head_edit.setText(result["hash"])
+            self.show_status(
+                f"Exported {result['events']} events to {result['json']} and "
+                f"{result['csv']}. Keep the head — event {result['seq']}, hash "
+                f"{result['hash']} — apart from the files: whoever checks the log later "
+                "compares it.")
+            self._load_cases()
+            self.refresh()
+            return result
+
+        if wait:
+            return shown(self.act(lambda: run(self.session)))
+        self.act_later(run, shown)
+        return None
 
     def _export_clicked(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Folder for the audit log export",
                                                   str(Path.home()))
         if folder:
-            _quietly(lambda: self.export(Path(folder)))
+            self.export(Path(folder), wait=False)
 
 
 # --- retention ------------------------------------------------------------------------------
@@ -1629,16 +1664,22 @@ class RetentionDialog(QDialog, _Messages):
 
     # -- actions -------------------------------------------------------------------------------
 
-    def purge(self) -> cases.PurgePlan:
-        """Purge what is due now; what was purged."""
-        done = self.act(lambda: cases.purge(self.session))
-        self.refresh()
-        self.show_status(
-            f"Purged {len(done.searches)} search{'es' if len(done.searches) != 1 else ''} and "
-            f"{len(done.decisions)} decision{'s' if len(done.decisions) != 1 else ''}"
-            + (f" of case{'s' if len(done.cases) != 1 else ''} {', '.join(done.cases)}"
-               if done.cases else "") + ". The purge is recorded in the audit log.")
-        return done
+    def purge(self, wait: bool = True) -> cases.PurgePlan | None:
+        """Purge what is due now; what was purged. wait=False (the Purge button): purged
+        off the GUI thread (None is returned)."""
+        def shown(done: cases.PurgePlan) -> cases.PurgePlan:
+            self.refresh()
+            self.show_status(
+                f"Purged {len(done.searches)} search{'es' if len(done.searches) != 1 else ''}"
+                f" and {len(done.decisions)} decision{'s' if len(done.decisions) != 1 else ''}"
+                + (f" of case{'s' if len(done.cases) != 1 else ''} {', '.join(done.cases)}"
+                   if done.cases else "") + ". The purge is recorded in the audit log.")
+            return done
+
+        if wait:
+            return shown(self.act(lambda: cases.purge(self.session)))
+        self.act_later(cases.purge, shown)
+        return None
 
     def _purge_clicked(self) -> None:
         plan = self.plan
@@ -1652,7 +1693,7 @@ class RetentionDialog(QDialog, _Messages):
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
             QMessageBox.StandardButton.Cancel)
         if answer == QMessageBox.StandardButton.Yes:
-            _quietly(self.purge)
+            self.purge(wait=False)
 
     def _open_settings(self) -> None:
         SettingsDialog(self.session, self).exec()

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from fakes import FakeEngine, one_face, save_png
 from PySide6.QtCore import Qt
+from settle import settle
 
 from facedesk.app import accounts, audit, cases
 from facedesk.app.accounts import Session
@@ -459,7 +460,8 @@ def test_audit_verify_ok_then_tampered(qtbot, world: World) -> None:
     assert head is not None and dlg.table.rowCount() == head.seq
     dlg.set_filter("2026-0042", "decision")
     assert _texts(dlg.table, 3) == ["Decision"] and _texts(dlg.table, 4) == ["2026-0042"]
-    dlg.verify_button.click()
+    dlg.verify_button.click()  # checked off the GUI thread
+    settle(qtbot, dlg)
     assert dlg.verify_label.text().startswith("Intact:")
     assert "second reviews agree with their events" in dlg.verify_label.text()
     v = dlg.verify(head.hash)
