@@ -226,6 +226,7 @@ class MainWindow(QMainWindow):
         # themselves whenever the gallery's version changes)
         self._seen_data_version: int | None = None
         self._seen_faces: int | None = None
+        self._summary_task: Task | None = None  # the counts being read
         self.gallery_watch = QTimer(self)
         self.gallery_watch.setInterval(GALLERY_WATCH_MS)
         self.gallery_watch.timeout.connect(self.check_gallery_changed)
@@ -930,11 +931,14 @@ class MainWindow(QMainWindow):
         return f"Opened {gallery.path}"
 
     def refresh_summary(self) -> None:
-        if self.gallery is None:
+        self._show_summary(None if self.gallery is None else self.gallery.summary())
+
+    def _show_summary(self, s: dict[str, Any] | None) -> None:
+        """The gallery's counts in the status bar and its name in the title."""
+        if s is None:
             self.gallery_label.setText("No gallery open")
             self.setWindowTitle("FaceDesk")
             return
-        s = self.gallery.summary()
         self._seen_faces = s["faces"]
         # a "gallery changed" message of an earlier count is stale now (it said 761 faces
         # after the import had ended at 813)
@@ -952,23 +956,37 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"FaceDesk — {Path(s['path']).name}")
 
     def check_gallery_changed(self) -> None:
-        """Refresh the counts when another connection has written to the gallery."""
-        if self.gallery is None:
+        """Refresh the counts when another connection has written to the gallery; the
+        counts are read off the GUI thread (every tick of an import's run otherwise cost
+        the window a count of every face)."""
+        if self.gallery is None or self._summary_task is not None:
             return
         try:
             version = self.gallery.data_version()
-            if version == self._seen_data_version:
-                return
-            before = self._seen_faces
-            self._seen_data_version = version
-            self.refresh_summary()
-            self._apply_gallery_settings()
         except (sqlite3.Error, FaceDeskError):
             return  # busy or briefly unreadable: look again at the next tick
-        if before is not None and self._seen_faces is not None and self._seen_faces != before:
-            self.statusBar().showMessage(
-                f"{GALLERY_CHANGED} {self._seen_faces:,} faces now; the next search "
-                "includes them", 8000)
+        if version == self._seen_data_version:
+            return
+        before, path = self._seen_faces, self.gallery.path
+
+        def counted(s: dict[str, Any]) -> None:
+            self._summary_task = None
+            if self.gallery is None or self.gallery.path != path:
+                return
+            self._seen_data_version = version
+            self._show_summary(s)
+            self._apply_gallery_settings()
+            if before is not None and self._seen_faces is not None and \
+                    self._seen_faces != before:
+                self.statusBar().showMessage(
+                    f"{GALLERY_CHANGED} {self._seen_faces:,} faces now; the next search "
+                    "includes them", 8000)
+
+        def not_counted(_exc: BaseException) -> None:
+            self._summary_task = None  # busy or briefly unreadable: the next tick
+
+        self._summary_task = run_task(self, lambda gallery: gallery.summary(), counted,
+                                      not_counted, gallery=path)
 
     def show_gallery_info(self) -> None:
         if self.gallery is None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from fakes import one_face, save_png
 from PySide6.QtCore import QSettings
+from settle import settle
 
 from facedesk.app.importer import ImportOptions, run_import
 from facedesk.engine.spec import EngineSpec
@@ -27,6 +28,7 @@ def test_counts_follow_another_import(qtbot, tmp_path: Path, people_dir: Path,
     assert window.open_gallery(db)
     assert "16 photos · 15 faces" in window.gallery_label.text()
     window.check_gallery_changed()
+    settle(qtbot, window)
     assert window.statusBar().currentMessage().startswith("Opened")  # nothing changed
 
     more = tmp_path / "more"
@@ -36,6 +38,7 @@ def test_counts_follow_another_import(qtbot, tmp_path: Path, people_dir: Path,
         for _ in run_import(other, more, engine=fake_spec, options=ImportOptions(workers=1)):
             pass
     window.check_gallery_changed()
+    settle(qtbot, window)  # counted off the GUI thread
     assert "20 photos · 19 faces" in window.gallery_label.text()
     assert "The gallery changed: 19 faces now" in window.statusBar().currentMessage()
     window.close()
