@@ -97,6 +97,11 @@ def run(db: Path | None = None, engine: EngineSpec | None = None) -> int:
     app = make_app()
     from facedesk.gui.first_run import offer_first_run
     from facedesk.gui.main_window import MainWindow
+    from facedesk.gui.tasks import tasks
+
+    # the one registry of running work: when the event loop ends (the last window
+    # closed, or Quit), it cancels what still runs and waits for it
+    tasks()
 
     settings = QSettings()
     window = MainWindow(settings, engine=engine)
