@@ -167,3 +167,38 @@ def test_the_engine_thread_is_in_the_registry(qtbot) -> None:
     assert len(threads) == 1 and isinstance(threads[0], QThread) and threads[0].isRunning()
     engine.shutdown()
     assert not tasks().threads(owner)
+
+
+def test_closing_the_main_window_cancels_and_waits_for_its_work(qtbot, tmp_path: Path,
+                                                               fake_spec) -> None:
+    from PySide6.QtCore import QSettings
+
+    from facedesk.gui.main_window import MainWindow
+
+    window = MainWindow(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat),
+                        engine=fake_spec)
+    qtbot.addWidget(window)
+    window.show()
+    started = threading.Event()
+    ended: list[str] = []
+
+    def long_job(token: CancelToken):
+        started.set()
+        while not token.cancelled:
+            time.sleep(0.02)
+            yield "working"
+        time.sleep(0.2)
+        ended.append("cleaned up")
+
+    beat = Heartbeat()
+    run_task(window, long_job, lambda _last: None, progress=lambda _e: None)
+    assert started.wait(5)
+    qtbot.wait(300)  # the window keeps turning while the job runs
+    assert beat.longest < 0.3 and beat.beats >= 20
+    engine_threads = tasks().threads(window)
+    assert engine_threads  # the engine thread is the window's too
+    window.close()  # closeEvent: cancel, wait
+    beat.stop()
+    assert ended == ["cleaned up"]
+    assert all(t.isFinished() for t in engine_threads)
+    assert tasks().idle(window) and not tasks().threads(window)
