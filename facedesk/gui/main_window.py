@@ -1158,12 +1158,21 @@ class MainWindow(QMainWindow):
         if self._pending.pop(request, None) != "analyze":
             return
         # the bytes a search of this probe stores in the case: those that were analysed
-        try:
-            data: bytes | None = Path(probe.path).read_bytes()
-        except OSError:
-            data = None
-        self._probe_bytes = data if data is not None and \
-            imaging.sha256_bytes(data) == probe.sha256 else None
+        # (read and hashed again off the GUI thread; searching waits for it, busy)
+        self._probe_bytes = None
+
+        def read_again() -> bytes | None:
+            try:
+                data = Path(probe.path).read_bytes()
+            except OSError:
+                return None
+            return data if imaging.sha256_bytes(data) == probe.sha256 else None
+
+        def read(data: bytes | None) -> None:
+            if self.probe is probe:
+                self._probe_bytes = data
+
+        self.run_app_call(read_again, read, on_gallery=False)
         self.probe = probe
         self.probe_panel.set_probe(probe)
         n = len(probe.faces)
