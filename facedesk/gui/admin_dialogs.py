@@ -275,6 +275,15 @@ class _Messages:
         run_task(self, lambda gallery: fn(rebind(session, gallery)), then,  # type: ignore[arg-type]
                  lambda exc: self.show_error(describe_error(exc)), gallery=session.gallery.path)
 
+    def act_now_or_later(self, fn: Callable[[Session], T], then: Callable[[T], T],
+                         wait: bool) -> T | None:
+        """`then(fn(session))`: now (`act`), or with wait=False off the GUI thread
+        (`act_later`; None is returned)."""
+        if wait:
+            return then(self.act(lambda: fn(self.session)))  # type: ignore[attr-defined]
+        self.act_later(fn, then)
+        return None
+
     def _allow(self, session: Session, button: QWidget, action: str, ready: bool = True,
                why_not: str = "") -> None:
         """Enable `button` when the user may do `action` and the dialog is `ready`."""
@@ -870,10 +879,7 @@ class CaseOverviewDialog(QDialog, _Messages):
             self.refresh()
             return paths
 
-        if wait:
-            return shown(self.act(lambda: run(self.session)))
-        self.act_later(run, shown)
-        return None
+        return self.act_now_or_later(run, shown, wait)
 
     def _open_sheet(self) -> None:
         if self._written:
@@ -1566,10 +1572,7 @@ class AuditLogDialog(QDialog, _Messages):
             self.refresh()
             return result
 
-        if wait:
-            return shown(self.act(lambda: run(self.session)))
-        self.act_later(run, shown)
-        return None
+        return self.act_now_or_later(run, shown, wait)
 
     def _export_clicked(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Folder for the audit log export",
@@ -1676,10 +1679,7 @@ class RetentionDialog(QDialog, _Messages):
                    if done.cases else "") + ". The purge is recorded in the audit log.")
             return done
 
-        if wait:
-            return shown(self.act(lambda: cases.purge(self.session)))
-        self.act_later(cases.purge, shown)
-        return None
+        return self.act_now_or_later(cases.purge, shown, wait)
 
     def _purge_clicked(self) -> None:
         plan = self.plan

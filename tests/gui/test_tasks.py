@@ -41,6 +41,22 @@ class Heartbeat:
         self.timer.stop()
 
 
+class LongJob:
+    """A progress generator that runs until cancelled, then cleans up for 0.2 s."""
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        self.ended: list[str] = []
+
+    def __call__(self, token: CancelToken):
+        self.started.set()
+        while not token.cancelled:
+            time.sleep(0.02)
+            yield "working"
+        time.sleep(0.2)  # some clean-up after the cancel
+        self.ended.append("cleaned up")
+
+
 def test_slow_work_runs_off_the_gui_thread_and_the_result_comes_back_on_it(qtbot) -> None:
     parent = QWidget()
     gui = threading.get_ident()
@@ -118,28 +134,18 @@ def test_gallery_tasks_run_in_order_on_one_thread_with_its_own_connection(
 def test_closing_a_window_cancels_and_waits_for_its_work(qtbot) -> None:
     window = QWidget()
     child = QWidget(window)
-    started = threading.Event()
-    ended: list[str] = []
+    job = LongJob()
     delivered: list[object] = []
-
-    def long_job(token: CancelToken):
-        started.set()
-        while not token.cancelled:
-            time.sleep(0.02)
-            yield "working"
-        time.sleep(0.2)  # some clean-up after the cancel
-        ended.append("cleaned up")
-
-    run_task(child, long_job, delivered.append, progress=lambda _e: None)
+    run_task(child, job, delivered.append, progress=lambda _e: None)
     worker = GeneratorWorker(lambda token: iter(lambda: time.sleep(0.02) or token.cancelled,
                                                 True), window)
     worker.start()
-    assert started.wait(5)
+    assert job.started.wait(5)
     assert worker in tasks().threads(window)
     assert len(tasks().running(window)) == 1
     # what the main window does in closeEvent, and the application at quit
     assert tasks().shutdown(owner=window)
-    assert ended == ["cleaned up"]  # it was waited for, not abandoned
+    assert job.ended == ["cleaned up"]  # it was waited for, not abandoned
     assert worker.isFinished() and worker.cancel_token.cancelled
     assert tasks().idle(window) and not tasks().threads(window)
     QApplication.processEvents()
@@ -179,26 +185,16 @@ def test_closing_the_main_window_cancels_and_waits_for_its_work(qtbot, tmp_path:
                         engine=fake_spec)
     qtbot.addWidget(window)
     window.show()
-    started = threading.Event()
-    ended: list[str] = []
-
-    def long_job(token: CancelToken):
-        started.set()
-        while not token.cancelled:
-            time.sleep(0.02)
-            yield "working"
-        time.sleep(0.2)
-        ended.append("cleaned up")
-
+    job = LongJob()
     beat = Heartbeat()
-    run_task(window, long_job, lambda _last: None, progress=lambda _e: None)
-    assert started.wait(5)
+    run_task(window, job, lambda _last: None, progress=lambda _e: None)
+    assert job.started.wait(5)
     qtbot.wait(300)  # the window keeps turning while the job runs
     assert beat.longest < 0.3 and beat.beats >= 20
     engine_threads = tasks().threads(window)
     assert engine_threads  # the engine thread is the window's too
     window.close()  # closeEvent: cancel, wait
     beat.stop()
-    assert ended == ["cleaned up"]
+    assert job.ended == ["cleaned up"]
     assert all(t.isFinished() for t in engine_threads)
     assert tasks().idle(window) and not tasks().threads(window)
