@@ -12,6 +12,7 @@ disabled with a tooltip that says who may.
 from __future__ import annotations
 
 import contextlib
+import functools
 import html
 import json
 from collections.abc import Callable, Sequence
@@ -61,6 +62,7 @@ from facedesk.gui.compare_view import CompareView
 from facedesk.gui.formatting import when
 from facedesk.gui.sizing import fit_to_screen
 from facedesk.gui.tasks import describe_error, rebind, run_task
+from facedesk.store import Gallery
 
 T = TypeVar("T")
 
@@ -1361,6 +1363,14 @@ class SettingsDialog(QDialog, _Messages):
 # --- audit log ------------------------------------------------------------------------------
 
 
+def verify_file(path: Path, expect_head: str | None,
+                expect_seq: int | None) -> audit.Verification:
+    """`audit.verify` of the gallery at `path`, through a connection of its own (the
+    Verify button runs it in the task runner's worker process)."""
+    with Gallery.open(path) as gallery:
+        return audit.verify(gallery, expect_head=expect_head, expect_seq=expect_seq)
+
+
 class AuditLogDialog(QDialog, _Messages):
     """The audit log: events, filters, verification and export."""
 
@@ -1552,7 +1562,11 @@ class AuditLogDialog(QDialog, _Messages):
 
         if wait:
             return shown(check(self.session))
-        self.act_later(check, shown)
+        # every record of the gallery is digested again: in the worker process, whose
+        # GIL is not the GUI thread's
+        self.show_error("")
+        run_task(self, functools.partial(verify_file, self.gallery.path, head or None, seq),
+                 shown, lambda exc: self.show_error(describe_error(exc)), process=True)
         return None
 
     def export(self, out_dir: Path, wait: bool = True) -> dict[str, Any] | None:

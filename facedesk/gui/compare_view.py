@@ -168,23 +168,36 @@ class Original:
     warning: str = ""
 
 
-def read_original(path: str | Path | None, sha256: str | None) -> Original:
-    """Read, decode and check (SHA-256 against the import's) an original photo. Slow for
-    a large file (up to 200 MB): the window calls it off the GUI thread (any thread may)."""
+def check_original(path: str | Path | None, sha256: str | None
+                   ) -> tuple[NDArray[np.uint8] | None, str, str]:
+    """Read, decode and check (SHA-256 against the import's) an original photo: (its
+    pixels or None, why it cannot be shown, a caveat when it can). Slow for a large file
+    (up to 200 MB) and Qt-free: the window runs it in the task runner's worker process."""
     if path is None or str(path) == "":
-        return Original(None, "No photo path is recorded for this candidate.")
+        return None, "No photo path is recorded for this candidate.", ""
     try:
         data = imaging.read_file(Path(path))
         loaded = imaging.load_image(data, name=str(path))
     except ImageNotFound:
-        return Original(None, f"Original photo not found: {path}")
+        return None, f"Original photo not found: {path}", ""
     except ImageError as exc:
-        return Original(None, f"Original photo cannot be shown: {exc.message}")
+        return None, f"Original photo cannot be shown: {exc.message}", ""
     warning = ""
     if sha256 and imaging.sha256_bytes(data) != sha256:
         warning = ("This file has changed since it was imported (its SHA-256 differs): "
                    "the face and landmarks may not fit it.")
-    return Original(pixmap_ready_image(loaded.rgb), "", warning)
+    return loaded.rgb, "", warning
+
+
+def as_original(checked: tuple[NDArray[np.uint8] | None, str, str]) -> Original:
+    """`check_original`'s answer as an image ready for the screen (any thread)."""
+    rgb, message, warning = checked
+    return Original(None if rgb is None else pixmap_ready_image(rgb), message, warning)
+
+
+def read_original(path: str | Path | None, sha256: str | None) -> Original:
+    """`check_original` and `as_original` in one call (any thread)."""
+    return as_original(check_original(path, sha256))
 
 
 def pixmap_ready_image(rgb: NDArray[np.uint8]) -> QImage:

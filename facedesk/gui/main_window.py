@@ -15,6 +15,7 @@ that record; viewing a candidate and every decision are audit events.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import tempfile
 import time
@@ -64,7 +65,7 @@ from facedesk.gui.about_dialog import AboutDialog
 from facedesk.gui.calibration_dialog import CalibrationDialog
 from facedesk.gui.candidates_panel import CandidatesPanel
 from facedesk.gui.clip_panel import ClipPanel, probe_of, search_provenance
-from facedesk.gui.compare_view import CompareView, Original, read_original
+from facedesk.gui.compare_view import CompareView, Original, as_original, check_original
 from facedesk.gui.decision_panel import DecisionPanel
 from facedesk.gui.elided_label import ElidedLabel
 from facedesk.gui.first_run import default_gallery_dir, show_first_run, unused_path
@@ -1287,11 +1288,12 @@ class MainWindow(QMainWindow):
         self.run_app_call(record, recorded_search, not_recorded)
 
     def run_app_call(self, fn: Any, on_done: Any, on_failed: Any = None, *,
-                     on_gallery: bool = True) -> Task:
+                     on_gallery: bool = True, process: bool = False) -> Task:
         """Run an app call off the GUI thread: on the gallery lane (`fn(gallery)`, its
         own connection to the open gallery) or, with on_gallery=False, in the thread pool
-        (`fn()`). The window shows it is busy until `on_done` or `on_failed` (default: a
-        warning with the error) has been called on the GUI thread."""
+        (`fn()`; with process=True in the worker process). The window shows it is busy
+        until `on_done` or `on_failed` (default: a warning with the error) has been called
+        on the GUI thread."""
         self._working += 1
         self._show_busy()
 
@@ -1312,7 +1314,7 @@ class MainWindow(QMainWindow):
                 QMessageBox.warning(self, "FaceDesk", describe_error(exc))
 
         assert not on_gallery or self.gallery is not None
-        return run_task(self, fn, done, failed,
+        return run_task(self, fn, done, failed, process=process,
                         gallery=self.gallery.path if on_gallery and self.gallery else None)
 
     def _set_review(self, review: Review | None, crops: dict[int, bytes] | None = None,
@@ -1374,9 +1376,15 @@ class MainWindow(QMainWindow):
                     self.compare.set_candidate(path, landmarks, box, shown, info,
                                                original=original)
 
-            # up to 200 MB read, decoded and hashed: in the pool, beside the gallery lane
-            self.run_app_call(lambda: read_original(path, details.get("sha256")),
-                              got_original, on_gallery=False)
+            def checked(out: tuple[Any, str, str]) -> None:
+                if still_shown():  # ready for the screen in a thread, shown here
+                    self.run_app_call(lambda: as_original(out), got_original,
+                                      on_gallery=False)
+
+            # up to 200 MB read, decoded and hashed: in the worker process (the GIL
+            # is not shared with the GUI thread there)
+            self.run_app_call(functools.partial(check_original, path, details.get("sha256")),
+                              checked, on_gallery=False, process=True)
 
         self.run_app_call(read, got_details)
         search_id = review.search_id

@@ -14,6 +14,10 @@ In the spirit of Anki's `CollectionOp`/`QueryOp` and Picard's `run_task`:
   decision is written after the search it belongs to). `fn` then gets that `Gallery` first:
   `fn(gallery)` or `fn(gallery, token)`. `rebind(session, gallery)` makes a signed-in
   session use it.
+- With `process=True`, `fn` (picklable: a module-level function, or a functools.partial
+  of one) runs in a worker process: pure Python work that would hold the GIL (checking the
+  audit log's every record, decoding a 200 MB photo) then never stops the GUI thread.
+  It cannot be interrupted; quitting waits for it.
 - Nothing is delivered once `parent` is deleted, or after the task was cancelled.
 
 Every piece of background work of the application is in ONE registry (`tasks()`): these
@@ -25,7 +29,9 @@ tasks, and the long-lived threads adopted into it (the engine thread, a `Generat
 from __future__ import annotations
 
 import atexit
+import concurrent.futures
 import dataclasses
+import multiprocessing
 import queue
 import threading
 import time
@@ -126,6 +132,26 @@ class Task:
             self.relay.succeeded.emit(result)
         finally:
             self._finished.set()
+
+
+def _process_pool() -> concurrent.futures.ProcessPoolExecutor:
+    """One worker process, started (spawned: a forked Qt process is not safe) on first use."""
+    global _processes
+    if _processes is None:
+        _processes = concurrent.futures.ProcessPoolExecutor(
+            max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    return _processes
+
+
+_processes: concurrent.futures.ProcessPoolExecutor | None = None
+
+
+def _in_process(fn: Callable[[], Any]) -> Callable[[], Any]:
+    """`fn` run in the worker process; this thread waits for it (without the GIL)."""
+    def run() -> Any:
+        return _process_pool().submit(fn).result()
+
+    return run
 
 
 class _PoolJob(QRunnable):
@@ -238,8 +264,11 @@ class TaskRegistry(QObject):
             on_done: Callable[[Any], None] | None = None,
             on_failed: Callable[[BaseException], None] | None = None,
             progress: Callable[[Any], None] | None = None,
-            gallery: Path | None = None, name: str = "") -> Task:
-        task = Task(name or getattr(fn, "__name__", "task"), parent, fn,
+            gallery: Path | None = None, name: str = "", process: bool = False) -> Task:
+        if process:
+            assert gallery is None and progress is None, "a process task is a plain call"
+        work = _in_process(fn) if process else fn
+        task = Task(name or getattr(fn, "__name__", "task"), parent, work,
                     with_token=progress is not None, gallery=gallery)
         if on_failed is None:
             def on_failed(exc: BaseException) -> None:
@@ -346,6 +375,10 @@ class TaskRegistry(QObject):
                 self._lane = None
             ok = self.pool.waitForDone(max(0, int((deadline - time.monotonic()) * 1000))) \
                 and ok
+            global _processes
+            if _processes is not None:
+                _processes.shutdown(wait=ok, cancel_futures=True)
+                _processes = None
         return ok
 
 
@@ -374,8 +407,9 @@ def run_task(parent: QObject | None, fn: Callable[..., Any],
              on_done: Callable[[Any], None] | None = None,
              on_failed: Callable[[BaseException], None] | None = None,
              progress: Callable[[Any], None] | None = None, *,
-             gallery: Path | None = None, name: str = "") -> Task:
+             gallery: Path | None = None, name: str = "", process: bool = False) -> Task:
     """Run `fn` off the GUI thread and deliver its result on it (see the module's
     docstring)."""
-    return tasks().run(parent, fn, on_done, on_failed, progress, gallery=gallery, name=name)
+    return tasks().run(parent, fn, on_done, on_failed, progress, gallery=gallery, name=name,
+                       process=process)
 
