@@ -39,7 +39,22 @@ Phases, each from the action to the window showing its result:
 All of it twice: alone, and while a `facedesk import` (the command's own entry point, in
 a subprocess, with the fake engine; --workers 1) writes P photos into the same gallery.
 Prints per phase the longest stall and the median gap between beats; the target is no
-stall over 100 ms.
+stall over 100 ms. With --why, a watcher thread samples every thread's stack whenever the
+heartbeat is 40 ms late: "GUI: ..." is what the GUI thread was doing, "worker: ..." what
+another thread of the window's process was doing (a worker running Python holds the GIL
+the GUI thread needs; Qt calls keep it under PySide). The sign-in lines there come from
+this script's own sign-ins between phases (not measured).
+
+What it found, and where it went (facedesk/gui/tasks.py runs the moved work):
+- record_search, decide, candidate_viewed, a candidate's details, the case overview's and
+  the gallery watch's counts: on the gallery lane (a thread with its own connection), so
+  an import's write lock (30 s busy timeout) is waited for there;
+- Argon2 sign-in: on the gallery lane;
+- the original photo (read, decoded, hashed) and the audit log's verification: in a worker
+  process (in a thread their Python held the GIL: 150-400 ms stalls); the pixels are made
+  screen-ready by numpy in a thread (Qt's conversions keep the GIL: 110 ms per 12 MP);
+- the lead sheet PDF, audit export and purge: on the gallery lane;
+- sqlite-utils' plugin loading (80 ms, the process's first gallery): at window start.
 """
 
 from __future__ import annotations
