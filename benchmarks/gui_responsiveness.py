@@ -46,8 +46,8 @@ the GUI thread needs; Qt calls keep it under PySide). The sign-in lines there co
 this script's own sign-ins between phases (not measured).
 
 What it found, and where it went (facedesk/gui/tasks.py runs the moved work):
-- record_search, decide, candidate_viewed, a candidate's details, the case overview's and
-  the gallery watch's counts: on the gallery lane (a thread with its own connection), so
+- record_search, decide, candidate_viewed, a candidate's details and the gallery
+  watch's counts: on the gallery lane (a thread with its own connection), so
   an import's write lock (30 s busy timeout) is waited for there;
 - Argon2 sign-in: on the gallery lane;
 - the original photo (read, decoded, hashed) and the audit log's verification: in a worker
@@ -55,6 +55,8 @@ What it found, and where it went (facedesk/gui/tasks.py runs the moved work):
   screen-ready by numpy in a thread (Qt's conversions keep the GIL: 110 ms per 12 MP);
 - the lead sheet PDF, audit export and purge: on the gallery lane;
 - sqlite-utils' plugin loading (80 ms, the process's first gallery): at window start.
+Still on the GUI thread (under 100 ms here): Gallery.open and its summary, the case
+overview dialog's queries, the OS-account sign-in, the probe's pixmaps.
 """
 
 from __future__ import annotations
