@@ -12,6 +12,7 @@ import pytest
 from PySide6.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt, QTimer, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QLineEdit, QPushButton, QRadioButton, QToolButton
+from settle import settle
 
 from facedesk.engine.spec import EngineSpec
 from facedesk.errors import EngineUnavailable
@@ -117,6 +118,7 @@ def test_import_drop_search_step_confirm(qtbot, tmp_path: Path, lfw_tree,
     for rank in (3, 2, 1):
         window.act_prev.trigger()
         assert window.candidates.selected_rank() == rank
+    settle(qtbot, window)
     window.grab().save(str(tmp_path / "workflow.png"))
     with Gallery.open(db) as g:
         assert g.decisions() == []  # viewing and stepping store nothing
@@ -128,6 +130,7 @@ def test_import_drop_search_step_confirm(qtbot, tmp_path: Path, lfw_tree,
     confirm = window.findChild(QPushButton, "confirmButton")
     assert confirm.isEnabled()
     qtbot.mouseClick(confirm, Qt.MouseButton.LeftButton)
+    settle(qtbot, window)  # stored off the GUI thread
     with Gallery.open(db) as g:
         rows = g.decisions()
     assert [(r["person_id"], r["decision"], r["reviewer"], r["rank"]) for r in rows] == [
