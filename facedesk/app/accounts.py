@@ -514,10 +514,10 @@ class Session:
         with self.gallery.write() as conn:
             demoted = changes.get("role", target.role) != "administrator" or \
                 changes.get("active", 1) == 0
-            if target.role == "administrator" and target.active and demoted:
-                if store.active_administrators(conn) <= 1:
-                    raise AccountError("this is the only active administrator: add another "
-                                       "administrator first")
+            if target.role == "administrator" and target.active and demoted and \
+                    store.active_administrators(conn) <= 1:
+                raise AccountError("this is the only active administrator: add another "
+                                   "administrator first")
             if changes.get("os_account"):
                 other = store.os_account_owner(conn, changes["os_account"],
                                                other_than=user_id)
