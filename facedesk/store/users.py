@@ -3,9 +3,9 @@ statement on the tables `users` and `sign_in_failures` and on meta's `setting:NA
 `sign_in_name_key` rows. The rules (roles, permissions, back-off, lockout) are the app's
 (facedesk.app.accounts); this module only reads and writes rows.
 
-Reads take a Gallery (or the connection of a transaction in progress); writes take the
-connection of a write transaction (`with gallery.write() as conn`), so the caller's audit
-event is written in the same transaction."""
+Reads take a Gallery (or the connection of a transaction in progress, store.db); writes
+take the connection of a write transaction (`with gallery.write() as conn`), so the
+caller's audit event is written in the same transaction."""
 
 from __future__ import annotations
 
@@ -15,15 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from facedesk.store.gallery import Gallery
-
-#: a Gallery, or the connection of a transaction in progress
-Db = Gallery | sqlite3.Connection
-
-
-def connection(db: Db) -> sqlite3.Connection:
-    return db.conn if isinstance(db, Gallery) else db
-
+from facedesk.store.db import Db, connection
 
 # --- users -------------------------------------------------------------------------------------
 
