@@ -573,6 +573,22 @@ class Session:
         return self.settings()
 
 
+def require_user(gallery: Gallery, user_id: str | None, action: str) -> None:
+    """Check that `user_id` may do `action` in this gallery now, for use cases that run
+    where a Session cannot go (a worker thread or process with its own connection, e.g.
+    an import): None is allowed only while the gallery has no users yet (its first
+    administrator is not made), as for a new gallery filled before anyone signs in."""
+    if user_id is None:
+        if has_users(gallery):
+            raise NotPermitted(f"nobody is signed in: sign in as a user who may "
+                               f"{ACTION_WORDS[action]} (this gallery has users)")
+        return
+    current = user(gallery, user_id)
+    if current is None:
+        raise NotPermitted(f"there is no user {user_id!r} in this gallery: sign in again")
+    Session(gallery, current).require(action)
+
+
 def create_first_administrator(gallery: Gallery, user_id: str, display_name: str, *,
                                password: str | None = None,
                                os_account: str | None = None) -> Session:
