@@ -181,21 +181,24 @@ def list_folders(root: Path) -> Listing:
     return Listing("folders", root, items, problems)
 
 
+def person_regex(person_pattern: str) -> re.Pattern[str]:
+    """A flat folder's person pattern, checked (SourceError: not a regular expression, or
+    no group to capture the person id); the import and its dialog both check with it."""
+    try:
+        regex = re.compile(person_pattern)
+    except re.error as exc:
+        raise SourceError(f"person pattern {person_pattern!r} is not valid: {exc}") from None
+    if regex.groups == 0:
+        raise SourceError(
+            f"person pattern {person_pattern!r} needs a group, e.g. '(?P<person>\\d+)_'")
+    return regex
+
+
 def list_flat(root: Path, person_pattern: str | None = None) -> Listing:
     """Each photo its own person (person id = file name without extension), unless
     `person_pattern` (a regular expression searched in the file name, with a group named
     `person` or a first group) maps file names to person ids."""
-    regex = None
-    if person_pattern:
-        try:
-            regex = re.compile(person_pattern)
-        except re.error as exc:
-            raise SourceError(f"person pattern {person_pattern!r} is not valid: {exc}") \
-                from None
-        if regex.groups == 0:
-            raise SourceError(
-                f"person pattern {person_pattern!r} needs a group, e.g. '(?P<person>\\d+)_'"
-            )
+    regex = person_regex(person_pattern) if person_pattern else None
     items: list[Item] = []
     problems: list[Problem] = []
     for f in _visible_files(root, root, problems):

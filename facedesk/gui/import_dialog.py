@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 import time
 from collections.abc import Iterator
 from html import escape
@@ -51,7 +50,7 @@ from facedesk.app.importer import (
     import_detect_options,
     run_import,
 )
-from facedesk.app.sources import header_problem, manifest_preview
+from facedesk.app.sources import header_problem, manifest_preview, person_regex
 from facedesk.domain.analysis import DEFAULT_IMPORT_FALLBACKS, FRAME
 from facedesk.domain.csvsafe import write_csv
 from facedesk.domain.progress import CancelToken
@@ -602,12 +601,9 @@ class ImportDialog(QDialog):
             pattern = self.pattern_edit.text().strip()
             if pattern and self.layout_combo.currentData() != "folders":
                 try:
-                    regex = re.compile(pattern)
-                except re.error as exc:
-                    return f"The person pattern is not a valid regular expression: {exc}"
-                if regex.groups == 0:
-                    return (r"The person pattern needs a group that captures the person id, "
-                            r"e.g. ^(?P<person>\d+)_")
+                    person_regex(pattern)
+                except FaceDeskError as exc:
+                    return exc.message
             return None
         if not self.manifest_edit.text().strip():
             return "Choose a CSV manifest."
