@@ -222,7 +222,7 @@ def import_cmd(source: Path | None, db: Path, manifest: Path | None, workers: in
     with Gallery.open(db, create=True) as gallery:
         user_id: str | None = None
         if accounts.has_users(gallery):
-            user_id = signed_in(gallery, user, "import").user_id
+            user_id = signed_in(gallery, user).user_id  # run_import checks the permission
         events = run_import(gallery, source, manifest=manifest, options=options,
                             engine=engine_spec(detector, jitters), cancel=cancel,
                             user_id=user_id)
