@@ -20,9 +20,9 @@ from fakes import FAKE_FACTORY, FakeEngine, one_face, save_png
 from facedesk import cli as cli_module
 from facedesk.app import accounts, audit, cases
 from facedesk.app.search import Searcher, analyze_probe, choose_face
-from facedesk.domain.search_index import SearchIndex
 from facedesk.domain import lookalikes
 from facedesk.domain.lookalikes import GRID, LookalikeEstimate
+from facedesk.domain.search_index import SearchIndex
 from facedesk.engine.spec import EngineSpec
 from facedesk.store import Gallery
 from facedesk.store.gallery import EncodingMatrix
