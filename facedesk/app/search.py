@@ -21,15 +21,17 @@ import numpy as np
 from numpy.typing import NDArray
 
 from facedesk.app import calibration as calibrations
+from facedesk.app import engines
 from facedesk.domain import analysis, imaging, lookalikes
 from facedesk.domain.analysis import DetectOptions
+from facedesk.domain.clips import ClipProbe
 from facedesk.domain.faces import Box, Face, FaceEngine, largest_index
 from facedesk.domain.imaging import LoadedImage
 from facedesk.domain.lookalikes import LookalikeEstimate
 from facedesk.domain.rates import Calibration, FmrReading
 from facedesk.domain.search_index import SearchIndex, cosine
-from facedesk.engine.spec import describe_identity, engine_id
-from facedesk.errors import EmptyGallery, EngineMismatch, FaceChoiceError, NoFaceFound
+from facedesk.engine.spec import engine_id
+from facedesk.errors import EmptyGallery, FaceChoiceError, NoFaceFound
 from facedesk.store import Gallery
 
 DEFAULT_TOP_K = 20
@@ -42,10 +44,20 @@ PHOTOS_PER_CANDIDATE = 5
 
 @dataclass
 class Probe:
+    """A probe still as analysed: `data` holds the very bytes read (and hashed as
+    `sha256`), which a search of a case stores, so no one reads or hashes the file again."""
+
     path: str
     sha256: str
     image: LoadedImage
     faces: list[Face]
+    data: bytes = field(default=b"", repr=False, compare=False)
+
+    @classmethod
+    def of_clip(cls, cp: ClipProbe, clip: Path | str) -> Probe:
+        """The probe of a clip probe: the frame's picture (its PNG), its one face."""
+        return cls(path=str(clip), sha256=cp.sha256, image=cp.image, faces=[cp.face],
+                   data=cp.png)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -65,7 +77,8 @@ def analyze_probe(engine: FaceEngine, path: Path,
     image = imaging.load_image(data, name=str(path))
     faces = [analysis.with_fit(engine, image, f)
              for f in analysis.all_faces(engine, image, options or DetectOptions())]
-    return Probe(path=str(path), sha256=imaging.sha256_bytes(data), image=image, faces=faces)
+    return Probe(path=str(path), sha256=imaging.sha256_bytes(data), image=image, faces=faces,
+                 data=data)
 
 
 def choose_face(engine: FaceEngine, probe: Probe, face: int | str = "largest",
@@ -259,15 +272,7 @@ class Searcher:
         return self._index
 
     def check_engine(self, index: SearchIndex) -> None:
-        foreign = sorted(index.engine_ids - {self.engine_id})
-        if foreign:
-            other = self.gallery.engine_identity(foreign[0])
-            raise EngineMismatch(
-                f"{self.gallery.path}: the gallery was encoded with {describe_identity(other)}, "
-                f"but this installation has {describe_identity(self.engine_identity)}. "
-                "Searching across engines would give meaningless distances: install the "
-                "gallery's engine, or re-import the photos into a new gallery"
-            )
+        engines.require_engine(self.gallery, self.engine_identity, index.engine_ids)
 
     def search(self, encoding: NDArray[np.float32], top_k: int = DEFAULT_TOP_K) -> SearchResult:
         if top_k < 1:

@@ -47,8 +47,7 @@ class World:
         probe = analyze_probe(eng, path)
         face = choose_face(eng, probe)
         res = Searcher(self.gallery, eng.identity()).search(face.encoding, top_k=20)
-        return cases.record_search(session, case or self.case, probe, face, res,
-                                   path.read_bytes())
+        return cases.record_search(session, case or self.case, probe, face, res)
 
     def lead(self, session: Session, person: int = 2, rationale: str = "same ear shape",
              case: cases.Case | None = None) -> int:
@@ -101,7 +100,7 @@ def test_second_review_confirm_through_widgets(qtbot, world: World) -> None:
     with qtbot.waitSignal(dlg.reviewed) as sig:
         qtbot.mouseClick(dlg.submit_button, Qt.MouseButton.LeftButton)
     assert sig.args == [did]
-    d = cases.decision(world.gallery, did)
+    d = cases.get_decision(world.gallery, did)
     assert d["status"] == "confirmed"
     assert d["review"]["reviewer"] == "sam" and d["review"]["blind"] == 0
     assert d["review"]["rationale"] == "ears and nose bridge agree"
@@ -123,8 +122,8 @@ def test_second_review_overturn_leaves_the_other_lead_waiting(qtbot, world: Worl
     dlg.verdict_overturn.click()
     dlg.rationale_edit.setPlainText("the scar is on the other cheek")
     dlg.submit_button.click()
-    assert cases.decision(world.gallery, second)["status"] == "overturned"
-    assert cases.decision(world.gallery, first)["status"] == "pending"
+    assert cases.get_decision(world.gallery, second)["status"] == "overturned"
+    assert cases.get_decision(world.gallery, first)["status"] == "pending"
     assert dlg.queue.rowCount() == 1 and dlg.queue.item(0, 0).data(Qt.ItemDataRole.UserRole) \
         == first
     assert cases.results(world.gallery, world.case.id) == []
@@ -149,7 +148,7 @@ def test_own_lead_is_refused_with_the_message_shown(qtbot, world: World) -> None
     assert dlg.error_label.isVisible()
     assert "different person" in dlg.error_label.text()
     assert dlg.rationale_edit.toPlainText() == "looks right to me"  # the text is kept
-    assert cases.decision(world.gallery, did)["status"] == "pending"
+    assert cases.get_decision(world.gallery, did)["status"] == "pending"
     with pytest.raises(LeadError):
         dlg.submit()
     # an analyst sees the queue but may not submit, and is told why
@@ -176,7 +175,7 @@ def test_blind_setting_hides_the_rationale_until_submitted(qtbot, world: World) 
     dlg.submit_button.click()
     assert dlg.analyst_rationale.text() == "Rationale: same ear shape"
     assert "Second review (blind)" in dlg.status_label.text()
-    assert cases.decision(world.gallery, did)["review"]["blind"] == 1
+    assert cases.get_decision(world.gallery, did)["review"]["blind"] == 1
     # off again: shown at once
     world.admin.set_setting("blind_second_review", False)
     other = world.lead(world.ann, person=3, rationale="same chin")

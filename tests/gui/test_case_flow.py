@@ -175,7 +175,7 @@ def test_a_case_from_sign_in_to_lead_sheet(qtbot, window: MainWindow, make_galle
     with qtbot.waitSignal(second.reviewed) as reviewed:
         qtbot.mouseClick(second.submit_button, Qt.MouseButton.LeftButton)
     assert reviewed.args == [lead["id"]]
-    assert cases.decision(gallery, lead["id"])["status"] == "confirmed"
+    assert cases.get_decision(gallery, lead["id"])["status"] == "confirmed"
     assert [r["id"] for r in cases.results(gallery, window.case.id)] == [lead["id"]]
     second.close()
 

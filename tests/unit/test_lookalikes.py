@@ -180,12 +180,12 @@ def searched(imported: Gallery, tmp_path: Path) -> tuple[Gallery, cases.CaseSear
     probe = analyze_probe(engine, path)
     face = choose_face(engine, probe)
     result = Searcher(imported, engine.identity()).search(face.encoding, 5)
-    return imported, cases.record_search(ann, case, probe, face, result, path.read_bytes())
+    return imported, cases.record_search(ann, case, probe, face, result)
 
 
 def test_stored_with_the_search_and_its_audit_event(searched) -> None:
     gallery, recorded = searched
-    stored = cases.search_record(gallery, recorded.id)["lookalikes"]
+    stored = cases.search_record(gallery, recorded.id).lookalikes
     est = recorded.result.lookalikes
     assert est is not None and stored["method"] == est.method
     assert stored["expected"] == [float(f"{v:.4g}") for v in est.expected]
@@ -193,7 +193,7 @@ def test_stored_with_the_search_and_its_audit_event(searched) -> None:
     event = audit.event(gallery, recorded.audit_seq)
     assert event is not None and event.data["lookalikes"] == stored
     assert audit.verify(gallery).ok
-    for c in cases.search_record(gallery, recorded.id)["candidates"]:
+    for c in cases.search_record(gallery, recorded.id).candidates:
         e = est.at(c["distance"])[0]
         assert c["lookalikes"]["expected"] == pytest.approx(e, rel=1e-2, abs=1e-6)
     # an edit of the stored curve by raw SQL is found
