@@ -303,12 +303,12 @@ def _hint(text: str) -> QLabel:
     return label
 
 
-def candidate_figures(cand: dict[str, Any] | None, search: cases.StoredSearch | None) -> str:
+def candidate_figures(cand: dict[str, Any] | None, search: dict[str, Any] | None) -> str:
     """Distance, false match rate and look-alikes of a stored candidate, in words."""
     if cand is None or search is None:
         return "The search is no longer stored (purged by retention): no figures to show."
-    parts = [f"Rank {cand['rank']} of {len(search.candidates)} candidates shown",
-             f"distance {cand['distance']:.3f} (threshold {search.threshold:.2f})"]
+    parts = [f"Rank {cand['rank']} of {len(search['candidates'])} candidates shown",
+             f"distance {cand['distance']:.3f} (threshold {search['threshold']:.2f})"]
     fmr = cand.get("fmr")
     if fmr is None:
         parts.append("no calibration for this engine: the distance cannot be read as a "
@@ -317,7 +317,7 @@ def candidate_figures(cand: dict[str, Any] | None, search: cases.StoredSearch | 
         low, high = fmr.get("fmr_95", [None, None])
         interval = "" if low is None else f" (95 %: {low:.1e} to {high:.1e})"
         parts.append(f"false match rate {fmr['fmr']:.1e}{interval}")
-    persons = f"{search.persons_searched:,} persons searched"
+    persons = f"{search['persons_searched']:,} persons searched"
     looks = cand.get("expected_lookalikes")
     if cand.get("lookalikes"):  # this probe's own estimate, the figure to read
         parts.append(f"look-alikes for this probe {probe_lookalikes_text(cand)} among "
@@ -329,8 +329,8 @@ def candidate_figures(cand: dict[str, Any] | None, search: cases.StoredSearch | 
     else:
         parts.append(persons)
     text = " · ".join(parts)
-    if search.calibration_source:
-        text += f"\nCalibration: {search.calibration_source}"
+    if search.get("calibration_source"):
+        text += f"\nCalibration: {search['calibration_source']}"
     return text
 
 
@@ -559,7 +559,7 @@ class SecondReviewDialog(QDialog, _Messages):
         name = "" if cand is None or not cand.get("name") else f" — {cand['name']}"
         self.candidate_caption.setText(
             f"<b>Candidate #{d.rank}</b>: {html.escape(d.person_id + name)}")
-        self.figures.setText(candidate_figures(cand, search))
+        self.figures.setText(candidate_figures(cand, None if search is None else search.as_dict()))
         self._show_compare(d, search, cand, probe)
 
         analyst = self._names.get(d.reviewer, d.reviewer)

@@ -1279,7 +1279,7 @@ class MainWindow(QMainWindow):
         # candidates; the list is where the review goes on (arrow keys, next candidate)
         self.candidates.table.setFocus(Qt.FocusReason.OtherFocusReason)
         what = DECISIONS[decision].lower()
-        if row.get("status") == "pending":
+        if row.status == "pending":
             said = f"{what} recorded, pending second review (not a result yet)"
         else:
             said = f"{what} recorded" + (" — investigative lead only"
