@@ -40,7 +40,7 @@ from facedesk.store.decisions import Decision, LeadReview
 from facedesk.store.gallery import now_iso
 from facedesk.store.searches import SearchFrame, StoredSearch
 
-__all__ = ["Case", "Decision", "LeadReview", "SearchFrame", "StoredSearch"]
+__all__ = ["Case", "Decision", "LeadRecord", "LeadReview", "SearchFrame", "StoredSearch"]
 
 #: a reviewer's decision on one candidate
 DECISIONS: dict[str, str] = {
@@ -506,49 +506,75 @@ def review_lead(session: Session, decision_id: int, verdict: str, rationale: str
 # --- the lead sheet's record ------------------------------------------------------------------
 
 
-def lead_record(session: Session, decision_id: int) -> dict[str, Any]:
-    """Everything a lead sheet shows about a confirmed lead, read from the gallery: the
-    JSON-like document the sheet is rendered from (facedesk.app.lead_sheet)."""
+@dataclass(frozen=True)
+class LeadRecord:
+    """Everything a lead sheet shows about a confirmed lead, read from the gallery.
+    `as_dict` is the document the sheet is rendered from (facedesk.app.lead_sheet)."""
+
+    case: Case
+    search: StoredSearch
+    decision: Decision
+    candidate: dict[str, Any]  # the chosen candidate, as the search stored it
+    candidate_crop: bytes
+    probe_image: bytes | None  # None: purged
+    frames: list[SearchFrame]
+    users: dict[str, str]  # user id -> "Name (id)"
+    engine_identity: dict[str, Any]
+    gallery_id: str
+    gallery_path: str
+    events: list[audit.Event]  # the search's, the decision's and the second review's
+    audit_head: audit.Event | None
+
+    def as_dict(self) -> dict[str, Any]:
+        search, decided = self.search.as_dict(), self.decision.as_dict()
+        head = self.audit_head
+        return {
+            "case": self.case.as_dict(),
+            "search": {k: v for k, v in search.items() if k != "candidates"},
+            "candidates": search["candidates"],
+            "candidate": self.candidate,
+            "candidate_crop": self.candidate_crop,
+            "probe_image": self.probe_image,
+            "frames": [{k: v for k, v in f.as_dict().items() if k != "png"}
+                       for f in self.frames],
+            "decision": {k: v for k, v in decided.items() if k != "review"},
+            "review": decided["review"],
+            "users": dict(self.users),
+            "engine": {"id": self.search.engine_id, "identity": self.engine_identity},
+            "gallery": {"id": self.gallery_id, "path": self.gallery_path,
+                        "version": self.search.gallery_version,
+                        "persons_searched": self.search.persons_searched,
+                        "faces_searched": self.search.faces_searched},
+            "audit": [{"seq": e.seq, "kind": e.kind, "at": e.at, "hash": e.hash}
+                      for e in self.events],
+            "audit_head": None if head is None else {"seq": head.seq, "hash": head.hash},
+        }
+
+
+def lead_record(session: Session, decision_id: int) -> LeadRecord:
+    """Everything a lead sheet shows about a confirmed lead, read from the gallery."""
     session.require("lead_sheet")
     gallery = session.gallery
     d = get_decision(gallery, decision_id)
     if d.status != "confirmed":
         raise LeadError(f"a lead sheet is only made for a confirmed lead; decision "
                         f"{decision_id} is: {LEAD_STATUS[d.status].lower()}")
-    case = get_case(gallery, d.case_id)
     search = search_record(gallery, d.search_id)
-    image = probe_image(gallery, d.search_id)
-    engine = gallery.engine_identity(search.engine_id) or {}
     seqs = [search.audit_seq, d.audit_seq]
     if d.review:
         seqs.append(d.review.audit_seq)
-    events = [e for e in (audit.event(gallery, s) for s in seqs if s is not None)
-              if e is not None]
-    chosen = _shown(search, d.rank)
     users = {u: _user_name(gallery, u) for u in {d.reviewer, search.user_id,
                                                    d.review.reviewer if d.review else None} if u}
-    decided = d.as_dict()
-    return {
-        "case": case.as_dict(),
-        "search": {k: v for k, v in search.as_dict().items() if k != "candidates"},
-        "candidates": search.candidates,
-        "candidate": chosen,
-        "candidate_crop": gallery.face_crop(d.face_id),
-        "probe_image": image,
-        "frames": [{k: v for k, v in f.as_dict().items() if k != "png"}
-                   for f in search_frames(gallery, d.search_id)],
-        "decision": {k: v for k, v in decided.items() if k != "review"},
-        "review": decided["review"],
-        "users": users,
-        "engine": {"id": search.engine_id, "identity": engine},
-        "gallery": {"id": gallery.gallery_id, "path": str(gallery.path),
-                    "version": search.gallery_version,
-                    "persons_searched": search.persons_searched,
-                    "faces_searched": search.faces_searched},
-        "audit": [{"seq": e.seq, "kind": e.kind, "at": e.at, "hash": e.hash} for e in events],
-        "audit_head": (lambda h: None if h is None else {"seq": h.seq, "hash": h.hash})(
-            audit.head(gallery)),
-    }
+    return LeadRecord(
+        case=get_case(gallery, d.case_id), search=search, decision=d,
+        candidate=_shown(search, d.rank), candidate_crop=gallery.face_crop(d.face_id),
+        probe_image=probe_image(gallery, d.search_id),
+        frames=search_frames(gallery, d.search_id), users=users,
+        engine_identity=gallery.engine_identity(search.engine_id) or {},
+        gallery_id=gallery.gallery_id, gallery_path=str(gallery.path),
+        events=[e for e in (audit.event(gallery, s) for s in seqs if s is not None)
+                if e is not None],
+        audit_head=audit.head(gallery))
 
 
 def _user_name(gallery: Gallery, user_id: str) -> str:

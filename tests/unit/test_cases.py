@@ -244,7 +244,7 @@ def test_two_person_rule_confirmed_lead(searched) -> None:
     with pytest.raises(LeadError, match="not a pending"):  # a verdict is final
         cases.review_lead(world.session("sue"), d.id, "overturned", "disagree")
 
-    rec = cases.lead_record(ann, d.id)
+    rec = cases.lead_record(ann, d.id).as_dict()
     assert rec["decision"]["id"] == d.id and rec["review"]["verdict"] == "confirmed"
     assert [e["kind"] for e in rec["audit"]] == ["search", "decision", "lead_review"]
     assert rec["probe_image"] == world.probe_path.read_bytes()

@@ -104,7 +104,7 @@ def test_the_lead_sheet_shows_the_frames_provenance(world: World, clip: Path) ->
     ann, sam = world.session("ann"), world.session("sam")
     d = cases.decide(ann, rec.id, 1, "possible_lead", "same pattern seen frame by frame")
     cases.review_lead(sam, d.id, "confirmed", "agree")
-    record = cases.lead_record(ann, d.id)
+    record = cases.lead_record(ann, d.id).as_dict()
     prov = record["search"]["provenance"]
     html = lead_sheet.render_html(record)
     assert prov["clip"]["sha256"] in html and "store.mov" in html

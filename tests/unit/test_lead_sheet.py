@@ -105,7 +105,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Any:
     d = cases.decide(ann, search_id, 1, "possible_lead", RATIONALE)
     cases.review_lead(sam, d.id, "confirmed", "agree: ear and scar compared independently")
     w.decision_id = d.id
-    w.record = cases.lead_record(ann, d.id)
+    w.record = cases.lead_record(ann, d.id).as_dict()
     w.exports_before = len(audit.events(g, kinds=["export"]))
     w.files = lead_sheet.export_lead_sheet(ann, d.id, tmp / "out")
     w.html = next(p for p in w.files if p.suffix == ".html").read_text(encoding="utf-8")
@@ -286,7 +286,7 @@ def test_no_second_review_when_the_two_person_rule_was_off(world: World) -> None
         d = cases.decide(world.ann, new_search(world), 1, "possible_lead", "looks alike")
     finally:
         world.admin.set_setting("two_person_rule", True)
-    rec = cases.lead_record(world.ann, d.id)
+    rec = cases.lead_record(world.ann, d.id).as_dict()
     assert rec["review"] is None
     page = squeeze(html_text(lead_sheet.render_html(rec)))
     assert squeeze(lead_sheet.NO_SECOND_REVIEW) in page
