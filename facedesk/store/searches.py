@@ -41,7 +41,10 @@ class StoredSearch:
     provenance: dict[str, Any] | None
 
     def as_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        """The JSON form (has_probe_image as 0 or 1, as it always was)."""
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["has_probe_image"] = int(self.has_probe_image)
+        return d
 
     def candidate(self, rank: int) -> dict[str, Any] | None:
         """The candidate of rank `rank` this search showed, or None."""
