@@ -53,6 +53,7 @@ def test_search_for_case_searches_records_and_estimates(world: World) -> None:
     assert recorded.lookalikes_at_threshold["distance"] == recorded.threshold
     assert stored.lookalikes is not None
     assert stored.lookalikes["at_threshold"] == recorded.lookalikes_at_threshold
+    assert stored.has_probe_image is True and stored.as_dict()["has_probe_image"] == 1
 
 
 def test_the_closed_case_rule_is_one_function(world: World) -> None:
