@@ -105,13 +105,6 @@ class Problem:
         return d
 
 
-DECISION_COLUMNS = frozenset({
-    "created_at", "reviewer", "decision", "rationale", "first_impression", "blind_review",
-    "probe_sha256", "probe_path", "probe_box", "engine_id", "gallery_version",
-    "persons_searched", "person_id", "face_id", "rank", "distance", "similarity",
-    "case_id", "search_id", "audit_seq", "second_review",
-})
-
 RUN_COUNTERS = ("total", "already_stored", "imported", "no_face", "multi_face",
                 "duplicates", "failed")
 
@@ -742,21 +735,6 @@ class Gallery:
         }
 
     # -- decisions -------------------------------------------------------------------------
-
-    def add_decision(self, fields: dict[str, Any]) -> int:
-        """Store one reviewer decision (fields named as the `decisions` columns)."""
-        row = dict(fields)
-        row.setdefault("created_at", now_iso())
-        unknown = set(row) - DECISION_COLUMNS
-        if unknown:
-            raise ValueError(f"unknown decision fields: {', '.join(sorted(unknown))}")
-        cols = ", ".join(row)
-        marks = ", ".join("?" * len(row))
-        with self.write() as conn:
-            cur = conn.execute(f"INSERT INTO decisions({cols}) VALUES ({marks})",
-                               tuple(row.values()))
-        assert cur.lastrowid is not None
-        return cur.lastrowid
 
     def decisions(self, probe_sha256: str | None = None) -> list[dict[str, Any]]:
         where, args = ("probe_sha256 = ?", [probe_sha256]) if probe_sha256 else (None, None)

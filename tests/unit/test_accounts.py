@@ -280,11 +280,11 @@ def test_trainer_works_only_in_a_training_gallery(world: World) -> None:
     assert case.training
     cs = world.search(tia, case)
     d = cases.decide(tia, cs.id, 1, "possible_lead", "same scar")
-    assert cases.decision(g, d["id"])["status"] == "training"
+    assert cases.get_decision(g, d.id).status == "training"
     assert cases.results(g, case.id) == []
     assert cases.pending_leads(g) == []
     with pytest.raises(NotPermitted):
-        cases.review_lead(tia, d["id"], "confirmed", "I agree")
+        cases.review_lead(tia, d.id, "confirmed", "I agree")
     world.session("admin").set_setting("training", False)
     with pytest.raises(NotPermitted):
         world.search(tia, case)
