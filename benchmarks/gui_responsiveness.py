@@ -385,7 +385,7 @@ def run_once(db: Path, probe: Path, work: Path, label: str,
         panel.record_button.click()
         wait_until(app, lambda: 1 in review.decided)
         wait_until(app, settled)
-    decision_id = int(review.decided[1]["id"])
+    decision_id = int(review.decided[1].id)
     assert window.gallery is not None
     supervisor = accounts.sign_in(window.gallery, "sam", PASSWORDS["sam"])
     cases.review_lead(supervisor, decision_id, "confirmed", "Compared independently")
