@@ -8,7 +8,7 @@ Run (from a checkout, with the development environment):
     .venv/bin/python benchmarks/gui_responsiveness.py --faces 5000     # a quick run
 
 Options: --faces N (default 100,000) --originals K (distinct original photos, default 10)
---megapixels M (each original's size, default 12: a ~10 MB JPEG decoded and hashed per
+--megapixels M (each original's size, default 12: a ~5 MB JPEG decoded and hashed per
 candidate) --import-photos P (photos the concurrent import writes, default 10,000) --repeat R
 (each case R times: the worst and the median run's stall are shown)
 --folder DIR (where the galleries are built once and kept) --only alone|import.
