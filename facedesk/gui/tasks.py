@@ -30,8 +30,10 @@ from __future__ import annotations
 
 import atexit
 import concurrent.futures
+import contextlib
 import dataclasses
 import multiprocessing
+import os
 import queue
 import threading
 import time
@@ -139,8 +141,16 @@ def _process_pool() -> concurrent.futures.ProcessPoolExecutor:
     global _processes
     if _processes is None:
         _processes = concurrent.futures.ProcessPoolExecutor(
-            max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+            max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_yield_to_the_window)
     return _processes
+
+
+def _yield_to_the_window() -> None:
+    """In the worker process: a lower scheduling priority, so that on a busy machine the
+    window's process (its GUI thread) gets a processor first."""
+    with contextlib.suppress(AttributeError, OSError):  # os.nice: not on Windows
+        os.nice(10)
 
 
 _processes: concurrent.futures.ProcessPoolExecutor | None = None
