@@ -6,22 +6,26 @@ for them when their window closes or the application quits; one-off app calls go
 
 - `GeneratorWorker` drives one of core's progress generators (e.g. `run_import`) in its
   own thread, forwarding each event, and cancels through the core's CancelToken.
-- `EngineService` is a long-lived thread that owns the face engine and a search index for
-  one gallery (SQLite connections and dlib models stay in that thread): probe analysis
-  and searches are requests to it, answered by signals.
+- `EngineService` is a long-lived thread that hands requests to the engine process, which
+  owns the face engine and a search index for one gallery (SQLite connection and dlib
+  models stay there): probe analysis and searches are requests to it, answered by
+  signals. In a process of its own, dlib's native calls and the index's Python never hold
+  the GIL the GUI thread needs.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import multiprocessing
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
-from facedesk.app.search import Searcher, analyze_probe, choose_face
+from facedesk.app.search import Probe, Searcher, SearchResult, analyze_probe, choose_face
 from facedesk.domain.analysis import DetectOptions
-from facedesk.domain.faces import Box, FaceEngine
+from facedesk.domain.faces import Box, Face, FaceEngine
 from facedesk.domain.progress import CancelToken
 from facedesk.engine.spec import EngineSpec
 from facedesk.gui.tasks import describe_error, tasks
@@ -62,7 +66,51 @@ class GeneratorWorker(QThread):
         self.done.emit(last)
 
 
+# -- the engine process: its engine, gallery connection and search index -----------------
+
+_engine_state: dict[str, Any] = {}
+
+
+def _engine(spec: EngineSpec) -> FaceEngine:
+    if _engine_state.get("spec") != spec:
+        _engine_state["engine"] = spec.create()
+        _engine_state["spec"] = spec
+    engine: FaceEngine = _engine_state["engine"]
+    return engine
+
+
+def _analyze(spec: EngineSpec, path: str, upsample: int) -> Probe:
+    return analyze_probe(_engine(spec), Path(path),
+                         DetectOptions(upsample=upsample, max_side=2048))
+
+
+def _describe(spec: EngineSpec, probe: Probe, box: Box) -> Face:
+    return choose_face(_engine(spec), probe, box=box)
+
+
+def _search(spec: EngineSpec, db: str, encoding: Any, top_k: int) -> SearchResult:
+    if _engine_state.get("db") != db:
+        _release()
+        gallery = Gallery.open(Path(db))
+        _engine_state.update(db=db, gallery=gallery,
+                             searcher=Searcher(gallery, _engine(spec).identity()))
+    searcher: Searcher = _engine_state["searcher"]
+    return searcher.search(encoding, top_k)
+
+
+def _release() -> None:
+    gallery = _engine_state.pop("gallery", None)
+    _engine_state.pop("searcher", None)
+    _engine_state.pop("db", None)
+    if gallery is not None:
+        gallery.close()
+
+
 class _EngineWorker(QObject):
+    """In the engine thread: each request is done by the engine process (dlib's native
+    calls and the index's Python keep the GIL, which the GUI thread shares with every
+    thread of its process, not with another process); this thread waits for it."""
+
     analyzed = Signal(int, object)  # request id, Probe
     searched = Signal(int, object, object)  # request id, Face, SearchResult
     described = Signal(int, object)  # request id, Face (a hand-drawn box)
@@ -72,24 +120,13 @@ class _EngineWorker(QObject):
     def __init__(self, spec: EngineSpec) -> None:
         super().__init__()
         self._spec = spec
-        self._engine: FaceEngine | None = None
-        self._gallery: Gallery | None = None
-        self._searcher: Searcher | None = None
-        self._db: Path | None = None
+        self._process: concurrent.futures.ProcessPoolExecutor | None = None
 
-    def engine(self) -> FaceEngine:
-        if self._engine is None:
-            self._engine = self._spec.create()
-        return self._engine
-
-    def searcher(self, db: Path) -> Searcher:
-        if self._searcher is None or self._db != db:
-            if self._gallery is not None:
-                self._gallery.close()
-            self._gallery = Gallery.open(db)
-            self._db = db
-            self._searcher = Searcher(self._gallery, self.engine().identity())
-        return self._searcher
+    def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        if self._process is None:  # started (spawned: never fork a Qt process) when needed
+            self._process = concurrent.futures.ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        return self._process.submit(fn, *args).result()
 
     def _run(self, request: int, fn: Callable[[], None]) -> None:
         self.busy.emit(True)
@@ -102,34 +139,31 @@ class _EngineWorker(QObject):
 
     @Slot(int, str, int)
     def analyze(self, request: int, path: str, upsample: int) -> None:
-        def work() -> None:
-            probe = analyze_probe(self.engine(), Path(path),
-                                  DetectOptions(upsample=upsample, max_side=2048))
-            self.analyzed.emit(request, probe)
-
-        self._run(request, work)
+        self._run(request, lambda: self.analyzed.emit(
+            request, self._call(_analyze, self._spec, path, upsample)))
 
     @Slot(int, object, object)
     def describe_box(self, request: int, probe: Any, box: Box) -> None:
-        def work() -> None:
-            self.described.emit(request, choose_face(self.engine(), probe, box=box))
-
-        self._run(request, work)
+        self._run(request, lambda: self.described.emit(
+            request, self._call(_describe, self._spec, probe, box)))
 
     @Slot(int, str, object, int)
     def search(self, request: int, db: str, face: Any, top_k: int) -> None:
-        def work() -> None:
-            result = self.searcher(Path(db)).search(face.encoding, top_k)
-            self.searched.emit(request, face, result)
-
-        self._run(request, work)
+        self._run(request, lambda: self.searched.emit(
+            request, face, self._call(_search, self._spec, db, face.encoding, top_k)))
 
     @Slot()
     def close(self) -> None:
-        if self._gallery is not None:
-            self._gallery.close()
-            self._gallery = None
-            self._searcher = None
+        """Close the engine process's connection to the gallery (it stays up)."""
+        if self._process is not None:
+            self._call(_release)
+
+    @Slot()
+    def finish(self) -> None:
+        """End the engine process (the window closes)."""
+        if self._process is not None:
+            self._process.shutdown(wait=True, cancel_futures=True)
+            self._process = None
 
 
 class EngineService(QObject):
@@ -147,6 +181,7 @@ class EngineService(QObject):
     _search = Signal(int, str, object, int)
     _close = Signal()
     _release = Signal()
+    _finish = Signal()
 
     def __init__(self, spec: EngineSpec | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -158,6 +193,7 @@ class EngineService(QObject):
         self._describe.connect(self._worker.describe_box)
         self._search.connect(self._worker.search)
         self._close.connect(self._worker.close)
+        self._finish.connect(self._worker.finish)
         # waits until the engine thread has closed its connection to the gallery
         self._release.connect(self._worker.close, Qt.ConnectionType.BlockingQueuedConnection)
         self._worker.analyzed.connect(self.analyzed)
@@ -172,7 +208,7 @@ class EngineService(QObject):
         tasks().adopt(self._thread, self._stop, owner=self, name="engine")
 
     def _stop(self) -> None:
-        self._close.emit()
+        self._finish.emit()
         self._thread.quit()
 
     def _request(self) -> int:

@@ -65,6 +65,7 @@ def test_drop_a_clip_pick_a_track_search_and_decide(
     window.findChild(QRadioButton, "decisionPossibleLead").click()
     qtbot.keyClicks(window.decision.rationale_edit, "Same pattern in the clip's best frames.")
     qtbot.mouseClick(window.findChild(QPushButton, "confirmButton"), Qt.MouseButton.LeftButton)
+    settle(qtbot, window)  # stored off the GUI thread
     [lead] = cases.decisions(window.gallery, case.id)
     assert (lead.search_id, lead.decision) == (search.id, "possible_lead")
     assert audit.verify(window.gallery).ok
