@@ -1,140 +1,28 @@
-"""Accountability on the command line: signing in, users, settings, cases, decisions, the
-second review of possible leads, lead sheets, the audit log and retention.
+"""Accountability on the command line: users, settings, import folders, cases, decisions,
+the second review of possible leads, lead sheets, the audit log and retention.
 
 A thin layer over facedesk.app.accounts, cases and audit: every rule is checked there.
-Commands that act sign in first (`signed_in`): `--user NAME` (or FACEDESK_USER) with the
-password in FACEDESK_PASSWORD or typed at a hidden prompt, or, without --user, the user an
-administrator mapped to this OS account. Every sign-in is an audit event.
-
-facedesk/cli.py registers COMMANDS and turns FaceDeskError into one-line messages.
+Commands that act sign in first (facedesk/cli/signin.py). facedesk/cli/main.py registers
+COMMANDS and turns user errors into one-line messages.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
 from facedesk.app import accounts, audit, cases
-from facedesk.app.accounts import ROLES, SETTING_NAMES, Session
-from facedesk.app.review import DECISIONS
-from facedesk.errors import AccountError, CaseError, FaceDeskError
+from facedesk.app.accounts import ROLES, SETTING_NAMES
+from facedesk.app.cases import DECISIONS
+from facedesk.cli.options import NEW_PASSWORD_ENV, db_option, json_option, user_option
+from facedesk.cli.output import EXIT_CHECK_FAILED, echo, emit_json, printable, short
+from facedesk.cli.signin import new_password, open_case_of, signed_in, user_id_if_staffed
+from facedesk.errors import AccountError, FaceDeskError
 from facedesk.store import Gallery
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-PASSWORD_ENV = "FACEDESK_PASSWORD"
-NEW_PASSWORD_ENV = "FACEDESK_NEW_PASSWORD"
-USER_ENV = "FACEDESK_USER"
-
-EXIT_FAILED = 1
-
-
-def _emit_json(doc: Any) -> None:
-    click.echo(json.dumps(doc, indent=2, ensure_ascii=False, default=str))
-
-
-def interactive() -> bool:
-    """Whether a person can be asked for a password (stdin is a terminal)."""
-    return sys.stdin.isatty()
-
-
-db_option = click.option(
-    "--db", "db", required=True, type=click.Path(path_type=Path, dir_okay=False),
-    help="The gallery file (one SQLite file per gallery).")
-user_option = click.option(
-    "--user", "user", envvar=USER_ENV, metavar="NAME",
-    help=f"Sign in as this FaceDesk user (or set {USER_ENV}); the password is read from "
-         f"{PASSWORD_ENV} or asked for. Without it: the user mapped to your OS account.")
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-
-
-# --- signing in ------------------------------------------------------------------------------
-
-
-def first_admin_hint(db: Path | str) -> str:
-    return (f"{db} has no users yet: create its first administrator with "
-            f"`facedesk users init --db {db} --user NAME --name \"Full Name\" "
-            "--password-prompt` (or --os-account ACCOUNT)")
-
-
-def signed_in(gallery: Gallery, user: str | None, action: str | None = None) -> Session:
-    """Sign in to `gallery` for a command (and check `action` is permitted): as `user` with
-    a password, or as the user mapped to this OS account when `user` is None."""
-    if not accounts.has_users(gallery):
-        raise AccountError(first_admin_hint(gallery.path))
-    if user:
-        password = os.environ.get(PASSWORD_ENV)
-        if password is None:
-            if not interactive():
-                raise AccountError(f"no password for {user}: set {PASSWORD_ENV}, or run the "
-                                   "command in a terminal to be asked for it")
-            password = click.prompt(f"FaceDesk password for {user}", hide_input=True,
-                                    err=True)
-        session = accounts.sign_in(gallery, user, password)
-    else:
-        try:
-            session = accounts.sign_in_os(gallery)
-        except AccountError as exc:
-            raise AccountError(f"{exc.message} (--user NAME, or set {USER_ENV})") from None
-    if session.read_only:
-        click.echo(f"note: {gallery.read_only_message('your sign-in')}; only commands that "
-                   "read can run", err=True)
-    if action is not None:
-        session.require(action)
-    return session
-
-
-def printable(text: object) -> str:
-    """`text` for a terminal: control characters a name or file name may hold (a new line,
-    a carriage return, a terminal escape sequence) shown as escapes, so each record stays
-    on its line and cannot redraw the screen."""
-    text = str(text)
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-
-
-def new_password(asked: bool, *, only_when_asked: bool = False) -> str | None:
-    """The password for a new user or a password change: FACEDESK_NEW_PASSWORD when set,
-    else typed twice at a hidden prompt when `asked` (the --password-prompt flag). With
-    `only_when_asked`, None unless asked."""
-    value = os.environ.get(NEW_PASSWORD_ENV)
-    if value is not None and (asked or not only_when_asked):
-        return value
-    if not asked:
-        return None
-    if not interactive():
-        raise AccountError(f"cannot ask for the new password here (not a terminal): set "
-                           f"{NEW_PASSWORD_ENV}")
-    typed: str = click.prompt("New password", hide_input=True, confirmation_prompt=True,
-                              err=True)
-    return typed
-
-
-def open_case_of(gallery: Gallery, number: str) -> cases.Case:
-    """The open case `number` (a closed case is read-only)."""
-    case = cases.get_case(gallery, number)
-    if not case.is_open:
-        raise CaseError(f"case {case.number} is closed: a closed case is read-only; open a "
-                        "new case (facedesk case open)")
-    return case
-
-
-#: in place of an analyst's rationale that blind second review keeps from the reader
-def _echo_printable(text: str) -> None:
-    click.echo(printable(text))
-
-
-def _short(text: str, width: int = 100) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= width else text[:width - 1] + "…"
-
 
 # --- users ---------------------------------------------------------------------------------
 
@@ -153,7 +41,7 @@ def _user_line(u: accounts.User, locked: bool = False) -> str:
 
 
 @users_group.command("init")
-@db_option
+@db_option()
 @click.option("--user", "user_id", required=True, metavar="NAME",
               help="The administrator's user name (one word, e.g. jdoe).")
 @click.option("--name", "display_name", required=True, help="Their full name.")
@@ -175,13 +63,13 @@ def users_init(db: Path, user_id: str, display_name: str, os_account: str | None
                                "OS account (--os-account), or both")
         session = accounts.create_first_administrator(
             gallery, user_id, display_name, password=password, os_account=os_account)
-    _echo_printable(f"created the first administrator of {db}: {session.user.label}")
+    echo(f"created the first administrator of {db}: {session.user.label}")
 
 
 @users_group.command("add")
 @click.argument("new_user")
-@db_option
-@user_option
+@db_option()
+@user_option()
 @click.option("--name", "display_name", required=True, help="The new user's full name.")
 @click.option("--role", type=click.Choice(list(ROLES)), required=True)
 @click.option("--os-account", metavar="ACCOUNT",
@@ -196,13 +84,13 @@ def users_add(new_user: str, db: Path, user: str | None, display_name: str, role
         added = session.add_user(new_user, display_name, role,
                                  password=new_password(password_prompt),
                                  os_account=os_account)
-    _echo_printable(f"added {added.label}")
+    echo(f"added {added.label}")
 
 
 @users_group.command("change")
 @click.argument("target")
-@db_option
-@user_option
+@db_option()
+@user_option()
 @click.option("--name", "display_name", help="A new full name.")
 @click.option("--role", type=click.Choice(list(ROLES)))
 @click.option("--active/--inactive", "active", default=None,
@@ -223,13 +111,13 @@ def users_change(target: str, db: Path, user: str | None, display_name: str | No
             target, role=role, active=active, password=password,
             os_account=os_account or None, clear_os_account=os_account == "",
             display_name=display_name)
-    _echo_printable(f"changed {changed.label}{'' if changed.active else ' (deactivated)'}")
+    echo(f"changed {changed.label}{'' if changed.active else ' (deactivated)'}")
 
 
 @users_group.command("list")
-@db_option
-@user_option
-@json_option
+@db_option()
+@user_option()
+@json_option()
 def users_list(db: Path, user: str | None, as_json: bool) -> None:
     """List the gallery's users and roles."""
     with Gallery.open(db) as gallery:
@@ -237,7 +125,7 @@ def users_list(db: Path, user: str | None, as_json: bool) -> None:
         everyone = accounts.users(gallery)
         locked = accounts.locked_users(gallery)
     if as_json:
-        _emit_json([{"id": u.id, "display_name": u.display_name, "role": u.role,
+        emit_json([{"id": u.id, "display_name": u.display_name, "role": u.role,
                      "os_account": u.os_account, "active": u.active,
                      "has_password": u.has_password, "locked": u.id in locked}
                     for u in everyone])
@@ -249,15 +137,15 @@ def users_list(db: Path, user: str | None, as_json: bool) -> None:
 
 @users_group.command("unlock")
 @click.argument("target")
-@db_option
-@user_option
+@db_option()
+@user_option()
 def users_unlock(target: str, db: Path, user: str | None) -> None:
     """Lift a user's lock (and back-off) after failed password sign-ins (administrators
     only). A lock also lifts by itself after lockout_minutes (facedesk settings)."""
     with Gallery.open(db) as gallery:
         session = signed_in(gallery, user, "manage_users")
         unlocked = session.unlock_user(target)
-    click.echo(printable(f"unlocked {unlocked.label}: their password sign-in works again"))
+    echo(f"unlocked {unlocked.label}: their password sign-in works again")
 
 
 # --- settings ------------------------------------------------------------------------------
@@ -282,29 +170,29 @@ def _setting_text(name: str, value: Any) -> str:
 
 
 @settings_group.command("show")
-@db_option
-@json_option
+@db_option()
+@json_option()
 def settings_show(db: Path, as_json: bool) -> None:
     """Show the gallery's settings (no sign-in needed)."""
     with Gallery.open(db) as gallery:
         s = accounts.settings(gallery)
     if as_json:
-        _emit_json(s.as_dict())
+        emit_json(s.as_dict())
         return
     for name in SETTING_NAMES:
         if name == "purposes":
             click.echo("purposes:")
             for i, p in enumerate(s.purposes, 1):
-                _echo_printable(f"  {i}. {p}")
+                echo(f"  {i}. {p}")
         else:
-            _echo_printable(f"{name:<20} {_setting_text(name, getattr(s, name))}")
+            echo(f"{name:<20} {_setting_text(name, getattr(s, name))}")
 
 
 @settings_group.command("set")
 @click.argument("name", type=click.Choice(list(SETTING_NAMES)))
 @click.argument("value")
-@db_option
-@user_option
+@db_option()
+@user_option()
 def settings_set(name: str, value: str, db: Path, user: str | None) -> None:
     """Change a setting (administrators only). On/off settings take on or off;
     retention_days a number of days or none; purposes a list separated by ';'."""
@@ -344,34 +232,34 @@ def _change_roots(db: Path, user: str | None, folder: Path, add: bool) -> list[s
 
 @import_roots_group.command("add")
 @click.argument("folder", type=click.Path(path_type=Path, file_okay=False))
-@db_option
-@user_option
+@db_option()
+@user_option()
 def import_roots_add(folder: Path, db: Path, user: str | None) -> None:
     """Allow manifests to name photos under FOLDER by absolute path (administrators only;
     logged as a setting change)."""
     roots = _change_roots(db, user, folder, True)
-    click.echo(printable(f"import folders: {', '.join(roots)}"))
+    echo(f"import folders: {', '.join(roots)}")
 
 
 @import_roots_group.command("remove")
 @click.argument("folder", type=click.Path(path_type=Path, file_okay=False))
-@db_option
-@user_option
+@db_option()
+@user_option()
 def import_roots_remove(folder: Path, db: Path, user: str | None) -> None:
     """No longer allow absolute paths under FOLDER (administrators only)."""
     roots = _change_roots(db, user, folder, False)
-    click.echo(printable(f"import folders: {', '.join(roots) or 'none'}"))
+    echo(f"import folders: {', '.join(roots) or 'none'}")
 
 
 @import_roots_group.command("list")
-@db_option
+@db_option()
 def import_roots_list(db: Path) -> None:
     """The folders manifests may name by absolute path (no sign-in needed, like
     `settings show`)."""
     with Gallery.open(db) as gallery:
         roots = accounts.settings(gallery).import_roots
     for r in roots:
-        click.echo(printable(r))
+        echo(r)
     if not roots:
         click.echo("none: manifests name photos relative to their own folder")
 
@@ -394,8 +282,8 @@ def _purpose(gallery: Gallery, text: str) -> str:
 
 @case_group.command("open")
 @click.argument("number")
-@db_option
-@user_option
+@db_option()
+@user_option()
 @click.option("--purpose", required=True,
               help="One of the administrator's purposes (its text or its number, see "
                    "`facedesk settings show`), or 'Other' with --detail.")
@@ -405,14 +293,14 @@ def case_open(number: str, db: Path, user: str | None, purpose: str, detail: str
     with Gallery.open(db) as gallery:
         session = signed_in(gallery, user, "open_case")
         case = cases.open_case(session, number, _purpose(gallery, purpose), detail)
-    _echo_printable(f"opened {case.label}")
+    echo(f"opened {case.label}")
 
 
 @case_group.command("list")
-@db_option
-@user_option
+@db_option()
+@user_option()
 @click.option("--all", "show_all", is_flag=True, help="Closed cases too.")
-@json_option
+@json_option()
 def case_list(db: Path, user: str | None, show_all: bool, as_json: bool) -> None:
     """List the open cases (with --all, the closed ones too), newest first."""
     with Gallery.open(db) as gallery:
@@ -421,7 +309,7 @@ def case_list(db: Path, user: str | None, show_all: bool, as_json: bool) -> None
         counts = {c.id: (len(cases.searches(gallery, c.id)), len(cases.results(gallery, c.id)))
                   for c in found}
     if as_json:
-        _emit_json([{**c.as_dict(), "searches": counts[c.id][0],
+        emit_json([{**c.as_dict(), "searches": counts[c.id][0],
                      "confirmed_leads": counts[c.id][1]} for c in found])
         return
     if not found:
@@ -429,16 +317,15 @@ def case_list(db: Path, user: str | None, show_all: bool, as_json: bool) -> None
         return
     for c in found:
         n_s, n_r = counts[c.id]
-        click.echo(printable(
-            f"{c.label}  — opened by {c.opened_by} {c.opened_at}; {n_s} search"
-            f"{'es' if n_s != 1 else ''}, {n_r} confirmed lead{'s' if n_r != 1 else ''}"))
+        echo(f"{c.label}  — opened by {c.opened_by} {c.opened_at}; {n_s} search"
+             f"{'es' if n_s != 1 else ''}, {n_r} confirmed lead{'s' if n_r != 1 else ''}")
 
 
 @case_group.command("show")
 @click.argument("number")
-@db_option
-@user_option
-@json_option
+@db_option()
+@user_option()
+@json_option()
 def case_show(number: str, db: Path, user: str | None, as_json: bool) -> None:
     """A case's searches, the candidates each one showed, the decisions with their status
     and the second reviews."""
@@ -450,10 +337,9 @@ def case_show(number: str, db: Path, user: str | None, as_json: bool) -> None:
         decided = [{**d, "rationale": cases.BLIND_HIDDEN} if d["id"] in hidden else d
                    for d in cases.decisions(gallery, case.id)]
     if as_json:
-        _emit_json({"case": case.as_dict(), "searches": found, "decisions": decided,
+        emit_json({"case": case.as_dict(), "searches": found, "decisions": decided,
                     "results": [d["id"] for d in decided if d["status"] == "confirmed"]})
         return
-    echo = _echo_printable
     detail = f" — {case.purpose_detail}" if case.purpose_detail else ""
     echo(f"{case.label}{detail}")
     echo(f"  opened by {case.opened_by} {case.opened_at}")
@@ -476,12 +362,12 @@ def case_show(number: str, db: Path, user: str | None, as_json: bool) -> None:
              f"{d['rank']} of search {d['search_id']} ({d['person_id']}, distance "
              f"{d['distance']:.4f}): {DECISIONS.get(d['decision'], d['decision'])} — "
              f"{cases.LEAD_STATUS[d['status']]}")
-        echo(f"      rationale: {_short(d['rationale'])}")
+        echo(f"      rationale: {short(d['rationale'])}")
         r = d["review"]
         if r:
             echo(f"      second review {r['id']} by {r['reviewer']} {r['created_at']}: "
                  f"{cases.VERDICTS.get(r['verdict'], r['verdict'])}"
-                 f"{' (blind)' if r['blind'] else ''} — {_short(r['rationale'])}")
+                 f"{' (blind)' if r['blind'] else ''} — {short(r['rationale'])}")
     results = [d for d in decided if d["status"] == "confirmed"]
     if results:
         echo("case results (confirmed possible leads): " + ", ".join(
@@ -490,23 +376,23 @@ def case_show(number: str, db: Path, user: str | None, as_json: bool) -> None:
 
 @case_group.command("close")
 @click.argument("number")
-@db_option
-@user_option
+@db_option()
+@user_option()
 @click.option("--note", default="", help="Why the case is closed.")
 def case_close(number: str, db: Path, user: str | None, note: str) -> None:
     """Close a case: it becomes read-only."""
     with Gallery.open(db) as gallery:
         session = signed_in(gallery, user, "close_case")
         case = cases.close_case(session, open_case_of(gallery, number), note)
-    click.echo(printable(f"closed {case.label}"))
+    echo(f"closed {case.label}")
 
 
 # --- decisions and the second review ---------------------------------------------------------
 
 
 @click.command("decide")
-@db_option
-@user_option
+@db_option()
+@user_option()
 @click.option("--search", "search_id", type=int, required=True,
               help="The search id that `facedesk search` printed.")
 @click.option("--rank", type=click.IntRange(1, None), required=True,
@@ -520,7 +406,7 @@ def decide(db: Path, user: str | None, search_id: int, rank: int, decision: str,
         session = signed_in(gallery, user, "decide")
         row = cases.decide(session, search_id, rank, decision, rationale)
         d = cases.decision(gallery, row["id"])
-    _echo_printable(f"decision {d['id']} recorded: candidate {rank} ({d['person_id']}) of "
+    echo(f"decision {d['id']} recorded: candidate {rank} ({d['person_id']}) of "
                     f"search {search_id}: {DECISIONS[decision]} — "
                     f"{cases.LEAD_STATUS[d['status']]}")
     if d["status"] == "pending":
@@ -534,9 +420,9 @@ def leads_group() -> None:
 
 
 @leads_group.command("pending")
-@db_option
-@user_option
-@json_option
+@db_option()
+@user_option()
+@json_option()
 def leads_pending(db: Path, user: str | None, as_json: bool) -> None:
     """Possible leads waiting for a second review, oldest first."""
     with Gallery.open(db) as gallery:
@@ -546,22 +432,22 @@ def leads_pending(db: Path, user: str | None, as_json: bool) -> None:
         hidden = cases.hidden_rationales(gallery, session.user_id)
     waiting = [{**d, "rationale": None} if d["id"] in hidden else d for d in waiting]
     if as_json:
-        _emit_json(waiting)
+        emit_json(waiting)
         return
     if not waiting:
         click.echo("no possible leads waiting for a second review")
         return
     for d in waiting:
-        _echo_printable(f"decision {d['id']}  case {d['case_number']}  by {d['reviewer']} "
+        echo(f"decision {d['id']}  case {d['case_number']}  by {d['reviewer']} "
                         f"{d['created_at']}: candidate {d['rank']} of search "
                         f"{d['search_id']} ({d['person_id']}, distance {d['distance']:.4f})")
-        _echo_printable(f"    rationale: {_short(d['rationale'] or cases.BLIND_HIDDEN)}")
+        echo(f"    rationale: {short(d['rationale'] or cases.BLIND_HIDDEN)}")
 
 
 @leads_group.command("review")
 @click.argument("decision_id", type=int)
-@db_option
-@user_option
+@db_option()
+@user_option()
 @click.option("--verdict", type=click.Choice(list(cases.VERDICTS)), required=True)
 @click.option("--rationale", required=True, help="What you compared and saw.")
 @click.option("--blind", is_flag=True,
@@ -573,14 +459,14 @@ def leads_review(decision_id: int, db: Path, user: str | None, verdict: str, rat
         session = signed_in(gallery, user, "review_lead")
         blind = blind or session.settings().blind_second_review
         d = cases.review_lead(session, decision_id, verdict, rationale, blind=blind)
-    _echo_printable(f"decision {decision_id} ({d['person_id']}, case {d['case_number']}): "
+    echo(f"decision {decision_id} ({d['person_id']}, case {d['case_number']}): "
                     f"{cases.LEAD_STATUS[d['status']]}")
 
 
 @click.command("lead-sheet")
 @click.argument("decision_id", type=int)
-@db_option
-@user_option
+@db_option()
+@user_option()
 @click.option("--out", "out_dir", required=True,
               type=click.Path(path_type=Path, file_okay=False),
               help="The folder to write the lead sheet into.")
@@ -608,24 +494,24 @@ def audit_group() -> None:
 
 def _report(v: audit.Verification, as_json: bool) -> None:
     if as_json:
-        _emit_json(v.as_dict())
+        emit_json(v.as_dict())
     else:
         click.echo(v.summary())
         if v.ok and v.head_hash:
             click.echo(f"head to keep: event {v.head_seq} hash {v.head_hash}")
     if not v.ok:
-        sys.exit(EXIT_FAILED)
+        sys.exit(EXIT_CHECK_FAILED)
 
 
 @audit_group.command("verify")
-@db_option
+@db_option()
 @click.option("--head", metavar="HASH_OR_FILE",
               help="A head hash printed earlier, or an exported audit-log.json: the log must "
                    "still hold it (finds a truncated tail).")
 @click.option("--no-witness", "no_witness", is_flag=True,
               help="Do not compare with the external witness of the head (an older copy or a "
                    "backup of a gallery that has moved on since).")
-@json_option
+@json_option()
 def audit_verify(db: Path, head: str | None, no_witness: bool, as_json: bool) -> None:
     """Check the gallery's audit log: the hash chain; the schema (no trigger, view, table or
     index FaceDesk did not make); every user, case, setting, calibration, search, decision,
@@ -642,21 +528,19 @@ def audit_verify(db: Path, head: str | None, no_witness: bool, as_json: bool) ->
 
 
 @audit_group.command("baseline")
-@db_option
-@user_option
-@json_option
+@db_option()
+@user_option()
+@json_option()
 def audit_baseline(db: Path, user: str | None, as_json: bool) -> None:
     """Record the digests of records no event has recorded yet (a gallery made before
     FaceDesk logged them), so that later changes to them are found (administrators).
     It vouches for nothing before it; records already recorded are never re-recorded."""
     with Gallery.open(db) as gallery:
-        user_id = None
-        if accounts.has_users(gallery):
-            user_id = signed_in(gallery, user, "change_settings").user_id
+        user_id = user_id_if_staffed(gallery, user, "change_settings")
         ev = audit.baseline(gallery, user_id=user_id)
     counts = {} if ev is None else ev.data["counts"]
     if as_json:
-        _emit_json({"event": None if ev is None else ev.seq, "counts": counts})
+        emit_json({"event": None if ev is None else ev.seq, "counts": counts})
     elif ev is None:
         click.echo("every record already has a digest in the audit log: nothing to record")
     else:
@@ -666,7 +550,7 @@ def audit_baseline(db: Path, user: str | None, as_json: bool) -> None:
 
 @audit_group.command("verify-export")
 @click.argument("path", type=click.Path(path_type=Path, dir_okay=False, exists=True))
-@json_option
+@json_option()
 def audit_verify_export(path: Path, as_json: bool) -> None:
     """Check an exported audit-log.json on its own (no gallery needed). Exit code 0 intact,
     1 failed."""
@@ -678,12 +562,12 @@ def audit_verify_export(path: Path, as_json: bool) -> None:
 
 
 @audit_group.command("export")
-@db_option
-@user_option
+@db_option()
+@user_option()
 @click.option("--out", "out_dir", required=True,
               type=click.Path(path_type=Path, file_okay=False),
               help="The folder for audit-log.json and audit-log.csv.")
-@json_option
+@json_option()
 def audit_export(db: Path, user: str | None, out_dir: Path, as_json: bool) -> None:
     """Export the whole log (JSON and CSV); prints the head to keep (administrators and
     supervisors)."""
@@ -691,18 +575,18 @@ def audit_export(db: Path, user: str | None, out_dir: Path, as_json: bool) -> No
         session = signed_in(gallery, user, "export_audit")
         head = cases.export_audit(session, out_dir)
     if as_json:
-        _emit_json(head)
+        emit_json(head)
         return
     click.echo(f"exported {head['events']} events to {head['json']} and {head['csv']}")
     click.echo(f"head to keep: event {head['seq']} hash {head['hash']}")
 
 
 @audit_group.command("show")
-@db_option
-@user_option
+@db_option()
+@user_option()
 @click.option("--case", "case_number", metavar="NUMBER", help="Only this case's events.")
 @click.option("--last", type=click.IntRange(1, None), help="Only the last N events.")
-@json_option
+@json_option()
 def audit_show(db: Path, user: str | None, case_number: str | None, last: int | None,
                as_json: bool) -> None:
     """List audit events, oldest first."""
@@ -713,12 +597,12 @@ def audit_show(db: Path, user: str | None, case_number: str | None, last: int | 
         numbers = {c.id: c.number for c in cases.cases(gallery)}
         hidden = cases.hidden_rationales(gallery, session.user_id, case_id)
     if as_json:
-        _emit_json([{**e.as_dict(), "data": cases.event_data(e, hidden)} for e in found])
+        emit_json([{**e.as_dict(), "data": cases.event_data(e, hidden)} for e in found])
         return
     for e in found:
         case = f" case {numbers.get(e.case_id, e.case_id)}" if e.case_id is not None else ""
-        _echo_printable(f"{e.seq:>6}  {e.at}  {e.user_id or '-':<12} {e.label}{case}: "
-                        f"{_short(audit.canonical(cases.event_data(e, hidden)), 120)}")
+        echo(f"{e.seq:>6}  {e.at}  {e.user_id or '-':<12} {e.label}{case}: "
+                        f"{short(audit.canonical(cases.event_data(e, hidden)), 120)}")
 
 
 # --- retention ----------------------------------------------------------------------------------
@@ -730,10 +614,10 @@ def retention_group() -> None:
 
 
 @retention_group.command("purge")
-@db_option
-@user_option
+@db_option()
+@user_option()
 @click.option("--dry-run", is_flag=True, help="Only list what would be purged.")
-@json_option
+@json_option()
 def retention_purge(db: Path, user: str | None, dry_run: bool, as_json: bool) -> None:
     """Purge (administrators only) the probe images, searches, decisions and second reviews
     older than retention_days of cases with no confirmed lead; a purge event remains."""
@@ -741,7 +625,7 @@ def retention_purge(db: Path, user: str | None, dry_run: bool, as_json: bool) ->
         session = signed_in(gallery, user, "purge")
         plan = cases.purge_plan(gallery) if dry_run else cases.purge(session)
     if as_json:
-        _emit_json({"dry_run": dry_run, **plan.as_dict()})
+        emit_json({"dry_run": dry_run, **plan.as_dict()})
         return
     if plan.retention_days is None:
         click.echo("no retention period is set (retention_days is none): nothing is purged")
@@ -752,7 +636,7 @@ def retention_purge(db: Path, user: str | None, dry_run: bool, as_json: bool) ->
                f"{len(plan.cases)} cases touched")
     click.echo(f"  searches:  {', '.join(map(str, plan.searches)) or '-'}")
     click.echo(f"  decisions: {', '.join(map(str, plan.decisions)) or '-'}")
-    _echo_printable(f"  cases:     {', '.join(plan.cases) or '-'}")
+    echo(f"  cases:     {', '.join(plan.cases) or '-'}")
     for h in plan.probe_hashes:
         click.echo(f"  probe sha256 {h}")
 
