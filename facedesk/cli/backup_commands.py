@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -14,27 +15,33 @@ from facedesk.cli.options import db_option, json_option, quiet_option, user_opti
 from facedesk.cli.output import emit_json
 from facedesk.cli.progress import StatusLine, run
 from facedesk.cli.signin import user_id_if_staffed
+from facedesk.domain.formatting import percent
 from facedesk.domain.progress import CancelToken
 from facedesk.errors import GalleryNotFound
 from facedesk.store import Gallery
 
 
-def _run(start: Callable[[CancelToken], Iterator[backups.Progress]], quiet: bool
-         ) -> backups.Progress:
-    """Drain a backup/restore generator with progress on stderr; Ctrl-C cancels."""
+def _run(start: Callable[[CancelToken], Iterator[backups.Progress]], quiet: bool,
+         as_json: bool) -> dict[str, Any] | None:
+    """Run a backup/restore generator with progress on stderr (Ctrl-C cancels) to its
+    result: printed as JSON with --json (then None), else returned for the text."""
     line = StatusLine(quiet, redraw=False)
 
     def show(ev: backups.Progress) -> None:
         if not line.due():
             return
         if ev.phase == "copying" and ev.total:
-            line.note(f"copying: {ev.done}/{ev.total} pages "
-                      f"({100 * ev.done / ev.total:.0f}%)")
+            line.note(f"copying: {ev.done}/{ev.total} pages ({percent(ev.done / ev.total, 0)})")
         elif ev.phase == "checking":
             line.note("checking the copy: integrity, audit chain, record digests")
 
-    return run(start, show=show, stopped=lambda ev: ev.phase == "cancelled",
-               cancelled="cancelled: the partial copy was removed; nothing else was changed")
+    final = run(start, show=show, stopped=lambda ev: ev.phase == "cancelled",
+                cancelled="cancelled: the partial copy was removed; nothing else was changed")
+    assert final.result is not None
+    if as_json:
+        emit_json(final.result)
+        return None
+    return final.result
 
 
 @click.command("backup")
@@ -51,12 +58,9 @@ def backup_cmd(db: Path, user: str | None, to_dir: Path, quiet: bool, as_json: b
     a gallery with users)."""
     with Gallery.open(db) as gallery:
         user_id = user_id_if_staffed(gallery, user, "change_settings")
-        final = _run(lambda cancel: backups.backup(gallery, to_dir, user_id=user_id,
-                                                   cancel=cancel), quiet)
-    assert final.result is not None
-    r = final.result
-    if as_json:
-        emit_json(r)
+        r = _run(lambda cancel: backups.backup(gallery, to_dir, user_id=user_id,
+                                               cancel=cancel), quiet, as_json)
+    if r is None:
         return
     click.echo(f"backup written: {r['path']}")
     click.echo(f"  sha256 {r['sha256']}, {r['bytes']:,} bytes; {r['faces']:,} faces, "
@@ -85,12 +89,9 @@ def restore_cmd(source: Path, db: Path, user: str | None, force: bool, quiet: bo
 
     if db.is_dir():
         raise GalleryNotFound(f"{db}: is a folder, not a gallery file")
-    final = _run(lambda cancel: backups.restore(source, db, force=force, authorize=authorize,
-                                                cancel=cancel), quiet)
-    assert final.result is not None
-    r = final.result
-    if as_json:
-        emit_json(r)
+    r = _run(lambda cancel: backups.restore(source, db, force=force, authorize=authorize,
+                                            cancel=cancel), quiet, as_json)
+    if r is None:
         return
     click.echo(f"restored {r['path']} from {r['from']} (head event {r['head_seq']} hash "
                f"{r['head_hash']})")

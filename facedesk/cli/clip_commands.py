@@ -15,6 +15,7 @@ from facedesk.cli.progress import StatusLine, run
 from facedesk.domain import clips
 from facedesk.domain.clips import ClipProbe, ClipProgress, ClipTracks, TrackOptions
 from facedesk.domain.faces import FaceEngine
+from facedesk.domain.formatting import percent
 from facedesk.domain.imaging import sha256_bytes
 from facedesk.errors import FaceChoiceError
 
@@ -22,7 +23,7 @@ from facedesk.errors import FaceChoiceError
 def show_reading(line: StatusLine, ev: ClipProgress) -> None:
     if ev.phase != "reading":
         return
-    share = "" if ev.fraction is None else f" ({ev.fraction:.0%})"
+    share = "" if ev.fraction is None else f" ({percent(ev.fraction, 0)})"
     speed = ev.time_s / ev.elapsed_s if ev.elapsed_s > 0 else 0.0
     line.show(f"read {clips.timecode(ev.time_s)}{share}, {ev.frames_read} frames, "
               f"{ev.frames_analysed} analysed, {ev.tracks} face tracks, "

@@ -9,16 +9,6 @@ import click
 
 from facedesk.app.importer import ImportOptions, ImportProgress, import_detect_options, run_import
 from facedesk.cli import options
-from facedesk.cli.options import (
-    db_option,
-    detect_max_side_option,
-    detector_option,
-    jitters_option,
-    json_option,
-    quiet_option,
-    upsample_option,
-    user_option,
-)
 from facedesk.cli.output import emit_json, note, printable
 from facedesk.cli.progress import StatusLine, run
 from facedesk.cli.signin import first_admin_hint, user_id_if_staffed
@@ -51,7 +41,7 @@ def show_import(line: StatusLine, ev: ImportProgress) -> None:
 
 @click.command("import")
 @click.argument("source", required=False, type=click.Path(path_type=Path))
-@db_option()
+@options.db_option()
 @click.option("--manifest", type=click.Path(path_type=Path, dir_okay=False),
               help="CSV with 'path' (relative to the CSV) and 'person_id' columns; other "
                    "columns are kept as metadata. SOURCE, if given, is then the photo folder.")
@@ -64,9 +54,9 @@ def show_import(line: StatusLine, ev: ImportProgress) -> None:
 @click.option("--person-pattern", metavar="REGEX",
               help="Flat folders: regex on the file name whose group 'person' (or first "
                    "group) is the person id, e.g. '^(?P<person>\\d+)_'.")
-@upsample_option(1)
-@detect_max_side_option(1024)
-@detector_option()
+@options.upsample_option(1)
+@options.detect_max_side_option(1024)
+@options.detector_option()
 @click.option("--recover/--no-recover", default=True, show_default=True,
               help="When the detector finds no face in a photo, look again with the "
                    f"fallback steps (default: {', '.join(DEFAULT_IMPORT_FALLBACKS)}); costs "
@@ -78,10 +68,10 @@ def show_import(line: StatusLine, ev: ImportProgress) -> None:
                    "of the default ones: hog:N or cnn:N (HOG or CNN detector, photo doubled "
                    f"N times) or {FRAME} (take the central region of a small, tightly cropped "
                    "photo as the face: a guess no detector confirms).")
-@jitters_option()
-@user_option()
-@json_option("Print the run summary as JSON.")
-@quiet_option()
+@options.jitters_option()
+@options.user_option()
+@options.json_option("Print the run summary as JSON.")
+@options.quiet_option()
 def import_cmd(source: Path | None, db: Path, manifest: Path | None, workers: int,
                layout: str, person_pattern: str | None, upsample: int, detect_max_side: int,
                detector: str, recover: bool, fallbacks: tuple[str, ...], jitters: int,

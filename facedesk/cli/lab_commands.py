@@ -14,19 +14,13 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from facedesk.app import calibration as calibrations
+from facedesk.app import outside_probes
 from facedesk.app.experiment import (
     DEFAULT_RANKS,
     ExperimentOptions,
     ExperimentProgress,
     ExperimentResult,
     run_experiment,
-)
-from facedesk.app.outside_probes import (
-    OutsideOptions,
-    OutsideProgress,
-    OutsideResult,
-    calibration_from,
-    run_outside,
 )
 from facedesk.cli.options import db_option, json_option, user_option
 from facedesk.cli.output import echo, emit_json
@@ -188,17 +182,18 @@ def probe_engine() -> EngineSpec:
     return EngineSpec()
 
 
-def run_probe_set(gallery: Gallery, probes: Path, outside_options: OutsideOptions,
-                  quiet: bool) -> OutsideResult:
+def run_probe_set(gallery: Gallery, probes: Path,
+                  outside_options: outside_probes.OutsideOptions, quiet: bool
+                  ) -> outside_probes.OutsideResult:
     """Encode and search an outside probe set with progress on stderr and Ctrl-C."""
     line = StatusLine(quiet, width=40, throttle=False, tty_only=True)
 
-    def show(ev: OutsideProgress) -> None:
+    def show(ev: outside_probes.OutsideProgress) -> None:
         if ev.phase in ("encoding", "searching"):
             line.show(f"{ev.phase} {ev.done:,}/{ev.total:,} probes")
 
-    final = run(lambda cancel: run_outside(gallery, probes, probe_engine(), outside_options,
-                                           cancel), show=show)
+    final = run(lambda cancel: outside_probes.run_outside(
+        gallery, probes, probe_engine(), outside_options, cancel), show=show)
     line.end()
     assert final.result is not None
     return final.result
@@ -248,8 +243,9 @@ def experiment(db: Path, probes: Path | None, thresholds: tuple[float, ...],
                       thresholds=list(ts), seed=seed, probe_share=probe_share,
                       report=report_path, plots=plots_dir)
         if probes is not None:
-            result: ExperimentResult = run_probe_set(gallery, probes, OutsideOptions(
-                group_key=group_key, gallery_sizes=size_list, seed=seed), as_json)
+            result: ExperimentResult = run_probe_set(
+                gallery, probes, outside_probes.OutsideOptions(
+                    group_key=group_key, gallery_sizes=size_list, seed=seed), as_json)
         else:
             _check_group(gallery, group_key)
             result = _split_experiment(gallery, options, as_json)
@@ -259,7 +255,7 @@ def experiment(db: Path, probes: Path | None, thresholds: tuple[float, ...],
                    lambda rep: lab.add_experiment(rep, result, ts, figures, crops))
     if as_json:
         emit_json(result.summary(ts))
-    elif isinstance(result, OutsideResult):
+    elif isinstance(result, outside_probes.OutsideResult):
         _print_outside(result, ts)
     else:
         _print_experiment(result, ts)
@@ -318,7 +314,7 @@ def _print_experiment(r: ExperimentResult, ts: Sequence[float]) -> None:
                  f"{w.candidate_person}")
 
 
-def _print_outside(r: OutsideResult, ts: Sequence[float]) -> None:
+def _print_outside(r: outside_probes.OutsideResult, ts: Sequence[float]) -> None:
     ps = r.probe_set
     echo(f"outside probes {ps['source']}: {r.oog_probes:,} searched "
          f"({int(r.in_gallery.sum()):,} of persons in the gallery), {len(r.problems):,}"
@@ -379,8 +375,9 @@ def calibrate(db: Path, reference: Path | None, probes: Path | None, use_id: str
             calibrations.use(gallery, chosen, session=session)
         elif not list_only:
             if probes is not None:
-                cal = calibration_from(run_probe_set(gallery, probes, OutsideOptions(),
-                                                     as_json), gallery)
+                measured = run_probe_set(gallery, probes, outside_probes.OutsideOptions(),
+                                         as_json)
+                cal = outside_probes.calibration_from(measured, gallery)
                 kind = "reference"
             elif reference is not None:
                 with Gallery.open(reference) as ref:
@@ -451,8 +448,10 @@ def report(db: Path, out: Path, pairs_file: Path | None, images: Path | None,
         result = _split_experiment(gallery, ExperimentOptions(seed=seed, group_key=group_key),
                                    quiet=True)
         crops = lab.worst_crops(gallery, result)
-        outside = None if probes is None else run_probe_set(
-            gallery, probes, OutsideOptions(group_key=probe_group, seed=seed), False)
+        outside: outside_probes.OutsideResult | None = None
+        if probes is not None:
+            outside = run_probe_set(gallery, probes, outside_probes.OutsideOptions(
+                group_key=probe_group, seed=seed), False)
         outside_crops = [] if outside is None else lab.worst_crops(gallery, outside)
     for ev_result in evals:
         lab.add_evaluation(rep, ev_result, ts, lab.evaluation_figures(ev_result, ts))

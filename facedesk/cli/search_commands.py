@@ -22,16 +22,6 @@ from facedesk.app.search import DEFAULT_TOP_K, Probe, Searcher, analyze_probe, c
 from facedesk.app.sources import read_probe_list
 from facedesk.cli import options
 from facedesk.cli.clip_commands import clip_probe
-from facedesk.cli.options import (
-    db_option,
-    detect_max_side_option,
-    detector_option,
-    jitters_option,
-    json_option,
-    quiet_option,
-    upsample_option,
-    user_option,
-)
 from facedesk.cli.output import EXIT_USER_ERROR, emit_json, printable
 from facedesk.cli.signin import open_case_of, signed_in
 from facedesk.domain import clips
@@ -58,14 +48,14 @@ def _face_choice(value: str) -> int | str:
 
 @click.command()
 @click.argument("probes", nargs=-1, type=click.Path(path_type=Path))
-@db_option()
+@options.db_option()
 @click.option("--probes", "probe_list", type=click.Path(path_type=Path, dir_okay=False),
               help="A CSV whose 'path' column names the probe photos (relative to the CSV), "
                    "searched one after the other as with several PROBE arguments.")
 @click.option("--case", "case_number", required=True, metavar="NUMBER",
               help="The open case this search is made for (facedesk case open); the search "
                    "is recorded in it.")
-@user_option()
+@options.user_option()
 @click.option("--top", "top_k", type=click.IntRange(1, 1000), default=DEFAULT_TOP_K,
               show_default=True,
               help="Show at most this many candidate persons (no more than the "
@@ -75,10 +65,10 @@ def _face_choice(value: str) -> int | str:
               help="Which probe face to search: its number, or 'largest'.")
 @click.option("--box", help="Search the face in this box (top,right,bottom,left) when "
                             "detection finds none.")
-@upsample_option(1)
-@detect_max_side_option(2048)
-@detector_option()
-@jitters_option()
+@options.upsample_option(1)
+@options.detect_max_side_option(2048)
+@options.detector_option()
+@options.jitters_option()
 @click.option("--track", "track", type=click.IntRange(1), default=None,
               help="Video clips: search this face track (facedesk frames lists them); "
                    "default: the track with the best frame.")
@@ -97,9 +87,9 @@ def _face_choice(value: str) -> int | str:
               help="Video clips: add this to every pixel (recorded).")
 @click.option("--contrast", type=click.FloatRange(0.1, 10), default=1.0,
               help="Video clips: scale around mid-grey by this factor (recorded).")
-@json_option("Print the result as JSON: one object for one PROBE, a list of objects "
+@options.json_option("Print the result as JSON: one object for one PROBE, a list of objects "
              "(one per probe, in order) for several or --probes.")
-@quiet_option("No progress on stderr (video clips).")
+@options.quiet_option("No progress on stderr (video clips).")
 def search(probes: tuple[Path, ...], db: Path, probe_list: Path | None, case_number: str,
            user: str | None, top_k: int, face: str, box: str | None, upsample: int,
            detect_max_side: int, detector: str, jitters: int, track: int | None,

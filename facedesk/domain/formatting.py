@@ -14,9 +14,10 @@ def compact_duration(seconds: float) -> str:
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
-def percent(share: float) -> str:
-    """A share as a percentage with two decimals (12.34%); '-' when it is not known (NaN)."""
-    return "-" if math.isnan(share) else f"{100 * share:.2f}%"
+def percent(share: float, decimals: int = 2) -> str:
+    """A share as a percentage, with two decimals by default (12.34%); '-' when it is not
+    known (NaN)."""
+    return "-" if math.isnan(share) else f"{100 * share:.{decimals}f}%"
 
 
 def rate_with_interval(r: Rate) -> str:
