@@ -63,15 +63,18 @@ def _cancelled(message: str, on_cancel: Callable[[], None] | None) -> NoReturn:
 class StatusLine:
     """A progress line on stderr: on a terminal redrawn in place (`redraw`, padded to
     `width`) at most every 0.2 s, elsewhere a line every 5 s (`throttle`), or, with
-    `tty_only`, nothing; nothing at all when `quiet`."""
+    `tty_only`, nothing; nothing at all when `quiet`, nor in the first `delay_s` seconds
+    (work that is usually quick)."""
 
     def __init__(self, quiet: bool = False, *, width: int = 100, redraw: bool = True,
-                 throttle: bool = True, tty_only: bool = False) -> None:
+                 throttle: bool = True, tty_only: bool = False, delay_s: float = 0.0) -> None:
         self.tty = sys.stderr.isatty()
         self.quiet = quiet or (tty_only and not self.tty)
         self.width = width
         self.redraw = redraw and self.tty
         self.throttle = throttle
+        self.start = time.monotonic()
+        self.delay_s = delay_s
         self.last = 0.0
 
     def due(self, final: bool = False) -> bool:
@@ -79,8 +82,9 @@ class StatusLine:
         if self.quiet:
             return False
         now = time.monotonic()
-        if self.throttle and not final and \
-                now - self.last < (REDRAW_S if self.tty else APPEND_S):
+        early = now - self.start < self.delay_s
+        soon = self.throttle and now - self.last < (REDRAW_S if self.tty else APPEND_S)
+        if not final and (early or soon):
             return False
         self.last = now
         return True

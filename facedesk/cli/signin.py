@@ -57,15 +57,17 @@ def signed_in(gallery: Gallery, user: str | None, action: str | None = None) -> 
     return session
 
 
-def signed_in_if_staffed(gallery: Gallery, user: str | None, action: str) -> Session | None:
-    """On a gallery with users, the session signed in for `action`; on one without (a
-    plain dataset, or a gallery before its first administrator), None."""
+def signed_in_if_staffed(gallery: Gallery, user: str | None, action: str | None = None
+                         ) -> Session | None:
+    """On a gallery with users, the session signed in (for `action`, when given); on one
+    without (a plain dataset, or a gallery before its first administrator), None."""
     if not accounts.has_users(gallery):
         return None
     return signed_in(gallery, user, action)
 
 
-def user_id_if_staffed(gallery: Gallery, user: str | None, action: str) -> str | None:
+def user_id_if_staffed(gallery: Gallery, user: str | None, action: str | None = None
+                       ) -> str | None:
     """The id of the user `signed_in_if_staffed` signs in, or None."""
     session = signed_in_if_staffed(gallery, user, action)
     return None if session is None else session.user_id

@@ -75,3 +75,13 @@ def test_a_status_line_off_a_terminal_is_a_line_every_few_seconds() -> None:
 
     res = CliRunner().invoke(cmd)
     assert res.output == "first\nlast\na note\n"
+
+
+def test_a_status_line_with_a_delay_stays_silent_while_the_work_is_quick() -> None:
+    @click.command()
+    def cmd() -> None:
+        line = StatusLine(delay_s=60)
+        line.show("quick")
+        line.show("done", final=True)
+
+    assert CliRunner().invoke(cmd).output == "done\n"
