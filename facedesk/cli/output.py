@@ -21,10 +21,10 @@ from facedesk.store.gallery import sqlite_problem
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: the exit codes of every command
-EXIT_OK = 0
 EXIT_USER_ERROR = 1  # a one-line "error: ..." on stderr: bad input, refused, not found
 EXIT_CHECK_FAILED = 1  # a check (verify, audit verify, ...) found a problem; the report says
 EXIT_CANCELLED = 130  # Ctrl-C: the work stopped, keeping what each command says it keeps
+# (a bad option or argument: click's own usage error, exit code 2)
 
 
 def json_text(doc: Any) -> str:
@@ -61,11 +61,6 @@ def short(text: str, width: int = 100) -> str:
     """`text` on one line, cut to `width` characters with an ellipsis."""
     text = " ".join(str(text).split())
     return text if len(text) <= width else text[:width - 1] + "…"
-
-
-def plural(n: int, word: str, many: str | None = None) -> str:
-    """`word`, or its plural (`many`, default word + 's') unless `n` is 1."""
-    return word if n == 1 else (many or word + "s")
 
 
 def fail(message: str, code: int = EXIT_USER_ERROR) -> NoReturn:
