@@ -7,8 +7,9 @@ commands and a few shared ones.
     gallery_commands.py  info, verify (the originals)
     clip_commands.py     frames, and a clip's probe for search
     lab_commands.py      evaluate, experiment, calibrate, report (the accuracy lab)
-    case_commands.py     users, settings, import-roots, case, decide, leads, lead-sheet,
-                         audit, retention (accountability)
+    account_commands.py  users, settings, import-roots
+    case_commands.py     case, decide, leads, lead-sheet, retention
+    audit_commands.py    audit (verify, verify-export, export, baseline, show)
     backup_commands.py   backup, restore
 
     options.py   the shared options (--db, --user, --json, --quiet, the engine's)

@@ -7,6 +7,8 @@ import click
 
 from facedesk import __version__
 from facedesk.cli import (
+    account_commands,
+    audit_commands,
     backup_commands,
     case_commands,
     clip_commands,
@@ -40,8 +42,9 @@ def _register(command: click.Command) -> None:
 
 
 for _command in [import_commands.import_cmd, search_commands.search, gallery_commands.info,
-                 gallery_commands.verify, *lab_commands.COMMANDS, *case_commands.COMMANDS,
-                 *backup_commands.COMMANDS, *clip_commands.COMMANDS]:
+                 gallery_commands.verify, *lab_commands.COMMANDS, *account_commands.COMMANDS,
+                 *case_commands.COMMANDS, *audit_commands.COMMANDS, *backup_commands.COMMANDS,
+                 *clip_commands.COMMANDS]:
     _register(_command)
     cli.add_command(_command)
 
