@@ -1,7 +1,7 @@
-"""Accountability on the command line (facedesk/cli/case_commands.py and `facedesk search` /
-`import`): signing in, roles, cases, decisions, the second review, lead sheets, the audit
-log (and what raw SQL on the file does to it) and retention. Real gallery files, the fake
-face engine, click's CliRunner."""
+"""Accountability on the command line (facedesk/cli/account_commands.py, case_commands.py,
+audit_commands.py and `facedesk search` / `import`): signing in, roles, cases, decisions,
+the second review, lead sheets, the audit log (and what raw SQL on the file does to it)
+and retention. Real gallery files, the fake face engine, click's CliRunner."""
 
 from __future__ import annotations
 
