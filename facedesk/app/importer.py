@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from facedesk.app import audit
-from facedesk.app.accounts import settings
+from facedesk.app.accounts import require_user, settings
 from facedesk.app.sources import Item, Listing, list_folder, read_manifest
 from facedesk.domain import analysis, imaging
 from facedesk.domain.analysis import DEFAULT_IMPORT_FALLBACKS, DetectOptions
@@ -232,7 +232,10 @@ def run_import(
 ) -> Iterator[ImportProgress]:
     """Import a source into `gallery`, yielding progress; the last event has phase
     'finished' and carries the run's counts and problems. The run is an audit event of
-    `user_id` (None: a gallery that has no users yet)."""
+    `user_id`, who must be allowed to import (NotPermitted before anything is read; None:
+    only while the gallery has no users yet): the one place the rule is checked, for the
+    CLI and the GUI alike."""
+    require_user(gallery, user_id, "import")
     options = options or ImportOptions()
     spec = engine or EngineSpec()
     cancel = cancel or CancelToken()

@@ -88,8 +88,7 @@ def import_cmd(source: Path | None, db: Path, manifest: Path | None, workers: in
                                    person_pattern=person_pattern, detect=detect)
     line = StatusLine(quiet)
     with Gallery.open(db, create=True) as gallery:
-        # the import permission: helper B's app change makes run_import check it itself
-        user_id = user_id_if_staffed(gallery, user, "import")
+        user_id = user_id_if_staffed(gallery, user)  # run_import checks the permission
 
         def kept() -> None:
             last = gallery.last_run()

@@ -377,17 +377,13 @@ def calibrate(db: Path, reference: Path | None, probes: Path | None, use_id: str
             if probes is not None:
                 measured = run_probe_set(gallery, probes, outside_probes.OutsideOptions(),
                                          as_json)
-                cal = outside_probes.calibration_from(measured, gallery)
-                kind = "reference"
-            elif reference is not None:
-                with Gallery.open(reference) as ref:
-                    cal = calibrations.measure_gallery(ref)
-                kind = "reference"
+                calibrations.store(gallery, outside_probes.calibration_from(measured, gallery),
+                                   "reference", session=session)
             else:
-                cal = calibrations.measure_gallery(gallery)
-                kind = "gallery"
-            calibrations.store(gallery, cal, kind, session=session)
-        stored = gallery.calibrations()
+                run(lambda cancel: calibrations.calibrate(
+                    gallery, reference_path=reference, session=session, cancel=cancel),
+                    stopped=lambda ev: ev.calibration is None)
+        stored = [c.as_dict() for c in calibrations.stored(gallery)]
         current = calibrations.in_use(gallery)
     doc = {"in_use": None if current is None else current.source, "stored": stored}
     if as_json:

@@ -617,3 +617,26 @@ def test_private_write_helpers_tighten_an_existing_file(tmp_path: Path,
     os.chmod(p, 0o644)
     private.write_text(p, "new")
     assert mode(p) == 0o600 and p.read_text() == "new"
+
+
+# --- the import permission lives in the import use case ----------------------------------------
+
+
+def test_the_import_use_case_checks_who_imports(world: World, tmp_path: Path) -> None:
+    """run_import itself refuses a user who may not import (and nobody, once the gallery has
+    users) before anything is read: the CLI and the GUI rely on it."""
+    src = tmp_path / "src"
+    save_png(one_face(9), src / "P9" / "a.png")
+    spec, opts = EngineSpec(FAKE_FACTORY), ImportOptions(workers=1)
+    runs = audit.events(world.gallery, kinds=["import"])
+    for who, why in ((None, "nobody is signed in"), ("sam", "may not import photos"),
+                     ("tia", "trainers work in training galleries only"),
+                     ("nobody", "there is no user 'nobody'")):
+        with pytest.raises(NotPermitted, match=why):
+            next(run_import(world.gallery, src, engine=spec, options=opts, user_id=who))
+    assert audit.events(world.gallery, kinds=["import"]) == runs  # nothing was started
+    final = list(run_import(world.gallery, src, engine=spec, options=opts, user_id="ann"))[-1]
+    assert final.counts.imported == 1
+    world.session("admin").set_setting("training", True)
+    final = list(run_import(world.gallery, src, engine=spec, options=opts, user_id="tia"))[-1]
+    assert final.status == "completed"

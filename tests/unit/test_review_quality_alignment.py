@@ -71,7 +71,8 @@ def analyst(gallery: Gallery) -> accounts.Session:
 @pytest.fixture
 def review(gallery: Gallery, people_dir: Path, fake_spec: EngineSpec, tmp_path: Path,
            analyst: accounts.Session):
-    for _ in run_import(gallery, people_dir, engine=fake_spec, options=ImportOptions(workers=1)):
+    for _ in run_import(gallery, people_dir, engine=fake_spec, options=ImportOptions(workers=1),
+                        user_id=analyst.user_id):
         pass
     engine = FakeEngine()
     path = save_png(one_face(1, 50), tmp_path / "probe.png")
