@@ -25,7 +25,7 @@ from click.testing import CliRunner
 from fakes import FAKE_FACTORY, one_face, save_png
 
 import facedesk.app.importer as importer
-import facedesk.cli
+import facedesk.cli.options
 from facedesk.app.importer import ImportOptions, run_import
 from facedesk.cli import cli
 from facedesk.engine.spec import EngineSpec
@@ -117,7 +117,7 @@ def test_cli_import_on_a_full_gallery(tmp_path: Path, photos: Path, small_batche
         return g
 
     monkeypatch.setattr(Gallery, "open", classmethod(open_limited))
-    monkeypatch.setattr(facedesk.cli, "engine_spec",
+    monkeypatch.setattr(facedesk.cli.options, "engine_spec",
                         lambda detector, jitters: EngineSpec(FAKE_FACTORY))
     res = CliRunner().invoke(cli, ["import", str(photos), "--db", str(db), "--workers", "1",
                                    "--quiet"])

@@ -15,6 +15,7 @@ from PIL import Image
 
 from facedesk import cli as cli_module
 from facedesk.app.importer import ImportOptions, face_record, run_import
+from facedesk.cli import options as cli_options
 from facedesk.domain import analysis
 from facedesk.domain.analysis import (
     CNN_FALLBACK_MAX_SIDE,
@@ -193,7 +194,7 @@ def test_no_recovery_is_recorded_too(gallery: Gallery, people_dir: Path) -> None
 @pytest.fixture
 def fake_cli(monkeypatch: pytest.MonkeyPatch) -> None:
     """`facedesk import` with the fake engine, blind to its primary detection."""
-    monkeypatch.setattr(cli_module, "engine_spec", lambda detector, jitters: EngineSpec(
+    monkeypatch.setattr(cli_options, "engine_spec", lambda detector, jitters: EngineSpec(
         FAKE_FACTORY, {"detector": detector, "blind": ["hog:1"]}))
 
 

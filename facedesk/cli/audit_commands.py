@@ -1,0 +1,139 @@
+"""The hash-chained audit log on the command line: verify it (or an export of it), export
+it, record a baseline, show it (facedesk.app.audit)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from facedesk.app import audit, cases
+from facedesk.cli.options import db_option, json_option, user_option
+from facedesk.cli.output import EXIT_CHECK_FAILED, echo, emit_json, short
+from facedesk.cli.signin import signed_in, user_id_if_staffed
+from facedesk.errors import FaceDeskError
+from facedesk.store import Gallery
+
+# --- the audit log ------------------------------------------------------------------------------
+
+
+@click.group("audit")
+def audit_group() -> None:
+    """The hash-chained audit log: verify it, export it, show it."""
+
+
+def _report(v: audit.Verification, as_json: bool) -> None:
+    if as_json:
+        emit_json(v.as_dict())
+    else:
+        click.echo(v.summary())
+        if v.ok and v.head_hash:
+            click.echo(f"head to keep: event {v.head_seq} hash {v.head_hash}")
+    if not v.ok:
+        sys.exit(EXIT_CHECK_FAILED)
+
+
+@audit_group.command("verify")
+@db_option()
+@click.option("--head", metavar="HASH_OR_FILE",
+              help="A head hash printed earlier, or an exported audit-log.json: the log must "
+                   "still hold it (finds a truncated tail).")
+@click.option("--no-witness", "no_witness", is_flag=True,
+              help="Do not compare with the external witness of the head (an older copy or a "
+                   "backup of a gallery that has moved on since).")
+@json_option()
+def audit_verify(db: Path, head: str | None, no_witness: bool, as_json: bool) -> None:
+    """Check the gallery's audit log: the hash chain; the schema (no trigger, view, table or
+    index FaceDesk did not make); every user, case, setting, calibration, search, decision,
+    second review, person, photo and face against the digest its last event logged; the
+    stored records against their events; and the head against the external witness in your
+    data folder. Exit code 0 intact, 1 failed. Needs no sign-in."""
+    expect_hash, expect_seq = audit.read_expected_head(head) if head else (None, None)
+    if head and not expect_hash:
+        raise FaceDeskError(f"{head}: no head hash in it")
+    with Gallery.open(db) as gallery:
+        v = audit.verify(gallery, expect_head=expect_hash, expect_seq=expect_seq,
+                         use_witness=not no_witness)
+    _report(v, as_json)
+
+
+@audit_group.command("baseline")
+@db_option()
+@user_option()
+@json_option()
+def audit_baseline(db: Path, user: str | None, as_json: bool) -> None:
+    """Record the digests of records no event has recorded yet (a gallery made before
+    FaceDesk logged them), so that later changes to them are found (administrators).
+    It vouches for nothing before it; records already recorded are never re-recorded."""
+    with Gallery.open(db) as gallery:
+        user_id = user_id_if_staffed(gallery, user, "change_settings")
+        ev = audit.baseline(gallery, user_id=user_id)
+    counts = {} if ev is None else ev.data["counts"]
+    if as_json:
+        emit_json({"event": None if ev is None else ev.seq, "counts": counts})
+    elif ev is None:
+        click.echo("every record already has a digest in the audit log: nothing to record")
+    else:
+        click.echo(f"baseline recorded as audit event {ev.seq}: " + ", ".join(
+            f"{n} {t}" for t, n in counts.items()))
+
+
+@audit_group.command("verify-export")
+@click.argument("path", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@json_option()
+def audit_verify_export(path: Path, as_json: bool) -> None:
+    """Check an exported audit-log.json on its own (no gallery needed). Exit code 0 intact,
+    1 failed."""
+    try:
+        v = audit.verify_export(path)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise FaceDeskError(f"{path}: not a FaceDesk audit log export ({exc})") from None
+    _report(v, as_json)
+
+
+@audit_group.command("export")
+@db_option()
+@user_option()
+@click.option("--out", "out_dir", required=True,
+              type=click.Path(path_type=Path, file_okay=False),
+              help="The folder for audit-log.json and audit-log.csv.")
+@json_option()
+def audit_export(db: Path, user: str | None, out_dir: Path, as_json: bool) -> None:
+    """Export the whole log (JSON and CSV); prints the head to keep (administrators and
+    supervisors)."""
+    with Gallery.open(db) as gallery:
+        session = signed_in(gallery, user, "export_audit")
+        head = cases.export_audit(session, out_dir)
+    if as_json:
+        emit_json(head)
+        return
+    click.echo(f"exported {head['events']} events to {head['json']} and {head['csv']}")
+    click.echo(f"head to keep: event {head['seq']} hash {head['hash']}")
+
+
+@audit_group.command("show")
+@db_option()
+@user_option()
+@click.option("--case", "case_number", metavar="NUMBER", help="Only this case's events.")
+@click.option("--last", type=click.IntRange(1, None), help="Only the last N events.")
+@json_option()
+def audit_show(db: Path, user: str | None, case_number: str | None, last: int | None,
+               as_json: bool) -> None:
+    """List audit events, oldest first."""
+    with Gallery.open(db) as gallery:
+        session = signed_in(gallery, user, "read_cases")
+        case_id = cases.readable_case(session, case_number).id if case_number else None
+        found = cases.readable_events(session, case_id=case_id, limit=last)
+        numbers = {c.id: c.number for c in cases.cases(gallery)}
+        hidden = cases.hidden_rationales(gallery, session.user_id, case_id)
+    if as_json:
+        emit_json([{**e.as_dict(), "data": cases.event_data(e, hidden)} for e in found])
+        return
+    for e in found:
+        case = f" case {numbers.get(e.case_id, e.case_id)}" if e.case_id is not None else ""
+        echo(f"{e.seq:>6}  {e.at}  {e.user_id or '-':<12} {e.label}{case}: "
+                        f"{short(audit.canonical(cases.event_data(e, hidden)), 120)}")
+
+
+COMMANDS: list[click.Command] = [audit_group]
