@@ -14,7 +14,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,6 +24,7 @@ import click
 from facedesk.app import accounts, audit, cases
 from facedesk.app.accounts import ROLES, SETTING_NAMES, Session
 from facedesk.app.review import DECISIONS
+from facedesk.domain.progress import CancelToken
 from facedesk.errors import AccountError, CaseError, FaceDeskError
 from facedesk.store import Gallery
 
@@ -33,6 +35,7 @@ NEW_PASSWORD_ENV = "FACEDESK_NEW_PASSWORD"
 USER_ENV = "FACEDESK_USER"
 
 EXIT_FAILED = 1
+EXIT_CANCELLED = 130
 
 
 def _emit_json(doc: Any) -> None:
@@ -606,6 +609,32 @@ def audit_group() -> None:
     """The hash-chained audit log: verify it, export it, show it."""
 
 
+_Job = TypeVar("_Job", audit.VerifyProgress, audit.ExportProgress)
+
+
+def _run_audit_job(steps: Iterator[_Job], cancel: CancelToken) -> _Job:
+    """Drain an audit verify/export generator: its step on stderr when it runs for more
+    than a second; Ctrl-C cancels (nothing is written) and exits 130."""
+    start = last = time.monotonic()
+    final: _Job | None = None
+    try:
+        for final in steps:
+            now = time.monotonic()
+            if now - start < 1.0 or now - last < (0.5 if sys.stderr.isatty() else 5.0):
+                continue
+            last = now
+            count = f" {final.done:,}/{final.total:,}" if final.total else ""
+            click.echo(f"audit log: {final.step}{count}", err=True)
+    except KeyboardInterrupt:
+        cancel.cancel()
+        steps.close()
+        final = None
+    if final is None or final.result is None:
+        click.echo("cancelled: nothing was written", err=True)
+        sys.exit(EXIT_CANCELLED)
+    return final
+
+
 def _report(v: audit.Verification, as_json: bool) -> None:
     if as_json:
         _emit_json(v.as_dict())
@@ -636,8 +665,11 @@ def audit_verify(db: Path, head: str | None, no_witness: bool, as_json: bool) ->
     if head and not expect_hash:
         raise FaceDeskError(f"{head}: no head hash in it")
     with Gallery.open(db) as gallery:
-        v = audit.verify(gallery, expect_head=expect_hash, expect_seq=expect_seq,
-                         use_witness=not no_witness)
+        cancel = CancelToken()
+        v = _run_audit_job(audit.verify_steps(
+            gallery, expect_head=expect_hash, expect_seq=expect_seq,
+            use_witness=not no_witness, cancel=cancel), cancel).result
+    assert v is not None
     _report(v, as_json)
 
 
@@ -670,10 +702,12 @@ def audit_baseline(db: Path, user: str | None, as_json: bool) -> None:
 def audit_verify_export(path: Path, as_json: bool) -> None:
     """Check an exported audit-log.json on its own (no gallery needed). Exit code 0 intact,
     1 failed."""
+    cancel = CancelToken()
     try:
-        v = audit.verify_export(path)
+        v = _run_audit_job(audit.verify_export_steps(path, cancel=cancel), cancel).result
     except (ValueError, KeyError, TypeError) as exc:
         raise FaceDeskError(f"{path}: not a FaceDesk audit log export ({exc})") from None
+    assert v is not None
     _report(v, as_json)
 
 
@@ -689,12 +723,15 @@ def audit_export(db: Path, user: str | None, out_dir: Path, as_json: bool) -> No
     supervisors)."""
     with Gallery.open(db) as gallery:
         session = signed_in(gallery, user, "export_audit")
-        head = cases.export_audit(session, out_dir)
+        cancel = CancelToken()
+        head = _run_audit_job(cases.export_audit_steps(session, out_dir, cancel=cancel),
+                              cancel).result
+    assert head is not None
     if as_json:
-        _emit_json(head)
+        _emit_json(head.as_dict())
         return
-    click.echo(f"exported {head['events']} events to {head['json']} and {head['csv']}")
-    click.echo(f"head to keep: event {head['seq']} hash {head['hash']}")
+    click.echo(f"exported {head.events} events to {head.json} and {head.csv}")
+    click.echo(f"head to keep: event {head.seq} hash {head.hash}")
 
 
 @audit_group.command("show")

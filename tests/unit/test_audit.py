@@ -337,7 +337,7 @@ def test_export_writes_json_and_csv_ending_at_the_head(world: World, tmp_path: P
     before = audit.events(g)
     out = audit.export(g, tmp_path / "out", user_id="admin")
     head = before[-1]  # the files end at the head before the export ...
-    assert (out["seq"], out["hash"], out["events"]) == (head.seq, head.hash, len(before))
+    assert (out.seq, out.hash, out.events) == (head.seq, head.hash, len(before))
     export = last_event(g)  # ... and the export itself is the next event, naming them
     assert (export.kind, export.user_id, export.seq) == ("export", "admin", head.seq + 1)
     assert (export.data["head_seq"], export.data["head_hash"]) == (head.seq, head.hash)
@@ -345,13 +345,13 @@ def test_export_writes_json_and_csv_ending_at_the_head(world: World, tmp_path: P
         name: hashlib.sha256((tmp_path / "out" / name).read_bytes()).hexdigest()
         for name in ("audit-log.json", "audit-log.csv")}
 
-    doc = json.loads(Path(out["json"]).read_text(encoding="utf-8"))
+    doc = json.loads(Path(out.json).read_text(encoding="utf-8"))
     assert doc["gallery_id"] == g.gallery_id
     assert doc["head"] == {"seq": head.seq, "hash": head.hash}
     assert [e["seq"] for e in doc["events"]] == list(range(1, head.seq + 1))
     assert doc["events"] == [e.as_dict() for e in before]
 
-    with Path(out["csv"]).open(newline="", encoding="utf-8") as f:
+    with Path(out.csv).open(newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f))
     assert rows[0] == ["seq", "at", "user_id", "kind", "case_id", "data", "prev_hash", "hash"]
     body, footer = rows[1:-1], rows[-1]
@@ -360,16 +360,16 @@ def test_export_writes_json_and_csv_ending_at_the_head(world: World, tmp_path: P
     assert [json.loads(r[5]) for r in body] == [e.data for e in before]
     assert footer[0].startswith(f"# head event {head.seq} hash {head.hash}")
 
-    v = audit.verify_export(Path(out["json"]))
+    v = audit.verify_export(Path(out.json))
     assert v.ok, v.summary()
     assert (v.head_seq, v.head_hash) == (head.seq, head.hash)
-    assert audit.verify(g, expect_head=out["hash"], expect_seq=out["seq"]).ok
+    assert audit.verify(g, expect_head=out.hash, expect_seq=out.seq).ok
 
 
 def test_an_edited_export_fails(world: World, tmp_path: Path) -> None:
     g = world.gallery
     out = audit.export(g, tmp_path / "out", user_id="admin")
-    path = Path(out["json"])
+    path = Path(out.json)
     doc = json.loads(path.read_text(encoding="utf-8"))
     seq = seq_of(g, "decision")
     doc["events"][seq - 1]["data"]["rationale"] = "edited in the file"
@@ -384,20 +384,20 @@ def test_an_edited_export_fails(world: World, tmp_path: Path) -> None:
     cut = tmp_path / "cut.json"
     cut.write_text(json.dumps(doc), encoding="utf-8")
     v = audit.verify_export(cut)
-    assert not v.ok and v.first_bad == out["seq"] - 1
+    assert not v.ok and v.first_bad == out.seq - 1
 
 
 def test_read_expected_head(world: World, tmp_path: Path) -> None:
     g = world.gallery
     out = audit.export(g, tmp_path / "out", user_id="admin")
-    assert audit.read_expected_head(out["hash"]) == (out["hash"], None)
-    assert audit.read_expected_head(f"  {out['hash'].upper()}\n") == (out["hash"], None)
-    assert audit.read_expected_head(out["json"]) == (out["hash"], out["seq"])
-    h, s = audit.read_expected_head(out["json"])
+    assert audit.read_expected_head(out.hash) == (out.hash, None)
+    assert audit.read_expected_head(f"  {out.hash.upper()}\n") == (out.hash, None)
+    assert audit.read_expected_head(str(out.json)) == (out.hash, out.seq)
+    h, s = audit.read_expected_head(str(out.json))
     assert audit.verify(g, expect_head=h, expect_seq=s).ok
-    tamper(g, ("DELETE FROM audit WHERE seq = ?", (out["seq"],)))
+    tamper(g, ("DELETE FROM audit WHERE seq = ?", (out.seq,)))
     v = audit.verify(g, expect_head=h, expect_seq=s)
-    assert not v.ok and v.first_bad == out["seq"]
+    assert not v.ok and v.first_bad == out.seq
 
 
 # --- two writers -----------------------------------------------------------------------------
