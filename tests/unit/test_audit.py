@@ -24,6 +24,7 @@ from accountability import (
 )
 
 from facedesk.app import audit, cases
+from facedesk.domain.progress import CancelToken
 from facedesk.store import Gallery
 
 
@@ -506,3 +507,81 @@ def test_tampering_outside_the_audit_table_is_found(world: World, tampering: str
     v = audit.verify(g)
     assert not v.ok
     assert any(expected in p for p in v.problems), v.problems
+
+
+# --- long jobs: progress and cancel ----------------------------------------------------------
+
+
+def test_verify_reports_progress_and_stops_when_cancelled(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    g = world.gallery
+    monkeypatch.setattr(audit, "VERIFY_EVERY", 2)
+    steps = list(audit.verify_steps(g))
+    n = audit_count(g)
+    chain = [s.done for s in steps if s.step == "chain"]
+    assert chain[0] == 0 and chain[-1] == n - n % 2 and all(s.total == n for s in steps
+                                                            if s.step == "chain")
+    assert [s.step for s in steps if s.step != "chain"][:1] == ["schema"]
+    assert steps[-1].step == "finished" and steps[-1].result is not None
+    assert steps[-1].result.as_dict() == audit.verify(g).as_dict()
+    cancel = CancelToken()
+    seen = []
+    for s in audit.verify_steps(g, cancel=cancel):
+        seen.append(s)
+        if s.step == "chain" and s.done >= 4:
+            cancel.cancel()
+    assert seen[-1].step == "cancelled" and seen[-1].result is None
+    assert not any(s.step == "schema" for s in seen)
+    assert audit_count(g) == n  # verification never writes
+
+
+def test_a_cancelled_export_writes_no_file_and_records_nothing(
+        world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    g = world.gallery
+    monkeypatch.setattr(audit, "VERIFY_EVERY", 2)
+    before = audit_count(g)
+    for stop_at in ("reading", "writing", "recording"):
+        cancel = CancelToken()
+        out = tmp_path / stop_at
+        steps = []
+        for s in audit.export_steps(g, out, user_id="admin", cancel=cancel):
+            steps.append(s.step)
+            if s.step == stop_at:
+                cancel.cancel()
+        assert steps[-1] == "cancelled", steps
+        assert list(out.iterdir()) == []  # not even a .part file
+        assert audit_count(g) == before
+    result = audit.export(g, tmp_path / "done", user_id="admin")
+    assert sorted(p.name for p in (tmp_path / "done").iterdir()) == ["audit-log.csv",
+                                                                    "audit-log.json"]
+    assert audit_count(g) == before + 1 and result.events == before
+
+
+def test_verify_export_reports_progress_and_stops_when_cancelled(
+        world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = audit.export(world.gallery, tmp_path, user_id="admin")
+    monkeypatch.setattr(audit, "VERIFY_EVERY", 2)
+    steps = list(audit.verify_export_steps(out.json))
+    assert steps[-1].step == "finished" and steps[-1].result is not None
+    assert steps[-1].result.ok and steps[-2].step == "chain"
+    cancel = CancelToken()
+    seen = []
+    for s in audit.verify_export_steps(out.json, cancel=cancel):
+        seen.append(s.step)
+        cancel.cancel()
+    assert seen == ["chain", "cancelled"]
+
+
+def test_ctrl_c_cancels_the_cli_audit_verify(world: World,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from facedesk.cli import cli
+
+    def interrupted(*args: object, **kw: object):  # type: ignore[no-untyped-def]
+        yield audit.VerifyProgress("chain", 0, 1)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(audit, "verify_steps", interrupted)
+    result = CliRunner().invoke(cli, ["audit", "verify", "--db", str(world.gallery.path)])
+    assert result.exit_code == 130 and "cancelled: nothing was written" in result.output

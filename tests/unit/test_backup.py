@@ -237,3 +237,44 @@ def test_the_command_line_backs_up_and_restores_as_an_administrator(
     assert time.monotonic() - t0 < 30
     res = runner.invoke(cli, ["audit", "verify", "--db", str(path)])
     assert res.exit_code == 0, res.output
+
+
+def test_a_backup_cancelled_while_its_copy_is_checked_leaves_nothing(
+        gallery: Gallery, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(audit, "VERIFY_EVERY", 1)  # a progress event per audit event
+    cancel = CancelToken()
+    phases = []
+    for ev in backups.backup(gallery, tmp_path / "b", user_id=None, cancel=cancel):
+        phases.append(ev.phase)
+        if ev.phase == "checking" and ev.done >= 2:
+            cancel.cancel()
+    assert "checking" in phases and phases[-1] == "cancelled" and "finished" not in phases
+    assert list((tmp_path / "b").iterdir()) == []
+    assert audit.head(gallery).kind != "backup"  # type: ignore[union-attr]
+
+
+def test_a_restore_cancelled_while_the_backup_is_checked_changes_nothing(
+        gallery: Gallery, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    copy = run_backup(gallery, tmp_path / "b").path
+    assert copy is not None
+    path = gallery.path
+    gallery.close()
+    before = sha(path)
+    monkeypatch.setattr(audit, "VERIFY_EVERY", 1)
+    cancel = CancelToken()
+    phases = []
+    for ev in backups.restore(copy, path, authorize=lambda g: "admin", cancel=cancel):
+        phases.append(ev.phase)
+        if ev.phase == "checking" and ev.done >= 2:
+            cancel.cancel()
+    assert "checking" in phases and phases[-1] == "cancelled" and "finished" not in phases
+    assert sha(path) == before
+    assert not [p for p in path.parent.iterdir() if ".part" in p.name or
+                ".replaced-" in p.name]
+
+
+def test_check_copy_reports_the_copy_it_checked(gallery: Gallery, tmp_path: Path) -> None:
+    copy = run_backup(gallery, tmp_path / "b").path
+    assert copy is not None
+    info = backups.check_copy(copy, expect_id=gallery.gallery_id)
+    assert info["gallery_id"] == gallery.gallery_id and info["events"] > 0
