@@ -28,12 +28,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from facedesk.domain.rates import BIN_WIDTH, MAX_DISTANCE, measure, wilson
+from facedesk.domain.rates import BIN_WIDTH, BINS, bin_of, histogram, measure, wilson
 from facedesk.errors import EvaluationError
 
 DEFAULT_THRESHOLDS = (0.4, 0.5, 0.6)
 #: the distance grid of curves (FMR/FNMR vs threshold, DET)
-BINS = round(MAX_DISTANCE / BIN_WIDTH) + 1
 
 
 # --- LFW pairs -----------------------------------------------------------------------------
@@ -101,10 +100,8 @@ class PairScores:
     def histograms(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         """(genuine, impostor) counts per distance bin, lost pairs left out."""
         ok = ~self.lost
-        idx = np.minimum((self.distance[ok] / BIN_WIDTH).astype(np.int64), BINS - 1)
-        same = self.same[ok]
-        return (np.bincount(idx[same], minlength=BINS).astype(np.int64),
-                np.bincount(idx[~same], minlength=BINS).astype(np.int64))
+        d, same = self.distance[ok], self.same[ok]
+        return histogram(d[same]), histogram(d[~same])
 
 
 def score_pairs(pairs: Sequence[PairSpec], encodings: Mapping[str, NDArray[np.float32] | None]
@@ -248,8 +245,8 @@ class Distributions:
         return int(self.impostor.sum())
 
     def _bin(self, threshold: float) -> int:
-        # a distance d falls in bin floor(d / BIN_WIDTH); "d <= t" is read at t's bin
-        return min(BINS - 1, max(0, math.floor(threshold / BIN_WIDTH + 1e-9)))
+        # "d <= t" is read at t's bin (facedesk.domain.rates.bins_of)
+        return bin_of(threshold)
 
     def fmr(self, threshold: float) -> Rate:
         return Rate(int(self.impostor[:self._bin(threshold) + 1].sum()), self.impostor_pairs)
