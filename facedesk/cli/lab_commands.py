@@ -10,9 +10,9 @@ import json
 import math
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import click
 
@@ -21,13 +21,11 @@ from facedesk.app import calibration as calibrations
 from facedesk.app.experiment import (
     DEFAULT_RANKS,
     ExperimentOptions,
-    ExperimentProgress,
     ExperimentResult,
     run_experiment,
 )
 from facedesk.app.outside_probes import (
     OutsideOptions,
-    OutsideProgress,
     OutsideResult,
     calibration_from,
     run_outside,
@@ -43,6 +41,7 @@ if TYPE_CHECKING:  # lab pulls in matplotlib: imported by the commands that draw
     from facedesk.app import lab
 
 DEFAULT_THRESHOLDS = evaluation.DEFAULT_THRESHOLDS
+_R = TypeVar("_R", covariant=True)
 
 
 def _emit_json(doc: Any) -> None:
@@ -159,7 +158,10 @@ def evaluate(db: Path, pairs_file: Path | None, images: Path | None,
             result: lab.Evaluation = lab.evaluate_pairs(scores, pairs_file)
         else:
             _check_group(gallery, group_key)
-            result = lab.evaluate_gallery(gallery, group_key)
+            cancel = CancelToken()
+            result = _run_job(lab.evaluate_gallery_steps(gallery, group_key, cancel), cancel,
+                              not as_json, lambda ev: f"\rmeasuring every pair: {ev.done:,}/"
+                              f"{ev.total:,} blocks" if ev.phase == "pairs" else None)
     figures = lab.evaluation_figures(result, ts)
     _write_outputs(figures, report_path, plots_dir,
                    lambda rep: lab.add_evaluation(rep, result, ts, figures))
@@ -224,18 +226,30 @@ def probe_engine() -> EngineSpec:
     return EngineSpec()
 
 
-def run_probe_set(gallery: Gallery, probes: Path, options: OutsideOptions,
-                  quiet: bool) -> OutsideResult:
-    """Encode and search an outside probe set with progress on stderr and Ctrl-C."""
-    cancel = CancelToken()
-    final: OutsideProgress | None = None
-    events = run_outside(gallery, probes, probe_engine(), options, cancel)
-    tty = sys.stderr.isatty() and not quiet
+class _Step(Protocol[_R]):
+    """A progress event of a lab job (its phase, done of total, the result at the end)."""
+
+    @property
+    def phase(self) -> str: ...
+    @property
+    def done(self) -> int: ...
+    @property
+    def total(self) -> int: ...
+    @property
+    def result(self) -> _R | None: ...
+
+
+def _run_job(events: Iterator[_Step[_R]], cancel: CancelToken, show: bool,
+             line: Callable[[_Step[_R]], str | None]) -> _R:
+    """Drain a lab job's generator: `line(event)` on stderr (a tty, when `show`);
+    Ctrl-C cancels it and exits 130."""
+    final: _Step[_R] | None = None
+    tty = sys.stderr.isatty() and show
     try:
         for final in events:
-            if final.phase in ("encoding", "searching") and tty:
-                click.echo(f"\r{final.phase} {final.done:,}/{final.total:,} probes"
-                           .ljust(40), err=True, nl=False)
+            text = line(final) if tty else None
+            if text is not None:
+                click.echo(text, err=True, nl=False)
     except KeyboardInterrupt:
         cancel.cancel()
         events.close()
@@ -245,6 +259,16 @@ def run_probe_set(gallery: Gallery, probes: Path, options: OutsideOptions,
         click.echo("", err=True)
     assert final is not None and final.result is not None
     return final.result
+
+
+def run_probe_set(gallery: Gallery, probes: Path, options: OutsideOptions,
+                  quiet: bool) -> OutsideResult:
+    """Encode and search an outside probe set with progress on stderr and Ctrl-C."""
+    cancel = CancelToken()
+    return _run_job(
+        run_outside(gallery, probes, probe_engine(), options, cancel), cancel, not quiet,
+        lambda ev: f"\r{ev.phase} {ev.done:,}/{ev.total:,} probes".ljust(40)
+        if ev.phase in ("encoding", "searching") else None)
 
 
 @click.command()
@@ -312,22 +336,9 @@ def experiment(db: Path, probes: Path | None, thresholds: tuple[float, ...],
 def _split_experiment(gallery: Gallery, options: ExperimentOptions,
                       as_json: bool) -> ExperimentResult:
     cancel = CancelToken()
-    final: ExperimentProgress | None = None
-    events = run_experiment(gallery, options, cancel)
-    try:
-        for final in events:
-            if final.phase == "searching" and not as_json and sys.stderr.isatty():
-                click.echo(f"\rsearched {final.done:,}/{final.total:,} probes", err=True,
-                           nl=False)
-    except KeyboardInterrupt:
-        cancel.cancel()
-        events.close()
-        click.echo("\ncancelled", err=True)
-        sys.exit(130)
-    assert final is not None and final.result is not None
-    if sys.stderr.isatty() and not as_json:
-        click.echo("", err=True)
-    return final.result
+    return _run_job(run_experiment(gallery, options, cancel), cancel, not as_json,
+                    lambda ev: f"\rsearched {ev.done:,}/{ev.total:,} probes"
+                    if ev.phase == "searching" else None)
 
 
 def _print_experiment(r: ExperimentResult, ts: Sequence[float]) -> None:

@@ -20,7 +20,7 @@ answered. The figures also say how many were lost.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,16 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from facedesk.domain.rates import BIN_WIDTH, BINS, bin_of, histogram, measure, wilson
+from facedesk.domain.progress import CancelToken, run_to_end
+from facedesk.domain.rates import (
+    BIN_WIDTH,
+    BINS,
+    bin_of,
+    count_pairs,
+    histogram,
+    pair_blocks,
+    wilson,
+)
 from facedesk.errors import EvaluationError
 
 DEFAULT_THRESHOLDS = (0.4, 0.5, 0.6)
@@ -333,22 +342,55 @@ def group_labels(values: Sequence[str | None]) -> NDArray[np.str_]:
     return np.array([v if v not in (None, "") else "(not recorded)" for v in values])
 
 
-def evaluate_gallery(matrix: NDArray[np.float32], person_pks: NDArray[np.int64],
-                     groups: Sequence[str | None] | None = None,
-                     group_key: str | None = None) -> GalleryEvaluation:
-    """Every pair of faces of a labelled gallery (rows of one person contiguous or not),
-    overall and, with `groups` (one label per row), within each group."""
-    def dist(m: NDArray[np.float32], p: NDArray[np.int64]) -> Distributions:
-        cal = measure(m, p, source="", engine_identity={})
-        return Distributions(cal.genuine_counts, cal.impostor_counts)
+@dataclass(frozen=True)
+class PairsProgress:
+    """One step of `every_pair_steps`: "pairs" (done/total blocks of pairs, over the
+    whole gallery and then each group), then "finished" with `result`, or "cancelled"."""
 
-    out = GalleryEvaluation(len(matrix), len(np.unique(person_pks)), dist(matrix, person_pks),
-                            group_key)
+    phase: str
+    done: int = 0
+    total: int = 0
+    result: GalleryEvaluation | None = None
+
+
+def every_pair_steps(matrix: NDArray[np.float32], person_pks: NDArray[np.int64],
+                     groups: Sequence[str | None] | None = None,
+                     group_key: str | None = None, cancel: CancelToken | None = None
+                     ) -> Iterator[PairsProgress]:
+    """The distances of every pair of faces of a labelled gallery (rows of one person
+    contiguous or not), overall and, with `groups` (one label per row), within each
+    group; progress after every block of pairs, stopping there when `cancel` is set."""
+    cancel = cancel or CancelToken()
+    parts: list[tuple[str | None, NDArray[np.bool_]]] = [(None, np.ones(len(matrix), bool))]
     if groups is not None:
         labels = group_labels(groups)
-        for g in sorted(set(labels.tolist())):
-            rows = labels == g
-            out.groups.append(GroupFigures(g, len(np.unique(person_pks[rows])),
-                                           int(rows.sum()),
-                                           dist(matrix[rows], person_pks[rows])))
+        parts += [(g, labels == g) for g in sorted(set(labels.tolist()))]
+    total = sum(pair_blocks(int(rows.sum())) for _, rows in parts)
+    done = 0
+    yield PairsProgress("pairs", 0, total)
+    measured: list[Distributions] = []
+    for _, rows in parts:
+        impostor = np.zeros(BINS, dtype=np.int64)
+        genuine = np.zeros(BINS, dtype=np.int64)
+        m, p = (matrix, person_pks) if rows.all() else (matrix[rows], person_pks[rows])
+        for blocks in count_pairs(m, p, impostor, genuine):
+            yield PairsProgress("pairs", done + blocks, total)
+            if cancel.cancelled:
+                yield PairsProgress("cancelled", done + blocks, total)
+                return
+        done += pair_blocks(len(m))
+        measured.append(Distributions(genuine, impostor))
+    out = GalleryEvaluation(len(matrix), len(np.unique(person_pks)), measured[0], group_key)
+    for (g, rows), dist in zip(parts[1:], measured[1:], strict=True):
+        out.groups.append(GroupFigures(str(g), len(np.unique(person_pks[rows])),
+                                       int(rows.sum()), dist))
+    yield PairsProgress("finished", total, total, out)
+
+
+def every_pair(matrix: NDArray[np.float32], person_pks: NDArray[np.int64],
+               groups: Sequence[str | None] | None = None,
+               group_key: str | None = None) -> GalleryEvaluation:
+    """`every_pair_steps` run to its end."""
+    out = run_to_end(every_pair_steps(matrix, person_pks, groups, group_key))
+    assert out is not None  # nothing cancels it
     return out

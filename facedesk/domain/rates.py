@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -151,12 +152,31 @@ def measure(matrix: NDArray[np.float32], person_pks: NDArray[np.int64], *, sourc
             engine_identity: dict[str, Any], provenance: dict[str, Any] | None = None,
             block: int = 2048) -> Calibration:
     """Histogram the distances of every pair of faces: impostor (different persons) and
-    genuine (same person). O(n^2) distances in blocks; 13k faces take seconds."""
+    genuine (same person). O(n^2) distances in blocks; 13k faces take seconds. To report
+    progress or stop between blocks: `count_pairs`."""
     imp = np.zeros(BINS, dtype=np.int64)
     gen = np.zeros(BINS, dtype=np.int64)
+    for _ in count_pairs(matrix, person_pks, imp, gen, block=block):
+        pass
+    return Calibration(source, engine_identity, imp, gen, provenance or {})
+
+
+def pair_blocks(faces: int, block: int = 2048) -> int:
+    """How many blocks `count_pairs` works through for so many faces."""
+    n = -(-faces // block)
+    return n * (n + 1) // 2
+
+
+def count_pairs(matrix: NDArray[np.float32], person_pks: NDArray[np.int64],
+                impostor: NDArray[np.int64], genuine: NDArray[np.int64], *,
+                block: int = 2048) -> Iterator[int]:
+    """Add the distance of every pair of faces to the `impostor` (different persons) and
+    `genuine` (same person) histograms, one block of pairs at a time, yielding how many
+    blocks are done (of `pair_blocks`) after each: the caller may stop between them."""
     m = np.ascontiguousarray(matrix, dtype=np.float32)
     sq = np.einsum("ij,ij->i", m, m)
     n = len(m)
+    done = 0
     for i in range(0, n, block):
         a = m[i:i + block]
         for j in range(i, n, block):
@@ -168,9 +188,10 @@ def measure(matrix: NDArray[np.float32], person_pks: NDArray[np.int64], *, sourc
                 keep = np.triu(np.ones(d.shape, dtype=bool), k=1)
             else:
                 keep = np.ones(d.shape, dtype=bool)
-            imp += histogram(d[keep & ~same])
-            gen += histogram(d[keep & same])
-    return Calibration(source, engine_identity, imp, gen, provenance or {})
+            impostor += histogram(d[keep & ~same])
+            genuine += histogram(d[keep & same])
+            done += 1
+            yield done
 
 
 def measure_persons(matrix: NDArray[np.float32], person_pks: NDArray[np.int64], *,
