@@ -30,7 +30,7 @@ from facedesk.app.importer import (
     import_detect_options,
     run_import,
 )
-from facedesk.app.originals import VerifyProgress, verify_originals
+from facedesk.app.originals import OriginalsProgress, verify_originals
 from facedesk.app.search import DEFAULT_TOP_K, Probe, Searcher, analyze_probe, choose_face
 from facedesk.app.sources import read_probe_list
 from facedesk.cli.backup_commands import COMMANDS as BACKUP_COMMANDS
@@ -546,7 +546,7 @@ def verify(db: Path, look_in: tuple[Path, ...], as_json: bool, quiet: bool,
     same SHA-256. Reports missing, moved, changed and unreadable originals; exit code 1
     if there is any. Reads only: nothing is changed."""
     cancel = CancelToken()
-    final: VerifyProgress | None = None
+    final: OriginalsProgress | None = None
     last = 0.0
     with Gallery.open(db) as gallery:
         lab_signed_in(gallery, user, "verify", look_in=[str(p) for p in look_in])
