@@ -158,10 +158,7 @@ def evaluate(db: Path, pairs_file: Path | None, images: Path | None,
             result: lab.Evaluation = lab.evaluate_pairs(scores, pairs_file)
         else:
             _check_group(gallery, group_key)
-            cancel = CancelToken()
-            result = _run_job(lab.evaluate_gallery_steps(gallery, group_key, cancel), cancel,
-                              not as_json, lambda ev: f"\rmeasuring every pair: {ev.done:,}/"
-                              f"{ev.total:,} blocks" if ev.phase == "pairs" else None)
+            result = _evaluate_gallery(gallery, group_key, not as_json)
     figures = lab.evaluation_figures(result, ts)
     _write_outputs(figures, report_path, plots_dir,
                    lambda rep: lab.add_evaluation(rep, result, ts, figures))
@@ -259,6 +256,16 @@ def _run_job(events: Iterator[_Step[_R]], cancel: CancelToken, show: bool,
         click.echo("", err=True)
     assert final is not None and final.result is not None
     return final.result
+
+
+def _evaluate_gallery(gallery: Gallery, group_key: str | None, show: bool) -> lab.Evaluation:
+    """Every pair of the gallery with progress on stderr and Ctrl-C."""
+    from facedesk.app import lab
+
+    cancel = CancelToken()
+    return _run_job(lab.evaluate_gallery_steps(gallery, group_key, cancel), cancel, show,
+                    lambda ev: f"\rmeasuring every pair: {ev.done:,}/{ev.total:,} blocks"
+                    if ev.phase == "pairs" else None)
 
 
 def run_probe_set(gallery: Gallery, probes: Path, options: OutsideOptions,
@@ -503,7 +510,7 @@ def report(db: Path, out: Path, pairs_file: Path | None, images: Path | None,
         lab_signed_in(gallery, user, "report", out=out, pairs=pairs_file, group=group_key,
                       probes=probes, probe_group=probe_group, thresholds=list(ts), seed=seed)
         _check_group(gallery, group_key)
-        evals: list[lab.Evaluation] = [lab.evaluate_gallery(gallery, group_key)]
+        evals: list[lab.Evaluation] = [_evaluate_gallery(gallery, group_key, True)]
         if pairs_file is not None:
             if images is None:
                 raise click.UsageError("--pairs needs --images (the photos' folder)")
@@ -511,10 +518,8 @@ def report(db: Path, out: Path, pairs_file: Path | None, images: Path | None,
             evals.append(lab.evaluate_pairs(
                 evaluation.score_pairs(pairs, _resolve_pairs(gallery, pairs, images)),
                 pairs_file))
-        result = None
-        for ev in run_experiment(gallery, ExperimentOptions(seed=seed, group_key=group_key)):
-            result = ev.result
-        assert result is not None
+        result = _split_experiment(gallery, ExperimentOptions(seed=seed, group_key=group_key),
+                                   False)
         crops = lab.worst_crops(gallery, result)
         outside = None if probes is None else run_probe_set(
             gallery, probes, OutsideOptions(group_key=probe_group, seed=seed), False)
