@@ -27,7 +27,7 @@ from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from facedesk.app import audit, witness
 from facedesk.domain.imaging import sha256_file
@@ -43,13 +43,62 @@ STEP_PAGES = 1024
 BACKUP_SUFFIX = ".facedesk-backup.db"
 
 
+_R = TypeVar("_R")
+
+
 @dataclass(frozen=True)
-class Progress:
-    phase: str  # "copying", "checking", "finished"
-    done: int = 0  # pages copied
+class Progress(Generic[_R]):
+    phase: str  # "copying", "checking", "finished", "cancelled"
+    done: int = 0  # copying: pages copied; checking: audit events checked
     total: int = 0
     path: Path | None = None
-    result: dict[str, Any] | None = None
+    result: _R | None = None
+
+
+@dataclass(frozen=True)
+class CheckedCopy:
+    """A gallery file that passed `check_copy`: its id, its audit log's head and size,
+    and its counts (Gallery.counts)."""
+
+    gallery_id: str
+    head_seq: int | None
+    head_hash: str | None
+    events: int
+    counts: dict[str, int]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"gallery_id": self.gallery_id, "head_seq": self.head_seq,
+                "head_hash": self.head_hash, "events": self.events, **self.counts}
+
+
+@dataclass(frozen=True)
+class BackupResult:
+    path: Path
+    sha256: str
+    bytes: int
+    copy: CheckedCopy
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"path": str(self.path), "sha256": self.sha256, "bytes": self.bytes,
+                **self.copy.as_dict()}
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    path: Path
+    source: Path
+    backup_sha256: str
+    #: the gallery the restore replaced, kept beside it (None: there was none)
+    replaced_kept_as: Path | None
+    replaced_head_seq: int | None
+    copy: CheckedCopy
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"path": str(self.path), "from": str(self.source),
+                "backup_sha256": self.backup_sha256,
+                "replaced_kept_as": None if self.replaced_kept_as is None
+                else str(self.replaced_kept_as),
+                "replaced_head_seq": self.replaced_head_seq, **self.copy.as_dict()}
 
 
 def _stamp() -> str:
@@ -70,14 +119,14 @@ def _remove(path: Path) -> None:
 
 
 def _copy(source: Path, target: Path, cancel: CancelToken, pages: int = STEP_PAGES
-          ) -> Iterator[Progress]:
+          ) -> Iterator[Progress[Any]]:
     for done, total in store_backup.copy_database(source, target, cancel, pages):
         yield Progress("copying", done, total)
 
 
 def check_copy_steps(path: Path, *, expect_id: str | None = None,
                      cancel: CancelToken | None = None
-                     ) -> Generator[Progress, None, dict[str, Any]]:
+                     ) -> Generator[Progress[Any], None, CheckedCopy]:
     """Check a gallery file that nobody else uses (a fresh copy): SQLite's integrity
     check, FaceDesk's header, the audit chain, schema and record digests (not the
     witness: a copy is older than the gallery's witness), with "checking" progress (done
@@ -99,33 +148,32 @@ def check_copy_steps(path: Path, *, expect_id: str | None = None,
                 v = step.result
                 yield Progress("checking", step.done, step.total, path=path)
             assert v is not None
-            info = {"gallery_id": g.gallery_id, "head_seq": v.head_seq,
-                    "head_hash": v.head_hash, "events": v.events, **g.counts()}
+            info = CheckedCopy(g.gallery_id, v.head_seq, v.head_hash, v.events, g.counts())
     except FaceDeskError as exc:
         raise BackupError(f"{path}: {exc}") from None
     if not v.ok:
         more = f" (and {len(v.problems) - 1} more)" if len(v.problems) > 1 else ""
         raise BackupError(f"{path}: its audit log fails verification: {v.problems[0]}{more}")
-    if expect_id is not None and info["gallery_id"] != expect_id:
-        raise BackupError(f"{path}: the copy is of gallery {info['gallery_id']}, not "
+    if expect_id is not None and info.gallery_id != expect_id:
+        raise BackupError(f"{path}: the copy is of gallery {info.gallery_id}, not "
                           f"{expect_id}")
     return info
 
 
-def check_copy(path: Path, *, expect_id: str | None = None) -> dict[str, Any]:
+def check_copy(path: Path, *, expect_id: str | None = None) -> CheckedCopy:
     """`check_copy_steps` run to its end: the copy's id, head and counts."""
     steps = check_copy_steps(path, expect_id=expect_id)
     while True:
         try:
             next(steps)
         except StopIteration as done:
-            info: dict[str, Any] = done.value
+            info: CheckedCopy = done.value
             return info
 
 
 def backup(gallery: Gallery, to_dir: Path, *, user_id: str | None,
            cancel: CancelToken | None = None, pages: int = STEP_PAGES
-           ) -> Iterator[Progress]:
+           ) -> Iterator[Progress[BackupResult]]:
     """Back `gallery` up into the folder `to_dir` (created 0700 if missing); the last
     event is "finished" with the result (path, sha256, head, counts). Cancelled (the
     token, Ctrl-C, or the consumer stopping), it removes its partial file and raises
@@ -158,10 +206,9 @@ def backup(gallery: Gallery, to_dir: Path, *, user_id: str | None,
         done = True
         audit.record(gallery, "backup", {
             "file": final.name, "folder": str(to_dir), "sha256": digest, "bytes": size,
-            "head_seq": info["head_seq"], "head_hash": info["head_hash"],
+            "head_seq": info.head_seq, "head_hash": info.head_hash,
             "integrity": "ok"}, user_id=user_id)
-        result = {"path": str(final), "sha256": digest, "bytes": size, **info}
-        yield Progress("finished", path=final, result=result)
+        yield Progress("finished", path=final, result=BackupResult(final, digest, size, info))
     finally:
         if not done:
             _remove(part)
@@ -173,7 +220,7 @@ def backup(gallery: Gallery, to_dir: Path, *, user_id: str | None,
 def restore(backup_file: Path, db: Path, *, force: bool = False,
             authorize: Callable[[Gallery], str | None] | None = None,
             cancel: CancelToken | None = None, pages: int = STEP_PAGES
-            ) -> Iterator[Progress]:
+            ) -> Iterator[Progress[RestoreResult]]:
     """Put a checked backup in place of the gallery `db` (see the module's text).
     `authorize(copy)` signs an administrator in on the backup's copy (raising if not
     permitted) and returns the user id the restore is logged under."""
@@ -197,10 +244,10 @@ def restore(backup_file: Path, db: Path, *, force: bool = False,
             return
         backup_sha = sha256_file(part)
         current = store_backup.exclusive_checkpoint(db) if db.exists() else None
-        if current is not None and current.gallery_id not in (None, info["gallery_id"]) \
+        if current is not None and current.gallery_id not in (None, info.gallery_id) \
                 and not force:
             raise BackupError(f"{backup_file} is a backup of another gallery (id "
-                              f"{info['gallery_id']}), not of {db} (id "
+                              f"{info.gallery_id}), not of {db} (id "
                               f"{current.gallery_id}): --force replaces it anyway")
         if cancel.cancelled:
             yield Progress("cancelled")
@@ -209,11 +256,11 @@ def restore(backup_file: Path, db: Path, *, force: bool = False,
         with Gallery.open(part) as copy:
             user_id = authorize(copy) if authorize is not None else None
             # the witness learns first that the log goes back to the backup's head
-            witness.witness_restore(copy, info["head_seq"], info["head_hash"],
+            witness.witness_restore(copy, info.head_seq, info.head_hash,
                                     str(backup_file))
             audit.record(copy, "restore", {
                 "from": str(backup_file), "backup_sha256": backup_sha,
-                "backup_head": {"seq": info["head_seq"], "hash": info["head_hash"]},
+                "backup_head": {"seq": info.head_seq, "hash": info.head_hash},
                 "replaced": None if aside is None else {
                     "kept_as": aside.name,
                     "gallery_id": None if current is None else current.gallery_id,
@@ -225,9 +272,8 @@ def restore(backup_file: Path, db: Path, *, force: bool = False,
             _keep_aside(db, aside)
         os.replace(part, db)
         installed = True
-        result = {"path": str(db), "from": str(backup_file), "backup_sha256": backup_sha,
-                  "replaced_kept_as": None if aside is None else str(aside),
-                  "replaced_head_seq": None if current is None else current.head_seq, **info}
+        result = RestoreResult(db, backup_file, backup_sha, aside,
+                               None if current is None else current.head_seq, info)
         yield Progress("finished", path=db, result=result)
     finally:
         if not installed:

@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import click
 
@@ -19,13 +20,13 @@ from facedesk.errors import GalleryNotFound
 from facedesk.store import Gallery
 
 EXIT_CANCELLED = 130
+R = TypeVar("R")
 
 
-def _run(events: Iterator[backups.Progress], cancel: CancelToken, quiet: bool
-         ) -> backups.Progress:
+def _run(events: Iterator[backups.Progress[R]], cancel: CancelToken, quiet: bool) -> R:
     """Drain a backup/restore generator with progress on stderr; Ctrl-C cancels."""
     last = 0.0
-    final = backups.Progress("cancelled")
+    final: backups.Progress[R] = backups.Progress("cancelled")
     try:
         for ev in events:
             final = ev
@@ -43,11 +44,11 @@ def _run(events: Iterator[backups.Progress], cancel: CancelToken, quiet: bool
         cancel.cancel()
         events.close()
         final = backups.Progress("cancelled")
-    if final.phase == "cancelled":
+    if final.phase == "cancelled" or final.result is None:
         click.echo("cancelled: the partial copy was removed; nothing else was changed",
                    err=True)
         sys.exit(EXIT_CANCELLED)
-    return final
+    return final.result
 
 
 @click.command("backup")
@@ -67,17 +68,15 @@ def backup_cmd(db: Path, user: str | None, to_dir: Path, quiet: bool, as_json: b
         user_id = None
         if accounts.has_users(gallery):
             user_id = signed_in(gallery, user, "change_settings").user_id
-        final = _run(backups.backup(gallery, to_dir, user_id=user_id, cancel=cancel),
-                     cancel, quiet)
-    assert final.result is not None
-    r = final.result
+        r = _run(backups.backup(gallery, to_dir, user_id=user_id, cancel=cancel), cancel,
+                 quiet)
     if as_json:
-        _emit_json(r)
+        _emit_json(r.as_dict())
         return
-    click.echo(f"backup written: {r['path']}")
-    click.echo(f"  sha256 {r['sha256']}, {r['bytes']:,} bytes; {r['faces']:,} faces, "
-               f"{r['events']:,} audit events, head event {r['head_seq']} hash "
-               f"{r['head_hash']}")
+    click.echo(f"backup written: {r.path}")
+    click.echo(f"  sha256 {r.sha256}, {r.bytes:,} bytes; {r.copy.counts['faces']:,} faces, "
+               f"{r.copy.events:,} audit events, head event {r.copy.head_seq} hash "
+               f"{r.copy.head_hash}")
 
 
 @click.command("restore")
@@ -105,17 +104,15 @@ def restore_cmd(source: Path, db: Path, user: str | None, force: bool, quiet: bo
 
     if db.is_dir():
         raise GalleryNotFound(f"{db}: is a folder, not a gallery file")
-    final = _run(backups.restore(source, db, force=force, authorize=authorize,
-                                 cancel=cancel), cancel, quiet)
-    assert final.result is not None
-    r = final.result
+    r = _run(backups.restore(source, db, force=force, authorize=authorize, cancel=cancel),
+             cancel, quiet)
     if as_json:
-        _emit_json(r)
+        _emit_json(r.as_dict())
         return
-    click.echo(f"restored {r['path']} from {r['from']} (head event {r['head_seq']} hash "
-               f"{r['head_hash']})")
-    if r["replaced_kept_as"]:
-        click.echo(f"  the replaced gallery is kept as {r['replaced_kept_as']}")
+    click.echo(f"restored {r.path} from {r.source} (head event {r.copy.head_seq} hash "
+               f"{r.copy.head_hash})")
+    if r.replaced_kept_as:
+        click.echo(f"  the replaced gallery is kept as {r.replaced_kept_as}")
 
 
 COMMANDS: list[click.Command] = [backup_cmd, restore_cmd]
