@@ -12,7 +12,6 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogLocator
 
-from facedesk.app.experiment import DEFAULT_RANKS, ExperimentResult
 from facedesk.app.outside_probes import OutsideResult
 from facedesk.app.report import Report
 from facedesk.domain import evaluation, plots, private
@@ -23,6 +22,7 @@ from facedesk.domain.evaluation import (
     PairScores,
     Rate,
 )
+from facedesk.domain.experiment import DEFAULT_RANKS, ExperimentResult
 from facedesk.domain.progress import CancelToken, run_to_end
 from facedesk.domain.rates import BIN_WIDTH
 from facedesk.store import Gallery

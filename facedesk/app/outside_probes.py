@@ -33,7 +33,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from facedesk.app import calibration as calibrations
-from facedesk.app.experiment import (
+from facedesk.app.importer import ImportOptions, analyse_item, import_detect_options, list_source
+from facedesk.domain import lookalikes, rates
+from facedesk.domain.evaluation import group_labels
+from facedesk.domain.experiment import (
     ExperimentOptions,
     ExperimentResult,
     FalseCandidate,
@@ -41,9 +44,6 @@ from facedesk.app.experiment import (
     default_sizes,
     person_min_distances,
 )
-from facedesk.app.importer import ImportOptions, analyse_item, import_detect_options, list_source
-from facedesk.domain import lookalikes, rates
-from facedesk.domain.evaluation import group_labels
 from facedesk.domain.progress import CancelToken
 from facedesk.domain.rates import Calibration, bins_of
 from facedesk.engine.spec import EngineSpec, describe_identity, engine_id

@@ -359,3 +359,16 @@ def test_ctrl_c_cancels_the_cli_evaluate(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setattr(lab, "evaluate_gallery_steps", interrupted)
     res = CliRunner().invoke(cli, ["evaluate", "--db", str(tmp_path / "g.db")])
     assert res.exit_code == 130 and "cancelled" in res.output
+
+
+def test_the_split_holds_out_persons_and_photos_without_overlap() -> None:
+    from facedesk.domain.experiment import split
+
+    pks = np.repeat(np.arange(10), [1, 2, 3, 1, 2, 3, 1, 2, 3, 4])
+    oog, mated, gallery = split(pks, np.unique(pks), ExperimentOptions(seed=3),
+                                np.random.default_rng(3))
+    rows = np.concatenate([oog, mated, gallery])
+    assert sorted(rows.tolist()) == sorted(set(rows.tolist()))  # no row twice
+    assert len(oog) == 5 and len(set(pks[oog].tolist())) == 5  # one photo per person
+    assert not set(pks[oog].tolist()) & set(pks[gallery].tolist())
+    assert set(pks[mated].tolist()) <= set(pks[gallery].tolist())  # mated: of gallery persons
