@@ -14,6 +14,11 @@ their own tables for the application's use; `verify` checks them against their e
 
 Events are appended inside the caller's write transaction (`Gallery.write()`), with the
 change they describe: both are stored or neither.
+
+Where things live: the hashing is facedesk.domain.chain (pure), the rows are
+facedesk.store.audit_log; this module holds the use cases. The long ones are generators
+of progress events that stop at a CancelToken (`verify_steps`, `export_steps`,
+`verify_export_steps`); `verify`, `export` and `verify_export` run them to their end.
 """
 
 from __future__ import annotations
