@@ -33,7 +33,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from facedesk.app import calibration as calibrations
-from facedesk.app.experiment import (
+from facedesk.app.importer import ImportOptions, analyse_item, import_detect_options, list_source
+from facedesk.domain import lookalikes, rates
+from facedesk.domain.evaluation import group_labels
+from facedesk.domain.experiment import (
     ExperimentOptions,
     ExperimentResult,
     FalseCandidate,
@@ -41,11 +44,8 @@ from facedesk.app.experiment import (
     default_sizes,
     person_min_distances,
 )
-from facedesk.app.importer import ImportOptions, analyse_item, import_detect_options, list_source
-from facedesk.domain import lookalikes, rates
-from facedesk.domain.evaluation import group_labels
 from facedesk.domain.progress import CancelToken
-from facedesk.domain.rates import BIN_WIDTH, Calibration
+from facedesk.domain.rates import Calibration, bins_of
 from facedesk.engine.spec import EngineSpec, describe_identity, engine_id
 from facedesk.errors import EngineMismatch, EvaluationError
 from facedesk.store import Gallery, Problem
@@ -73,8 +73,7 @@ def table_predictor(cal: Calibration) -> Predictor:
     cum = np.cumsum(cal.impostor_counts) / max(1, cal.impostor_pairs)
 
     def predict(dist: NDArray[np.float64], grid: NDArray[np.float64]) -> NDArray[np.float64]:
-        idx = np.minimum(np.floor(np.maximum(grid, 0.0) / BIN_WIDTH + 1e-9).astype(np.int64),
-                         len(cum) - 1)
+        idx = np.minimum(bins_of(grid), len(cum) - 1)
         out: NDArray[np.float64] = len(dist) * cum[idx]
         return out
 
