@@ -88,7 +88,7 @@ def import_cmd(source: Path | None, db: Path, manifest: Path | None, workers: in
                                    person_pattern=person_pattern, detect=detect)
     line = StatusLine(quiet)
     with Gallery.open(db, create=True) as gallery:
-        # the import permission: helper B's app change makes run_import check it itself
+        # the import permission is checked here until run_import checks it itself
         user_id = user_id_if_staffed(gallery, user, "import")
 
         def kept() -> None:

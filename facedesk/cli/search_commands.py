@@ -2,9 +2,9 @@
 the candidates shown are recorded in the case and the audit log.
 
 The workflow is still assembled here from app pieces (sign in, the open case, the engine
-check, analysing the probe, choosing its face, the SHA-256 re-check, searching, recording):
-helper A's `search_for_case` use case (facedesk.app) takes it over, and `_search_probe`
-then becomes one call to it plus the printing.
+check, analysing the probe, choosing its face, the SHA-256 re-check, searching, recording);
+a `search_for_case` use case in facedesk.app is to take it over, and `_search_probe` then
+becomes one call to it plus the printing.
 """
 
 from __future__ import annotations
