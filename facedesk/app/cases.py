@@ -15,7 +15,7 @@ hashes, candidate ids, rationales) and its chain still verifies.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,6 +29,7 @@ from facedesk.app.accounts import Session, settings
 from facedesk.app.search import Probe, Searcher, SearchResult
 from facedesk.domain import lookalikes
 from facedesk.domain.faces import Face
+from facedesk.domain.progress import CancelToken, run_to_end
 from facedesk.domain.quality import check as quality_checks
 from facedesk.errors import CaseError, LeadError, NotPermitted
 from facedesk.store import Gallery
@@ -445,11 +446,19 @@ def hidden_rationales(gallery: Gallery, viewer: str, case_id: int | None = None)
             if d.status == "pending" and d.reviewer != viewer}
 
 
-def export_audit(session: Session, out_dir: Path) -> dict[str, Any]:
-    """Export the whole audit log (audit.export) for `session`'s user. With blind second
-    review on, an export that would show its reader a rationale still hidden from them
-    (another user's possible lead pending its second review) is refused, not redacted:
-    the exported events must verify, and a redacted event would not."""
+def export_audit(session: Session, out_dir: Path) -> audit.AuditExport:
+    """`export_audit_steps` run to its end."""
+    result = run_to_end(export_audit_steps(session, out_dir))
+    assert result is not None  # nothing cancels it
+    return result
+
+
+def export_audit_steps(session: Session, out_dir: Path, *, cancel: CancelToken | None = None
+                       ) -> Iterator[audit.ExportProgress]:
+    """Export the whole audit log (audit.export_steps) for `session`'s user. With blind
+    second review on, an export that would show its reader a rationale still hidden from
+    them (another user's possible lead pending its second review) is refused, not
+    redacted: the exported events must verify, and a redacted event would not."""
     session.require("export_audit")
     hidden = hidden_rationales(session.gallery, session.user_id)
     if hidden:
@@ -458,7 +467,8 @@ def export_audit(session: Session, out_dir: Path) -> dict[str, Any]:
             f"blind second review is on and {len(hidden)} possible lead(s) wait for their "
             f"second review (decision {ids}); the audit log holds their rationales, which "
             "stay hidden from you until then: export after the reviews")
-    return audit.export(session.gallery, out_dir, user_id=session.user_id)
+    yield from audit.export_steps(session.gallery, out_dir, user_id=session.user_id,
+                                  cancel=cancel)
 
 
 def event_data(e: audit.Event, hidden: set[int]) -> dict[str, Any]:

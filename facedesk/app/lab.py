@@ -3,7 +3,7 @@ their plots, and the report. Shared by the CLI and the GUI's trainer view."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,7 +12,6 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogLocator
 
-from facedesk.app.experiment import DEFAULT_RANKS, ExperimentResult
 from facedesk.app.outside_probes import OutsideResult
 from facedesk.app.report import Report
 from facedesk.domain import evaluation, plots, private
@@ -23,6 +22,8 @@ from facedesk.domain.evaluation import (
     PairScores,
     Rate,
 )
+from facedesk.domain.experiment import DEFAULT_RANKS, ExperimentResult
+from facedesk.domain.progress import CancelToken, run_to_end
 from facedesk.domain.rates import BIN_WIDTH
 from facedesk.store import Gallery
 
@@ -82,17 +83,45 @@ def evaluate_pairs(scores: PairScores, pairs_file: Path) -> Evaluation:
         source={"pairs_file": str(pairs_file)})
 
 
-def evaluate_gallery(gallery: Gallery, group_key: str | None = None) -> Evaluation:
+@dataclass(frozen=True)
+class EvaluateProgress:
+    """One step of `evaluate_gallery_steps`: "loading" the encodings, "pairs" (done/total
+    blocks of pairs), then "finished" with `result`, or "cancelled"."""
+
+    phase: str
+    done: int = 0
+    total: int = 0
+    result: Evaluation | None = None
+
+
+def evaluate_gallery_steps(gallery: Gallery, group_key: str | None = None,
+                           cancel: CancelToken | None = None) -> Iterator[EvaluateProgress]:
+    """The error rates of every pair of a labelled gallery's faces, overall and per
+    `group_key` (a photo metadata column), with progress; stops between blocks of pairs
+    when `cancel` is set (it writes nothing)."""
+    yield EvaluateProgress("loading")
     enc = gallery.load_encodings()
     groups = None
     if group_key:
         meta = gallery.face_metadata(group_key)
         groups = [meta.get(int(f)) for f in enc.face_ids]
-    ev = evaluation.evaluate_gallery(enc.matrix, enc.person_pks, groups, group_key)
-    return Evaluation(
-        f"Every pair of {gallery.path.name}: {ev.faces:,} faces of {ev.persons:,} persons",
-        ev.overall, None, group_key, ev.groups,
-        source={"gallery": str(gallery.path), "gallery_version": enc.version})
+    for step in evaluation.every_pair_steps(enc.matrix, enc.person_pks, groups, group_key,
+                                            cancel):
+        ev = step.result
+        if ev is None:
+            yield EvaluateProgress(step.phase, step.done, step.total)
+            continue
+        yield EvaluateProgress("finished", step.done, step.total, Evaluation(
+            f"Every pair of {gallery.path.name}: {ev.faces:,} faces of {ev.persons:,} "
+            "persons", ev.overall, None, group_key, ev.groups,
+            source={"gallery": str(gallery.path), "gallery_version": enc.version}))
+
+
+def evaluate_gallery(gallery: Gallery, group_key: str | None = None) -> Evaluation:
+    """`evaluate_gallery_steps` run to its end."""
+    out = run_to_end(evaluate_gallery_steps(gallery, group_key))
+    assert out is not None  # nothing cancels it
+    return out
 
 
 # --- plots ----------------------------------------------------------------------------------

@@ -4,14 +4,18 @@ it, record a baseline, show it (facedesk.app.audit)."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import click
 
 from facedesk.app import audit, cases
 from facedesk.cli.options import db_option, json_option, user_option
 from facedesk.cli.output import EXIT_CHECK_FAILED, echo, emit_json, short
+from facedesk.cli.progress import StatusLine, run
 from facedesk.cli.signin import signed_in, user_id_if_staffed
+from facedesk.domain.progress import CancelToken
 from facedesk.errors import FaceDeskError
 from facedesk.store import Gallery
 
@@ -21,6 +25,22 @@ from facedesk.store import Gallery
 @click.group("audit")
 def audit_group() -> None:
     """The hash-chained audit log: verify it, export it, show it."""
+
+
+_Step = TypeVar("_Step", audit.VerifyProgress, audit.ExportProgress)
+
+
+def _run_audit_job(start: Callable[[CancelToken], Iterator[_Step]]) -> _Step:
+    """Run an audit verify/export generator: its step on stderr when it runs for more
+    than a second; Ctrl-C cancels (nothing is written) and exits 130."""
+    line = StatusLine(redraw=False, delay_s=1.0)
+
+    def show(ev: _Step) -> None:
+        count = f" {ev.done:,}/{ev.total:,}" if ev.total else ""
+        line.show(f"audit log: {ev.step}{count}")
+
+    return run(start, show=show, stopped=lambda ev: ev.result is None,
+               cancelled="cancelled: nothing was written")
 
 
 def _report(v: audit.Verification, as_json: bool) -> None:
@@ -53,8 +73,10 @@ def audit_verify(db: Path, head: str | None, no_witness: bool, as_json: bool) ->
     if head and not expect_hash:
         raise FaceDeskError(f"{head}: no head hash in it")
     with Gallery.open(db) as gallery:
-        v = audit.verify(gallery, expect_head=expect_hash, expect_seq=expect_seq,
-                         use_witness=not no_witness)
+        v = _run_audit_job(lambda cancel: audit.verify_steps(
+            gallery, expect_head=expect_hash, expect_seq=expect_seq,
+            use_witness=not no_witness, cancel=cancel)).result
+    assert v is not None
     _report(v, as_json)
 
 
@@ -86,9 +108,10 @@ def audit_verify_export(path: Path, as_json: bool) -> None:
     """Check an exported audit-log.json on its own (no gallery needed). Exit code 0 intact,
     1 failed."""
     try:
-        v = audit.verify_export(path)
+        v = _run_audit_job(lambda cancel: audit.verify_export_steps(path, cancel=cancel)).result
     except (ValueError, KeyError, TypeError) as exc:
         raise FaceDeskError(f"{path}: not a FaceDesk audit log export ({exc})") from None
+    assert v is not None
     _report(v, as_json)
 
 
@@ -104,12 +127,14 @@ def audit_export(db: Path, user: str | None, out_dir: Path, as_json: bool) -> No
     supervisors)."""
     with Gallery.open(db) as gallery:
         session = signed_in(gallery, user, "export_audit")
-        head = cases.export_audit(session, out_dir)
+        head = _run_audit_job(lambda cancel: cases.export_audit_steps(
+            session, out_dir, cancel=cancel)).result
+    assert head is not None
     if as_json:
-        emit_json(head)
+        emit_json(head.as_dict())
         return
-    click.echo(f"exported {head['events']} events to {head['json']} and {head['csv']}")
-    click.echo(f"head to keep: event {head['seq']} hash {head['hash']}")
+    click.echo(f"exported {head.events} events to {head.json} and {head.csv}")
+    click.echo(f"head to keep: event {head.seq} hash {head.hash}")
 
 
 @audit_group.command("show")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 import click
 
@@ -20,14 +20,16 @@ from facedesk.domain.progress import CancelToken
 from facedesk.errors import GalleryNotFound
 from facedesk.store import Gallery
 
+R = TypeVar("R", backups.BackupResult, backups.RestoreResult)
 
-def _run(start: Callable[[CancelToken], Iterator[backups.Progress]], quiet: bool,
-         as_json: bool) -> dict[str, Any] | None:
+
+def _run(start: Callable[[CancelToken], Iterator[backups.Progress[R]]], quiet: bool,
+         as_json: bool) -> R | None:
     """Run a backup/restore generator with progress on stderr (Ctrl-C cancels) to its
     result: printed as JSON with --json (then None), else returned for the text."""
     line = StatusLine(quiet, redraw=False)
 
-    def show(ev: backups.Progress) -> None:
+    def show(ev: backups.Progress[R]) -> None:
         if not line.due():
             return
         if ev.phase == "copying" and ev.total:
@@ -35,11 +37,12 @@ def _run(start: Callable[[CancelToken], Iterator[backups.Progress]], quiet: bool
         elif ev.phase == "checking":
             line.note("checking the copy: integrity, audit chain, record digests")
 
-    final = run(start, show=show, stopped=lambda ev: ev.phase == "cancelled",
+    final = run(start, show=show,
+                stopped=lambda ev: ev.phase == "cancelled" or ev.result is None,
                 cancelled="cancelled: the partial copy was removed; nothing else was changed")
     assert final.result is not None
     if as_json:
-        emit_json(final.result)
+        emit_json(final.result.as_dict())
         return None
     return final.result
 
@@ -62,10 +65,10 @@ def backup_cmd(db: Path, user: str | None, to_dir: Path, quiet: bool, as_json: b
                                                cancel=cancel), quiet, as_json)
     if r is None:
         return
-    click.echo(f"backup written: {r['path']}")
-    click.echo(f"  sha256 {r['sha256']}, {r['bytes']:,} bytes; {r['faces']:,} faces, "
-               f"{r['events']:,} audit events, head event {r['head_seq']} hash "
-               f"{r['head_hash']}")
+    click.echo(f"backup written: {r.path}")
+    click.echo(f"  sha256 {r.sha256}, {r.bytes:,} bytes; {r.copy.counts['faces']:,} faces, "
+               f"{r.copy.events:,} audit events, head event {r.copy.head_seq} hash "
+               f"{r.copy.head_hash}")
 
 
 @click.command("restore")
@@ -93,10 +96,10 @@ def restore_cmd(source: Path, db: Path, user: str | None, force: bool, quiet: bo
                                             cancel=cancel), quiet, as_json)
     if r is None:
         return
-    click.echo(f"restored {r['path']} from {r['from']} (head event {r['head_seq']} hash "
-               f"{r['head_hash']})")
-    if r["replaced_kept_as"]:
-        click.echo(f"  the replaced gallery is kept as {r['replaced_kept_as']}")
+    click.echo(f"restored {r.path} from {r.source} (head event {r.copy.head_seq} hash "
+               f"{r.copy.head_hash})")
+    if r.replaced_kept_as:
+        click.echo(f"  the replaced gallery is kept as {r.replaced_kept_as}")
 
 
 COMMANDS: list[click.Command] = [backup_cmd, restore_cmd]

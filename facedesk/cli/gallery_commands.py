@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from facedesk.app.originals import VerifyProgress, verify_originals
+from facedesk.app.originals import OriginalsProgress, verify_originals
 from facedesk.cli.options import db_option, json_option, quiet_option, user_option
 from facedesk.cli.output import EXIT_CANCELLED, EXIT_CHECK_FAILED, emit_json, printable
 from facedesk.cli.progress import StatusLine, run
@@ -44,7 +44,7 @@ def info(db: Path, as_json: bool) -> None:
                    f"{last['failed']} failed ({printable(last['source'])})")
 
 
-def show_verify(line: StatusLine, ev: VerifyProgress) -> None:
+def show_verify(line: StatusLine, ev: OriginalsProgress) -> None:
     if ev.phase == "finished":
         return
     if ev.phase == "searching":

@@ -116,7 +116,7 @@ def evaluate(db: Path, pairs_file: Path | None, images: Path | None,
             result: lab.Evaluation = lab.evaluate_pairs(scores, pairs_file)
         else:
             _check_group(gallery, group_key)
-            result = lab.evaluate_gallery(gallery, group_key)
+            result = _evaluate_gallery(gallery, group_key, as_json)
     figures = lab.evaluation_figures(result, ts)
     _write_outputs(figures, report_path, plots_dir,
                    lambda rep: lab.add_evaluation(rep, result, ts, figures))
@@ -194,6 +194,24 @@ def run_probe_set(gallery: Gallery, probes: Path,
 
     final = run(lambda cancel: outside_probes.run_outside(
         gallery, probes, probe_engine(), outside_options, cancel), show=show)
+    line.end()
+    assert final.result is not None
+    return final.result
+
+
+def _evaluate_gallery(gallery: Gallery, group_key: str | None, quiet: bool
+                      ) -> lab.Evaluation:
+    """Every pair of the gallery, with progress on stderr and Ctrl-C."""
+    from facedesk.app import lab
+
+    line = StatusLine(quiet, width=0, throttle=False, tty_only=True)
+
+    def show(ev: lab.EvaluateProgress) -> None:
+        if ev.phase == "pairs":
+            line.show(f"measuring every pair: {ev.done:,}/{ev.total:,} blocks")
+
+    final = run(lambda cancel: lab.evaluate_gallery_steps(gallery, group_key, cancel),
+                show=show, stopped=lambda ev: ev.result is None)
     line.end()
     assert final.result is not None
     return final.result
@@ -433,7 +451,7 @@ def report(db: Path, out: Path, pairs_file: Path | None, images: Path | None,
         lab_signed_in(gallery, user, "report", out=out, pairs=pairs_file, group=group_key,
                       probes=probes, probe_group=probe_group, thresholds=list(ts), seed=seed)
         _check_group(gallery, group_key)
-        evals: list[lab.Evaluation] = [lab.evaluate_gallery(gallery, group_key)]
+        evals: list[lab.Evaluation] = [_evaluate_gallery(gallery, group_key, quiet=False)]
         if pairs_file is not None:
             if images is None:
                 raise click.UsageError("--pairs needs --images (the photos' folder)")
@@ -442,7 +460,7 @@ def report(db: Path, out: Path, pairs_file: Path | None, images: Path | None,
                 evaluation.score_pairs(pairs, _resolve_pairs(gallery, pairs, images)),
                 pairs_file))
         result = _split_experiment(gallery, ExperimentOptions(seed=seed, group_key=group_key),
-                                   quiet=True)
+                                   quiet=False)
         crops = lab.worst_crops(gallery, result)
         outside: outside_probes.OutsideResult | None = None
         if probes is not None:

@@ -1520,16 +1520,16 @@ class AuditLogDialog(QDialog, _Messages):
             self.set_filter(None, None)  # show every event, so the broken one is visible
         return v
 
-    def export(self, out_dir: Path) -> dict[str, Any]:
+    def export(self, out_dir: Path) -> audit.AuditExport:
         """Write audit-log.json and audit-log.csv to `out_dir`; shows the head to keep."""
-        def run() -> dict[str, Any]:
+        def run() -> audit.AuditExport:
             return cases.export_audit(self.session, out_dir)
 
         result = self.act(run)
-        self.head_edit.setText(result["hash"])
+        self.head_edit.setText(result.hash)
         self.show_status(
-            f"Exported {result['events']} events to {result['json']} and {result['csv']}. "
-            f"Keep the head — event {result['seq']}, hash {result['hash']} — apart from the "
+            f"Exported {result.events} events to {result.json} and {result.csv}. "
+            f"Keep the head — event {result.seq}, hash {result.hash} — apart from the "
             "files: whoever checks the log later compares it.")
         self._load_cases()
         self.refresh()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtWidgets import (
     QDialog,
@@ -44,7 +43,7 @@ class BackupDialog(QDialog):
         self.user_id = session.user_id
         self._release, self._reopen = release, reopen
         self.worker: GeneratorWorker | None = None
-        self.result: dict[str, Any] | None = None
+        self.result: backups.BackupResult | backups.RestoreResult | None = None
 
         intro = QLabel(
             "<b>Backup</b> copies this gallery while others keep working, checks the copy "
@@ -103,9 +102,9 @@ class BackupDialog(QDialog):
                                 "else was changed.")
             return
         r = self.result = last.result
-        self.status.setText(f"Backup written: {r['path']}\nSHA-256 {r['sha256']}; "
-                            f"{r['faces']:,} faces, {r['events']:,} audit events (head "
-                            f"event {r['head_seq']}).")
+        self.status.setText(f"Backup written: {r.path}\nSHA-256 {r.sha256}; "
+                            f"{r.copy.counts['faces']:,} faces, {r.copy.events:,} audit events "
+                            f"(head event {r.copy.head_seq}).")
 
     # -- restore -------------------------------------------------------------------------------
 
@@ -147,9 +146,9 @@ class BackupDialog(QDialog):
             self.status.setText("Restore cancelled: the gallery was not changed.")
         else:
             r = self.result = last.result
-            kept = f"; the replaced gallery is kept as {r['replaced_kept_as']}" \
-                if r["replaced_kept_as"] else ""
-            self.status.setText(f"Restored from {r['from']} (head event {r['head_seq']})"
+            kept = f"; the replaced gallery is kept as {r.replaced_kept_as}" \
+                if r.replaced_kept_as else ""
+            self.status.setText(f"Restored from {r.source} (head event {r.copy.head_seq})"
                                 f"{kept}.")
         self._reopen(self.path)
 

@@ -497,8 +497,8 @@ def test_audit_export_writes_both_files_and_shows_the_head(qtbot, world: World,
     result = dlg.export(out)
     assert (out / "audit-log.json").exists() and (out / "audit-log.csv").exists()
     doc = json.loads((out / "audit-log.json").read_text(encoding="utf-8"))
-    assert doc["head"]["hash"] == result["hash"] == dlg.head_edit.text()
-    assert result["hash"] in dlg.status_label.text()
+    assert doc["head"]["hash"] == result.hash == dlg.head_edit.text()
+    assert result.hash in dlg.status_label.text()
     assert audit.verify_export(out / "audit-log.json").ok
     assert _texts(dlg.table, 3)[-1] == "Export"
     # the exported file can serve as the expected head later
