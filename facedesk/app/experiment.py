@@ -150,5 +150,5 @@ def _closest_false(matrix: NDArray[np.float32], face_ids: NDArray[np.int64],
     picks = [(int(face_ids[oog_rows[i]]), c, d) for i, c, d in closest_pairs(
         matrix[oog_rows], oog, matrix[g_rows], face_ids[g_rows], starts, n)]
     details = gallery.face_details([f for p in picks for f in p[:2]])
-    return [FalseCandidate(p, details[p]["person_id"], c, details[c]["person_id"], d)
+    return [FalseCandidate(p, details[p].person_id, c, details[c].person_id, d)
             for p, c, d in picks]

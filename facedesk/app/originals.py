@@ -123,20 +123,20 @@ def verify_originals(gallery: Gallery, *, look_in: Sequence[Path] = (),
         if cancel.cancelled:
             status = "cancelled"
             break
-        state, detail = check_original(Path(photo["path"]), photo["sha256"],
-                                       photo["size_bytes"])
+        state, detail = check_original(Path(photo.path), photo.sha256,
+                                       photo.size_bytes)
         counts[state] += 1
         if state != "ok":
-            problems.append(OriginalProblem(photo["photo_id"], photo["person_id"],
-                                            photo["path"], state, detail))
+            problems.append(OriginalProblem(photo.photo_id, photo.person_id,
+                                            photo.path, state, detail))
         done += 1
-        yield event("verifying", photo["path"])
+        yield event("verifying", photo.path)
 
     missing = [p for p in problems if p.status == "missing"]
     if look_in and missing and status == "completed":
-        sizes = {photo["size_bytes"] for photo in photos}
-        wanted = {photo["sha256"] for photo in photos
-                  if photo["photo_id"] in {p.photo_id for p in missing}}
+        sizes = {photo.size_bytes for photo in photos}
+        wanted = {photo.sha256 for photo in photos
+                  if photo.photo_id in {p.photo_id for p in missing}}
         found: dict[str, str] = {}
         looked = 0
         for folder in look_in:
@@ -158,9 +158,9 @@ def verify_originals(gallery: Gallery, *, look_in: Sequence[Path] = (),
                     yield event("searching", str(path))
             if status == "cancelled" or len(found) == len(wanted):
                 break
-        by_id = {photo["photo_id"]: photo for photo in photos}
+        by_id = {photo.photo_id: photo for photo in photos}
         for i, p in enumerate(problems):
-            where = found.get(by_id[p.photo_id]["sha256"]) if p.status == "missing" else None
+            where = found.get(by_id[p.photo_id].sha256) if p.status == "missing" else None
             if where is not None:
                 problems[i] = OriginalProblem(p.photo_id, p.person_id, p.path, "moved",
                                               "not at the recorded path; the same file is "

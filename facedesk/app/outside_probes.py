@@ -270,7 +270,7 @@ def run_outside(gallery: Gallery, probes: Path, spec: EngineSpec | None = None,
     # distances: every probe to every gallery person's closest photo
     pks = enc.person_pks
     g_persons, starts = np.unique(pks, return_index=True)
-    person_ids = {int(r["id"]): str(r["person_id"]) for r in gallery.iter_persons()}
+    person_ids = {r.id: r.person_id for r in gallery.iter_persons()}
     column_of = {person_ids[int(p)]: j for j, p in enumerate(g_persons)}
     p_matrix = np.stack(encodings).astype(np.float64)
     g_matrix = enc.matrix.astype(np.float64)
@@ -319,7 +319,7 @@ def run_outside(gallery: Gallery, probes: Path, spec: EngineSpec | None = None,
     picks = closest_pairs(p_matrix.astype(np.float32), false_d.astype(np.float32),
                           enc.matrix, enc.face_ids, starts.astype(np.int64), options.worst)
     details = gallery.face_details([c for _, c, _ in picks])
-    worst = [FalseCandidate(-1, persons[i], c, details[c]["person_id"], d, probe_index=i,
+    worst = [FalseCandidate(-1, persons[i], c, details[c].person_id, d, probe_index=i,
                             probe_label=kept[i][0].display) for i, c, d in picks]
 
     shas = [sha for _, sha, _ in kept]

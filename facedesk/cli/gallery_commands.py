@@ -23,25 +23,23 @@ from facedesk.store import Gallery
 def info(db: Path, as_json: bool) -> None:
     """Summarise a gallery: persons, photos, faces, engine and the last import."""
     with Gallery.open(db) as gallery:
-        summary = gallery.summary()
+        s = gallery.summary()
     if as_json:
-        emit_json(summary)
+        emit_json(s.as_dict())
         return
-    click.echo(f"gallery {summary['path']} (id {summary['gallery_id'][:8]}, "
-               f"version {summary['version']})")
-    click.echo(f"  persons  {summary['persons']}")
-    click.echo(f"  photos   {summary['photos']}  (without a face: "
-               f"{summary['photos_without_face']}, with several: "
-               f"{summary['photos_with_several_faces']})")
-    click.echo(f"  faces    {summary['faces']}")
-    for e in summary["engines"]:
-        ident = e["identity"] or {}
-        click.echo(f"  engine   {e['id']}: {ident.get('engine')} {ident.get('dlib')}")
-    last = summary["last_import"]
+    click.echo(f"gallery {s.path} (id {s.gallery_id[:8]}, version {s.version})")
+    click.echo(f"  persons  {s.persons}")
+    click.echo(f"  photos   {s.photos}  (without a face: {s.photos_without_face}, "
+               f"with several: {s.photos_with_several_faces})")
+    click.echo(f"  faces    {s.faces}")
+    for e in s.engines:
+        ident = e.identity or {}
+        click.echo(f"  engine   {e.id}: {ident.get('engine')} {ident.get('dlib')}")
+    last = s.last_import
     if last:
-        click.echo(f"  last import #{last['id']} {last['status']} {last['started_at']}: "
-                   f"{last['imported']} new, {last['already_stored']} already stored, "
-                   f"{last['failed']} failed ({printable(last['source'])})")
+        click.echo(f"  last import #{last.id} {last.status} {last.started_at}: "
+                   f"{last.imported} new, {last.already_stored} already stored, "
+                   f"{last.failed} failed ({printable(last.source)})")
 
 
 def show_verify(line: StatusLine, ev: OriginalsProgress) -> None:

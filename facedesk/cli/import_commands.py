@@ -93,7 +93,7 @@ def import_cmd(source: Path | None, db: Path, manifest: Path | None, workers: in
         def kept() -> None:
             last = gallery.last_run()
             if as_json and last is not None:
-                emit_json({"gallery": str(db), "run": last, "status": "cancelled"})
+                emit_json({"gallery": str(db), "run": last.as_dict(), "status": "cancelled"})
 
         final = run(lambda cancel: run_import(
             gallery, source, manifest=manifest, options=import_options,

@@ -613,7 +613,8 @@ class SecondReviewDialog(QDialog, _Messages):
                                        {"probe_sha256": search.probe_sha256,
                                         "width": rgb.shape[1], "height": rgb.shape[0]})
         face_id = int(d.face_id)
-        details = self.gallery.face_details([face_id]).get(face_id, {})
+        found = self.gallery.face_details([face_id]).get(face_id)
+        details = {} if found is None else found.as_dict()
         label = d.person_id + ("" if cand is None or not cand.get("name")
                                   else f" — {cand['name']}")
         info = {"person_id": d.person_id, **details,

@@ -921,7 +921,7 @@ class MainWindow(QMainWindow):
             self.gallery_label.setText("No gallery open")
             self.setWindowTitle("FaceDesk")
             return
-        s = self.gallery.summary()
+        s = self.gallery.summary().as_dict()
         self._seen_faces = s["faces"]
         # a "gallery changed" message of an earlier count is stale now (it said 761 faces
         # after the import had ended at 813)
@@ -960,7 +960,7 @@ class MainWindow(QMainWindow):
     def show_gallery_info(self) -> None:
         if self.gallery is None:
             return
-        s = self.gallery.summary()
+        s = self.gallery.summary().as_dict()
         lines = [f"<b>{s['path']}</b>", "",
                  f"Persons: {s['persons']:,}", f"Photos: {s['photos']:,} "
                  f"(without a face: {s['photos_without_face']:,}; with several faces: "
@@ -1229,7 +1229,8 @@ class MainWindow(QMainWindow):
         if self.review is None or self.gallery is None:
             return
         cand = self.review.candidate(rank)
-        details = self.gallery.face_details([cand.face_id]).get(cand.face_id, {})
+        found = self.gallery.face_details([cand.face_id]).get(cand.face_id)
+        details = {} if found is None else found.as_dict()
         landmarks = self.gallery.face_landmarks(cand.face_id)
         box = Box(*details.get("box", [0, 0, 0, 0]))
         label = cand.person_id if not cand.name or cand.name == cand.person_id else \

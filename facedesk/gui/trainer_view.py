@@ -84,7 +84,7 @@ from facedesk.engine.spec import EngineSpec
 from facedesk.errors import FaceDeskError, NotPermitted
 from facedesk.gui.sizing import fit_to_screen
 from facedesk.gui.workers import GeneratorWorker
-from facedesk.store import Gallery
+from facedesk.store import FaceDetails, Gallery
 
 #: the slider: 0.30 .. 0.80 in steps of 0.005
 T_MIN, T_MAX, T_STEP = 0.30, 0.80, 0.005
@@ -1089,7 +1089,7 @@ class TrainerView(QMainWindow):
                 else self._gallery.face_crop(w.probe_face_id)
             for data in (probe_crop, self._gallery.face_crop(w.candidate_face_id)):
                 row.addWidget(self._crop_label(data))
-            probe, cand = details.get(w.probe_face_id, {}), details.get(w.candidate_face_id, {})
+            probe, cand = details.get(w.probe_face_id), details.get(w.candidate_face_id)
             who = self._person(w.probe_person, probe)
             if outside:
                 who = f"{w.probe_label} ({w.probe_person})"
@@ -1112,8 +1112,8 @@ class TrainerView(QMainWindow):
         self._mark_worst()
 
     @staticmethod
-    def _person(person_id: str, details: dict[str, Any]) -> str:
-        name = details.get("name")
+    def _person(person_id: str, details: FaceDetails | None) -> str:
+        name = None if details is None else details.name
         return person_id if not name or name == person_id else f"{person_id} — {name}"
 
     @staticmethod

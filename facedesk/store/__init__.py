@@ -3,11 +3,20 @@ here. Imports only facedesk.domain and facedesk.errors."""
 
 from facedesk.store.gallery import (
     EncodingMatrix,
+    EngineUse,
+    FaceDetails,
+    FaceQuality,
     FaceRecord,
     Gallery,
+    GallerySummary,
+    ImportRun,
+    Person,
+    PhotoFile,
     PhotoRecord,
     Problem,
     RunCounts,
 )
 
-__all__ = ["EncodingMatrix", "FaceRecord", "Gallery", "PhotoRecord", "Problem", "RunCounts"]
+__all__ = ["EncodingMatrix", "EngineUse", "FaceDetails", "FaceQuality", "FaceRecord",
+           "Gallery", "GallerySummary", "ImportRun", "Person", "PhotoFile", "PhotoRecord",
+           "Problem", "RunCounts"]

@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -133,6 +133,127 @@ class EncodingMatrix:
     matrix: NDArray[np.float32]  # (n, 128), C-contiguous
     engine_ids: frozenset[str]
     version: int
+
+
+@dataclass(frozen=True)
+class ImportRun:
+    """An import run as stored (table `import_runs`); `options` is its JSON text."""
+
+    id: int
+    source: str
+    kind: str
+    options: str
+    engine_id: str | None
+    started_at: str
+    finished_at: str | None
+    status: str  # running | completed | cancelled | interrupted | failed
+    total: int
+    already_stored: int
+    imported: int
+    no_face: int
+    multi_face: int
+    duplicates: int
+    failed: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_RUN_SQL = ("SELECT id, source, kind, options, engine_id, started_at, finished_at, status, "
+            f"{', '.join(RUN_COUNTERS)} FROM import_runs")
+
+
+@dataclass(frozen=True)
+class Person:
+    """A person of the gallery (table `persons`): `id` is its key, `person_id` its label."""
+
+    id: int
+    person_id: str
+    name: str | None
+    created_at: str
+
+
+@dataclass(frozen=True)
+class PhotoFile:
+    """Where a photo's original is, and what it was when imported."""
+
+    photo_id: int
+    path: str
+    sha256: str
+    size_bytes: int
+    person_id: str
+
+
+@dataclass(frozen=True)
+class FaceQuality:
+    """A stored face's quality figures."""
+
+    size_px: int
+    eye_distance_px: float
+    sharpness: float
+    brightness: float
+    yaw_deg: float
+
+
+@dataclass(frozen=True)
+class FaceDetails:
+    """A face with its photo's and person's fields (no encoding)."""
+
+    face_id: int
+    box: tuple[int, int, int, int]  # top, right, bottom, left
+    quality: FaceQuality
+    photo_id: int
+    path: str
+    sha256: str
+    metadata: dict[str, str]
+    width: int
+    height: int
+    person_id: str
+    name: str | None
+    detector: str
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["box"] = list(self.box)
+        return d
+
+
+@dataclass(frozen=True)
+class EngineUse:
+    """An engine that encoded faces of the gallery, and its identity document."""
+
+    id: str
+    identity: dict[str, Any] | None
+
+
+#: the fields of the last import run a gallery summary shows
+_SUMMARY_RUN_FIELDS = ("id", "source", "status", "started_at", "finished_at", *RUN_COUNTERS)
+
+
+@dataclass(frozen=True)
+class GallerySummary:
+    """What `facedesk info` and the window show of a gallery."""
+
+    path: str
+    gallery_id: str
+    created_at: str | None
+    schema_version: int
+    version: int
+    persons: int
+    photos: int
+    faces: int
+    photos_without_face: int
+    photos_with_several_faces: int
+    engines: tuple[EngineUse, ...]
+    last_import: ImportRun | None
+    import_runs: int
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["engines"] = [asdict(e) for e in self.engines]
+        d["last_import"] = None if self.last_import is None else \
+            {k: getattr(self.last_import, k) for k in _SUMMARY_RUN_FIELDS}
+        return d
 
 
 def sqlite_problem(path: Path | str | None, exc: sqlite3.Error) -> GalleryError:
@@ -470,12 +591,15 @@ class Gallery:
             # closed as interrupted by the next import
             self._import_lock.release()
 
-    def run(self, run_id: int) -> dict[str, Any]:
-        return dict(self.db.table("import_runs").get(run_id))
+    def run(self, run_id: int) -> ImportRun:
+        row = self.conn.execute(_RUN_SQL + " WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise KeyError(run_id)
+        return ImportRun(*row)
 
-    def last_run(self) -> dict[str, Any] | None:
-        rows = list(self.db.table("import_runs").rows_where(order_by="id desc", limit=1))
-        return dict(rows[0]) if rows else None
+    def last_run(self) -> ImportRun | None:
+        row = self.conn.execute(_RUN_SQL + " ORDER BY id DESC LIMIT 1").fetchone()
+        return None if row is None else ImportRun(*row)
 
     def add_problems(self, run_id: int, problems: Sequence[Problem]) -> None:
         if not problems:
@@ -501,11 +625,10 @@ class Gallery:
         """sha256 -> stored path, for every photo in the gallery."""
         return {r[0]: r[1] for r in self.conn.execute("SELECT sha256, path FROM photos")}
 
-    def photo_files(self) -> list[dict[str, Any]]:
-        """Where every photo's original is: id, path, sha256, size_bytes, person_id, by id."""
+    def photo_files(self) -> list[PhotoFile]:
+        """Where every photo's original is, by photo id."""
         return [
-            {"photo_id": r[0], "path": r[1], "sha256": r[2], "size_bytes": r[3],
-             "person_id": r[4]}
+            PhotoFile(*r)
             for r in self.conn.execute(
                 "SELECT p.id, p.path, p.sha256, p.size_bytes, s.person_id FROM photos p "
                 "JOIN persons s ON s.id = p.person_pk ORDER BY p.id")
@@ -646,9 +769,9 @@ class Gallery:
         return EncodingMatrix(face_ids[:i], person_pks[:i], matrix[:i], frozenset(engines),
                               version)
 
-    def face_details(self, face_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    def face_details(self, face_ids: Sequence[int]) -> dict[int, FaceDetails]:
         """Face, photo and person fields for the given faces (no encodings)."""
-        out: dict[int, dict[str, Any]] = {}
+        out: dict[int, FaceDetails] = {}
         ids = list(face_ids)
         for chunk_start in range(0, len(ids), 500):
             chunk = ids[chunk_start:chunk_start + 500]
@@ -660,22 +783,11 @@ class Gallery:
                 "s.person_id, s.name, f.detector FROM faces f JOIN photos p ON p.id = f.photo_id "
                 f"JOIN persons s ON s.id = f.person_pk WHERE f.id IN ({marks})", chunk,
             ):
-                out[int(row[0])] = {
-                    "face_id": int(row[0]),
-                    "box": [row[1], row[2], row[3], row[4]],
-                    "quality": {"size_px": row[5], "eye_distance_px": row[6],
-                                "sharpness": row[7], "brightness": row[8],
-                                "yaw_deg": row[9]},
-                    "photo_id": int(row[10]),
-                    "path": row[11],
-                    "sha256": row[12],
-                    "metadata": json.loads(row[13]),
-                    "width": row[14],
-                    "height": row[15],
-                    "person_id": row[16],
-                    "name": row[17],
-                    "detector": row[18],
-                }
+                out[int(row[0])] = FaceDetails(
+                    face_id=int(row[0]), box=(row[1], row[2], row[3], row[4]),
+                    quality=FaceQuality(*row[5:10]), photo_id=int(row[10]), path=row[11],
+                    sha256=row[12], metadata=json.loads(row[13]), width=row[14],
+                    height=row[15], person_id=row[16], name=row[17], detector=row[18])
         return out
 
     def encodings_by_path(self, paths: Sequence[str]) -> dict[str, NDArray[np.float32] | None]:
@@ -713,26 +825,16 @@ class Gallery:
         row = self.conn.execute("SELECT crop FROM faces WHERE id = ?", (face_id,)).fetchone()
         return b"" if row is None or row[0] is None else bytes(row[0])
 
-    def summary(self) -> dict[str, Any]:
-        counts = self.counts()
-        last = self.last_run()
-        engines = []
-        for eid in self.engine_ids():
-            engines.append({"id": eid, "identity": self.engine_identity(eid)})
-        return {
-            "path": str(self.path),
-            "gallery_id": self.gallery_id,
-            "created_at": self.meta("created_at"),
-            "schema_version": SCHEMA_VERSION,
-            "version": self.version,
-            **counts,
-            "engines": engines,
-            "last_import": None if last is None else {
-                k: last[k] for k in ("id", "source", "status", "started_at", "finished_at",
-                                     *RUN_COUNTERS)
-            },
-            "import_runs": self.conn.execute("SELECT count(*) FROM import_runs").fetchone()[0],
-        }
+    def summary(self) -> GallerySummary:
+        return GallerySummary(
+            path=str(self.path), gallery_id=self.gallery_id,
+            created_at=self.meta("created_at"), schema_version=SCHEMA_VERSION,
+            version=self.version, **self.counts(),
+            engines=tuple(EngineUse(eid, self.engine_identity(eid))
+                          for eid in self.engine_ids()),
+            last_import=self.last_run(),
+            import_runs=self.conn.execute("SELECT count(*) FROM import_runs").fetchone()[0],
+        )
 
     # -- decisions -------------------------------------------------------------------------
 
@@ -777,9 +879,10 @@ class Gallery:
                 raise KeyError(calibration_id)
             stored_calibrations.set_in_use(conn, calibration_id)
 
-    def iter_persons(self) -> Iterator[dict[str, Any]]:
-        for row in self.db.table("persons").rows_where(order_by="id"):
-            yield dict(row)
+    def iter_persons(self) -> Iterator[Person]:
+        for row in self.conn.execute(
+                "SELECT id, person_id, name, created_at FROM persons ORDER BY id"):
+            yield Person(*row)
 
 
 # --- the encoding cache ---------------------------------------------------------------------

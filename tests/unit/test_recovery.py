@@ -143,7 +143,7 @@ def detectors(gallery: Gallery) -> dict[str, str | None]:
 def run_options(gallery: Gallery) -> dict[str, object]:
     run = gallery.last_run()
     assert run is not None
-    return dict(json.loads(run["options"]))
+    return dict(json.loads(run.options))
 
 
 def test_import_records_how_each_face_was_found(gallery: Gallery, people_dir: Path) -> None:
@@ -155,7 +155,7 @@ def test_import_records_how_each_face_was_found(gallery: Gallery, people_dir: Pa
     assert found.pop("person_4/blank.png") is None  # no detector finds a face where there is none
     assert set(found.values()) == {"cnn:0"} and len(found) == 15
     face_ids = [r[0] for r in gallery.conn.execute("SELECT id FROM faces")]
-    assert {d["detector"] for d in gallery.face_details(face_ids).values()} == {"cnn:0"}
+    assert {d.detector for d in gallery.face_details(face_ids).values()} == {"cnn:0"}
     assert run_options(gallery)["fallbacks"] == list(DEFAULT_IMPORT_FALLBACKS)
 
 
