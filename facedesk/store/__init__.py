@@ -5,7 +5,6 @@ from facedesk.store.gallery import (
     EncodingMatrix,
     EngineUse,
     FaceDetails,
-    FaceQuality,
     FaceRecord,
     Gallery,
     GallerySummary,
@@ -15,8 +14,9 @@ from facedesk.store.gallery import (
     PhotoRecord,
     Problem,
     RunCounts,
+    StoredQuality,
 )
 
-__all__ = ["EncodingMatrix", "EngineUse", "FaceDetails", "FaceQuality", "FaceRecord",
-           "Gallery", "GallerySummary", "ImportRun", "Person", "PhotoFile", "PhotoRecord",
-           "Problem", "RunCounts"]
+__all__ = ["EncodingMatrix", "EngineUse", "FaceDetails", "FaceRecord", "Gallery",
+           "GallerySummary", "ImportRun", "Person", "PhotoFile", "PhotoRecord", "Problem",
+           "RunCounts", "StoredQuality"]

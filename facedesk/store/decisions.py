@@ -109,6 +109,26 @@ class NewDecision:
         return cls(**values)
 
 
+@dataclass(frozen=True, kw_only=True)
+class DecisionRow(NewDecision):
+    """A row of `decisions` as stored: its id and every column."""
+
+    id: int
+
+
+_ROW_COLUMNS = ("id", *(f.name for f in fields(NewDecision)))
+
+
+def decision_rows(gallery: Gallery, probe_sha256: str | None = None) -> list[DecisionRow]:
+    """Every stored decision (or those on one probe) as its row, oldest first."""
+    sql = f"SELECT {', '.join(_ROW_COLUMNS)} FROM decisions"
+    args: tuple[str, ...] = ()
+    if probe_sha256:
+        sql, args = sql + " WHERE probe_sha256 = ?", (probe_sha256,)
+    return [DecisionRow(**dict(zip(_ROW_COLUMNS, r, strict=True)))
+            for r in gallery.conn.execute(sql + " ORDER BY id", args)]
+
+
 _DECISION_SQL = (
     "SELECT d.id, d.created_at, d.reviewer, d.decision, d.rationale, d.first_impression, "
     "d.blind_review, d.search_id, d.case_id, d.rank, d.person_id, d.face_id, d.distance, "

@@ -185,7 +185,7 @@ class PhotoFile:
 
 
 @dataclass(frozen=True)
-class FaceQuality:
+class StoredQuality:
     """A stored face's quality figures."""
 
     size_px: int
@@ -201,7 +201,7 @@ class FaceDetails:
 
     face_id: int
     box: tuple[int, int, int, int]  # top, right, bottom, left
-    quality: FaceQuality
+    quality: StoredQuality
     photo_id: int
     path: str
     sha256: str
@@ -785,7 +785,7 @@ class Gallery:
             ):
                 out[int(row[0])] = FaceDetails(
                     face_id=int(row[0]), box=(row[1], row[2], row[3], row[4]),
-                    quality=FaceQuality(*row[5:10]), photo_id=int(row[10]), path=row[11],
+                    quality=StoredQuality(*row[5:10]), photo_id=int(row[10]), path=row[11],
                     sha256=row[12], metadata=json.loads(row[13]), width=row[14],
                     height=row[15], person_id=row[16], name=row[17], detector=row[18])
         return out
@@ -835,13 +835,6 @@ class Gallery:
             last_import=self.last_run(),
             import_runs=self.conn.execute("SELECT count(*) FROM import_runs").fetchone()[0],
         )
-
-    # -- decisions -------------------------------------------------------------------------
-
-    def decisions(self, probe_sha256: str | None = None) -> list[dict[str, Any]]:
-        where, args = ("probe_sha256 = ?", [probe_sha256]) if probe_sha256 else (None, None)
-        return [dict(r) for r in self.db.table("decisions").rows_where(
-            where, args, order_by="id")]
 
     # -- calibrations ----------------------------------------------------------------------
 

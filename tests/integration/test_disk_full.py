@@ -31,7 +31,7 @@ from facedesk.cli import cli
 from facedesk.engine.spec import EngineSpec
 from facedesk.errors import StorageFull
 from facedesk.store import Gallery
-from facedesk.store.decisions import NewDecision, insert_decision
+from facedesk.store.decisions import NewDecision, decision_rows, insert_decision
 
 N_PERSONS, PER_PERSON = 12, 4  # 48 photos
 
@@ -155,10 +155,10 @@ def test_a_decision_on_a_full_disk_is_not_stored(tmp_path: Path, photos: Path) -
             with pytest.raises(StorageFull):
                 add_decision(g, row)
             assert not g.conn.in_transaction
-        assert len(g.decisions()) == 1
+        assert len(decision_rows(g)) == 1
         g.conn.execute("PRAGMA max_page_count = 1000000")
         add_decision(g, row)
-        assert len(g.decisions()) == 2
+        assert len(decision_rows(g)) == 2
     assert check_consistent(db)["decisions"] == 2
 
 
