@@ -42,7 +42,7 @@ from facedesk.domain import private
 from facedesk.errors import AccountError, GalleryReadOnly, NotPermitted
 from facedesk.store import Gallery
 from facedesk.store import users as store
-from facedesk.store.gallery import now_iso
+from facedesk.store.db import now_iso
 
 ROLES: dict[str, str] = {
     "analyst": "Analyst",

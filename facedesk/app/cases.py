@@ -37,8 +37,8 @@ from facedesk.store import cases as case_store
 from facedesk.store import decisions as decision_store
 from facedesk.store import searches as search_store
 from facedesk.store.cases import Case
+from facedesk.store.db import now_iso
 from facedesk.store.decisions import Decision, LeadReview
-from facedesk.store.gallery import now_iso
 from facedesk.store.searches import SearchFrame, StoredSearch
 
 __all__ = ["Case", "Decision", "LeadRecord", "LeadReview", "SearchFrame", "StoredSearch"]

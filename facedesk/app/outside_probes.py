@@ -50,7 +50,7 @@ from facedesk.domain.rates import Calibration, bins_of
 from facedesk.engine.spec import EngineSpec
 from facedesk.errors import EvaluationError
 from facedesk.store import Gallery, Problem
-from facedesk.store.gallery import now_iso
+from facedesk.store.db import now_iso
 
 #: the distances at which every predictor is evaluated for every probe (a threshold in
 #: between is read by linear interpolation; outside, at the nearest end)

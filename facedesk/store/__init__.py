@@ -1,8 +1,8 @@
 """The gallery store: one SQLite file per gallery (sqlite-utils); every SQL statement lives
 here. Imports only facedesk.domain and facedesk.errors."""
 
+from facedesk.store.encodings import EncodingMatrix
 from facedesk.store.gallery import (
-    EncodingMatrix,
     EngineUse,
     FaceDetails,
     FaceRecord,

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from facedesk.store.gallery import Gallery, now_iso
+from facedesk.store.db import now_iso
+from facedesk.store.gallery import Gallery
 
 
 @dataclass(frozen=True)

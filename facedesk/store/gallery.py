@@ -10,13 +10,10 @@ import contextlib
 import json
 import os
 import sqlite3
-import tempfile
-import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -37,20 +34,18 @@ from facedesk.errors import (
     StorageFull,
 )
 from facedesk.store import calibrations as stored_calibrations
+from facedesk.store import encodings
+from facedesk.store.db import now_iso
+from facedesk.store.encodings import ENCODING_BYTES, EncodingMatrix
 from facedesk.store.locking import ImportLock
 from facedesk.store.schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
 
-ENCODING_BYTES = 128 * 4
 #: how long a writer waits for another writer before giving up (milliseconds)
 BUSY_TIMEOUT_MS = 30_000
 
 
 #: called inside a write transaction with the rows it wrote, by table (an audit event)
 WriteLog = Callable[[sqlite3.Connection, dict[str, list[Any]]], None]
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _is_full(exc: sqlite3.OperationalError) -> bool:
@@ -122,17 +117,6 @@ class RunCounts:
 
     def as_dict(self) -> dict[str, int]:
         return {k: getattr(self, k) for k in RUN_COUNTERS}
-
-
-@dataclass(frozen=True)
-class EncodingMatrix:
-    """Every face encoding, grouped by person (rows of one person are contiguous)."""
-
-    face_ids: NDArray[np.int64]
-    person_pks: NDArray[np.int64]
-    matrix: NDArray[np.float32]  # (n, 128), C-contiguous
-    engine_ids: frozenset[str]
-    version: int
 
 
 @dataclass(frozen=True)
@@ -717,57 +701,9 @@ class Gallery:
         }
 
     def load_encodings(self, *, cache: bool | None = None) -> EncodingMatrix:
-        """All encodings as one float32 matrix, rows grouped by person.
-
-        From the gallery's encoding cache file when it is current (see `EncodingCache`),
-        else from SQLite in one pass (and then the cache is written, best effort). The
-        cache is used by default from `ENCODING_CACHE_MIN_FACES` faces: below that, the
-        BLOBs decode in milliseconds. `cache=True` / `False` forces it either way."""
-        # one read transaction, so the version matches the rows
-        with self.read() as conn:
-            version = self.version
-            gallery_id = self.gallery_id
-            n = int(conn.execute("SELECT count(*) FROM faces").fetchone()[0])
-            use_cache = n >= ENCODING_CACHE_MIN_FACES if cache is None else cache
-            store = EncodingCache(encoding_cache_path(self.path)) if use_cache and n else None
-            if store is not None:
-                cached = store.read(gallery_id, version, n)
-                if cached is not None and _spot_check(conn, cached):
-                    return cached
-            enc = self._read_encodings(conn, version, n)
-        if store is not None:
-            store.write(enc, gallery_id)
-        return enc
-
-    @staticmethod
-    def _read_encodings(conn: sqlite3.Connection, version: int, n: int) -> EncodingMatrix:
-        """Every face's id, person and encoding, person by person, in one pass: the BLOBs
-        of a batch of rows are joined and converted at once, not row by row."""
-        face_ids = np.empty(n, dtype=np.int64)
-        person_pks = np.empty(n, dtype=np.int64)
-        matrix = np.empty((n, 128), dtype=np.float32)
-        flat = matrix.reshape(-1)
-        engines: set[str] = set()
-        i = 0
-        cur = conn.execute(
-            "SELECT id, person_pk, engine_id, encoding FROM faces ORDER BY person_pk, id")
-        while i < n:
-            rows = cur.fetchmany(min(_READ_BATCH, n - i))
-            if not rows:
-                break
-            ids, pks, eids, blobs = zip(*rows, strict=True)
-            j = i + len(rows)
-            face_ids[i:j] = ids
-            person_pks[i:j] = pks
-            engines.update(eids)
-            data = b"".join(blobs)
-            if len(data) != ENCODING_BYTES * len(rows):
-                raise ValueError("a stored encoding is not 128 float32 values")
-            flat[i * 128:j * 128] = np.frombuffer(data, dtype="<f4")
-            i = j
-        cur.close()
-        return EncodingMatrix(face_ids[:i], person_pks[:i], matrix[:i], frozenset(engines),
-                              version)
+        """All encodings as one float32 matrix, rows grouped by person (see
+        `encodings.load`)."""
+        return encodings.load(self, cache=cache)
 
     def face_details(self, face_ids: Sequence[int]) -> dict[int, FaceDetails]:
         """Face, photo and person fields for the given faces (no encodings)."""
@@ -876,184 +812,3 @@ class Gallery:
         for row in self.conn.execute(
                 "SELECT id, person_id, name, created_at FROM persons ORDER BY id"):
             yield Person(*row)
-
-
-# --- the encoding cache ---------------------------------------------------------------------
-
-#: galleries with at least this many faces keep an encoding cache file by default
-ENCODING_CACHE_MIN_FACES = 20_000
-ENCODING_CACHE_SUFFIX = ".encodings"
-_READ_BATCH = 4096
-#: rows of a cache compared with the gallery before it is trusted (the newest faces,
-#: and faces spread over the whole gallery)
-_SPOT_CHECKS = 16
-
-
-def encoding_cache_path(gallery_path: Path) -> Path:
-    """The encoding cache next to a gallery: GALLERY.db -> GALLERY.db.encodings."""
-    return gallery_path.with_name(gallery_path.name + ENCODING_CACHE_SUFFIX)
-
-
-class EncodingCache:
-    """A copy of `load_encodings()`'s arrays in one file next to the gallery, so that a
-    large gallery's matrix loads at disk speed instead of by decoding a million BLOBs.
-
-    Never required and never trusted blindly: it is used only when its header names the
-    gallery's id, version and face count, its payload checksum holds, and a spot check of
-    rows against the gallery agrees; anything else (missing, stale, truncated, corrupt,
-    another format) is ignored and the cache rebuilt from the gallery. Written to a
-    temporary file in the same folder and renamed over the old one, so a reader sees the
-    old cache or the new one, never half of one; a folder that cannot be written just
-    means no cache.
-
-    Layout: the line `FaceDesk encoding cache\n`, an 8-byte little-endian header length,
-    the header (JSON), zero padding to a multiple of 4096 bytes, then face ids (int64),
-    person pks (int64) and the matrix (float32, n x 128), all little-endian. The
-    checksum is the wrapping sum of the payload read as uint64 words: cheap (about as
-    fast as reading it), and enough to catch truncation, zeroed or garbled blocks.
-    """
-
-    MAGIC = b"FaceDesk encoding cache\n"
-    FORMAT = 1
-    ALIGN = 4096
-    #: memory-map the payload (see `read`); Windows cannot rename over a mapped file
-    MAP = os.name == "posix"
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def read(self, gallery_id: str, version: int, faces: int) -> EncodingMatrix | None:
-        """The cached arrays if the file is current and intact, else None.
-
-        Where the platform allows replacing a mapped file (POSIX), the payload is memory-
-        mapped copy-on-write rather than read: the arrays are then the page cache's pages
-        (no second copy in memory, no page-faulting half a gigabyte of fresh memory:
-        about 10x faster at a million faces; they count as the process's resident memory
-        once touched, but as clean file pages the system can reclaim them at will), and
-        writing to them changes only this process's copy. A cache is only ever replaced
-        by renaming, never rewritten in place, so a mapping stays valid. Elsewhere
-        (Windows cannot rename over a mapped file) the payload is read into memory."""
-        size = faces * (2 * 8 + 128 * 4)
-        try:
-            with open(self.path, "rb") as f:
-                header = self._header(f)
-                if header is None or header.get("gallery_id") != gallery_id or \
-                        header.get("version") != version or header.get("faces") != faces:
-                    return None
-                engines = header.get("engine_ids")
-                if not isinstance(engines, list) or \
-                        not all(isinstance(e, str) for e in engines):
-                    return None
-                offset = int(header["offset"])
-                if offset < self.ALIGN or os.fstat(f.fileno()).st_size != offset + size:
-                    return None
-                payload: NDArray[np.uint8] | None = None
-                if self.MAP:
-                    with contextlib.suppress(OSError, ValueError):  # e.g. no mmap there
-                        payload = np.asarray(np.memmap(f, dtype=np.uint8, mode="c",
-                                                       offset=offset, shape=(size,)))
-                if payload is None:
-                    payload = np.empty(size, dtype=np.uint8)
-                    f.seek(offset)
-                    if f.readinto(payload.data) != size:
-                        return None
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-        if _checksum(payload) != header.get("checksum"):
-            return None
-        face_ids = payload[:faces * 8].view("<i8")
-        person_pks = payload[faces * 8:faces * 16].view("<i8")
-        matrix = payload[faces * 16:].view("<f4").reshape(faces, 128)
-        return EncodingMatrix(face_ids.astype(np.int64, copy=False),
-                              person_pks.astype(np.int64, copy=False),
-                              matrix.astype(np.float32, copy=False), frozenset(engines),
-                              version)
-
-    def _header(self, f: Any) -> dict[str, Any] | None:
-        if f.read(len(self.MAGIC)) != self.MAGIC:
-            return None
-        size = int.from_bytes(f.read(8), "little")
-        if not 0 < size < self.ALIGN:
-            return None
-        header = json.loads(f.read(size).decode("utf-8"))
-        if not isinstance(header, dict) or header.get("format") != self.FORMAT:
-            return None
-        return header
-
-    def write(self, enc: EncodingMatrix, gallery_id: str) -> bool:
-        """Write the cache (atomically); False if the folder does not allow it."""
-        n = len(enc.face_ids)
-        parts = [np.ascontiguousarray(enc.face_ids, dtype="<i8"),
-                 np.ascontiguousarray(enc.person_pks, dtype="<i8"),
-                 np.ascontiguousarray(enc.matrix, dtype="<f4")]
-        checksum = 0
-        for part in parts:
-            checksum = (checksum + _checksum(part.reshape(-1).view(np.uint8))) % 2 ** 64
-        header = json.dumps({
-            "format": self.FORMAT, "gallery_id": gallery_id, "version": enc.version,
-            "faces": n, "engine_ids": sorted(enc.engine_ids), "checksum": checksum,
-            "offset": self.ALIGN, "written_at": now_iso(),
-        }).encode("utf-8")
-        head = self.MAGIC + len(header).to_bytes(8, "little") + header
-        if len(head) > self.ALIGN:
-            return False
-        self._remove_leftovers()
-        tmp: str | None = None
-        try:
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.",
-                                       suffix=".tmp")
-            with os.fdopen(fd, "wb") as f:
-                f.write(head.ljust(self.ALIGN, b"\0"))
-                for part in parts:
-                    f.write(part.data.cast("B"))
-            os.replace(tmp, self.path)
-        except OSError:
-            if tmp is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-            return False
-        return True
-
-
-    def _remove_leftovers(self) -> None:
-        """Temporary files of writes that were killed half-way (an hour old: not one
-        another process is writing now)."""
-        cutoff = time.time() - 3600
-        prefix = f".{self.path.name}."
-        with contextlib.suppress(OSError):
-            for leftover in self.path.parent.iterdir():
-                if not (leftover.name.startswith(prefix) and leftover.name.endswith(".tmp")):
-                    continue
-                with contextlib.suppress(OSError):
-                    if leftover.stat().st_mtime < cutoff:
-                        leftover.unlink()
-
-
-def _checksum(data: NDArray[np.uint8]) -> int:
-    """Wrapping uint64 sum of the bytes, read as little-endian words (zero-padded)."""
-    whole = len(data) // 8 * 8
-    total = int(data[:whole].view("<u8").sum(dtype=np.uint64)) if whole else 0
-    if whole < len(data):
-        total += int.from_bytes(bytes(data[whole:]), "little")
-    return total % 2 ** 64
-
-
-def _spot_check(conn: sqlite3.Connection, enc: EncodingMatrix) -> bool:
-    """Do some cached rows (the newest faces, and faces spread over the gallery) hold
-    the gallery's id, person and encoding? Catches a cache of a diverged copy of the
-    gallery (same id, version and count, other faces)."""
-    n = len(enc.face_ids)
-    newest = np.argsort(enc.face_ids)[-_SPOT_CHECKS:]
-    spread = np.linspace(0, n - 1, _SPOT_CHECKS).round().astype(np.intp)
-    rows = np.unique(np.concatenate([newest, spread]))
-    by_id = {int(enc.face_ids[r]): int(r) for r in rows}
-    marks = ",".join("?" * len(by_id))
-    found = 0
-    for fid, ppk, blob in conn.execute(
-            f"SELECT id, person_pk, encoding FROM faces WHERE id IN ({marks})", list(by_id)):
-        r = by_id[int(fid)]
-        if int(enc.person_pks[r]) != int(ppk) or \
-                bytes(blob) != enc.matrix[r].astype("<f4").tobytes():
-            return False
-        found += 1
-    return found == len(by_id)

@@ -30,7 +30,7 @@ from facedesk.domain import plots, private
 from facedesk.engine.spec import EngineSpec
 from facedesk.errors import AccountError, LeadError, NotPermitted
 from facedesk.store import Gallery
-from facedesk.store.gallery import EncodingCache, encoding_cache_path
+from facedesk.store.encodings import EncodingCache, encoding_cache_path
 
 #: the CLI fixtures (fake_cli, db, probe, staffed) of the accountability CLI tests
 pytest_plugins = ["test_cli_accountability"]

@@ -25,8 +25,7 @@ from facedesk.domain import lookalikes
 from facedesk.domain.lookalikes import GRID, LookalikeEstimate
 from facedesk.domain.search_index import SearchIndex
 from facedesk.engine.spec import EngineSpec
-from facedesk.store import Gallery
-from facedesk.store.gallery import EncodingMatrix
+from facedesk.store import EncodingMatrix, Gallery
 
 
 def normal_cdf(z: float) -> float:
