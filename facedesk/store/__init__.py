@@ -8,14 +8,12 @@ from facedesk.store.gallery import (
     FaceRecord,
     Gallery,
     GallerySummary,
-    ImportRun,
     Person,
     PhotoFile,
     PhotoRecord,
-    Problem,
-    RunCounts,
     StoredQuality,
 )
+from facedesk.store.imports import ImportRun, Problem, RunCounts
 
 __all__ = ["EncodingMatrix", "EngineUse", "FaceDetails", "FaceRecord", "Gallery",
            "GallerySummary", "ImportRun", "Person", "PhotoFile", "PhotoRecord", "Problem",

@@ -13,7 +13,7 @@ import sqlite3
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -34,9 +34,10 @@ from facedesk.errors import (
     StorageFull,
 )
 from facedesk.store import calibrations as stored_calibrations
-from facedesk.store import encodings
+from facedesk.store import encodings, imports
 from facedesk.store.db import now_iso
 from facedesk.store.encodings import ENCODING_BYTES, EncodingMatrix
+from facedesk.store.imports import RUN_COUNTERS, ImportRun, Problem, RunCounts
 from facedesk.store.locking import ImportLock
 from facedesk.store.schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
 
@@ -84,67 +85,6 @@ class PhotoRecord:
     metadata: dict[str, str]
     faces_found: int
     face: FaceRecord | None
-
-
-@dataclass(frozen=True)
-class Problem:
-    path: str
-    code: str
-    reason: str
-    line: int | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"path": self.path, "code": self.code, "reason": self.reason}
-        if self.line is not None:
-            d["line"] = self.line
-        return d
-
-
-RUN_COUNTERS = ("total", "already_stored", "imported", "no_face", "multi_face",
-                "duplicates", "failed")
-
-
-@dataclass
-class RunCounts:
-    total: int = 0  # items in the source (files or manifest rows)
-    already_stored: int = 0  # photos whose content hash the gallery already had
-    imported: int = 0  # photos newly stored (with or without a face)
-    no_face: int = 0  # of those, photos where no face was found
-    multi_face: int = 0  # of those, photos with more than one face (subject kept)
-    duplicates: int = 0  # same content as another item of this run
-    failed: int = 0  # unreadable, unsupported, missing, bad row, ...
-    extra: dict[str, int] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, int]:
-        return {k: getattr(self, k) for k in RUN_COUNTERS}
-
-
-@dataclass(frozen=True)
-class ImportRun:
-    """An import run as stored (table `import_runs`); `options` is its JSON text."""
-
-    id: int
-    source: str
-    kind: str
-    options: str
-    engine_id: str | None
-    started_at: str
-    finished_at: str | None
-    status: str  # running | completed | cancelled | interrupted | failed
-    total: int
-    already_stored: int
-    imported: int
-    no_face: int
-    multi_face: int
-    duplicates: int
-    failed: int
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-_RUN_SQL = ("SELECT id, source, kind, options, engine_id, started_at, finished_at, status, "
-            f"{', '.join(RUN_COUNTERS)} FROM import_runs")
 
 
 @dataclass(frozen=True)
@@ -533,24 +473,14 @@ class Gallery:
             with self.write() as conn:
                 # we hold the lock, so a run still marked 'running' was killed: its
                 # committed photos stay, the run itself is closed as interrupted
-                conn.execute(
-                    "UPDATE import_runs SET status = 'interrupted' WHERE status = 'running'"
-                )
-                cur = conn.execute(
-                    "INSERT INTO import_runs(source, kind, options, engine_id, started_at, "
-                    "status) VALUES (?, ?, ?, ?, ?, 'running')",
-                    (source, kind, json.dumps(options, sort_keys=True), engine_id, now_iso()),
-                )
+                imports.close_interrupted(conn)
+                return imports.insert_run(conn, source, kind, options, engine_id)
         except BaseException:
             self._import_lock.release()
             raise
-        assert cur.lastrowid is not None
-        return cur.lastrowid
 
     def _running_message(self) -> str:
-        row = self.conn.execute(
-            "SELECT id, source, started_at FROM import_runs WHERE status = 'running' "
-            "ORDER BY id DESC LIMIT 1").fetchone()
+        row = imports.running(self)
         pid = self._import_lock.holder_pid()
         what = "" if row is None else f" (run #{row[0]} of {row[1]}, started {row[2]}"
         if pid is not None:
@@ -562,46 +492,28 @@ class Gallery:
                 "the other one left off")
 
     def finish_run(self, run_id: int, status: str, counts: RunCounts) -> None:
-        assignments = ", ".join(f"{k} = ?" for k in RUN_COUNTERS)
         try:
             with self.write() as conn:
-                conn.execute(
-                    f"UPDATE import_runs SET status = ?, finished_at = ?, {assignments} "
-                    "WHERE id = ?",
-                    (status, now_iso(), *(getattr(counts, k) for k in RUN_COUNTERS), run_id),
-                )
+                imports.finish(conn, run_id, status, counts)
         finally:
             # even when the update failed (a full disk): the run left 'running' is then
             # closed as interrupted by the next import
             self._import_lock.release()
 
     def run(self, run_id: int) -> ImportRun:
-        row = self.conn.execute(_RUN_SQL + " WHERE id = ?", (run_id,)).fetchone()
-        if row is None:
-            raise KeyError(run_id)
-        return ImportRun(*row)
+        return imports.run(self, run_id)
 
     def last_run(self) -> ImportRun | None:
-        row = self.conn.execute(_RUN_SQL + " ORDER BY id DESC LIMIT 1").fetchone()
-        return None if row is None else ImportRun(*row)
+        return imports.last_run(self)
 
     def add_problems(self, run_id: int, problems: Sequence[Problem]) -> None:
         if not problems:
             return
         with self.write() as conn:
-            conn.executemany(
-                "INSERT INTO import_problems(run_id, path, code, reason, line) "
-                "VALUES (?, ?, ?, ?, ?)",
-                [(run_id, p.path, p.code, p.reason, p.line) for p in problems],
-            )
+            imports.add_problems(conn, run_id, problems)
 
     def problems(self, run_id: int) -> list[Problem]:
-        return [
-            Problem(path=r[0], code=r[1], reason=r[2], line=r[3])
-            for r in self.conn.execute(
-                "SELECT path, code, reason, line FROM import_problems WHERE run_id = ? "
-                "ORDER BY id", (run_id,))
-        ]
+        return imports.problems(self, run_id)
 
     # -- photos and faces ------------------------------------------------------------------
 
@@ -769,7 +681,7 @@ class Gallery:
             engines=tuple(EngineUse(eid, self.engine_identity(eid))
                           for eid in self.engine_ids()),
             last_import=self.last_run(),
-            import_runs=self.conn.execute("SELECT count(*) FROM import_runs").fetchone()[0],
+            import_runs=imports.run_count(self),
         )
 
     # -- calibrations ----------------------------------------------------------------------
