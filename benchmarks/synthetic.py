@@ -223,7 +223,7 @@ def crop_jpeg(target_bytes: int) -> bytes:
 
 def _records(g: SyntheticGallery, engine_id: str, crop: bytes, lo: int, hi: int,
              landmarks: list[tuple[int, int]]) -> Iterator[object]:
-    from facedesk.store.gallery import FaceRecord, PhotoRecord
+    from facedesk.store import FaceRecord, PhotoRecord
 
     for row in range(lo, hi):
         person = int(g.person_index[row])

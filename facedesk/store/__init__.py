@@ -2,18 +2,16 @@
 here. Imports only facedesk.domain and facedesk.errors."""
 
 from facedesk.store.encodings import EncodingMatrix
-from facedesk.store.gallery import (
-    EngineUse,
+from facedesk.store.gallery import EngineUse, Gallery, GallerySummary
+from facedesk.store.imports import ImportRun, Problem, RunCounts
+from facedesk.store.photos import (
     FaceDetails,
     FaceRecord,
-    Gallery,
-    GallerySummary,
     Person,
     PhotoFile,
     PhotoRecord,
     StoredQuality,
 )
-from facedesk.store.imports import ImportRun, Problem, RunCounts
 
 __all__ = ["EncodingMatrix", "EngineUse", "FaceDetails", "FaceRecord", "Gallery",
            "GallerySummary", "ImportRun", "Person", "PhotoFile", "PhotoRecord", "Problem",

@@ -34,11 +34,12 @@ from facedesk.errors import (
     StorageFull,
 )
 from facedesk.store import calibrations as stored_calibrations
-from facedesk.store import encodings, imports
+from facedesk.store import encodings, imports, photos
 from facedesk.store.db import now_iso
-from facedesk.store.encodings import ENCODING_BYTES, EncodingMatrix
+from facedesk.store.encodings import EncodingMatrix
 from facedesk.store.imports import RUN_COUNTERS, ImportRun, Problem, RunCounts
 from facedesk.store.locking import ImportLock
+from facedesk.store.photos import FaceDetails, Person, PhotoFile, PhotoRecord
 from facedesk.store.schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
 
 #: how long a writer waits for another writer before giving up (milliseconds)
@@ -55,91 +56,6 @@ def _is_full(exc: sqlite3.OperationalError) -> bool:
     if code is not None:
         return bool(code & 0xFF == sqlite3.SQLITE_FULL)
     return "database or disk is full" in str(exc)
-
-
-@dataclass(frozen=True)
-class FaceRecord:
-    engine_id: str
-    box: tuple[int, int, int, int]  # top, right, bottom, left
-    landmarks: list[tuple[int, int]]
-    size_px: int
-    eye_distance_px: float
-    sharpness: float
-    brightness: float
-    yaw_deg: float
-    encoding: bytes  # 128 little-endian float32
-    crop_jpeg: bytes
-    detector: str = "hog:1"  # how it was found (schema migration 3)
-
-
-@dataclass(frozen=True)
-class PhotoRecord:
-    sha256: str
-    path: str
-    size_bytes: int
-    width: int
-    height: int
-    format: str
-    person_id: str
-    person_name: str | None
-    metadata: dict[str, str]
-    faces_found: int
-    face: FaceRecord | None
-
-
-@dataclass(frozen=True)
-class Person:
-    """A person of the gallery (table `persons`): `id` is its key, `person_id` its label."""
-
-    id: int
-    person_id: str
-    name: str | None
-    created_at: str
-
-
-@dataclass(frozen=True)
-class PhotoFile:
-    """Where a photo's original is, and what it was when imported."""
-
-    photo_id: int
-    path: str
-    sha256: str
-    size_bytes: int
-    person_id: str
-
-
-@dataclass(frozen=True)
-class StoredQuality:
-    """A stored face's quality figures."""
-
-    size_px: int
-    eye_distance_px: float
-    sharpness: float
-    brightness: float
-    yaw_deg: float
-
-
-@dataclass(frozen=True)
-class FaceDetails:
-    """A face with its photo's and person's fields (no encoding)."""
-
-    face_id: int
-    box: tuple[int, int, int, int]  # top, right, bottom, left
-    quality: StoredQuality
-    photo_id: int
-    path: str
-    sha256: str
-    metadata: dict[str, str]
-    width: int
-    height: int
-    person_id: str
-    name: str | None
-    detector: str
-
-    def as_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["box"] = list(self.box)
-        return d
 
 
 @dataclass(frozen=True)
@@ -519,16 +435,11 @@ class Gallery:
 
     def stored_hashes(self) -> dict[str, str]:
         """sha256 -> stored path, for every photo in the gallery."""
-        return {r[0]: r[1] for r in self.conn.execute("SELECT sha256, path FROM photos")}
+        return photos.stored_hashes(self)
 
     def photo_files(self) -> list[PhotoFile]:
         """Where every photo's original is, by photo id."""
-        return [
-            PhotoFile(*r)
-            for r in self.conn.execute(
-                "SELECT p.id, p.path, p.sha256, p.size_bytes, s.person_id FROM photos p "
-                "JOIN persons s ON s.id = p.person_pk ORDER BY p.id")
-        ]
+        return photos.photo_files(self)
 
     def add_photos(self, run_id: int, records: Iterable[PhotoRecord], *,
                    log: WriteLog | None = None) -> int:
@@ -537,80 +448,17 @@ class Gallery:
         photos were new. When something was written, `log(conn, written)` runs in the same
         transaction with the rows written ({"persons": pks, "photos": ids, "faces":
         ids}): the caller's audit event records their digests."""
-        added = 0
         written: dict[str, list[int]] = {"persons": [], "photos": [], "faces": []}
         with self.write() as conn:
-            stamp = now_iso()
-            faces_added = 0
-            for rec in records:
-                person_pk = self._person_pk(rec.person_id, rec.person_name, stamp, written)
-                cur = conn.execute(
-                    "INSERT OR IGNORE INTO photos(sha256, person_pk, path, size_bytes, width, "
-                    "height, format, metadata, faces_found, import_run_id, added_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (rec.sha256, person_pk, rec.path, rec.size_bytes, rec.width, rec.height,
-                     rec.format, json.dumps(rec.metadata, ensure_ascii=False),
-                     rec.faces_found, run_id, stamp),
-                )
-                if cur.rowcount == 0:
-                    continue
-                added += 1
-                assert cur.lastrowid is not None
-                written["photos"].append(cur.lastrowid)
-                f = rec.face
-                if f is None:
-                    continue
-                if len(f.encoding) != ENCODING_BYTES:
-                    raise ValueError("an encoding must be 128 float32 values")
-                face_cur = conn.execute(
-                    "INSERT INTO faces(photo_id, person_pk, engine_id, box_top, box_right, "
-                    "box_bottom, box_left, landmarks, size_px, eye_distance_px, sharpness, "
-                    "brightness, yaw_deg, encoding, crop, detector) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (cur.lastrowid, person_pk, f.engine_id, *f.box, json.dumps(f.landmarks),
-                     f.size_px, f.eye_distance_px, f.sharpness, f.brightness, f.yaw_deg,
-                     f.encoding, f.crop_jpeg, f.detector),
-                )
-                faces_added += 1
-                assert face_cur.lastrowid is not None
-                written["faces"].append(face_cur.lastrowid)
-            if faces_added:
-                conn.execute(
-                    "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'version'"
-                )
+            added = photos.insert_photos(conn, run_id, records, written)
             if log is not None and any(written.values()):
                 log(conn, {k: list(dict.fromkeys(v)) for k, v in written.items() if v})
         return added
 
-    def _person_pk(self, person_id: str, name: str | None, stamp: str,
-                   written: dict[str, list[int]]) -> int:
-        conn = self.conn
-        row = conn.execute("SELECT id, name FROM persons WHERE person_id = ?",
-                           (person_id,)).fetchone()
-        if row is not None:
-            if name and not row[1]:
-                conn.execute("UPDATE persons SET name = ? WHERE id = ?", (name, row[0]))
-                written["persons"].append(int(row[0]))
-            return int(row[0])
-        cur = conn.execute("INSERT INTO persons(person_id, name, created_at) VALUES (?, ?, ?)",
-                           (person_id, name, stamp))
-        assert cur.lastrowid is not None
-        written["persons"].append(cur.lastrowid)
-        return cur.lastrowid
-
     # -- reading ---------------------------------------------------------------------------
 
     def counts(self) -> dict[str, int]:
-        c = self.conn
-        return {
-            "persons": c.execute("SELECT count(*) FROM persons").fetchone()[0],
-            "photos": c.execute("SELECT count(*) FROM photos").fetchone()[0],
-            "faces": c.execute("SELECT count(*) FROM faces").fetchone()[0],
-            "photos_without_face": c.execute(
-                "SELECT count(*) FROM photos WHERE faces_found = 0").fetchone()[0],
-            "photos_with_several_faces": c.execute(
-                "SELECT count(*) FROM photos WHERE faces_found > 1").fetchone()[0],
-        }
+        return photos.counts(self)
 
     def load_encodings(self, *, cache: bool | None = None) -> EncodingMatrix:
         """All encodings as one float32 matrix, rows grouped by person (see
@@ -619,59 +467,26 @@ class Gallery:
 
     def face_details(self, face_ids: Sequence[int]) -> dict[int, FaceDetails]:
         """Face, photo and person fields for the given faces (no encodings)."""
-        out: dict[int, FaceDetails] = {}
-        ids = list(face_ids)
-        for chunk_start in range(0, len(ids), 500):
-            chunk = ids[chunk_start:chunk_start + 500]
-            marks = ",".join("?" * len(chunk))
-            for row in self.conn.execute(
-                "SELECT f.id, f.box_top, f.box_right, f.box_bottom, f.box_left, f.size_px, "
-                "f.eye_distance_px, f.sharpness, f.brightness, f.yaw_deg, "
-                "p.id, p.path, p.sha256, p.metadata, p.width, p.height, "
-                "s.person_id, s.name, f.detector FROM faces f JOIN photos p ON p.id = f.photo_id "
-                f"JOIN persons s ON s.id = f.person_pk WHERE f.id IN ({marks})", chunk,
-            ):
-                out[int(row[0])] = FaceDetails(
-                    face_id=int(row[0]), box=(row[1], row[2], row[3], row[4]),
-                    quality=StoredQuality(*row[5:10]), photo_id=int(row[10]), path=row[11],
-                    sha256=row[12], metadata=json.loads(row[13]), width=row[14],
-                    height=row[15], person_id=row[16], name=row[17], detector=row[18])
-        return out
+        return photos.face_details(self, face_ids)
 
     def encodings_by_path(self, paths: Sequence[str]) -> dict[str, NDArray[np.float32] | None]:
         """The subject's encoding of each stored photo among `paths` (None: the photo is
         stored but no face was found in it); paths not in the gallery are left out."""
-        out: dict[str, NDArray[np.float32] | None] = {}
-        ids = list(dict.fromkeys(paths))
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            marks = ",".join("?" * len(chunk))
-            for path, blob in self.conn.execute(
-                "SELECT p.path, f.encoding FROM photos p LEFT JOIN faces f "
-                f"ON f.photo_id = p.id WHERE p.path IN ({marks})", chunk,
-            ):
-                out[path] = None if blob is None else np.frombuffer(blob, dtype="<f4").copy()
-        return out
+        return photos.encodings_by_path(self, paths)
 
     def face_metadata(self, key: str) -> dict[int, str | None]:
         """One metadata field (e.g. "sex") of every face's photo, by face id."""
-        return {int(fid): (None if v is None else str(v)) for fid, v in self.conn.execute(
-            "SELECT f.id, json_extract(p.metadata, '$.' || json_quote(?)) FROM faces f "
-            "JOIN photos p ON p.id = f.photo_id", (key,))}
+        return photos.face_metadata(self, key)
 
     def metadata_keys(self) -> list[str]:
         """The metadata fields recorded on photos (for choosing a group column)."""
-        return [r[0] for r in self.conn.execute(
-            "SELECT DISTINCT j.key FROM photos p, json_each(p.metadata) j ORDER BY j.key")]
+        return photos.metadata_keys(self)
 
     def face_landmarks(self, face_id: int) -> list[tuple[int, int]]:
-        row = self.conn.execute("SELECT landmarks FROM faces WHERE id = ?",
-                                (face_id,)).fetchone()
-        return [] if row is None else [(int(x), int(y)) for x, y in json.loads(row[0])]
+        return photos.face_landmarks(self, face_id)
 
     def face_crop(self, face_id: int) -> bytes:
-        row = self.conn.execute("SELECT crop FROM faces WHERE id = ?", (face_id,)).fetchone()
-        return b"" if row is None or row[0] is None else bytes(row[0])
+        return photos.face_crop(self, face_id)
 
     def summary(self) -> GallerySummary:
         return GallerySummary(
@@ -721,6 +536,4 @@ class Gallery:
             stored_calibrations.set_in_use(conn, calibration_id)
 
     def iter_persons(self) -> Iterator[Person]:
-        for row in self.conn.execute(
-                "SELECT id, person_id, name, created_at FROM persons ORDER BY id"):
-            yield Person(*row)
+        return photos.iter_persons(self)
