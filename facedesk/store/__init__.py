@@ -2,8 +2,9 @@
 here. Imports only facedesk.domain and facedesk.errors."""
 
 from facedesk.store.encodings import EncodingMatrix
-from facedesk.store.gallery import EngineUse, Gallery, GallerySummary
+from facedesk.store.gallery import Gallery, GallerySummary
 from facedesk.store.imports import ImportRun, Problem, RunCounts
+from facedesk.store.meta import EngineUse
 from facedesk.store.photos import (
     FaceDetails,
     FaceRecord,

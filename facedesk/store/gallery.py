@@ -34,11 +34,12 @@ from facedesk.errors import (
     StorageFull,
 )
 from facedesk.store import calibrations as stored_calibrations
-from facedesk.store import encodings, imports, photos
+from facedesk.store import encodings, imports, meta, photos
 from facedesk.store.db import now_iso
 from facedesk.store.encodings import EncodingMatrix
 from facedesk.store.imports import RUN_COUNTERS, ImportRun, Problem, RunCounts
 from facedesk.store.locking import ImportLock
+from facedesk.store.meta import EngineUse
 from facedesk.store.photos import FaceDetails, Person, PhotoFile, PhotoRecord
 from facedesk.store.schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
 
@@ -56,14 +57,6 @@ def _is_full(exc: sqlite3.OperationalError) -> bool:
     if code is not None:
         return bool(code & 0xFF == sqlite3.SQLITE_FULL)
     return "database or disk is full" in str(exc)
-
-
-@dataclass(frozen=True)
-class EngineUse:
-    """An engine that encoded faces of the gallery, and its identity document."""
-
-    id: str
-    identity: dict[str, Any] | None
 
 
 #: the fields of the last import run a gallery summary shows
@@ -333,8 +326,7 @@ class Gallery:
     # -- meta ------------------------------------------------------------------------------
 
     def meta(self, key: str) -> str | None:
-        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return None if row is None else str(row[0])
+        return meta.get(self, key)
 
     @property
     def version(self) -> int:
@@ -357,24 +349,16 @@ class Gallery:
         """Record an engine (once). `log(conn, {"engines": [id]})` runs in the same
         transaction when the engine is new (the caller's audit event)."""
         with self.write() as conn:
-            cur = conn.execute(
-                "INSERT OR IGNORE INTO engines(id, identity, first_used) VALUES (?, ?, ?)",
-                (engine_id, json.dumps(identity, sort_keys=True), now_iso()),
-            )
-            if cur.rowcount and log is not None:
+            if meta.insert_engine(conn, engine_id, identity) and log is not None:
                 log(conn, {"engines": [engine_id]})
 
     def engine_ids(self) -> list[str]:
         """Engines that encoded at least one face of this gallery."""
-        # an index probe per engine, not a scan of every face (seconds at 1M faces)
-        return [r[0] for r in self.conn.execute(
-            "SELECT id FROM engines e WHERE EXISTS "
-            "(SELECT 1 FROM faces f WHERE f.engine_id = e.id) ORDER BY id")]
+        return meta.engine_ids(self)
 
     def engine_identity(self, engine_id: str) -> dict[str, Any] | None:
-        row = self.conn.execute("SELECT identity FROM engines WHERE id = ?",
-                                (engine_id,)).fetchone()
-        return None if row is None else dict(json.loads(row[0]))
+        """An engine's identity document (JSON: its versions and model hashes)."""
+        return meta.engine_identity(self, engine_id)
 
     # -- import runs -----------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from facedesk.store import meta
 from facedesk.store.db import Db, connection, now_iso
 from facedesk.store.encodings import ENCODING_BYTES
 
@@ -158,9 +159,7 @@ def insert_photos(conn: sqlite3.Connection, run_id: int, records: Iterable[Photo
         assert face_cur.lastrowid is not None
         written["faces"].append(face_cur.lastrowid)
     if faces_added:
-        conn.execute(
-            "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'version'"
-        )
+        meta.bump_version(conn)
     return added
 
 
