@@ -1,7 +1,11 @@
-"""One gallery = one SQLite file: persons, photos, faces, engines and import runs.
+"""One gallery = one SQLite file, and `Gallery`, the owner of its connection.
 
 Opened through `Gallery.open`, which recognises a FaceDesk file by its SQLite
-application_id, applies migrations, and turns WAL and foreign keys on.
+application_id, applies migrations, and turns WAL and foreign keys on; every write is one
+`Gallery.write()` transaction. The tables' statements live in one module per concern
+(photos, imports, encodings, meta, users, cases, searches, decisions, calibrations, audit
+log), as functions taking a Gallery (or a transaction's connection); Gallery's methods for
+photos, import runs, encodings and engines are thin calls of those.
 """
 
 from __future__ import annotations
