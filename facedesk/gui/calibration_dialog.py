@@ -33,6 +33,7 @@ from facedesk.domain.evaluation import DEFAULT_THRESHOLDS
 from facedesk.domain.progress import CancelToken
 from facedesk.errors import FaceDeskError
 from facedesk.gui.sizing import fit_to_screen
+from facedesk.gui.styles import ERROR_STYLE
 from facedesk.gui.workers import GeneratorWorker
 from facedesk.store import Gallery
 
@@ -188,7 +189,7 @@ class CalibrationDialog(QDialog):
                 calibrations.use(g, calibration_id, session=session)
         except FaceDeskError as exc:
             self.status.setText(exc.message)
-            self.status.setStyleSheet("color: #c0392b;")
+            self.status.setStyleSheet(ERROR_STYLE)
             return False
         self.status.setStyleSheet("")
         self.status.setText("The next search reads distances with this calibration.")
@@ -229,7 +230,7 @@ class CalibrationDialog(QDialog):
     def _on_failed(self, message: str) -> None:
         self._finish()
         self.status.setText(message)
-        self.status.setStyleSheet("color: #c0392b;")
+        self.status.setStyleSheet(ERROR_STYLE)
 
     def _finish(self) -> None:
         if self._worker is not None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -34,18 +34,11 @@ from facedesk.domain.faces import Face, FaceEngine
 from facedesk.domain.progress import CancelToken
 from facedesk.domain.quality import warnings as quality_warnings
 from facedesk.engine.spec import EngineSpec
+from facedesk.gui.images import scaled, to_pixmap
 from facedesk.gui.workers import GeneratorWorker
 
 THUMB = 112
 PREVIEW_SIDE = 640
-
-
-def pixmap(rgb: np.ndarray, side: int) -> QPixmap:
-    rgb = np.ascontiguousarray(rgb)
-    h, w = rgb.shape[:2]
-    img = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
-    return QPixmap.fromImage(img).scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio,
-                                         Qt.TransformationMode.SmoothTransformation)
 
 
 def filmstrip(name: str) -> QListWidget:
@@ -222,7 +215,7 @@ class ClipPanel(QDialog):
         for t in tracks:
             best = t.best[0]
             q = best.quality
-            item = QListWidgetItem(QIcon(pixmap(best.image, THUMB)),
+            item = QListWidgetItem(QIcon(scaled(to_pixmap(best.image), THUMB)),
                                    f"Track {t.id}\n{clips.timecode(t.first_time_s)[3:]}"
                                    f"–{clips.timecode(t.last_time_s)[3:]}\n"
                                    f"{q.size_px} px, score {best.score:.2f}")
@@ -244,7 +237,7 @@ class ClipPanel(QDialog):
             return
         for f in track.best:
             q = f.quality
-            item = QListWidgetItem(QIcon(pixmap(f.image, THUMB)),
+            item = QListWidgetItem(QIcon(scaled(to_pixmap(f.image), THUMB)),
                                    f"frame {f.frame}\n{clips.timecode(f.time_s)[3:]}\n"
                                    f"eyes {q.eye_distance_px:.0f} px, sharp {q.sharpness:.0f}")
             item.setData(Qt.ItemDataRole.UserRole, f.frame)
@@ -332,7 +325,7 @@ class ClipPanel(QDialog):
             return
         t, rgb = shown
         self._preview_time = t
-        self.preview.setPixmap(pixmap(rgb, PREVIEW_SIDE))
+        self.preview.setPixmap(scaled(to_pixmap(rgb), PREVIEW_SIDE))
         self.preview.setToolTip(f"about {clips.timecode(t)} (a quick look; the frame used "
                                 "is read exactly, from the start)")
 

@@ -32,6 +32,7 @@ from facedesk.app.cases import LEAD_STATUS
 from facedesk.app.review import DECISIONS, FIRST_IMPRESSIONS, LEAD_BANNER, Review
 from facedesk.gui.candidates_panel import decision_label
 from facedesk.gui.formatting import when
+from facedesk.gui.styles import ERROR_COLOUR
 
 #: object names of the decision radio buttons, by DECISIONS key
 DECISION_BUTTONS = {
@@ -307,7 +308,7 @@ class DecisionPanel(QWidget):
 
     def _set_hint(self, text: str, error: bool = False, bold: bool = False) -> None:
         self.hint.setText(text)
-        style = _HINT_STYLE % ("#b00020" if error else "palette(text)")
+        style = _HINT_STYLE % (ERROR_COLOUR if error else "palette(text)")
         if bold or error:
             style = style.replace("}", "font-weight: bold; }")
         self.hint.setStyleSheet(style)

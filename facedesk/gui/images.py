@@ -4,6 +4,7 @@ QImage or a QPixmap of a given size."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -12,6 +13,7 @@ from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QFrame, QLabel, QSizePolicy
 
 IMAGE_SIZE = 300
+Picture = TypeVar("Picture", QImage, QPixmap)
 
 
 def rgb_to_qimage(rgb: NDArray[np.uint8]) -> QImage:
@@ -35,9 +37,9 @@ def to_pixmap(rgb: NDArray[np.uint8]) -> QPixmap:
     return QPixmap.fromImage(rgb_to_qimage(arr[:, :, :3]))
 
 
-def scaled(pix: QPixmap, size: int) -> QPixmap:
-    """At most size x size, the aspect kept, smoothly."""
-    return pix.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio,
+def scaled(image: Picture, size: int) -> Picture:
+    """An image or pixmap at most size x size, the aspect kept, smoothly."""
+    return image.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio,
                       Qt.TransformationMode.SmoothTransformation)
 
 

@@ -57,6 +57,7 @@ from facedesk.domain.csvsafe import write_csv
 from facedesk.domain.progress import CancelToken
 from facedesk.engine.spec import EngineSpec
 from facedesk.errors import FaceDeskError
+from facedesk.gui.styles import ERROR_STYLE
 from facedesk.gui.workers import GeneratorWorker
 from facedesk.store import Gallery, Problem
 
@@ -87,7 +88,7 @@ RECOVERY_CHOICES: dict[str, tuple[str, tuple[str, ...]]] = {
     "none": ("Do not look again: store the photo without a face", ()),
 }
 PROBLEM_HEADERS = ("Path", "Problem", "Reason", "Line")
-ERROR_STYLE = "color: #b00020;"
+
 
 # worker threads still finishing after their dialog went away (a QThread must outlive its
 # run, so it is kept here instead of being a child of the dialog)

@@ -31,24 +31,12 @@ from facedesk.app.accounts import Session
 from facedesk.app.cases import Case
 from facedesk.errors import FaceDeskError
 from facedesk.gui.sizing import fit_to_screen
+from facedesk.gui.styles import BOLD_ERROR_STYLE
+from facedesk.gui.widgets import error_label
+from facedesk.gui.widgets import show_error as _show_error
 from facedesk.store import Gallery
 
 OTHER_PURPOSE = "Other"
-_ERROR_STYLE = "QLabel { color: #b00020; font-weight: bold; }"
-
-
-def _error_label(name: str) -> QLabel:
-    label = QLabel()
-    label.setObjectName(name)
-    label.setWordWrap(True)
-    label.setStyleSheet(_ERROR_STYLE)
-    label.hide()
-    return label
-
-
-def _show_error(label: QLabel, message: str) -> None:
-    label.setText(message)
-    label.setVisible(bool(message))
 
 
 class FirstAdministratorDialog(QDialog):
@@ -94,7 +82,7 @@ class FirstAdministratorDialog(QDialog):
         form.addRow("Password again:", self.password2_edit)
         form.addRow("", self.os_check)
 
-        self.error = _error_label("firstAdminError")
+        self.error = error_label("firstAdminError", BOLD_ERROR_STYLE)
         self.create_button = QPushButton("Create administrator and sign in")
         self.create_button.setObjectName("createAdminButton")
         self.create_button.setDefault(True)
@@ -174,7 +162,7 @@ class SignInDialog(QDialog):
         form.addRow("User:", self.user_combo)
         form.addRow("Password:", self.password_edit)
 
-        self.error = _error_label("signInError")
+        self.error = error_label("signInError", BOLD_ERROR_STYLE)
         self.sign_in_button = QPushButton("Sign in")
         self.sign_in_button.setObjectName("signInButton")
         self.sign_in_button.setDefault(True)
@@ -304,7 +292,7 @@ class CaseDialog(QDialog):
         row.addWidget(self.choose_button)
         lay.addLayout(row)
 
-        self.error = _error_label("caseError")
+        self.error = error_label("caseError", BOLD_ERROR_STYLE)
         cancel = QPushButton("Cancel")
         cancel.setObjectName("cancelButton")
         cancel.clicked.connect(self.reject)

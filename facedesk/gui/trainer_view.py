@@ -32,7 +32,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 from PySide6.QtCore import QCoreApplication, Qt, QTimer
-from PySide6.QtGui import QCloseEvent, QFont, QPixmap
+from PySide6.QtGui import QCloseEvent, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -82,7 +82,9 @@ from facedesk.domain.evaluation import Rate
 from facedesk.domain.progress import CancelToken
 from facedesk.engine.spec import EngineSpec
 from facedesk.errors import FaceDeskError, NotPermitted
+from facedesk.gui.images import face_pixmap
 from facedesk.gui.sizing import fit_to_screen
+from facedesk.gui.styles import ERROR_STYLE
 from facedesk.gui.workers import GeneratorWorker
 from facedesk.store import Gallery
 
@@ -97,7 +99,7 @@ NO_GROUP = "(none)"
 CROP_PX = 120
 #: the closest false candidates: pairs per row
 WORST_COLUMNS = 2
-ERROR_STYLE = "color: #b00020;"
+
 NOTE_STYLE = "color: palette(placeholder-text);"
 
 # worker threads still finishing after their view went away (a QThread must outlive its run)
@@ -1122,11 +1124,9 @@ class TrainerView(QMainWindow):
         label.setFixedSize(CROP_PX + 4, CROP_PX + 4)
         label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         label.setFrameShape(QFrame.Shape.Box)
-        pixmap = QPixmap()
-        if data and pixmap.loadFromData(data):
-            label.setPixmap(pixmap.scaled(CROP_PX, CROP_PX,
-                                          Qt.AspectRatioMode.KeepAspectRatio,
-                                          Qt.TransformationMode.SmoothTransformation))
+        pixmap = face_pixmap(data, size=CROP_PX)
+        if pixmap is not None:
+            label.setPixmap(pixmap)
         else:
             label.setText("no crop\nstored")
         return label
