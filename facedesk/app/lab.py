@@ -23,6 +23,7 @@ from facedesk.domain.evaluation import (
     PairScores,
     Rate,
 )
+from facedesk.domain.formatting import percent as _pct
 from facedesk.domain.rates import BIN_WIDTH
 from facedesk.store import Gallery
 
@@ -238,10 +239,6 @@ def save_figures(figures: dict[str, Figure], folder: Path) -> list[Path]:
 
 def new_report(about: Path) -> Report:
     return Report("FaceDesk accuracy report", f"Measured on {about.name}")
-
-
-def _pct(x: float) -> str:
-    return "-" if np.isnan(x) else f"{100 * x:.2f}%"
 
 
 def _rate_cell(r: Rate, sci: bool = False) -> str:

@@ -48,6 +48,7 @@ from facedesk.domain import clips, private
 from facedesk.domain.analysis import DEFAULT_IMPORT_FALLBACKS, FRAME, DetectOptions, check_step
 from facedesk.domain.clips import TrackOptions
 from facedesk.domain.faces import Box, FaceEngine
+from facedesk.domain.formatting import duration_clock as _duration
 from facedesk.domain.imaging import sha256_bytes
 from facedesk.domain.lookalikes import expected_with_threshold
 from facedesk.domain.progress import CancelToken
@@ -160,11 +161,6 @@ def _fallback_steps(ctx: click.Context, param: click.Parameter,
         return tuple(check_step(v.strip().lower()) for v in value)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
-
-
-def _duration(seconds: float) -> str:
-    s = int(seconds)
-    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
 @cli.command("import")

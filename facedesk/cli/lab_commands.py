@@ -7,7 +7,6 @@ of pairs or probes behind it and its 95 % interval.
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 from collections.abc import Sequence
@@ -34,6 +33,7 @@ from facedesk.app.outside_probes import (
 )
 from facedesk.cli.case_commands import printable, signed_in, user_option
 from facedesk.domain import evaluation
+from facedesk.domain.formatting import percent as _pct
 from facedesk.domain.progress import CancelToken
 from facedesk.engine.spec import EngineSpec
 from facedesk.errors import EvaluationError
@@ -52,10 +52,6 @@ def _emit_json(doc: Any) -> None:
 def _echo(text: str) -> None:
     """A line for the terminal, with group names and person ids (metadata) escaped."""
     click.echo(printable(text))
-
-
-def _pct(x: float) -> str:
-    return "-" if math.isnan(x) else f"{100 * x:.2f}%"
 
 
 def _rate(r: evaluation.Rate) -> str:

@@ -54,6 +54,7 @@ from facedesk.app.importer import (
 from facedesk.app.sources import manifest_preview
 from facedesk.domain.analysis import DEFAULT_IMPORT_FALLBACKS, FRAME
 from facedesk.domain.csvsafe import write_csv
+from facedesk.domain.formatting import duration_words as format_duration
 from facedesk.domain.progress import CancelToken
 from facedesk.engine.spec import EngineSpec
 from facedesk.errors import FaceDeskError
@@ -105,17 +106,6 @@ def import_events(gallery_path: Path, source: Path | None, manifest: Path | None
                               engine=engine, cancel=cancel, user_id=user_id)
     finally:
         gallery.close()
-
-
-def format_duration(seconds: float) -> str:
-    if seconds < 1:
-        return "less than a second"
-    s = round(seconds)
-    if s < 60:
-        return f"{s} s"
-    if s < 3600:
-        return f"{s // 60} min {s % 60:02d} s"
-    return f"{s // 3600} h {s % 3600 // 60:02d} min"
 
 
 def mapping_error(columns: list[str], mapping: dict[str, str]) -> str | None:

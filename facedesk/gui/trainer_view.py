@@ -79,6 +79,7 @@ from facedesk.app.outside_probes import (
 from facedesk.app.sources import manifest_preview
 from facedesk.domain import plots
 from facedesk.domain.evaluation import Rate
+from facedesk.domain.formatting import percent_number as pct
 from facedesk.domain.progress import CancelToken
 from facedesk.engine.spec import EngineSpec
 from facedesk.errors import FaceDeskError, NotPermitted
@@ -107,22 +108,6 @@ _live_workers: set[GeneratorWorker] = set()
 
 
 # -- wording ----------------------------------------------------------------------------------
-
-
-def pct(value: float) -> str:
-    """A share as a percentage number (without the sign): 86, 4.7, 0.25, 0."""
-    if not math.isfinite(value):
-        return "–"
-    x = value * 100
-    if x == 0:
-        return "0"
-    if x >= 99.5 and x < 100:
-        return f"{x:.1f}"
-    if x >= 10:
-        return f"{x:.0f}"
-    if x >= 1:
-        return f"{x:.1f}"
-    return f"{x:.2g}"
 
 
 def rate_words(r: Rate) -> str:
