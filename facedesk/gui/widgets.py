@@ -1,9 +1,22 @@
-"""Small widget factories shared by the dialogs: wrapped text, a hint, an inline error line."""
+"""Small widget factories shared by the dialogs: wrapped text, a hint, an inline error line,
+buttons, password fields, and rows and columns of them."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel
+from PySide6.QtWidgets import (
+    QBoxLayout,
+    QDialog,
+    QHBoxLayout,
+    QLabel,
+    QLayout,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from facedesk.gui.styles import ERROR_STYLE, HINT_STYLE
 
@@ -38,3 +51,62 @@ def show_error(label: QLabel, message: str) -> None:
     """Show `message` in an error line; an empty message hides it."""
     label.setText(message)
     label.setVisible(bool(message))
+
+
+#: what a row or column holds: a widget, a layout, (a widget or layout, its stretch), or
+#: None for a stretch
+Item = QWidget | QLayout | tuple[QWidget | QLayout, int] | None
+
+
+def _fill(layout: QBoxLayout, items: tuple[Item, ...]) -> None:
+    for item in items:
+        if item is None:
+            layout.addStretch(1)
+            continue
+        thing, stretch = item if isinstance(item, tuple) else (item, 0)
+        if isinstance(thing, QLayout):
+            layout.addLayout(thing, stretch)
+        else:
+            layout.addWidget(thing, stretch)
+
+
+def row(*items: Item) -> QHBoxLayout:
+    """A row of widgets and layouts; None is a stretch."""
+    layout = QHBoxLayout()
+    _fill(layout, items)
+    return layout
+
+
+def column(parent: QWidget, *items: Item) -> QVBoxLayout:
+    """`parent`'s layout: a column of widgets and layouts; None is a stretch."""
+    layout = QVBoxLayout(parent)
+    _fill(layout, items)
+    return layout
+
+
+def button(text: str, name: str, slot: Callable[[], object] | None = None, *,
+           default: bool = False) -> QPushButton:
+    """A push button named `name` that calls `slot` when clicked."""
+    b = QPushButton(text)
+    if name:
+        b.setObjectName(name)
+    if default:
+        b.setDefault(True)
+    if slot is not None:
+        b.clicked.connect(lambda: slot())
+    return b
+
+
+def cancel_button(dialog: QDialog) -> QPushButton:
+    """A Cancel button that rejects `dialog`."""
+    return button("Cancel", "cancelButton", dialog.reject)
+
+
+def password_edit(name: str, placeholder: str = "") -> QLineEdit:
+    """A line edit that hides what is typed."""
+    edit = QLineEdit()
+    edit.setObjectName(name)
+    edit.setEchoMode(QLineEdit.EchoMode.Password)
+    if placeholder:
+        edit.setPlaceholderText(placeholder)
+    return edit

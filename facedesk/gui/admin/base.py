@@ -10,12 +10,12 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QWidget
+from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QSizePolicy, QWidget
 
 from facedesk.app import accounts
 from facedesk.app.accounts import ACTION_WORDS, PERMISSIONS, ROLES, Session
 from facedesk.errors import FaceDeskError
-from facedesk.gui.widgets import error_label, show_error, wrapped
+from facedesk.gui.widgets import Item, button, error_label, row, show_error, wrapped
 
 T = TypeVar("T")
 
@@ -104,17 +104,6 @@ class AdminDialog(QDialog):
         button.setToolTip(not_permitted(session, action) if not permitted
                           else "" if ready else why_not)
 
-    def closing_row(self, *items: QWidget | tuple[QWidget, int] | None) -> QHBoxLayout:
-        """A row of `items` (None: a stretch; (widget, n): a widget with stretch n) ending in
-        a Close button."""
-        close = QPushButton("Close")
-        close.clicked.connect(self.accept)
-        row = QHBoxLayout()
-        for item in (*items, close):
-            if item is None:
-                row.addStretch(1)
-            elif isinstance(item, tuple):
-                row.addWidget(item[0], item[1])
-            else:
-                row.addWidget(item)
-        return row
+    def closing_row(self, *items: Item) -> QHBoxLayout:
+        """A row of `items` (see `widgets.row`) ending in a Close button."""
+        return row(*items, button("Close", "", self.accept))
