@@ -14,7 +14,6 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QDialog,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
@@ -34,6 +33,7 @@ from facedesk.domain.progress import CancelToken
 from facedesk.errors import FaceDeskError
 from facedesk.gui.sizing import fit_to_screen
 from facedesk.gui.styles import ERROR_STYLE
+from facedesk.gui.widgets import Dialog
 from facedesk.gui.workers import GeneratorWorker
 from facedesk.store import Gallery
 
@@ -58,16 +58,14 @@ def measure_events(gallery_path: Path, reference: Path | None, cancel: CancelTok
     yield "stored"
 
 
-class CalibrationDialog(QDialog):
+class CalibrationDialog(Dialog):
     """The calibrations stored in a gallery and the one in use. Which one is in use is an
     administrator's setting: with `session` None (a gallery without users) anyone may
     change it; otherwise only a role that may change settings, and it is an audit event."""
 
     def __init__(self, gallery_path: Path, parent: QWidget | None = None,
                  session: Session | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("calibrationDialog")
-        self.setWindowTitle(f"Calibration — {gallery_path.name}")
+        super().__init__("calibrationDialog", f"Calibration — {gallery_path.name}", parent)
         self.gallery_path = gallery_path
         self.session = session
         self._worker: GeneratorWorker | None = None

@@ -15,13 +15,11 @@ from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
     QCheckBox,
-    QDialog,
     QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
     QProgressBar,
-    QPushButton,
     QSlider,
     QVBoxLayout,
     QWidget,
@@ -35,6 +33,7 @@ from facedesk.domain.progress import CancelToken
 from facedesk.domain.quality import warnings as quality_warnings
 from facedesk.engine.spec import EngineSpec
 from facedesk.gui.images import scaled, to_pixmap
+from facedesk.gui.widgets import Dialog, button
 from facedesk.gui.workers import GeneratorWorker
 
 THUMB = 112
@@ -54,7 +53,7 @@ def filmstrip(name: str) -> QListWidget:
     return strip
 
 
-class ClipPanel(QDialog):
+class ClipPanel(Dialog):
     """One clip: reading, tracks, scrubber. Emits `probe_ready(ClipProbe)`."""
 
     probe_ready = Signal(object)
@@ -62,9 +61,7 @@ class ClipPanel(QDialog):
     finished_reading = Signal(object)
 
     def __init__(self, path: Path, spec: EngineSpec, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("clipPanel")
-        self.setWindowTitle(f"Clip: {path.name}")
+        super().__init__("clipPanel", f"Clip: {path.name}", parent)
         self.path = path
         self.spec = spec
         self.result: ClipTracks | None = None
@@ -83,10 +80,8 @@ class ClipPanel(QDialog):
         self.progress = QProgressBar()
         self.progress.setObjectName("clipProgress")
         self.progress.setRange(0, 0)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setObjectName("clipCancel")
+        self.cancel_button = button("Cancel", "clipCancel", self.cancel)
         self.cancel_button.setToolTip("Stop reading; the tracks found so far are kept")
-        self.cancel_button.clicked.connect(self.cancel)
         row.addWidget(self.progress, 1)
         row.addWidget(self.cancel_button)
         layout.addLayout(row)
@@ -104,10 +99,8 @@ class ClipPanel(QDialog):
         self.fuse_box.setChecked(clips.DEFAULT_FUSE)
         self.fuse_box.setToolTip("The mean of the kept frames' normalised encodings; "
                                  "unchecked: the frame selected above")
-        self.use_track_button = QPushButton("Use track as probe")
-        self.use_track_button.setObjectName("clipUseTrack")
+        self.use_track_button = button("Use track as probe", "clipUseTrack", self.use_track)
         self.use_track_button.setEnabled(False)
-        self.use_track_button.clicked.connect(self.use_track)
         use_row.addWidget(self.fuse_box, 1)
         use_row.addWidget(self.use_track_button)
         layout.addLayout(use_row)
@@ -124,10 +117,8 @@ class ClipPanel(QDialog):
         self.scrubber.setEnabled(False)
         self.scrubber.valueChanged.connect(self._scrubbed)
         self.time_label = QLabel(clips.timecode(0))
-        self.use_frame_button = QPushButton("Use this frame as probe")
-        self.use_frame_button.setObjectName("clipUseFrame")
+        self.use_frame_button = button("Use this frame as probe", "clipUseFrame", self.use_frame)
         self.use_frame_button.setEnabled(False)
-        self.use_frame_button.clicked.connect(self.use_frame)
         scrub.addWidget(self.scrubber, 1)
         scrub.addWidget(self.time_label)
         scrub.addWidget(self.use_frame_button)

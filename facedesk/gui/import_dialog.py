@@ -34,7 +34,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMessageBox,
     QProgressBar,
-    QPushButton,
     QRadioButton,
     QScrollArea,
     QSizePolicy,
@@ -59,6 +58,7 @@ from facedesk.domain.progress import CancelToken
 from facedesk.engine.spec import EngineSpec
 from facedesk.errors import FaceDeskError
 from facedesk.gui.styles import ERROR_STYLE
+from facedesk.gui.widgets import button
 from facedesk.gui.workers import GeneratorWorker
 from facedesk.store import Gallery, Problem
 
@@ -259,9 +259,7 @@ class ImportDialog(QDialog):
         self.folder_edit.setObjectName("folderEdit")
         self.folder_edit.setPlaceholderText("a folder of photos")
         self.folder_edit.textChanged.connect(self._validate)
-        self.folder_browse = QPushButton("Browse…")
-        self.folder_browse.setObjectName("folderBrowse")
-        self.folder_browse.clicked.connect(self._browse_folder)
+        self.folder_browse = button("Browse…", "folderBrowse", self._browse_folder)
         grid.addWidget(self.folder_radio, 0, 0)
         grid.addWidget(self.folder_edit, 0, 1)
         grid.addWidget(self.folder_browse, 0, 2)
@@ -291,9 +289,7 @@ class ImportDialog(QDialog):
         self.manifest_edit.setPlaceholderText(
             "a CSV file: one row per photo, with its path and person id")
         self.manifest_edit.textChanged.connect(self._on_manifest_path)
-        self.manifest_browse = QPushButton("Browse…")
-        self.manifest_browse.setObjectName("manifestBrowse")
-        self.manifest_browse.clicked.connect(self._browse_manifest)
+        self.manifest_browse = button("Browse…", "manifestBrowse", self._browse_manifest)
         grid.addWidget(self.manifest_radio, 2, 0)
         grid.addWidget(self.manifest_edit, 2, 1)
         grid.addWidget(self.manifest_browse, 2, 2)
@@ -447,10 +443,8 @@ class ImportDialog(QDialog):
         self.export_label = QLabel()
         self.export_label.setObjectName("exportLabel")
         row.addWidget(self.export_label, 1)
-        self.export_button = QPushButton("Export CSV…")
-        self.export_button.setObjectName("exportButton")
+        self.export_button = button("Export CSV…", "exportButton", self._export_problems)
         self.export_button.setToolTip("Save every problem (path, code, reason, line) as CSV")
-        self.export_button.clicked.connect(self._export_problems)
         row.addWidget(self.export_button)
         layout.addLayout(row)
         box.setVisible(False)
@@ -460,23 +454,17 @@ class ImportDialog(QDialog):
     def _build_buttons(self) -> QHBoxLayout:
         row = QHBoxLayout()
         row.addStretch(1)
-        self.start_button = QPushButton("Start import")
-        self.start_button.setObjectName("startButton")
+        self.start_button = button("Start import", "startButton", self.start)
         self.start_button.setDefault(True)
-        self.start_button.clicked.connect(self.start)
         # as wide as its longer text ("Import again" after a run): the row stays put
         fm = self.start_button.fontMetrics()
         self.start_button.setMinimumWidth(
             self.start_button.sizeHint().width() - fm.horizontalAdvance("Start import")
             + fm.horizontalAdvance("Import again"))
-        self.cancel_button = QPushButton("Cancel import")
-        self.cancel_button.setObjectName("cancelButton")
+        self.cancel_button = button("Cancel import", "cancelButton", self.cancel)
         self.cancel_button.setToolTip("Stop after the current photo; what was imported is kept")
-        self.cancel_button.clicked.connect(self.cancel)
-        self.close_button = QPushButton("Close")
-        self.close_button.setObjectName("closeButton")
+        self.close_button = button("Close", "closeButton", self.accept)
         self.close_button.setAutoDefault(False)
-        self.close_button.clicked.connect(self.accept)
         for b in (self.start_button, self.cancel_button, self.close_button):
             row.addWidget(b)
         return row

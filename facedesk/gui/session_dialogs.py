@@ -12,7 +12,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDialog,
     QFormLayout,
     QGroupBox,
     QLineEdit,
@@ -30,6 +29,7 @@ from facedesk.errors import FaceDeskError
 from facedesk.gui.sizing import fit_to_screen
 from facedesk.gui.styles import BOLD_ERROR_STYLE
 from facedesk.gui.widgets import (
+    Dialog,
     button,
     cancel_button,
     column,
@@ -44,13 +44,11 @@ from facedesk.store import Gallery
 OTHER_PURPOSE = "Other"
 
 
-class FirstAdministratorDialog(QDialog):
+class FirstAdministratorDialog(Dialog):
     """A gallery without users: its first user is its administrator."""
 
     def __init__(self, gallery: Gallery, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("firstAdministratorDialog")
-        self.setWindowTitle("First user of this gallery")
+        super().__init__("firstAdministratorDialog", "First user of this gallery", parent)
         self.gallery = gallery
         self.session: Session | None = None
         self.os_name = accounts.os_account()
@@ -117,15 +115,13 @@ class FirstAdministratorDialog(QDialog):
         return True
 
 
-class SignInDialog(QDialog):
+class SignInDialog(Dialog):
     """Sign in to a gallery: one of its active users and a password, or the user an
     administrator mapped to this OS account."""
 
     def __init__(self, gallery: Gallery, parent: QWidget | None = None,
                  current: str | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("signInDialog")
-        self.setWindowTitle("Sign in")
+        super().__init__("signInDialog", "Sign in", parent)
         self.gallery = gallery
         self.session: Session | None = None
 
@@ -196,15 +192,13 @@ class SignInDialog(QDialog):
         return True
 
 
-class CaseDialog(QDialog):
+class CaseDialog(Dialog):
     """Open a new case (number, purpose, detail) or choose one of the open cases. Every
     search belongs to a case."""
 
     def __init__(self, session: Session, parent: QWidget | None = None,
                  current: Case | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("caseDialog")
-        self.setWindowTitle("Case")
+        super().__init__("caseDialog", "Case", parent)
         self.session = session
         self.case: Case | None = None
         settings = session.settings()

@@ -86,6 +86,7 @@ from facedesk.errors import FaceDeskError, NotPermitted
 from facedesk.gui.images import face_pixmap
 from facedesk.gui.sizing import fit_to_screen
 from facedesk.gui.styles import ERROR_STYLE
+from facedesk.gui.widgets import button
 from facedesk.gui.workers import GeneratorWorker
 from facedesk.store import Gallery
 
@@ -459,10 +460,8 @@ class TrainerView(QMainWindow):
         self.seed_spin.setToolTip("The random split; the same seed gives the same split")
         row.addWidget(self.seed_spin)
         row.addSpacing(8)
-        self.run_button = QPushButton("Run experiment")
-        self.run_button.setObjectName("runExperimentButton")
+        self.run_button = button("Run experiment", "runExperimentButton", self.run_experiment)
         self.run_button.setDefault(True)
-        self.run_button.clicked.connect(self.run_experiment)
         row.addWidget(self.run_button)
         self.progress = QProgressBar()
         self.progress.setObjectName("experimentProgress")
@@ -482,9 +481,7 @@ class TrainerView(QMainWindow):
                        lambda: self.run_outside_probes(kind="folder"))
         self.outside_button.setMenu(menu)
         row.addWidget(self.outside_button)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setObjectName("cancelExperimentButton")
-        self.cancel_button.clicked.connect(self.cancel)
+        self.cancel_button = button("Cancel", "cancelExperimentButton", self.cancel)
         row.addWidget(self.cancel_button)
         row.addStretch(1)
         for w in (self.group_combo, self.share_spin, self.seed_spin):

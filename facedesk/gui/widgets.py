@@ -110,3 +110,13 @@ def password_edit(name: str, placeholder: str = "") -> QLineEdit:
     if placeholder:
         edit.setPlaceholderText(placeholder)
     return edit
+
+
+class Dialog(QDialog):
+    """A dialog with its object name (what tests and style sheets find it by) and title."""
+
+    def __init__(self, name: str, title: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName(name)
+        if title:
+            self.setWindowTitle(title)

@@ -26,7 +26,7 @@ from facedesk.gui.formatting import when
 from facedesk.gui.sizing import fit_to_screen
 from facedesk.gui.styles import ERROR_STYLE, OK_STYLE
 from facedesk.gui.tables import KEY, fill_table, make_table, paint_row
-from facedesk.gui.widgets import wrapped
+from facedesk.gui.widgets import button, wrapped
 
 _BAD_ROW = QColor("#f8d7da")
 
@@ -69,8 +69,7 @@ class AuditLogDialog(AdminDialog):
             self.expect_head_edit.text().strip() or None))
         self.verify_label = wrapped(name="verifyResult")
         self.verify_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.export_button = QPushButton("Export…", objectName="exportAuditButton")
-        self.export_button.clicked.connect(self._export_clicked)
+        self.export_button = button("Export…", "exportAuditButton", self._export_clicked)
         self.head_edit = QLineEdit(objectName="exportedHead")
         self.head_edit.setReadOnly(True)
         self.head_edit.setPlaceholderText("after an export: the head hash to keep")

@@ -10,12 +10,12 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QSizePolicy, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QWidget
 
 from facedesk.app import accounts
 from facedesk.app.accounts import ACTION_WORDS, PERMISSIONS, ROLES, Session
 from facedesk.errors import FaceDeskError
-from facedesk.gui.widgets import Item, button, error_label, row, show_error, wrapped
+from facedesk.gui.widgets import Dialog, Item, button, error_label, row, show_error, wrapped
 
 T = TypeVar("T")
 
@@ -63,7 +63,7 @@ def banner() -> QLabel:
     return label
 
 
-class AdminDialog(QDialog):
+class AdminDialog(Dialog):
     """A dialog that works on a signed-in `Session` through the core, which checks every rule
     and records every change as an audit event. Each action is a method (the tests call
     them); an action refused by the core shows its message in `error_label` and the method
@@ -71,10 +71,7 @@ class AdminDialog(QDialog):
 
     def __init__(self, session: Session, name: str, title: str = "",
                  parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName(name)
-        if title:
-            self.setWindowTitle(title)
+        super().__init__(name, title, parent)
         self.session = session
         self.gallery = session.gallery
         self.error_label = error_label("errorLabel", selectable=True)

@@ -12,7 +12,6 @@ from PySide6.QtGui import QColor, QDesktopServices
 from PySide6.QtWidgets import (
     QFileDialog,
     QInputDialog,
-    QPushButton,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -25,7 +24,7 @@ from facedesk.gui.admin.base import AdminDialog, banner, quietly, short_data, us
 from facedesk.gui.formatting import when
 from facedesk.gui.sizing import fit_to_screen
 from facedesk.gui.tables import fill_table, make_table, paint_row, select_key, selected_key
-from facedesk.gui.widgets import wrapped
+from facedesk.gui.widgets import button, wrapped
 
 NOT_A_RESULT = ("A possible lead pending second review is not a result: only a lead that a "
                 "second reviewer confirmed is.")
@@ -63,18 +62,13 @@ class CaseOverviewDialog(AdminDialog):
         self.tabs.addTab(self.events_table, "Audit events")
         self.results_label = wrapped(name="resultsLabel")
 
-        self.export_button = QPushButton("Export lead sheet…")
-        self.export_button.setObjectName("exportLeadSheetButton")
-        self.export_button.clicked.connect(self._export_clicked)
+        self.export_button = button("Export lead sheet…", "exportLeadSheetButton",
+                                    self._export_clicked)
         #: opens the lead sheet just written (PDF) in the system's viewer
-        self.open_sheet_button = QPushButton("Open lead sheet")
-        self.open_sheet_button.setObjectName("openLeadSheetButton")
-        self.open_sheet_button.clicked.connect(self._open_sheet)
+        self.open_sheet_button = button("Open lead sheet", "openLeadSheetButton", self._open_sheet)
         self.open_sheet_button.hide()
         self._written: list[Path] = []
-        self.close_case_button = QPushButton("Close case…")
-        self.close_case_button.setObjectName("closeCaseButton")
-        self.close_case_button.clicked.connect(self._close_clicked)
+        self.close_case_button = button("Close case…", "closeCaseButton", self._close_clicked)
         buttons = self.closing_row(self.export_button, self.open_sheet_button,
                                    self.close_case_button, None)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from PySide6.QtWidgets import QMessageBox, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QMessageBox, QVBoxLayout, QWidget
 
 from facedesk.app import cases
 from facedesk.app.accounts import Session
@@ -14,7 +14,7 @@ from facedesk.gui.admin.settings import SettingsDialog
 from facedesk.gui.formatting import when
 from facedesk.gui.sizing import fit_to_screen
 from facedesk.gui.tables import fill_table, make_table
-from facedesk.gui.widgets import wrapped
+from facedesk.gui.widgets import button, wrapped
 
 
 class RetentionDialog(AdminDialog):
@@ -29,10 +29,8 @@ class RetentionDialog(AdminDialog):
         self.period_label = wrapped(name="retentionPeriod")
         self.plan_label = wrapped(name="purgePlan")
         self.table = make_table(self.COLUMNS, "purgeTable")
-        self.purge_button = QPushButton("Purge now…", objectName="purgeButton")
-        self.purge_button.clicked.connect(self._purge_clicked)
-        self.settings_button = QPushButton("Settings…", objectName="openSettingsButton")
-        self.settings_button.clicked.connect(self._open_settings)
+        self.purge_button = button("Purge now…", "purgeButton", self._purge_clicked)
+        self.settings_button = button("Settings…", "openSettingsButton", self._open_settings)
         buttons = self.closing_row(self.purge_button, self.settings_button, None)
         layout = QVBoxLayout(self)
         layout.addWidget(self.period_label)

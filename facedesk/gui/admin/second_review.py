@@ -12,7 +12,6 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QGroupBox,
     QPlainTextEdit,
-    QPushButton,
     QRadioButton,
     QSplitter,
     QTabWidget,
@@ -32,7 +31,7 @@ from facedesk.gui.formatting import when
 from facedesk.gui.images import face_pixmap, image_label, outlined_pixmap
 from facedesk.gui.sizing import fit_to_screen
 from facedesk.gui.tables import fill_table, make_table, select_key, selected_key
-from facedesk.gui.widgets import wrapped
+from facedesk.gui.widgets import button, wrapped
 
 BLIND_PLACEHOLDER = ("Hidden until you submit your own verdict: blind second review is on, "
                      "so that your judgement does not lean on the analyst's.")
@@ -149,9 +148,8 @@ class SecondReviewDialog(AdminDialog):
         self.rationale_edit.setMinimumHeight(56)
         self.rationale_edit.setMaximumHeight(90)
         self.rationale_edit.textChanged.connect(self._update_buttons)
-        self.submit_button = QPushButton("Submit second review")
-        self.submit_button.setObjectName("submit_button")
-        self.submit_button.clicked.connect(lambda: quietly(self.submit))
+        self.submit_button = button("Submit second review", "submit_button",
+                                    lambda: quietly(self.submit))
         radios = QVBoxLayout()
         radios.addWidget(self.verdict_confirm)
         radios.addWidget(self.verdict_overturn)

@@ -10,7 +10,6 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QPlainTextEdit,
-    QPushButton,
     QSizePolicy,
     QSpinBox,
     QVBoxLayout,
@@ -21,7 +20,7 @@ from facedesk.app.accounts import Session
 from facedesk.errors import AccountError, FaceDeskError
 from facedesk.gui.admin.base import AdminDialog, not_permitted, quietly
 from facedesk.gui.sizing import fit_to_screen
-from facedesk.gui.widgets import hint, wrapped
+from facedesk.gui.widgets import button, hint, wrapped
 
 TRAINING_WARNING = ("A training gallery's decisions never count: cases opened while this is "
                     "on are training cases, and none of their possible leads is ever a case "
@@ -110,8 +109,7 @@ class SettingsDialog(AdminDialog):
         form.addRow("Lock lasts:", lock_row)
         form.addRow("Import folders:", self.import_roots)
 
-        self.save_button = QPushButton("Save changes", objectName="saveSettingsButton")
-        self.save_button.clicked.connect(lambda: quietly(self.apply))
+        self.save_button = button("Save changes", "saveSettingsButton", lambda: quietly(self.apply))
         buttons = self.closing_row((self.status_label, 1), self.save_button)
         layout = QVBoxLayout(self)
         layout.addLayout(form)

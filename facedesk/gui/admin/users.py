@@ -15,7 +15,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QPushButton,
     QVBoxLayout,
     QWidget,
 )
@@ -26,7 +25,7 @@ from facedesk.errors import AccountError
 from facedesk.gui.admin.base import AdminDialog, quietly
 from facedesk.gui.sizing import fit_to_screen
 from facedesk.gui.tables import fill_table, make_table, paint_row, select_key, selected_key
-from facedesk.gui.widgets import wrapped
+from facedesk.gui.widgets import button, wrapped
 
 
 class UsersDialog(AdminDialog):
@@ -49,8 +48,7 @@ class UsersDialog(AdminDialog):
         self.password_again_edit = self._password("newUserPasswordAgain")
         self.os_edit = QLineEdit(objectName="newUserOsAccount",
                                  placeholderText="optional: signs in without a password")
-        self.add_button = QPushButton("Add user", objectName="addUserButton")
-        self.add_button.clicked.connect(lambda: quietly(self._add_clicked))
+        self.add_button = button("Add user", "addUserButton", lambda: quietly(self._add_clicked))
         add_form = QFormLayout(add_box)
         add_form.addRow("User name:", self.id_edit)
         add_form.addRow("Full name:", self.name_edit)
@@ -63,20 +61,20 @@ class UsersDialog(AdminDialog):
         self.change_box = QGroupBox("Selected user")
         self.selected_label = wrapped(name="selectedUser")
         self.change_role_combo = self._role_combo("changeRole")
-        self.change_role_button = QPushButton("Change role", objectName="changeRoleButton")
-        self.change_role_button.clicked.connect(lambda: quietly(self._change_role_clicked))
-        self.active_button = QPushButton("Deactivate", objectName="activeButton")
-        self.active_button.clicked.connect(lambda: quietly(self._active_clicked))
+        self.change_role_button = button("Change role", "changeRoleButton",
+                                         lambda: quietly(self._change_role_clicked))
+        self.active_button = button("Deactivate", "activeButton",
+                                    lambda: quietly(self._active_clicked))
         self.new_password_edit = self._password("setPassword")
         self.new_password_again_edit = self._password("setPasswordAgain")
-        self.password_button = QPushButton("Set password", objectName="setPasswordButton")
-        self.password_button.clicked.connect(lambda: quietly(self._password_clicked))
+        self.password_button = button("Set password", "setPasswordButton",
+                                      lambda: quietly(self._password_clicked))
         self.map_os_edit = QLineEdit(objectName="mapOsAccount",
                                      placeholderText="empty: remove the mapping")
-        self.map_os_button = QPushButton("Map OS account", objectName="mapOsButton")
-        self.map_os_button.clicked.connect(lambda: quietly(self._map_clicked))
-        self.unlock_button = QPushButton("Unlock sign-in", objectName="unlockButton")
-        self.unlock_button.clicked.connect(lambda: quietly(self._unlock_clicked))
+        self.map_os_button = button("Map OS account", "mapOsButton",
+                                    lambda: quietly(self._map_clicked))
+        self.unlock_button = button("Unlock sign-in", "unlockButton",
+                                    lambda: quietly(self._unlock_clicked))
         grid = QGridLayout(self.change_box)
         grid.addWidget(self.selected_label, 0, 0, 1, 3)
         grid.addWidget(QLabel("Role:"), 1, 0)
