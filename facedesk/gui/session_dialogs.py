@@ -30,12 +30,14 @@ from facedesk.gui.sizing import fit_to_screen
 from facedesk.gui.styles import BOLD_ERROR_STYLE
 from facedesk.gui.widgets import (
     Dialog,
+    accept_after,
     button,
     cancel_button,
     column,
     error_label,
     password_edit,
     row,
+    select_data,
     wrapped,
 )
 from facedesk.gui.widgets import show_error as _show_error
@@ -103,16 +105,13 @@ class FirstAdministratorDialog(Dialog):
         if not password and not use_os:
             _show_error(self.error, "choose a password (or sign in with your OS account)")
             return False
-        try:
+
+        def create() -> None:
             self.session = accounts.create_first_administrator(
                 self.gallery, self.user_edit.text(), self.name_edit.text(),
                 password=password or None, os_account=self.os_name if use_os else None)
-        except FaceDeskError as exc:
-            _show_error(self.error, exc.message)
-            return False
-        _show_error(self.error, "")
-        self.accept()
-        return True
+
+        return accept_after(self, self.error, create)
 
 
 class SignInDialog(Dialog):
@@ -161,10 +160,7 @@ class SignInDialog(Dialog):
         self.password_edit.setFocus()
 
     def select_user(self, user_id: str) -> None:
-        index = self.user_combo.findData(user_id)
-        if index < 0:
-            raise KeyError(user_id)
-        self.user_combo.setCurrentIndex(index)
+        select_data(self.user_combo, user_id)
 
     def sign_in(self) -> bool:
         user_id = self.user_combo.currentData()
@@ -300,22 +296,15 @@ class CaseDialog(Dialog):
         raise KeyError(number)
 
     def set_purpose(self, purpose: str) -> None:
-        index = self.purpose_combo.findData(purpose)
-        if index < 0:
-            raise KeyError(purpose)
-        self.purpose_combo.setCurrentIndex(index)
+        select_data(self.purpose_combo, purpose)
 
     def open_new(self) -> bool:
-        try:
+        def open_case() -> None:
             self.case = cases.open_case(self.session, self.number_edit.text(),
                                         str(self.purpose_combo.currentData()),
                                         self.detail_edit.toPlainText())
-        except FaceDeskError as exc:
-            _show_error(self.error, exc.message)
-            return False
-        _show_error(self.error, "")
-        self.accept()
-        return True
+
+        return accept_after(self, self.error, open_case)
 
     def choose(self) -> bool:
         item = self.case_list.currentItem()
@@ -323,10 +312,8 @@ class CaseDialog(Dialog):
         if case_id is None:
             _show_error(self.error, "choose a case from the list")
             return False
-        try:
+
+        def get_case() -> None:
             self.case = cases.get_case(self.session.gallery, int(case_id))
-        except FaceDeskError as exc:
-            _show_error(self.error, exc.message)
-            return False
-        self.accept()
-        return True
+
+        return accept_after(self, self.error, get_case)

@@ -14,16 +14,28 @@ KEY = Qt.ItemDataRole.UserRole
 MAX_COLUMN = 320
 
 
-def make_table(columns: Sequence[str], name: str) -> QTableWidget:
+def read_only_table(columns: Sequence[str], name: str, *,
+                    rows_selectable: bool = True) -> QTableWidget:
+    """A table named `name` with these column headers, no row numbers, not editable; one
+    whole row selectable at a time, or none."""
     table = QTableWidget(0, len(columns))
     table.setObjectName(name)
     table.setHorizontalHeaderLabels(list(columns))
-    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
     table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.verticalHeader().setVisible(False)
+    if rows_selectable:
+        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    else:
+        table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+    return table
+
+
+def make_table(columns: Sequence[str], name: str) -> QTableWidget:
+    """A table of records (see `fill_table`) whose last column takes the room left."""
+    table = read_only_table(columns, name)
     table.setAlternatingRowColors(True)
     table.setWordWrap(False)
-    table.verticalHeader().setVisible(False)
     header = table.horizontalHeader()
     header.setStretchLastSection(True)
     # the last column (details, rationale) takes the room that is left and elides the rest;

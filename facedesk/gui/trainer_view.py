@@ -34,7 +34,6 @@ from matplotlib.figure import Figure
 from PySide6.QtCore import QCoreApplication, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QFont
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QFileDialog,
     QFrame,
@@ -86,6 +85,7 @@ from facedesk.errors import FaceDeskError, NotPermitted
 from facedesk.gui.images import face_pixmap
 from facedesk.gui.sizing import fit_to_screen
 from facedesk.gui.styles import ERROR_STYLE
+from facedesk.gui.tables import read_only_table
 from facedesk.gui.widgets import button
 from facedesk.gui.workers import GeneratorWorker
 from facedesk.store import Gallery
@@ -243,13 +243,8 @@ def theme_dark(fig: Figure) -> None:
 
 
 def _table(name: str, headers: Sequence[str]) -> QTableWidget:
-    table = QTableWidget(0, len(headers))
-    table.setObjectName(name)
-    table.setHorizontalHeaderLabels(list(headers))
-    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+    table = read_only_table(headers, name, rows_selectable=False)
     table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-    table.verticalHeader().setVisible(False)
     table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
     table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
     table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)

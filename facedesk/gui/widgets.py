@@ -8,6 +8,7 @@ from collections.abc import Callable
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QBoxLayout,
+    QComboBox,
     QDialog,
     QHBoxLayout,
     QLabel,
@@ -18,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from facedesk.errors import FaceDeskError
 from facedesk.gui.styles import ERROR_STYLE, HINT_STYLE
 
 
@@ -120,3 +122,24 @@ class Dialog(QDialog):
         self.setObjectName(name)
         if title:
             self.setWindowTitle(title)
+
+
+def select_data(combo: QComboBox, data: object) -> None:
+    """Make the item whose data is `data` current; KeyError when there is none."""
+    index = combo.findData(data)
+    if index < 0:
+        raise KeyError(data)
+    combo.setCurrentIndex(index)
+
+
+def accept_after(dialog: QDialog, error: QLabel, action: Callable[[], object]) -> bool:
+    """Run `action` (a core call): when the core refuses, say why in `error` and keep the
+    dialog open (and what was typed); else accept the dialog."""
+    try:
+        action()
+    except FaceDeskError as exc:
+        show_error(error, exc.message)
+        return False
+    show_error(error, "")
+    dialog.accept()
+    return True

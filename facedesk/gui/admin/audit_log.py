@@ -15,7 +15,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -26,7 +25,7 @@ from facedesk.gui.formatting import when
 from facedesk.gui.sizing import fit_to_screen
 from facedesk.gui.styles import ERROR_STYLE, OK_STYLE
 from facedesk.gui.tables import KEY, fill_table, make_table, paint_row
-from facedesk.gui.widgets import button, wrapped
+from facedesk.gui.widgets import button, column, wrapped
 
 _BAD_ROW = QColor("#f8d7da")
 
@@ -85,14 +84,8 @@ class AuditLogDialog(AdminDialog):
         export_row.addWidget(self.export_button)
         bottom = self.closing_row((self.status_label, 1))
 
-        layout = QVBoxLayout(self)
-        layout.addLayout(filters)
-        layout.addWidget(self.table, 1)
-        layout.addLayout(verify_row)
-        layout.addWidget(self.verify_label)
-        layout.addLayout(export_row)
-        layout.addWidget(self.error_label)
-        layout.addLayout(bottom)
+        column(self, filters, (self.table, 1), verify_row, self.verify_label, export_row,
+               self.error_label, bottom)
         fit_to_screen(self, 1100, 680)
         self._load_cases()
         self.refresh()

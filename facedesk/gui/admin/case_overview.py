@@ -9,13 +9,7 @@ from typing import Any
 
 from PySide6.QtCore import QSignalBlocker, Qt, QUrl, Signal
 from PySide6.QtGui import QColor, QDesktopServices
-from PySide6.QtWidgets import (
-    QFileDialog,
-    QInputDialog,
-    QTabWidget,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QTabWidget, QWidget
 
 from facedesk.app import audit, cases
 from facedesk.app.accounts import Session
@@ -24,7 +18,7 @@ from facedesk.gui.admin.base import AdminDialog, banner, quietly, short_data, us
 from facedesk.gui.formatting import when
 from facedesk.gui.sizing import fit_to_screen
 from facedesk.gui.tables import fill_table, make_table, paint_row, select_key, selected_key
-from facedesk.gui.widgets import button, wrapped
+from facedesk.gui.widgets import button, column, wrapped
 
 NOT_A_RESULT = ("A possible lead pending second review is not a result: only a lead that a "
                 "second reviewer confirmed is.")
@@ -72,14 +66,8 @@ class CaseOverviewDialog(AdminDialog):
         buttons = self.closing_row(self.export_button, self.open_sheet_button,
                                    self.close_case_button, None)
 
-        layout = QVBoxLayout(self)
-        layout.addWidget(banner())
-        layout.addWidget(self.header)
-        layout.addWidget(self.tabs, 1)
-        layout.addWidget(self.results_label)
-        layout.addWidget(self.error_label)
-        layout.addWidget(self.status_label)
-        layout.addLayout(buttons)
+        column(self, banner(), self.header, (self.tabs, 1), self.results_label, self.error_label,
+               self.status_label, buttons)
         fit_to_screen(self, 1100, 640)
         self.refresh()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from PySide6.QtWidgets import QMessageBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QMessageBox, QWidget
 
 from facedesk.app import cases
 from facedesk.app.accounts import Session
@@ -14,7 +14,7 @@ from facedesk.gui.admin.settings import SettingsDialog
 from facedesk.gui.formatting import when
 from facedesk.gui.sizing import fit_to_screen
 from facedesk.gui.tables import fill_table, make_table
-from facedesk.gui.widgets import button, wrapped
+from facedesk.gui.widgets import button, column, wrapped
 
 
 class RetentionDialog(AdminDialog):
@@ -32,13 +32,8 @@ class RetentionDialog(AdminDialog):
         self.purge_button = button("Purge now…", "purgeButton", self._purge_clicked)
         self.settings_button = button("Settings…", "openSettingsButton", self._open_settings)
         buttons = self.closing_row(self.purge_button, self.settings_button, None)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.period_label)
-        layout.addWidget(self.plan_label)
-        layout.addWidget(self.table, 1)
-        layout.addWidget(self.error_label)
-        layout.addWidget(self.status_label)
-        layout.addLayout(buttons)
+        column(self, self.period_label, self.plan_label, (self.table, 1), self.error_label,
+               self.status_label, buttons)
         fit_to_screen(self, 820, 480)
         self.refresh()
 

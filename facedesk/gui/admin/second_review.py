@@ -31,7 +31,7 @@ from facedesk.gui.formatting import when
 from facedesk.gui.images import face_pixmap, image_label, outlined_pixmap
 from facedesk.gui.sizing import fit_to_screen
 from facedesk.gui.tables import fill_table, make_table, select_key, selected_key
-from facedesk.gui.widgets import button, wrapped
+from facedesk.gui.widgets import button, column, wrapped
 
 BLIND_PLACEHOLDER = ("Hidden until you submit your own verdict: blind second review is on, "
                      "so that your judgement does not lean on the analyst's.")
@@ -180,11 +180,7 @@ class SecondReviewDialog(AdminDialog):
 
         bottom = self.closing_row(None)
 
-        layout = QVBoxLayout(self)
-        layout.addWidget(banner())
-        layout.addWidget(intro)
-        layout.addWidget(splitter, 1)
-        layout.addLayout(bottom)
+        column(self, banner(), intro, (splitter, 1), bottom)
         fit_to_screen(self, 1180, 800)
         self.refresh()
 

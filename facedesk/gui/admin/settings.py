@@ -12,7 +12,6 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QSizePolicy,
     QSpinBox,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -20,7 +19,7 @@ from facedesk.app.accounts import Session
 from facedesk.errors import AccountError, FaceDeskError
 from facedesk.gui.admin.base import AdminDialog, not_permitted, quietly
 from facedesk.gui.sizing import fit_to_screen
-from facedesk.gui.widgets import button, hint, wrapped
+from facedesk.gui.widgets import button, column, hint, wrapped
 
 TRAINING_WARNING = ("A training gallery's decisions never count: cases opened while this is "
                     "on are training cases, and none of their possible leads is ever a case "
@@ -111,11 +110,7 @@ class SettingsDialog(AdminDialog):
 
         self.save_button = button("Save changes", "saveSettingsButton", lambda: quietly(self.apply))
         buttons = self.closing_row((self.status_label, 1), self.save_button)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addStretch(1)
-        layout.addWidget(self.error_label)
-        layout.addLayout(buttons)
+        column(self, form, None, self.error_label, buttons)
         fit_to_screen(self, 700, 560)
         self.load()
 

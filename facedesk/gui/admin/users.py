@@ -15,7 +15,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -25,7 +24,7 @@ from facedesk.errors import AccountError
 from facedesk.gui.admin.base import AdminDialog, quietly
 from facedesk.gui.sizing import fit_to_screen
 from facedesk.gui.tables import fill_table, make_table, paint_row, select_key, selected_key
-from facedesk.gui.widgets import button, wrapped
+from facedesk.gui.widgets import button, column, wrapped
 
 
 class UsersDialog(AdminDialog):
@@ -95,11 +94,7 @@ class UsersDialog(AdminDialog):
         forms.addWidget(add_box, 1)
         forms.addWidget(self.change_box, 1)
         bottom = self.closing_row((self.status_label, 1))
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.table, 1)
-        layout.addLayout(forms)
-        layout.addWidget(self.error_label)
-        layout.addLayout(bottom)
+        column(self, (self.table, 1), forms, self.error_label, bottom)
         fit_to_screen(self, 900, 620)
         self.refresh()
 
