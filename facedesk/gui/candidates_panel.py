@@ -45,6 +45,7 @@ from facedesk.app.review import DECISIONS, FIRST_IMPRESSIONS, Review
 from facedesk.app.search import Candidate
 from facedesk.gui.formatting import plural
 from facedesk.gui.images import decode, scaled
+from facedesk.gui.widgets import wrapped
 
 THUMB_PX = 64
 HIDDEN = "hidden"
@@ -411,10 +412,7 @@ class CandidatesPanel(QWidget):
         top.addStretch(1)
         top.addWidget(self.blind_indicator)
 
-        self.header = QLabel()
-        self.header.setObjectName("candidatesHeader")
-        self.header.setWordWrap(True)
-        self.header.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.header = wrapped(name="candidatesHeader", selectable=True)
 
         self.table = QTableView()
         self.table.setObjectName("candidateList")

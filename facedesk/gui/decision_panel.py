@@ -33,6 +33,7 @@ from facedesk.app.review import DECISIONS, FIRST_IMPRESSIONS, LEAD_BANNER, Revie
 from facedesk.gui.candidates_panel import decision_label
 from facedesk.gui.formatting import when
 from facedesk.gui.styles import ERROR_COLOUR
+from facedesk.gui.widgets import wrapped
 
 #: object names of the decision radio buttons, by DECISIONS key
 DECISION_BUTTONS = {
@@ -112,10 +113,7 @@ class DecisionPanel(QWidget):
         self.rationale_edit.setMinimumHeight(48)
         self.rationale_edit.textChanged.connect(self._draft_changed)
 
-        self.record_label = QLabel()
-        self.record_label.setObjectName("decisionRecord")
-        self.record_label.setWordWrap(True)
-        self.record_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.record_label = wrapped(name="decisionRecord", selectable=True)
 
         self.hint = QLabel()
         self.hint.setObjectName("decisionHint")

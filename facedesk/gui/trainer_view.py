@@ -48,7 +48,6 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSizePolicy,
     QSlider,
-    QSpinBox,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
@@ -86,7 +85,7 @@ from facedesk.gui.images import face_pixmap
 from facedesk.gui.sizing import fit_to_screen
 from facedesk.gui.styles import ERROR_STYLE
 from facedesk.gui.tables import read_only_table
-from facedesk.gui.widgets import button
+from facedesk.gui.widgets import button, spin_box, wrapped
 from facedesk.gui.workers import GeneratorWorker
 from facedesk.store import Gallery
 
@@ -274,11 +273,8 @@ def _fill(table: QTableWidget, rows: Sequence[Sequence[str]]) -> None:
 
 def _note(name: str, text: str = "") -> QLabel:
     """A wrapping rich-text label (escape any plain text put in it)."""
-    label = QLabel(text)
-    label.setObjectName(name)
-    label.setWordWrap(True)
+    label = wrapped(text, name, selectable=True)
     label.setTextFormat(Qt.TextFormat.RichText)
-    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     return label
 
 
@@ -439,20 +435,16 @@ class TrainerView(QMainWindow):
         row.addWidget(self.group_combo)
         row.addSpacing(8)
         row.addWidget(QLabel("Persons held out as probes:"))
-        self.share_spin = QSpinBox()
-        self.share_spin.setObjectName("probeShareSpin")
-        self.share_spin.setRange(5, 95)
+        self.share_spin = spin_box(
+            "probeShareSpin", 5, 95, " %",
+            tooltip="This share of the persons is taken OUT of the gallery and searched "
+                    "against the rest: any candidate they get is false")
         self.share_spin.setValue(50)
-        self.share_spin.setSuffix(" %")
-        self.share_spin.setToolTip("This share of the persons is taken OUT of the gallery and "
-                                   "searched against the rest: any candidate they get is false")
         row.addWidget(self.share_spin)
         row.addSpacing(8)
         row.addWidget(QLabel("Seed:"))
-        self.seed_spin = QSpinBox()
-        self.seed_spin.setObjectName("seedSpin")
-        self.seed_spin.setRange(0, 1_000_000)
-        self.seed_spin.setToolTip("The random split; the same seed gives the same split")
+        self.seed_spin = spin_box("seedSpin", 0, 1_000_000,
+                                  tooltip="The random split; the same seed gives the same split")
         row.addWidget(self.seed_spin)
         row.addSpacing(8)
         self.run_button = button("Run experiment", "runExperimentButton", self.run_experiment)
@@ -535,9 +527,7 @@ class TrainerView(QMainWindow):
         col.addWidget(self.setup_label)
 
         # the group's title on a line of its own: beside the notes it was squeezed away
-        self.group_title = QLabel()
-        self.group_title.setObjectName("groupTitle")
-        self.group_title.setFont(self._bigger(0, bold=True))
+        self.group_title = self._title("groupTitle")
         self.group_title.setWordWrap(True)
         col.addWidget(self.group_title)
         facts = QHBoxLayout()
@@ -553,9 +543,7 @@ class TrainerView(QMainWindow):
         right.addWidget(self.ratio_label)
         self.in_gallery_label = _note("inGalleryLabel")
         right.addWidget(self.in_gallery_label)
-        self.prediction_title = QLabel()
-        self.prediction_title.setObjectName("predictionTitle")
-        self.prediction_title.setFont(self._bigger(0, bold=True))
+        self.prediction_title = self._title("predictionTitle")
         right.addWidget(self.prediction_title)
         self.prediction_table = _table("predictionTable", ["group", "probes", "observed"])
         right.addWidget(self.prediction_table)
@@ -651,6 +639,13 @@ class TrainerView(QMainWindow):
         self.save_report_button.clicked.connect(lambda: self.save_report())
         row.addWidget(self.save_report_button)
         return row
+
+    def _title(self, name: str) -> QLabel:
+        """A section's title: bold, named `name`."""
+        label = QLabel()
+        label.setObjectName(name)
+        label.setFont(self._bigger(0, bold=True))
+        return label
 
     def _bigger(self, points: int, bold: bool = False) -> QFont:
         font = QFont(self.font())

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QLayout,
     QLineEdit,
     QPushButton,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -23,12 +24,15 @@ from facedesk.errors import FaceDeskError
 from facedesk.gui.styles import ERROR_STYLE, HINT_STYLE
 
 
-def wrapped(text: str = "", name: str = "") -> QLabel:
-    """A label whose text wraps; named `name` when given."""
+def wrapped(text: str = "", name: str = "", *, selectable: bool = False) -> QLabel:
+    """A label whose text wraps; named `name` when given; `selectable`: its text can be
+    selected (and copied) with the mouse."""
     label = QLabel(text)
     label.setWordWrap(True)
     if name:
         label.setObjectName(name)
+    if selectable:
+        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     return label
 
 
@@ -41,10 +45,8 @@ def hint(text: str) -> QLabel:
 
 def error_label(name: str, style: str = ERROR_STYLE, *, selectable: bool = False) -> QLabel:
     """A hidden, wrapping error line; `show_error` shows it with a message."""
-    label = wrapped(name=name)
+    label = wrapped(name=name, selectable=selectable)
     label.setStyleSheet(style)
-    if selectable:
-        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     label.hide()
     return label
 
@@ -143,3 +145,16 @@ def accept_after(dialog: QDialog, error: QLabel, action: Callable[[], object]) -
     show_error(error, "")
     dialog.accept()
     return True
+
+
+def spin_box(name: str, low: int, high: int, suffix: str = "", *,
+             tooltip: str = "") -> QSpinBox:
+    """A whole-number field named `name` from `low` to `high`."""
+    spin = QSpinBox()
+    spin.setObjectName(name)
+    spin.setRange(low, high)
+    if suffix:
+        spin.setSuffix(suffix)
+    if tooltip:
+        spin.setToolTip(tooltip)
+    return spin

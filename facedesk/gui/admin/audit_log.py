@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSignalBlocker, Qt
+from PySide6.QtCore import QSignalBlocker
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QComboBox,
@@ -66,8 +66,7 @@ class AuditLogDialog(AdminDialog):
                                       "triggers, and the stored records against their events")
         self.verify_button.clicked.connect(lambda: self.verify(
             self.expect_head_edit.text().strip() or None))
-        self.verify_label = wrapped(name="verifyResult")
-        self.verify_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.verify_label = wrapped(name="verifyResult", selectable=True)
         self.export_button = button("Export…", "exportAuditButton", self._export_clicked)
         self.head_edit = QLineEdit(objectName="exportedHead")
         self.head_edit.setReadOnly(True)

@@ -75,8 +75,7 @@ class AdminDialog(Dialog):
         self.session = session
         self.gallery = session.gallery
         self.error_label = error_label("errorLabel", selectable=True)
-        self.status_label = wrapped(name="statusLabel")
-        self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.status_label = wrapped(name="statusLabel", selectable=True)
 
     def show_error(self, message: str) -> None:
         show_error(self.error_label, message)

@@ -7,7 +7,7 @@ import html
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSignalBlocker, Qt, QUrl, Signal
+from PySide6.QtCore import QSignalBlocker, QUrl, Signal
 from PySide6.QtGui import QColor, QDesktopServices
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QTabWidget, QWidget
 
@@ -44,8 +44,7 @@ class CaseOverviewDialog(AdminDialog):
         self.case = case
         self._decisions: dict[int, dict[str, Any]] = {}
 
-        self.header = wrapped(name="caseHeader")
-        self.header.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.header = wrapped(name="caseHeader", selectable=True)
         self.searches_table = make_table(self.SEARCH_COLUMNS, "searchesTable")
         self.decisions_table = make_table(self.DECISION_COLUMNS, "decisionsTable")
         self.decisions_table.itemSelectionChanged.connect(self._update_buttons)

@@ -120,14 +120,11 @@ class SecondReviewDialog(AdminDialog):
         self.views.setObjectName("reviewViews")
         self.views.addTab(self.compare, "Compare")
         self.views.addTab(photos, "Whole probe and gallery crop")
-        self.figures = wrapped(name="leadFigures")
-        self.figures.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.figures = wrapped(name="leadFigures", selectable=True)
 
         analyst_box = QGroupBox("The analyst's decision")
         self.analyst_label = wrapped(name="analystLabel")
-        self.analyst_rationale = wrapped(name="analystRationale")
-        self.analyst_rationale.setTextInteractionFlags(
-            Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.analyst_rationale = wrapped(name="analystRationale", selectable=True)
         box_layout = QVBoxLayout(analyst_box)
         box_layout.addWidget(self.analyst_label)
         box_layout.addWidget(self.analyst_rationale)

@@ -11,7 +11,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QPlainTextEdit,
     QSizePolicy,
-    QSpinBox,
     QWidget,
 )
 
@@ -19,7 +18,7 @@ from facedesk.app.accounts import Session
 from facedesk.errors import AccountError, FaceDeskError
 from facedesk.gui.admin.base import AdminDialog, not_permitted, quietly
 from facedesk.gui.sizing import fit_to_screen
-from facedesk.gui.widgets import button, column, hint, wrapped
+from facedesk.gui.widgets import button, column, hint, spin_box, wrapped
 
 TRAINING_WARNING = ("A training gallery's decisions never count: cases opened while this is "
                     "on are training cases, and none of their possible leads is ever a case "
@@ -37,17 +36,14 @@ class SettingsDialog(AdminDialog):
         self.blind = QCheckBox("Blind second review: the supervisor sees the analyst's "
                                "rationale only after their own verdict",
                                objectName="blindSecondReview")
-        self.retention = QSpinBox(objectName="retentionDays")
-        self.retention.setRange(1, 36500)
-        self.retention.setSuffix(" days")
+        self.retention = spin_box("retentionDays", 1, 36500, " days")
         self.keep = QCheckBox("Keep searches (no retention period)", objectName="keepSearches")
         self.keep.toggled.connect(lambda on: self.retention.setEnabled(not on and self._may))
         self.threshold = QDoubleSpinBox(objectName="threshold")
         self.threshold.setRange(0.20, 1.00)
         self.threshold.setDecimals(2)
         self.threshold.setSingleStep(0.01)
-        self.top_k = QSpinBox(objectName="topK")
-        self.top_k.setRange(1, 200)
+        self.top_k = spin_box("topK", 1, 200)
         for spin in (self.retention, self.threshold, self.top_k):
             spin.setMinimumWidth(110)
             spin.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
@@ -60,12 +56,8 @@ class SettingsDialog(AdminDialog):
         self.backoff.setRange(0.0, 60.0)
         self.backoff.setDecimals(1)
         self.backoff.setSuffix(" s")
-        self.lockout_after = QSpinBox(objectName="lockoutAfter")
-        self.lockout_after.setRange(3, 100)
-        self.lockout_after.setSuffix(" failed sign-ins")
-        self.lockout_minutes = QSpinBox(objectName="lockoutMinutes")
-        self.lockout_minutes.setRange(1, 7 * 24 * 60)
-        self.lockout_minutes.setSuffix(" minutes")
+        self.lockout_after = spin_box("lockoutAfter", 3, 100, " failed sign-ins")
+        self.lockout_minutes = spin_box("lockoutMinutes", 1, 7 * 24 * 60, " minutes")
         self.lock_until_unlocked = QCheckBox("until an administrator unlocks",
                                              objectName="lockUntilUnlocked")
         self.lock_until_unlocked.toggled.connect(
