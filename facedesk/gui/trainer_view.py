@@ -573,12 +573,10 @@ class TrainerView(QMainWindow):
         self.evaluation_progress.setMaximumWidth(160)
         self.evaluation_progress.hide()
         top.addWidget(self.evaluation_progress)
-        self.evaluate_button = QPushButton("Measure all pairs")
-        self.evaluate_button.setObjectName("runEvaluationButton")
-        self.evaluate_button.setToolTip("Distances of every pair of faces of the gallery: "
-                                        "same person (genuine) and different persons "
-                                        "(impostor)")
-        self.evaluate_button.clicked.connect(self.run_evaluation)
+        self.evaluate_button = button(
+            "Measure all pairs", "runEvaluationButton", self.run_evaluation,
+            tooltip="Distances of every pair of faces of the gallery: same person (genuine) "
+                    "and different persons (impostor)")
         top.addWidget(self.evaluate_button)
         col.addLayout(top)
 
@@ -625,18 +623,14 @@ class TrainerView(QMainWindow):
         row = QHBoxLayout()
         self.status_label = _note("statusLabel")
         row.addWidget(self.status_label, 1)
-        self.save_plots_button = QPushButton("Save plots…")
-        self.save_plots_button.setObjectName("savePlotsButton")
-        self.save_plots_button.setToolTip("Save the plots shown as PNG and SVG files in a "
-                                          "folder")
-        self.save_plots_button.clicked.connect(lambda: self.save_plots())
+        self.save_plots_button = button(
+            "Save plots…", "savePlotsButton", lambda: self.save_plots(),
+            tooltip="Save the plots shown as PNG and SVG files in a folder")
         row.addWidget(self.save_plots_button)
-        self.save_report_button = QPushButton("Save report…")
-        self.save_report_button.setObjectName("saveReportButton")
-        self.save_report_button.setToolTip("One HTML file: the experiment (and the error "
-                                           "rates, if measured) at 0.4, 0.5, 0.6 and the "
-                                           "slider's threshold")
-        self.save_report_button.clicked.connect(lambda: self.save_report())
+        self.save_report_button = button(
+            "Save report…", "saveReportButton", lambda: self.save_report(),
+            tooltip="One HTML file: the experiment (and the error rates, if measured) at 0.4, "
+                    "0.5, 0.6 and the slider's threshold")
         row.addWidget(self.save_report_button)
         return row
 

@@ -89,13 +89,15 @@ def column(parent: QWidget, *items: Item) -> QVBoxLayout:
 
 
 def button(text: str, name: str, slot: Callable[[], object] | None = None, *,
-           default: bool = False) -> QPushButton:
+           default: bool = False, tooltip: str = "") -> QPushButton:
     """A push button named `name` that calls `slot` when clicked."""
     b = QPushButton(text)
     if name:
         b.setObjectName(name)
     if default:
         b.setDefault(True)
+    if tooltip:
+        b.setToolTip(tooltip)
     if slot is not None:
         b.clicked.connect(lambda: slot())
     return b
