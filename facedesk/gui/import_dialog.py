@@ -57,6 +57,7 @@ from facedesk.domain.formatting import duration_words as format_duration
 from facedesk.domain.progress import CancelToken
 from facedesk.engine.spec import EngineSpec
 from facedesk.errors import FaceDeskError
+from facedesk.gui.formatting import noun
 from facedesk.gui.styles import ERROR_STYLE
 from facedesk.gui.widgets import button
 from facedesk.gui.workers import GeneratorWorker
@@ -756,10 +757,9 @@ class ImportDialog(QDialog):
         c = event.counts
         elapsed = format_duration(event.elapsed_s)
         if event.status == "completed":
-            text = (f"Import completed in {elapsed}: {c.imported} new photo"
-                    f"{'' if c.imported == 1 else 's'} stored, {c.already_stored} already in "
-                    f"the gallery, {len(event.problems)} problem"
-                    f"{'' if len(event.problems) == 1 else 's'}.")
+            text = (f"Import completed in {elapsed}: {c.imported} new "
+                    f"{noun(c.imported, 'photo')} stored, {c.already_stored} already in "
+                    f"the gallery, {len(event.problems)} {noun(len(event.problems), 'problem')}.")
         elif event.status == "cancelled":
             text = (f"Import cancelled after {event.done} of {event.total} photos "
                     f"({elapsed}). What was imported is kept; import again to add the rest.")
@@ -833,8 +833,8 @@ class ImportDialog(QDialog):
             self.export_label.setText(f"Could not save {path}: {exc.strerror or exc}")
             return
         self.export_label.setStyleSheet("")
-        self.export_label.setText(f"Saved {len(self._problems)} problem"
-                                  f"{'' if len(self._problems) == 1 else 's'} to {path}")
+        self.export_label.setText(f"Saved {len(self._problems)} "
+                                  f"{noun(len(self._problems), 'problem')} to {path}")
 
     # -- closing -----------------------------------------------------------------------------
 

@@ -71,7 +71,7 @@ class AuditLogDialog(AdminDialog):
         self.head_edit = QLineEdit(objectName="exportedHead")
         self.head_edit.setReadOnly(True)
         self.head_edit.setPlaceholderText("after an export: the head hash to keep")
-        self._allow(session, self.export_button, "export_audit")
+        self.allow(self.export_button, "export_audit")
 
         verify_row = QHBoxLayout()
         verify_row.addWidget(QLabel("Expected head:"))

@@ -92,12 +92,13 @@ class AdminDialog(Dialog):
             self.show_error(exc.message)
             raise
 
-    def _allow(self, session: Session, button: QWidget, action: str, ready: bool = True,
-               why_not: str = "") -> None:
-        """Enable `button` when the user may do `action` and the dialog is `ready`."""
-        permitted = session.may(action)
-        button.setEnabled(permitted and ready)
-        button.setToolTip(not_permitted(session, action) if not permitted
+    def allow(self, widget: QWidget, action: str, ready: bool = True,
+              why_not: str = "") -> None:
+        """Enable `widget` when the signed-in user may do `action` and the dialog is `ready`;
+        its tooltip says who may, or `why_not`."""
+        permitted = self.session.may(action)
+        widget.setEnabled(permitted and ready)
+        widget.setToolTip(not_permitted(self.session, action) if not permitted
                           else "" if ready else why_not)
 
     def closing_row(self, *items: Item) -> QHBoxLayout:

@@ -15,7 +15,7 @@ from facedesk.app import audit, cases
 from facedesk.app.accounts import Session
 from facedesk.app.review import DECISIONS
 from facedesk.gui.admin.base import AdminDialog, banner, quietly, short_data, user_names
-from facedesk.gui.formatting import when
+from facedesk.gui.formatting import plural, when
 from facedesk.gui.sizing import fit_to_screen
 from facedesk.gui.tables import fill_table, make_table, paint_row, select_key, selected_key
 from facedesk.gui.widgets import button, column, wrapped
@@ -141,14 +141,14 @@ class CaseOverviewDialog(AdminDialog):
 
         n = len(cases.results(self.gallery, c.id))
         pending = sum(1 for d in decided if d["status"] == "pending")
-        waiting = f" {pending} possible lead{'s' if pending != 1 else ''} pending second " \
-                  "review." if pending else ""
+        waiting = f" {plural(pending, 'possible lead')} pending second review." \
+            if pending else ""
         if c.training:
             self.results_label.setText("Results: none — a training case's decisions never "
                                        "count as results.")
         else:
             self.results_label.setText(
-                f"<b>Results: {n} confirmed lead{'s' if n != 1 else ''}.</b>{waiting} "
+                f"<b>Results: {plural(n, 'confirmed lead')}.</b>{waiting} "
                 f"{NOT_A_RESULT}")
         self._update_buttons()
 
@@ -163,11 +163,11 @@ class CaseOverviewDialog(AdminDialog):
     def _update_buttons(self) -> None:
         d = self.selected_decision()
         confirmed = d is not None and d["status"] == "confirmed"
-        self._allow(self.session, self.export_button, "lead_sheet", confirmed,
-                    "Select a confirmed lead in the Decisions tab: a lead sheet is made only "
-                    "for a confirmed lead.")
-        self._allow(self.session, self.close_case_button, "close_case", self.case.is_open,
-                    "This case is closed: a closed case is read-only.")
+        self.allow(self.export_button, "lead_sheet", confirmed,
+                   "Select a confirmed lead in the Decisions tab: a lead sheet is made only "
+                   "for a confirmed lead.")
+        self.allow(self.close_case_button, "close_case", self.case.is_open,
+                   "This case is closed: a closed case is read-only.")
 
     # -- actions -------------------------------------------------------------------------------
 
@@ -211,7 +211,7 @@ class CaseOverviewDialog(AdminDialog):
 
     def _close_clicked(self) -> None:
         pending = len(cases.pending_leads(self.gallery, self.case.id))
-        warning = (f"\n\n{pending} possible lead{'s' if pending != 1 else ''} still "
+        warning = (f"\n\n{plural(pending, 'possible lead')} still "
                    "pending second review will stay unreviewed." if pending else "")
         note, ok = QInputDialog.getMultiLineText(
             self, f"Close case {self.case.number}",

@@ -11,7 +11,7 @@ from facedesk.app import cases
 from facedesk.app.accounts import Session
 from facedesk.gui.admin.base import AdminDialog, quietly, user_names
 from facedesk.gui.admin.settings import SettingsDialog
-from facedesk.gui.formatting import when
+from facedesk.gui.formatting import noun, plural, when
 from facedesk.gui.sizing import fit_to_screen
 from facedesk.gui.tables import fill_table, make_table
 from facedesk.gui.widgets import button, column, wrapped
@@ -39,15 +39,15 @@ class RetentionDialog(AdminDialog):
 
     def refresh(self) -> None:
         plan = self.plan = cases.purge_plan(self.gallery)
-        self._allow(self.session, self.settings_button, "change_settings")
+        self.allow(self.settings_button, "change_settings")
         if plan.retention_days is None:
             self.period_label.setText(
                 "<b>No retention period is set</b>: every search is kept. An administrator "
                 "sets one in Administration ▸ Settings (Retention).")
             self.plan_label.setText("")
             fill_table(self.table, [])
-            self._allow(self.session, self.purge_button, "purge", False,
-                        "No retention period is set: set one in Settings first.")
+            self.allow(self.purge_button, "purge", False,
+                       "No retention period is set: set one in Settings first.")
             return
         self.period_label.setText(
             f"<b>Retention period: {plan.retention_days} days.</b> The searches of cases "
@@ -70,15 +70,14 @@ class RetentionDialog(AdminDialog):
         fill_table(self.table, rows)
         if plan.searches:
             self.plan_label.setText(
-                f"Due now: {len(plan.searches)} search{'es' if len(plan.searches) != 1 else ''}"
-                f" and {len(plan.decisions)} decision{'s' if len(plan.decisions) != 1 else ''}"
-                f" in case{'s' if len(plan.cases) != 1 else ''} {', '.join(plan.cases)}.")
+                f"Due now: {self._purged(plan)} in {noun(len(plan.cases), 'case')} "
+                f"{', '.join(plan.cases)}.")
         else:
             self.plan_label.setText("Nothing is due: no search is older than the period "
                                     "(or every old one belongs to a case with a confirmed "
                                     "lead or a lead waiting for its second review).")
-        self._allow(self.session, self.purge_button, "purge", bool(plan.searches),
-                    "Nothing is due for purging.")
+        self.allow(self.purge_button, "purge", bool(plan.searches),
+                   "Nothing is due for purging.")
 
     # -- actions -------------------------------------------------------------------------------
 
@@ -87,11 +86,16 @@ class RetentionDialog(AdminDialog):
         done = self.act(lambda: cases.purge(self.session))
         self.refresh()
         self.show_status(
-            f"Purged {len(done.searches)} search{'es' if len(done.searches) != 1 else ''} and "
-            f"{len(done.decisions)} decision{'s' if len(done.decisions) != 1 else ''}"
-            + (f" of case{'s' if len(done.cases) != 1 else ''} {', '.join(done.cases)}"
+            f"Purged {self._purged(done)}"
+            + (f" of {noun(len(done.cases), 'case')} {', '.join(done.cases)}"
                if done.cases else "") + ". The purge is recorded in the audit log.")
         return done
+
+    @staticmethod
+    def _purged(plan: cases.PurgePlan) -> str:
+        """'3 searches and 1 decision'"""
+        return (f"{plural(len(plan.searches), 'search', 'searches')} and "
+                f"{plural(len(plan.decisions), 'decision')}")
 
     def _purge_clicked(self) -> None:
         plan = self.plan

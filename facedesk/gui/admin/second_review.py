@@ -27,7 +27,7 @@ from facedesk.domain import imaging
 from facedesk.errors import FaceDeskError, ImageError, LeadError
 from facedesk.gui.admin.base import AdminDialog, banner, quietly, user_names
 from facedesk.gui.compare_view import CompareView
-from facedesk.gui.formatting import when
+from facedesk.gui.formatting import plural, when
 from facedesk.gui.images import face_pixmap, image_label, outlined_pixmap
 from facedesk.gui.sizing import fit_to_screen
 from facedesk.gui.tables import fill_table, make_table, select_key, selected_key
@@ -198,7 +198,7 @@ class SecondReviewDialog(AdminDialog):
         n = len(pending)
         self.queue_label.setText(
             "No possible lead waits for a second review." if n == 0 else
-            f"{n} possible lead{'s' if n != 1 else ''} wait{'s' if n == 1 else ''} for a "
+            f"{plural(n, 'possible lead')} wait{'s' if n == 1 else ''} for a "
             "second review (oldest first).")
         if self.current is not None:
             with QSignalBlocker(self.queue):
@@ -363,7 +363,7 @@ class SecondReviewDialog(AdminDialog):
             why = "Write your rationale first."
         else:
             why = ""
-        self._allow(self.session, self.submit_button, "review_lead", not why, why)
+        self.allow(self.submit_button, "review_lead", not why, why)
 
     # -- action --------------------------------------------------------------------------------
 

@@ -133,7 +133,7 @@ class SettingsDialog(AdminDialog):
             w.setToolTip("" if self._may else not_permitted(self.session, "change_settings"))
         self.retention.setEnabled(self._may and not self.keep.isChecked())
         self.lockout_minutes.setEnabled(self._may and not self.lock_until_unlocked.isChecked())
-        self._allow(self.session, self.save_button, "change_settings")
+        self.allow(self.save_button, "change_settings")
 
     def values(self) -> dict[str, Any]:
         """The settings as the form shows them."""

@@ -140,7 +140,7 @@ class UsersDialog(AdminDialog):
     def _selection_changed(self) -> None:
         u = self.selected_user()
         may = self.session.may("manage_users")
-        self._allow(self.session, self.add_button, "manage_users")
+        self.allow(self.add_button, "manage_users")
         for w in (self.id_edit, self.name_edit, self.role_combo, self.password_edit,
                   self.password_again_edit, self.os_edit):
             w.setEnabled(may)
@@ -153,10 +153,10 @@ class UsersDialog(AdminDialog):
         why = "Select a user in the list first."
         for b in (self.change_role_button, self.active_button, self.password_button,
                   self.map_os_button):
-            self._allow(self.session, b, "manage_users", u is not None, why)
+            self.allow(b, "manage_users", u is not None, why)
         failed = u is not None and accounts.failure_state(self.gallery, u.id).failures > 0
-        self._allow(self.session, self.unlock_button, "manage_users", failed,
-                    why if u is None else "This user has no failed sign-ins to lift.")
+        self.allow(self.unlock_button, "manage_users", failed,
+                   why if u is None else "This user has no failed sign-ins to lift.")
         if u is not None:
             self.change_role_combo.setCurrentIndex(self.change_role_combo.findData(u.role))
             self.active_button.setText("Deactivate" if u.active else "Activate")
