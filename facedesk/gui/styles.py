@@ -10,3 +10,5 @@ ERROR_STYLE = f"color: {ERROR_COLOUR};"
 BOLD_ERROR_STYLE = f"QLabel {{ color: {ERROR_COLOUR}; font-weight: bold; }}"
 OK_STYLE = "color: #1e7e34;"
 HINT_STYLE = "color: #6c757d;"
+#: a quiet note in place of a plot or beside a figure
+NOTE_STYLE = "color: palette(placeholder-text);"

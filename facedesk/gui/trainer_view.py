@@ -56,10 +56,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-# isort: split
-# matplotlib's Qt backend takes the binding that is already imported: PySide6, just above
-from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-
 from facedesk.app import accounts, lab
 from facedesk.app.accounts import Session
 from facedesk.app.experiment import (
@@ -81,7 +77,9 @@ from facedesk.domain.formatting import percent_number as pct
 from facedesk.domain.progress import CancelToken
 from facedesk.engine.spec import EngineSpec
 from facedesk.errors import FaceDeskError, NotPermitted
+from facedesk.gui.figures import FigurePane
 from facedesk.gui.images import face_pixmap
+from facedesk.gui.lab_wording import group_cells, headline, per_probe, ratio_words
 from facedesk.gui.sizing import fit_to_screen
 from facedesk.gui.styles import ERROR_STYLE
 from facedesk.gui.tables import read_only_table
@@ -101,144 +99,12 @@ CROP_PX = 120
 #: the closest false candidates: pairs per row
 WORST_COLUMNS = 2
 
-NOTE_STYLE = "color: palette(placeholder-text);"
 
 # worker threads still finishing after their view went away (a QThread must outlive its run)
 _live_workers: set[GeneratorWorker] = set()
 
 
-# -- wording ----------------------------------------------------------------------------------
-
-
-def rate_words(r: Rate) -> str:
-    """ "86 %, 95 % interval 82–89 %" """
-    lo, hi = r.interval
-    if r.n == 0:
-        return "no probes"
-    return f"{pct(r.value)} %, 95 % interval {pct(lo)}–{pct(hi)} %"
-
-
-def per_probe(x: float) -> str:
-    if not math.isfinite(x):
-        return "–"
-    if x == 0:
-        return "0"
-    return f"{x:.1f}" if x >= 1 else f"{x:.2g}"
-
-
-def headline(r: ExperimentResult, t: float) -> str:
-    """The experiment at one threshold, in one sentence (rich text)."""
-    f = r.fpir(t)
-    who = "outside probes (own person left out)" if isinstance(r, OutsideResult) else \
-        "probes"
-    whose = "" if isinstance(r, OutsideResult) else " of persons <b>NOT</b> in this gallery"
-    return (f"At distance ≤ <b>{lab.fmt_t(t)}</b>, <b>{f.k:,} of {f.n:,}</b> {who} "
-            f"(<b>{rate_words(f)}</b>){whose} got at least one "
-            f"false candidate; <b>{per_probe(r.mean_candidates(t))}</b> false candidates per "
-            "probe on average.")
-
-
-def group_cells(row: dict[str, Any]) -> list[str]:
-    """Cells of the group table for one row of `ExperimentResult.by_group`."""
-    f: Rate = row["fpir"]
-    lo, hi = f.interval
-    return [row["group"], f"{row['probes']:,}", f"{pct(f.value)} % ({f.k:,} of {f.n:,})",
-            f"{pct(lo)}–{pct(hi)} %", f"{row['mean_candidates']:.2f}"]
-
-
-def ratio_words(ratio: dict[str, Any] | None, rates: dict[str, Rate], t: float,
-                what: str = "false candidates") -> str:
-    if ratio is None:
-        return (f"At distance ≤ {lab.fmt_t(t)} no group has {what}: nothing to compare."
-                if len(rates) > 1 else "")
-    worst, best = ratio["worst"], ratio["best"]
-    factor = "no case at all in the best group" if ratio["ratio"] is None \
-        else f"{ratio['ratio']:.2f} times as often"
-    overlap = rates[worst].interval[0] <= rates[best].interval[1]
-    chance = ("Their 95 % intervals overlap: the difference may be chance." if overlap
-              else "Their 95 % intervals do not overlap.")
-    return (f"Worst / best group at distance ≤ {lab.fmt_t(t)}: {worst} "
-            f"({pct(rates[worst].value)} %) against {best} ({pct(rates[best].value)} %): "
-            f"{factor}. {chance}")
-
-
 # -- widgets ----------------------------------------------------------------------------------
-
-
-class FigurePane(QWidget):
-    """A matplotlib figure on a Qt canvas; `set_figure` puts a new one in its place, or
-    `set_message` a sentence instead of an empty plot."""
-
-    def __init__(self, name: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName(name)
-        self.figure: Figure | None = None
-        self.canvas: FigureCanvasQTAgg | None = None
-        self._layout = QVBoxLayout(self)
-        self._layout.setContentsMargins(0, 0, 0, 0)
-        self.message = QLabel()
-        self.message.setObjectName(f"{name}Message")
-        self.message.setWordWrap(True)
-        self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.message.setStyleSheet(NOTE_STYLE)
-        self._layout.addWidget(self.message)
-        self.setMinimumSize(320, 260)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-
-    def set_figure(self, fig: Figure, dark: bool = False) -> None:
-        if dark:
-            theme_dark(fig)
-        canvas = FigureCanvasQTAgg(fig)
-        canvas.setMinimumSize(240, 200)
-        canvas.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self._drop_canvas()
-        self.message.hide()
-        self._layout.addWidget(canvas)
-        self.canvas, self.figure = canvas, fig
-
-    def set_message(self, text: str) -> None:
-        self._drop_canvas()
-        self.message.setText(text)
-        self.message.show()
-
-    def _drop_canvas(self) -> None:
-        if self.canvas is not None:
-            self._layout.removeWidget(self.canvas)
-            self.canvas.hide()
-            self.canvas.deleteLater()
-        self.canvas, self.figure = None, None
-
-
-#: the dark palette's window, text and grid colours (main_window.dark_palette)
-DARK_FACE, DARK_TEXT, DARK_GRID = "#2d2d30", "#dcdcdc", "#5a5a5e"
-
-
-def theme_dark(fig: Figure) -> None:
-    """Recolour a figure drawn for a light page for the dark palette: background, axes,
-    ticks, labels, titles and legends (the data colours stay)."""
-    fig.set_facecolor(DARK_FACE)
-    for text in fig.texts:
-        text.set_color(DARK_TEXT)
-    if fig._suptitle is not None:
-        fig._suptitle.set_color(DARK_TEXT)
-    for ax in fig.axes:
-        ax.set_facecolor(DARK_FACE)
-        for spine in ax.spines.values():
-            spine.set_color(DARK_GRID)
-        ax.tick_params(colors=DARK_TEXT, which="both")
-        for label in (ax.xaxis.label, ax.yaxis.label, ax.title):
-            label.set_color(DARK_TEXT)
-        for line in ax.get_xgridlines() + ax.get_ygridlines():
-            line.set_color(DARK_GRID)
-        for text in ax.texts:
-            if text.get_color() in ("black", "#000000", "k", (0, 0, 0, 1)):
-                text.set_color(DARK_TEXT)
-        legend = ax.get_legend()
-        if legend is not None:
-            legend.get_frame().set_facecolor(DARK_FACE)
-            legend.get_frame().set_edgecolor(DARK_GRID)
-            for text in legend.get_texts():
-                text.set_color(DARK_TEXT)
 
 
 def _table(name: str, headers: Sequence[str]) -> QTableWidget:
