@@ -130,7 +130,7 @@ def child(db: str) -> int:
         report["at_usable"] = proc_status()
         print(MARK + json.dumps(report), flush=True)
         if os.environ.get("FACEDESK_BENCH_INDEX") == "1":
-            from facedesk.app.search import SearchIndex
+            from facedesk.domain.search_index import SearchIndex
             from facedesk.store import Gallery
 
             t0 = time.perf_counter()
@@ -281,7 +281,7 @@ def before_loader(g: Any) -> Any:
 
 
 def index_loading(db: Path, skip_before: bool) -> None:
-    from facedesk.app.search import SearchIndex
+    from facedesk.domain.search_index import SearchIndex
     from facedesk.store import Gallery
     from facedesk.store.gallery import encoding_cache_path
 

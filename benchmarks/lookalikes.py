@@ -57,8 +57,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
-from facedesk.app.search import SearchIndex
 from facedesk.domain import lookalikes, rates
+from facedesk.domain.search_index import SearchIndex
 from facedesk.store import Gallery
 from facedesk.store.gallery import EncodingMatrix
 

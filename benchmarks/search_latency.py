@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from facedesk.app.search import SearchIndex
+from facedesk.domain.search_index import SearchIndex
 from facedesk.store import Gallery
 
 

@@ -25,7 +25,7 @@ the threads one library leaves spinning after a call would slow the other's next
   closest face, distances in float64), with numpy's OpenBLAS at each thread count of
   --threads (changed in-process through OpenBLAS's C API, as threadpoolctl does). From
   200k faces the index scans a projection of the encodings to 80 dimensions
-  (facedesk.app.search.Projection); then also FaceDesk without it, and the bare
+  (facedesk.domain.search_index.Projection); then also FaceDesk without it, and the bare
   matrix-vector product over the projection. Always: the bare product over the n x 128
   float32 matrix, the floor of a plain exact scan (what FAISS's flat index does too);
 - before: the previous `nearest` (per-person minimum over every face with
@@ -67,7 +67,7 @@ import numpy as np
 import synthetic
 from numpy.typing import NDArray
 
-from facedesk.app.search import SearchIndex
+from facedesk.domain.search_index import SearchIndex
 from facedesk.store import EncodingMatrix, Gallery
 
 TARGET_MS_1M = 60.0

@@ -26,7 +26,7 @@ Three phases, all with seeded random kill moments:
    events) does not change, it passes integrity_check, the search is stored and logged
    whole or not at all, and the next search returns the same candidates as before.
 3. decisions: a process that records decisions in a tight loop through
-   `Gallery.add_decision` (what the review screen's "Record" does), printing an
+   the store's `insert_decision` (one write transaction, as "Record" makes), printing an
    acknowledgement after each one returns, killed at random moments: every stored
    decision row is complete and equal to what was sent, in order, without gaps, and the
    count equals the decisions acknowledged before the kill (or one more: committed, but
@@ -588,9 +588,10 @@ def decision_row(seq: int, face_id: int, engine_id: str) -> dict[str, Any]:
 
 def write_decisions(db: Path, start: int) -> None:
     """The process that gets killed: records decisions in a loop, one transaction each
-    (Gallery.add_decision, as the review screen does), and acknowledges each on stdout
-    once add_decision has returned."""
+    (the store's insert_decision), and acknowledges each on stdout once the write has
+    committed."""
     from facedesk.store import Gallery
+    from facedesk.store.decisions import NewDecision, insert_decision
 
     with Gallery.open(db) as g:
         face_id, engine_id = g.conn.execute(
@@ -598,7 +599,8 @@ def write_decisions(db: Path, start: int) -> None:
         print("ready", flush=True)
         seq = start
         while True:
-            g.add_decision(decision_row(seq, face_id, engine_id))
+            with g.write() as conn:
+                insert_decision(conn, NewDecision.of(decision_row(seq, face_id, engine_id)))
             sys.stdout.write(f"ack {seq}\n")
             sys.stdout.flush()
             seq += 1

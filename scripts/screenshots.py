@@ -285,7 +285,7 @@ def main() -> int:
         settle(app)
         lead = window.review.decided.get(lead_rank)
         assert lead is not None, window.decision.hint.text()
-        print(f"lead {lead['id']}: {lead['status']}", flush=True)
+        print(f"lead {lead.id}: {lead.status}", flush=True)
         settle(app, 0.5)
         shoot(window, args.out, "decision-recorded.png")
         # the other candidates are someone else
@@ -350,13 +350,13 @@ def main() -> int:
         review = window.second_review()
         assert isinstance(review, SecondReviewDialog)
         review.resize(*LAPTOP)
-        review.select_decision(int(lead["id"]))
+        review.select_decision(lead.id)
         review.verdict_confirm.setChecked(True)
         review.rationale_edit.setPlainText(REVIEW_RATIONALE)
         settle(app, 0.5)
         shoot(review, args.out, "second-review.png")
         review.submit()
-        print(f"second review by {name}: {cases.decision(gallery, int(lead['id']))['status']}",
+        print(f"second review by {name}: {cases.get_decision(gallery, lead.id).status}",
               flush=True)
         review.close()
 
@@ -366,7 +366,7 @@ def main() -> int:
         overview = window.case_overview()
         assert isinstance(overview, CaseOverviewDialog)
         overview.resize(LAPTOP[0], 600)
-        overview.select_decision(int(lead["id"]))
+        overview.select_decision(lead.id)
         settle(app, 0.5)
         shoot(overview, args.out, "case-overview.png")
         overview.close()

@@ -96,8 +96,7 @@ class World:
         with contextlib.ExitStack() as stack:
             if created_at is not None:
                 stack.enter_context(mock.patch.object(cases, "now_iso", lambda: created_at))
-            return cases.record_search(session, case, probe, face, res,
-                                       self.probe_path.read_bytes())
+            return cases.record_search(session, case, probe, face, res)
 
 
 def world_copy(template: Path, tmp: Path) -> Iterator[World]:

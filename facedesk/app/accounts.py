@@ -26,10 +26,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
-import json
 import os
 import secrets
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +41,7 @@ from facedesk.app import audit
 from facedesk.domain import private
 from facedesk.errors import AccountError, GalleryReadOnly, NotPermitted
 from facedesk.store import Gallery
+from facedesk.store import users as store
 from facedesk.store.gallery import now_iso
 
 ROLES: dict[str, str] = {
@@ -156,11 +157,9 @@ SETTING_NAMES = ("two_person_rule", "blind_second_review", "retention_days", "th
 
 def settings(gallery: Gallery) -> Settings:
     s = Settings()
-    rows = gallery.conn.execute("SELECT key, value FROM meta WHERE key LIKE 'setting:%'")
-    for key, value in rows:
-        name = key.split(":", 1)[1]
+    for name, value in store.stored_settings(gallery).items():
         if name in SETTING_NAMES:
-            setattr(s, name, json.loads(value))
+            setattr(s, name, value)
     return s
 
 
@@ -291,25 +290,22 @@ class User:
         return f"{self.display_name} ({self.id}, {self.role_label})"
 
 
-def _user(row: Any) -> User:
-    return User(row[0], row[1], row[2], row[3], bool(row[4]), row[5] is not None)
-
-
-_USER_SQL = "SELECT id, display_name, role, os_account, active, password_hash FROM users"
+def _user(row: store.UserRecord) -> User:
+    return User(row.id, row.display_name, row.role, row.os_account, row.active,
+                row.password_hash is not None)
 
 
 def users(gallery: Gallery, *, active_only: bool = False) -> list[User]:
-    sql = _USER_SQL + (" WHERE active = 1" if active_only else "") + " ORDER BY id"
-    return [_user(r) for r in gallery.conn.execute(sql)]
+    return [_user(r) for r in store.all_users(gallery, active_only=active_only)]
 
 
 def user(gallery: Gallery, user_id: str) -> User | None:
-    row = gallery.conn.execute(_USER_SQL + " WHERE id = ?", (user_id,)).fetchone()
+    row = store.get_user(gallery, user_id)
     return None if row is None else _user(row)
 
 
 def has_users(gallery: Gallery) -> bool:
-    return gallery.conn.execute("SELECT 1 FROM users LIMIT 1").fetchone() is not None
+    return store.has_users(gallery)
 
 
 def os_account() -> str:
@@ -406,24 +402,21 @@ def _insert_user(gallery: Gallery, by: str | None, user_id: str, display_name: s
                            "(or both)")
     pw_hash = _hash_password(password, uid, name)
     os_name = os_name.strip() if os_name else None
+    record = store.UserRecord(uid, name, role, os_name, True, pw_hash)
     with gallery.write() as conn:
-        if first and conn.execute("SELECT 1 FROM users LIMIT 1").fetchone():
+        if first and store.has_users(conn):
             raise AccountError("this gallery already has users: an administrator adds more")
-        if conn.execute("SELECT 1 FROM users WHERE id = ?", (uid,)).fetchone():
+        if store.get_user(conn, uid) is not None:
             raise AccountError(f"there is already a user {uid!r}")
-        if os_name and conn.execute("SELECT id FROM users WHERE os_account = ?",
-                                    (os_name,)).fetchone():
+        if os_name and store.os_account_owner(conn, os_name) is not None:
             raise AccountError(f"the OS account {os_name!r} is already mapped to another user")
-        conn.execute(
-            "INSERT INTO users(id, display_name, role, password_hash, os_account, active, "
-            "created_at) VALUES (?, ?, ?, ?, ?, 1, ?)",
-            (uid, name, role, pw_hash, os_name, now_iso()))
+        store.insert_user(conn, record, now_iso())
         audit.append(conn, gallery.gallery_id, "user_added",
                      {"user": uid, "display_name": name, "role": role,
                       "os_account": os_name, "password": pw_hash is not None,
                       "first_administrator": first},
                      user_id=by if by else uid, records={"users": [uid]})
-    return User(uid, name, role, os_name, True, pw_hash is not None)
+    return _user(record)
 
 
 # --- sessions ---------------------------------------------------------------------------------
@@ -442,6 +435,14 @@ class Session:
     @property
     def user_id(self) -> str:
         return self.user.id
+
+    def on(self, gallery: Gallery) -> Session:
+        """This signed-in user on another connection to the same gallery file, e.g. the GUI
+        thread's after the sign-in ran in a worker thread (an SQLite connection serves
+        only the thread that opened it; so the file is compared, not the connection)."""
+        if gallery.path.resolve() != self.gallery.path.resolve():
+            raise AccountError(f"{gallery.path} is not the gallery {self.user_id} signed in to")
+        return Session(gallery, self.user, self.read_only)
 
     def settings(self) -> Settings:
         return settings(self.gallery)
@@ -513,22 +514,19 @@ class Session:
         with self.gallery.write() as conn:
             demoted = changes.get("role", target.role) != "administrator" or \
                 changes.get("active", 1) == 0
-            if target.role == "administrator" and target.active and demoted:
-                n = conn.execute("SELECT count(*) FROM users WHERE role = 'administrator' "
-                                 "AND active = 1").fetchone()[0]
-                if n <= 1:
-                    raise AccountError("this is the only active administrator: add another "
-                                       "administrator first")
+            if target.role == "administrator" and target.active and demoted and \
+                    store.active_administrators(conn) <= 1:
+                raise AccountError("this is the only active administrator: add another "
+                                   "administrator first")
             if changes.get("os_account"):
-                other = conn.execute("SELECT id FROM users WHERE os_account = ? AND id != ?",
-                                     (changes["os_account"], user_id)).fetchone()
+                other = store.os_account_owner(conn, changes["os_account"],
+                                               other_than=user_id)
                 if other:
                     raise AccountError(f"the OS account {changes['os_account']!r} is already "
-                                       f"mapped to {other[0]}")
-            sets = ", ".join(f"{k} = ?" for k in changes)
-            conn.execute(f"UPDATE users SET {sets} WHERE id = ?", (*changes.values(), user_id))
-            after = conn.execute(_USER_SQL + " WHERE id = ?", (user_id,)).fetchone()
-            if after[5] is None and after[3] is None:
+                                       f"mapped to {other}")
+            after = store.update_user(conn, user_id, changes)
+            assert after is not None
+            if after.password_hash is None and after.os_account is None:
                 raise AccountError("a user needs a password or a mapped OS account")
             audit.append(conn, self.gallery.gallery_id, "user_changed",
                          {"user": user_id, "from": before, "changes": logged},
@@ -553,7 +551,7 @@ class Session:
         if not state.failures:
             raise AccountError(f"{user_id} has no failed sign-ins to lift")
         with self.gallery.write() as conn:
-            conn.execute("DELETE FROM sign_in_failures WHERE user_id = ?", (user_id,))
+            store.clear_failures(conn, user_id)
             audit.append(conn, self.gallery.gallery_id, "user_unlocked",
                          {"user": user_id, "failures": state.failures},
                          user_id=self.user_id)
@@ -566,14 +564,29 @@ class Session:
         if before == value:
             return self.settings()
         with self.gallery.write() as conn:
-            conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
-                         (f"setting:{name}", json.dumps(value)))
+            store.write_setting(conn, name, value)
             audit.append(conn, self.gallery.gallery_id, "setting_changed",
                          {"setting": name, "from": before, "to": value}, user_id=self.user_id,
-                         records={"meta": [f"setting:{name}"]})
+                         records={"meta": [store.setting_key(name)]})
         if name == "file_group":
             private.share(self.gallery.path, value)
         return self.settings()
+
+
+def require_user(gallery: Gallery, user_id: str | None, action: str) -> None:
+    """Check that `user_id` may do `action` in this gallery now, for use cases that run
+    where a Session cannot go (a worker thread or process with its own connection, e.g.
+    an import): None is allowed only while the gallery has no users yet (its first
+    administrator is not made), as for a new gallery filled before anyone signs in."""
+    if user_id is None:
+        if has_users(gallery):
+            raise NotPermitted(f"nobody is signed in: sign in as a user who may "
+                               f"{ACTION_WORDS[action]} (this gallery has users)")
+        return
+    current = user(gallery, user_id)
+    if current is None:
+        raise NotPermitted(f"there is no user {user_id!r} in this gallery: sign in again")
+    Session(gallery, current).require(action)
 
 
 def create_first_administrator(gallery: Gallery, user_id: str, display_name: str, *,
@@ -600,20 +613,24 @@ def _signed_in(gallery: Gallery, u: User, how: str) -> Session:
 # --- password sign-in: one answer, back-off and lockout ------------------------------------
 
 _DUMMY: dict[int, str] = {}
+_DUMMY_LOCK = threading.Lock()
 
 
 def _dummy_hash() -> str:
     """A hash of a random password with the current hasher's parameters: refusals that
     have no hash to check (unknown user, locked, ...) verify against it, so that every
-    answer costs the same time and timing tells nothing either."""
+    answer costs the same time and timing tells nothing either. Safe in any thread."""
     key = id(_HASHER)
-    if key not in _DUMMY:
-        _DUMMY.clear()
-        _DUMMY[key] = _HASHER.hash(secrets.token_hex(16))
-    return _DUMMY[key]
+    with _DUMMY_LOCK:
+        if key not in _DUMMY:
+            _DUMMY.clear()
+            _DUMMY[key] = _HASHER.hash(secrets.token_hex(16))
+        return _DUMMY[key]
 
 
 def _verify(pw_hash: str, password: str) -> bool:
+    """The Argon2 check: plain CPU work with no shared state, safe in any thread (the GUI
+    runs sign-ins off its thread; a Session made there moves over with `Session.on`)."""
     try:
         return bool(_HASHER.verify(pw_hash, password))
     except (VerifyMismatchError, VerificationError, InvalidHashError):
@@ -654,9 +671,8 @@ BACKOFF_CAP_S = 300.0
 
 
 def failure_state(gallery: Gallery, user_id: str) -> FailureState:
-    row = gallery.conn.execute("SELECT failures, last_failure FROM sign_in_failures "
-                               "WHERE user_id = ?", (user_id,)).fetchone()
-    return FailureState() if row is None else FailureState(int(row[0]), float(row[1]))
+    row = store.failures_of(gallery, user_id)
+    return FailureState() if row is None else FailureState(row.failures, row.last_failure)
 
 
 def locked_users(gallery: Gallery, now: float | None = None) -> dict[str, FailureState]:
@@ -664,26 +680,24 @@ def locked_users(gallery: Gallery, now: float | None = None) -> dict[str, Failur
     s = settings(gallery)
     now = time.time() if now is None else now
     out = {}
-    for uid, n, last in gallery.conn.execute(
-            "SELECT user_id, failures, last_failure FROM sign_in_failures"):
-        st = FailureState(int(n), float(last))
+    for row in store.all_failures(gallery):
+        st = FailureState(row.failures, row.last_failure)
         blocked = st.blocked(s, now)
         if blocked is not None and blocked[0] == "locked":
-            out[str(uid)] = st
+            out[row.user_id] = st
     return out
 
 
 def _name_key(gallery: Gallery) -> bytes | None:
     """The gallery's secret for hashing refused names (made on first use)."""
-    key = gallery.meta("sign_in_name_key")
+    key = store.name_key(gallery)
     if key is None:
         try:
             with gallery.write() as conn:
-                conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)",
-                             ("sign_in_name_key", secrets.token_hex(32)))
+                store.add_name_key(conn, secrets.token_hex(32))
         except GalleryReadOnly:
             return None
-        key = gallery.meta("sign_in_name_key")
+        key = store.name_key(gallery)
     return None if key is None else bytes.fromhex(key)
 
 
@@ -716,10 +730,9 @@ def sign_in(gallery: Gallery, user_id: str, password: str, *,
     t = time.time() if now is None else now
     name = user_id.strip()
     s = settings(gallery)
-    row = gallery.conn.execute(_USER_SQL + " WHERE id = ?", (name,)).fetchone() \
-        if name else None
+    row = store.get_user(gallery, name) if name else None
     u = None if row is None else _user(row)
-    pw_hash: str | None = None if row is None else row[5]
+    pw_hash: str | None = None if row is None else row.password_hash
     state = FailureState() if u is None else failure_state(gallery, u.id).effective(s, t)
     why: str | None = None
     blocked = None
@@ -747,11 +760,7 @@ def sign_in(gallery: Gallery, user_id: str, password: str, *,
         locked = failures >= s.lockout_after
         try:
             with gallery.write() as conn:
-                conn.execute(
-                    "INSERT INTO sign_in_failures(user_id, failures, last_failure) "
-                    "VALUES (?, ?, ?) ON CONFLICT(user_id) DO UPDATE SET "
-                    "failures = excluded.failures, last_failure = excluded.last_failure",
-                    (u.id, failures, t))
+                store.set_failures(conn, u.id, failures, t)
                 audit.append(conn, gallery.gallery_id, "sign_in_failed",
                              {"user": u.id, "why": "wrong password", "failures": failures,
                               "locked": locked})
@@ -762,10 +771,9 @@ def sign_in(gallery: Gallery, user_id: str, password: str, *,
     if state.failures or _HASHER.check_needs_rehash(pw_hash):
         try:
             with gallery.write() as conn:
-                conn.execute("DELETE FROM sign_in_failures WHERE user_id = ?", (u.id,))
+                store.clear_failures(conn, u.id)
                 if _HASHER.check_needs_rehash(pw_hash):
-                    conn.execute("UPDATE users SET password_hash = ? WHERE id = ?",
-                                 (_HASHER.hash(password), u.id))
+                    store.update_user(conn, u.id, {"password_hash": _HASHER.hash(password)})
                     audit.append(conn, gallery.gallery_id, "user_changed",
                                  {"user": u.id, "from": {},
                                   "changes": {"password": "rehashed"}},
@@ -780,8 +788,7 @@ def os_user(gallery: Gallery, account: str | None = None) -> User | None:
     name = os_account() if account is None else account
     if not name:
         return None
-    row = gallery.conn.execute(_USER_SQL + " WHERE os_account = ? AND active = 1",
-                               (name,)).fetchone()
+    row = store.active_user_of_os_account(gallery, name)
     return None if row is None else _user(row)
 
 

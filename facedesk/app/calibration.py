@@ -1,23 +1,33 @@
 """Calibrations kept in a gallery: measure one on a labelled gallery, store it with its
 provenance, choose the one in use (an administrator's setting, logged). What a
-calibration is and how it is measured lives in facedesk.domain.rates."""
+calibration is and how it is measured lives in facedesk.domain.rates; the rows in
+facedesk.store.calibrations.
+
+Measuring is a generator of `CalibrationProgress` events checking a CancelToken
+(`measuring`, and the whole job `calibrate`: measure, store, put in use), shared by the
+CLI's `calibrate` and the GUI's calibration dialog."""
 
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import replace
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
 from facedesk.app import accounts, audit
 from facedesk.app.accounts import Session
+from facedesk.domain.progress import CancelToken
 from facedesk.domain.rates import (
     Calibration,
-    measure,
+    measure_steps,
     reference,
 )
 from facedesk.errors import EvaluationError, NotPermitted
 from facedesk.store import Gallery
+from facedesk.store import calibrations as rows
+from facedesk.store.calibrations import StoredCalibration
 from facedesk.store.gallery import now_iso
 
 OUTSIDE_PROBES = "outside_probes"
@@ -27,8 +37,33 @@ MIN_REPEAT_PERSONS = 20
 MIN_IMPOSTOR_PAIRS = 10_000
 
 
+@dataclass(frozen=True)
+class CalibrationProgress:
+    phase: str  # "loading" | "measuring" | "stored" | "finished"
+    done: int  # blocks of pairs measured
+    total: int
+    #: finished: the calibration measured (None when cancelled)
+    calibration: Calibration | None = None
+    #: `calibrate`, from "stored" on: the id it was stored under
+    calibration_id: int | None = None
+    status: str = "running"  # finished: completed | cancelled
+
+
 def measure_gallery(gallery: Gallery, *, label: str | None = None) -> Calibration:
-    """Measure a calibration on every pair of a labelled gallery's faces."""
+    """Measure a calibration on every pair of a labelled gallery's faces (all at once; see
+    `measuring` for progress and cancelling)."""
+    *_, last = measuring(gallery, label=label)
+    assert last.calibration is not None
+    return last.calibration
+
+
+def measuring(gallery: Gallery, *, label: str | None = None,
+              cancel: CancelToken | None = None) -> Iterator[CalibrationProgress]:
+    """Measure a calibration on every pair of a labelled gallery's faces, yielding progress
+    (one event per block of pairs); the last event (phase "finished") carries it, or None
+    when `cancel` stopped it."""
+    cancel = cancel or CancelToken()
+    yield CalibrationProgress("loading", 0, 0)
     enc = gallery.load_encodings()
     if len(enc.engine_ids) != 1:
         raise EvaluationError(f"{gallery.path}: a calibration needs faces of exactly one "
@@ -44,7 +79,7 @@ def measure_gallery(gallery: Gallery, *, label: str | None = None) -> Calibratio
             f"persons (needs {MIN_IMPOSTOR_PAIRS:,}); FaceDesk keeps using the reference "
             "calibration")
     name = label or gallery.path.name
-    return measure(
+    steps = measure_steps(
         enc.matrix, enc.person_pks, engine_identity=gallery.engine_identity(eid) or {},
         source=f"{name}: {len(enc.face_ids):,} faces of {len(pks):,} persons "
                f"({repeat:,} with repeat photos), all pairs",
@@ -52,6 +87,58 @@ def measure_gallery(gallery: Gallery, *, label: str | None = None) -> Calibratio
                     "gallery_version": enc.version, "faces": len(enc.face_ids),
                     "persons": len(pks), "persons_with_repeats": repeat,
                     "measured_at": now_iso()})
+    done = total = 0
+    while True:
+        if cancel.cancelled:
+            yield CalibrationProgress("finished", done, total, status="cancelled")
+            return
+        try:
+            done, total = next(steps)
+        except StopIteration as stop:
+            yield CalibrationProgress("finished", done, total, calibration=stop.value,
+                                      status="completed")
+            return
+        yield CalibrationProgress("measuring", done, total)
+
+
+def calibrate(gallery: Gallery, *, reference_path: Path | None = None, use: bool = True,
+              session: Session | None = None, cancel: CancelToken | None = None
+              ) -> Iterator[CalibrationProgress]:
+    """The calibration job: measure on the gallery's own faces (kind 'gallery') or on the
+    labelled gallery at `reference_path` (kind 'reference'), store it and, when `use`, put
+    it in use (an administrator's setting once the gallery has users: checked before
+    measuring). The last event (phase "finished") carries the calibration and the id it
+    was stored under; both None when `cancel` stopped it (nothing is stored then)."""
+    if use:
+        _may_change(gallery, session)
+    if reference_path is None:
+        events, kind = measuring(gallery, cancel=cancel), "gallery"
+        last = yield from _until_finished(events)
+    else:
+        with Gallery.open(reference_path) as ref:
+            events, kind = measuring(ref, cancel=cancel), "reference"
+            last = yield from _until_finished(events)
+    if last.calibration is None:
+        yield last
+        return
+    cid = store(gallery, last.calibration, kind, use=use, session=session)
+    yield replace(last, phase="stored", calibration_id=cid, status="running")
+    yield replace(last, calibration_id=cid)
+
+
+def _until_finished(events: Iterator[CalibrationProgress]
+                    ) -> Generator[CalibrationProgress, None, CalibrationProgress]:
+    """Pass on the events before "finished"; return that one (for `yield from`)."""
+    for ev in events:
+        if ev.phase == "finished":
+            return ev
+        yield ev
+    raise AssertionError("measuring ended without a finished event")
+
+
+def stored(gallery: Gallery) -> list[StoredCalibration]:
+    """The calibrations stored in the gallery, oldest first, and which one is in use."""
+    return rows.stored(gallery)
 
 
 def store(gallery: Gallery, cal: Calibration, kind: str, *, use: bool = True,
@@ -100,37 +187,31 @@ def _put_in_use(gallery: Gallery, calibration_id: int | None,
                 session: Session | None) -> None:
     _may_change(gallery, session)
     with gallery.write() as conn:
-        row = conn.execute("SELECT value FROM meta WHERE key = 'calibration_id'").fetchone()
-        before = None if row is None else int(row[0])
+        before = rows.in_use_id(conn)
         if calibration_id == before:
             return
-        if calibration_id is None:
-            conn.execute("DELETE FROM meta WHERE key = 'calibration_id'")
-        else:
-            if conn.execute("SELECT 1 FROM calibrations WHERE id = ?",
-                            (calibration_id,)).fetchone() is None:
-                raise EvaluationError(f"there is no calibration {calibration_id} in "
-                                      f"{gallery.path} (facedesk calibrate --list)")
-            conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES "
-                         "('calibration_id', ?)", (str(calibration_id),))
+        if calibration_id is not None and not rows.exists(conn, calibration_id):
+            raise EvaluationError(f"there is no calibration {calibration_id} in "
+                                  f"{gallery.path} (facedesk calibrate --list)")
+        rows.set_in_use(conn, calibration_id)
         audit.append(conn, gallery.gallery_id, "setting_changed",
                      {"setting": "calibration", "from": before, "to": calibration_id},
                      user_id=None if session is None else session.user_id,
-                     records={"meta": ["calibration_id"]})
+                     records={"meta": [rows.IN_USE_KEY]})
 
 
 def in_use(gallery: Gallery) -> Calibration | None:
     """The calibration a search of this gallery reads distances with: the one stored in
     the gallery and put in use, else the reference shipped with FaceDesk; None when it was
     measured with an engine that did not encode this gallery. Its source says which."""
-    cid = gallery.calibration_in_use()
-    data = None if cid is None else gallery.calibration_data(cid)
+    cid = rows.in_use_id(gallery)
+    data = None if cid is None else rows.data(gallery, cid)
     if data is None:
         cal = reference()
         prefix = "reference shipped with FaceDesk"
     else:
         cal = Calibration.from_json(data)
-        kind = next((c["kind"] for c in gallery.calibrations() if c["id"] == cid), "")
+        kind = next((c.kind for c in rows.stored(gallery) if c.id == cid), "")
         prefix = "this gallery's own photos" if kind == "gallery" else \
             "this agency's outside probes" if cal.provenance.get("method") == \
             OUTSIDE_PROBES else "reference"

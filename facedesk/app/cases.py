@@ -14,7 +14,6 @@ hashes, candidate ids, rationales) and its chain still verifies.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -22,15 +21,26 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from facedesk.app import audit
+import numpy as np
+from numpy.typing import NDArray
+
+from facedesk.app import accounts, audit
 from facedesk.app.accounts import Session, settings
-from facedesk.app.search import Probe, SearchResult
+from facedesk.app.search import Probe, Searcher, SearchResult
 from facedesk.domain import lookalikes
 from facedesk.domain.faces import Face
 from facedesk.domain.quality import check as quality_checks
 from facedesk.errors import CaseError, LeadError, NotPermitted
 from facedesk.store import Gallery
+from facedesk.store import cases as case_store
+from facedesk.store import decisions as decision_store
+from facedesk.store import searches as search_store
+from facedesk.store.cases import Case
+from facedesk.store.decisions import Decision, LeadReview
 from facedesk.store.gallery import now_iso
+from facedesk.store.searches import SearchFrame, StoredSearch
+
+__all__ = ["Case", "Decision", "LeadRecord", "LeadReview", "SearchFrame", "StoredSearch"]
 
 #: a reviewer's decision on one candidate
 DECISIONS: dict[str, str] = {
@@ -53,58 +63,31 @@ LEAD_STATUS: dict[str, str] = {
 # --- cases -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Case:
-    id: int
-    number: str
-    purpose: str
-    purpose_detail: str
-    training: bool
-    opened_by: str
-    opened_at: str
-    closed_by: str | None
-    closed_at: str | None
-    closing_note: str | None
-
-    @property
-    def is_open(self) -> bool:
-        return self.closed_at is None
-
-    @property
-    def label(self) -> str:
-        state = "open" if self.is_open else "closed"
-        kind = ", training" if self.training else ""
-        return f"Case {self.number} ({state}{kind}): {self.purpose}"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in (
-            "id", "number", "purpose", "purpose_detail", "training", "opened_by",
-            "opened_at", "closed_by", "closed_at", "closing_note")}
-
-
-_CASE_SQL = ("SELECT id, number, purpose, purpose_detail, training, opened_by, opened_at, "
-             "closed_by, closed_at, closing_note FROM cases")
-
-
-def _case(row: Sequence[Any]) -> Case:
-    return Case(row[0], row[1], row[2], row[3], bool(row[4]), row[5], row[6], row[7], row[8],
-                row[9])
-
-
 def cases(gallery: Gallery, *, open_only: bool = False) -> list[Case]:
-    sql = _CASE_SQL + (" WHERE closed_at IS NULL" if open_only else "") + " ORDER BY id DESC"
-    return [_case(r) for r in gallery.conn.execute(sql)]
+    return case_store.cases(gallery, open_only=open_only)
 
 
 def get_case(gallery: Gallery, case: int | str) -> Case:
     """A case by id (int) or by case number (str)."""
-    if isinstance(case, int):
-        row = gallery.conn.execute(_CASE_SQL + " WHERE id = ?", (case,)).fetchone()
-    else:
-        row = gallery.conn.execute(_CASE_SQL + " WHERE number = ?", (case.strip(),)).fetchone()
-    if row is None:
+    found = case_store.find_case(gallery, case)
+    if found is None:
         raise CaseError(f"there is no case {case}")
-    return _case(row)
+    return found
+
+
+def closed_reason(case: Case) -> str | None:
+    """Why nothing may be added to `case` (None: it is open): the closed-case rule."""
+    if case.is_open:
+        return None
+    return f"case {case.number} is closed: a closed case is read-only"
+
+
+def require_open(case: Case, then: str = "") -> Case:
+    """`case` if it is open, else CaseError (`closed_reason`, then `then` as advice)."""
+    reason = closed_reason(case)
+    if reason is not None:
+        raise CaseError(f"{reason}; {then}" if then else reason)
+    return case
 
 
 def open_case(session: Session, number: str, purpose: str, detail: str = "") -> Case:
@@ -122,13 +105,11 @@ def open_case(session: Session, number: str, purpose: str, detail: str = "") -> 
         raise CaseError("describe the purpose (the purpose is 'Other')")
     gallery = session.gallery
     with gallery.write() as conn:
-        if conn.execute("SELECT 1 FROM cases WHERE number = ?", (number,)).fetchone():
+        case_id = case_store.insert_case(conn, number=number, purpose=purpose, detail=detail,
+                                         training=s.training, opened_by=session.user_id,
+                                         opened_at=now_iso())
+        if case_id is None:
             raise CaseError(f"case {number} already exists: open it from the case list")
-        cur = conn.execute(
-            "INSERT INTO cases(number, purpose, purpose_detail, training, opened_by, opened_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (number, purpose, detail, int(s.training), session.user_id, now_iso()))
-        case_id = int(cur.lastrowid or 0)
         audit.append(conn, gallery.gallery_id, "case_opened",
                      {"number": number, "purpose": purpose, "detail": detail,
                       "training": s.training}, user_id=session.user_id, case_id=case_id,
@@ -174,28 +155,23 @@ def close_case(session: Session, case: Case, note: str = "") -> Case:
     with gallery.write() as conn:
         pending = pending_leads(gallery, case.id)
         if pending:
-            ids = ", ".join(str(d["id"]) for d in pending)
+            ids = ", ".join(str(d.id) for d in pending)
             raise CaseError(f"case {case.number} has {len(pending)} possible lead(s) waiting "
                             f"for a second review (decision {ids}): a supervisor reviews "
                             "them first (facedesk leads review), then the case can be closed")
-        closed = conn.execute(
-            "UPDATE cases SET closed_by = ?, closed_at = ?, closing_note = ? "
-            "WHERE id = ? AND closed_at IS NULL",
-            (session.user_id, now_iso(), note.strip(), case.id)).rowcount
-        if not closed:
+        if not case_store.mark_closed(conn, case.id, closed_by=session.user_id,
+                                      closed_at=now_iso(), note=note.strip()):
             raise CaseError(f"case {case.number} is already closed")
         audit.append(conn, gallery.gallery_id, "case_closed",
                      {"number": case.number, "note": note.strip(),
-                      "pending_leads_left": [d["id"] for d in pending]},
+                      "pending_leads_left": [d.id for d in pending]},
                      user_id=session.user_id, case_id=case.id, records={"cases": [case.id]})
     return get_case(gallery, case.id)
 
 
 def _require_open(gallery: Gallery, case_id: int) -> Case:
-    c = get_case(gallery, case_id)
-    if not c.is_open:
-        raise CaseError(f"case {c.number} is closed: a closed case is read-only")
-    return c
+    """The case as it is now (read under the write lock), if it is open."""
+    return require_open(get_case(gallery, case_id))
 
 
 # --- searches ------------------------------------------------------------------------------
@@ -214,6 +190,14 @@ class CaseSearch:
     result: SearchResult
     audit_seq: int
 
+    @property
+    def lookalikes_at_threshold(self) -> dict[str, float] | None:
+        """The probe-specific look-alikes at the threshold the candidates were shown
+        under (None: a search without the estimate)."""
+        if self.result.lookalikes is None:
+            return None
+        return lookalikes.expected_with_threshold(self.result.lookalikes, self.threshold)
+
 
 def shown_candidates(result: SearchResult, threshold: float, top_k: int) -> SearchResult:
     """The candidates a search shows under the administrator's threshold and top-K."""
@@ -222,13 +206,14 @@ def shown_candidates(result: SearchResult, threshold: float, top_k: int) -> Sear
 
 
 def record_search(session: Session, case: Case, probe: Probe, face: Face,
-                  result: SearchResult, probe_bytes: bytes, *,
+                  result: SearchResult, *,
                   provenance: dict[str, Any] | None = None,
                   frame_pngs: Sequence[bytes] = (),
                   adjustments: Sequence[dict[str, Any]] = ()) -> CaseSearch:
-    """Store and log a search of `case`. The candidates shown are those of `result`
-    within the settings' threshold, at most the settings' top_k or the number the search
-    asked for, whichever is smaller (the top-K recorded). Returns the search with them.
+    """Store and log a search of `case`, with the probe's bytes as analysed
+    (`Probe.data`). The candidates shown are those of `result` within the settings'
+    threshold, at most the settings' top_k or the number the search asked for, whichever
+    is smaller (the top-K recorded). Returns the search with them.
 
     A probe taken from a clip passes its `provenance` (facedesk.domain.clips) and the PNG
     of every frame it lists, in its order; both are stored, and the provenance is also in
@@ -239,6 +224,8 @@ def record_search(session: Session, case: Case, probe: Probe, face: Face,
     gallery = session.gallery
     s = session.settings()
     _require_case_role(session, case)
+    if not probe.data:
+        raise ValueError("a probe to record carries the bytes it was analysed from")
     top_k = min(s.top_k, result.top_k)
     shown = shown_candidates(result, s.threshold, top_k)
     warnings = [c.warning for c in quality_checks(face.quality) if not c.ok]
@@ -257,25 +244,17 @@ def record_search(session: Session, case: Case, probe: Probe, face: Face,
         raise ValueError("a clip search needs the PNG of every frame its provenance lists")
     with gallery.write() as conn:
         _require_open(gallery, case.id)
-        cur = conn.execute(
-            "INSERT INTO searches(case_id, user_id, created_at, probe_sha256, probe_name, "
-            "probe_image, probe_box, quality, engine_id, gallery_version, persons_searched, "
-            "faces_searched, threshold, top_k, calibration_source, candidates, audit_seq, "
-            "lookalikes, provenance) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
-            (case.id, session.user_id, now_iso(), probe.sha256, probe_name, probe_bytes,
-             json.dumps(face.box.as_list()), json.dumps(quality), shown.engine_id,
-             shown.gallery_version, shown.persons_searched, shown.faces_searched,
-             s.threshold, top_k, shown.calibration_source, json.dumps(candidates),
-             None if looks is None else json.dumps(looks),
-             None if provenance is None else json.dumps(provenance)))
-        search_id = int(cur.lastrowid or 0)
-        for pos, (rec, png) in enumerate(zip(frames, frame_pngs, strict=True)):
-            conn.execute(
-                "INSERT INTO search_frames(search_id, position, frame, time_s, png, sha256) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (search_id, pos, int(rec["frame"]), float(rec["time_s"]), png,
-                 hashlib.sha256(png).hexdigest()))
+        search_id = search_store.insert_search(
+            conn, case_id=case.id, user_id=session.user_id, created_at=now_iso(),
+            probe_sha256=probe.sha256, probe_name=probe_name, probe_image=probe.data,
+            probe_box=face.box.as_list(), quality=quality, engine_id=shown.engine_id,
+            gallery_version=shown.gallery_version, persons_searched=shown.persons_searched,
+            faces_searched=shown.faces_searched, threshold=s.threshold, top_k=top_k,
+            calibration_source=shown.calibration_source, candidates=candidates,
+            lookalikes=looks, provenance=provenance)
+        search_store.insert_frames(conn, search_id, [
+            (int(rec["frame"]), float(rec["time_s"]), png)
+            for rec, png in zip(frames, frame_pngs, strict=True)])
         extra = {} if provenance is None else {"provenance": provenance}
         ev = audit.append(conn, gallery.gallery_id, "search", {**extra,
             "id": search_id, "probe_sha256": probe.sha256, "probe_name": probe_name,
@@ -289,8 +268,27 @@ def record_search(session: Session, case: Case, probe: Probe, face: Face,
                             "face_id": c["face_id"], "distance": c["distance"]}
                            for c in candidates],
         }, user_id=session.user_id, case_id=case.id, records={"searches": [search_id]})
-        conn.execute("UPDATE searches SET audit_seq = ? WHERE id = ?", (ev.seq, search_id))
+        search_store.set_search_audit_seq(conn, search_id, ev.seq)
     return CaseSearch(search_id, case.id, session.user_id, ev.at, s.threshold, shown, ev.seq)
+
+
+def search_for_case(session: Session, case: Case, searcher: Searcher, probe: Probe,
+                    face: Face, top_k: int, *, encoding: NDArray[np.float32] | None = None,
+                    provenance: dict[str, Any] | None = None,
+                    frame_pngs: Sequence[bytes] = (),
+                    adjustments: Sequence[dict[str, Any]] = ()) -> CaseSearch:
+    """Search for a case, the use case: search `face` of an analysed `probe` (or
+    `encoding`: a clip track's fused template) against the gallery for at most `top_k`
+    candidates (and the administrator's top-K), then record the search in the open
+    `case` (`record_search`) with the look-alike estimate. Refused before searching when
+    the user may not search in this case, or the case is closed."""
+    session.require("search")
+    _require_case_role(session, case)
+    require_open(case)
+    ranked = searcher.search(face.encoding if encoding is None else encoding,
+                             min(top_k, session.settings().top_k))
+    return record_search(session, case, probe, face, ranked, provenance=provenance,
+                         frame_pngs=frame_pngs, adjustments=adjustments)
 
 
 def stored_lookalikes(result: SearchResult, threshold: float) -> dict[str, Any] | None:
@@ -302,73 +300,44 @@ def stored_lookalikes(result: SearchResult, threshold: float) -> dict[str, Any] 
             "at_threshold": lookalikes.expected_with_threshold(result.lookalikes, threshold)}
 
 
-def searches(gallery: Gallery, case_id: int) -> list[dict[str, Any]]:
+def searches(gallery: Gallery, case_id: int) -> list[StoredSearch]:
     """A case's searches (without probe bytes), oldest first."""
-    return _searches(gallery, "case_id = ?", (case_id,))
+    return search_store.searches(gallery, case_id)
 
 
-def _searches(gallery: Gallery, where: str, args: tuple[int, ...]) -> list[dict[str, Any]]:
-    rows = gallery.conn.execute(
-        "SELECT id, case_id, user_id, created_at, probe_sha256, probe_name, probe_box, "
-        "quality, engine_id, gallery_version, persons_searched, faces_searched, threshold, "
-        "top_k, calibration_source, candidates, audit_seq, purged_at, "
-        "probe_image IS NOT NULL, lookalikes, provenance FROM searches "
-        f"WHERE {where} ORDER BY id", args)
-    cols = ("id", "case_id", "user_id", "created_at", "probe_sha256", "probe_name", "probe_box",
-            "quality", "engine_id", "gallery_version", "persons_searched", "faces_searched",
-            "threshold", "top_k", "calibration_source", "candidates", "audit_seq",
-            "purged_at", "has_probe_image", "lookalikes", "provenance")
-    out = []
-    for r in rows:
-        d = dict(zip(cols, r, strict=True))
-        for k in ("probe_box", "quality", "candidates"):
-            d[k] = json.loads(d[k])
-        d["lookalikes"] = None if d["lookalikes"] is None else json.loads(d["lookalikes"])
-        d["provenance"] = None if d["provenance"] is None else json.loads(d["provenance"])
-        out.append(d)
-    return out
-
-
-def search_record(gallery: Gallery, search_id: int) -> dict[str, Any]:
-    found = _searches(gallery, "id = ?", (search_id,))
-    if not found:
+def search_record(gallery: Gallery, search_id: int) -> StoredSearch:
+    found = search_store.find_search(gallery, search_id)
+    if found is None:
         raise CaseError(f"there is no search {search_id} (purged, or never made)")
-    return found[0]
+    return found
 
 
-def search_frames(gallery: Gallery, search_id: int) -> list[dict[str, Any]]:
+def search_frames(gallery: Gallery, search_id: int) -> list[SearchFrame]:
     """The frames a clip search used (position, frame number, time, PNG, SHA-256), in
     the order of its provenance; [] for a search of a still."""
-    rows = gallery.conn.execute(
-        "SELECT position, frame, time_s, png, sha256 FROM search_frames WHERE search_id = ? "
-        "ORDER BY position", (search_id,))
-    return [{"position": r[0], "frame": r[1], "time_s": r[2],
-             "png": None if r[3] is None else bytes(r[3]), "sha256": r[4]} for r in rows]
+    return search_store.search_frames(gallery, search_id)
 
 
 def probe_image(gallery: Gallery, search_id: int) -> bytes | None:
-    row = gallery.conn.execute("SELECT probe_image FROM searches WHERE id = ?",
-                               (search_id,)).fetchone()
-    return None if row is None or row[0] is None else bytes(row[0])
+    return search_store.probe_image(gallery, search_id)
 
 
 def candidate_viewed(session: Session, search_id: int, rank: int) -> audit.Event:
     """Log that the user looked at a candidate of a search."""
     rec = search_record(session.gallery, search_id)
     cand = _shown(rec, rank)
-    case = get_case(session.gallery, int(rec["case_id"]))
+    case = get_case(session.gallery, rec.case_id)
     return audit.record(session.gallery, "candidate_viewed",
                         {"search_id": search_id, "rank": rank,
                          "person_id": cand["person_id"], "face_id": cand["face_id"]},
                         user_id=session.user_id, case_id=case.id)
 
 
-def _shown(rec: dict[str, Any], rank: int) -> dict[str, Any]:
+def _shown(rec: StoredSearch, rank: int) -> dict[str, Any]:
     """The candidate of rank `rank` that a stored search showed."""
-    cand: dict[str, Any] | None = next(
-        (c for c in rec["candidates"] if c["rank"] == rank), None)
+    cand = rec.candidate(rank)
     if cand is None:
-        raise CaseError(f"search {rec['id']} showed no candidate ranked {rank}")
+        raise CaseError(f"search {rec.id} showed no candidate ranked {rank}")
     return cand
 
 
@@ -382,23 +351,24 @@ def _require_case_role(session: Session, case: Case) -> None:
 # --- decisions and the second review --------------------------------------------------------
 
 
-def may_decide(session: Session, search: dict[str, Any]) -> bool:
+def may_decide(session: Session, search: StoredSearch) -> bool:
     """The rule of who records decisions on a search's candidates: the user who made the
     search, or a supervisor (who may take over another analyst's search). Another analyst
     (or trainer) may not: the decision is the searcher's own comparison, and it must not
     be made in their name or around them."""
-    return search["user_id"] == session.user_id or session.user.role == "supervisor"
+    return search.user_id == session.user_id or session.user.role == "supervisor"
 
 
-def require_may_decide(session: Session, search: dict[str, Any]) -> None:
+def require_may_decide(session: Session, search: StoredSearch) -> None:
     if not may_decide(session, search):
-        raise NotPermitted(f"search {search['id']} was made by {search['user_id']}: only they "
+        raise NotPermitted(f"search {search.id} was made by {search.user_id}: only they "
                            "or a supervisor record decisions on its candidates")
 
 
 def decide(session: Session, search_id: int, rank: int, decision: str, rationale: str, *,
-           first_impression: str | None = None, blind: bool = False) -> dict[str, Any]:
-    """Record the user's decision on one candidate of one search of an open case."""
+           first_impression: str | None = None, blind: bool = False) -> Decision:
+    """Record the user's decision on one candidate of one search of an open case; the
+    decision as stored (with its `status`)."""
     session.require("decide")
     if decision not in DECISIONS:
         raise CaseError(f"decision must be one of: {', '.join(DECISIONS.values())}")
@@ -407,7 +377,7 @@ def decide(session: Session, search_id: int, rank: int, decision: str, rationale
     gallery = session.gallery
     rec = search_record(gallery, search_id)
     cand = _shown(rec, rank)
-    case_id = int(rec["case_id"])
+    case_id = rec.case_id
     case = get_case(gallery, case_id)
     _require_case_role(session, case)
     require_may_decide(session, rec)
@@ -416,100 +386,48 @@ def decide(session: Session, search_id: int, rank: int, decision: str, rationale
     second = int(decision == "possible_lead" and s.two_person_rule and not training)
     with gallery.write() as conn:
         _require_open(gallery, case_id)
-        if conn.execute("SELECT 1 FROM decisions WHERE search_id = ? AND rank = ?",
-                        (search_id, rank)).fetchone():
+        if decision_store.decided(gallery, search_id, rank):
             raise CaseError(f"candidate {rank} of this search already has a decision")
-        row = {
-            "created_at": now_iso(), "reviewer": session.user_id, "decision": decision,
-            "rationale": rationale.strip(), "first_impression": first_impression,
-            "blind_review": int(blind), "probe_sha256": rec["probe_sha256"],
-            "probe_path": rec["probe_name"], "probe_box": json.dumps(rec["probe_box"]),
-            "engine_id": rec["engine_id"], "gallery_version": rec["gallery_version"],
-            "persons_searched": rec["persons_searched"], "person_id": cand["person_id"],
-            "face_id": cand["face_id"], "rank": rank, "distance": cand["distance"],
-            "similarity": cand["similarity"], "case_id": case_id, "search_id": search_id,
-            "second_review": second, "audit_seq": 0,
-        }
-        cur = conn.execute(f"INSERT INTO decisions({', '.join(row)}) "
-                           f"VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
-        row["id"] = int(cur.lastrowid or 0)
+        new = decision_store.NewDecision(
+            created_at=now_iso(), reviewer=session.user_id, decision=decision,
+            rationale=rationale.strip(), first_impression=first_impression,
+            blind_review=int(blind), probe_sha256=rec.probe_sha256,
+            probe_path=rec.probe_name, probe_box=json.dumps(rec.probe_box),
+            engine_id=rec.engine_id, gallery_version=rec.gallery_version,
+            persons_searched=rec.persons_searched, person_id=cand["person_id"],
+            face_id=cand["face_id"], rank=rank, distance=cand["distance"],
+            similarity=cand["similarity"], case_id=case_id, search_id=search_id,
+            second_review=second, audit_seq=0)
+        decision_id = decision_store.insert_decision(conn, new)
         ev = audit.append(conn, gallery.gallery_id, "decision", {
-            "id": row["id"], "search_id": search_id, "rank": rank,
+            "id": decision_id, "search_id": search_id, "rank": rank,
             "person_id": cand["person_id"], "face_id": cand["face_id"],
-            "decision": decision, "rationale": row["rationale"],
+            "decision": decision, "rationale": new.rationale,
             "reviewer": session.user_id, "first_impression": first_impression,
             "blind_review": int(blind), "distance": cand["distance"],
             "second_review": second, "training": training, "case_id": case_id,
-        }, user_id=session.user_id, case_id=case_id, records={"decisions": [row["id"]]})
-        conn.execute("UPDATE decisions SET audit_seq = ? WHERE id = ?", (ev.seq, row["id"]))
-        row["audit_seq"] = ev.seq
-    return row
+        }, user_id=session.user_id, case_id=case_id, records={"decisions": [decision_id]})
+        decision_store.set_decision_audit_seq(conn, decision_id, ev.seq)
+    return get_decision(gallery, decision_id)
 
 
-_DECISION_SQL = (
-    "SELECT d.id, d.created_at, d.reviewer, d.decision, d.rationale, d.first_impression, "
-    "d.blind_review, d.search_id, d.case_id, d.rank, d.person_id, d.face_id, d.distance, "
-    "d.similarity, d.second_review, d.audit_seq, c.training, c.number, "
-    "r.id, r.reviewer, r.verdict, r.rationale, r.blind, r.created_at, r.audit_seq "
-    "FROM decisions d JOIN cases c ON c.id = d.case_id "
-    "LEFT JOIN lead_reviews r ON r.decision_id = d.id")
-_DECISION_COLS = (
-    "id", "created_at", "reviewer", "decision", "rationale", "first_impression",
-    "blind_review", "search_id", "case_id", "rank", "person_id", "face_id", "distance",
-    "similarity", "second_review", "audit_seq", "training", "case_number")
-_REVIEW_COLS = ("id", "reviewer", "verdict", "rationale", "blind", "created_at", "audit_seq")
-
-
-def _decision(row: Sequence[Any]) -> dict[str, Any]:
-    n = len(_DECISION_COLS)
-    d = dict(zip(_DECISION_COLS, row[:n], strict=True))
-    d["training"] = bool(d["training"])
-    d["review"] = None if row[n] is None else dict(zip(_REVIEW_COLS, row[n:], strict=True))
-    d["status"] = lead_status(d)
-    return d
-
-
-def decisions(gallery: Gallery, case_id: int | None = None) -> list[dict[str, Any]]:
+def decisions(gallery: Gallery, case_id: int | None = None) -> list[Decision]:
     """Decisions of a case (or of every case), oldest first, each with its `review` (or
     None) and `status` (LEAD_STATUS)."""
-    sql = _DECISION_SQL
-    args: tuple[int, ...] = ()
-    if case_id is not None:
-        sql, args = sql + " WHERE d.case_id = ?", (case_id,)
-    return [_decision(r) for r in gallery.conn.execute(sql + " ORDER BY d.id", args)]
+    return decision_store.decisions(gallery, case_id)
 
 
-def decision(gallery: Gallery, decision_id: int) -> dict[str, Any]:
-    row = gallery.conn.execute(_DECISION_SQL + " WHERE d.id = ?", (decision_id,)).fetchone()
-    if row is None:
+def get_decision(gallery: Gallery, decision_id: int) -> Decision:
+    found = decision_store.find_decision(gallery, decision_id)
+    if found is None:
         raise LeadError(f"there is no decision {decision_id}")
-    return _decision(row)
+    return found
 
 
-def lead_status(d: dict[str, Any]) -> str:
-    if d["decision"] != "possible_lead":
-        return "not_a_lead"
-    if d["training"]:
-        return "training"
-    review = d.get("review")
-    if review is not None:
-        return str(review["verdict"])
-    return "pending" if d["second_review"] else "confirmed"
-
-
-def pending_leads(gallery: Gallery, case_id: int | None = None) -> list[dict[str, Any]]:
+def pending_leads(gallery: Gallery, case_id: int | None = None) -> list[Decision]:
     """Possible leads waiting for a second review, oldest first: of one case (open or
     closed), or of every open case."""
-    where = ("d.decision = 'possible_lead' AND d.second_review = 1 AND c.training = 0 "
-             "AND r.id IS NULL")
-    args: tuple[int, ...] = ()
-    if case_id is None:
-        where += " AND c.closed_at IS NULL"
-    else:
-        where += " AND d.case_id = ?"
-        args = (case_id,)
-    return [_decision(r) for r in gallery.conn.execute(
-        f"{_DECISION_SQL} WHERE {where} ORDER BY d.id", args)]
+    return decision_store.pending_leads(gallery, case_id)
 
 
 #: shown instead of a pending lead's rationale to everyone but its analyst, with blind
@@ -523,8 +441,8 @@ def hidden_rationales(gallery: Gallery, viewer: str, case_id: int | None = None)
     analyst reads their own; everyone reads it once the lead is reviewed)."""
     if not settings(gallery).blind_second_review:
         return set()
-    return {d["id"] for d in decisions(gallery, case_id)
-            if d["status"] == "pending" and d["reviewer"] != viewer}
+    return {d.id for d in decisions(gallery, case_id)
+            if d.status == "pending" and d.reviewer != viewer}
 
 
 def export_audit(session: Session, out_dir: Path) -> dict[str, Any]:
@@ -550,13 +468,13 @@ def event_data(e: audit.Event, hidden: set[int]) -> dict[str, Any]:
     return e.data
 
 
-def results(gallery: Gallery, case_id: int) -> list[dict[str, Any]]:
+def results(gallery: Gallery, case_id: int) -> list[Decision]:
     """A case's results: its confirmed leads (never a training case's)."""
-    return [d for d in decisions(gallery, case_id) if d["status"] == "confirmed"]
+    return [d for d in decisions(gallery, case_id) if d.status == "confirmed"]
 
 
 def review_lead(session: Session, decision_id: int, verdict: str, rationale: str, *,
-                blind: bool = False) -> dict[str, Any]:
+                blind: bool = False) -> Decision:
     """A supervisor's independent verdict on an analyst's pending possible lead."""
     session.require("review_lead")
     if verdict not in VERDICTS:
@@ -565,78 +483,103 @@ def review_lead(session: Session, decision_id: int, verdict: str, rationale: str
         raise LeadError("a second review needs a rationale: say what you compared and saw")
     gallery = session.gallery
     with gallery.write() as conn:
-        d = decision(gallery, decision_id)  # read under the write lock: one verdict only
-        if d["reviewer"] == session.user_id:
+        d = get_decision(gallery, decision_id)  # read under the write lock: one verdict only
+        if d.reviewer == session.user_id:
             raise LeadError("the second reviewer must be a different person from the "
                             "analyst who recorded the lead")
-        if d["status"] != "pending":
+        if d.status != "pending":
             raise LeadError(f"decision {decision_id} is not a pending possible lead "
-                            f"({LEAD_STATUS[d['status']].lower()})")
-        _require_open(gallery, d["case_id"])
-        stamp = now_iso()
-        cur = conn.execute(
-            "INSERT INTO lead_reviews(decision_id, reviewer, verdict, rationale, blind, "
-            "created_at, audit_seq) VALUES (?, ?, ?, ?, ?, ?, 0)",
-            (decision_id, session.user_id, verdict, rationale.strip(), int(blind), stamp))
-        review_id = int(cur.lastrowid or 0)
+                            f"({LEAD_STATUS[d.status].lower()})")
+        _require_open(gallery, d.case_id)
+        review_id = decision_store.insert_review(
+            conn, decision_id=decision_id, reviewer=session.user_id, verdict=verdict,
+            rationale=rationale.strip(), blind=blind, created_at=now_iso())
         ev = audit.append(conn, gallery.gallery_id, "lead_review", {
             "id": review_id, "decision_id": decision_id, "reviewer": session.user_id,
             "verdict": verdict, "rationale": rationale.strip(), "blind": int(blind),
-            "analyst": d["reviewer"], "person_id": d["person_id"],
-        }, user_id=session.user_id, case_id=d["case_id"], records={"lead_reviews": [review_id]})
-        conn.execute("UPDATE lead_reviews SET audit_seq = ? WHERE id = ?", (ev.seq, review_id))
-    return decision(gallery, decision_id)
+            "analyst": d.reviewer, "person_id": d.person_id,
+        }, user_id=session.user_id, case_id=d.case_id, records={"lead_reviews": [review_id]})
+        decision_store.set_review_audit_seq(conn, review_id, ev.seq)
+    return get_decision(gallery, decision_id)
 
 
 # --- the lead sheet's record ------------------------------------------------------------------
 
 
-def lead_record(session: Session, decision_id: int) -> dict[str, Any]:
+@dataclass(frozen=True)
+class LeadRecord:
+    """Everything a lead sheet shows about a confirmed lead, read from the gallery.
+    `as_dict` is the document the sheet is rendered from (facedesk.app.lead_sheet)."""
+
+    case: Case
+    search: StoredSearch
+    decision: Decision
+    candidate: dict[str, Any]  # the chosen candidate, as the search stored it
+    candidate_crop: bytes
+    probe_image: bytes | None  # None: purged
+    frames: list[SearchFrame]
+    users: dict[str, str]  # user id -> "Name (id)"
+    engine_identity: dict[str, Any]
+    gallery_id: str
+    gallery_path: str
+    events: list[audit.Event]  # the search's, the decision's and the second review's
+    audit_head: audit.Event | None
+
+    def as_dict(self) -> dict[str, Any]:
+        search, decided = self.search.as_dict(), self.decision.as_dict()
+        head = self.audit_head
+        return {
+            "case": self.case.as_dict(),
+            "search": {k: v for k, v in search.items() if k != "candidates"},
+            "candidates": search["candidates"],
+            "candidate": self.candidate,
+            "candidate_crop": self.candidate_crop,
+            "probe_image": self.probe_image,
+            "frames": [{k: v for k, v in f.as_dict().items() if k != "png"}
+                       for f in self.frames],
+            "decision": {k: v for k, v in decided.items() if k != "review"},
+            "review": decided["review"],
+            "users": dict(self.users),
+            "engine": {"id": self.search.engine_id, "identity": self.engine_identity},
+            "gallery": {"id": self.gallery_id, "path": self.gallery_path,
+                        "version": self.search.gallery_version,
+                        "persons_searched": self.search.persons_searched,
+                        "faces_searched": self.search.faces_searched},
+            "audit": [{"seq": e.seq, "kind": e.kind, "at": e.at, "hash": e.hash}
+                      for e in self.events],
+            "audit_head": None if head is None else {"seq": head.seq, "hash": head.hash},
+        }
+
+
+def lead_record(session: Session, decision_id: int) -> LeadRecord:
     """Everything a lead sheet shows about a confirmed lead, read from the gallery."""
     session.require("lead_sheet")
     gallery = session.gallery
-    d = decision(gallery, decision_id)
-    if d["status"] != "confirmed":
+    d = get_decision(gallery, decision_id)
+    if d.status != "confirmed":
         raise LeadError(f"a lead sheet is only made for a confirmed lead; decision "
-                        f"{decision_id} is: {LEAD_STATUS[d['status']].lower()}")
-    case = get_case(gallery, d["case_id"])
-    search = search_record(gallery, d["search_id"])
-    image = probe_image(gallery, d["search_id"])
-    engine = gallery.engine_identity(search["engine_id"]) or {}
-    seqs = [search["audit_seq"], d["audit_seq"]]
-    if d["review"]:
-        seqs.append(d["review"]["audit_seq"])
-    events = [e for e in (audit.event(gallery, s) for s in seqs) if e is not None]
-    chosen = next(c for c in search["candidates"] if c["rank"] == d["rank"])
-    users = {u: _user_name(gallery, u) for u in {d["reviewer"], search["user_id"],
-                                                   (d["review"] or {}).get("reviewer")} if u}
-    return {
-        "case": case.as_dict(),
-        "search": {k: v for k, v in search.items() if k != "candidates"},
-        "candidates": search["candidates"],
-        "candidate": chosen,
-        "candidate_crop": gallery.face_crop(int(d["face_id"])),
-        "probe_image": image,
-        "frames": [{k: v for k, v in f.items() if k != "png"}
-                   for f in search_frames(gallery, d["search_id"])],
-        "decision": {k: v for k, v in d.items() if k != "review"},
-        "review": d["review"],
-        "users": users,
-        "engine": {"id": search["engine_id"], "identity": engine},
-        "gallery": {"id": gallery.gallery_id, "path": str(gallery.path),
-                    "version": search["gallery_version"],
-                    "persons_searched": search["persons_searched"],
-                    "faces_searched": search["faces_searched"]},
-        "audit": [{"seq": e.seq, "kind": e.kind, "at": e.at, "hash": e.hash} for e in events],
-        "audit_head": (lambda h: None if h is None else {"seq": h.seq, "hash": h.hash})(
-            audit.head(gallery)),
-    }
+                        f"{decision_id} is: {LEAD_STATUS[d.status].lower()}")
+    search = search_record(gallery, d.search_id)
+    seqs = [search.audit_seq, d.audit_seq]
+    if d.review:
+        seqs.append(d.review.audit_seq)
+    users = {u: _user_name(gallery, u) for u in {d.reviewer, search.user_id,
+                                                   d.review.reviewer if d.review else None} if u}
+    return LeadRecord(
+        case=get_case(gallery, d.case_id), search=search, decision=d,
+        candidate=_shown(search, d.rank), candidate_crop=gallery.face_crop(d.face_id),
+        probe_image=probe_image(gallery, d.search_id),
+        frames=search_frames(gallery, d.search_id), users=users,
+        engine_identity=gallery.engine_identity(search.engine_id) or {},
+        gallery_id=gallery.gallery_id, gallery_path=str(gallery.path),
+        events=[e for e in (audit.event(gallery, s) for s in seqs if s is not None)
+                if e is not None],
+        audit_head=audit.head(gallery))
 
 
 def _user_name(gallery: Gallery, user_id: str) -> str:
-    row = gallery.conn.execute("SELECT display_name FROM users WHERE id = ?",
-                               (user_id,)).fetchone()
-    return user_id if row is None else f"{row[0]} ({user_id})"
+    u = accounts.user(gallery, user_id)
+    return user_id if u is None else f"{u.display_name} ({user_id})"
 
 
 # --- retention ----------------------------------------------------------------------------------
@@ -665,20 +608,14 @@ def purge_plan(gallery: Gallery, *, now: datetime | None = None) -> PurgePlan:
     if days is None:
         return PurgePlan(None, None, [], [], [], [])
     cutoff = ((now or datetime.now(UTC)) - timedelta(days=days)).isoformat(timespec="seconds")
-    keep_cases = {d["case_id"] for d in decisions(gallery)
-                  if d["status"] in ("confirmed", "pending")}
-    rows = gallery.conn.execute(
-        "SELECT s.id, s.case_id, c.number, s.probe_sha256 FROM searches s "
-        "JOIN cases c ON c.id = s.case_id WHERE s.created_at < ? ORDER BY s.id", (cutoff,))
-    chosen = [r for r in rows if r[1] not in keep_cases]
-    ids = [r[0] for r in chosen]
-    dec_ids: list[int] = []
-    if ids:
-        marks = ",".join("?" * len(ids))
-        dec_ids = [r[0] for r in gallery.conn.execute(
-            f"SELECT id FROM decisions WHERE search_id IN ({marks}) ORDER BY id", ids)]
-    return PurgePlan(days, cutoff, ids, dec_ids, sorted({r[2] for r in chosen}),
-                     sorted({r[3] for r in chosen}))
+    keep_cases = {d.case_id for d in decisions(gallery)
+                  if d.status in ("confirmed", "pending")}
+    chosen = [r for r in search_store.searches_before(gallery, cutoff)
+              if r.case_id not in keep_cases]
+    ids = [r.id for r in chosen]
+    dec_ids = decision_store.decisions_of_searches(gallery, ids)
+    return PurgePlan(days, cutoff, ids, dec_ids, sorted({r.case_number for r in chosen}),
+                     sorted({r.probe_sha256 for r in chosen}))
 
 
 def purge(session: Session, *, now: datetime | None = None) -> PurgePlan:
@@ -690,20 +627,7 @@ def purge(session: Session, *, now: datetime | None = None) -> PurgePlan:
         if plan.retention_days is None:
             raise CaseError("no retention period is set: an administrator sets "
                             "retention_days")
-        reviews: list[int] = []
-        if plan.searches:
-            s_marks = ",".join("?" * len(plan.searches))
-            if plan.decisions:
-                d_marks = ",".join("?" * len(plan.decisions))
-                reviews = [r[0] for r in conn.execute(
-                    f"SELECT id FROM lead_reviews WHERE decision_id IN ({d_marks})",
-                    plan.decisions)]
-                conn.execute(f"DELETE FROM lead_reviews WHERE decision_id IN ({d_marks})",
-                             plan.decisions)
-                conn.execute(f"DELETE FROM decisions WHERE id IN ({d_marks})", plan.decisions)
-            conn.execute(f"DELETE FROM search_frames WHERE search_id IN ({s_marks})",
-                         plan.searches)
-            conn.execute(f"DELETE FROM searches WHERE id IN ({s_marks})", plan.searches)
+        reviews = search_store.delete_searches(conn, plan.searches, plan.decisions)
         audit.append(conn, gallery.gallery_id, "purge", plan.as_dict(),
                      user_id=session.user_id,
                      records={"searches": plan.searches, "decisions": plan.decisions,

@@ -21,15 +21,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from facedesk.app import audit
-from facedesk.app.accounts import settings
+from facedesk.app import audit, engines
+from facedesk.app.accounts import require_user, settings
 from facedesk.app.sources import Item, Listing, list_folder, read_manifest
 from facedesk.domain import analysis, imaging
 from facedesk.domain.analysis import DEFAULT_IMPORT_FALLBACKS, DetectOptions
 from facedesk.domain.faces import Face, FaceEngine
 from facedesk.domain.progress import CancelToken, RateMeter
-from facedesk.engine.spec import EngineSpec, describe_identity, engine_id
-from facedesk.errors import EngineMismatch, FaceDeskError, SourceError
+from facedesk.engine.spec import EngineSpec, engine_id
+from facedesk.errors import FaceDeskError, SourceError
 from facedesk.store import FaceRecord, Gallery, PhotoRecord, Problem, RunCounts
 
 #: results are committed at least this often (photos) ...
@@ -232,7 +232,10 @@ def run_import(
 ) -> Iterator[ImportProgress]:
     """Import a source into `gallery`, yielding progress; the last event has phase
     'finished' and carries the run's counts and problems. The run is an audit event of
-    `user_id` (None: a gallery that has no users yet)."""
+    `user_id`, who must be allowed to import (NotPermitted before anything is read; None:
+    only while the gallery has no users yet): the one place the rule is checked, for the
+    CLI and the GUI alike."""
+    require_user(gallery, user_id, "import")
     options = options or ImportOptions()
     spec = engine or EngineSpec()
     cancel = cancel or CancelToken()
@@ -255,14 +258,7 @@ def run_import(
     local_engine = spec.create()
     identity = local_engine.identity()
     eng_id = engine_id(identity)
-    others = [e for e in gallery.engine_ids() if e != eng_id]
-    if others:
-        raise EngineMismatch(
-            f"{gallery.path}: this gallery was encoded with "
-            f"{describe_identity(gallery.engine_identity(others[0]))}; this installation has "
-            f"{describe_identity(identity)}. Encodings of two engines cannot be compared: "
-            "import into a new gallery, or install the engine the gallery was made with"
-        )
+    engines.require_engine(gallery, identity)
     def log_engine(conn: sqlite3.Connection, written: dict[str, list[Any]]) -> None:
         audit.append(conn, gallery.gallery_id, "import_batch",
                      {"engine_id": eng_id, "engine_added": True}, user_id=user_id,

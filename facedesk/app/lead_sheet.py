@@ -8,7 +8,7 @@ the engine, gallery and search settings, the probe's quality warnings, who decid
 who confirmed it with their rationales, the case, and the audit hashes of the events
 involved with the audit head when the sheet was made.
 
-Two formats from one record (`cases.lead_record`): a self-contained HTML page
+Two formats from one record (`cases.lead_record(...).as_dict()`): a self-contained HTML page
 (`render_html`) and a PDF (`write_pdf`, reportlab, DejaVu Sans so that names in any
 alphabet print; Chinese, Japanese and Korean characters, which DejaVu lacks, fall back to
 a CJK font of the system or to reportlab's standard Asian fonts). `export_lead_sheet`
@@ -839,7 +839,7 @@ def export_lead_sheet(session: Session, decision_id: int, out: Path,
     if unknown or not formats:
         raise FaceDeskError(f"a lead sheet is written as {' and/or '.join(FORMATS)}, "
                             f"not {', '.join(unknown) or 'nothing'}")
-    record = dict(cases.lead_record(session, decision_id))
+    record = cases.lead_record(session, decision_id).as_dict()
     gallery = session.gallery
     users = dict(record.get("users") or {})
     case = record["case"]

@@ -33,6 +33,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from facedesk.app import calibration as calibrations
+from facedesk.app import engines
 from facedesk.app.experiment import (
     ExperimentOptions,
     ExperimentResult,
@@ -46,8 +47,8 @@ from facedesk.domain import lookalikes, rates
 from facedesk.domain.evaluation import group_labels
 from facedesk.domain.progress import CancelToken
 from facedesk.domain.rates import BIN_WIDTH, Calibration
-from facedesk.engine.spec import EngineSpec, describe_identity, engine_id
-from facedesk.errors import EngineMismatch, EvaluationError
+from facedesk.engine.spec import EngineSpec
+from facedesk.errors import EvaluationError
 from facedesk.store import Gallery, Problem
 from facedesk.store.gallery import now_iso
 
@@ -243,11 +244,7 @@ def run_outside(gallery: Gallery, probes: Path, spec: EngineSpec | None = None,
                               f"engine; it has {len(enc.engine_ids)}")
     (eid,) = enc.engine_ids
     engine = (spec or EngineSpec()).create()
-    if engine_id(engine.identity()) != eid:
-        raise EngineMismatch(
-            f"{gallery.path}: encoded with {describe_identity(gallery.engine_identity(eid))}; "
-            f"this installation has {describe_identity(engine.identity())}: the probes "
-            "cannot be compared with it")
+    engines.require_engine(gallery, engine.identity(), enc.engine_ids)
     detect = import_detect_options()
     problems = list(listing.problems)
     encodings: list[NDArray[np.float32]] = []

@@ -6,11 +6,10 @@ user's role and the case, and logs the decision in the audit log)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from facedesk.app import cases
 from facedesk.app.accounts import Session
-from facedesk.app.cases import DECISIONS
+from facedesk.app.cases import DECISIONS, Decision
 from facedesk.app.search import Candidate, Probe, SearchResult
 from facedesk.domain.faces import Face
 from facedesk.errors import FaceDeskError
@@ -42,7 +41,7 @@ class Review:
     blind: bool = False
     search_id: int | None = None
     first_impressions: dict[int, str] = field(default_factory=dict)  # rank -> impression
-    decided: dict[int, dict[str, Any]] = field(default_factory=dict)  # rank -> stored row
+    decided: dict[int, Decision] = field(default_factory=dict)  # rank -> stored decision
 
     def candidate(self, rank: int) -> Candidate:
         for c in self.result.candidates:
@@ -63,9 +62,9 @@ class Review:
         return [c.rank for c in self.result.candidates if c.rank not in self.decided]
 
     def record_decision(self, session: Session, rank: int, decision: str,
-                        rationale: str) -> dict[str, Any]:
+                        rationale: str) -> Decision:
         """Validate one decision of the signed-in user and record it with
-        `cases.decide`; returns the stored decision (`cases.decision`: with its `status`)."""
+        `cases.decide`; returns the stored decision (with its `status`)."""
         self.candidate(rank)
         if decision not in DECISIONS:
             raise ReviewError(f"decision must be one of: {', '.join(DECISIONS.values())}")
@@ -78,9 +77,8 @@ class Review:
         if self.search_id is None:
             raise ReviewError("this candidate list was not recorded in a case: open a case "
                               "and search again")
-        row = cases.decide(session, self.search_id, rank, decision, rationale,
-                           first_impression=self.first_impressions.get(rank),
-                           blind=self.blind)
-        stored = cases.decision(session.gallery, int(row["id"]))
+        stored = cases.decide(session, self.search_id, rank, decision, rationale,
+                              first_impression=self.first_impressions.get(rank),
+                              blind=self.blind)
         self.decided[rank] = stored
         return stored

@@ -13,7 +13,7 @@ import csv
 import io
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -181,21 +181,24 @@ def list_folders(root: Path) -> Listing:
     return Listing("folders", root, items, problems)
 
 
+def person_regex(person_pattern: str) -> re.Pattern[str]:
+    """A flat folder's person pattern, checked (SourceError: not a regular expression, or
+    no group to capture the person id); the import and its dialog both check with it."""
+    try:
+        regex = re.compile(person_pattern)
+    except re.error as exc:
+        raise SourceError(f"person pattern {person_pattern!r} is not valid: {exc}") from None
+    if regex.groups == 0:
+        raise SourceError(
+            f"person pattern {person_pattern!r} needs a group, e.g. '(?P<person>\\d+)_'")
+    return regex
+
+
 def list_flat(root: Path, person_pattern: str | None = None) -> Listing:
     """Each photo its own person (person id = file name without extension), unless
     `person_pattern` (a regular expression searched in the file name, with a group named
     `person` or a first group) maps file names to person ids."""
-    regex = None
-    if person_pattern:
-        try:
-            regex = re.compile(person_pattern)
-        except re.error as exc:
-            raise SourceError(f"person pattern {person_pattern!r} is not valid: {exc}") \
-                from None
-        if regex.groups == 0:
-            raise SourceError(
-                f"person pattern {person_pattern!r} needs a group, e.g. '(?P<person>\\d+)_'"
-            )
+    regex = person_regex(person_pattern) if person_pattern else None
     items: list[Item] = []
     problems: list[Problem] = []
     for f in _visible_files(root, root, problems):
@@ -326,6 +329,64 @@ def manifest_preview(csv_path: Path, rows: int = 5) -> tuple[list[str], list[lis
     return columns, out
 
 
+@dataclass(frozen=True)
+class HeaderProblem:
+    """Why a manifest's header, read with a column mapping, cannot be imported."""
+
+    #: "unknown": a mapped column is not in the header; "same_column": one column is
+    #: mapped to two roles; "missing": required roles without a column; "duplicate":
+    #: several columns would be read as one role
+    kind: str
+    names: tuple[str, ...]  # the columns (unknown) or roles (the others) concerned
+    columns: tuple[str, ...]  # the header
+
+    def message(self, csv_path: Path | str) -> str:
+        found = ", ".join(self.columns) or "none"
+        many = "s" if len(self.names) > 1 else ""
+        if self.kind == "unknown":
+            return (f"{csv_path}: no column named {', '.join(repr(n) for n in self.names)} "
+                    f"(found: {found})")
+        if self.kind == "same_column":
+            return (f"{csv_path}: one column is mapped to {' and '.join(self.names)}: they "
+                    "must be different columns")
+        if self.kind == "missing":
+            return (f"{csv_path}: missing required column{many} {', '.join(self.names)} "
+                    f"(found: {found}); a manifest needs 'path' and 'person_id' columns, "
+                    "other columns are kept as metadata")
+        return f"{csv_path}: column{many} {', '.join(self.names)} appear more than once"
+
+
+def header_roles(columns: Sequence[str], columns_map: Mapping[str, str] | None = None
+                 ) -> list[str]:
+    """What each header column is read as: its role when `columns_map` ({role: column},
+    "" = none) maps it, else its name in lower case."""
+    renamed = {v: k for k, v in (columns_map or {}).items() if v}
+    return [renamed.get(c, c.lower()) for c in columns]
+
+
+def header_problem(columns: Sequence[str], columns_map: Mapping[str, str] | None = None
+                   ) -> HeaderProblem | None:
+    """The header checks of a manifest (the one place they live: `read_manifest` and the
+    import dialog's column mapping both use them), or None when it can be read."""
+    mapping = {k: v for k, v in (columns_map or {}).items() if v}
+    header = tuple(columns)
+    unknown = tuple(v for v in mapping.values() if v not in columns)
+    if unknown:
+        return HeaderProblem("unknown", unknown, header)
+    chosen = list(mapping.values())
+    if len(set(chosen)) < len(chosen):
+        return HeaderProblem("same_column", tuple(k for k, v in mapping.items()
+                                                  if chosen.count(v) > 1), header)
+    lowered = header_roles(columns, mapping)
+    missing = tuple(c for c in REQUIRED_COLUMNS if c not in lowered)
+    if missing:
+        return HeaderProblem("missing", missing, header)
+    dupes = tuple(sorted({c for c in lowered if c and lowered.count(c) > 1}))
+    if dupes:
+        return HeaderProblem("duplicate", dupes, header)
+    return None
+
+
 def read_manifest(csv_path: Path, base: Path | None = None,
                   columns_map: dict[str, str] | None = None,
                   allowed_roots: Sequence[str | Path] = ()) -> Listing:
@@ -341,24 +402,10 @@ def read_manifest(csv_path: Path, base: Path | None = None,
     _check_root_name(root)
     reader = _csv_reader(_manifest_text(csv_path))
     columns = _header(csv_path, reader)
-    mapping = {k: v for k, v in (columns_map or {}).items() if v}
-    unknown = [f"{v!r}" for v in mapping.values() if v not in columns]
-    if unknown:
-        raise ManifestError(f"{csv_path}: no column named {', '.join(unknown)} "
-                            f"(found: {', '.join(columns) or 'none'})")
-    renamed = {v: k for k, v in mapping.items()}
-    lowered = [renamed.get(c, c.lower()) for c in columns]
-    missing = [c for c in REQUIRED_COLUMNS if c not in lowered]
-    if missing:
-        raise ManifestError(
-            f"{csv_path}: missing required column{'s' if len(missing) > 1 else ''} "
-            f"{', '.join(missing)} (found: {', '.join(columns) or 'none'}); a manifest needs "
-            "'path' and 'person_id' columns, other columns are kept as metadata"
-        )
-    dupes = sorted({c for c in lowered if c and lowered.count(c) > 1})
-    if dupes:
-        raise ManifestError(f"{csv_path}: column{'s' if len(dupes) > 1 else ''} "
-                            f"{', '.join(dupes)} appear more than once")
+    problem = header_problem(columns, columns_map)
+    if problem is not None:
+        raise ManifestError(problem.message(csv_path))
+    lowered = header_roles(columns, columns_map)
     i_path, i_person = lowered.index("path"), lowered.index("person_id")
     i_name = lowered.index("name") if "name" in lowered else None
     meta_cols = [(i, c) for i, c in enumerate(columns) if i not in (i_path, i_person) and c]

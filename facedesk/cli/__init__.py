@@ -23,7 +23,7 @@ import click
 
 from facedesk import __version__
 from facedesk.app import accounts
-from facedesk.app.cases import Case, record_search
+from facedesk.app.cases import Case, search_for_case
 from facedesk.app.importer import (
     ImportOptions,
     ImportProgress,
@@ -49,11 +49,9 @@ from facedesk.domain.analysis import DEFAULT_IMPORT_FALLBACKS, FRAME, DetectOpti
 from facedesk.domain.clips import TrackOptions
 from facedesk.domain.faces import Box, FaceEngine
 from facedesk.domain.formatting import duration_clock as _duration
-from facedesk.domain.imaging import sha256_bytes
-from facedesk.domain.lookalikes import expected_with_threshold
 from facedesk.domain.progress import CancelToken
 from facedesk.engine.spec import EngineSpec
-from facedesk.errors import FaceDeskError, ImageError
+from facedesk.errors import FaceDeskError
 from facedesk.store import Gallery
 from facedesk.store.gallery import sqlite_problem
 
@@ -218,7 +216,7 @@ def import_cmd(source: Path | None, db: Path, manifest: Path | None, workers: in
     with Gallery.open(db, create=True) as gallery:
         user_id: str | None = None
         if accounts.has_users(gallery):
-            user_id = signed_in(gallery, user, "import").user_id
+            user_id = signed_in(gallery, user).user_id  # run_import checks the permission
         events = run_import(gallery, source, manifest=manifest, options=options,
                             engine=engine_spec(detector, jitters), cancel=cancel,
                             user_id=user_id)
@@ -421,20 +419,17 @@ def _search_probe(probe: Path, db: Path, session: accounts.Session, case: Case,
                         contrast=clip.contrast,
                         options=TrackOptions(upsample=max(detect.upsample, 1)),
                         quiet=clip.quiet)
-        analysed = Probe(path=str(probe), sha256=cp.sha256, image=cp.image, faces=[cp.face])
+        analysed = Probe.of_clip(cp, probe)
         chosen = cp.face
-        encoding, probe_bytes = cp.encoding, cp.png
+        encoding = cp.encoding
         provenance, frame_pngs = cp.provenance, cp.frame_pngs
     else:
         analysed = analyze_probe(engine, probe, detect)
         chosen = choose_face(engine, analysed, choice, drawn)
         encoding = chosen.encoding
-        probe_bytes = probe.read_bytes()
-        if sha256_bytes(probe_bytes) != analysed.sha256:
-            raise ImageError(f"{probe}: the file changed while it was searched; search again")
-    ranked = searcher.search(encoding, min(top_k, session.settings().top_k))
-    recorded = record_search(session, case, analysed, chosen, ranked, probe_bytes,
-                             provenance=provenance, frame_pngs=frame_pngs)
+    recorded = search_for_case(session, case, searcher, analysed, chosen, top_k,
+                               encoding=encoding, provenance=provenance,
+                               frame_pngs=frame_pngs)
     result = recorded.result
     doc = {
         "notice": LEAD_NOTICE,
@@ -445,8 +440,7 @@ def _search_probe(probe: Path, db: Path, session: accounts.Session, case: Case,
         "searched_face": chosen.as_dict(),
         "provenance": provenance,
         **result.as_dict(),
-        "lookalikes_at_threshold": None if result.lookalikes is None
-        else expected_with_threshold(result.lookalikes, recorded.threshold),
+        "lookalikes_at_threshold": recorded.lookalikes_at_threshold,
     }
     if as_json:
         return doc

@@ -23,7 +23,7 @@ import click
 from facedesk.app import accounts, audit, cases
 from facedesk.app.accounts import ROLES, SETTING_NAMES, Session
 from facedesk.app.review import DECISIONS
-from facedesk.errors import AccountError, CaseError, FaceDeskError
+from facedesk.errors import AccountError, FaceDeskError
 from facedesk.store import Gallery
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -119,11 +119,8 @@ def new_password(asked: bool, *, only_when_asked: bool = False) -> str | None:
 
 def open_case_of(gallery: Gallery, number: str) -> cases.Case:
     """The open case `number` (a closed case is read-only)."""
-    case = cases.get_case(gallery, number)
-    if not case.is_open:
-        raise CaseError(f"case {case.number} is closed: a closed case is read-only; open a "
-                        "new case (facedesk case open)")
-    return case
+    return cases.require_open(cases.get_case(gallery, number),
+                              then="open a new case (facedesk case open)")
 
 
 #: in place of an analyst's rationale that blind second review keeps from the reader
@@ -445,10 +442,10 @@ def case_show(number: str, db: Path, user: str | None, as_json: bool) -> None:
     with Gallery.open(db) as gallery:
         session = signed_in(gallery, user, "read_cases")
         case = cases.readable_case(session, number)
-        found = cases.searches(gallery, case.id)
+        found = [s.as_dict() for s in cases.searches(gallery, case.id)]
         hidden = cases.hidden_rationales(gallery, session.user_id, case.id)
-        decided = [{**d, "rationale": cases.BLIND_HIDDEN} if d["id"] in hidden else d
-                   for d in cases.decisions(gallery, case.id)]
+        decided = [{**d.as_dict(), "rationale": cases.BLIND_HIDDEN} if d.id in hidden
+                   else d.as_dict() for d in cases.decisions(gallery, case.id)]
     if as_json:
         _emit_json({"case": case.as_dict(), "searches": found, "decisions": decided,
                     "results": [d["id"] for d in decided if d["status"] == "confirmed"]})
@@ -518,14 +515,13 @@ def decide(db: Path, user: str | None, search_id: int, rank: int, decision: str,
     """Record your decision on one candidate of a search."""
     with Gallery.open(db) as gallery:
         session = signed_in(gallery, user, "decide")
-        row = cases.decide(session, search_id, rank, decision, rationale)
-        d = cases.decision(gallery, row["id"])
-    _echo_printable(f"decision {d['id']} recorded: candidate {rank} ({d['person_id']}) of "
+        d = cases.decide(session, search_id, rank, decision, rationale)
+    _echo_printable(f"decision {d.id} recorded: candidate {rank} ({d.person_id}) of "
                     f"search {search_id}: {DECISIONS[decision]} — "
-                    f"{cases.LEAD_STATUS[d['status']]}")
-    if d["status"] == "pending":
+                    f"{cases.LEAD_STATUS[d.status]}")
+    if d.status == "pending":
         click.echo("a supervisor reviews it: facedesk leads review "
-                   f"{d['id']} --db {db} --verdict confirmed|overturned --rationale ...")
+                   f"{d.id} --db {db} --verdict confirmed|overturned --rationale ...")
 
 
 @click.group("leads")
@@ -542,9 +538,10 @@ def leads_pending(db: Path, user: str | None, as_json: bool) -> None:
     with Gallery.open(db) as gallery:
         session = signed_in(gallery, user, "read_cases")
         visible = {c.id for c in cases.visible_cases(session)}
-        waiting = [d for d in cases.pending_leads(gallery) if d["case_id"] in visible]
+        pending = [d for d in cases.pending_leads(gallery) if d.case_id in visible]
         hidden = cases.hidden_rationales(gallery, session.user_id)
-    waiting = [{**d, "rationale": None} if d["id"] in hidden else d for d in waiting]
+    waiting = [{**d.as_dict(), "rationale": None} if d.id in hidden else d.as_dict()
+               for d in pending]
     if as_json:
         _emit_json(waiting)
         return
@@ -573,8 +570,8 @@ def leads_review(decision_id: int, db: Path, user: str | None, verdict: str, rat
         session = signed_in(gallery, user, "review_lead")
         blind = blind or session.settings().blind_second_review
         d = cases.review_lead(session, decision_id, verdict, rationale, blind=blind)
-    _echo_printable(f"decision {decision_id} ({d['person_id']}, case {d['case_number']}): "
-                    f"{cases.LEAD_STATUS[d['status']]}")
+    _echo_printable(f"decision {decision_id} ({d.person_id}, case {d.case_number}): "
+                    f"{cases.LEAD_STATUS[d.status]}")
 
 
 @click.command("lead-sheet")

@@ -428,16 +428,12 @@ def calibrate(db: Path, reference: Path | None, probes: Path | None, use_id: str
             if probes is not None:
                 cal = calibration_from(run_probe_set(gallery, probes, OutsideOptions(),
                                                      as_json), gallery)
-                kind = "reference"
-            elif reference is not None:
-                with Gallery.open(reference) as ref:
-                    cal = calibrations.measure_gallery(ref)
-                kind = "reference"
+                calibrations.store(gallery, cal, "reference", session=session)
             else:
-                cal = calibrations.measure_gallery(gallery)
-                kind = "gallery"
-            calibrations.store(gallery, cal, kind, session=session)
-        stored = gallery.calibrations()
+                for _ in calibrations.calibrate(gallery, reference_path=reference,
+                                                session=session):
+                    pass
+        stored = [c.as_dict() for c in calibrations.stored(gallery)]
         current = calibrations.in_use(gallery)
     doc = {"in_use": None if current is None else current.source, "stored": stored}
     if as_json:

@@ -40,21 +40,15 @@ COLUMNS = ("#", "kind", "measured", "impostor pairs", "genuine pairs", "source")
 
 
 def measure_events(gallery_path: Path, reference: Path | None, cancel: CancelToken,
-                   user: User | None = None, use: bool = True) -> Iterator[str]:
+                   user: User | None = None, use: bool = True
+                   ) -> Iterator[calibrations.CalibrationProgress]:
     """Measure (on the gallery itself, or on `reference`) and store, put in use when `use`
-    (by `user`'s session, when the gallery has users); yields what it does. Runs in a
+    (by `user`'s session, when the gallery has users); yields its progress. Runs in a
     worker thread, so it opens its own connections."""
-    del cancel  # one numpy pass of seconds: nothing to stop half-way
-    yield "measuring"
     with Gallery.open(gallery_path) as g:
-        if reference is None:
-            cal, kind = calibrations.measure_gallery(g), "gallery"
-        else:
-            with Gallery.open(reference) as ref:
-                cal, kind = calibrations.measure_gallery(ref), "reference"
         session = None if user is None else Session(g, user)
-        calibrations.store(g, cal, kind, use=use, session=session)
-    yield "stored"
+        yield from calibrations.calibrate(g, reference_path=reference, use=use,
+                                          session=session, cancel=cancel)
 
 
 class CalibrationDialog(Dialog):
@@ -117,7 +111,7 @@ class CalibrationDialog(Dialog):
 
     def refresh(self) -> None:
         with Gallery.open(self.gallery_path) as g:
-            stored = g.calibrations()
+            stored = calibrations.stored(g)
             current = calibrations.in_use(g)
             # who may put one in use: the signed-in user's role, or anyone in a gallery
             # without users
@@ -132,12 +126,12 @@ class CalibrationDialog(Dialog):
             self.in_use.setText(f"<b>In use:</b> {current.source}<br>{rates}")
         self.table.setRowCount(len(stored))
         for row, c in enumerate(stored):
-            values = (f"{c['id']}{' (in use)' if c['in_use'] else ''}", c["kind"],
-                      c["created_at"][:16].replace("T", " "), f"{c['impostor_pairs']:,}",
-                      f"{c['genuine_pairs']:,}", c["source"])
+            values = (f"{c.id}{' (in use)' if c.in_use else ''}", c.kind,
+                      c.created_at[:16].replace("T", " "), f"{c.impostor_pairs:,}",
+                      f"{c.genuine_pairs:,}", c.source)
             for col, v in enumerate(values):
                 item = QTableWidgetItem(v)
-                item.setData(Qt.ItemDataRole.UserRole, c["id"])
+                item.setData(Qt.ItemDataRole.UserRole, c.id)
                 self.table.setItem(row, col, item)
         self.table.resizeColumnsToContents()
         self._update_buttons()
@@ -208,10 +202,15 @@ class CalibrationDialog(Dialog):
         self._worker = GeneratorWorker(
             lambda cancel: measure_events(self.gallery_path, reference, cancel, user,
                                           self._put_in_use), self)
+        self._worker.progress.connect(self._on_progress)
         self._worker.failed.connect(self._on_failed)
         self._worker.done.connect(self._on_done)
         self._update_buttons()
         self._worker.start()
+
+    def _on_progress(self, ev: calibrations.CalibrationProgress) -> None:
+        if ev.phase == "measuring" and ev.total:
+            self.status.setText(f"Measuring every pair of faces… {ev.done * 100 // ev.total} %")
 
     def _on_done(self, _last: object) -> None:
         self._finish()
@@ -232,6 +231,7 @@ class CalibrationDialog(Dialog):
         self._update_buttons()
 
     def done(self, result: int) -> None:
-        if self._worker is not None:  # a measurement finishes in seconds: let it
+        if self._worker is not None:  # stops after the block of pairs it is measuring
+            self._worker.cancel()
             self._worker.wait()
         super().done(result)

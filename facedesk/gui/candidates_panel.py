@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from facedesk.app.cases import LEAD_STATUS
+from facedesk.app.cases import LEAD_STATUS, Decision
 from facedesk.app.review import DECISIONS, FIRST_IMPRESSIONS, Review
 from facedesk.app.search import Candidate
 from facedesk.gui.formatting import plural
@@ -106,14 +106,13 @@ def decision_label(decision: str) -> str:
     return label
 
 
-def decided_label(row: Mapping[str, Any], short: bool = False) -> str:
+def decided_label(row: Decision, short: bool = False) -> str:
     """A recorded decision in the candidate list: a possible lead says where it stands
     (pending, confirmed, overturned by the second reviewer, training), by its `status`.
     `short`: without the "investigative lead only" reminder (the table cell; its tooltip
     and the decision panel carry it)."""
-    decision = str(row.get("decision", ""))
-    status = row.get("status")
-    if decision != "possible_lead" or status is None:
+    decision, status = row.decision, row.status
+    if decision != "possible_lead":
         return DECISIONS.get(decision, decision) if short else decision_label(decision)
     where = LEAD_STATUS.get(str(status), str(status)).lower()
     if status in ("pending", "confirmed") and not short:

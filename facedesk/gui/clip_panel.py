@@ -334,7 +334,7 @@ class ClipPanel(Dialog):
 
 def probe_of(cp: ClipProbe, clip: Path) -> Probe:
     """The probe panel's probe for a clip probe: the frame's picture, its one face."""
-    return Probe(path=str(clip), sha256=cp.sha256, image=cp.image, faces=[cp.face])
+    return Probe.of_clip(cp, clip)
 
 
 def search_provenance(cp: ClipProbe | None, face: Face) -> dict[str, Any]:

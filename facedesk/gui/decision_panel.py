@@ -11,8 +11,6 @@ be recorded (no one signed in, a closed case, a role that may not decide).
 
 from __future__ import annotations
 
-from typing import Any
-
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -28,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from facedesk.app.cases import LEAD_STATUS
+from facedesk.app.cases import LEAD_STATUS, Decision
 from facedesk.app.review import DECISIONS, FIRST_IMPRESSIONS, LEAD_BANNER, Review
 from facedesk.gui.candidates_panel import decision_label
 from facedesk.gui.formatting import when
@@ -181,7 +179,7 @@ class DecisionPanel(QWidget):
     def rationale(self) -> str:
         return self.rationale_edit.toPlainText().strip()
 
-    def decision_recorded(self, row: dict[str, Any]) -> None:
+    def decision_recorded(self, row: Decision) -> None:
         """The window stored the decision (`row` as returned by Review.record_decision):
         clear the draft and show the candidate's decision read-only."""
         self._error = None
@@ -194,7 +192,7 @@ class DecisionPanel(QWidget):
 
     # -- internals --------------------------------------------------------------------------
 
-    def _decided_row(self) -> dict[str, Any] | None:
+    def _decided_row(self) -> Decision | None:
         if self._review is None or self._rank is None:
             return None
         return self._review.decided.get(self._rank)
@@ -240,7 +238,7 @@ class DecisionPanel(QWidget):
         self.rationale_edit.setEnabled(decision)
         self.reviewer_edit.setEnabled(reviewer)
 
-    def _update_state(self, recorded: dict[str, Any] | None = None) -> None:
+    def _update_state(self, recorded: Decision | None = None) -> None:
         review, rank = self._review, self._rank
         self.candidate_label.setText(self._candidate_text())
         decided = recorded if recorded is not None else self._decided_row()
@@ -289,15 +287,15 @@ class DecisionPanel(QWidget):
         else:
             self._set_hint("Ready to record.")
 
-    def _show_decided(self, row: dict[str, Any]) -> None:
-        key = str(row.get("decision", ""))
+    def _show_decided(self, row: Decision) -> None:
+        key = row.decision
         self._check_only(key)
         self._set_editable(False, False)
-        self.reviewer_edit.setText(str(row.get("reviewer", "")))
-        stamp = when(row.get("created_at"))
-        by = f"recorded by {_escape(str(row.get('reviewer', '?')))}" + (
+        self.reviewer_edit.setText(row.reviewer)
+        stamp = when(row.created_at)
+        by = f"recorded by {_escape(row.reviewer)}" + (
             f", {_escape(stamp)}" if stamp else "")
-        self.record_label.setText(f"{_escape(str(row.get('rationale', '')))}"
+        self.record_label.setText(f"{_escape(row.rationale)}"
                                   f"<br><i>({by}; a decision cannot be changed here)</i>")
         self.rationale_edit.hide()
         self.record_label.show()
@@ -321,11 +319,10 @@ class DecisionPanel(QWidget):
         self.decision_requested.emit(self._rank, decision, self.rationale())
 
 
-def status_text(row: dict[str, Any]) -> str:
+def status_text(row: Decision) -> str:
     """A recorded decision in words, with where a possible lead stands."""
-    key = str(row.get("decision", ""))
-    status = row.get("status")
-    if key != "possible_lead" or status in (None, "confirmed"):
+    key, status = row.decision, row.status
+    if key != "possible_lead" or status == "confirmed":
         return decision_label(key)
     if status == "pending":
         return f"{PENDING_LEAD}. Not a result yet; {LEAD_BANNER.lower()}."

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 import time
 from collections.abc import Iterator
 from html import escape
@@ -50,7 +49,7 @@ from facedesk.app.importer import (
     import_detect_options,
     run_import,
 )
-from facedesk.app.sources import manifest_preview
+from facedesk.app.sources import header_problem, manifest_preview, person_regex
 from facedesk.domain.analysis import DEFAULT_IMPORT_FALLBACKS, FRAME
 from facedesk.domain.csvsafe import write_csv
 from facedesk.domain.formatting import duration_words as format_duration
@@ -110,23 +109,22 @@ def import_events(gallery_path: Path, source: Path | None, manifest: Path | None
 
 
 def mapping_error(columns: list[str], mapping: dict[str, str]) -> str | None:
-    """Why this column mapping cannot be read (the header checks of
-    `sources.read_manifest`, done on the header alone), or None."""
+    """Why this column mapping cannot be read (the header checks of every manifest import,
+    `sources.header_problem`, in the dialog's words), or None."""
     for role, (label, what, required) in ROLES.items():
         if required and not mapping.get(role):
             return (f"Choose the column that holds {what} ({label}). "
                     f"The manifest has: {', '.join(columns) or 'no columns'}.")
-    chosen = [v for v in mapping.values() if v]
-    if len(set(chosen)) < len(chosen):
+    problem = header_problem(columns, mapping)
+    if problem is None:
+        return None
+    if problem.kind == "same_column":
         return "Path, Person id and Name must be different columns."
-    renamed = {v: k for k, v in mapping.items() if v}
-    lowered = [renamed.get(c, c.lower()) for c in columns]
-    dupes = sorted({c for c in lowered if c and lowered.count(c) > 1})
-    if dupes:
-        return (f"More than one column would be read as {', '.join(dupes)} "
+    if problem.kind == "duplicate":
+        return (f"More than one column would be read as {', '.join(problem.names)} "
                 "(another column already has that name); choose that column, "
                 "or rename it in the CSV.")
-    return None
+    return problem.message("The manifest")
 
 
 class ImportDialog(QDialog):
@@ -583,12 +581,9 @@ class ImportDialog(QDialog):
             pattern = self.pattern_edit.text().strip()
             if pattern and self.layout_combo.currentData() != "folders":
                 try:
-                    regex = re.compile(pattern)
-                except re.error as exc:
-                    return f"The person pattern is not a valid regular expression: {exc}"
-                if regex.groups == 0:
-                    return (r"The person pattern needs a group that captures the person id, "
-                            r"e.g. ^(?P<person>\d+)_")
+                    person_regex(pattern)
+                except FaceDeskError as exc:
+                    return exc.message
             return None
         if not self.manifest_edit.text().strip():
             return "Choose a CSV manifest."

@@ -148,7 +148,6 @@ class MainWindow(QMainWindow):
         self.trainer: TrainerView | None = None
         #: the import dialog, while one is open (told who signs in meanwhile)
         self.importer: ImportDialog | None = None
-        self._probe_bytes: bytes | None = None  # the probe file's bytes, as analysed
         #: the clip window of the last clip dropped, and the probe taken from it (if the
         #: probe panel shows it)
         self.clip_panel: ClipPanel | None = None
@@ -541,8 +540,8 @@ class MainWindow(QMainWindow):
             return f"{u.display_name} ({u.role_label}) may not search"
         if self.case is None:
             return "no case open: open or choose a case first (Case > Open or choose case…)"
-        if not self.case.is_open:
-            return f"case {self.case.number} is closed: a closed case is read-only"
+        if (closed := cases.closed_reason(self.case)) is not None:
+            return closed
         if self.probe_panel.selected_face() is None:
             return "open a probe and choose a face first"
         if self.busy_bar.isVisible():
@@ -556,8 +555,8 @@ class MainWindow(QMainWindow):
         if not self.session.may("decide"):
             u = self.session.user
             return f"{u.display_name} ({u.role_label}) may not {ACTION_WORDS['decide']}."
-        if self.case is not None and not self.case.is_open:
-            return f"Case {self.case.number} is closed: a closed case is read-only."
+        if self.case is not None and (closed := cases.closed_reason(self.case)) is not None:
+            return f"{closed[0].upper()}{closed[1:]}."
         return None
 
     # -- who is working, on which case ------------------------------------------------------
@@ -637,7 +636,6 @@ class MainWindow(QMainWindow):
         """Close the candidate list, the probe (with any box drawn) and the case."""
         self._set_review(None)
         self.probe = None
-        self._probe_bytes = None
         self._adjustments = []
         self._clip_probe = None
         self._pending.clear()  # an answer for the previous work is not shown
@@ -776,8 +774,8 @@ class MainWindow(QMainWindow):
         if self.review is None or self.gallery is None:
             return
         for rank, row in list(self.review.decided.items()):
-            if row.get("id") == decision_id:
-                self.review.decided[rank] = cases.decision(self.gallery, decision_id)
+            if row.id == decision_id:
+                self.review.decided[rank] = cases.get_decision(self.gallery, decision_id)
                 self.candidates.refresh()
                 if self.candidates.selected_rank() == rank:
                     self.decision.set_candidate(self.review, rank)
@@ -1109,7 +1107,6 @@ class MainWindow(QMainWindow):
         self._set_review(None)
         self.probe = probe_of(cp, self.clip_panel.path)
         self._clip_probe = cp
-        self._probe_bytes = cp.png
         self.probe_panel.set_probe(self.probe)
         self.statusBar().showMessage(
             clips.describe_provenance(cp.provenance), 8000)
@@ -1128,13 +1125,6 @@ class MainWindow(QMainWindow):
     def _on_analyzed(self, request: int, probe: Probe) -> None:
         if self._pending.pop(request, None) != "analyze":
             return
-        # the bytes a search of this probe stores in the case: those that were analysed
-        try:
-            data: bytes | None = Path(probe.path).read_bytes()
-        except OSError:
-            data = None
-        self._probe_bytes = data if data is not None and \
-            imaging.sha256_bytes(data) == probe.sha256 else None
         self.probe = probe
         self.probe_panel.set_probe(probe)
         n = len(probe.faces)
@@ -1195,15 +1185,9 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Search not recorded: no one is signed in, or no "
                                          "case is open; nothing is shown", 10000)
             return
-        if self._probe_bytes is None:
-            message = ("The probe file could not be read again, or it changed after it was "
-                       "analysed: open the probe again. Nothing was recorded.")
-            self.statusBar().showMessage(message, 10000)
-            QMessageBox.warning(self, "Search not recorded", message)
-            return
         try:
             recorded = cases.record_search(self.session, self.case, self.probe, face, result,
-                                           self._probe_bytes, adjustments=self._adjustments,
+                                           adjustments=self._adjustments,
                                            **search_provenance(self._clip_probe, face))
         except FaceDeskError as exc:
             self.statusBar().showMessage(exc.message, 10000)
@@ -1295,7 +1279,7 @@ class MainWindow(QMainWindow):
         # candidates; the list is where the review goes on (arrow keys, next candidate)
         self.candidates.table.setFocus(Qt.FocusReason.OtherFocusReason)
         what = DECISIONS[decision].lower()
-        if row.get("status") == "pending":
+        if row.status == "pending":
             said = f"{what} recorded, pending second review (not a result yet)"
         else:
             said = f"{what} recorded" + (" — investigative lead only"

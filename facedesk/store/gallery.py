@@ -36,6 +36,7 @@ from facedesk.errors import (
     NotAGallery,
     StorageFull,
 )
+from facedesk.store import calibrations as stored_calibrations
 from facedesk.store.locking import ImportLock
 from facedesk.store.schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
 
@@ -103,13 +104,6 @@ class Problem:
             d["line"] = self.line
         return d
 
-
-DECISION_COLUMNS = frozenset({
-    "created_at", "reviewer", "decision", "rationale", "first_impression", "blind_review",
-    "probe_sha256", "probe_path", "probe_box", "engine_id", "gallery_version",
-    "persons_searched", "person_id", "face_id", "rank", "distance", "similarity",
-    "case_id", "search_id", "audit_seq", "second_review",
-})
 
 RUN_COUNTERS = ("total", "already_stored", "imported", "no_face", "multi_face",
                 "duplicates", "failed")
@@ -742,21 +736,6 @@ class Gallery:
 
     # -- decisions -------------------------------------------------------------------------
 
-    def add_decision(self, fields: dict[str, Any]) -> int:
-        """Store one reviewer decision (fields named as the `decisions` columns)."""
-        row = dict(fields)
-        row.setdefault("created_at", now_iso())
-        unknown = set(row) - DECISION_COLUMNS
-        if unknown:
-            raise ValueError(f"unknown decision fields: {', '.join(sorted(unknown))}")
-        cols = ", ".join(row)
-        marks = ", ".join("?" * len(row))
-        with self.write() as conn:
-            cur = conn.execute(f"INSERT INTO decisions({cols}) VALUES ({marks})",
-                               tuple(row.values()))
-        assert cur.lastrowid is not None
-        return cur.lastrowid
-
     def decisions(self, probe_sha256: str | None = None) -> list[dict[str, Any]]:
         where, args = ("probe_sha256 = ?", [probe_sha256]) if probe_sha256 else (None, None)
         return [dict(r) for r in self.db.table("decisions").rows_where(
@@ -770,52 +749,33 @@ class Gallery:
         """Store a calibration table (JSON `data`) and, by default, put it in use.
         `log(conn, id)` runs in the same transaction (the caller's audit event)."""
         with self.write() as conn:
-            cur = conn.execute(
-                "INSERT INTO calibrations(created_at, kind, engine_id, source, impostor_pairs, "
-                "genuine_pairs, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (now_iso(), kind, engine_id, source, impostor_pairs, genuine_pairs, data))
-            assert cur.lastrowid is not None
+            cid = stored_calibrations.add(
+                conn, created_at=now_iso(), kind=kind, engine_id=engine_id, source=source,
+                impostor_pairs=impostor_pairs, genuine_pairs=genuine_pairs, data=data)
             if log is not None:
-                log(conn, cur.lastrowid)
+                log(conn, cid)
             if use:
-                self._set_meta(conn, "calibration_id", str(cur.lastrowid))
-        return cur.lastrowid
+                stored_calibrations.set_in_use(conn, cid)
+        return cid
 
-    def calibrations(self) -> list[dict[str, Any]]:
+    def calibrations(self) -> list[stored_calibrations.StoredCalibration]:
         """Stored calibrations, oldest first, without their tables."""
-        in_use = self.calibration_in_use()
-        return [
-            {**dict(r), "in_use": r["id"] == in_use}
-            for r in self.db.query(
-                "SELECT id, created_at, kind, engine_id, source, impostor_pairs, "
-                "genuine_pairs FROM calibrations ORDER BY id")
-        ]
+        return stored_calibrations.stored(self)
 
     def calibration_data(self, calibration_id: int) -> str | None:
-        row = self.conn.execute("SELECT data FROM calibrations WHERE id = ?",
-                                (calibration_id,)).fetchone()
-        return None if row is None else str(row[0])
+        return stored_calibrations.data(self, calibration_id)
 
     def calibration_in_use(self) -> int | None:
         """The stored calibration in use, or None for the one shipped with FaceDesk."""
-        value = self.meta("calibration_id")
-        return int(value) if value else None
+        return stored_calibrations.in_use_id(self)
 
     def use_calibration(self, calibration_id: int | None) -> None:
         """Put a stored calibration in use (None: the one shipped with FaceDesk)."""
         with self.write() as conn:
-            if calibration_id is None:
-                conn.execute("DELETE FROM meta WHERE key = 'calibration_id'")
-                return
-            if conn.execute("SELECT 1 FROM calibrations WHERE id = ?",
-                            (calibration_id,)).fetchone() is None:
+            if calibration_id is not None and \
+                    not stored_calibrations.exists(conn, calibration_id):
                 raise KeyError(calibration_id)
-            self._set_meta(conn, "calibration_id", str(calibration_id))
-
-    @staticmethod
-    def _set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
-        conn.execute("INSERT INTO meta(key, value) VALUES (?, ?) "
-                     "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+            stored_calibrations.set_in_use(conn, calibration_id)
 
     def iter_persons(self) -> Iterator[dict[str, Any]]:
         for row in self.db.table("persons").rows_where(order_by="id"):

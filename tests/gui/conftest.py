@@ -126,8 +126,7 @@ class Desk:
         probe = analyze_probe(engine, path)
         face = choose_face(engine, probe)
         result = Searcher(self.gallery, engine.identity()).search(face.encoding, top_k)
-        shown = cases.record_search(self.analyst, self.case, probe, face, result,
-                                    path.read_bytes())
+        shown = cases.record_search(self.analyst, self.case, probe, face, result)
         return Review(probe, face, shown.result, blind=blind, search_id=shown.id)
 
 

@@ -46,13 +46,12 @@ class World:
         probe = analyze_probe(eng, path)
         face = choose_face(eng, probe)
         res = Searcher(self.gallery, eng.identity()).search(face.encoding, top_k=20)
-        return cases.record_search(session, case or self.case, probe, face, res,
-                                   path.read_bytes())
+        return cases.record_search(session, case or self.case, probe, face, res)
 
     def lead(self, session: Session, person: int = 2, rationale: str = "same ear shape",
              case: cases.Case | None = None) -> int:
         s = self.search(session, person, case=case)
-        return int(cases.decide(session, s.id, 1, "possible_lead", rationale)["id"])
+        return int(cases.decide(session, s.id, 1, "possible_lead", rationale).id)
 
 
 @pytest.fixture
@@ -85,7 +84,7 @@ def test_second_review_confirm_through_widgets(qtbot, world: World) -> None:
     assert _texts(dlg.queue, 0) == ["2026-0042"]
     assert "Ann Analyst" in dlg.queue.item(0, 1).text()
     # the first lead is on screen: both faces, the figures, the analyst's rationale
-    assert dlg.current is not None and dlg.current["id"] == did
+    assert dlg.current is not None and dlg.current.id == did
     probe, crop = dlg.probe_view.pixmap(), dlg.candidate_view.pixmap()
     assert not probe.isNull() and not crop.isNull()
     assert min(probe.width(), probe.height()) >= 200 and crop.width() >= 200
@@ -100,14 +99,14 @@ def test_second_review_confirm_through_widgets(qtbot, world: World) -> None:
     with qtbot.waitSignal(dlg.reviewed) as sig:
         qtbot.mouseClick(dlg.submit_button, Qt.MouseButton.LeftButton)
     assert sig.args == [did]
-    d = cases.decision(world.gallery, did)
-    assert d["status"] == "confirmed"
-    assert d["review"]["reviewer"] == "sam" and d["review"]["blind"] == 0
-    assert d["review"]["rationale"] == "ears and nose bridge agree"
+    d = cases.get_decision(world.gallery, did)
+    assert d.status == "confirmed"
+    assert d.review.reviewer == "sam" and d.review.blind == 0
+    assert d.review.rationale == "ears and nose bridge agree"
     assert dlg.queue.rowCount() == 0 and "No possible lead" in dlg.queue_label.text()
     assert "Confirmed by Sam Super" in dlg.status_label.text()
     assert not dlg.submit_button.isEnabled() and not dlg.error_label.isVisible()
-    assert [r["id"] for r in cases.results(world.gallery, world.case.id)] == [did]
+    assert [r.id for r in cases.results(world.gallery, world.case.id)] == [did]
 
 
 def test_second_review_overturn_leaves_the_other_lead_waiting(qtbot, world: World) -> None:
@@ -117,13 +116,13 @@ def test_second_review_overturn_leaves_the_other_lead_waiting(qtbot, world: Worl
     qtbot.addWidget(dlg)
     assert dlg.queue.rowCount() == 2
     dlg.queue.selectRow(1)
-    assert dlg.current is not None and dlg.current["id"] == second
+    assert dlg.current is not None and dlg.current.id == second
     assert dlg.analyst_rationale.text() == "Rationale: same scar"
     dlg.verdict_overturn.click()
     dlg.rationale_edit.setPlainText("the scar is on the other cheek")
     dlg.submit_button.click()
-    assert cases.decision(world.gallery, second)["status"] == "overturned"
-    assert cases.decision(world.gallery, first)["status"] == "pending"
+    assert cases.get_decision(world.gallery, second).status == "overturned"
+    assert cases.get_decision(world.gallery, first).status == "pending"
     assert dlg.queue.rowCount() == 1 and dlg.queue.item(0, 0).data(Qt.ItemDataRole.UserRole) \
         == first
     assert cases.results(world.gallery, world.case.id) == []
@@ -148,7 +147,7 @@ def test_own_lead_is_refused_with_the_message_shown(qtbot, world: World) -> None
     assert dlg.error_label.isVisible()
     assert "different person" in dlg.error_label.text()
     assert dlg.rationale_edit.toPlainText() == "looks right to me"  # the text is kept
-    assert cases.decision(world.gallery, did)["status"] == "pending"
+    assert cases.get_decision(world.gallery, did).status == "pending"
     with pytest.raises(LeadError):
         dlg.submit()
     # an analyst sees the queue but may not submit, and is told why
@@ -175,7 +174,7 @@ def test_blind_setting_hides_the_rationale_until_submitted(qtbot, world: World) 
     dlg.submit_button.click()
     assert dlg.analyst_rationale.text() == "Rationale: same ear shape"
     assert "Second review (blind)" in dlg.status_label.text()
-    assert cases.decision(world.gallery, did)["review"]["blind"] == 1
+    assert cases.get_decision(world.gallery, did).review.blind == 1
     # off again: shown at once
     world.admin.set_setting("blind_second_review", False)
     other = world.lead(world.ann, person=3, rationale="same chin")
@@ -231,7 +230,7 @@ def _case_with_statuses(world: World) -> tuple[int, int, int]:
     cases.review_lead(world.sam, confirmed, "confirmed", "agree")
     pending = world.lead(world.ann, person=3, rationale="same brow")
     s = world.search(world.ann, person=1)
-    other = int(cases.decide(world.ann, s.id, 1, "not_the_person", "different jaw")["id"])
+    other = int(cases.decide(world.ann, s.id, 1, "not_the_person", "different jaw").id)
     return confirmed, pending, other
 
 

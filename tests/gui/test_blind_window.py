@@ -46,7 +46,7 @@ def test_blind_review_in_the_window_hides_scores_and_is_stored_as_blind(
     model = w.candidates.table.model()
     shown = [str(model.data(model.index(r, c), Qt.ItemDataRole.DisplayRole) or "")
              for r in range(model.rowCount()) for c in range(model.columnCount())]
-    for cand in stored["candidates"]:
+    for cand in stored.candidates:
         assert f"{cand['distance']:.3f}" not in " ".join(shown)
     assert w.candidates.blind_indicator.isChecked()
 
@@ -60,5 +60,5 @@ def test_blind_review_in_the_window_hides_scores_and_is_stored_as_blind(
     qtbot.mouseClick(w.candidates.impression_buttons["different"], Qt.MouseButton.LeftButton)
     decide_in_panel(qtbot, w)
     [row] = cases.decisions(gallery, case.id)
-    assert (row["rank"], row["decision"], row["blind_review"], row["first_impression"]) == \
+    assert (row.rank, row.decision, row.blind_review, row.first_impression) == \
         (rank, "not_the_person", 1, "different")

@@ -283,10 +283,10 @@ def test_decision_column_says_a_lead_was_overturned_or_confirmed(qtbot, desk) ->
     panel.set_review(review, {})
     first = review.record_decision(desk.analyst, 1, "possible_lead", "same scar")
     second = review.record_decision(desk.analyst, 2, "possible_lead", "same ears")
-    cases.review_lead(desk.supervisor, first["id"], "overturned", "the scar is on the left")
-    cases.review_lead(desk.supervisor, second["id"], "confirmed", "same ears and scar")
+    cases.review_lead(desk.supervisor, first.id, "overturned", "the scar is on the left")
+    cases.review_lead(desk.supervisor, second.id, "confirmed", "same ears and scar")
     for rank, row in ((1, first), (2, second)):  # as the window does after a review
-        review.decided[rank] = cases.decision(desk.gallery, row["id"])
+        review.decided[rank] = cases.get_decision(desk.gallery, row.id)
     panel.refresh()
     labels = column(panel.model, COL_DECISION)
     assert labels[:2] == ["Possible lead — overturned by second reviewer",

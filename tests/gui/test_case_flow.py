@@ -123,7 +123,7 @@ def test_a_case_from_sign_in_to_lead_sheet(qtbot, window: MainWindow, make_galle
     gallery = window.gallery
     assert gallery is not None
     [stored] = cases.searches(gallery, window.case.id)
-    assert stored["id"] == review.search_id and len(stored["candidates"]) == 5
+    assert stored.id == review.search_id and len(stored.candidates) == 5
     assert cases.probe_image(gallery, review.search_id) == \
         (tmp_path / "probe-2.png").read_bytes()
 
@@ -145,7 +145,7 @@ def test_a_case_from_sign_in_to_lead_sheet(qtbot, window: MainWindow, make_galle
     qtbot.mouseClick(window.findChild(QPushButton, "confirmButton"), Qt.MouseButton.LeftButton)
     assert window.decision.hint.text().startswith(f"Recorded: {PENDING_LEAD}")
     [lead] = cases.decisions(gallery, window.case.id)
-    assert (lead["reviewer"], lead["decision"], lead["status"], lead["search_id"]) == (
+    assert (lead.reviewer, lead.decision, lead.status, lead.search_id) == (
         "ann", "possible_lead", "pending", review.search_id)
     assert cases.results(gallery, window.case.id) == []  # not a result yet
     window.grab().save(str(SCREENSHOT))  # a case open, candidates shown
@@ -169,21 +169,21 @@ def test_a_case_from_sign_in_to_lead_sheet(qtbot, window: MainWindow, make_galle
     window.act_second_review.trigger()
     second = window.findChild(SecondReviewDialog, "secondReviewDialog")
     assert second is not None and second.isVisible()
-    second.select_decision(lead["id"])
+    second.select_decision(lead.id)
     second.findChild(QRadioButton, "verdictConfirm").click()
     qtbot.keyClicks(second.rationale_edit, "Compared independently: same ear shape and scar.")
     with qtbot.waitSignal(second.reviewed) as reviewed:
         qtbot.mouseClick(second.submit_button, Qt.MouseButton.LeftButton)
-    assert reviewed.args == [lead["id"]]
-    assert cases.decision(gallery, lead["id"])["status"] == "confirmed"
-    assert [r["id"] for r in cases.results(gallery, window.case.id)] == [lead["id"]]
+    assert reviewed.args == [lead.id]
+    assert cases.get_decision(gallery, lead.id).status == "confirmed"
+    assert [r.id for r in cases.results(gallery, window.case.id)] == [lead.id]
     second.close()
 
     # -- the lead sheet, from the case overview
     window.act_case_overview.trigger()
     overview = window.findChild(CaseOverviewDialog, "caseOverviewDialog")
     assert overview is not None and overview.isVisible()
-    paths = overview.export_lead_sheet(lead["id"], tmp_path / "sheets")
+    paths = overview.export_lead_sheet(lead.id, tmp_path / "sheets")
     pdfs = [p for p in paths if p.suffix == ".pdf"]
     assert pdfs and pdfs[0].is_file() and pdfs[0].read_bytes().startswith(b"%PDF")
     # closing the case there makes the window's case read-only at once

@@ -54,17 +54,17 @@ def test_drop_a_clip_pick_a_track_search_and_decide(
     assert window.review.result.candidates[0].person_id == "person_2"
 
     search = cases.searches(window.gallery, case.id)[-1]
-    prov = search["provenance"]
+    prov = search.provenance
     assert prov["fused"] is True and prov["track"] == 1 and len(prov["frames"]) == 3
     assert prov["clip"]["name"] == clip.name
-    stored = cases.search_frames(window.gallery, search["id"])
-    assert [f["sha256"] for f in stored] == [f["png_sha256"] for f in prov["frames"]]
+    stored = cases.search_frames(window.gallery, search.id)
+    assert [f.sha256 for f in stored] == [f["png_sha256"] for f in prov["frames"]]
 
     window.findChild(QRadioButton, "decisionPossibleLead").click()
     qtbot.keyClicks(window.decision.rationale_edit, "Same pattern in the clip's best frames.")
     qtbot.mouseClick(window.findChild(QPushButton, "confirmButton"), Qt.MouseButton.LeftButton)
     [lead] = cases.decisions(window.gallery, case.id)
-    assert (lead["search_id"], lead["decision"]) == (search["id"], "possible_lead")
+    assert (lead.search_id, lead.decision) == (search.id, "possible_lead")
     assert audit.verify(window.gallery).ok
 
 
@@ -87,6 +87,6 @@ def test_a_frame_from_the_scrubber_and_cancel_while_reading(
     with qtbot.waitSignal(window.engine.searched, timeout=20000):
         window.search()
     qtbot.waitUntil(lambda: window.review is not None)
-    prov = cases.searches(window.gallery, case.id)[-1]["provenance"]
+    prov = cases.searches(window.gallery, case.id)[-1].provenance
     assert prov["fused"] is False and prov["track"] is None
     assert [(f["frame"], f["timecode"]) for f in prov["frames"]] == [(15, "00:00:01.500")]

@@ -127,7 +127,7 @@ def test_an_analysts_first_day(qtbot, tmp_path: Path, people_dir: Path, fake_spe
     qtbot.keyClicks(panel.rationale_edit, "Same face shape and eyebrows")
     top_k = window.top_k.value()
     qtbot.mouseClick(panel.record_button, Qt.MouseButton.LeftButton)
-    assert window.review.decided[1]["decision"] == "possible_lead"
+    assert window.review.decided[1].decision == "possible_lead"
     assert window.focusWidget() is window.candidates.table
     qtbot.keyClicks(window.focusWidget(), "5")
     assert window.top_k.value() == top_k
@@ -156,7 +156,7 @@ def test_an_analysts_first_day(qtbot, tmp_path: Path, people_dir: Path, fake_spe
     assert overview is not None
     assert "search 1 (still.png): #1" in overview.decisions_table.item(0, 1).text()
     [decision] = cases.decisions(window.gallery, case.id)
-    written = overview.export_lead_sheet(decision["id"], tmp_path / "sheets")
+    written = overview.export_lead_sheet(decision.id, tmp_path / "sheets")
     assert written and all(p.is_file() for p in written)
     opened: list[str] = []
     monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url.toLocalFile()))

@@ -135,7 +135,7 @@ def test_a_face_whose_landmarks_do_not_fit_is_not_adequate_and_can_be_turned_upr
     record = cases.search_record(window.gallery, window.review.search_id)
     adjustment = {"kind": "rotated", "degrees": 90.0, "from_sha256": before.sha256,
                   "from_name": "probe.png"}
-    assert record["quality"]["adjustments"] == [adjustment]
+    assert record.quality["adjustments"] == [adjustment]
     event = [e for e in audit.events(window.gallery) if e.kind == "search"][-1]
     assert event.data["probe_adjustments"] == [adjustment]
 

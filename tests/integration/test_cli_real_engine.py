@@ -208,8 +208,8 @@ def test_search_on_a_drawn_box(case_gallery) -> None:
     assert doc["candidates"][0]["person_id"] == PERSON
     with Gallery.open(case_gallery.db) as g:  # recorded in the case, drawn box and all
         recorded = cases.search_record(g, doc["search_id"])
-    assert recorded["probe_box"] == [top, right, bottom, left]
-    assert recorded["candidates"][0]["person_id"] == PERSON
+    assert recorded.probe_box == [top, right, bottom, left]
+    assert recorded.candidates[0]["person_id"] == PERSON
     # the same box gives the same encoding, hence the same distance, as detection did
     assert doc["candidates"][0]["distance"] == pytest.approx(
         detected["candidates"][0]["distance"], abs=1e-6)

@@ -31,6 +31,7 @@ from facedesk.cli import cli
 from facedesk.engine.spec import EngineSpec
 from facedesk.errors import StorageFull
 from facedesk.store import Gallery
+from facedesk.store.decisions import NewDecision, insert_decision
 
 N_PERSONS, PER_PERSON = 12, 4  # 48 photos
 
@@ -148,15 +149,15 @@ def test_a_decision_on_a_full_disk_is_not_stored(tmp_path: Path, photos: Path) -
                "engine_id": engine_id, "gallery_version": g.version,
                "persons_searched": N_PERSONS, "person_id": "p00", "face_id": face_id,
                "rank": 1, "distance": 0.3, "similarity": 0.9}
-        g.add_decision(row)
+        add_decision(g, row)
         limit_pages(g, 0)
         for _ in range(3):  # each refused whole; the connection stays usable
             with pytest.raises(StorageFull):
-                g.add_decision(row)
+                add_decision(g, row)
             assert not g.conn.in_transaction
         assert len(g.decisions()) == 1
         g.conn.execute("PRAGMA max_page_count = 1000000")
-        g.add_decision(row)
+        add_decision(g, row)
         assert len(g.decisions()) == 2
     assert check_consistent(db)["decisions"] == 2
 
@@ -246,3 +247,9 @@ def test_real_disk_full_with_the_real_engine(lfw_images: Path, real_engine_spec,
         assert doc["status"] == "completed" and doc["already_stored"] == stored
         assert doc["gallery_totals"]["photos"] == n
         assert check_consistent(db)["photos"] == n
+
+
+def add_decision(g: Gallery, row: dict[str, Any]) -> int:
+    """One decision written straight into the store (one write transaction)."""
+    with g.write() as conn:
+        return insert_decision(conn, NewDecision.of(row))

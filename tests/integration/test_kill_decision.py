@@ -1,5 +1,5 @@
 """Recording a decision, killed: a process records decisions in a loop (one transaction
-each, through Gallery.add_decision as the review screen does) and is SIGKILLed at random
+each, through the store's insert_decision in one write transaction) and is SIGKILLed at random
 moments. Every stored decision is whole and equal to what was sent, none is lost or
 doubled: the count is what was acknowledged before the kill, or one more (committed, but
 killed before it could say so).
@@ -21,6 +21,7 @@ from fakes import FAKE_FACTORY
 from facedesk.app.importer import ImportOptions, run_import
 from facedesk.engine.spec import EngineSpec
 from facedesk.store import Gallery
+from facedesk.store.decisions import NewDecision, insert_decision
 
 HARNESS = Path(__file__).resolve().parents[2] / "scripts" / "kill_harness.py"
 KILLS = 6
@@ -46,7 +47,9 @@ def test_decisions_survive_kills(harness, tmp_path: Path, people_dir: Path) -> N
         # a decision recorded before: the kills must leave it alone
         face_id, engine_id = g.conn.execute("SELECT id, engine_id FROM faces").fetchone()
         first = harness.decision_row(0, face_id, engine_id)
-        g.add_decision({**first, "rationale": "an earlier, ordinary decision"})
+        with g.write() as conn:
+            insert_decision(conn, NewDecision.of(
+                {**first, "rationale": "an earlier, ordinary decision"}))
 
     result = harness.decision_phase(db, KILLS, random.Random(7), max_delay_s=0.4)
     assert result.notes and result.failures == 0, result.notes

@@ -87,12 +87,12 @@ def test_environment_variables_do_not_make_the_cli_another_user(world: World) ->
     world.session("admin").change_user("abe", os_account=me())  # this process: abe
     g.close()
     spoof = dict.fromkeys(IDENTITY_VARS, "os-sam")
-    res = _cli(["leads", "review", str(lead["id"]), "--db", str(g.path), "--verdict",
+    res = _cli(["leads", "review", str(lead.id), "--db", str(g.path), "--verdict",
                 "confirmed", "--rationale", "same ear"], spoof)
     assert res.returncode == 1 and "abe (Analyst) may not" in res.stderr, res.stderr
     assert "Traceback" not in res.stderr
     with Gallery.open(g.path) as again:
-        assert cases.decision(again, lead["id"])["status"] == "pending"
+        assert cases.get_decision(again, lead.id).status == "pending"
         signed = [e.user_id for e in audit.events(again, kinds=["sign_in"])]
         assert signed[-1] == "abe" and "sam" not in signed
         # and with no FaceDesk user mapped to the real account: refused, as nobody
@@ -336,9 +336,9 @@ def test_an_audit_export_never_shows_a_hidden_rationale(world: World, tmp_path: 
     for who in ("sam", "admin"):
         with pytest.raises(LeadError, match="blind second review") as exc:
             cases.export_audit(world.session(who), tmp_path / who)
-        assert f"decision {lead['id']}" in exc.value.message
+        assert f"decision {lead.id}" in exc.value.message
         assert not (tmp_path / who).exists() or not any((tmp_path / who).iterdir())
-    cases.review_lead(world.session("sam"), lead["id"], "confirmed", "same ear", blind=True)
+    cases.review_lead(world.session("sam"), lead.id, "confirmed", "same ear", blind=True)
     cases.export_audit(world.session("admin"), tmp_path / "after")
     assert "SECRET-RATIONALE" in (tmp_path / "after" / "audit-log.json").read_text()
 
@@ -395,8 +395,8 @@ def test_who_may_decide_on_another_analysts_search(world: World) -> None:
     assert cases.may_decide(ann, cases.search_record(world.gallery, cs.id))
     with pytest.raises(NotPermitted, match="only they or a supervisor"):
         cases.decide(abe, cs.id, 1, "possible_lead", "abe's view")
-    assert cases.decide(sam, cs.id, 2, "not_the_person", "different chin")["reviewer"] == "sam"
-    assert cases.decide(ann, cs.id, 1, "possible_lead", "ear")["reviewer"] == "ann"
+    assert cases.decide(sam, cs.id, 2, "not_the_person", "different chin").reviewer == "sam"
+    assert cases.decide(ann, cs.id, 1, "possible_lead", "ear").reviewer == "ann"
 
 
 def test_the_lab_commands_sign_in_are_logged_and_write_private_files(
@@ -426,8 +426,8 @@ def test_exports_are_private(world: World, tmp_path: Path, loose_umask: None) ->
     ann, sam = world.session("ann"), world.session("sam")
     case = cases.open_case(ann, "FILES-1", PURPOSE)
     lead = cases.decide(ann, world.search(ann, case).id, 1, "possible_lead", "ear")
-    cases.review_lead(sam, lead["id"], "confirmed", "same ear")
-    sheets = export_lead_sheet(ann, lead["id"], tmp_path / "sheet", ("pdf", "html"))
+    cases.review_lead(sam, lead.id, "confirmed", "same ear")
+    sheets = export_lead_sheet(ann, lead.id, tmp_path / "sheet", ("pdf", "html"))
     head = cases.export_audit(sam, tmp_path / "audit")
     files = [*sheets, Path(head["json"]), Path(head["csv"])]
     assert [mode(p) for p in files] == [0o600] * 4
@@ -617,3 +617,26 @@ def test_private_write_helpers_tighten_an_existing_file(tmp_path: Path,
     os.chmod(p, 0o644)
     private.write_text(p, "new")
     assert mode(p) == 0o600 and p.read_text() == "new"
+
+
+# --- the import permission lives in the import use case ----------------------------------------
+
+
+def test_the_import_use_case_checks_who_imports(world: World, tmp_path: Path) -> None:
+    """run_import itself refuses a user who may not import (and nobody, once the gallery has
+    users) before anything is read: the CLI and the GUI rely on it."""
+    src = tmp_path / "src"
+    save_png(one_face(9), src / "P9" / "a.png")
+    spec, opts = EngineSpec(FAKE_FACTORY), ImportOptions(workers=1)
+    runs = audit.events(world.gallery, kinds=["import"])
+    for who, why in ((None, "nobody is signed in"), ("sam", "may not import photos"),
+                     ("tia", "trainers work in training galleries only"),
+                     ("nobody", "there is no user 'nobody'")):
+        with pytest.raises(NotPermitted, match=why):
+            next(run_import(world.gallery, src, engine=spec, options=opts, user_id=who))
+    assert audit.events(world.gallery, kinds=["import"]) == runs  # nothing was started
+    final = list(run_import(world.gallery, src, engine=spec, options=opts, user_id="ann"))[-1]
+    assert final.counts.imported == 1
+    world.session("admin").set_setting("training", True)
+    final = list(run_import(world.gallery, src, engine=spec, options=opts, user_id="tia"))[-1]
+    assert final.status == "completed"

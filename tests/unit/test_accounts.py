@@ -280,11 +280,11 @@ def test_trainer_works_only_in_a_training_gallery(world: World) -> None:
     assert case.training
     cs = world.search(tia, case)
     d = cases.decide(tia, cs.id, 1, "possible_lead", "same scar")
-    assert cases.decision(g, d["id"])["status"] == "training"
+    assert cases.get_decision(g, d.id).status == "training"
     assert cases.results(g, case.id) == []
     assert cases.pending_leads(g) == []
     with pytest.raises(NotPermitted):
-        cases.review_lead(tia, d["id"], "confirmed", "I agree")
+        cases.review_lead(tia, d.id, "confirmed", "I agree")
     world.session("admin").set_setting("training", False)
     with pytest.raises(NotPermitted):
         world.search(tia, case)
@@ -458,3 +458,31 @@ def test_a_role_changed_after_sign_in_applies_at_once(world: World) -> None:
     with pytest.raises(NotPermitted, match="no longer an active user"):
         cases.open_case(ann, "2026-0099", PURPOSE)
     assert not any(c.number == "2026-0099" for c in cases.cases(g))
+
+
+def test_a_session_made_in_a_worker_thread_moves_to_the_gui_threads_gallery(
+        tmp_path: Path) -> None:
+    """Argon2 sign-in off the GUI thread: the worker opens its own connection (SQLite
+    connections serve one thread) and the session moves over with Session.on."""
+    import threading
+
+    path = tmp_path / "g.db"
+    with Gallery.open(path, create=True) as g:
+        accounts.create_first_administrator(g, "admin", "Ada Admin",
+                                            password=PASSWORDS["admin"])
+    made: list[accounts.Session] = []
+
+    def work() -> None:
+        with Gallery.open(path) as worker_gallery:
+            made.append(accounts.sign_in(worker_gallery, "admin", PASSWORDS["admin"]))
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+    with Gallery.open(path) as g:
+        session = made[0].on(g)
+        assert session.gallery is g and session.user_id == "admin"
+        session.require("manage_users")
+    with Gallery.open(tmp_path / "other.db", create=True) as other, \
+            pytest.raises(AccountError):
+        made[0].on(other)

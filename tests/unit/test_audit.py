@@ -40,7 +40,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cases.candidate_viewed(ann, cs.id, 1)
     lead = cases.decide(ann, cs.id, 1, "possible_lead", "same ear shape")
     cases.decide(ann, cs.id, 2, "not_the_person", "different nose")
-    cases.review_lead(sam, lead["id"], "confirmed", "agree: ears and scar")
+    cases.review_lead(sam, lead.id, "confirmed", "agree: ears and scar")
     cases.candidate_viewed(sam, cs.id, 2)
     w.session("abe")
     w.session("sue")

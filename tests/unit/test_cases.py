@@ -128,7 +128,7 @@ def test_a_closed_case_is_read_only(world: World) -> None:
         with pytest.raises(CaseError, match="waiting for a second review"):
             cases.close_case(who, case, "done")
     assert cases.get_case(g, case.id).is_open
-    cases.review_lead(sam, lead["id"], "overturned", "different chin")
+    cases.review_lead(sam, lead.id, "overturned", "different chin")
     cases.close_case(ann, case, "done")
     before = counts(world)
     with pytest.raises(CaseError, match="read-only"):
@@ -136,9 +136,9 @@ def test_a_closed_case_is_read_only(world: World) -> None:
     with pytest.raises(CaseError, match="read-only"):
         cases.decide(sam, cs.id, 2, "not_the_person", "different nose")
     assert counts(world) == before
-    assert cases.decision(g, lead["id"])["status"] == "overturned"
+    assert cases.get_decision(g, lead.id).status == "overturned"
     # what was stored can still be read
-    assert [s["id"] for s in cases.searches(g, case.id)] == [cs.id]
+    assert [s.id for s in cases.searches(g, case.id)] == [cs.id]
 
 
 @pytest.mark.parametrize(("threshold", "top_k"), [
@@ -157,23 +157,23 @@ def test_a_search_stores_exactly_the_candidates_shown(world: World, threshold: f
     expected = [(c.rank, c.person_id, c.face_id) for c in raw.candidates
                 if c.distance <= threshold][:top_k]
 
-    cs = cases.record_search(ann, case, probe, face, raw, world.probe_path.read_bytes())
+    cs = cases.record_search(ann, case, probe, face, raw)
 
     shown = [(c.rank, c.person_id, c.face_id) for c in cs.result.candidates]
     assert shown == expected
     stored = cases.search_record(g, cs.id)
-    assert [(c["rank"], c["person_id"], c["face_id"]) for c in stored["candidates"]] \
+    assert [(c["rank"], c["person_id"], c["face_id"]) for c in stored.candidates] \
         == expected
-    assert (stored["threshold"], stored["top_k"]) == (threshold, top_k)
-    assert stored["probe_sha256"] == probe.sha256
-    assert stored["persons_searched"] == raw.persons_searched == 5
+    assert (stored.threshold, stored.top_k) == (threshold, top_k)
+    assert stored.probe_sha256 == probe.sha256
+    assert stored.persons_searched == raw.persons_searched == 5
     assert cases.probe_image(g, cs.id) == world.probe_path.read_bytes()
     ev = audit.event(g, cs.audit_seq)
     assert ev is not None and ev.kind == "search" and ev.case_id == case.id
     assert [(c["rank"], c["person_id"], c["face_id"]) for c in ev.data["candidates"]] \
         == expected
     assert (ev.data["threshold"], ev.data["top_k"], ev.data["id"]) == (threshold, top_k, cs.id)
-    assert stored["audit_seq"] == cs.audit_seq == last_event(g).seq
+    assert stored.audit_seq == cs.audit_seq == last_event(g).seq
 
 
 def test_candidate_viewed_is_logged(world: World) -> None:
@@ -213,39 +213,39 @@ def test_two_person_rule_confirmed_lead(searched) -> None:
     g = world.gallery
     ann, abe, sam = (world.session(u) for u in ("ann", "abe", "sam"))
     d = cases.decide(ann, cs.id, 1, "possible_lead", "same ear shape", first_impression="similar")
-    assert cases.decision(g, d["id"])["status"] == "pending"
+    assert cases.get_decision(g, d.id).status == "pending"
     assert cases.results(g, case.id) == []
-    assert [p["id"] for p in cases.pending_leads(g)] == [d["id"]]
+    assert [p.id for p in cases.pending_leads(g)] == [d.id]
     ev = last_event(g)
     assert (ev.kind, ev.seq, ev.data["second_review"], ev.data["decision"]) == \
-        ("decision", d["audit_seq"], True, "possible_lead")
+        ("decision", d.audit_seq, True, "possible_lead")
     with pytest.raises(LeadError):  # no lead sheet for a pending lead
-        cases.lead_record(ann, d["id"])
+        cases.lead_record(ann, d.id)
 
     before = counts(world)
     with pytest.raises(NotPermitted):  # an analyst, even another one, cannot confirm
-        cases.review_lead(abe, d["id"], "confirmed", "looks right")
+        cases.review_lead(abe, d.id, "confirmed", "looks right")
     with pytest.raises(NotPermitted):
-        cases.review_lead(ann, d["id"], "confirmed", "I am sure")
+        cases.review_lead(ann, d.id, "confirmed", "I am sure")
     with pytest.raises(LeadError, match="rationale"):
-        cases.review_lead(sam, d["id"], "confirmed", "  ")
+        cases.review_lead(sam, d.id, "confirmed", "  ")
     with pytest.raises(LeadError):
-        cases.review_lead(sam, d["id"], "maybe", "hmm")
+        cases.review_lead(sam, d.id, "maybe", "hmm")
     assert counts(world) == before
 
-    reviewed = cases.review_lead(sam, d["id"], "confirmed", "same ear shape and scar")
-    assert reviewed["status"] == "confirmed"
-    assert reviewed["review"]["reviewer"] == "sam"
-    assert [r["id"] for r in cases.results(g, case.id)] == [d["id"]]
+    reviewed = cases.review_lead(sam, d.id, "confirmed", "same ear shape and scar")
+    assert reviewed.status == "confirmed"
+    assert reviewed.review.reviewer == "sam"
+    assert [r.id for r in cases.results(g, case.id)] == [d.id]
     assert cases.pending_leads(g) == []
     ev = last_event(g)
     assert (ev.kind, ev.user_id, ev.data["verdict"], ev.data["analyst"]) == \
         ("lead_review", "sam", "confirmed", "ann")
     with pytest.raises(LeadError, match="not a pending"):  # a verdict is final
-        cases.review_lead(world.session("sue"), d["id"], "overturned", "disagree")
+        cases.review_lead(world.session("sue"), d.id, "overturned", "disagree")
 
-    rec = cases.lead_record(ann, d["id"])
-    assert rec["decision"]["id"] == d["id"] and rec["review"]["verdict"] == "confirmed"
+    rec = cases.lead_record(ann, d.id).as_dict()
+    assert rec["decision"]["id"] == d.id and rec["review"]["verdict"] == "confirmed"
     assert [e["kind"] for e in rec["audit"]] == ["search", "decision", "lead_review"]
     assert rec["probe_image"] == world.probe_path.read_bytes()
 
@@ -255,26 +255,26 @@ def test_the_same_user_cannot_confirm_their_own_lead(searched) -> None:
     g = world.gallery
     sam = world.session("sam")
     d = cases.decide(sam, cs.id, 1, "possible_lead", "same ear shape")
-    assert cases.decision(g, d["id"])["status"] == "pending"
+    assert cases.get_decision(g, d.id).status == "pending"
     before = counts(world)
     with pytest.raises(LeadError, match="different person"):
-        cases.review_lead(sam, d["id"], "confirmed", "I checked it again")
+        cases.review_lead(sam, d.id, "confirmed", "I checked it again")
     assert counts(world) == before
-    cases.review_lead(world.session("sue"), d["id"], "confirmed", "agree: ear and scar")
-    assert [r["id"] for r in cases.results(g, case.id)] == [d["id"]]
+    cases.review_lead(world.session("sue"), d.id, "confirmed", "agree: ear and scar")
+    assert [r.id for r in cases.results(g, case.id)] == [d.id]
 
 
 def test_an_overturned_lead_is_not_a_result(searched) -> None:
     world, case, cs = searched
     g = world.gallery
     d = cases.decide(world.session("ann"), cs.id, 1, "possible_lead", "same ear shape")
-    out = cases.review_lead(world.session("sam"), d["id"], "overturned", "different jaw",
+    out = cases.review_lead(world.session("sam"), d.id, "overturned", "different jaw",
                             blind=True)
-    assert out["status"] == "overturned" and out["review"]["blind"] == 1
+    assert out.status == "overturned" and out.review.blind == 1
     assert cases.results(g, case.id) == []
     assert cases.pending_leads(g) == []
     with pytest.raises(LeadError):
-        cases.lead_record(world.session("ann"), d["id"])
+        cases.lead_record(world.session("ann"), d.id)
 
 
 def test_without_the_two_person_rule_a_possible_lead_counts_at_once(searched) -> None:
@@ -283,17 +283,17 @@ def test_without_the_two_person_rule_a_possible_lead_counts_at_once(searched) ->
     world.session("admin").set_setting("two_person_rule", False)
     ann = world.session("ann")
     d = cases.decide(ann, cs.id, 1, "possible_lead", "same ear shape")
-    assert cases.decision(g, d["id"])["status"] == "confirmed"
+    assert cases.get_decision(g, d.id).status == "confirmed"
     assert last_event(g).data["second_review"] == 0
-    assert [r["id"] for r in cases.results(g, case.id)] == [d["id"]]
+    assert [r.id for r in cases.results(g, case.id)] == [d.id]
     assert cases.pending_leads(g) == []
     with pytest.raises(LeadError, match="not a pending"):
-        cases.review_lead(world.session("sam"), d["id"], "overturned", "no")
+        cases.review_lead(world.session("sam"), d.id, "overturned", "no")
     # a lead recorded while the rule was on still waits after it is turned off
     world.session("admin").set_setting("two_person_rule", True)
     d2 = cases.decide(ann, cs.id, 2, "possible_lead", "same chin")
     world.session("admin").set_setting("two_person_rule", False)
-    assert cases.decision(g, d2["id"])["status"] == "pending"
+    assert cases.get_decision(g, d2.id).status == "pending"
 
 
 def test_not_the_person_and_inconclusive_are_never_results(searched) -> None:
@@ -305,9 +305,9 @@ def test_not_the_person_and_inconclusive_are_never_results(searched) -> None:
     b = cases.decide(ann, cs.id, 2, "inconclusive", "too blurry")
     c = cases.decide(sam, cs.id, 3, "not_the_person", "different nose")
     for d in (a, b, c):
-        assert cases.decision(g, d["id"])["status"] == "not_a_lead"
+        assert cases.get_decision(g, d.id).status == "not_a_lead"
         with pytest.raises(LeadError):
-            cases.review_lead(sam if d is not c else world.session("sue"), d["id"],
+            cases.review_lead(sam if d is not c else world.session("sue"), d.id,
                               "confirmed", "it is the same")
     assert cases.results(g, case.id) == []
     assert cases.pending_leads(g) == []
@@ -323,17 +323,17 @@ def test_training_decisions_are_never_results(world: World) -> None:
     assert case.training
     cs = world.search(ann, case)
     d = cases.decide(ann, cs.id, 1, "possible_lead", "same ear shape")
-    assert cases.decision(g, d["id"])["status"] == "training"
+    assert cases.get_decision(g, d.id).status == "training"
     assert last_event(g).data["training"] is True
     # the case stays a training case when the gallery stops being one
     admin.set_setting("training", False)
     d2 = cases.decide(world.session("sam"), cs.id, 2, "possible_lead", "same chin")
-    assert cases.decision(g, d2["id"])["status"] == "training"
+    assert cases.get_decision(g, d2.id).status == "training"
     assert cases.results(g, case.id) == []
     with pytest.raises(LeadError):
-        cases.review_lead(world.session("sue"), d["id"], "confirmed", "agree")
+        cases.review_lead(world.session("sue"), d.id, "confirmed", "agree")
     with pytest.raises(LeadError):
-        cases.lead_record(ann, d["id"])
+        cases.lead_record(ann, d.id)
 
 
 def test_one_decision_per_candidate(searched) -> None:
@@ -367,11 +367,11 @@ def test_decision_is_checked_against_its_audit_event(searched) -> None:
     g = world.gallery
     d = cases.decide(world.session("ann"), cs.id, 2, "not_the_person", "different ears",
                      first_impression="different", blind=True)
-    ev = audit.event(g, d["audit_seq"])
+    ev = audit.event(g, d.audit_seq)
     assert ev is not None
     stored = g.conn.execute("SELECT id, search_id, rank, person_id, face_id, decision, "
                             "rationale, reviewer, first_impression, blind_review FROM "
-                            "decisions WHERE id = ?", (d["id"],)).fetchone()
+                            "decisions WHERE id = ?", (d.id,)).fetchone()
     assert stored == (ev.data["id"], ev.data["search_id"], ev.data["rank"],
                       ev.data["person_id"], ev.data["face_id"], ev.data["decision"],
                       ev.data["rationale"], ev.data["reviewer"], "different", 1)
@@ -401,7 +401,7 @@ def test_retention_purges_old_searches_of_cases_without_a_confirmed_lead(world: 
     a_old = world.search(ann, a, created_at=_ago(45))
     unsure = cases.decide(ann, a_old.id, 1, "inconclusive", "too blurred to compare")
     overturned = cases.decide(ann, a_old.id, 2, "possible_lead", "same chin")
-    cases.review_lead(sam, overturned["id"], "overturned", "different jaw")
+    cases.review_lead(sam, overturned.id, "overturned", "different jaw")
     other = cases.decide(ann, a_old.id, 3, "not_the_person", "different nose")
     a_old2 = world.search(ann, a, created_at=_ago(31))
     a_recent = world.search(ann, a, created_at=_ago(29))
@@ -409,7 +409,7 @@ def test_retention_purges_old_searches_of_cases_without_a_confirmed_lead(world: 
     b = cases.open_case(ann, "B-1", PURPOSE)
     b_old = world.search(ann, b, created_at=_ago(400))
     b_lead = cases.decide(ann, b_old.id, 1, "possible_lead", "same ear shape")
-    cases.review_lead(sam, b_lead["id"], "confirmed", "agree: ears and scar")
+    cases.review_lead(sam, b_lead.id, "confirmed", "agree: ears and scar")
     b_old2 = world.search(ann, b, created_at=_ago(90))
     # case C: closed, no lead, old search
     c = cases.open_case(ann, "C-1", PURPOSE)
@@ -425,19 +425,19 @@ def test_retention_purges_old_searches_of_cases_without_a_confirmed_lead(world: 
     plan = cases.purge_plan(g, now=NOW)
     assert plan.retention_days == 30
     assert plan.searches == [a_old.id, a_old2.id, c_old.id]
-    assert plan.decisions == sorted([unsure["id"], overturned["id"], other["id"]])
+    assert plan.decisions == sorted([unsure.id, overturned.id, other.id])
     assert plan.cases == ["A-1", "C-1"]
     assert counts(world)[0] == 7  # a plan changes nothing
 
     done = cases.purge(admin, now=NOW)
     assert done.as_dict() == plan.as_dict()
-    left = {s["id"] for case in (a, b, c, p) for s in cases.searches(g, case.id)}
+    left = {s.id for case in (a, b, c, p) for s in cases.searches(g, case.id)}
     assert left == {a_recent.id, b_old.id, b_old2.id, p_old.id}
-    assert [d["status"] for d in cases.decisions(g)] == ["confirmed", "pending"]
+    assert [d.status for d in cases.decisions(g)] == ["confirmed", "pending"]
     assert g.conn.execute("SELECT decision_id FROM lead_reviews").fetchall() == \
-        [(b_lead["id"],)]
+        [(b_lead.id,)]
     assert cases.probe_image(g, a_old.id) is None
-    assert [r["id"] for r in cases.results(g, b.id)] == [b_lead["id"]]
+    assert [r.id for r in cases.results(g, b.id)] == [b_lead.id]
 
     ev = last_event(g)
     assert (ev.kind, ev.user_id) == ("purge", "admin")
@@ -467,7 +467,7 @@ def test_purge_needs_a_retention_period_and_an_administrator(world: World) -> No
     for who in ("ann", "sam"):
         with pytest.raises(NotPermitted):
             cases.purge(world.session(who), now=NOW)
-    assert [x["id"] for x in cases.searches(g, case.id)] == [s.id]
+    assert [x.id for x in cases.searches(g, case.id)] == [s.id]
     assert accounts.settings(g).retention_days == 30
 
 
@@ -488,7 +488,7 @@ def test_a_trainer_works_only_in_training_cases(world: World) -> None:
     real = world.search(ann, ordinary)
     with pytest.raises(NotPermitted, match="training cases only"):
         cases.decide(tia, real.id, 1, "possible_lead", "looks alike")
-    assert [d["status"] for d in cases.decisions(g, drill.id)] == ["training"]
+    assert [d.status for d in cases.decisions(g, drill.id)] == ["training"]
     assert cases.decisions(g, ordinary.id) == []
 
 

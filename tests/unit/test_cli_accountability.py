@@ -264,7 +264,7 @@ def test_roles_limit_what_each_user_may_do(run: Run, staffed: Path, probe: Path)
            "--rationale", "same ears", user="ann"))
     with Gallery.open(staffed) as g:
         [lead] = cases.pending_leads(g)
-    refused(run("leads", "review", lead["id"], "--verdict", "confirmed", "--rationale", "ok",
+    refused(run("leads", "review", lead.id, "--verdict", "confirmed", "--rationale", "ok",
                 user="ann"), "may not confirm or overturn a possible lead")
 
     # a supervisor's own possible lead goes to another supervisor
@@ -323,8 +323,9 @@ def test_blind_second_review_hides_the_rationale(run: Run, staffed: Path, probe:
     ok(run("leads", "review", lead["id"], "--verdict", "confirmed", "--rationale",
            "same scar", user="sam"))
     with Gallery.open(staffed) as g:
-        review = cases.decision(g, lead["id"])["review"]
-    assert review["blind"] == 1 and review["reviewer"] == "sam"
+        review = cases.get_decision(g, lead["id"]).review
+    assert review is not None
+    assert review.blind == 1 and review.reviewer == "sam"
     for who in ("sam", "sue", "admin"):  # reviewed: everyone reads it
         for args in (("case", "show", "C-1"), ("audit", "show", "--json")):
             out = ok(run(*args, user=who)).stdout
@@ -354,9 +355,9 @@ def test_settings_show_and_set(run: Run, staffed: Path, probe: Path) -> None:
     assert all(c["distance"] <= 0.3 for c in doc["candidates"])
     with Gallery.open(staffed) as g:
         rec = cases.search_record(g, doc["search_id"])
-    assert [c["person_id"] for c in rec["candidates"]] == \
+    assert [c["person_id"] for c in rec.candidates] == \
         [c["person_id"] for c in doc["candidates"]]
-    assert (rec["threshold"], rec["top_k"]) == (0.3, 2)
+    assert (rec.threshold, rec.top_k) == (0.3, 2)
 
 
 # --- searches need an open case ---------------------------------------------------------------
@@ -422,7 +423,7 @@ def _flow(run: Run, db: Path, probe: Path) -> None:
            "--rationale", "different nose", user="ann"))
     with Gallery.open(db) as g:
         [lead] = cases.pending_leads(g)
-    ok(run("leads", "review", lead["id"], "--verdict", "confirmed", "--rationale", "agreed",
+    ok(run("leads", "review", lead.id, "--verdict", "confirmed", "--rationale", "agreed",
            user="sam"))
 
 
@@ -588,8 +589,8 @@ def test_retention_purges_exactly_the_old_searches_without_a_confirmed_lead(
     new_no_lead = search(run, probe, "NEW-NO-LEAD")["search_id"]
     with Gallery.open(staffed) as g:
         [lead] = cases.pending_leads(g)
-        purged_decision = cases.decisions(g, cases.get_case(g, "OLD-NO-LEAD").id)[0]["id"]
-    ok(run("leads", "review", lead["id"], "--verdict", "confirmed", "--rationale", "agreed",
+        purged_decision = cases.decisions(g, cases.get_case(g, "OLD-NO-LEAD").id)[0].id
+    ok(run("leads", "review", lead.id, "--verdict", "confirmed", "--rationale", "agreed",
            user="sam"))
     # two cases' searches are 60 days old (searches carry no trigger)
     old = (datetime.now(UTC) - timedelta(days=60)).isoformat(timespec="seconds")

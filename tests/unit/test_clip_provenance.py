@@ -49,8 +49,8 @@ def clip_search(w: World, clip: Path, *, fuse: bool, brightness: float = 0.0
     ann = w.session("ann")
     case = cases.open_case(ann, f"C-{fuse}-{brightness}", PURPOSE)
     res = Searcher(w.gallery, eng.identity()).search(cp.encoding, top_k=5)
-    probe = Probe(path=str(clip), sha256=cp.sha256, image=cp.image, faces=[cp.face])
-    rec = cases.record_search(ann, case, probe, cp.face, res, cp.png,
+    probe = Probe.of_clip(cp, clip)
+    rec = cases.record_search(ann, case, probe, cp.face, res,
                               provenance=cp.provenance, frame_pngs=cp.frame_pngs)
     return rec, cp
 
@@ -60,21 +60,22 @@ def test_a_clip_search_stores_and_logs_where_its_probe_came_from(world: World,
     assert SCHEMA_VERSION >= 6
     rec, cp = clip_search(world, clip, fuse=True, brightness=12)
     stored = cases.search_record(world.gallery, rec.id)
-    prov = stored["provenance"]
+    prov = stored.provenance
     assert prov == cp.provenance
     assert prov["fused"] is True and prov["track"] == 1 and len(prov["frames"]) == 3
     assert prov["clip"]["sha256"] == hashlib.sha256(clip.read_bytes()).hexdigest()
     assert prov["clip"]["size_bytes"] == clip.stat().st_size
     assert (prov["clip"]["container"].split(",")[0], prov["clip"]["codec"]) == ("mov", "png")
     frames = cases.search_frames(world.gallery, rec.id)
-    assert [f["frame"] for f in frames] == [f["frame"] for f in prov["frames"]]
+    assert [f.frame for f in frames] == [f["frame"] for f in prov["frames"]]
     for f, p in zip(frames, prov["frames"], strict=True):
-        assert hashlib.sha256(f["png"]).hexdigest() == f["sha256"] == p["png_sha256"]
+        assert f.png is not None
+        assert hashlib.sha256(f.png).hexdigest() == f.sha256 == p["png_sha256"]
         ops = [a["op"] for a in p["adjustments"]]
         assert ops == ["crop", "brightness"]  # nothing but what was done, each recorded
         assert p["time_s"] == pytest.approx(p["frame"] / 10)
     # the probe image stored is the first frame's PNG, and the search event carries all
-    assert stored["probe_sha256"] == prov["frames"][0]["png_sha256"]
+    assert stored.probe_sha256 == prov["frames"][0]["png_sha256"]
     ev = audit.event(world.gallery, rec.audit_seq)
     assert ev is not None and ev.data["provenance"] == prov
     assert audit.verify(world.gallery).ok
@@ -84,7 +85,7 @@ def test_audit_verify_finds_an_edited_provenance_or_a_replaced_frame(world: Worl
                                                                      clip: Path) -> None:
     rec, _ = clip_search(world, clip, fuse=False)
     g = world.gallery
-    prov = cases.search_record(g, rec.id)["provenance"]
+    prov = cases.search_record(g, rec.id).provenance
     assert prov["fused"] is False and len(prov["frames"]) == 1
     edited = {**prov, "frames": [{**prov["frames"][0], "frame": 0}]}
     tamper(g, ("UPDATE searches SET provenance = ? WHERE id = ?",
@@ -102,8 +103,8 @@ def test_the_lead_sheet_shows_the_frames_provenance(world: World, clip: Path) ->
     rec, _ = clip_search(world, clip, fuse=True)
     ann, sam = world.session("ann"), world.session("sam")
     d = cases.decide(ann, rec.id, 1, "possible_lead", "same pattern seen frame by frame")
-    cases.review_lead(sam, d["id"], "confirmed", "agree")
-    record = cases.lead_record(ann, d["id"])
+    cases.review_lead(sam, d.id, "confirmed", "agree")
+    record = cases.lead_record(ann, d.id).as_dict()
     prov = record["search"]["provenance"]
     html = lead_sheet.render_html(record)
     assert prov["clip"]["sha256"] in html and "store.mov" in html

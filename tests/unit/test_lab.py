@@ -217,7 +217,26 @@ def test_own_calibration_is_stored_used_and_named(tmp_path: Path) -> None:
         assert res.candidates[0].fmr is not None
         g.use_calibration(None)
         assert searcher.search(g.load_encodings().matrix[0], 3).calibration_source is None
-        assert [c["kind"] for c in g.calibrations()] == ["gallery"]
+        assert [c.kind for c in g.calibrations()] == ["gallery"]
+
+
+def test_the_calibration_job_reports_progress_and_can_be_cancelled(tmp_path: Path) -> None:
+    g, _, _ = synthetic_gallery(tmp_path / "g.db", persons=200)
+    with g:
+        token = CancelToken()
+        token.cancel()
+        last = list(calibration.calibrate(g, cancel=token))[-1]
+        assert (last.phase, last.status, last.calibration, last.calibration_id) == \
+            ("finished", "cancelled", None, None)
+        assert g.calibrations() == []  # nothing stored
+        events = list(calibration.calibrate(g))
+        steps = [e for e in events if e.phase == "measuring"]
+        assert steps and steps[-1].done == steps[-1].total
+        assert [e.done for e in steps] == sorted(e.done for e in steps)
+        last = events[-1]
+        assert (last.phase, last.status) == ("finished", "completed")
+        assert last.calibration is not None and g.calibration_in_use() == last.calibration_id
+        assert [c.id for c in calibration.stored(g)] == [last.calibration_id]
 
 
 def test_own_calibration_refused_without_repeat_photos(tmp_path: Path) -> None:

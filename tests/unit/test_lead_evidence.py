@@ -55,8 +55,8 @@ def test_a_lead_on_rank_3_shows_that_candidate_and_its_face(world: World,
     cs = world.search(ann, case)
     lead = cases.decide(ann, cs.id, LEAD_RANK, "possible_lead", "same ear shape")
     cases.decide(ann, cs.id, 1, "not_the_person", "different nose")
-    cases.review_lead(sam, lead["id"], "confirmed", "agree")
-    files = lead_sheet.export_lead_sheet(ann, lead["id"], tmp_path / "out")
+    cases.review_lead(sam, lead.id, "confirmed", "agree")
+    files = lead_sheet.export_lead_sheet(ann, lead.id, tmp_path / "out")
     html = next(p for p in files if p.suffix == ".html").read_text(encoding="utf-8")
     pdf = next(p for p in files if p.suffix == ".pdf")
 

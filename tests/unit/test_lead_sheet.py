@@ -71,7 +71,7 @@ def new_search(w: World) -> int:
     probe = analyze_probe(eng, w.probe_path)
     face = choose_face(eng, probe)
     res = Searcher(w.gallery, eng.identity()).search(face.encoding, top_k=20)
-    return cases.record_search(w.ann, w.case, probe, face, res, w.probe_path.read_bytes()).id
+    return cases.record_search(w.ann, w.case, probe, face, res).id
 
 
 @pytest.fixture(scope="module")
@@ -103,11 +103,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Any:
     w = World(g, tmp, admin, ann, sam, case, probe_path, 0, {}, [], "", [], 0)
     search_id = new_search(w)
     d = cases.decide(ann, search_id, 1, "possible_lead", RATIONALE)
-    cases.review_lead(sam, d["id"], "confirmed", "agree: ear and scar compared independently")
-    w.decision_id = d["id"]
-    w.record = cases.lead_record(ann, d["id"])
+    cases.review_lead(sam, d.id, "confirmed", "agree: ear and scar compared independently")
+    w.decision_id = d.id
+    w.record = cases.lead_record(ann, d.id).as_dict()
     w.exports_before = len(audit.events(g, kinds=["export"]))
-    w.files = lead_sheet.export_lead_sheet(ann, d["id"], tmp / "out")
+    w.files = lead_sheet.export_lead_sheet(ann, d.id, tmp / "out")
     w.html = next(p for p in w.files if p.suffix == ".html").read_text(encoding="utf-8")
     w.pdf_pages = pdf_pages(next(p for p in w.files if p.suffix == ".pdf"))
     yield w
@@ -232,16 +232,16 @@ def test_the_export_is_one_audit_event_with_each_files_hash(world: World) -> Non
 def test_a_pending_lead_is_refused(world: World) -> None:
     d = cases.decide(world.ann, new_search(world), 1, "possible_lead", "looks alike")
     with pytest.raises(LeadError, match="only made for a confirmed lead"):
-        lead_sheet.export_lead_sheet(world.ann, d["id"], world.tmp / "pending")
+        lead_sheet.export_lead_sheet(world.ann, d.id, world.tmp / "pending")
     assert not (world.tmp / "pending").exists()
 
 
 def test_an_overturned_lead_is_refused(world: World) -> None:
     d = cases.decide(world.ann, new_search(world), 1, "possible_lead", "looks alike")
-    cases.review_lead(world.sam, d["id"], "overturned", "the ears differ")
+    cases.review_lead(world.sam, d.id, "overturned", "the ears differ")
     before = len(audit.events(world.gallery, kinds=["export"]))
     with pytest.raises(LeadError, match="overturned"):
-        lead_sheet.export_lead_sheet(world.sam, d["id"], world.tmp / "overturned")
+        lead_sheet.export_lead_sheet(world.sam, d.id, world.tmp / "overturned")
     assert len(audit.events(world.gallery, kinds=["export"])) == before
 
 
@@ -265,11 +265,11 @@ def test_a_supervisor_exports_only_the_format_asked(world: World) -> None:
 def test_a_purged_probe_image_is_stated(world: World) -> None:
     search_id = new_search(world)
     d = cases.decide(world.ann, search_id, 1, "possible_lead", "looks alike")
-    cases.review_lead(world.sam, d["id"], "confirmed", "agree")
+    cases.review_lead(world.sam, d.id, "confirmed", "agree")
     with world.gallery.write() as conn:  # what a purge of the probe image leaves
         conn.execute("UPDATE searches SET probe_image = NULL, purged_at = ? WHERE id = ?",
                      ("2027-01-01T00:00:00+00:00", search_id))
-    files = lead_sheet.export_lead_sheet(world.ann, d["id"], world.tmp / "purged")
+    files = lead_sheet.export_lead_sheet(world.ann, d.id, world.tmp / "purged")
     pdf = squeeze("\n".join(pdf_pages(files[0])))
     page = squeeze(html_text(files[1].read_text(encoding="utf-8")))
     for text in (pdf, page):
@@ -286,7 +286,7 @@ def test_no_second_review_when_the_two_person_rule_was_off(world: World) -> None
         d = cases.decide(world.ann, new_search(world), 1, "possible_lead", "looks alike")
     finally:
         world.admin.set_setting("two_person_rule", True)
-    rec = cases.lead_record(world.ann, d["id"])
+    rec = cases.lead_record(world.ann, d.id).as_dict()
     assert rec["review"] is None
     page = squeeze(html_text(lead_sheet.render_html(rec)))
     assert squeeze(lead_sheet.NO_SECOND_REVIEW) in page

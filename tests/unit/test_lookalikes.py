@@ -19,9 +19,10 @@ from fakes import FAKE_FACTORY, FakeEngine, one_face, save_png
 
 from facedesk import cli as cli_module
 from facedesk.app import accounts, audit, cases
-from facedesk.app.search import Searcher, SearchIndex, analyze_probe, choose_face
+from facedesk.app.search import Searcher, analyze_probe, choose_face
 from facedesk.domain import lookalikes
 from facedesk.domain.lookalikes import GRID, LookalikeEstimate
+from facedesk.domain.search_index import SearchIndex
 from facedesk.engine.spec import EngineSpec
 from facedesk.store import Gallery
 from facedesk.store.gallery import EncodingMatrix
@@ -179,12 +180,12 @@ def searched(imported: Gallery, tmp_path: Path) -> tuple[Gallery, cases.CaseSear
     probe = analyze_probe(engine, path)
     face = choose_face(engine, probe)
     result = Searcher(imported, engine.identity()).search(face.encoding, 5)
-    return imported, cases.record_search(ann, case, probe, face, result, path.read_bytes())
+    return imported, cases.record_search(ann, case, probe, face, result)
 
 
 def test_stored_with_the_search_and_its_audit_event(searched) -> None:
     gallery, recorded = searched
-    stored = cases.search_record(gallery, recorded.id)["lookalikes"]
+    stored = cases.search_record(gallery, recorded.id).lookalikes
     est = recorded.result.lookalikes
     assert est is not None and stored["method"] == est.method
     assert stored["expected"] == [float(f"{v:.4g}") for v in est.expected]
@@ -192,7 +193,7 @@ def test_stored_with_the_search_and_its_audit_event(searched) -> None:
     event = audit.event(gallery, recorded.audit_seq)
     assert event is not None and event.data["lookalikes"] == stored
     assert audit.verify(gallery).ok
-    for c in cases.search_record(gallery, recorded.id)["candidates"]:
+    for c in cases.search_record(gallery, recorded.id).candidates:
         e = est.at(c["distance"])[0]
         assert c["lookalikes"]["expected"] == pytest.approx(e, rel=1e-2, abs=1e-6)
     # an edit of the stored curve by raw SQL is found

@@ -229,7 +229,7 @@ def test_calibrate_from_outside_probes_keeps_provenance(gallery_db: Path,
     assert doc["in_use"].startswith("this agency's outside probes — outside probes: 7 probes")
     with Gallery.open(gallery_db) as g:
         (stored,) = g.calibrations()
-        cal = rates.Calibration.from_json(g.calibration_data(stored["id"]) or "")
+        cal = rates.Calibration.from_json(g.calibration_data(stored.id) or "")
         version = g.load_encodings().version
     prov = cal.provenance
     assert prov["method"] == calibration.OUTSIDE_PROBES

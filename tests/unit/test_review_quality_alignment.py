@@ -71,7 +71,8 @@ def analyst(gallery: Gallery) -> accounts.Session:
 @pytest.fixture
 def review(gallery: Gallery, people_dir: Path, fake_spec: EngineSpec, tmp_path: Path,
            analyst: accounts.Session):
-    for _ in run_import(gallery, people_dir, engine=fake_spec, options=ImportOptions(workers=1)):
+    for _ in run_import(gallery, people_dir, engine=fake_spec, options=ImportOptions(workers=1),
+                        user_id=analyst.user_id):
         pass
     engine = FakeEngine()
     path = save_png(one_face(1, 50), tmp_path / "probe.png")
@@ -79,7 +80,7 @@ def review(gallery: Gallery, people_dir: Path, fake_spec: EngineSpec, tmp_path: 
     face = choose_face(engine, probe)
     result = Searcher(gallery, engine.identity()).search(face.encoding, 3)
     case = cases.open_case(analyst, "2026-1", accounts.DEFAULT_PURPOSES[0])
-    shown = cases.record_search(analyst, case, probe, face, result, path.read_bytes())
+    shown = cases.record_search(analyst, case, probe, face, result)
     return Review(probe, face, shown.result, blind=True, search_id=shown.id)
 
 
@@ -102,11 +103,11 @@ def test_nothing_is_written_until_a_decision_is_recorded(gallery: Gallery, revie
     assert gallery.decisions() == []
     row = review.record_decision(analyst, 1, "possible_lead", "Same hairline and ear shape")
     stored = gallery.decisions(review.probe.sha256)
-    assert len(stored) == 1 and stored[0]["id"] == row["id"]
+    assert len(stored) == 1 and stored[0]["id"] == row.id
     assert stored[0]["reviewer"] == "ann" and stored[0]["first_impression"] == "similar"
     assert stored[0]["person_id"] == "person_1" and stored[0]["blind_review"] == 1
     assert stored[0]["search_id"] == review.search_id
-    assert row["status"] == "pending"  # the two-person rule is on by default
+    assert row.status == "pending"  # the two-person rule is on by default
     assert review.undecided() == [2, 3]
     with pytest.raises(ReviewError, match="already"):
         review.record_decision(analyst, 1, "inconclusive", "x")
@@ -115,11 +116,14 @@ def test_nothing_is_written_until_a_decision_is_recorded(gallery: Gallery, revie
 def test_database_refuses_a_decision_without_rationale(gallery: Gallery, review: Review) -> None:
     import sqlite3
 
-    with pytest.raises(sqlite3.IntegrityError):
-        gallery.add_decision({"reviewer": "x", "decision": "possible_lead", "rationale": " ",
-                              "blind_review": 0, "probe_sha256": "s", "probe_path": "p",
-                              "probe_box": "[]", "engine_id": review.result.engine_id,
-                              "gallery_version": 1, "persons_searched": 1, "person_id": "p",
-                              "face_id": 1, "rank": 1, "distance": 0.1, "similarity": 0.9})
+    from facedesk.store.decisions import NewDecision, insert_decision
+
+    with pytest.raises(sqlite3.IntegrityError), gallery.write() as conn:
+        insert_decision(conn, NewDecision.of({
+            "reviewer": "x", "decision": "possible_lead", "rationale": " ",
+            "blind_review": 0, "probe_sha256": "s", "probe_path": "p",
+            "probe_box": "[]", "engine_id": review.result.engine_id,
+            "gallery_version": 1, "persons_searched": 1, "person_id": "p",
+            "face_id": 1, "rank": 1, "distance": 0.1, "similarity": 0.9}))
     with pytest.raises(ValueError, match="unknown decision fields"):
-        gallery.add_decision({"bogus": 1})
+        NewDecision.of({"bogus": 1})

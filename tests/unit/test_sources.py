@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from facedesk.app.sources import list_folder, read_manifest
+from facedesk.app.sources import header_problem, list_folder, read_manifest
 from facedesk.errors import ManifestError, SourceError
 
 
@@ -128,5 +128,22 @@ def test_manifest_column_mapping_and_preview(tmp_path: Path) -> None:
     assert item.metadata == {"Full name": "Ann Lee", "Sex": "F"}
     with pytest.raises(ManifestError, match="no column named 'Nope'"):
         read_manifest(csv, columns_map={"path": "Nope"})
+    with pytest.raises(ManifestError, match="must be different columns"):
+        read_manifest(csv, columns_map={"path": "File", "person_id": "File"})
     assert manifest_preview(csv) == (["File", "Booking no.", "Full name", "Sex"],
                                      [["a.jpg", "B-7", "Ann Lee", "F"]])
+
+
+def test_the_header_checks_are_one_function_for_the_import_and_its_dialog() -> None:
+    cols = ["File", "Booking no.", "Name", "name"]
+    assert header_problem(cols, {"path": "File", "person_id": "Booking no."}) == \
+        header_problem(cols, {"path": "File", "person_id": "Booking no.", "name": ""})
+    problem = header_problem(cols, {"path": "File", "person_id": "Booking no."})
+    assert problem is not None and (problem.kind, problem.names) == ("duplicate", ("name",))
+    problem = header_problem(cols, {"path": "File", "person_id": "File"})
+    assert problem is not None and problem.kind == "same_column"
+    problem = header_problem(["file", "sex"])
+    assert problem is not None and problem.names == ("path", "person_id")
+    assert "missing required columns path, person_id (found: file, sex)" in \
+        problem.message("m.csv")
+    assert header_problem(["path", "person_id", "sex"]) is None

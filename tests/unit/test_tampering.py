@@ -57,15 +57,15 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Template:
     cases.candidate_viewed(ann, cs.id, LEAD_RANK)
     lead = cases.decide(ann, cs.id, LEAD_RANK, "possible_lead", "same ear shape")
     other = cases.decide(ann, cs.id, 1, "not_the_person", "different nose")
-    review = cases.review_lead(sam, lead["id"], "confirmed", "agree: ears and scar")
-    lead_sheet.export_lead_sheet(ann, lead["id"], root / "sheets")
+    review = cases.review_lead(sam, lead.id, "confirmed", "agree: ears and scar")
+    lead_sheet.export_lead_sheet(ann, lead.id, root / "sheets")
     w.session("abe")
     w.session("sue")
     head = audit.head(g)
     assert head is not None
-    face_of_lead = int(lead["face_id"])
-    ids = {"search": cs.id, "lead": lead["id"], "other": other["id"],
-           "review": review["review"]["id"], "case": case.id, "calibration": cal_id,
+    face_of_lead = int(lead.face_id)
+    ids = {"search": cs.id, "lead": lead.id, "other": other.id,
+           "review": review.review.id, "case": case.id, "calibration": cal_id,
            "lead_face": face_of_lead,
            "other_face": int(g.conn.execute("SELECT min(id) FROM faces WHERE person_pk != "
                                             "(SELECT person_pk FROM faces WHERE id = ?)",

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QSignalBlocker, QUrl, Signal
 from PySide6.QtGui import QColor, QDesktopServices
@@ -42,7 +41,7 @@ class CaseOverviewDialog(AdminDialog):
                  parent: QWidget | None = None) -> None:
         super().__init__(session, "caseOverviewDialog", parent=parent)
         self.case = case
-        self._decisions: dict[int, dict[str, Any]] = {}
+        self._decisions: dict[int, cases.Decision] = {}
 
         self.header = wrapped(name="caseHeader", selectable=True)
         self.searches_table = make_table(self.SEARCH_COLUMNS, "searchesTable")
@@ -93,42 +92,42 @@ class CaseOverviewDialog(AdminDialog):
 
         search_rows = []
         for s in cases.searches(self.gallery, c.id):
-            purged = "probe image purged " + when(s["purged_at"]) if s["purged_at"] else \
-                "no" if s["has_probe_image"] else "probe image not stored"
-            search_rows.append((s["id"], (
-                when(s["created_at"]), names.get(s["user_id"], s["user_id"]),
-                s["probe_name"], str(len(s["candidates"])), f"{s['threshold']:.2f}", purged)))
+            purged = "probe image purged " + when(s.purged_at) if s.purged_at else \
+                "no" if s.has_probe_image else "probe image not stored"
+            search_rows.append((s.id, (
+                when(s.created_at), names.get(s.user_id, s.user_id),
+                s.probe_name, str(len(s.candidates)), f"{s.threshold:.2f}", purged)))
         fill_table(self.searches_table, search_rows)
 
         decided = cases.decisions(self.gallery, c.id)
-        self._decisions = {d["id"]: d for d in decided}
+        self._decisions = {d.id: d for d in decided}
         # which search (and probe) each decision belongs to: "#1 Martin_Scorsese" twice,
         # one confirmed and one not the person, read as a contradiction
-        probes = {s["id"]: s["probe_name"] for s in cases.searches(self.gallery, c.id)}
+        probes = {s.id: s.probe_name for s in cases.searches(self.gallery, c.id)}
         hidden = cases.hidden_rationales(self.session.gallery, self.session.user_id, c.id)
         rows = []
         for d in decided:
-            review = d["review"]
+            review = d.review
             if review is not None:
-                second = (names.get(review["reviewer"], review["reviewer"]),
-                          cases.VERDICTS[review["verdict"]], review["rationale"])
-            elif d["status"] == "confirmed":
+                second = (names.get(review.reviewer, review.reviewer),
+                          cases.VERDICTS[review.verdict], review.rationale)
+            elif d.status == "confirmed":
                 second = ("none required (two-person rule off)", "", "")
             else:
                 second = ("", "", "")
-            rows.append((d["id"], (
-                when(d["created_at"]),
-                f"search {d['search_id']} ({probes.get(d['search_id'], 'purged')}): "
-                f"#{d['rank']} {d['person_id']}",
-                DECISIONS.get(d["decision"], d["decision"]),
-                names.get(d["reviewer"], d["reviewer"]),
-                cases.BLIND_HIDDEN if d["id"] in hidden else d["rationale"],
-                cases.LEAD_STATUS[d["status"]], *second)))
+            rows.append((d.id, (
+                when(d.created_at),
+                f"search {d.search_id} ({probes.get(d.search_id, 'purged')}): "
+                f"#{d.rank} {d.person_id}",
+                DECISIONS.get(d.decision, d.decision),
+                names.get(d.reviewer, d.reviewer),
+                cases.BLIND_HIDDEN if d.id in hidden else d.rationale,
+                cases.LEAD_STATUS[d.status], *second)))
         selected = selected_key(self.decisions_table)
         fill_table(self.decisions_table, rows)
         for r, d in enumerate(decided):
-            if d["status"] in _STATUS_COLORS:
-                paint_row(self.decisions_table, r, _STATUS_COLORS[d["status"]])
+            if d.status in _STATUS_COLORS:
+                paint_row(self.decisions_table, r, _STATUS_COLORS[d.status])
         if selected is not None:
             with QSignalBlocker(self.decisions_table):
                 select_key(self.decisions_table, selected)
@@ -140,7 +139,7 @@ class CaseOverviewDialog(AdminDialog):
         fill_table(self.events_table, event_rows)
 
         n = len(cases.results(self.gallery, c.id))
-        pending = sum(1 for d in decided if d["status"] == "pending")
+        pending = sum(1 for d in decided if d.status == "pending")
         waiting = f" {plural(pending, 'possible lead')} pending second review." \
             if pending else ""
         if c.training:
@@ -152,7 +151,7 @@ class CaseOverviewDialog(AdminDialog):
                 f"{NOT_A_RESULT}")
         self._update_buttons()
 
-    def selected_decision(self) -> dict[str, Any] | None:
+    def selected_decision(self) -> cases.Decision | None:
         key = selected_key(self.decisions_table)
         return None if key is None else self._decisions.get(int(key))
 
@@ -162,7 +161,7 @@ class CaseOverviewDialog(AdminDialog):
 
     def _update_buttons(self) -> None:
         d = self.selected_decision()
-        confirmed = d is not None and d["status"] == "confirmed"
+        confirmed = d is not None and d.status == "confirmed"
         self.allow(self.export_button, "lead_sheet", confirmed,
                    "Select a confirmed lead in the Decisions tab: a lead sheet is made only "
                    "for a confirmed lead.")
@@ -198,7 +197,7 @@ class CaseOverviewDialog(AdminDialog):
         folder = QFileDialog.getExistingDirectory(self, "Folder for the lead sheet",
                                                   str(Path.home()))
         if folder:
-            quietly(lambda: self.export_lead_sheet(int(d["id"]), Path(folder)))
+            quietly(lambda: self.export_lead_sheet(int(d.id), Path(folder)))
 
     def close_case(self, note: str) -> cases.Case:
         """Close the case with a note; the dialog is read-only afterwards."""

@@ -62,11 +62,11 @@ class RetentionDialog(AdminDialog):
             case = cases.get_case(self.gallery, number)
             decided = cases.decisions(self.gallery, case.id)
             for s in cases.searches(self.gallery, case.id):
-                if s["id"] in due:
-                    n = sum(1 for d in decided if d["search_id"] == s["id"])
-                    rows.append((s["id"], (case.number, str(s["id"]), when(s["created_at"]),
-                                           names.get(s["user_id"], s["user_id"]),
-                                           str(n), s["probe_name"])))
+                if s.id in due:
+                    n = sum(1 for d in decided if d.search_id == s.id)
+                    rows.append((s.id, (case.number, str(s.id), when(s.created_at),
+                                           names.get(s.user_id, s.user_id),
+                                           str(n), s.probe_name)))
         fill_table(self.table, rows)
         if plan.searches:
             self.plan_label.setText(

@@ -81,7 +81,7 @@ class SecondReviewDialog(AdminDialog):
 
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(session, "secondReviewDialog", "Second review of possible leads", parent)
-        self.current: dict[str, Any] | None = None
+        self.current: cases.Decision | None = None
         self._submitted: set[int] = set()
         self._names = user_names(session)
 
@@ -191,8 +191,8 @@ class SecondReviewDialog(AdminDialog):
         """Reload the queue; keep showing the lead on screen (even one just reviewed)."""
         pending = cases.pending_leads(self.gallery)
         self._names = user_names(self.session)  # one query, not one per lead
-        rows = [(d["id"], (d["case_number"], self._names.get(d["reviewer"], d["reviewer"]),
-                           when(d["created_at"]), f"#{d['rank']} {d['person_id']}"))
+        rows = [(d.id, (d.case_number, self._names.get(d.reviewer, d.reviewer),
+                           when(d.created_at), f"#{d.rank} {d.person_id}"))
                 for d in pending]
         fill_table(self.queue, rows)
         n = len(pending)
@@ -202,23 +202,23 @@ class SecondReviewDialog(AdminDialog):
             "second review (oldest first).")
         if self.current is not None:
             with QSignalBlocker(self.queue):
-                select_key(self.queue, self.current["id"])
+                select_key(self.queue, self.current.id)
         elif pending:
-            self.select_decision(pending[0]["id"])
+            self.select_decision(pending[0].id)
         else:
             self._show(None)
 
     def _queue_selected(self) -> None:
         key = selected_key(self.queue)
-        if key is not None and (self.current is None or key != self.current["id"]):
+        if key is not None and (self.current is None or key != self.current.id):
             self.select_decision(int(key))
 
     def select_decision(self, decision_id: int) -> None:
         """Show one possible lead: both faces, the figures, and the analyst's decision."""
         self.show_error("")
         self.show_status("")
-        d = self.act(lambda: cases.decision(self.gallery, decision_id))
-        if self.current is None or self.current["id"] != decision_id:
+        d = self.act(lambda: cases.get_decision(self.gallery, decision_id))
+        if self.current is None or self.current.id != decision_id:
             self._clear_draft()
         with QSignalBlocker(self.queue):
             if select_key(self.queue, decision_id) is None:
@@ -235,7 +235,7 @@ class SecondReviewDialog(AdminDialog):
             self.rationale_edit.setReadOnly(False)
             self.rationale_edit.clear()
 
-    def _show(self, d: dict[str, Any] | None) -> None:
+    def _show(self, d: cases.Decision | None) -> None:
         self.current = d
         if d is None:
             self.compare.clear()
@@ -250,14 +250,13 @@ class SecondReviewDialog(AdminDialog):
             self._update_buttons()
             return
         try:
-            search: dict[str, Any] | None = cases.search_record(self.gallery, d["search_id"])
+            search: cases.StoredSearch | None = cases.search_record(self.gallery, d.search_id)
         except FaceDeskError:
             search = None
-        cand = None if search is None else next(
-            (c for c in search["candidates"] if c["rank"] == d["rank"]), None)
+        cand = None if search is None else search.candidate(d.rank)
 
-        probe = cases.probe_image(self.gallery, d["search_id"])
-        box = None if search is None else search["probe_box"]
+        probe = cases.probe_image(self.gallery, d.search_id)
+        box = None if search is None else search.probe_box
         pix = outlined_pixmap(probe, box)
         self.probe_view.clear()
         if pix is None:
@@ -265,10 +264,10 @@ class SecondReviewDialog(AdminDialog):
                                     "stored): it cannot be shown.")
         else:
             self.probe_view.setPixmap(pix)
-        probe_name = "" if search is None else f": {search['probe_name']}"
+        probe_name = "" if search is None else f": {search.probe_name}"
         self.probe_caption.setText(f"<b>Probe</b>{html.escape(probe_name)}")
 
-        crop = face_pixmap(self.gallery.face_crop(int(d["face_id"])))
+        crop = face_pixmap(self.gallery.face_crop(int(d.face_id)))
         self.candidate_view.clear()
         if crop is None:
             self.candidate_view.setText("This gallery face has no stored crop.")
@@ -276,69 +275,69 @@ class SecondReviewDialog(AdminDialog):
             self.candidate_view.setPixmap(crop)
         name = "" if cand is None or not cand.get("name") else f" — {cand['name']}"
         self.candidate_caption.setText(
-            f"<b>Candidate #{d['rank']}</b>: {html.escape(d['person_id'] + name)}")
-        self.figures.setText(candidate_figures(cand, search))
+            f"<b>Candidate #{d.rank}</b>: {html.escape(d.person_id + name)}")
+        self.figures.setText(candidate_figures(cand, None if search is None else search.as_dict()))
         self._show_compare(d, search, cand, probe)
 
-        analyst = self._names.get(d["reviewer"], d["reviewer"])
-        own = " — you recorded this lead" if d["reviewer"] == self.session.user_id else ""
+        analyst = self._names.get(d.reviewer, d.reviewer)
+        own = " — you recorded this lead" if d.reviewer == self.session.user_id else ""
         self.analyst_label.setText(
-            f"Case {d['case_number']}: {DECISIONS.get(d['decision'], d['decision'])} recorded "
-            f"by {analyst} on {when(d['created_at'])}{own}. "
-            f"Status: {cases.LEAD_STATUS[d['status']]}.")
-        hidden = (d["status"] == "pending" and self.blind and d["id"] not in self._submitted
-                  and d["reviewer"] != self.session.user_id)
+            f"Case {d.case_number}: {DECISIONS.get(d.decision, d.decision)} recorded "
+            f"by {analyst} on {when(d.created_at)}{own}. "
+            f"Status: {cases.LEAD_STATUS[d.status]}.")
+        hidden = (d.status == "pending" and self.blind and d.id not in self._submitted
+                  and d.reviewer != self.session.user_id)
         if hidden:
             self.analyst_rationale.setText(BLIND_PLACEHOLDER)
             self.analyst_rationale.setStyleSheet("color: palette(mid); font-style: italic;")
         else:
-            self.analyst_rationale.setText(f"Rationale: {d['rationale']}")
+            self.analyst_rationale.setText(f"Rationale: {d.rationale}")
             self.analyst_rationale.setStyleSheet("")
-        review = d.get("review")
+        review = d.review
         if review is not None:
-            reviewer = self._names.get(review["reviewer"], review["reviewer"])
-            blind = " (blind)" if review["blind"] else ""
+            reviewer = self._names.get(review.reviewer, review.reviewer)
+            blind = " (blind)" if review.blind else ""
             self.show_status(
-                f"Second review{blind}: {cases.VERDICTS[review['verdict']]} by {reviewer} on "
-                f"{when(review['created_at'])}. Rationale: {review['rationale']}")
+                f"Second review{blind}: {cases.VERDICTS[review.verdict]} by {reviewer} on "
+                f"{when(review.created_at)}. Rationale: {review.rationale}")
             with QSignalBlocker(self.rationale_edit):
-                self.rationale_edit.setPlainText(review["rationale"])
+                self.rationale_edit.setPlainText(review.rationale)
                 self.rationale_edit.setReadOnly(True)
             with QSignalBlocker(self.verdicts):
-                button = self.verdict_confirm if review["verdict"] == "confirmed" \
+                button = self.verdict_confirm if review.verdict == "confirmed" \
                     else self.verdict_overturn
                 button.setChecked(True)
-        elif d["status"] != "pending":
+        elif d.status != "pending":
             self.show_status(f"Not waiting for a second review: "
-                             f"{cases.LEAD_STATUS[d['status']].lower()}.")
+                             f"{cases.LEAD_STATUS[d.status].lower()}.")
         self._update_buttons()
 
-    def _show_compare(self, d: dict[str, Any], search: dict[str, Any] | None,
+    def _show_compare(self, d: cases.Decision, search: cases.StoredSearch | None,
                       cand: dict[str, Any] | None, probe: bytes | None) -> None:
         """Probe and candidate in the compare view, as the analyst had them: the probe
         face (the stored still, its box and landmarks) and the gallery photo."""
         self.compare.clear()
-        name = "" if search is None else str(search.get("probe_name") or "")
+        name = "" if search is None else search.probe_name
         if probe is not None and search is not None:
             try:
                 rgb = imaging.load_image(probe, name=name or "probe").rgb
             except ImageError:
                 rgb = None
             if rgb is not None:
-                quality = search.get("quality") or {}
+                quality = search.quality or {}
                 landmarks = [tuple(p) for p in quality.get("landmarks") or []]
-                self.compare.set_probe(rgb, landmarks, search["probe_box"], name or "Probe",
-                                       {"probe_sha256": search.get("probe_sha256"),
+                self.compare.set_probe(rgb, landmarks, search.probe_box, name or "Probe",
+                                       {"probe_sha256": search.probe_sha256,
                                         "width": rgb.shape[1], "height": rgb.shape[0]})
-        face_id = int(d["face_id"])
+        face_id = int(d.face_id)
         details = self.gallery.face_details([face_id]).get(face_id, {})
-        label = d["person_id"] + ("" if cand is None or not cand.get("name")
+        label = d.person_id + ("" if cand is None or not cand.get("name")
                                   else f" — {cand['name']}")
-        info = {"person_id": d["person_id"], **details,
+        info = {"person_id": d.person_id, **details,
                 **{f"metadata: {k}": v for k, v in details.get("metadata", {}).items()}}
         info.pop("metadata", None)
         self.compare.set_candidate(details.get("path"), self.gallery.face_landmarks(face_id),
-                                   details.get("box"), f"{d['rank']}. {label}", info)
+                                   details.get("box"), f"{d.rank}. {label}", info)
 
     def _verdict(self) -> str | None:
         if self.verdict_confirm.isChecked():
@@ -349,7 +348,7 @@ class SecondReviewDialog(AdminDialog):
 
     def _update_buttons(self) -> None:
         d = self.current
-        pending = d is not None and d["status"] == "pending"
+        pending = d is not None and d.status == "pending"
         may = self.session.may("review_lead")
         for w in (self.verdict_confirm, self.verdict_overturn, self.rationale_edit):
             w.setEnabled(pending and may)
@@ -367,24 +366,24 @@ class SecondReviewDialog(AdminDialog):
 
     # -- action --------------------------------------------------------------------------------
 
-    def submit(self) -> dict[str, Any]:
+    def submit(self) -> cases.Decision:
         """Record the verdict and rationale in the form for the lead on screen."""
         d = self.current
         verdict = self._verdict()
         rationale = self.rationale_edit.toPlainText()
 
-        def review() -> dict[str, Any]:
+        def review() -> cases.Decision:
             if d is None:
                 raise LeadError("choose a possible lead in the queue first")
             if verdict is None:
                 raise LeadError("choose Confirm or Overturn")
-            return cases.review_lead(self.session, d["id"], verdict, rationale,
+            return cases.review_lead(self.session, d.id, verdict, rationale,
                                      blind=self.blind)
 
         after = self.act(review)
-        self._submitted.add(after["id"])
+        self._submitted.add(after.id)
         self.current = after
         self.refresh()
         self._show(after)
-        self.reviewed.emit(after["id"])
+        self.reviewed.emit(after.id)
         return after

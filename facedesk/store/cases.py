@@ -1,0 +1,83 @@
+"""Cases: the `cases` table behind the `Case` record."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from facedesk.store.gallery import Gallery
+
+
+@dataclass(frozen=True)
+class Case:
+    id: int
+    number: str
+    purpose: str
+    purpose_detail: str
+    training: bool
+    opened_by: str
+    opened_at: str
+    closed_by: str | None
+    closed_at: str | None
+    closing_note: str | None
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_at is None
+
+    @property
+    def label(self) -> str:
+        state = "open" if self.is_open else "closed"
+        kind = ", training" if self.training else ""
+        return f"Case {self.number} ({state}{kind}): {self.purpose}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in (
+            "id", "number", "purpose", "purpose_detail", "training", "opened_by",
+            "opened_at", "closed_by", "closed_at", "closing_note")}
+
+
+_CASE_SQL = ("SELECT id, number, purpose, purpose_detail, training, opened_by, opened_at, "
+             "closed_by, closed_at, closing_note FROM cases")
+
+
+def _case(row: Sequence[Any]) -> Case:
+    return Case(row[0], row[1], row[2], row[3], bool(row[4]), row[5], row[6], row[7], row[8],
+                row[9])
+
+
+def cases(gallery: Gallery, *, open_only: bool = False) -> list[Case]:
+    """Every case (or the open ones), newest first."""
+    sql = _CASE_SQL + (" WHERE closed_at IS NULL" if open_only else "") + " ORDER BY id DESC"
+    return [_case(r) for r in gallery.conn.execute(sql)]
+
+
+def find_case(gallery: Gallery, case: int | str) -> Case | None:
+    """A case by id (int) or by case number (str), or None."""
+    if isinstance(case, int):
+        row = gallery.conn.execute(_CASE_SQL + " WHERE id = ?", (case,)).fetchone()
+    else:
+        row = gallery.conn.execute(_CASE_SQL + " WHERE number = ?", (case.strip(),)).fetchone()
+    return None if row is None else _case(row)
+
+
+def insert_case(conn: sqlite3.Connection, *, number: str, purpose: str, detail: str,
+                training: bool, opened_by: str, opened_at: str) -> int | None:
+    """A new case's id; None if a case `number` exists already."""
+    if conn.execute("SELECT 1 FROM cases WHERE number = ?", (number,)).fetchone():
+        return None
+    cur = conn.execute(
+        "INSERT INTO cases(number, purpose, purpose_detail, training, opened_by, opened_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (number, purpose, detail, int(training), opened_by, opened_at))
+    return int(cur.lastrowid or 0)
+
+
+def mark_closed(conn: sqlite3.Connection, case_id: int, *, closed_by: str, closed_at: str,
+                note: str) -> bool:
+    """Close an open case; False if it was closed already."""
+    return bool(conn.execute(
+        "UPDATE cases SET closed_by = ?, closed_at = ?, closing_note = ? "
+        "WHERE id = ? AND closed_at IS NULL", (closed_by, closed_at, note, case_id)).rowcount)
