@@ -23,6 +23,7 @@ from facedesk.domain.evaluation import (
     Rate,
 )
 from facedesk.domain.experiment import DEFAULT_RANKS, ExperimentResult
+from facedesk.domain.formatting import percent as _pct
 from facedesk.domain.progress import CancelToken, run_to_end
 from facedesk.domain.rates import BIN_WIDTH
 from facedesk.store import Gallery
@@ -267,10 +268,6 @@ def save_figures(figures: dict[str, Figure], folder: Path) -> list[Path]:
 
 def new_report(about: Path) -> Report:
     return Report("FaceDesk accuracy report", f"Measured on {about.name}")
-
-
-def _pct(x: float) -> str:
-    return "-" if np.isnan(x) else f"{100 * x:.2f}%"
 
 
 def _rate_cell(r: Rate, sci: bool = False) -> str:
