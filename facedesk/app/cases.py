@@ -367,6 +367,16 @@ def may_decide(session: Session, search: StoredSearch) -> bool:
     return search.user_id == session.user_id or session.user.role == "supervisor"
 
 
+def decision_problem(decision: str, rationale: str) -> str | None:
+    """What is wrong with a decision as entered (None: nothing): it is one of DECISIONS,
+    with a rationale."""
+    if decision not in DECISIONS:
+        return f"decision must be one of: {', '.join(DECISIONS.values())}"
+    if not rationale.strip():
+        return "a decision needs a rationale: say what you compared and saw"
+    return None
+
+
 def require_may_decide(session: Session, search: StoredSearch) -> None:
     if not may_decide(session, search):
         raise NotPermitted(f"search {search.id} was made by {search.user_id}: only they "
@@ -378,10 +388,8 @@ def decide(session: Session, search_id: int, rank: int, decision: str, rationale
     """Record the user's decision on one candidate of one search of an open case; the
     decision as stored (with its `status`)."""
     session.require("decide")
-    if decision not in DECISIONS:
-        raise CaseError(f"decision must be one of: {', '.join(DECISIONS.values())}")
-    if not rationale.strip():
-        raise CaseError("a decision needs a rationale: say what you compared and saw")
+    if (problem := decision_problem(decision, rationale)) is not None:
+        raise CaseError(problem)
     gallery = session.gallery
     rec = search_record(gallery, search_id)
     cand = _shown(rec, rank)
