@@ -6,10 +6,11 @@ lab's metadata-column check and a pairs file's photos."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from accountability import PURPOSE, World, build_template, open_world
+from accountability import PURPOSE, World, build_template, world_copy
 
 from facedesk.app import accounts, cases, lab
 from facedesk.app.review import Review, ReviewError
@@ -23,10 +24,8 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def world(template: Path, tmp_path: Path):
-    w = open_world(template, tmp_path)
-    yield w
-    w.gallery.close()
+def world(template: Path, tmp_path: Path) -> Iterator[World]:
+    yield from world_copy(template, tmp_path)
 
 
 def _pending_lead(world: World, number: str = "R-1") -> tuple[cases.Case, cases.Decision]:
