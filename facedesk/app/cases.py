@@ -142,14 +142,15 @@ def readable_case(session: Session, case: int | str) -> Case:
 
 
 def readable_events(session: Session, *, case_id: int | None = None,
-                    limit: int | None = None) -> list[audit.Event]:
-    """The audit events `session`'s user may read: all, or for a trainer only those of
-    training cases and their own events outside cases."""
+                    limit: int | None = None, kinds: Sequence[str] | None = None
+                    ) -> list[audit.Event]:
+    """The audit events `session`'s user may read (of `kinds` only, when given): all, or
+    for a trainer only those of training cases and their own events outside cases."""
     session.require("read_cases")
     if session.user.role != "trainer":
-        return audit.events(session.gallery, case_id=case_id, limit=limit)
+        return audit.events(session.gallery, case_id=case_id, kinds=kinds, limit=limit)
     training = {c.id for c in cases(session.gallery) if c.training}
-    found = [e for e in audit.events(session.gallery, case_id=case_id)
+    found = [e for e in audit.events(session.gallery, case_id=case_id, kinds=kinds)
              if e.case_id in training or (e.case_id is None and e.user_id == session.user_id)]
     return found[-limit:] if limit else found
 
@@ -599,13 +600,13 @@ class AuditView:
 
 
 def audit_view(session: Session, *, case: int | str | None = None,
-               limit: int | None = None) -> AuditView:
+               limit: int | None = None, kinds: Sequence[str] | None = None) -> AuditView:
     """The audit events `session`'s user may read, of one case (id or number; it must be
-    readable) or all, the last `limit` of them when given."""
+    readable) or all, of `kinds` only when given, the last `limit` of them when given."""
     case_id = readable_case(session, case).id if case is not None else None
     gallery = session.gallery
     hidden = hidden_rationales(gallery, session.user_id, case_id)
-    found = readable_events(session, case_id=case_id, limit=limit)
+    found = readable_events(session, case_id=case_id, limit=limit, kinds=kinds)
     return AuditView([replace(e, data=event_data(e, hidden)) for e in found],
                      {c.id: c.number for c in cases(gallery)})
 

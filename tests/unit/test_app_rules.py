@@ -95,6 +95,8 @@ def test_audit_view_blanks_hidden_rationales_and_names_cases(world: World) -> No
     assert view.case_number(decided) == case.number
     own = cases.audit_view(world.session("ann"), limit=3)
     assert len(own.events) == 3
+    [only] = cases.audit_view(world.session("sam"), kinds=["decision"]).events
+    assert only.data["rationale"] == cases.BLIND_HIDDEN
     assert [e.data["rationale"] for e in cases.audit_view(world.session("ann")).events
             if e.kind == "decision"] == ["same ear shape"]
     assert all(view.case_number(e) is None for e in
