@@ -113,22 +113,21 @@ class AuditLogDialog(AdminDialog):
         case_id = self.case_filter.currentData()
         kind = self.kind_filter.currentData()
         names = user_names(self.session)
-        evs = audit.events(self.gallery, case_id=case_id,
-                           kinds=None if kind is None else [kind])
-        hidden = cases.hidden_rationales(self.session.gallery, self.session.user_id, case_id)
-        shown = [cases.event_data(e, hidden) for e in evs]
+        view = cases.audit_view(self.session, case=case_id,
+                                kinds=None if kind is None else [kind])
         rows = [(e.seq, (str(e.seq), when(e.at, seconds=True),
                          names.get(e.user_id or "", e.user_id or ""), e.label,
                          self._case_numbers.get(e.case_id, "") if e.case_id else "",
-                         short_data(data)))
-                for e, data in zip(evs, shown, strict=True)]
+                         short_data(e.data)))
+                for e in view.events]
         fill_table(self.table, rows)
-        for r, data in enumerate(shown):
+        for r, data in enumerate(e.data for e in view.events):
             item = self.table.item(r, len(self.COLUMNS) - 1)
             if item is not None:
                 item.setToolTip(json.dumps(data, indent=1, ensure_ascii=False))
         total = audit.head(self.gallery)
-        self.count_label.setText(f"{len(evs)} of {0 if total is None else total.seq} events")
+        self.count_label.setText(
+            f"{len(view.events)} of {0 if total is None else total.seq} events")
         if self.broken_seq is not None:
             self._mark_broken(self.broken_seq)
 

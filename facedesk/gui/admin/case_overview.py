@@ -10,7 +10,7 @@ from PySide6.QtCore import QSignalBlocker, QUrl, Signal
 from PySide6.QtGui import QColor, QDesktopServices
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QTabWidget, QWidget
 
-from facedesk.app import audit, cases
+from facedesk.app import cases
 from facedesk.app.accounts import Session
 from facedesk.app.review import DECISIONS
 from facedesk.gui.admin.base import AdminDialog, banner, quietly, short_data, user_names
@@ -90,8 +90,9 @@ class CaseOverviewDialog(AdminDialog):
             f"Opened by {html.escape(names.get(c.opened_by, c.opened_by))} on "
             f"{when(c.opened_at)}{training}")
 
+        view = cases.case_view(self.session, c.id)
         search_rows = []
-        for s in cases.searches(self.gallery, c.id):
+        for s in view.searches:
             purged = "probe image purged " + when(s.purged_at) if s.purged_at else \
                 "no" if s.has_probe_image else "probe image not stored"
             search_rows.append((s.id, (
@@ -99,12 +100,11 @@ class CaseOverviewDialog(AdminDialog):
                 s.probe_name, str(len(s.candidates)), f"{s.threshold:.2f}", purged)))
         fill_table(self.searches_table, search_rows)
 
-        decided = cases.decisions(self.gallery, c.id)
+        decided = view.decisions  # a rationale blind review hides reads BLIND_HIDDEN
         self._decisions = {d.id: d for d in decided}
         # which search (and probe) each decision belongs to: "#1 Martin_Scorsese" twice,
         # one confirmed and one not the person, read as a contradiction
-        probes = {s.id: s.probe_name for s in cases.searches(self.gallery, c.id)}
-        hidden = cases.hidden_rationales(self.session.gallery, self.session.user_id, c.id)
+        probes = {s.id: s.probe_name for s in view.searches}
         rows = []
         for d in decided:
             review = d.review
@@ -121,7 +121,7 @@ class CaseOverviewDialog(AdminDialog):
                 f"#{d.rank} {d.person_id}",
                 DECISIONS.get(d.decision, d.decision),
                 names.get(d.reviewer, d.reviewer),
-                cases.BLIND_HIDDEN if d.id in hidden else d.rationale,
+                d.rationale,
                 cases.LEAD_STATUS[d.status], *second)))
         selected = selected_key(self.decisions_table)
         fill_table(self.decisions_table, rows)
@@ -134,11 +134,11 @@ class CaseOverviewDialog(AdminDialog):
 
         event_rows = [(e.seq, (str(e.seq), when(e.at, seconds=True),
                                names.get(e.user_id or "", e.user_id or ""), e.label,
-                               short_data(cases.event_data(e, hidden))))
-                      for e in audit.events(self.gallery, case_id=c.id)]
+                               short_data(e.data)))
+                      for e in cases.audit_view(self.session, case=c.id).events]
         fill_table(self.events_table, event_rows)
 
-        n = len(cases.results(self.gallery, c.id))
+        n = len(view.results)
         pending = sum(1 for d in decided if d.status == "pending")
         waiting = f" {plural(pending, 'possible lead')} pending second review." \
             if pending else ""
