@@ -3,6 +3,7 @@ their plots, and the report. Shared by the CLI and the GUI's trainer view."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogLocator
+from numpy.typing import NDArray
 
 from facedesk.app.outside_probes import OutsideResult
 from facedesk.app.report import Report
@@ -23,8 +25,10 @@ from facedesk.domain.evaluation import (
     Rate,
 )
 from facedesk.domain.experiment import DEFAULT_RANKS, ExperimentResult
+from facedesk.domain.formatting import percent as _pct
 from facedesk.domain.progress import CancelToken, run_to_end
 from facedesk.domain.rates import BIN_WIDTH
+from facedesk.errors import EvaluationError
 from facedesk.store import Gallery
 
 #: the operating points compared in every table and plot (0.6: face_recognition's default)
@@ -72,6 +76,38 @@ class Evaluation:
             "group_ratio_fmr": {str(t): self.group_ratio(t) for t in thresholds}
             if self.groups else {},
         }
+
+
+def check_group(gallery: Gallery, group_key: str | None) -> None:
+    """Refuse a `group_key` that is not a photo metadata column of `gallery` (None: no
+    grouping, nothing to check)."""
+    if group_key and group_key not in (keys := gallery.metadata_keys()):
+        raise EvaluationError(f"{gallery.path}: no photo has a metadata column '{group_key}' "
+                              f"(it has: {', '.join(keys) or 'none'})")
+
+
+def pair_encodings(gallery: Gallery, pairs: Sequence[evaluation.PairSpec], images: Path
+                   ) -> dict[str, NDArray[np.float32] | None]:
+    """The stored encoding of every photo `pairs` name (paths relative to `images`, the
+    folder they were imported from); refused when any of them is not in the gallery."""
+    root = Path(os.path.abspath(images))
+    wanted = {rel: str(root / rel) for p in pairs for rel in (p.a, p.b)}
+    stored = gallery.encodings_by_path(list(wanted.values()))
+    missing = [rel for rel, path in wanted.items() if path not in stored]
+    if missing:
+        raise EvaluationError(
+            f"{len(missing):,} of the {len(wanted):,} photos named by the pairs are not in "
+            f"{gallery.path} (e.g. {root / missing[0]}); import them first: "
+            f"facedesk import {images} --db {gallery.path}")
+    return {rel: stored[path] for rel, path in wanted.items()}
+
+
+def evaluate_pairs_file(gallery: Gallery, pairs_file: Path, images: Path) -> Evaluation:
+    """Evaluate an LFW-format pairs file whose photos (in `images`) are imported into
+    `gallery`: accuracy with its folds."""
+    pairs = evaluation.read_pairs(pairs_file)
+    return evaluate_pairs(evaluation.score_pairs(pairs, pair_encodings(gallery, pairs, images)),
+                          pairs_file)
 
 
 def evaluate_pairs(scores: PairScores, pairs_file: Path) -> Evaluation:
@@ -267,10 +303,6 @@ def save_figures(figures: dict[str, Figure], folder: Path) -> list[Path]:
 
 def new_report(about: Path) -> Report:
     return Report("FaceDesk accuracy report", f"Measured on {about.name}")
-
-
-def _pct(x: float) -> str:
-    return "-" if np.isnan(x) else f"{100 * x:.2f}%"
 
 
 def _rate_cell(r: Rate, sci: bool = False) -> str:

@@ -209,19 +209,8 @@ def import_roots_group() -> None:
 def _change_roots(db: Path, user: str | None, folder: Path, add: bool) -> list[str]:
     with Gallery.open(db) as gallery:
         session = signed_in(gallery, user, "change_settings")
-        roots = list(session.settings().import_roots)
-        target = os.path.normpath(os.path.realpath(folder))
-        if add:
-            if not folder.is_dir():
-                raise AccountError(f"{folder}: no such folder")
-            roots.append(target)
-        elif target in roots or os.path.normpath(os.path.abspath(folder)) in roots:
-            roots = [r for r in roots if r not in (target, os.path.normpath(
-                os.path.abspath(folder)))]
-        else:
-            raise AccountError(f"{folder} is not an allowed import folder (facedesk "
-                               f"import-roots list --db {db})")
-        return session.set_setting("import_roots", roots).import_roots
+        change = accounts.add_import_root if add else accounts.remove_import_root
+        return change(session, folder)
 
 
 @import_roots_group.command("add")

@@ -147,18 +147,16 @@ def audit_show(db: Path, user: str | None, case_number: str | None, last: int | 
                as_json: bool) -> None:
     """List audit events, oldest first."""
     with Gallery.open(db) as gallery:
-        session = signed_in(gallery, user, "read_cases")
-        case_id = cases.readable_case(session, case_number).id if case_number else None
-        found = cases.readable_events(session, case_id=case_id, limit=last)
-        numbers = {c.id: c.number for c in cases.cases(gallery)}
-        hidden = cases.hidden_rationales(gallery, session.user_id, case_id)
+        view = cases.audit_view(signed_in(gallery, user, "read_cases"),
+                                case=case_number or None, limit=last)
     if as_json:
-        emit_json([{**e.as_dict(), "data": cases.event_data(e, hidden)} for e in found])
+        emit_json([e.as_dict() for e in view.events])
         return
-    for e in found:
-        case = f" case {numbers.get(e.case_id, e.case_id)}" if e.case_id is not None else ""
+    for e in view.events:
+        number = view.case_number(e)
+        case = f" case {number}" if number is not None else ""
         echo(f"{e.seq:>6}  {e.at}  {e.user_id or '-':<12} {e.label}{case}: "
-                        f"{short(audit.canonical(cases.event_data(e, hidden)), 120)}")
+             f"{short(audit.canonical(e.data), 120)}")
 
 
 COMMANDS: list[click.Command] = [audit_group]

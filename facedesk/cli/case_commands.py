@@ -13,7 +13,7 @@ from facedesk.app import accounts, cases
 from facedesk.app.cases import DECISIONS
 from facedesk.cli.options import db_option, json_option, user_option
 from facedesk.cli.output import echo, emit_json, short
-from facedesk.cli.signin import open_case_of, signed_in
+from facedesk.cli.signin import signed_in
 from facedesk.store import Gallery
 
 # --- cases ------------------------------------------------------------------------------------
@@ -57,18 +57,15 @@ def case_list(db: Path, user: str | None, show_all: bool, as_json: bool) -> None
     """List the open cases (with --all, the closed ones too), newest first."""
     with Gallery.open(db) as gallery:
         session = signed_in(gallery, user, "read_cases")
-        found = cases.visible_cases(session, open_only=not show_all)
-        counts = {c.id: (len(cases.searches(gallery, c.id)), len(cases.results(gallery, c.id)))
-                  for c in found}
+        found = cases.case_summaries(session, open_only=not show_all)
     if as_json:
-        emit_json([{**c.as_dict(), "searches": counts[c.id][0],
-                     "confirmed_leads": counts[c.id][1]} for c in found])
+        emit_json([c.as_dict() for c in found])
         return
     if not found:
         click.echo("no open cases" if not show_all else "no cases")
         return
-    for c in found:
-        n_s, n_r = counts[c.id]
+    for summary in found:
+        c, n_s, n_r = summary.case, summary.searches, summary.confirmed_leads
         echo(f"{c.label}  — opened by {c.opened_by} {c.opened_at}; {n_s} search"
              f"{'es' if n_s != 1 else ''}, {n_r} confirmed lead{'s' if n_r != 1 else ''}")
 
@@ -82,16 +79,13 @@ def case_show(number: str, db: Path, user: str | None, as_json: bool) -> None:
     """A case's searches, the candidates each one showed, the decisions with their status
     and the second reviews."""
     with Gallery.open(db) as gallery:
-        session = signed_in(gallery, user, "read_cases")
-        case = cases.readable_case(session, number)
-        found = [s.as_dict() for s in cases.searches(gallery, case.id)]
-        hidden = cases.hidden_rationales(gallery, session.user_id, case.id)
-        decided = [{**d.as_dict(), "rationale": cases.BLIND_HIDDEN} if d.id in hidden
-                   else d.as_dict() for d in cases.decisions(gallery, case.id)]
+        view = cases.case_view(signed_in(gallery, user, "read_cases"), number)
     if as_json:
-        emit_json({"case": case.as_dict(), "searches": found, "decisions": decided,
-                    "results": [d["id"] for d in decided if d["status"] == "confirmed"]})
+        emit_json(view.as_dict())
         return
+    case = view.case
+    found = [s.as_dict() for s in view.searches]
+    decided = [d.as_dict() for d in view.decisions]
     detail = f" — {case.purpose_detail}" if case.purpose_detail else ""
     echo(f"{case.label}{detail}")
     echo(f"  opened by {case.opened_by} {case.opened_at}")
@@ -120,10 +114,9 @@ def case_show(number: str, db: Path, user: str | None, as_json: bool) -> None:
             echo(f"      second review {r['id']} by {r['reviewer']} {r['created_at']}: "
                  f"{cases.VERDICTS.get(r['verdict'], r['verdict'])}"
                  f"{' (blind)' if r['blind'] else ''} — {short(r['rationale'])}")
-    results = [d for d in decided if d["status"] == "confirmed"]
-    if results:
+    if view.results:
         echo("case results (confirmed possible leads): " + ", ".join(
-            f"decision {d['id']} ({d['person_id']})" for d in results))
+            f"decision {d.id} ({d.person_id})" for d in view.results))
 
 
 @case_group.command("close")
@@ -135,7 +128,7 @@ def case_close(number: str, db: Path, user: str | None, note: str) -> None:
     """Close a case: it becomes read-only."""
     with Gallery.open(db) as gallery:
         session = signed_in(gallery, user, "close_case")
-        case = cases.close_case(session, open_case_of(gallery, number), note)
+        case = cases.close_case(session, cases.require_open_case(gallery, number), note)
     echo(f"closed {case.label}")
 
 
@@ -176,23 +169,18 @@ def leads_group() -> None:
 def leads_pending(db: Path, user: str | None, as_json: bool) -> None:
     """Possible leads waiting for a second review, oldest first."""
     with Gallery.open(db) as gallery:
-        session = signed_in(gallery, user, "read_cases")
-        visible = {c.id for c in cases.visible_cases(session)}
-        pending = [d for d in cases.pending_leads(gallery) if d.case_id in visible]
-        hidden = cases.hidden_rationales(gallery, session.user_id)
-    waiting = [{**d.as_dict(), "rationale": None} if d.id in hidden else d.as_dict()
-               for d in pending]
+        waiting = cases.pending_for(signed_in(gallery, user, "read_cases"))
     if as_json:
-        emit_json(waiting)
+        emit_json([p.as_dict() for p in waiting])
         return
     if not waiting:
         click.echo("no possible leads waiting for a second review")
         return
-    for d in waiting:
-        echo(f"decision {d['id']}  case {d['case_number']}  by {d['reviewer']} "
-                        f"{d['created_at']}: candidate {d['rank']} of search "
-                        f"{d['search_id']} ({d['person_id']}, distance {d['distance']:.4f})")
-        echo(f"    rationale: {short(d['rationale'] or cases.BLIND_HIDDEN)}")
+    for d in (p.decision for p in waiting):
+        echo(f"decision {d.id}  case {d.case_number}  by {d.reviewer} "
+             f"{d.created_at}: candidate {d.rank} of search "
+             f"{d.search_id} ({d.person_id}, distance {d.distance:.4f})")
+        echo(f"    rationale: {short(d.rationale)}")
 
 
 @leads_group.command("review")
@@ -208,7 +196,6 @@ def leads_review(decision_id: int, db: Path, user: str | None, verdict: str, rat
     """Confirm or overturn a pending possible lead (supervisors only; not your own)."""
     with Gallery.open(db) as gallery:
         session = signed_in(gallery, user, "review_lead")
-        blind = blind or session.settings().blind_second_review
         d = cases.review_lead(session, decision_id, verdict, rationale, blind=blind)
     echo(f"decision {decision_id} ({d.person_id}, case {d.case_number}): "
          f"{cases.LEAD_STATUS[d.status]}")

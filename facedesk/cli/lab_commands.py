@@ -6,7 +6,6 @@ of pairs or probes behind it and its 95 % interval.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -60,26 +59,6 @@ plots_option = click.option(
     help="Also write each plot as PNG and SVG into this folder.")
 
 
-def _check_group(gallery: Gallery, group_key: str | None) -> None:
-    if group_key and group_key not in (keys := gallery.metadata_keys()):
-        raise EvaluationError(f"{gallery.path}: no photo has a metadata column '{group_key}' "
-                              f"(it has: {', '.join(keys) or 'none'})")
-
-
-def _resolve_pairs(gallery: Gallery, pairs: list[evaluation.PairSpec], images: Path
-                   ) -> dict[str, Any]:
-    root = Path(os.path.abspath(images))
-    wanted = {rel: str(root / rel) for p in pairs for rel in (p.a, p.b)}
-    stored = gallery.encodings_by_path(list(wanted.values()))
-    missing = [rel for rel, path in wanted.items() if path not in stored]
-    if missing:
-        raise EvaluationError(
-            f"{len(missing):,} of the {len(wanted):,} photos named by the pairs are not in "
-            f"{gallery.path} (e.g. {root / missing[0]}); import them first: "
-            f"facedesk import {images} --db {gallery.path}")
-    return {rel: stored[path] for rel, path in wanted.items()}
-
-
 # --- evaluate -------------------------------------------------------------------------------
 
 
@@ -111,11 +90,9 @@ def evaluate(db: Path, pairs_file: Path | None, images: Path | None,
         if pairs_file is not None:
             if images is None:
                 raise click.UsageError("--pairs needs --images (the photos' folder)")
-            pairs = evaluation.read_pairs(pairs_file)
-            scores = evaluation.score_pairs(pairs, _resolve_pairs(gallery, pairs, images))
-            result: lab.Evaluation = lab.evaluate_pairs(scores, pairs_file)
+            result: lab.Evaluation = lab.evaluate_pairs_file(gallery, pairs_file, images)
         else:
-            _check_group(gallery, group_key)
+            lab.check_group(gallery, group_key)
             result = _evaluate_gallery(gallery, group_key, as_json)
     figures = lab.evaluation_figures(result, ts)
     _write_outputs(figures, report_path, plots_dir,
@@ -265,7 +242,7 @@ def experiment(db: Path, probes: Path | None, thresholds: tuple[float, ...],
                 gallery, probes, outside_probes.OutsideOptions(
                     group_key=group_key, gallery_sizes=size_list, seed=seed), as_json)
         else:
-            _check_group(gallery, group_key)
+            lab.check_group(gallery, group_key)
             result = _split_experiment(gallery, options, as_json)
         crops = lab.worst_crops(gallery, result)
     figures = lab.experiment_figures(result, ts)
@@ -450,15 +427,12 @@ def report(db: Path, out: Path, pairs_file: Path | None, images: Path | None,
     with Gallery.open(db) as gallery:
         lab_signed_in(gallery, user, "report", out=out, pairs=pairs_file, group=group_key,
                       probes=probes, probe_group=probe_group, thresholds=list(ts), seed=seed)
-        _check_group(gallery, group_key)
+        lab.check_group(gallery, group_key)
         evals: list[lab.Evaluation] = [_evaluate_gallery(gallery, group_key, quiet=False)]
         if pairs_file is not None:
             if images is None:
                 raise click.UsageError("--pairs needs --images (the photos' folder)")
-            pairs = evaluation.read_pairs(pairs_file)
-            evals.append(lab.evaluate_pairs(
-                evaluation.score_pairs(pairs, _resolve_pairs(gallery, pairs, images)),
-                pairs_file))
+            evals.append(lab.evaluate_pairs_file(gallery, pairs_file, images))
         result = _split_experiment(gallery, ExperimentOptions(seed=seed, group_key=group_key),
                                    quiet=False)
         crops = lab.worst_crops(gallery, result)

@@ -17,13 +17,13 @@ from typing import Any
 import click
 
 from facedesk.app import accounts
-from facedesk.app.cases import Case, search_for_case
+from facedesk.app.cases import Case, require_open_case, search_for_case
 from facedesk.app.search import DEFAULT_TOP_K, Probe, Searcher, analyze_probe, choose_face
 from facedesk.app.sources import read_probe_list
 from facedesk.cli import options
 from facedesk.cli.clip_commands import clip_probe
 from facedesk.cli.output import EXIT_USER_ERROR, emit_json, printable
-from facedesk.cli.signin import open_case_of, signed_in
+from facedesk.cli.signin import signed_in
 from facedesk.domain import clips
 from facedesk.domain.analysis import DetectOptions
 from facedesk.domain.clips import TrackOptions
@@ -120,7 +120,7 @@ def search(probes: tuple[Path, ...], db: Path, probe_list: Path | None, case_num
     failed = 0
     with Gallery.open(db) as gallery:
         session = signed_in(gallery, user, "search")
-        case = open_case_of(gallery, case_number)
+        case = require_open_case(gallery, case_number)
         engine = options.engine_spec(detector, jitters).create()
         searcher = Searcher(gallery, engine.identity())
         searcher.check_engine(searcher.index())  # refuse before the slow part

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from facedesk.app import accounts, cases
+from facedesk.app import accounts
 from facedesk.app.accounts import Session
 from facedesk.cli.options import NEW_PASSWORD_ENV, PASSWORD_ENV, USER_ENV
 from facedesk.errors import AccountError
@@ -101,9 +101,3 @@ def new_password(asked: bool, *, only_when_asked: bool = False) -> str | None:
                               err=True)
     return typed
 
-
-def open_case_of(gallery: Gallery, number: str) -> cases.Case:
-    """The open case `number` that a search or closing acts on (a closed case is
-    read-only: facedesk.app.cases holds the rule; this adds what to do instead)."""
-    return cases.require_open(cases.get_case(gallery, number),
-                              then="open a new case (facedesk case open)")

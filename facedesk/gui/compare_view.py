@@ -27,7 +27,6 @@ from PySide6.QtGui import (
     QBrush,
     QColor,
     QHideEvent,
-    QImage,
     QPainter,
     QPen,
     QPixmap,
@@ -69,6 +68,7 @@ from facedesk.domain.alignment import eye_alignment as _eye_alignment
 from facedesk.domain.faces import Box, Point
 from facedesk.errors import ImageError, ImageNotFound
 from facedesk.gui.elided_label import ElidedLabel
+from facedesk.gui.images import to_pixmap
 
 #: what the panes can scroll over, in canvas (scene) coordinates: the canvas and as much
 #: context again around it
@@ -135,19 +135,6 @@ def as_box(box: Box | Sequence[int] | None) -> Box | None:
 def candidate_caption(rank: int, person_id: str, name: str | None) -> str:
     """The caption under the candidate pane: "rank. person_id — name"."""
     return f"{rank}. {person_id} — {name}" if name else f"{rank}. {person_id}"
-
-
-def to_pixmap(rgb: NDArray[np.uint8]) -> QPixmap:
-    """H x W x 3 (or H x W grey, or H x W x 4) uint8 -> QPixmap (the data is copied)."""
-    arr = np.asarray(rgb)
-    if arr.ndim == 2:
-        arr = np.repeat(arr[:, :, None], 3, axis=2)
-    if arr.ndim != 3 or arr.shape[2] not in (3, 4):
-        raise ValueError(f"expected an H x W x 3 RGB array, got shape {arr.shape}")
-    arr = np.ascontiguousarray(arr[:, :, :3], dtype=np.uint8)
-    h, w = arr.shape[:2]
-    image = QImage(arr.data, w, h, arr.strides[0], QImage.Format.Format_RGB888)
-    return QPixmap.fromImage(image.copy())
 
 
 def metadata_rows(details: dict[str, Any] | None,

@@ -755,7 +755,7 @@ class MainWindow(QMainWindow):
         """The case's searches, decisions (with their status) and second reviews."""
         if self.session is None or self.case is None:
             return None
-        from facedesk.gui.admin_dialogs import CaseOverviewDialog
+        from facedesk.gui.admin import CaseOverviewDialog
         dialog = CaseOverviewDialog(self.session, self.case, self)
         dialog.case_closed.connect(lambda _case_id: self._refresh_case())
         return self._open_admin(dialog)
@@ -764,7 +764,7 @@ class MainWindow(QMainWindow):
         """The supervisor's queue of possible leads waiting for a second review."""
         if self.session is None or not self.session.may("review_lead"):
             return None
-        from facedesk.gui.admin_dialogs import SecondReviewDialog
+        from facedesk.gui.admin import SecondReviewDialog
         dialog = SecondReviewDialog(self.session, self)
         dialog.reviewed.connect(self._on_lead_reviewed)
         return self._open_admin(dialog)
@@ -783,25 +783,25 @@ class MainWindow(QMainWindow):
     def users_dialog(self) -> QDialog | None:
         if self.session is None or not self.session.may("manage_users"):
             return None
-        from facedesk.gui.admin_dialogs import UsersDialog
+        from facedesk.gui.admin import UsersDialog
         return self._open_admin(UsersDialog(self.session, self))
 
     def admin_settings_dialog(self) -> QDialog | None:
         if self.session is None or not self.session.may("change_settings"):
             return None
-        from facedesk.gui.admin_dialogs import SettingsDialog
+        from facedesk.gui.admin import SettingsDialog
         return self._open_admin(SettingsDialog(self.session, self))
 
     def audit_dialog(self) -> QDialog | None:
         if self.session is None or not self.session.may("export_audit"):
             return None
-        from facedesk.gui.admin_dialogs import AuditLogDialog
+        from facedesk.gui.admin import AuditLogDialog
         return self._open_admin(AuditLogDialog(self.session, self))
 
     def retention_dialog(self) -> QDialog | None:
         if self.session is None or not self.session.may("purge"):
             return None
-        from facedesk.gui.admin_dialogs import RetentionDialog
+        from facedesk.gui.admin import RetentionDialog
         return self._open_admin(RetentionDialog(self.session, self))
 
     def backup_dialog(self) -> QDialog | None:

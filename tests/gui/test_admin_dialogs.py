@@ -17,17 +17,16 @@ from facedesk.app import accounts, audit, cases
 from facedesk.app.accounts import Session
 from facedesk.app.search import Searcher, analyze_probe, choose_face
 from facedesk.errors import AccountError, CaseError, LeadError, NotPermitted
-from facedesk.gui.admin_dialogs import (
-    BLIND_PLACEHOLDER,
-    LEAD_WORDING,
+from facedesk.gui.admin import (
     AuditLogDialog,
     CaseOverviewDialog,
     RetentionDialog,
     SecondReviewDialog,
     SettingsDialog,
     UsersDialog,
-    candidate_figures,
 )
+from facedesk.gui.admin.base import LEAD_WORDING
+from facedesk.gui.admin.second_review import BLIND_PLACEHOLDER, candidate_figures
 from facedesk.store import Gallery
 
 
