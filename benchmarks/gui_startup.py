@@ -283,7 +283,7 @@ def before_loader(g: Any) -> Any:
 def index_loading(db: Path, skip_before: bool) -> None:
     from facedesk.domain.search_index import SearchIndex
     from facedesk.store import Gallery
-    from facedesk.store.gallery import encoding_cache_path
+    from facedesk.store.encodings import encoding_cache_path
 
     print("\n== 3. loading the search index ==")
     cache = encoding_cache_path(db)

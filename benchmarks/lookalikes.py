@@ -60,7 +60,7 @@ from PIL import Image, ImageFilter
 from facedesk.domain import lookalikes, rates
 from facedesk.domain.search_index import SearchIndex
 from facedesk.store import Gallery
-from facedesk.store.gallery import EncodingMatrix
+from facedesk.store.encodings import EncodingMatrix
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = (REPO.parent / "shared" / "data").resolve()

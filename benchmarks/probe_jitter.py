@@ -126,7 +126,7 @@ def main() -> int:
         details = g.face_details([int(f) for f in enc.face_ids])
         photos = {str(root / r) for p in pairs for r in (p.a, p.b)}
         stored_photos = set(g.encodings_by_path(sorted(photos)))
-    by_path = {d["path"]: (Box(*d["box"]), enc.matrix[i])
+    by_path = {d.path: (Box(*d.box), enc.matrix[i])
                for i, d in enumerate(details[int(f)] for f in enc.face_ids)}
     complete = [p for p in pairs if str(root / p.a) in stored_photos
                 and str(root / p.b) in stored_photos]

@@ -223,7 +223,7 @@ def crop_jpeg(target_bytes: int) -> bytes:
 
 def _records(g: SyntheticGallery, engine_id: str, crop: bytes, lo: int, hi: int,
              landmarks: list[tuple[int, int]]) -> Iterator[object]:
-    from facedesk.store.gallery import FaceRecord, PhotoRecord
+    from facedesk.store import FaceRecord, PhotoRecord
 
     for row in range(lo, hi):
         person = int(g.person_index[row])
@@ -244,8 +244,7 @@ def build_gallery_file(path: Path, faces: int, seed: int = 1, crop_bytes: int = 
     like a real import, so that the file's size and layout (and what scanning it costs)
     are a real gallery's. Written to `path`.partial, then renamed."""
     from facedesk.engine.spec import engine_id as make_engine_id
-    from facedesk.store import Gallery
-    from facedesk.store.gallery import RunCounts
+    from facedesk.store import Gallery, RunCounts
 
     partial = path.with_name(path.name + ".partial")
     for leftover in (partial, Path(f"{partial}-wal"), Path(f"{partial}-shm")):

@@ -30,8 +30,7 @@ from synthetic import _records, crop_jpeg, gallery
 
 from facedesk.app import accounts, audit
 from facedesk.engine.spec import engine_id as make_engine_id
-from facedesk.store import Gallery
-from facedesk.store.gallery import RunCounts
+from facedesk.store import Gallery, RunCounts
 
 ENGINE = {"engine": "synthetic", "dlib": "benchmark"}
 

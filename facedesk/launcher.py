@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from facedesk.cli import cli
+from facedesk.cli.output import fail
 
 
 @cli.command("gui")
@@ -19,9 +20,7 @@ def gui(db: Path | None) -> None:
     try:
         from facedesk.gui.app import run
     except ImportError as exc:
-        click.echo(f"error: the desktop application needs PySide6 ({exc}); "
-                   "run scripts/setup.sh", err=True)
-        sys.exit(1)
+        fail(f"the desktop application needs PySide6 ({exc}); run scripts/setup.sh")
     sys.exit(run(db))
 
 

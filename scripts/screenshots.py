@@ -35,7 +35,7 @@ from facedesk.app import accounts, cases
 from facedesk.app.accounts import Session
 from facedesk.app.importer import run_import
 from facedesk.domain.faces import Box
-from facedesk.gui.admin_dialogs import CaseOverviewDialog, SecondReviewDialog
+from facedesk.gui.admin import CaseOverviewDialog, SecondReviewDialog
 from facedesk.gui.app import make_app
 from facedesk.gui.import_dialog import ImportDialog
 from facedesk.gui.main_window import MainWindow

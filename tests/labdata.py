@@ -10,8 +10,7 @@ import numpy as np
 
 from facedesk.domain.faces import engine_id
 from facedesk.domain.imaging import jpeg_bytes
-from facedesk.store import Gallery
-from facedesk.store.gallery import FaceRecord, PhotoRecord
+from facedesk.store import FaceRecord, Gallery, PhotoRecord
 
 ENGINE = {"engine": "synthetic", "dlib": "0"}
 CROP = jpeg_bytes(np.full((12, 10, 3), 128, dtype=np.uint8))

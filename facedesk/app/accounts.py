@@ -42,7 +42,7 @@ from facedesk.domain import private
 from facedesk.errors import AccountError, GalleryReadOnly, NotPermitted
 from facedesk.store import Gallery
 from facedesk.store import users as store
-from facedesk.store.gallery import now_iso
+from facedesk.store.db import now_iso
 
 ROLES: dict[str, str] = {
     "analyst": "Analyst",
@@ -571,6 +571,31 @@ class Session:
         if name == "file_group":
             private.share(self.gallery.path, value)
         return self.settings()
+
+
+def add_import_root(session: Session, folder: str | os.PathLike[str]) -> list[str]:
+    """Allow manifests to name photos under `folder` by absolute path (the import_roots
+    setting, changed like any setting: administrators, logged). The folder is kept as
+    its real path (symbolic links resolved). Returns the folders allowed now."""
+    session.require("change_settings")
+    if not os.path.isdir(folder):
+        raise AccountError(f"{folder}: no such folder")
+    roots = [*session.settings().import_roots, os.path.normpath(os.path.realpath(folder))]
+    return session.set_setting("import_roots", roots).import_roots
+
+
+def remove_import_root(session: Session, folder: str | os.PathLike[str]) -> list[str]:
+    """No longer allow absolute paths under `folder` (as added: its real path, or as
+    typed). Returns the folders allowed now."""
+    session.require("change_settings")
+    roots = session.settings().import_roots
+    named = {os.path.normpath(os.path.realpath(folder)),
+             os.path.normpath(os.path.abspath(folder))}
+    if not named & set(roots):
+        raise AccountError(f"{folder} is not an allowed import folder (facedesk "
+                           f"import-roots list --db {session.gallery.path})")
+    return session.set_setting("import_roots",
+                               [r for r in roots if r not in named]).import_roots
 
 
 def require_user(gallery: Gallery, user_id: str | None, action: str) -> None:

@@ -14,6 +14,11 @@ their own tables for the application's use; `verify` checks them against their e
 
 Events are appended inside the caller's write transaction (`Gallery.write()`), with the
 change they describe: both are stored or neither.
+
+Where things live: the hashing is facedesk.domain.chain (pure), the rows are
+facedesk.store.audit_log; this module holds the use cases. The long ones are generators
+of progress events that stop at a CancelToken (`verify_steps`, `export_steps`,
+`verify_export_steps`); `verify`, `export` and `verify_export` run them to their end.
 """
 
 from __future__ import annotations
@@ -21,49 +26,41 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import sqlite3
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from facedesk.app import witness
 from facedesk.domain import private
+from facedesk.domain.chain import (
+    ALGORITHM,
+    KINDS,
+    RECORDS_KEY,
+    ChainCheck,
+    Event,
+    RecordReplay,
+    Verification,
+    canonical,
+    event_hash,
+    genesis_hash,
+    link,
+    parse_data,
+    verify_chain,
+)
 from facedesk.domain.csvsafe import write_csv
+from facedesk.domain.progress import CancelToken, run_to_end
 from facedesk.store import Gallery
+from facedesk.store import audit_log as log
 from facedesk.store import records as rec
 from facedesk.store.schema import APPLICATION_ID, SCHEMA_VERSION
 
-#: every kind of event, with the words the log viewer shows
-KINDS: dict[str, str] = {
-    "audit_started": "Audit log started",
-    "sign_in": "Signed in",
-    "sign_in_failed": "Sign-in refused",
-    "user_added": "User added",
-    "user_changed": "User changed",
-    "setting_changed": "Setting changed",
-    "import": "Gallery import",
-    "case_opened": "Case opened",
-    "case_closed": "Case closed",
-    "search": "Search",
-    "candidate_viewed": "Candidate viewed",
-    "decision": "Decision",
-    "lead_review": "Second review",
-    "export": "Export",
-    "purge": "Retention purge",
-    "import_batch": "Gallery content stored",
-    "calibration_added": "Calibration stored",
-    "integrity_baseline": "Record digests baselined",
-    "backup": "Backup made",
-    "restore": "Restored from a backup",
-    "user_unlocked": "User unlocked",
-    "lab": "Accuracy lab",
-}
+if TYPE_CHECKING:
+    import sqlite3
 
-ALGORITHM = ("sha256(prev_hash + '\\n' + canonical_json({seq, at, user_id, kind, case_id, "
-             "data})); canonical_json = JSON with sorted keys, no spaces, UTF-8; the first "
-             "event's prev_hash is sha256('facedesk-audit:' + gallery_id)")
+__all__ = ["ALGORITHM", "KINDS", "RECORDS_KEY", "Event", "Verification", "canonical",
+           "event_hash", "genesis_hash", "verify_chain"]
 
 #: the fields of a stored record that its audit event repeats (verify compares them)
 RECORD_FIELDS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -83,60 +80,8 @@ JSON_FIELDS = frozenset({"lookalikes"})
 TRIGGERS = ("audit_no_update", "audit_no_delete", "audit_append_only")
 
 
-def canonical(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def genesis_hash(gallery_id: str) -> str:
-    return hashlib.sha256(f"facedesk-audit:{gallery_id}".encode()).hexdigest()
-
-
-def event_hash(prev_hash: str, seq: int, at: str, user_id: str | None, kind: str,
-               case_id: int | None, data: Any) -> str:
-    body = canonical({"seq": seq, "at": at, "user_id": user_id, "kind": kind,
-                      "case_id": case_id, "data": data})
-    return hashlib.sha256(f"{prev_hash}\n{body}".encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class Event:
-    seq: int
-    at: str
-    user_id: str | None
-    kind: str
-    case_id: int | None
-    data: dict[str, Any]
-    prev_hash: str
-    hash: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"seq": self.seq, "at": self.at, "user_id": self.user_id, "kind": self.kind,
-                "case_id": self.case_id, "data": self.data, "prev_hash": self.prev_hash,
-                "hash": self.hash}
-
-    @property
-    def label(self) -> str:
-        return KINDS.get(self.kind, self.kind)
-
-
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
-#: the key of an event's data that carries the digests of the records it wrote
-RECORDS_KEY = "records"
-
-
-def record_digests(conn: sqlite3.Connection, records: Mapping[str, Iterable[Any]]
-                   ) -> dict[str, Any]:
-    """{table: {"v": version, "rows": {key: digest or None}}} of the named rows as they
-    are now (None: not there, i.e. deleted)."""
-    out: dict[str, Any] = {}
-    for table, keys in records.items():
-        rows = rec.digests_of(conn, table, keys)
-        if rows:
-            out[table] = {"v": rec.current_version(table), "rows": rows}
-    return out
 
 
 def append(conn: sqlite3.Connection, gallery_id: str, kind: str, data: dict[str, Any], *,
@@ -152,17 +97,13 @@ def append(conn: sqlite3.Connection, gallery_id: str, kind: str, data: dict[str,
     if kind not in KINDS:
         raise ValueError(f"unknown audit event kind {kind!r}")
     if records:
-        data = {**data, RECORDS_KEY: record_digests(conn, records)}
-    last = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        data = {**data, RECORDS_KEY: log.record_digests(conn, records)}
+    last = log.last_link(conn)
     seq, prev = (1, genesis_hash(gallery_id)) if last is None else (last[0] + 1, last[1])
-    at = now()
-    data = json.loads(canonical(data))  # what is hashed is exactly what is stored
-    digest = event_hash(prev, seq, at, user_id, kind, case_id, data)
-    conn.execute(
-        "INSERT INTO audit(seq, at, user_id, kind, case_id, data, prev_hash, hash) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (seq, at, user_id, kind, case_id, canonical(data), prev, digest))
-    return Event(seq, at, user_id, kind, case_id, data, prev, digest)
+    ev = link(prev, seq, now(), user_id, kind, case_id, data)
+    log.insert(conn, log.AuditRow(ev.seq, ev.at, ev.user_id, ev.kind, ev.case_id,
+                                  canonical(ev.data), ev.prev_hash, ev.hash))
+    return ev
 
 
 def record(gallery: Gallery, kind: str, data: dict[str, Any], *, user_id: str | None = None,
@@ -175,160 +116,106 @@ def record(gallery: Gallery, kind: str, data: dict[str, Any], *, user_id: str | 
 
 def _witness_head(gallery: Gallery) -> None:
     """After every committed write: the head, if it moved, goes to the external witness."""
-    try:
-        row = gallery.conn.execute(
-            "SELECT seq, hash, at FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-    except sqlite3.Error:  # no audit table yet (migrating), or a damaged file
-        return
+    row = log.head_or_none(gallery)
     if row is not None:
-        witness.witness(gallery, int(row[0]), str(row[1]), str(row[2]))
+        witness.witness(gallery, int(row.seq), str(row.hash), str(row.at))
 
 
 Gallery.add_commit_listener(_witness_head)
 
 
-def _row_event(row: Sequence[Any]) -> Event:
-    seq, at, user_id, kind, case_id, data, prev, digest = row
-    try:
-        parsed = json.loads(data)
-    except (TypeError, ValueError):
-        parsed = {"unreadable": str(data)}
-    return Event(seq, at, user_id, kind, case_id, parsed, prev, digest)
+def _event(row: log.AuditRow) -> Event:
+    return Event(row.seq, row.at, row.user_id, row.kind, row.case_id, parse_data(row.data),
+                 row.prev_hash, row.hash)
 
 
 def events(gallery: Gallery, *, case_id: int | None = None,
            kinds: Iterable[str] | None = None, limit: int | None = None) -> list[Event]:
     """Events in order (oldest first); filtered by case and kinds."""
-    where: list[str] = []
-    args: list[Any] = []
-    if case_id is not None:
-        where.append("case_id = ?")
-        args.append(case_id)
-    if kinds is not None:
-        ks = list(kinds)
-        where.append(f"kind IN ({', '.join('?' * len(ks))})")
-        args.extend(ks)
-    sql = "SELECT seq, at, user_id, kind, case_id, data, prev_hash, hash FROM audit"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY seq"
-    if limit is not None:
-        sql = f"SELECT * FROM ({sql.replace(' ORDER BY seq', ' ORDER BY seq DESC')} " \
-              f"LIMIT {int(limit)}) ORDER BY seq"
-    return [_row_event(r) for r in gallery.conn.execute(sql, args)]
+    return [_event(r) for r in log.rows(gallery, case_id=case_id, kinds=kinds, limit=limit)]
 
 
 def event(gallery: Gallery, seq: int) -> Event | None:
-    row = gallery.conn.execute(
-        "SELECT seq, at, user_id, kind, case_id, data, prev_hash, hash FROM audit "
-        "WHERE seq = ?", (seq,)).fetchone()
-    return None if row is None else _row_event(row)
+    row = log.row_at(gallery, seq)
+    return None if row is None else _event(row)
 
 
 def head(gallery: Gallery) -> Event | None:
-    row = gallery.conn.execute(
-        "SELECT seq, at, user_id, kind, case_id, data, prev_hash, hash FROM audit "
-        "ORDER BY seq DESC LIMIT 1").fetchone()
-    return None if row is None else _row_event(row)
+    row = log.last_row(gallery)
+    return None if row is None else _event(row)
+
+
+def _db_events(gallery: Gallery) -> Iterator[Event]:
+    """Every event in order, streamed (call inside `gallery.read()`)."""
+    for row in log.rows(gallery):
+        yield _event(row)
 
 
 # --- verification -------------------------------------------------------------------------
 
 
-@dataclass
-class Verification:
-    """The result of checking a log. `problems` lists every finding; `first_bad` is the
-    sequence number of the first event that is broken or missing (None when it is the
-    log as a whole, e.g. its triggers)."""
+@dataclass(frozen=True)
+class VerifyProgress:
+    """One step of `verify_steps`. `step` is "chain" (done/total events checked), "schema",
+    "digests" (done/total tables), "records", "state", "witness", then "finished" with
+    `result`, or "cancelled" (no result: nothing was written, the check stopped)."""
 
-    events: int = 0
-    head_seq: int | None = None
-    head_hash: str | None = None
-    problems: list[str] = field(default_factory=list)
-    first_bad: int | None = None
-    #: what the reader should know but is not a failure (e.g. no witness file here)
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    def fail(self, seq: int | None, message: str) -> None:
-        if seq is not None and (self.first_bad is None or seq < self.first_bad):
-            self.first_bad = seq
-        self.problems.append(message)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "events": self.events, "head_seq": self.head_seq,
-                "head_hash": self.head_hash, "first_bad_event": self.first_bad,
-                "problems": self.problems, "notes": self.notes}
-
-    def summary(self) -> str:
-        notes = "".join(f"\n  note: {n}" for n in self.notes)
-        if self.ok:
-            return (f"audit log intact: {self.events} events, head event {self.head_seq} "
-                    f"hash {self.head_hash}{notes}")
-        where = "" if self.first_bad is None else f" (first broken or missing event: " \
-                                                   f"{self.first_bad})"
-        return (f"AUDIT LOG FAILED VERIFICATION{where}:\n  " + "\n  ".join(self.problems)
-                + notes)
+    step: str
+    done: int = 0
+    total: int = 0
+    result: Verification | None = None
 
 
-def verify_chain(rows: Iterator[Event], gallery_id: str, *, expect_head: str | None = None,
-                 expect_seq: int | None = None) -> Verification:
-    """Check a sequence of events (from the database or from an export). `expect_head` is
-    a head hash recorded earlier (printed or exported): it must still be in the chain,
-    and with `expect_seq` at that position; otherwise the log lost its tail (or was
-    rewritten after that point)."""
+#: events checked between two progress reports (and cancel checks)
+VERIFY_EVERY = 2000
+
+
+def verify_steps(gallery: Gallery, *, expect_head: str | None = None,
+                 expect_seq: int | None = None, use_witness: bool = True,
+                 cancel: CancelToken | None = None) -> Iterator[VerifyProgress]:
+    """`verify` as a generator: progress after every VERIFY_EVERY events and every step,
+    checking `cancel` after each. Verification only reads; cancelled, it leaves the
+    gallery as it was and ends with a "cancelled" event."""
+    cancel = cancel or CancelToken()
     v = Verification()
-    prev_hash = genesis_hash(gallery_id)
-    expected_seq = 1
-    hashes: dict[str, int] = {}
-    for ev in rows:
-        v.events += 1
-        if ev.seq != expected_seq:
-            if ev.seq > expected_seq:
-                missing = f"{expected_seq}" if ev.seq == expected_seq + 1 else \
-                    f"{expected_seq} to {ev.seq - 1}"
-                v.fail(expected_seq, f"event {missing} missing: the log jumps from event "
-                                     f"{expected_seq - 1} to {ev.seq} (deleted)")
-            else:
-                v.fail(ev.seq, f"event {ev.seq} appears out of order after event "
-                               f"{expected_seq - 1}")
-        if ev.prev_hash != prev_hash:
-            v.fail(ev.seq, f"event {ev.seq} ({ev.kind}, {ev.at}): its previous-event hash does "
-                           "not match the event before it (events removed, reordered or "
-                           "rewritten before it)")
-        digest = event_hash(ev.prev_hash, ev.seq, ev.at, ev.user_id, ev.kind, ev.case_id,
-                            ev.data)
-        if digest != ev.hash:
-            v.fail(ev.seq, f"event {ev.seq} ({ev.kind}, {ev.at}): its content does not match "
-                           "its hash (edited after it was written)")
-        hashes[ev.hash] = ev.seq
-        prev_hash = ev.hash
-        expected_seq = ev.seq + 1
-        v.head_seq, v.head_hash = ev.seq, ev.hash
-    if expect_head:
-        at = hashes.get(expect_head)
-        if at is None:
-            seq_text = f"event {expect_seq}" if expect_seq else "the recorded head"
-            first_missing = (v.head_seq or 0) + 1  # when the tail was cut off
-            v.fail(min(expect_seq, first_missing) if expect_seq else first_missing,
-                   f"{seq_text} with hash {expect_head[:16]}… is not in the log (it ends at "
-                   f"event {v.head_seq or 0}): the log was truncated or rewritten after "
-                   "that head was recorded")
-        elif expect_seq is not None and at != expect_seq:
-            v.fail(min(at, expect_seq), f"the recorded head hash is event {at} in the log, "
-                                        f"not event {expect_seq}")
-    return v
+    replay = RecordReplay()
+    with gallery.read():
+        for p in _verify_gallery(gallery, v, replay, expect_head, expect_seq):
+            yield p
+            if cancel.cancelled:
+                yield VerifyProgress("cancelled")
+                return
+    if use_witness:
+        yield VerifyProgress("witness")
+        w = witness.check(gallery.gallery_id, replay.hashes, v.head_seq, gallery.path)
+        for seq, message in w.failures:
+            v.fail(seq, message)
+        v.notes.extend(w.notes)
+    yield VerifyProgress("finished", v.events, v.events, v)
 
 
-def _db_events(gallery: Gallery) -> Iterator[Event]:
-    cur = gallery.conn.execute(
-        "SELECT seq, at, user_id, kind, case_id, data, prev_hash, hash FROM audit ORDER BY "
-        "seq")
-    for row in cur:
-        yield _row_event(row)
+def _verify_gallery(gallery: Gallery, v: Verification, replay: RecordReplay,
+                    expect_head: str | None, expect_seq: int | None
+                    ) -> Iterator[VerifyProgress]:
+    """The checks of `verify` in the gallery (in one read snapshot), findings into `v`;
+    a progress event before each step and every VERIFY_EVERY events."""
+    total = log.count(gallery)
+    check = ChainCheck(gallery.gallery_id, v)
+    yield VerifyProgress("chain", 0, total)
+    for ev in _db_events(gallery):
+        replay.add(ev)
+        check.add(ev)
+        if v.events % VERIFY_EVERY == 0:
+            yield VerifyProgress("chain", v.events, total)
+    check.finish(expect_head=expect_head, expect_seq=expect_seq)
+    yield VerifyProgress("schema")
+    _check_schema(gallery, v)
+    for done, tables in _check_digests(gallery, v, replay):
+        yield VerifyProgress("digests", done, tables)
+    yield VerifyProgress("records")
+    _check_records(gallery, v)
+    yield VerifyProgress("state")
+    _check_state(gallery, v)
 
 
 def verify(gallery: Gallery, *, expect_head: str | None = None,
@@ -338,56 +225,18 @@ def verify(gallery: Gallery, *, expect_head: str | None = None,
     logged (users, cases, settings, calibrations, searches, decisions, second reviews,
     persons, photos, faces, engines); the stored records against their events; and,
     unless `use_witness` is False (a backup being checked), the head against the external
-    witness (facedesk.app.witness)."""
-    replay = _Replay()
-    with gallery.read():
-        v = verify_chain(replay.feed(_db_events(gallery)), gallery.gallery_id,
-                         expect_head=expect_head, expect_seq=expect_seq)
-        _check_schema(gallery, v)
-        _check_digests(gallery, v, replay)
-        _check_records(gallery, v)
-        _check_state(gallery, v)
-    if use_witness:
-        w = witness.check(gallery.gallery_id, replay.hashes, v.head_seq, gallery.path)
-        for seq, message in w.failures:
-            v.fail(seq, message)
-        v.notes.extend(w.notes)
+    witness (facedesk.app.witness). To report progress or cancel: `verify_steps`."""
+    v = run_to_end(verify_steps(gallery, expect_head=expect_head, expect_seq=expect_seq,
+                                use_witness=use_witness))
+    assert v is not None  # nothing cancels it
     return v
-
-
-class _Replay:
-    """What the events say the records are: (table, key) -> (version, digest or None,
-    seq of the last event that recorded it); and seq -> hash for the witness."""
-
-    def __init__(self) -> None:
-        self.latest: dict[tuple[str, str], tuple[int, str | None, int]] = {}
-        self.hashes: dict[int, str] = {}
-        self.unreadable: list[int] = []
-
-    def feed(self, evs: Iterator[Event]) -> Iterator[Event]:
-        for ev in evs:
-            self.hashes[ev.seq] = ev.hash
-            logged = ev.data.get(RECORDS_KEY) if isinstance(ev.data, dict) else None
-            if logged is not None:
-                try:
-                    for table, doc in logged.items():
-                        version = int(doc["v"])
-                        for key, dig in doc["rows"].items():
-                            self.latest[(table, str(key))] = (version, dig, ev.seq)
-                except (AttributeError, KeyError, TypeError, ValueError):
-                    self.unreadable.append(ev.seq)
-            yield ev
-
-
-def _squash(sql: str) -> str:
-    return " ".join(sql.split()).lower()
 
 
 def _check_schema(gallery: Gallery, v: Verification) -> None:
     """The schema is the one FaceDesk's migrations made: an added trigger (one with
     RAISE(IGNORE) silently drops writes), view, table or index is reported, and so is one
     removed or altered; the append-only triggers by name."""
-    for change, obj in rec.schema_differences(gallery.conn):
+    for change, obj in log.schema_differences(gallery):
         what = f"the {obj.type} {obj.name}" + (f" on {obj.table}" if obj.type in (
             "trigger", "index") else "")
         if obj.name in TRIGGERS and change != "added":
@@ -411,10 +260,10 @@ def _check_schema(gallery: Gallery, v: Verification) -> None:
 _DETAIL = 20
 
 
-def _check_digests(gallery: Gallery, v: Verification, replay: _Replay) -> None:
+def _check_digests(gallery: Gallery, v: Verification, replay: RecordReplay
+                   ) -> Iterator[tuple[int, int]]:
     """Every record row has the digest its last event logged; every row an event logged
-    (and no later event deleted) is there."""
-    conn = gallery.conn
+    (and no later event deleted) is there. Yields (tables done, tables) after each."""
     for seq in replay.unreadable:
         v.fail(seq, f"event {seq}: its record digests cannot be read (edited)")
     by_table: dict[str, dict[str, tuple[int, str | None, int]]] = {}
@@ -425,7 +274,8 @@ def _check_digests(gallery: Gallery, v: Verification, replay: _Replay) -> None:
             seq = next(iter(by_table[table].values()))[2]
             v.fail(seq, f"event {seq} records digests of an unknown table {table!r} (a "
                         "newer FaceDesk, or edited)")
-    for table, spec in rec.RECORD_COLUMNS.items():
+    for done, (table, spec) in enumerate(rec.RECORD_COLUMNS.items(), 1):
+        yield done - 1, len(rec.RECORD_COLUMNS)
         label = rec.LABELS[table]
         logged = by_table.get(table, {})
         findings: dict[str, list[tuple[str, int | None, str]]] = {}
@@ -444,9 +294,9 @@ def _check_digests(gallery: Gallery, v: Verification, replay: _Replay) -> None:
                                               "not known to this FaceDesk (a newer one wrote "
                                               "them)")
                     continue
-                current[version] = dict(rec.all_digests(conn, table, version))
+                current[version] = log.current_digests(gallery, table, version)
             present = set(current[max(spec)])
-        except sqlite3.Error as exc:
+        except log.TableUnreadable as exc:
             v.fail(None, f"the {table} table cannot be read as FaceDesk made it ({exc})")
             continue
         for key in present:
@@ -477,6 +327,7 @@ def _check_digests(gallery: Gallery, v: Verification, replay: _Replay) -> None:
             if len(items) > _DETAIL:
                 first = min((s for _, s, _ in items if s is not None), default=None)
                 v.fail(first, f"… and {len(items) - _DETAIL} more {table} like the above")
+    yield len(rec.RECORD_COLUMNS), len(rec.RECORD_COLUMNS)
 
 
 def _natural(key: str) -> tuple[int, str]:
@@ -485,13 +336,13 @@ def _natural(key: str) -> tuple[int, str]:
 
 def unlogged_records(gallery: Gallery) -> dict[str, list[str]]:
     """Record rows that no event has ever recorded a digest of, by table."""
-    replay = _Replay()
-    for _ in replay.feed(_db_events(gallery)):
-        pass
+    replay = RecordReplay()
+    for ev in _db_events(gallery):
+        replay.add(ev)
     logged = set(replay.latest)
     out: dict[str, list[str]] = {}
     for table in rec.RECORD_COLUMNS:
-        keys = sorted((k for k in rec.all_keys(gallery.conn, table)
+        keys = sorted((k for k in log.record_keys(gallery, table)
                        if (table, k) not in logged), key=_natural)
         if keys:
             out[table] = keys
@@ -519,9 +370,9 @@ def _purged(gallery: Gallery) -> tuple[set[int], set[int]]:
     """Search ids and decision ids that retention purged (named by purge events)."""
     searches: set[int] = set()
     decisions: set[int] = set()
-    for (data,) in gallery.conn.execute("SELECT data FROM audit WHERE kind = 'purge'"):
+    for row in log.rows(gallery, kinds=["purge"]):
         with contextlib.suppress(ValueError, TypeError):
-            doc = json.loads(data)
+            doc = json.loads(row.data)
             searches.update(doc.get("searches", []))
             decisions.update(doc.get("decisions", []))
     return searches, decisions
@@ -539,16 +390,12 @@ def _json_or_text(value: Any) -> Any:
 
 
 def _check_records(gallery: Gallery, v: Verification) -> None:
-    conn = gallery.conn
     for table, (kind, cols) in RECORD_FIELDS.items():
-        rows = conn.execute(
-            f"SELECT t.{', t.'.join(cols)}, t.audit_seq, a.kind, a.data FROM {table} t "
-            "LEFT JOIN audit a ON a.seq = t.audit_seq WHERE t.audit_seq IS NOT NULL")
-        for row in rows:
-            stored = dict(zip(cols, row[:len(cols)], strict=True))
+        for rec_row in log.logged_records(gallery, table, cols):
+            stored = dict(zip(cols, rec_row.values, strict=True))
             for c in JSON_FIELDS.intersection(cols):
                 stored[c] = _json_or_text(stored[c])
-            seq, ev_kind, data = row[len(cols):]
+            seq, ev_kind, data = rec_row.seq, rec_row.event_kind, rec_row.event_data
             label = f"{table[:-1].replace('_', ' ')} {stored['id']}"
             if ev_kind is None:
                 v.fail(seq, f"{label}: its audit event {seq} is missing")
@@ -557,7 +404,7 @@ def _check_records(gallery: Gallery, v: Verification) -> None:
                 v.fail(seq, f"{label}: audit event {seq} is a {ev_kind}, not a {kind}")
                 continue
             try:
-                logged = json.loads(data)
+                logged = json.loads(data or "")
             except ValueError:
                 continue  # the chain check reports it
             if not isinstance(logged, dict):
@@ -570,14 +417,14 @@ def _check_records(gallery: Gallery, v: Verification) -> None:
             if diff:
                 v.fail(seq, f"{label} differs from its audit event {seq} in "
                             f"{', '.join(diff)} (the record was edited)")
-    for (dec_id,) in conn.execute("SELECT id FROM decisions WHERE audit_seq IS NULL AND "
-                                  "case_id IS NOT NULL"):
+    for dec_id in log.unlogged_case_decisions(gallery):
         v.fail(None, f"decision {dec_id} of a case has no audit event (added afterwards)")
     # a search's probe and candidate list are what its event says
-    for sid, sha, image, shown, seq, data in conn.execute(
-            "SELECT s.id, s.probe_sha256, s.probe_image, s.candidates, s.audit_seq, a.data "
-            "FROM searches s JOIN audit a ON a.seq = s.audit_seq AND a.kind = 'search'"):
-        if image is not None and hashlib.sha256(bytes(image)).hexdigest() != sha:
+    searches = log.searches_with_events(gallery)
+    for s in searches:
+        sid, sha, image, shown, seq, data = (s.search_id, s.probe_sha256, s.probe_image,
+                                             s.candidates, s.seq, s.event_data)
+        if image is not None and hashlib.sha256(image).hexdigest() != sha:
             v.fail(seq, f"search {sid}: its probe image is not the one searched (its SHA-256 "
                         "differs; the image was replaced)")
         try:
@@ -593,16 +440,14 @@ def _check_records(gallery: Gallery, v: Verification) -> None:
         if stored_list != logged:
             v.fail(seq, f"search {sid}: its candidate list differs from its audit event "
                         f"{seq} (the record was edited)")
-    _check_provenance(conn, v)
+    _check_provenance(gallery, searches, v)
     # every search, decision and second review logged is still there, unless purged
     purged_searches, purged_decisions = _purged(gallery)
-    present = {t: {r[0] for r in conn.execute(f"SELECT id FROM {t}")}
-               for t in ("searches", "decisions", "lead_reviews")}
-    for seq, kind, data in conn.execute(
-            "SELECT seq, kind, data FROM audit WHERE kind IN ('search', 'decision', "
-            "'lead_review') ORDER BY seq"):
+    present = {t: log.record_ids(gallery, t) for t in log.ID_TABLES}
+    for row in log.rows(gallery, kinds=["search", "decision", "lead_review"]):
+        seq, kind = row.seq, row.kind
         try:
-            doc = json.loads(data)
+            doc = json.loads(row.data)
         except ValueError:
             continue
         table, gone = {"search": ("searches", doc.get("id") in purged_searches),
@@ -614,12 +459,12 @@ def _check_records(gallery: Gallery, v: Verification) -> None:
                         "is missing from the gallery and no purge removed it (deleted)")
 
 
-def _check_provenance(conn: sqlite3.Connection, v: Verification) -> None:
+def _check_provenance(gallery: Gallery, searches: list[log.SearchWithEvent],
+                      v: Verification) -> None:
     """A clip search's provenance (where its probe came from, facedesk.domain.clips) is the
     one its event logged, and each stored frame PNG is the one the provenance names."""
-    for sid, stored, seq, data in conn.execute(
-            "SELECT s.id, s.provenance, s.audit_seq, a.data FROM searches s "
-            "JOIN audit a ON a.seq = s.audit_seq AND a.kind = 'search'"):
+    for s in searches:
+        sid, stored, seq, data = s.search_id, s.provenance, s.seq, s.event_data
         try:
             logged = json.loads(data).get("provenance")
             kept = None if stored is None else json.loads(stored)
@@ -630,32 +475,30 @@ def _check_provenance(conn: sqlite3.Connection, v: Verification) -> None:
                         f"{seq} (the record was edited)")
             continue
         frames = (kept or {}).get("frames") or []
-        rows = conn.execute("SELECT position, png, sha256 FROM search_frames "
-                            "WHERE search_id = ? ORDER BY position", (sid,)).fetchall()
+        rows = log.search_frames(gallery, sid)
         named = [f.get("png_sha256") for f in frames]
-        if [r[2] for r in rows] != named:
+        if [r.sha256 for r in rows] != named:
             v.fail(seq, f"search {sid}: its stored frames are not the {len(named)} its "
                         "provenance names (added, removed or replaced)")
             continue
-        for pos, png, sha in rows:
+        for frame in rows:
             # a purge deletes a search's frames with it: a frame without its PNG was erased
-            if png is None or hashlib.sha256(bytes(png)).hexdigest() != sha:
-                v.fail(seq, f"search {sid}: the PNG of frame {pos + 1} is not the one "
+            if frame.png is None or hashlib.sha256(frame.png).hexdigest() != frame.sha256:
+                v.fail(seq, f"search {sid}: the PNG of frame {frame.position + 1} is not the one "
                             "searched (erased, or its SHA-256 differs: replaced)")
 
 
 def _check_state(gallery: Gallery, v: Verification) -> None:
     """Users, cases and settings as their events left them (no role raised, no case
     reopened, no setting changed, by raw SQL)."""
-    conn = gallery.conn
     users: dict[str, dict[str, Any]] = {}
     cases: dict[int, dict[str, Any]] = {}
     settings: dict[str, Any] = {}
-    for seq, kind, case_id, data in conn.execute(
-            "SELECT seq, kind, case_id, data FROM audit WHERE kind IN ('user_added', "
-            "'user_changed', 'case_opened', 'case_closed', 'setting_changed') ORDER BY seq"):
+    for row in log.rows(gallery, kinds=["user_added", "user_changed", "case_opened",
+                                        "case_closed", "setting_changed"]):
+        seq, kind, case_id = row.seq, row.kind, row.case_id
         try:
-            doc = json.loads(data)
+            doc = json.loads(row.data)
         except ValueError:
             continue
         if kind == "user_added":
@@ -671,23 +514,24 @@ def _check_state(gallery: Gallery, v: Verification) -> None:
             cases[case_id].update(closed=True, seq=seq)
         elif kind == "setting_changed":
             settings[doc["setting"]] = (doc.get("to"), seq)
-    for uid, role, active in conn.execute("SELECT id, role, active FROM users"):
+    for user in log.user_states(gallery):
+        uid, role, active = user.user_id, user.role, user.active
         logged = users.get(uid)
         if logged is None:
             v.fail(None, f"user {uid} was never added through FaceDesk (no audit event)")
         elif (logged["role"], int(logged["active"])) != (role, int(active)):
             v.fail(logged["seq"], f"user {uid}: role or active state differs from the audit "
                                   f"log (last event {logged['seq']}; changed by raw SQL)")
-    for cid, number, training, closed_at in conn.execute(
-            "SELECT id, number, training, closed_at FROM cases"):
+    for case in log.case_states(gallery):
+        cid, number, training, closed_at = (case.case_id, case.number, case.training,
+                                            case.closed_at)
         logged = cases.get(cid)
         if logged is None:
             v.fail(None, f"case {number} was never opened through FaceDesk (no audit event)")
         elif (logged["training"], logged["closed"]) != (int(training), closed_at is not None):
             v.fail(logged["seq"], f"case {number}: training or closed state differs from the "
                                   f"audit log (last event {logged['seq']}; changed by raw SQL)")
-    stored = dict(conn.execute("SELECT key, value FROM meta WHERE key LIKE 'setting:%' "
-                               "OR key = 'calibration_id'"))
+    stored = log.stored_settings(gallery)
     for key, value in stored.items():
         name = "calibration" if key == "calibration_id" else key.split(":", 1)[1]
         logged_value, seq = settings.get(name, (None, None))
@@ -708,16 +552,87 @@ def _check_state(gallery: Gallery, v: Verification) -> None:
 # --- export ---------------------------------------------------------------------------------
 
 
-def export(gallery: Gallery, out_dir: Path, *, user_id: str | None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class AuditExport:
+    """An export's files and the head it ends at (keep it: whoever checks the files
+    later compares it)."""
+
+    seq: int
+    hash: str
+    json: Path
+    csv: Path
+    events: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"seq": self.seq, "hash": self.hash, "json": str(self.json),
+                "csv": str(self.csv), "events": self.events}
+
+
+@dataclass(frozen=True)
+class ExportProgress:
+    """One step of `export_steps`: "reading" (done/total events), "writing", "recording",
+    then "finished" with `result`, or "cancelled" (no file written, no event recorded)."""
+
+    step: str
+    done: int = 0
+    total: int = 0
+    result: AuditExport | None = None
+
+
+def export_steps(gallery: Gallery, out_dir: Path, *, user_id: str | None,
+                 cancel: CancelToken | None = None) -> Iterator[ExportProgress]:
     """Write the whole log to OUT_DIR/audit-log.json and audit-log.csv, then record the
-    export (with the head it ends at and the files' SHA-256) as the next event. Returns
-    that head (seq, hash): keep it, or give the files, to whoever checks the log later."""
+    export (with the head it ends at and the files' SHA-256) as the next event; the last
+    progress event is "finished" with the head (seq, hash): keep it, or give the files,
+    to whoever checks the log later. Cancelled before the export is recorded, it removes
+    its partial files and ends with "cancelled"."""
+    cancel = cancel or CancelToken()
     private.make_dirs(out_dir)
     json_path, csv_path = out_dir / "audit-log.json", out_dir / "audit-log.csv"
+    json_tmp = json_path.with_suffix(".json.part")
+    csv_tmp = csv_path.with_suffix(".csv.part")
+    evs: list[Event] = []
+    files: list[dict[str, str]] = []
+    recorded = False
+    try:
+        for p in _write_export(gallery, user_id, evs, files, (json_tmp, json_path),
+                               (csv_tmp, csv_path)):
+            yield p
+            if cancel.cancelled:
+                yield ExportProgress("cancelled")
+                return
+        last = evs[-1]
+        # the files are complete: the export is recorded, then they take their names
+        record(gallery, "export", {"what": "audit log", "head_seq": last.seq,
+                                   "head_hash": last.hash, "files": files}, user_id=user_id)
+        recorded = True
+        json_tmp.replace(json_path)
+        csv_tmp.replace(csv_path)
+    finally:
+        if not recorded:
+            for t in (json_tmp, csv_tmp):
+                with contextlib.suppress(OSError):
+                    t.unlink()
+    yield ExportProgress("finished", len(evs), len(evs),
+                         AuditExport(last.seq, last.hash, json_path, csv_path, len(evs)))
+
+
+def _write_export(gallery: Gallery, user_id: str | None, evs: list[Event],
+                  files: list[dict[str, str]], json_file: tuple[Path, Path],
+                  csv_file: tuple[Path, Path]) -> Iterator[ExportProgress]:
+    """Read every event into `evs` and write them to the temporary files of `json_file`
+    and `csv_file` (temporary name, final name); `files` gets their names and SHA-256.
+    A progress event every VERIFY_EVERY events read, and before and after writing."""
     with gallery.read():
-        evs = list(_db_events(gallery))
+        total = log.count(gallery)
+        yield ExportProgress("reading", 0, total)
+        for ev in _db_events(gallery):
+            evs.append(ev)
+            if len(evs) % VERIFY_EVERY == 0:
+                yield ExportProgress("reading", len(evs), total)
     if not evs:
         raise ValueError("the audit log is empty")
+    yield ExportProgress("writing", len(evs), len(evs))
     last = evs[-1]
     doc = {
         "format": "facedesk-audit-log/1",
@@ -730,38 +645,61 @@ def export(gallery: Gallery, out_dir: Path, *, user_id: str | None) -> dict[str,
     }
     # readable by the exporter only; every CSV cell a spreadsheet would run as a formula
     # (a user id "=HYPERLINK(...)") is neutralised
-    json_tmp = json_path.with_suffix(".json.part")
-    private.write_text(json_tmp, json.dumps(doc, indent=1, ensure_ascii=False))
-    csv_tmp = csv_path.with_suffix(".csv.part")
-    write_csv(csv_tmp, ["seq", "at", "user_id", "kind", "case_id", "data", "prev_hash", "hash"],
+    private.write_text(json_file[0], json.dumps(doc, indent=1, ensure_ascii=False))
+    write_csv(csv_file[0], ["seq", "at", "user_id", "kind", "case_id", "data", "prev_hash",
+                            "hash"],
               [*([e.seq, e.at, e.user_id or "", e.kind, "" if e.case_id is None else e.case_id,
                   canonical(e.data), e.prev_hash, e.hash] for e in evs),
                [f"# head event {last.seq} hash {last.hash}; gallery {gallery.gallery_id}"]])
-    files = [{"name": p.name, "sha256": hashlib.sha256(t.read_bytes()).hexdigest()}
-             for p, t in ((json_path, json_tmp), (csv_path, csv_tmp))]
-    # the files are complete: the export is recorded, then they take their names
-    record(gallery, "export", {"what": "audit log", "head_seq": last.seq,
-                               "head_hash": last.hash, "files": files}, user_id=user_id)
-    json_tmp.replace(json_path)
-    csv_tmp.replace(csv_path)
-    return {"seq": last.seq, "hash": last.hash, "json": str(json_path), "csv": str(csv_path),
-            "events": len(evs)}
+    files.extend({"name": final.name, "sha256": hashlib.sha256(tmp.read_bytes()).hexdigest()}
+                 for tmp, final in (json_file, csv_file))
+    yield ExportProgress("recording", len(evs), len(evs))
 
 
-def verify_export(path: Path) -> Verification:
+def export(gallery: Gallery, out_dir: Path, *, user_id: str | None) -> AuditExport:
+    """`export_steps` run to its end: the head the export ends at, and its files."""
+    result = run_to_end(export_steps(gallery, out_dir, user_id=user_id))
+    assert result is not None  # nothing cancels it
+    return result
+
+
+def _export_events(doc: dict[str, Any]) -> Iterator[Event]:
+    for e in doc["events"]:
+        yield Event(e["seq"], e["at"], e.get("user_id"), e["kind"], e.get("case_id"),
+                    e["data"], e["prev_hash"], e["hash"])
+
+
+def verify_export_steps(path: Path, *, cancel: CancelToken | None = None
+                        ) -> Iterator[VerifyProgress]:
     """Check an exported audit-log.json on its own (no gallery needed): the chain, and
-    that it ends at the head the file names."""
+    that it ends at the head the file names. Progress as `verify_steps` ("chain", then
+    "finished" with the result, or "cancelled")."""
+    cancel = cancel or CancelToken()
     doc = json.loads(path.read_text(encoding="utf-8"))
-    evs = (Event(e["seq"], e["at"], e.get("user_id"), e["kind"], e.get("case_id"),
-                 e["data"], e["prev_hash"], e["hash"]) for e in doc["events"])
+    total = len(doc["events"])
     head_doc = doc.get("head") or {}
-    v = verify_chain(evs, doc["gallery_id"], expect_head=head_doc.get("hash"),
-                     expect_seq=head_doc.get("seq"))
+    check = ChainCheck(doc["gallery_id"])
+    yield VerifyProgress("chain", 0, total)
+    for ev in _export_events(doc):
+        check.add(ev)
+        if check.v.events % VERIFY_EVERY == 0:
+            if cancel.cancelled:
+                yield VerifyProgress("cancelled")
+                return
+            yield VerifyProgress("chain", check.v.events, total)
+    v = check.finish(expect_head=head_doc.get("hash"), expect_seq=head_doc.get("seq"))
     if head_doc and v.head_seq != head_doc.get("seq"):
         named = head_doc.get("seq")
         ends = v.head_seq or 0  # first bad: the first event missing, or beyond the head
         v.fail(min(ends, named) + 1 if isinstance(named, int) else ends + 1,
                f"the file names event {named} as its head but ends at event {v.head_seq}")
+    yield VerifyProgress("finished", total, total, v)
+
+
+def verify_export(path: Path) -> Verification:
+    """`verify_export_steps` run to its end."""
+    v = run_to_end(verify_export_steps(path))
+    assert v is not None  # nothing cancels it
     return v
 
 

@@ -23,20 +23,19 @@ from __future__ import annotations
 
 import contextlib
 import os
-import queue
-import sqlite3
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from facedesk.app import audit, witness
 from facedesk.domain.imaging import sha256_file
 from facedesk.domain.progress import CancelToken
 from facedesk.errors import BackupError, FaceDeskError
 from facedesk.store import Gallery
+from facedesk.store import backup as store_backup
+from facedesk.store.backup import CopyCancelled
 from facedesk.store.schema import APPLICATION_ID
 
 #: pages copied per step of the backup API (4 MiB at SQLite's default page size)
@@ -44,17 +43,62 @@ STEP_PAGES = 1024
 BACKUP_SUFFIX = ".facedesk-backup.db"
 
 
+_R = TypeVar("_R")
+
+
 @dataclass(frozen=True)
-class Progress:
-    phase: str  # "copying", "checking", "finished"
-    done: int = 0  # pages copied
+class Progress(Generic[_R]):
+    phase: str  # "copying", "checking", "finished", "cancelled"
+    done: int = 0  # copying: pages copied; checking: audit events checked
     total: int = 0
     path: Path | None = None
-    result: dict[str, Any] | None = None
+    result: _R | None = None
 
 
-class _Cancelled(Exception):
-    pass
+@dataclass(frozen=True)
+class CheckedCopy:
+    """A gallery file that passed `check_copy`: its id, its audit log's head and size,
+    and its counts (Gallery.counts)."""
+
+    gallery_id: str
+    head_seq: int | None
+    head_hash: str | None
+    events: int
+    counts: dict[str, int]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"gallery_id": self.gallery_id, "head_seq": self.head_seq,
+                "head_hash": self.head_hash, "events": self.events, **self.counts}
+
+
+@dataclass(frozen=True)
+class BackupResult:
+    path: Path
+    sha256: str
+    bytes: int
+    copy: CheckedCopy
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"path": str(self.path), "sha256": self.sha256, "bytes": self.bytes,
+                **self.copy.as_dict()}
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    path: Path
+    source: Path
+    backup_sha256: str
+    #: the gallery the restore replaced, kept beside it (None: there was none)
+    replaced_kept_as: Path | None
+    replaced_head_seq: int | None
+    copy: CheckedCopy
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"path": str(self.path), "from": str(self.source),
+                "backup_sha256": self.backup_sha256,
+                "replaced_kept_as": None if self.replaced_kept_as is None
+                else str(self.replaced_kept_as),
+                "replaced_head_seq": self.replaced_head_seq, **self.copy.as_dict()}
 
 
 def _stamp() -> str:
@@ -75,99 +119,61 @@ def _remove(path: Path) -> None:
 
 
 def _copy(source: Path, target: Path, cancel: CancelToken, pages: int = STEP_PAGES
-          ) -> Iterator[Progress]:
-    """Copy an SQLite database with the backup API, from one read snapshot of `source`,
-    in steps (progress after each), in a thread so that this generator can yield."""
-    events: queue.Queue[tuple[str, Any]] = queue.Queue()
-
-    def run() -> None:
-        src = dst = None
-        try:
-            src = sqlite3.connect(str(source), timeout=30, isolation_level=None,
-                                  check_same_thread=False)
-            src.execute("PRAGMA busy_timeout = 30000")
-            # one read transaction for the whole copy: every step reads the same snapshot
-            src.execute("BEGIN")
-            src.execute("SELECT count(*) FROM sqlite_master").fetchone()
-            dst = sqlite3.connect(str(target), isolation_level=None)
-
-            def step(status: int, remaining: int, total: int) -> None:
-                events.put(("progress", (total - remaining, total)))
-                if cancel.cancelled:
-                    raise _Cancelled
-
-            src.backup(dst, pages=pages, progress=step)
-            events.put(("done", None))
-        except BaseException as exc:  # handed to the generator, which raises it
-            events.put(("error", exc))
-        finally:
-            for conn in (dst, src):
-                if conn is not None:
-                    with contextlib.suppress(sqlite3.Error):
-                        conn.close()
-
-    worker = threading.Thread(target=run, name="facedesk-backup", daemon=True)
-    worker.start()
-    ended = False
-    try:
-        while True:
-            kind, value = events.get()
-            if kind == "progress":
-                yield Progress("copying", value[0], value[1])
-                continue
-            ended = True
-            if kind == "error":
-                if isinstance(value, _Cancelled) or cancel.cancelled:
-                    raise _Cancelled from None
-                if isinstance(value, sqlite3.Error):
-                    raise BackupError(f"{source}: cannot be read as a gallery, so it cannot be "
-                                      f"copied ({value})") from None
-                raise value
-            else:
-                return
-    finally:
-        if not ended:  # the consumer stopped (Ctrl-C, closed): stop the copy too
-            cancel.cancel()
-        worker.join()
+          ) -> Iterator[Progress[Any]]:
+    for done, total in store_backup.copy_database(source, target, cancel, pages):
+        yield Progress("copying", done, total)
 
 
-def check_copy(path: Path, *, expect_id: str | None = None) -> dict[str, Any]:
+def check_copy_steps(path: Path, *, expect_id: str | None = None,
+                     cancel: CancelToken | None = None
+                     ) -> Generator[Progress[Any], None, CheckedCopy]:
     """Check a gallery file that nobody else uses (a fresh copy): SQLite's integrity
     check, FaceDesk's header, the audit chain, schema and record digests (not the
-    witness: a copy is older than the gallery's witness). Returns its id, head and
-    counts; raises BackupError naming the first problem."""
-    try:
-        conn = sqlite3.connect(str(path), isolation_level=None)
-        try:
-            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-            integrity = [r[0] for r in conn.execute("PRAGMA integrity_check(20)")]
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError as exc:
-        raise BackupError(f"{path}: not a readable SQLite database ({exc})") from None
-    if app_id != APPLICATION_ID:
+    witness: a copy is older than the gallery's witness), with "checking" progress (done
+    and total: audit events). Returns its id, head and counts; raises BackupError naming
+    the first problem, and CopyCancelled when `cancel` stops it."""
+    cancel = cancel or CancelToken()
+    yield Progress("checking", path=path)
+    found = store_backup.check_file(path)
+    if found.application_id != APPLICATION_ID:
         raise BackupError(f"{path}: not a FaceDesk gallery (another program's SQLite file)")
-    if integrity != ["ok"]:
-        raise BackupError(f"{path}: damaged (SQLite integrity check: {integrity[0]})")
+    if found.integrity != ["ok"]:
+        raise BackupError(f"{path}: damaged (SQLite integrity check: {found.integrity[0]})")
     try:
         with Gallery.open(path) as g:
-            v = audit.verify(g, use_witness=False)
-            info = {"gallery_id": g.gallery_id, "head_seq": v.head_seq,
-                    "head_hash": v.head_hash, "events": v.events, **g.counts()}
+            v = None
+            for step in audit.verify_steps(g, use_witness=False, cancel=cancel):
+                if step.step == "cancelled":
+                    raise CopyCancelled
+                v = step.result
+                yield Progress("checking", step.done, step.total, path=path)
+            assert v is not None
+            info = CheckedCopy(g.gallery_id, v.head_seq, v.head_hash, v.events, g.counts())
     except FaceDeskError as exc:
         raise BackupError(f"{path}: {exc}") from None
     if not v.ok:
         more = f" (and {len(v.problems) - 1} more)" if len(v.problems) > 1 else ""
         raise BackupError(f"{path}: its audit log fails verification: {v.problems[0]}{more}")
-    if expect_id is not None and info["gallery_id"] != expect_id:
-        raise BackupError(f"{path}: the copy is of gallery {info['gallery_id']}, not "
+    if expect_id is not None and info.gallery_id != expect_id:
+        raise BackupError(f"{path}: the copy is of gallery {info.gallery_id}, not "
                           f"{expect_id}")
     return info
 
 
+def check_copy(path: Path, *, expect_id: str | None = None) -> CheckedCopy:
+    """`check_copy_steps` run to its end: the copy's id, head and counts."""
+    steps = check_copy_steps(path, expect_id=expect_id)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            info: CheckedCopy = done.value
+            return info
+
+
 def backup(gallery: Gallery, to_dir: Path, *, user_id: str | None,
            cancel: CancelToken | None = None, pages: int = STEP_PAGES
-           ) -> Iterator[Progress]:
+           ) -> Iterator[Progress[BackupResult]]:
     """Back `gallery` up into the folder `to_dir` (created 0700 if missing); the last
     event is "finished" with the result (path, sha256, head, counts). Cancelled (the
     token, Ctrl-C, or the consumer stopping), it removes its partial file and raises
@@ -189,21 +195,20 @@ def backup(gallery: Gallery, to_dir: Path, *, user_id: str | None,
     try:
         try:
             yield from _copy(gallery.path, part, cancel, pages)
-        except _Cancelled:
+            info = yield from check_copy_steps(part, expect_id=gallery.gallery_id,
+                                               cancel=cancel)
+        except CopyCancelled:
             yield Progress("cancelled", path=None)
             return
-        yield Progress("checking", path=part)
-        info = check_copy(part, expect_id=gallery.gallery_id)
         digest = sha256_file(part)
         size = part.stat().st_size
         os.replace(part, final)
         done = True
         audit.record(gallery, "backup", {
             "file": final.name, "folder": str(to_dir), "sha256": digest, "bytes": size,
-            "head_seq": info["head_seq"], "head_hash": info["head_hash"],
+            "head_seq": info.head_seq, "head_hash": info.head_hash,
             "integrity": "ok"}, user_id=user_id)
-        result = {"path": str(final), "sha256": digest, "bytes": size, **info}
-        yield Progress("finished", path=final, result=result)
+        yield Progress("finished", path=final, result=BackupResult(final, digest, size, info))
     finally:
         if not done:
             _remove(part)
@@ -212,44 +217,10 @@ def backup(gallery: Gallery, to_dir: Path, *, user_id: str | None,
 # --- restore ----------------------------------------------------------------------------------
 
 
-def _exclusive_checkpoint(db: Path) -> dict[str, Any] | None:
-    """Checkpoint the gallery being replaced into its main file, proving nobody else has
-    it open (an exclusive lock); its id and head, or None when it cannot be read
-    (damaged: that is what a restore is for)."""
-    try:
-        conn = sqlite3.connect(str(db), timeout=2, isolation_level=None)
-    except sqlite3.Error:
-        return None
-    try:
-        try:
-            conn.execute("PRAGMA locking_mode = EXCLUSIVE")
-            conn.execute("BEGIN EXCLUSIVE")
-            conn.execute("COMMIT")
-        except sqlite3.OperationalError as exc:
-            if "locked" in str(exc) or "busy" in str(exc):
-                raise BackupError(f"{db} is open in another FaceDesk window or process: "
-                                  "close it there, then restore") from None
-            return None
-        except sqlite3.DatabaseError:
-            return None
-        try:
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            gid = conn.execute("SELECT value FROM meta WHERE key = 'gallery_id'").fetchone()
-            head = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC "
-                                "LIMIT 1").fetchone()
-        except sqlite3.Error:
-            return None
-        return {"gallery_id": None if gid is None else str(gid[0]),
-                "head_seq": None if head is None else head[0],
-                "head_hash": None if head is None else head[1]}
-    finally:
-        conn.close()
-
-
 def restore(backup_file: Path, db: Path, *, force: bool = False,
             authorize: Callable[[Gallery], str | None] | None = None,
             cancel: CancelToken | None = None, pages: int = STEP_PAGES
-            ) -> Iterator[Progress]:
+            ) -> Iterator[Progress[RestoreResult]]:
     """Put a checked backup in place of the gallery `db` (see the module's text).
     `authorize(copy)` signs an administrator in on the backup's copy (raising if not
     permitted) and returns the user id the restore is logged under."""
@@ -267,18 +238,17 @@ def restore(backup_file: Path, db: Path, *, force: bool = False,
     try:
         try:
             yield from _copy(backup_file, part, cancel, pages)
-        except _Cancelled:
+            info = yield from check_copy_steps(part, cancel=cancel)
+        except CopyCancelled:
             yield Progress("cancelled")
             return
-        yield Progress("checking", path=part)
-        info = check_copy(part)
         backup_sha = sha256_file(part)
-        current = _exclusive_checkpoint(db) if db.exists() else None
-        if current is not None and current["gallery_id"] not in (None, info["gallery_id"]) \
+        current = store_backup.exclusive_checkpoint(db) if db.exists() else None
+        if current is not None and current.gallery_id not in (None, info.gallery_id) \
                 and not force:
             raise BackupError(f"{backup_file} is a backup of another gallery (id "
-                              f"{info['gallery_id']}), not of {db} (id "
-                              f"{current['gallery_id']}): --force replaces it anyway")
+                              f"{info.gallery_id}), not of {db} (id "
+                              f"{current.gallery_id}): --force replaces it anyway")
         if cancel.cancelled:
             yield Progress("cancelled")
             return
@@ -286,24 +256,24 @@ def restore(backup_file: Path, db: Path, *, force: bool = False,
         with Gallery.open(part) as copy:
             user_id = authorize(copy) if authorize is not None else None
             # the witness learns first that the log goes back to the backup's head
-            witness.witness_restore(copy, info["head_seq"], info["head_hash"],
+            witness.witness_restore(copy, info.head_seq, info.head_hash,
                                     str(backup_file))
             audit.record(copy, "restore", {
                 "from": str(backup_file), "backup_sha256": backup_sha,
-                "backup_head": {"seq": info["head_seq"], "hash": info["head_hash"]},
+                "backup_head": {"seq": info.head_seq, "hash": info.head_hash},
                 "replaced": None if aside is None else {
-                    "kept_as": aside.name, "gallery_id": (current or {}).get("gallery_id"),
-                    "head_seq": (current or {}).get("head_seq"),
-                    "head_hash": (current or {}).get("head_hash")},
+                    "kept_as": aside.name,
+                    "gallery_id": None if current is None else current.gallery_id,
+                    "head_seq": None if current is None else current.head_seq,
+                    "head_hash": None if current is None else current.head_hash},
                 "forced": bool(force)}, user_id=user_id)
-            copy.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            store_backup.checkpoint(copy)
         if aside is not None:
             _keep_aside(db, aside)
         os.replace(part, db)
         installed = True
-        result = {"path": str(db), "from": str(backup_file), "backup_sha256": backup_sha,
-                  "replaced_kept_as": None if aside is None else str(aside),
-                  "replaced_head_seq": (current or {}).get("head_seq"), **info}
+        result = RestoreResult(db, backup_file, backup_sha, aside,
+                               None if current is None else current.head_seq, info)
         yield Progress("finished", path=db, result=result)
     finally:
         if not installed:

@@ -28,7 +28,7 @@ from facedesk.errors import EvaluationError, NotPermitted
 from facedesk.store import Gallery
 from facedesk.store import calibrations as rows
 from facedesk.store.calibrations import StoredCalibration
-from facedesk.store.gallery import now_iso
+from facedesk.store.db import now_iso
 
 OUTSIDE_PROBES = "outside_probes"
 #: a gallery's own calibration needs repeat photos of this many persons (genuine pairs)...

@@ -15,7 +15,7 @@ hashes, candidate ids, rationales) and its chain still verifies.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,6 +29,7 @@ from facedesk.app.accounts import Session, settings
 from facedesk.app.search import Probe, Searcher, SearchResult
 from facedesk.domain import lookalikes
 from facedesk.domain.faces import Face
+from facedesk.domain.progress import CancelToken, run_to_end
 from facedesk.domain.quality import check as quality_checks
 from facedesk.errors import CaseError, LeadError, NotPermitted
 from facedesk.store import Gallery
@@ -36,8 +37,8 @@ from facedesk.store import cases as case_store
 from facedesk.store import decisions as decision_store
 from facedesk.store import searches as search_store
 from facedesk.store.cases import Case
+from facedesk.store.db import now_iso
 from facedesk.store.decisions import Decision, LeadReview
-from facedesk.store.gallery import now_iso
 from facedesk.store.searches import SearchFrame, StoredSearch
 
 __all__ = ["Case", "Decision", "LeadRecord", "LeadReview", "SearchFrame", "StoredSearch"]
@@ -90,6 +91,13 @@ def require_open(case: Case, then: str = "") -> Case:
     return case
 
 
+def require_open_case(gallery: Gallery, case: int | str) -> Case:
+    """The open case `case` (id or number) that new work (a search, a closing) acts on;
+    CaseError when there is none, or when it is closed (`require_open`, with what to do
+    instead)."""
+    return require_open(get_case(gallery, case), then="open a new case (facedesk case open)")
+
+
 def open_case(session: Session, number: str, purpose: str, detail: str = "") -> Case:
     """Open a case. `purpose` is one of the administrator's purposes; `detail` is free
     text (required when the purpose is "Other")."""
@@ -134,14 +142,15 @@ def readable_case(session: Session, case: int | str) -> Case:
 
 
 def readable_events(session: Session, *, case_id: int | None = None,
-                    limit: int | None = None) -> list[audit.Event]:
-    """The audit events `session`'s user may read: all, or for a trainer only those of
-    training cases and their own events outside cases."""
+                    limit: int | None = None, kinds: Sequence[str] | None = None
+                    ) -> list[audit.Event]:
+    """The audit events `session`'s user may read (of `kinds` only, when given): all, or
+    for a trainer only those of training cases and their own events outside cases."""
     session.require("read_cases")
     if session.user.role != "trainer":
-        return audit.events(session.gallery, case_id=case_id, limit=limit)
+        return audit.events(session.gallery, case_id=case_id, kinds=kinds, limit=limit)
     training = {c.id for c in cases(session.gallery) if c.training}
-    found = [e for e in audit.events(session.gallery, case_id=case_id)
+    found = [e for e in audit.events(session.gallery, case_id=case_id, kinds=kinds)
              if e.case_id in training or (e.case_id is None and e.user_id == session.user_id)]
     return found[-limit:] if limit else found
 
@@ -359,6 +368,16 @@ def may_decide(session: Session, search: StoredSearch) -> bool:
     return search.user_id == session.user_id or session.user.role == "supervisor"
 
 
+def decision_problem(decision: str, rationale: str) -> str | None:
+    """What is wrong with a decision as entered (None: nothing): it is one of DECISIONS,
+    with a rationale."""
+    if decision not in DECISIONS:
+        return f"decision must be one of: {', '.join(DECISIONS.values())}"
+    if not rationale.strip():
+        return "a decision needs a rationale: say what you compared and saw"
+    return None
+
+
 def require_may_decide(session: Session, search: StoredSearch) -> None:
     if not may_decide(session, search):
         raise NotPermitted(f"search {search.id} was made by {search.user_id}: only they "
@@ -370,10 +389,8 @@ def decide(session: Session, search_id: int, rank: int, decision: str, rationale
     """Record the user's decision on one candidate of one search of an open case; the
     decision as stored (with its `status`)."""
     session.require("decide")
-    if decision not in DECISIONS:
-        raise CaseError(f"decision must be one of: {', '.join(DECISIONS.values())}")
-    if not rationale.strip():
-        raise CaseError("a decision needs a rationale: say what you compared and saw")
+    if (problem := decision_problem(decision, rationale)) is not None:
+        raise CaseError(problem)
     gallery = session.gallery
     rec = search_record(gallery, search_id)
     cand = _shown(rec, rank)
@@ -445,11 +462,19 @@ def hidden_rationales(gallery: Gallery, viewer: str, case_id: int | None = None)
             if d.status == "pending" and d.reviewer != viewer}
 
 
-def export_audit(session: Session, out_dir: Path) -> dict[str, Any]:
-    """Export the whole audit log (audit.export) for `session`'s user. With blind second
-    review on, an export that would show its reader a rationale still hidden from them
-    (another user's possible lead pending its second review) is refused, not redacted:
-    the exported events must verify, and a redacted event would not."""
+def export_audit(session: Session, out_dir: Path) -> audit.AuditExport:
+    """`export_audit_steps` run to its end."""
+    result = run_to_end(export_audit_steps(session, out_dir))
+    assert result is not None  # nothing cancels it
+    return result
+
+
+def export_audit_steps(session: Session, out_dir: Path, *, cancel: CancelToken | None = None
+                       ) -> Iterator[audit.ExportProgress]:
+    """Export the whole audit log (audit.export_steps) for `session`'s user. With blind
+    second review on, an export that would show its reader a rationale still hidden from
+    them (another user's possible lead pending its second review) is refused, not
+    redacted: the exported events must verify, and a redacted event would not."""
     session.require("export_audit")
     hidden = hidden_rationales(session.gallery, session.user_id)
     if hidden:
@@ -458,7 +483,8 @@ def export_audit(session: Session, out_dir: Path) -> dict[str, Any]:
             f"blind second review is on and {len(hidden)} possible lead(s) wait for their "
             f"second review (decision {ids}); the audit log holds their rationales, which "
             "stay hidden from you until then: export after the reviews")
-    return audit.export(session.gallery, out_dir, user_id=session.user_id)
+    yield from audit.export_steps(session.gallery, out_dir, user_id=session.user_id,
+                                  cancel=cancel)
 
 
 def event_data(e: audit.Event, hidden: set[int]) -> dict[str, Any]:
@@ -470,18 +496,133 @@ def event_data(e: audit.Event, hidden: set[int]) -> dict[str, Any]:
 
 def results(gallery: Gallery, case_id: int) -> list[Decision]:
     """A case's results: its confirmed leads (never a training case's)."""
-    return [d for d in decisions(gallery, case_id) if d.status == "confirmed"]
+    return _confirmed(decisions(gallery, case_id))
+
+
+def _confirmed(found: Sequence[Decision]) -> list[Decision]:
+    return [d for d in found if d.status == "confirmed"]
+
+
+# --- what a reader sees: cases, leads and events with hidden rationales blanked ----------------
+
+
+def _as_seen(found: Sequence[Decision], hidden: set[int]) -> list[Decision]:
+    """`found` with the rationales in `hidden` replaced by BLIND_HIDDEN."""
+    return [replace(d, rationale=BLIND_HIDDEN) if d.id in hidden else d for d in found]
+
+
+@dataclass(frozen=True)
+class CaseSummary:
+    """One line of the case list: a case with how many searches and results it has."""
+
+    case: Case
+    searches: int
+    confirmed_leads: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.case.as_dict(), "searches": self.searches,
+                "confirmed_leads": self.confirmed_leads}
+
+
+def case_summaries(session: Session, *, open_only: bool = False) -> list[CaseSummary]:
+    """The cases `session`'s user may read (`visible_cases`), newest first, each with its
+    number of searches and of confirmed leads."""
+    gallery = session.gallery
+    return [CaseSummary(c, len(searches(gallery, c.id)), len(results(gallery, c.id)))
+            for c in visible_cases(session, open_only=open_only)]
+
+
+@dataclass(frozen=True)
+class CaseView:
+    """A case as one reader may see it: its searches and its decisions (with their second
+    reviews), oldest first. With blind second review on, the rationale of another user's
+    possible lead pending its second review reads BLIND_HIDDEN (its id is in `hidden`)."""
+
+    case: Case
+    searches: list[StoredSearch]
+    decisions: list[Decision]
+    hidden: frozenset[int]
+
+    @property
+    def results(self) -> list[Decision]:
+        """The case's results: its confirmed leads."""
+        return _confirmed(self.decisions)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"case": self.case.as_dict(), "searches": [s.as_dict() for s in self.searches],
+                "decisions": [d.as_dict() for d in self.decisions],
+                "results": [d.id for d in self.results]}
+
+
+def case_view(session: Session, case: int | str) -> CaseView:
+    """Case `case` (id or number) as `session`'s user may read it (`readable_case`)."""
+    c = readable_case(session, case)
+    gallery = session.gallery
+    hidden = hidden_rationales(gallery, session.user_id, c.id)
+    return CaseView(c, searches(gallery, c.id), _as_seen(decisions(gallery, c.id), hidden),
+                    frozenset(hidden))
+
+
+@dataclass(frozen=True)
+class PendingLead:
+    """A possible lead waiting for its second review, as one reader may see it: with
+    `rationale_hidden`, its rationale reads BLIND_HIDDEN (and None in `as_dict`)."""
+
+    decision: Decision
+    rationale_hidden: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        d = self.decision.as_dict()
+        return {**d, "rationale": None} if self.rationale_hidden else d
+
+
+def pending_for(session: Session) -> list[PendingLead]:
+    """The possible leads waiting for a second review, oldest first, of the open cases
+    `session`'s user may read (`visible_cases`), with hidden rationales blanked."""
+    gallery = session.gallery
+    visible = {c.id for c in visible_cases(session)}
+    hidden = hidden_rationales(gallery, session.user_id)
+    pending = [d for d in pending_leads(gallery) if d.case_id in visible]
+    return [PendingLead(d, d.id in hidden) for d in _as_seen(pending, hidden)]
+
+
+@dataclass(frozen=True)
+class AuditView:
+    """Audit events as one reader may see them (`readable_events`, each event's data as
+    `event_data` shows it: note a blanked event no longer matches its hash), oldest first,
+    with the case numbers they name."""
+
+    events: list[audit.Event]
+    case_numbers: dict[int, str]
+
+    def case_number(self, e: audit.Event) -> str | None:
+        return None if e.case_id is None else self.case_numbers.get(e.case_id, str(e.case_id))
+
+
+def audit_view(session: Session, *, case: int | str | None = None,
+               limit: int | None = None, kinds: Sequence[str] | None = None) -> AuditView:
+    """The audit events `session`'s user may read, of one case (id or number; it must be
+    readable) or all, of `kinds` only when given, the last `limit` of them when given."""
+    case_id = readable_case(session, case).id if case is not None else None
+    gallery = session.gallery
+    hidden = hidden_rationales(gallery, session.user_id, case_id)
+    found = readable_events(session, case_id=case_id, limit=limit, kinds=kinds)
+    return AuditView([replace(e, data=event_data(e, hidden)) for e in found],
+                     {c.id: c.number for c in cases(gallery)})
 
 
 def review_lead(session: Session, decision_id: int, verdict: str, rationale: str, *,
                 blind: bool = False) -> Decision:
-    """A supervisor's independent verdict on an analyst's pending possible lead."""
+    """A supervisor's independent verdict on an analyst's pending possible lead. The
+    review is blind when the reviewer says so (`blind`) or when the administrator turned
+    blind second review on (the analyst's rationale was hidden from them)."""
     session.require("review_lead")
     if verdict not in VERDICTS:
         raise LeadError(f"the verdict is one of: {', '.join(VERDICTS)}")
     if not rationale.strip():
         raise LeadError("a second review needs a rationale: say what you compared and saw")
     gallery = session.gallery
+    blind = blind or settings(gallery).blind_second_review
     with gallery.write() as conn:
         d = get_decision(gallery, decision_id)  # read under the write lock: one verdict only
         if d.reviewer == session.user_id:

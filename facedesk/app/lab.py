@@ -3,7 +3,8 @@ their plots, and the report. Shared by the CLI and the GUI's trainer view."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,8 +12,8 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogLocator
+from numpy.typing import NDArray
 
-from facedesk.app.experiment import DEFAULT_RANKS, ExperimentResult
 from facedesk.app.outside_probes import OutsideResult
 from facedesk.app.report import Report
 from facedesk.domain import evaluation, plots, private
@@ -23,7 +24,11 @@ from facedesk.domain.evaluation import (
     PairScores,
     Rate,
 )
+from facedesk.domain.experiment import DEFAULT_RANKS, ExperimentResult
+from facedesk.domain.formatting import percent as _pct
+from facedesk.domain.progress import CancelToken, run_to_end
 from facedesk.domain.rates import BIN_WIDTH
+from facedesk.errors import EvaluationError
 from facedesk.store import Gallery
 
 #: the operating points compared in every table and plot (0.6: face_recognition's default)
@@ -73,6 +78,38 @@ class Evaluation:
         }
 
 
+def check_group(gallery: Gallery, group_key: str | None) -> None:
+    """Refuse a `group_key` that is not a photo metadata column of `gallery` (None: no
+    grouping, nothing to check)."""
+    if group_key and group_key not in (keys := gallery.metadata_keys()):
+        raise EvaluationError(f"{gallery.path}: no photo has a metadata column '{group_key}' "
+                              f"(it has: {', '.join(keys) or 'none'})")
+
+
+def pair_encodings(gallery: Gallery, pairs: Sequence[evaluation.PairSpec], images: Path
+                   ) -> dict[str, NDArray[np.float32] | None]:
+    """The stored encoding of every photo `pairs` name (paths relative to `images`, the
+    folder they were imported from); refused when any of them is not in the gallery."""
+    root = Path(os.path.abspath(images))
+    wanted = {rel: str(root / rel) for p in pairs for rel in (p.a, p.b)}
+    stored = gallery.encodings_by_path(list(wanted.values()))
+    missing = [rel for rel, path in wanted.items() if path not in stored]
+    if missing:
+        raise EvaluationError(
+            f"{len(missing):,} of the {len(wanted):,} photos named by the pairs are not in "
+            f"{gallery.path} (e.g. {root / missing[0]}); import them first: "
+            f"facedesk import {images} --db {gallery.path}")
+    return {rel: stored[path] for rel, path in wanted.items()}
+
+
+def evaluate_pairs_file(gallery: Gallery, pairs_file: Path, images: Path) -> Evaluation:
+    """Evaluate an LFW-format pairs file whose photos (in `images`) are imported into
+    `gallery`: accuracy with its folds."""
+    pairs = evaluation.read_pairs(pairs_file)
+    return evaluate_pairs(evaluation.score_pairs(pairs, pair_encodings(gallery, pairs, images)),
+                          pairs_file)
+
+
 def evaluate_pairs(scores: PairScores, pairs_file: Path) -> Evaluation:
     genuine, impostor = scores.histograms()
     folded = evaluation.ten_fold(scores)
@@ -82,17 +119,45 @@ def evaluate_pairs(scores: PairScores, pairs_file: Path) -> Evaluation:
         source={"pairs_file": str(pairs_file)})
 
 
-def evaluate_gallery(gallery: Gallery, group_key: str | None = None) -> Evaluation:
+@dataclass(frozen=True)
+class EvaluateProgress:
+    """One step of `evaluate_gallery_steps`: "loading" the encodings, "pairs" (done/total
+    blocks of pairs), then "finished" with `result`, or "cancelled"."""
+
+    phase: str
+    done: int = 0
+    total: int = 0
+    result: Evaluation | None = None
+
+
+def evaluate_gallery_steps(gallery: Gallery, group_key: str | None = None,
+                           cancel: CancelToken | None = None) -> Iterator[EvaluateProgress]:
+    """The error rates of every pair of a labelled gallery's faces, overall and per
+    `group_key` (a photo metadata column), with progress; stops between blocks of pairs
+    when `cancel` is set (it writes nothing)."""
+    yield EvaluateProgress("loading")
     enc = gallery.load_encodings()
     groups = None
     if group_key:
         meta = gallery.face_metadata(group_key)
         groups = [meta.get(int(f)) for f in enc.face_ids]
-    ev = evaluation.evaluate_gallery(enc.matrix, enc.person_pks, groups, group_key)
-    return Evaluation(
-        f"Every pair of {gallery.path.name}: {ev.faces:,} faces of {ev.persons:,} persons",
-        ev.overall, None, group_key, ev.groups,
-        source={"gallery": str(gallery.path), "gallery_version": enc.version})
+    for step in evaluation.every_pair_steps(enc.matrix, enc.person_pks, groups, group_key,
+                                            cancel):
+        ev = step.result
+        if ev is None:
+            yield EvaluateProgress(step.phase, step.done, step.total)
+            continue
+        yield EvaluateProgress("finished", step.done, step.total, Evaluation(
+            f"Every pair of {gallery.path.name}: {ev.faces:,} faces of {ev.persons:,} "
+            "persons", ev.overall, None, group_key, ev.groups,
+            source={"gallery": str(gallery.path), "gallery_version": enc.version}))
+
+
+def evaluate_gallery(gallery: Gallery, group_key: str | None = None) -> Evaluation:
+    """`evaluate_gallery_steps` run to its end."""
+    out = run_to_end(evaluate_gallery_steps(gallery, group_key))
+    assert out is not None  # nothing cancels it
+    return out
 
 
 # --- plots ----------------------------------------------------------------------------------
@@ -238,10 +303,6 @@ def save_figures(figures: dict[str, Figure], folder: Path) -> list[Path]:
 
 def new_report(about: Path) -> Report:
     return Report("FaceDesk accuracy report", f"Measured on {about.name}")
-
-
-def _pct(x: float) -> str:
-    return "-" if np.isnan(x) else f"{100 * x:.2f}%"
 
 
 def _rate_cell(r: Rate, sci: bool = False) -> str:

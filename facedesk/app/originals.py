@@ -1,7 +1,7 @@
 """Re-verify a gallery's originals: every photo is referenced by path and SHA-256, and the
 file at that path must still be there with the same bytes.
 
-`verify_originals` is a generator of `VerifyProgress` events and checks a `CancelToken`,
+`verify_originals` is a generator of `OriginalsProgress` events and checks a `CancelToken`,
 like the import. It only reads: nothing in the gallery or beside the photos is changed.
 Each photo ends up as one of
 
@@ -48,7 +48,7 @@ class OriginalProblem:
 
 
 @dataclass(frozen=True)
-class VerifyProgress:
+class OriginalsProgress:
     phase: str  # "verifying" | "searching" (looking for moved files) | "finished"
     done: int
     total: int
@@ -102,7 +102,7 @@ def check_original(path: Path, sha256: str, size_bytes: int | None) -> tuple[str
 
 
 def verify_originals(gallery: Gallery, *, look_in: Sequence[Path] = (),
-                     cancel: CancelToken | None = None) -> Iterator[VerifyProgress]:
+                     cancel: CancelToken | None = None) -> Iterator[OriginalsProgress]:
     """Check every photo's original; with `look_in`, search those folders for the files
     that are no longer at their recorded path. The last event has phase 'finished'."""
     cancel = cancel or CancelToken()
@@ -114,8 +114,8 @@ def verify_originals(gallery: Gallery, *, look_in: Sequence[Path] = (),
     done = 0
     status = "completed"
 
-    def event(phase: str, current: str = "") -> VerifyProgress:
-        return VerifyProgress(phase=phase, done=done, total=len(photos), counts=dict(counts),
+    def event(phase: str, current: str = "") -> OriginalsProgress:
+        return OriginalsProgress(phase=phase, done=done, total=len(photos), counts=dict(counts),
                               rate=meter.rate(done), eta_s=meter.eta(done),
                               elapsed_s=time.monotonic() - started, current=current)
 
@@ -123,20 +123,20 @@ def verify_originals(gallery: Gallery, *, look_in: Sequence[Path] = (),
         if cancel.cancelled:
             status = "cancelled"
             break
-        state, detail = check_original(Path(photo["path"]), photo["sha256"],
-                                       photo["size_bytes"])
+        state, detail = check_original(Path(photo.path), photo.sha256,
+                                       photo.size_bytes)
         counts[state] += 1
         if state != "ok":
-            problems.append(OriginalProblem(photo["photo_id"], photo["person_id"],
-                                            photo["path"], state, detail))
+            problems.append(OriginalProblem(photo.photo_id, photo.person_id,
+                                            photo.path, state, detail))
         done += 1
-        yield event("verifying", photo["path"])
+        yield event("verifying", photo.path)
 
     missing = [p for p in problems if p.status == "missing"]
     if look_in and missing and status == "completed":
-        sizes = {photo["size_bytes"] for photo in photos}
-        wanted = {photo["sha256"] for photo in photos
-                  if photo["photo_id"] in {p.photo_id for p in missing}}
+        sizes = {photo.size_bytes for photo in photos}
+        wanted = {photo.sha256 for photo in photos
+                  if photo.photo_id in {p.photo_id for p in missing}}
         found: dict[str, str] = {}
         looked = 0
         for folder in look_in:
@@ -158,9 +158,9 @@ def verify_originals(gallery: Gallery, *, look_in: Sequence[Path] = (),
                     yield event("searching", str(path))
             if status == "cancelled" or len(found) == len(wanted):
                 break
-        by_id = {photo["photo_id"]: photo for photo in photos}
+        by_id = {photo.photo_id: photo for photo in photos}
         for i, p in enumerate(problems):
-            where = found.get(by_id[p.photo_id]["sha256"]) if p.status == "missing" else None
+            where = found.get(by_id[p.photo_id].sha256) if p.status == "missing" else None
             if where is not None:
                 problems[i] = OriginalProblem(p.photo_id, p.person_id, p.path, "moved",
                                               "not at the recorded path; the same file is "

@@ -34,7 +34,10 @@ from numpy.typing import NDArray
 
 from facedesk.app import calibration as calibrations
 from facedesk.app import engines
-from facedesk.app.experiment import (
+from facedesk.app.importer import ImportOptions, analyse_item, import_detect_options, list_source
+from facedesk.domain import lookalikes, rates
+from facedesk.domain.evaluation import group_labels
+from facedesk.domain.experiment import (
     ExperimentOptions,
     ExperimentResult,
     FalseCandidate,
@@ -42,15 +45,12 @@ from facedesk.app.experiment import (
     default_sizes,
     person_min_distances,
 )
-from facedesk.app.importer import ImportOptions, analyse_item, import_detect_options, list_source
-from facedesk.domain import lookalikes, rates
-from facedesk.domain.evaluation import group_labels
 from facedesk.domain.progress import CancelToken
-from facedesk.domain.rates import BIN_WIDTH, Calibration
+from facedesk.domain.rates import Calibration, bins_of
 from facedesk.engine.spec import EngineSpec
 from facedesk.errors import EvaluationError
 from facedesk.store import Gallery, Problem
-from facedesk.store.gallery import now_iso
+from facedesk.store.db import now_iso
 
 #: the distances at which every predictor is evaluated for every probe (a threshold in
 #: between is read by linear interpolation; outside, at the nearest end)
@@ -74,8 +74,7 @@ def table_predictor(cal: Calibration) -> Predictor:
     cum = np.cumsum(cal.impostor_counts) / max(1, cal.impostor_pairs)
 
     def predict(dist: NDArray[np.float64], grid: NDArray[np.float64]) -> NDArray[np.float64]:
-        idx = np.minimum(np.floor(np.maximum(grid, 0.0) / BIN_WIDTH + 1e-9).astype(np.int64),
-                         len(cum) - 1)
+        idx = np.minimum(bins_of(grid), len(cum) - 1)
         out: NDArray[np.float64] = len(dist) * cum[idx]
         return out
 
@@ -97,8 +96,8 @@ def default_predictors(gallery: Gallery, matrix: NDArray[np.float32],
         notes["LFW table (persons x FMR)"] = "measured with another engine than this gallery's"
     if len(np.unique(person_pks)) >= 2:
         own = rates.measure_persons(matrix, person_pks, source="own pairs",
-                                           engine_identity={}, rounds=3,
-                                           max_persons=OWN_PAIRS_PERSONS)
+                                    engine_identity={}, rounds=3,
+                                    max_persons=OWN_PAIRS_PERSONS)
         preds["gallery's own pairs (persons x FMR)"] = table_predictor(own)
     if gallery.calibration_in_use() is not None:
         cur = calibrations.in_use(gallery)
@@ -271,7 +270,7 @@ def run_outside(gallery: Gallery, probes: Path, spec: EngineSpec | None = None,
     # distances: every probe to every gallery person's closest photo
     pks = enc.person_pks
     g_persons, starts = np.unique(pks, return_index=True)
-    person_ids = {int(r["id"]): str(r["person_id"]) for r in gallery.iter_persons()}
+    person_ids = {r.id: r.person_id for r in gallery.iter_persons()}
     column_of = {person_ids[int(p)]: j for j, p in enumerate(g_persons)}
     p_matrix = np.stack(encodings).astype(np.float64)
     g_matrix = enc.matrix.astype(np.float64)
@@ -320,7 +319,7 @@ def run_outside(gallery: Gallery, probes: Path, spec: EngineSpec | None = None,
     picks = closest_pairs(p_matrix.astype(np.float32), false_d.astype(np.float32),
                           enc.matrix, enc.face_ids, starts.astype(np.int64), options.worst)
     details = gallery.face_details([c for _, c, _ in picks])
-    worst = [FalseCandidate(-1, persons[i], c, details[c]["person_id"], d, probe_index=i,
+    worst = [FalseCandidate(-1, persons[i], c, details[c].person_id, d, probe_index=i,
                             probe_label=kept[i][0].display) for i, c, d in picks]
 
     shas = [sha for _, sha, _ in kept]

@@ -14,6 +14,8 @@ from facedesk.app.search import Candidate, Probe, SearchResult
 from facedesk.domain.faces import Face
 from facedesk.errors import FaceDeskError
 
+__all__ = ["DECISIONS", "FIRST_IMPRESSIONS", "LEAD_BANNER", "Review", "ReviewError"]
+
 #: shown wherever a possible lead appears
 LEAD_BANNER = "Investigative lead only — not an identification"
 #: first impressions a reviewer can record in blind review, before scores are shown
@@ -66,10 +68,8 @@ class Review:
         """Validate one decision of the signed-in user and record it with
         `cases.decide`; returns the stored decision (with its `status`)."""
         self.candidate(rank)
-        if decision not in DECISIONS:
-            raise ReviewError(f"decision must be one of: {', '.join(DECISIONS.values())}")
-        if not rationale.strip():
-            raise ReviewError("a decision needs a rationale: say what you compared and saw")
+        if (problem := cases.decision_problem(decision, rationale)) is not None:
+            raise ReviewError(problem)
         if self.blind and rank not in self.first_impressions:
             raise ReviewError("record a first impression of this candidate before deciding")
         if rank in self.decided:

@@ -294,14 +294,15 @@ class Searcher:
         for rank, (_, faces) in enumerate(hits, start=1):
             fid, dist, row = faces[0]
             d = details[fid]
-            photo = {k: d[k] for k in ("photo_id", "path", "sha256", "width", "height",
-                                       "box", "metadata", "quality")}
+            fields = d.as_dict()
+            photo = {k: fields[k] for k in ("photo_id", "path", "sha256", "width", "height",
+                                            "box", "metadata", "quality")}
             others = [{"face_id": ofid, "distance": round(odist, 6),
-                       "path": details[ofid]["path"]}
+                       "path": details[ofid].path}
                       for ofid, odist, _ in faces[1:PHOTOS_PER_CANDIDATE]]
             reading = None if cal is None else cal.reading(dist)
             candidates.append(Candidate(
-                rank=rank, person_id=d["person_id"], name=d["name"], distance=dist,
+                rank=rank, person_id=d.person_id, name=d.name, distance=dist,
                 similarity=cosine(encoding, index.matrix[row]), face_id=fid,
                 photo=photo, other_photos=others, photos_of_person=len(faces),
                 fmr=reading, expected_lookalikes=None if reading is None

@@ -20,7 +20,7 @@ answered. The figures also say how many were lost.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,12 +28,20 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from facedesk.domain.rates import BIN_WIDTH, MAX_DISTANCE, measure, wilson
+from facedesk.domain.progress import CancelToken, run_to_end
+from facedesk.domain.rates import (
+    BIN_WIDTH,
+    BINS,
+    bin_of,
+    count_pairs,
+    histogram,
+    pair_blocks,
+    wilson,
+)
 from facedesk.errors import EvaluationError
 
 DEFAULT_THRESHOLDS = (0.4, 0.5, 0.6)
 #: the distance grid of curves (FMR/FNMR vs threshold, DET)
-BINS = round(MAX_DISTANCE / BIN_WIDTH) + 1
 
 
 # --- LFW pairs -----------------------------------------------------------------------------
@@ -101,10 +109,8 @@ class PairScores:
     def histograms(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         """(genuine, impostor) counts per distance bin, lost pairs left out."""
         ok = ~self.lost
-        idx = np.minimum((self.distance[ok] / BIN_WIDTH).astype(np.int64), BINS - 1)
-        same = self.same[ok]
-        return (np.bincount(idx[same], minlength=BINS).astype(np.int64),
-                np.bincount(idx[~same], minlength=BINS).astype(np.int64))
+        d, same = self.distance[ok], self.same[ok]
+        return histogram(d[same]), histogram(d[~same])
 
 
 def score_pairs(pairs: Sequence[PairSpec], encodings: Mapping[str, NDArray[np.float32] | None]
@@ -248,8 +254,8 @@ class Distributions:
         return int(self.impostor.sum())
 
     def _bin(self, threshold: float) -> int:
-        # a distance d falls in bin floor(d / BIN_WIDTH); "d <= t" is read at t's bin
-        return min(BINS - 1, max(0, math.floor(threshold / BIN_WIDTH + 1e-9)))
+        # "d <= t" is read at t's bin (facedesk.domain.rates.bins_of)
+        return bin_of(threshold)
 
     def fmr(self, threshold: float) -> Rate:
         return Rate(int(self.impostor[:self._bin(threshold) + 1].sum()), self.impostor_pairs)
@@ -336,22 +342,55 @@ def group_labels(values: Sequence[str | None]) -> NDArray[np.str_]:
     return np.array([v if v not in (None, "") else "(not recorded)" for v in values])
 
 
-def evaluate_gallery(matrix: NDArray[np.float32], person_pks: NDArray[np.int64],
-                     groups: Sequence[str | None] | None = None,
-                     group_key: str | None = None) -> GalleryEvaluation:
-    """Every pair of faces of a labelled gallery (rows of one person contiguous or not),
-    overall and, with `groups` (one label per row), within each group."""
-    def dist(m: NDArray[np.float32], p: NDArray[np.int64]) -> Distributions:
-        cal = measure(m, p, source="", engine_identity={})
-        return Distributions(cal.genuine_counts, cal.impostor_counts)
+@dataclass(frozen=True)
+class PairsProgress:
+    """One step of `every_pair_steps`: "pairs" (done/total blocks of pairs, over the
+    whole gallery and then each group), then "finished" with `result`, or "cancelled"."""
 
-    out = GalleryEvaluation(len(matrix), len(np.unique(person_pks)), dist(matrix, person_pks),
-                            group_key)
+    phase: str
+    done: int = 0
+    total: int = 0
+    result: GalleryEvaluation | None = None
+
+
+def every_pair_steps(matrix: NDArray[np.float32], person_pks: NDArray[np.int64],
+                     groups: Sequence[str | None] | None = None,
+                     group_key: str | None = None, cancel: CancelToken | None = None
+                     ) -> Iterator[PairsProgress]:
+    """The distances of every pair of faces of a labelled gallery (rows of one person
+    contiguous or not), overall and, with `groups` (one label per row), within each
+    group; progress after every block of pairs, stopping there when `cancel` is set."""
+    cancel = cancel or CancelToken()
+    parts: list[tuple[str | None, NDArray[np.bool_]]] = [(None, np.ones(len(matrix), bool))]
     if groups is not None:
         labels = group_labels(groups)
-        for g in sorted(set(labels.tolist())):
-            rows = labels == g
-            out.groups.append(GroupFigures(g, len(np.unique(person_pks[rows])),
-                                           int(rows.sum()),
-                                           dist(matrix[rows], person_pks[rows])))
+        parts += [(g, labels == g) for g in sorted(set(labels.tolist()))]
+    total = sum(pair_blocks(int(rows.sum())) for _, rows in parts)
+    done = 0
+    yield PairsProgress("pairs", 0, total)
+    measured: list[Distributions] = []
+    for _, rows in parts:
+        impostor = np.zeros(BINS, dtype=np.int64)
+        genuine = np.zeros(BINS, dtype=np.int64)
+        m, p = (matrix, person_pks) if rows.all() else (matrix[rows], person_pks[rows])
+        for blocks in count_pairs(m, p, impostor, genuine):
+            yield PairsProgress("pairs", done + blocks, total)
+            if cancel.cancelled:
+                yield PairsProgress("cancelled", done + blocks, total)
+                return
+        done += pair_blocks(len(m))
+        measured.append(Distributions(genuine, impostor))
+    out = GalleryEvaluation(len(matrix), len(np.unique(person_pks)), measured[0], group_key)
+    for (g, rows), dist in zip(parts[1:], measured[1:], strict=True):
+        out.groups.append(GroupFigures(str(g), len(np.unique(person_pks[rows])),
+                                       int(rows.sum()), dist))
+    yield PairsProgress("finished", total, total, out)
+
+
+def every_pair(matrix: NDArray[np.float32], person_pks: NDArray[np.int64],
+               groups: Sequence[str | None] | None = None,
+               group_key: str | None = None) -> GalleryEvaluation:
+    """`every_pair_steps` run to its end."""
+    out = run_to_end(every_pair_steps(matrix, person_pks, groups, group_key))
+    assert out is not None  # nothing cancels it
     return out

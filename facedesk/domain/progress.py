@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 
 class CancelToken:
@@ -43,3 +45,23 @@ class RateMeter:
     def eta(self, done: int) -> float | None:
         r = self.rate(done)
         return (self.total - done) / r if r > 0 else None
+
+
+_R = TypeVar("_R", covariant=True)
+
+
+class Outcome(Protocol[_R]):
+    """A progress event that carries the job's result on its last event (None until
+    then, and on a "cancelled" last event)."""
+
+    @property
+    def result(self) -> _R | None: ...
+
+
+def run_to_end(steps: Iterable[Outcome[_R]]) -> _R | None:
+    """Drain a job's generator (no progress, no cancel): the result of its last event,
+    None when it ended cancelled."""
+    result = None
+    for step in steps:
+        result = step.result
+    return result

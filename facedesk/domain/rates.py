@@ -13,19 +13,47 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from facedesk.domain.faces import engine_id
 
 #: distances are binned at this resolution
 BIN_WIDTH = 0.001
 MAX_DISTANCE = 1.6
+#: bins of a histogram: the last holds MAX_DISTANCE and everything beyond it
+BINS = round(MAX_DISTANCE / BIN_WIDTH) + 1
+#: a distance on a bin's lower edge as written (0.6) is in that bin, though binary
+#: floating point makes 0.6 / 0.001 = 599.99999999999989
+_EDGE = 1e-9
+
+
+def bins_of(distances: ArrayLike) -> NDArray[np.int64]:
+    """The histogram bin of each distance: floor(d / BIN_WIDTH), a distance on a bin's
+    lower edge in that bin, below 0 in the first and from MAX_DISTANCE on in the last.
+    The ONE rule that every histogram writer and reader uses: counting d, and reading
+    "d <= t" as the bins up to t's, then agree (d <= t puts d's bin at or below t's)."""
+    d = np.asarray(distances, dtype=np.float64)
+    out: NDArray[np.int64] = np.clip(np.floor(d / BIN_WIDTH + _EDGE), 0, BINS - 1
+                                     ).astype(np.int64)
+    return out
+
+
+def bin_of(distance: float) -> int:
+    """The histogram bin of one distance (`bins_of`)."""
+    return int(bins_of(distance))
+
+
+def histogram(distances: ArrayLike) -> NDArray[np.int64]:
+    """Counts per bin (`bins_of`) of some distances."""
+    counts: NDArray[np.int64] = np.bincount(bins_of(distances).ravel(), minlength=BINS
+                                            ).astype(np.int64)
+    return counts
 #: z for the 95 % interval
 Z95 = 1.959964
 
@@ -91,16 +119,15 @@ class Calibration:
     def reading(self, distance: float) -> FmrReading:
         """FMR at `distance`: impostor pairs at that distance or closer."""
         n = self.impostor_pairs
-        b = math.floor(max(0.0, distance) / BIN_WIDTH)
-        k = int(self._cum()[min(b, len(self.impostor_counts) - 1)])
+        k = int(self._cum()[min(bin_of(distance), len(self.impostor_counts) - 1)])
         lo, hi = wilson(k, n)
         return FmrReading(distance, k / n if n else 1.0, lo, hi, n, k)
 
     def fnmr(self, distance: float) -> float:
         """Share of genuine pairs (same person) farther than `distance`."""
         n = self.genuine_pairs
-        b = math.floor(max(0.0, distance) / BIN_WIDTH)
-        within = int(np.cumsum(self.genuine_counts)[min(b, len(self.genuine_counts) - 1)])
+        b = min(bin_of(distance), len(self.genuine_counts) - 1)
+        within = int(np.cumsum(self.genuine_counts)[b])
         return 1.0 - within / n if n else 0.0
 
     def to_json(self) -> str:
@@ -125,15 +152,13 @@ def measure(matrix: NDArray[np.float32], person_pks: NDArray[np.int64], *, sourc
             engine_identity: dict[str, Any], provenance: dict[str, Any] | None = None,
             block: int = 2048) -> Calibration:
     """Histogram the distances of every pair of faces: impostor (different persons) and
-    genuine (same person). O(n^2) distances in blocks; 13k faces take seconds."""
-    steps = measure_steps(matrix, person_pks, source=source, engine_identity=engine_identity,
-                          provenance=provenance, block=block)
-    while True:
-        try:
-            next(steps)
-        except StopIteration as stop:
-            cal: Calibration = stop.value
-            return cal
+    genuine (same person). O(n^2) distances in blocks; 13k faces take seconds. To report
+    progress or stop between blocks: `count_pairs`."""
+    imp = np.zeros(BINS, dtype=np.int64)
+    gen = np.zeros(BINS, dtype=np.int64)
+    for _ in count_pairs(matrix, person_pks, imp, gen, block=block):
+        pass
+    return Calibration(source, engine_identity, imp, gen, provenance or {})
 
 
 def measure_steps(matrix: NDArray[np.float32], person_pks: NDArray[np.int64], *,
@@ -142,14 +167,30 @@ def measure_steps(matrix: NDArray[np.float32], person_pks: NDArray[np.int64], *,
                   ) -> Generator[tuple[int, int], None, Calibration]:
     """`measure`, one block of pairs at a time: yields (blocks done, blocks) after each, so
     a caller can show progress and stop between blocks; returns the calibration."""
-    bins = round(MAX_DISTANCE / BIN_WIDTH) + 1
-    imp = np.zeros(bins, dtype=np.int64)
-    gen = np.zeros(bins, dtype=np.int64)
+    imp = np.zeros(BINS, dtype=np.int64)
+    gen = np.zeros(BINS, dtype=np.int64)
+    total = pair_blocks(len(matrix), block)
+    for done in count_pairs(matrix, person_pks, imp, gen, block=block):
+        yield done, total
+    return Calibration(source, engine_identity, imp, gen, provenance or {})
+
+
+def pair_blocks(faces: int, block: int = 2048) -> int:
+    """How many blocks `count_pairs` works through for so many faces."""
+    n = -(-faces // block)
+    return n * (n + 1) // 2
+
+
+def count_pairs(matrix: NDArray[np.float32], person_pks: NDArray[np.int64],
+                impostor: NDArray[np.int64], genuine: NDArray[np.int64], *,
+                block: int = 2048) -> Iterator[int]:
+    """Add the distance of every pair of faces to the `impostor` (different persons) and
+    `genuine` (same person) histograms, one block of pairs at a time, yielding how many
+    blocks are done (of `pair_blocks`) after each: the caller may stop between them."""
     m = np.ascontiguousarray(matrix, dtype=np.float32)
     sq = np.einsum("ij,ij->i", m, m)
     n = len(m)
-    n_blocks = -(-n // block)
-    total, done = n_blocks * (n_blocks + 1) // 2, 0
+    done = 0
     for i in range(0, n, block):
         a = m[i:i + block]
         for j in range(i, n, block):
@@ -161,12 +202,10 @@ def measure_steps(matrix: NDArray[np.float32], person_pks: NDArray[np.int64], *,
                 keep = np.triu(np.ones(d.shape, dtype=bool), k=1)
             else:
                 keep = np.ones(d.shape, dtype=bool)
-            idx = np.minimum((d / BIN_WIDTH).astype(np.int64), bins - 1)
-            imp += np.bincount(idx[keep & ~same], minlength=bins)
-            gen += np.bincount(idx[keep & same], minlength=bins)
+            impostor += histogram(d[keep & ~same])
+            genuine += histogram(d[keep & same])
             done += 1
-            yield done, total
-    return Calibration(source, engine_identity, imp, gen, provenance or {})
+            yield done
 
 
 def measure_persons(matrix: NDArray[np.float32], person_pks: NDArray[np.int64], *,
@@ -187,9 +226,8 @@ def measure_persons(matrix: NDArray[np.float32], person_pks: NDArray[np.int64], 
     if max_persons is not None and len(persons) > max_persons:
         keep = np.sort(rng.choice(len(persons), max_persons, replace=False))
     starts, counts = starts[keep], counts[keep]
-    bins = round(MAX_DISTANCE / BIN_WIDTH) + 1
-    imp = np.zeros(bins, dtype=np.int64)
-    gen = np.zeros(bins, dtype=np.int64)
+    imp = np.zeros(BINS, dtype=np.int64)
+    gen = np.zeros(BINS, dtype=np.int64)
     m = np.asarray(matrix, dtype=np.float32)
     several = counts > 1
     for _ in range(rounds):
@@ -202,8 +240,7 @@ def measure_persons(matrix: NDArray[np.float32], person_pks: NDArray[np.int64], 
         base = starts[several]
         d = np.linalg.norm(m[order[base + a]].astype(np.float64)
                            - m[order[base + b]].astype(np.float64), axis=1)
-        gen += np.bincount(np.minimum((d / BIN_WIDTH).astype(np.int64), bins - 1),
-                           minlength=bins)
+        gen += histogram(d)
     return Calibration(source, engine_identity, imp, gen,
                        {**(provenance or {}), "weighting": "persons", "rounds": rounds,
                         "persons": len(keep), "seed": seed})
@@ -218,14 +255,8 @@ def outside_probe_calibration(distances: NDArray[np.float32],
     distance of that person's closest photo; every in-gallery probe's distance to its own
     person is a genuine pair. N x FMR(d) then reads as the false candidates a probe of that
     kind gets at distance d in this gallery of N persons."""
-    bins = round(MAX_DISTANCE / BIN_WIDTH) + 1
-
     def hist(d: NDArray[np.float64]) -> NDArray[np.int64]:
-        d = d[np.isfinite(d)]
-        counts: NDArray[np.int64] = np.bincount(
-            np.minimum((d / BIN_WIDTH).astype(np.int64), bins - 1), minlength=bins
-        ).astype(np.int64)
-        return counts
+        return histogram(d[np.isfinite(d)])
 
     return Calibration(source, engine_identity, hist(distances.astype(np.float64).ravel()),
                        hist(np.asarray(own, dtype=np.float64)), provenance)

@@ -17,7 +17,6 @@ from PySide6.QtCore import QSettings, Qt, qVersion
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QApplication,
-    QDialog,
     QDialogButtonBox,
     QHBoxLayout,
     QLabel,
@@ -33,6 +32,7 @@ from facedesk.domain import rates
 from facedesk.engine.spec import EngineSpec, engine_id
 from facedesk.gui.resources import app_icon, icon
 from facedesk.gui.sizing import fit_to_screen
+from facedesk.gui.widgets import Dialog
 from facedesk.store import Gallery
 
 PRINCIPLE = "Candidates are investigative leads only — not identifications."
@@ -151,15 +151,13 @@ def about_text(rows: list[tuple[str, str]]) -> str:
     return "\n".join(lines)
 
 
-class AboutDialog(QDialog):
+class AboutDialog(Dialog):
     """Versions and principles. `engine` is the face engine the workspace uses (its
     build and model hashes are listed); `gallery` the open gallery, for its calibration."""
 
     def __init__(self, parent: QWidget | None = None, *, engine: EngineSpec | None = None,
                  gallery: Gallery | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("aboutDialog")
-        self.setWindowTitle("About FaceDesk")
+        super().__init__("aboutDialog", "About FaceDesk", parent)
         self.setWindowIcon(app_icon())
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:  # hashing the model files takes a moment the first time

@@ -11,16 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtWidgets import (
-    QDialog,
     QFileDialog,
-    QHBoxLayout,
     QLabel,
     QMessageBox,
     QProgressBar,
-    QPushButton,
     QVBoxLayout,
     QWidget,
 )
@@ -30,21 +26,20 @@ from facedesk.app import backup as backups
 from facedesk.app.accounts import Session
 from facedesk.domain.progress import CancelToken
 from facedesk.errors import NotPermitted
+from facedesk.gui.widgets import Dialog, button, row
 from facedesk.gui.workers import GeneratorWorker
 from facedesk.store import Gallery
 
 
-class BackupDialog(QDialog):
+class BackupDialog(Dialog):
     def __init__(self, session: Session, *, release: Callable[[], bool],
                  reopen: Callable[[Path], None], parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("backupDialog")
-        self.setWindowTitle("Backup and restore")
+        super().__init__("backupDialog", "Backup and restore", parent)
         self.path = session.gallery.path
         self.user_id = session.user_id
         self._release, self._reopen = release, reopen
         self.worker: GeneratorWorker | None = None
-        self.result: dict[str, Any] | None = None
+        self.result: backups.BackupResult | backups.RestoreResult | None = None
 
         intro = QLabel(
             "<b>Backup</b> copies this gallery while others keep working, checks the copy "
@@ -58,26 +53,20 @@ class BackupDialog(QDialog):
         self.bar = QProgressBar(objectName="backupProgress")
         self.bar.setRange(0, 100)
         self.bar.setValue(0)
-        self.backup_button = QPushButton("Back up to a folder…", objectName="backupButton")
-        self.backup_button.clicked.connect(self._choose_backup_folder)
-        self.restore_button = QPushButton("Restore from a backup…",
-                                          objectName="restoreButton")
-        self.restore_button.clicked.connect(self._choose_backup_file)
-        self.cancel_button = QPushButton("Cancel", objectName="cancelBackupButton")
+        self.backup_button = button("Back up to a folder…", "backupButton",
+                                    self._choose_backup_folder)
+        self.restore_button = button("Restore from a backup…", "restoreButton",
+                                     self._choose_backup_file)
+        self.cancel_button = button("Cancel", "cancelBackupButton", self.cancel)
         self.cancel_button.setEnabled(False)
-        self.cancel_button.clicked.connect(self.cancel)
-        self.close_button = QPushButton("Close")
-        self.close_button.clicked.connect(self.accept)
-        row = QHBoxLayout()
-        for b in (self.backup_button, self.restore_button, self.cancel_button):
-            row.addWidget(b)
-        row.addStretch(1)
-        row.addWidget(self.close_button)
+        self.close_button = button("Close", "", self.accept)
+        buttons = row(self.backup_button, self.restore_button, self.cancel_button, None,
+                      self.close_button)
         layout = QVBoxLayout(self)
         layout.addWidget(intro)
         layout.addWidget(self.bar)
         layout.addWidget(self.status)
-        layout.addLayout(row)
+        layout.addLayout(buttons)
         self.resize(640, 240)
 
     # -- backup --------------------------------------------------------------------------------
@@ -103,9 +92,9 @@ class BackupDialog(QDialog):
                                 "else was changed.")
             return
         r = self.result = last.result
-        self.status.setText(f"Backup written: {r['path']}\nSHA-256 {r['sha256']}; "
-                            f"{r['faces']:,} faces, {r['events']:,} audit events (head "
-                            f"event {r['head_seq']}).")
+        self.status.setText(f"Backup written: {r.path}\nSHA-256 {r.sha256}; "
+                            f"{r.copy.counts['faces']:,} faces, {r.copy.events:,} audit events "
+                            f"(head event {r.copy.head_seq}).")
 
     # -- restore -------------------------------------------------------------------------------
 
@@ -147,9 +136,9 @@ class BackupDialog(QDialog):
             self.status.setText("Restore cancelled: the gallery was not changed.")
         else:
             r = self.result = last.result
-            kept = f"; the replaced gallery is kept as {r['replaced_kept_as']}" \
-                if r["replaced_kept_as"] else ""
-            self.status.setText(f"Restored from {r['from']} (head event {r['head_seq']})"
+            kept = f"; the replaced gallery is kept as {r.replaced_kept_as}" \
+                if r.replaced_kept_as else ""
+            self.status.setText(f"Restored from {r.source} (head event {r.copy.head_seq})"
                                 f"{kept}.")
         self._reopen(self.path)
 

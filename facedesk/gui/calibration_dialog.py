@@ -13,14 +13,11 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QDialog,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QPushButton,
-    QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
@@ -33,6 +30,9 @@ from facedesk.domain.evaluation import DEFAULT_THRESHOLDS
 from facedesk.domain.progress import CancelToken
 from facedesk.errors import FaceDeskError
 from facedesk.gui.sizing import fit_to_screen
+from facedesk.gui.styles import ERROR_STYLE
+from facedesk.gui.tables import read_only_table
+from facedesk.gui.widgets import Dialog
 from facedesk.gui.workers import GeneratorWorker
 from facedesk.store import Gallery
 
@@ -51,16 +51,14 @@ def measure_events(gallery_path: Path, reference: Path | None, cancel: CancelTok
                                           session=session, cancel=cancel)
 
 
-class CalibrationDialog(QDialog):
+class CalibrationDialog(Dialog):
     """The calibrations stored in a gallery and the one in use. Which one is in use is an
     administrator's setting: with `session` None (a gallery without users) anyone may
     change it; otherwise only a role that may change settings, and it is an audit event."""
 
     def __init__(self, gallery_path: Path, parent: QWidget | None = None,
                  session: Session | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("calibrationDialog")
-        self.setWindowTitle(f"Calibration — {gallery_path.name}")
+        super().__init__("calibrationDialog", f"Calibration — {gallery_path.name}", parent)
         self.gallery_path = gallery_path
         self.session = session
         self._worker: GeneratorWorker | None = None
@@ -77,12 +75,7 @@ class CalibrationDialog(QDialog):
         self.in_use = QLabel(objectName="calibrationInUse")
         self.in_use.setWordWrap(True)
         self.in_use.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.table = QTableWidget(0, len(COLUMNS), objectName="calibrationTable")
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().setVisible(False)
+        self.table = read_only_table(COLUMNS, "calibrationTable")
         self.table.horizontalHeader().setSectionResizeMode(
             len(COLUMNS) - 1, QHeaderView.ResizeMode.Stretch)
         self.table.itemSelectionChanged.connect(self._update_buttons)
@@ -182,7 +175,7 @@ class CalibrationDialog(QDialog):
                 calibrations.use(g, calibration_id, session=session)
         except FaceDeskError as exc:
             self.status.setText(exc.message)
-            self.status.setStyleSheet("color: #c0392b;")
+            self.status.setStyleSheet(ERROR_STYLE)
             return False
         self.status.setStyleSheet("")
         self.status.setText("The next search reads distances with this calibration.")
@@ -228,7 +221,7 @@ class CalibrationDialog(QDialog):
     def _on_failed(self, message: str) -> None:
         self._finish()
         self.status.setText(message)
-        self.status.setStyleSheet("color: #c0392b;")
+        self.status.setStyleSheet(ERROR_STYLE)
 
     def _finish(self) -> None:
         if self._worker is not None:

@@ -44,6 +44,8 @@ from facedesk.app.cases import LEAD_STATUS, Decision
 from facedesk.app.review import DECISIONS, FIRST_IMPRESSIONS, Review
 from facedesk.app.search import Candidate
 from facedesk.gui.formatting import plural
+from facedesk.gui.images import decode, scaled
+from facedesk.gui.widgets import wrapped
 
 THUMB_PX = 64
 HIDDEN = "hidden"
@@ -373,14 +375,10 @@ class CandidatesModel(QAbstractTableModel):
         """The crop scaled to THUMB_PX (a QImage: usable without a GUI application)."""
         if face_id in self._thumbs:
             return self._thumbs[face_id]
-        data = self._crops.get(face_id)
-        if not data:
+        image = decode(self._crops.get(face_id))
+        if image is None:
             return None
-        image = QImage()
-        if not image.loadFromData(data):
-            return None
-        image = image.scaled(THUMB_PX, THUMB_PX, Qt.AspectRatioMode.KeepAspectRatio,
-                             Qt.TransformationMode.SmoothTransformation)
+        image = scaled(image, THUMB_PX)
         self._thumbs[face_id] = image
         return image
 
@@ -413,10 +411,7 @@ class CandidatesPanel(QWidget):
         top.addStretch(1)
         top.addWidget(self.blind_indicator)
 
-        self.header = QLabel()
-        self.header.setObjectName("candidatesHeader")
-        self.header.setWordWrap(True)
-        self.header.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.header = wrapped(name="candidatesHeader", selectable=True)
 
         self.table = QTableView()
         self.table.setObjectName("candidateList")

@@ -12,16 +12,14 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
     QCheckBox,
-    QDialog,
     QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
     QProgressBar,
-    QPushButton,
     QSlider,
     QVBoxLayout,
     QWidget,
@@ -34,18 +32,12 @@ from facedesk.domain.faces import Face, FaceEngine
 from facedesk.domain.progress import CancelToken
 from facedesk.domain.quality import warnings as quality_warnings
 from facedesk.engine.spec import EngineSpec
+from facedesk.gui.images import scaled, to_pixmap
+from facedesk.gui.widgets import Dialog, button
 from facedesk.gui.workers import GeneratorWorker
 
 THUMB = 112
 PREVIEW_SIDE = 640
-
-
-def pixmap(rgb: np.ndarray, side: int) -> QPixmap:
-    rgb = np.ascontiguousarray(rgb)
-    h, w = rgb.shape[:2]
-    img = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
-    return QPixmap.fromImage(img).scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio,
-                                         Qt.TransformationMode.SmoothTransformation)
 
 
 def filmstrip(name: str) -> QListWidget:
@@ -61,7 +53,7 @@ def filmstrip(name: str) -> QListWidget:
     return strip
 
 
-class ClipPanel(QDialog):
+class ClipPanel(Dialog):
     """One clip: reading, tracks, scrubber. Emits `probe_ready(ClipProbe)`."""
 
     probe_ready = Signal(object)
@@ -69,9 +61,7 @@ class ClipPanel(QDialog):
     finished_reading = Signal(object)
 
     def __init__(self, path: Path, spec: EngineSpec, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("clipPanel")
-        self.setWindowTitle(f"Clip: {path.name}")
+        super().__init__("clipPanel", f"Clip: {path.name}", parent)
         self.path = path
         self.spec = spec
         self.result: ClipTracks | None = None
@@ -90,10 +80,8 @@ class ClipPanel(QDialog):
         self.progress = QProgressBar()
         self.progress.setObjectName("clipProgress")
         self.progress.setRange(0, 0)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setObjectName("clipCancel")
+        self.cancel_button = button("Cancel", "clipCancel", self.cancel)
         self.cancel_button.setToolTip("Stop reading; the tracks found so far are kept")
-        self.cancel_button.clicked.connect(self.cancel)
         row.addWidget(self.progress, 1)
         row.addWidget(self.cancel_button)
         layout.addLayout(row)
@@ -111,10 +99,8 @@ class ClipPanel(QDialog):
         self.fuse_box.setChecked(clips.DEFAULT_FUSE)
         self.fuse_box.setToolTip("The mean of the kept frames' normalised encodings; "
                                  "unchecked: the frame selected above")
-        self.use_track_button = QPushButton("Use track as probe")
-        self.use_track_button.setObjectName("clipUseTrack")
+        self.use_track_button = button("Use track as probe", "clipUseTrack", self.use_track)
         self.use_track_button.setEnabled(False)
-        self.use_track_button.clicked.connect(self.use_track)
         use_row.addWidget(self.fuse_box, 1)
         use_row.addWidget(self.use_track_button)
         layout.addLayout(use_row)
@@ -131,10 +117,8 @@ class ClipPanel(QDialog):
         self.scrubber.setEnabled(False)
         self.scrubber.valueChanged.connect(self._scrubbed)
         self.time_label = QLabel(clips.timecode(0))
-        self.use_frame_button = QPushButton("Use this frame as probe")
-        self.use_frame_button.setObjectName("clipUseFrame")
+        self.use_frame_button = button("Use this frame as probe", "clipUseFrame", self.use_frame)
         self.use_frame_button.setEnabled(False)
-        self.use_frame_button.clicked.connect(self.use_frame)
         scrub.addWidget(self.scrubber, 1)
         scrub.addWidget(self.time_label)
         scrub.addWidget(self.use_frame_button)
@@ -222,7 +206,7 @@ class ClipPanel(QDialog):
         for t in tracks:
             best = t.best[0]
             q = best.quality
-            item = QListWidgetItem(QIcon(pixmap(best.image, THUMB)),
+            item = QListWidgetItem(QIcon(scaled(to_pixmap(best.image), THUMB)),
                                    f"Track {t.id}\n{clips.timecode(t.first_time_s)[3:]}"
                                    f"–{clips.timecode(t.last_time_s)[3:]}\n"
                                    f"{q.size_px} px, score {best.score:.2f}")
@@ -244,7 +228,7 @@ class ClipPanel(QDialog):
             return
         for f in track.best:
             q = f.quality
-            item = QListWidgetItem(QIcon(pixmap(f.image, THUMB)),
+            item = QListWidgetItem(QIcon(scaled(to_pixmap(f.image), THUMB)),
                                    f"frame {f.frame}\n{clips.timecode(f.time_s)[3:]}\n"
                                    f"eyes {q.eye_distance_px:.0f} px, sharp {q.sharpness:.0f}")
             item.setData(Qt.ItemDataRole.UserRole, f.frame)
@@ -332,7 +316,7 @@ class ClipPanel(QDialog):
             return
         t, rgb = shown
         self._preview_time = t
-        self.preview.setPixmap(pixmap(rgb, PREVIEW_SIDE))
+        self.preview.setPixmap(scaled(to_pixmap(rgb), PREVIEW_SIDE))
         self.preview.setToolTip(f"about {clips.timecode(t)} (a quick look; the frame used "
                                 "is read exactly, from the start)")
 

@@ -71,6 +71,7 @@ from facedesk.domain.alignment import eye_alignment as _eye_alignment
 from facedesk.domain.faces import Box, Point
 from facedesk.errors import ImageError, ImageNotFound
 from facedesk.gui.elided_label import ElidedLabel
+from facedesk.gui.images import rgb_to_qimage, to_pixmap
 
 #: what the panes can scroll over, in canvas (scene) coordinates: the canvas and as much
 #: context again around it
@@ -139,25 +140,6 @@ def candidate_caption(rank: int, person_id: str, name: str | None) -> str:
     return f"{rank}. {person_id} — {name}" if name else f"{rank}. {person_id}"
 
 
-def to_pixmap(rgb: NDArray[np.uint8]) -> QPixmap:
-    """H x W x 3 (or H x W grey, or H x W x 4) uint8 -> QPixmap (the data is copied)."""
-    return QPixmap.fromImage(to_image(rgb))
-
-
-def to_image(rgb: NDArray[np.uint8]) -> QImage:
-    """H x W x 3 (or H x W grey, or H x W x 4) uint8 -> QImage (copied; unlike a pixmap,
-    an image may be made in any thread)."""
-    arr = np.asarray(rgb)
-    if arr.ndim == 2:
-        arr = np.repeat(arr[:, :, None], 3, axis=2)
-    if arr.ndim != 3 or arr.shape[2] not in (3, 4):
-        raise ValueError(f"expected an H x W x 3 RGB array, got shape {arr.shape}")
-    arr = np.ascontiguousarray(arr[:, :, :3], dtype=np.uint8)
-    h, w = arr.shape[:2]
-    image = QImage(arr.data, w, h, arr.strides[0], QImage.Format.Format_RGB888)
-    return image.copy()
-
-
 @dataclass(frozen=True)
 class Original:
     """A candidate's original photo as read from disk: the image, or why it cannot be
@@ -206,8 +188,10 @@ def pixmap_ready_image(rgb: NDArray[np.uint8]) -> QImage:
     Qt's own conversions keep the GIL (PySide), numpy's copies do not: for a 12-megapixel
     photo, 110 ms in which no other thread, the GUI thread included, could run Python."""
     arr = np.asarray(rgb)
-    if arr.ndim != 3 or arr.shape[2] < 3 or sys.byteorder != "little":
-        return to_image(arr).convertToFormat(QImage.Format.Format_RGB32)
+    if arr.ndim == 2:
+        arr = np.repeat(arr[:, :, None], 3, axis=2)
+    if sys.byteorder != "little":
+        return rgb_to_qimage(arr[:, :, :3]).convertToFormat(QImage.Format.Format_RGB32)
     h, w = arr.shape[:2]
     image = QImage(w, h, QImage.Format.Format_RGB32)  # 0xffRRGGBB: bytes B, G, R, 255
     pixels = np.frombuffer(image.bits(), dtype=np.uint8).reshape(

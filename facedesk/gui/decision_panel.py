@@ -30,6 +30,8 @@ from facedesk.app.cases import LEAD_STATUS, Decision
 from facedesk.app.review import DECISIONS, FIRST_IMPRESSIONS, LEAD_BANNER, Review
 from facedesk.gui.candidates_panel import decision_label
 from facedesk.gui.formatting import when
+from facedesk.gui.styles import ERROR_COLOUR
+from facedesk.gui.widgets import wrapped
 
 #: object names of the decision radio buttons, by DECISIONS key
 DECISION_BUTTONS = {
@@ -110,10 +112,7 @@ class DecisionPanel(QWidget):
         self.rationale_edit.setMinimumHeight(48)
         self.rationale_edit.textChanged.connect(self._draft_changed)
 
-        self.record_label = QLabel()
-        self.record_label.setObjectName("decisionRecord")
-        self.record_label.setWordWrap(True)
-        self.record_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.record_label = wrapped(name="decisionRecord", selectable=True)
 
         self.hint = QLabel()
         self.hint.setObjectName("decisionHint")
@@ -321,7 +320,7 @@ class DecisionPanel(QWidget):
 
     def _set_hint(self, text: str, error: bool = False, bold: bool = False) -> None:
         self.hint.setText(text)
-        style = _HINT_STYLE % ("#b00020" if error else "palette(text)")
+        style = _HINT_STYLE % (ERROR_COLOUR if error else "palette(text)")
         if bold or error:
             style = style.replace("}", "font-weight: bold; }")
         self.hint.setStyleSheet(style)

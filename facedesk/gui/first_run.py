@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Literal, Protocol
 import platformdirs
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import (
-    QDialog,
     QFileDialog,
     QHBoxLayout,
     QLabel,
@@ -35,6 +34,7 @@ from PySide6.QtWidgets import (
 
 from facedesk.gui.about_dialog import PRINCIPLE
 from facedesk.gui.resources import app_icon, icon
+from facedesk.gui.widgets import Dialog
 
 if TYPE_CHECKING:
     from facedesk.gui.import_dialog import ImportDialog
@@ -110,16 +110,14 @@ def _bullets(items: tuple[str, ...]) -> str:
         "</ul>"
 
 
-class FirstRunDialog(QDialog):
+class FirstRunDialog(Dialog):
     """The welcome screen. After it closes, `choice` holds what the user picked
     ("later" when closed without a choice). The file choosers are methods so that
     tests can answer them."""
 
     def __init__(self, parent: QWidget | None = None, *,
                  gallery_dir: Path | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("firstRunDialog")
-        self.setWindowTitle("Welcome to FaceDesk")
+        super().__init__("firstRunDialog", "Welcome to FaceDesk", parent)
         self.setWindowIcon(app_icon())
         self.gallery_dir = gallery_dir or default_gallery_dir()
         self.choice = FirstRunChoice("later")

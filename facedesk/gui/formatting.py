@@ -18,6 +18,11 @@ def when(iso: str | None, *, seconds: bool = False) -> str:
     return dt.strftime("%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z").strip()
 
 
-def plural(n: int, word: str) -> str:
-    """'1 candidate', '2 candidates', '1,204 persons'."""
-    return f"{n:,} {word}{'' if n == 1 else 's'}"
+def noun(n: int, word: str, many: str = "") -> str:
+    """`word` for one, else its plural (`many`, or the word with an s)."""
+    return word if n == 1 else many or word + "s"
+
+
+def plural(n: int, word: str, many: str = "") -> str:
+    """'1 candidate', '2 candidates', '1,204 persons', '3 searches' (many='searches')."""
+    return f"{n:,} {noun(n, word, many)}"

@@ -33,7 +33,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMessageBox,
     QProgressBar,
-    QPushButton,
     QRadioButton,
     QScrollArea,
     QSizePolicy,
@@ -53,9 +52,13 @@ from facedesk.app.importer import (
 from facedesk.app.sources import header_problem, manifest_preview, person_regex
 from facedesk.domain.analysis import DEFAULT_IMPORT_FALLBACKS, FRAME
 from facedesk.domain.csvsafe import write_csv
+from facedesk.domain.formatting import duration_words as format_duration
 from facedesk.domain.progress import CancelToken
 from facedesk.engine.spec import EngineSpec
 from facedesk.errors import FaceDeskError
+from facedesk.gui.formatting import noun
+from facedesk.gui.styles import ERROR_STYLE
+from facedesk.gui.widgets import button
 from facedesk.gui.workers import GeneratorWorker
 from facedesk.store import Gallery, Problem
 
@@ -86,7 +89,7 @@ RECOVERY_CHOICES: dict[str, tuple[str, tuple[str, ...]]] = {
     "none": ("Do not look again: store the photo without a face", ()),
 }
 PROBLEM_HEADERS = ("Path", "Problem", "Reason", "Line")
-ERROR_STYLE = "color: #b00020;"
+
 
 # worker threads still finishing after their dialog went away (a QThread must outlive its
 # run, so it is kept here instead of being a child of the dialog)
@@ -103,17 +106,6 @@ def import_events(gallery_path: Path, source: Path | None, manifest: Path | None
                               engine=engine, cancel=cancel, user_id=user_id)
     finally:
         gallery.close()
-
-
-def format_duration(seconds: float) -> str:
-    if seconds < 1:
-        return "less than a second"
-    s = round(seconds)
-    if s < 60:
-        return f"{s} s"
-    if s < 3600:
-        return f"{s // 60} min {s % 60:02d} s"
-    return f"{s // 3600} h {s % 3600 // 60:02d} min"
 
 
 def mapping_error(columns: list[str], mapping: dict[str, str]) -> str | None:
@@ -266,9 +258,7 @@ class ImportDialog(QDialog):
         self.folder_edit.setObjectName("folderEdit")
         self.folder_edit.setPlaceholderText("a folder of photos")
         self.folder_edit.textChanged.connect(self._validate)
-        self.folder_browse = QPushButton("Browse…")
-        self.folder_browse.setObjectName("folderBrowse")
-        self.folder_browse.clicked.connect(self._browse_folder)
+        self.folder_browse = button("Browse…", "folderBrowse", self._browse_folder)
         grid.addWidget(self.folder_radio, 0, 0)
         grid.addWidget(self.folder_edit, 0, 1)
         grid.addWidget(self.folder_browse, 0, 2)
@@ -298,9 +288,7 @@ class ImportDialog(QDialog):
         self.manifest_edit.setPlaceholderText(
             "a CSV file: one row per photo, with its path and person id")
         self.manifest_edit.textChanged.connect(self._on_manifest_path)
-        self.manifest_browse = QPushButton("Browse…")
-        self.manifest_browse.setObjectName("manifestBrowse")
-        self.manifest_browse.clicked.connect(self._browse_manifest)
+        self.manifest_browse = button("Browse…", "manifestBrowse", self._browse_manifest)
         grid.addWidget(self.manifest_radio, 2, 0)
         grid.addWidget(self.manifest_edit, 2, 1)
         grid.addWidget(self.manifest_browse, 2, 2)
@@ -454,10 +442,8 @@ class ImportDialog(QDialog):
         self.export_label = QLabel()
         self.export_label.setObjectName("exportLabel")
         row.addWidget(self.export_label, 1)
-        self.export_button = QPushButton("Export CSV…")
-        self.export_button.setObjectName("exportButton")
+        self.export_button = button("Export CSV…", "exportButton", self._export_problems)
         self.export_button.setToolTip("Save every problem (path, code, reason, line) as CSV")
-        self.export_button.clicked.connect(self._export_problems)
         row.addWidget(self.export_button)
         layout.addLayout(row)
         box.setVisible(False)
@@ -467,23 +453,17 @@ class ImportDialog(QDialog):
     def _build_buttons(self) -> QHBoxLayout:
         row = QHBoxLayout()
         row.addStretch(1)
-        self.start_button = QPushButton("Start import")
-        self.start_button.setObjectName("startButton")
+        self.start_button = button("Start import", "startButton", self.start)
         self.start_button.setDefault(True)
-        self.start_button.clicked.connect(self.start)
         # as wide as its longer text ("Import again" after a run): the row stays put
         fm = self.start_button.fontMetrics()
         self.start_button.setMinimumWidth(
             self.start_button.sizeHint().width() - fm.horizontalAdvance("Start import")
             + fm.horizontalAdvance("Import again"))
-        self.cancel_button = QPushButton("Cancel import")
-        self.cancel_button.setObjectName("cancelButton")
+        self.cancel_button = button("Cancel import", "cancelButton", self.cancel)
         self.cancel_button.setToolTip("Stop after the current photo; what was imported is kept")
-        self.cancel_button.clicked.connect(self.cancel)
-        self.close_button = QPushButton("Close")
-        self.close_button.setObjectName("closeButton")
+        self.close_button = button("Close", "closeButton", self.accept)
         self.close_button.setAutoDefault(False)
-        self.close_button.clicked.connect(self.accept)
         for b in (self.start_button, self.cancel_button, self.close_button):
             row.addWidget(b)
         return row
@@ -772,10 +752,9 @@ class ImportDialog(QDialog):
         c = event.counts
         elapsed = format_duration(event.elapsed_s)
         if event.status == "completed":
-            text = (f"Import completed in {elapsed}: {c.imported} new photo"
-                    f"{'' if c.imported == 1 else 's'} stored, {c.already_stored} already in "
-                    f"the gallery, {len(event.problems)} problem"
-                    f"{'' if len(event.problems) == 1 else 's'}.")
+            text = (f"Import completed in {elapsed}: {c.imported} new "
+                    f"{noun(c.imported, 'photo')} stored, {c.already_stored} already in "
+                    f"the gallery, {len(event.problems)} {noun(len(event.problems), 'problem')}.")
         elif event.status == "cancelled":
             text = (f"Import cancelled after {event.done} of {event.total} photos "
                     f"({elapsed}). What was imported is kept; import again to add the rest.")
@@ -849,8 +828,8 @@ class ImportDialog(QDialog):
             self.export_label.setText(f"Could not save {path}: {exc.strerror or exc}")
             return
         self.export_label.setStyleSheet("")
-        self.export_label.setText(f"Saved {len(self._problems)} problem"
-                                  f"{'' if len(self._problems) == 1 else 's'} to {path}")
+        self.export_label.setText(f"Saved {len(self._problems)} "
+                                  f"{noun(len(self._problems), 'problem')} to {path}")
 
     # -- closing -----------------------------------------------------------------------------
 

@@ -775,7 +775,7 @@ class MainWindow(QMainWindow):
         """The case's searches, decisions (with their status) and second reviews."""
         if self.session is None or self.case is None:
             return None
-        from facedesk.gui.admin_dialogs import CaseOverviewDialog
+        from facedesk.gui.admin import CaseOverviewDialog
         dialog = CaseOverviewDialog(self.session, self.case, self)
         dialog.case_closed.connect(lambda _case_id: self._refresh_case())
         return self._open_admin(dialog)
@@ -784,7 +784,7 @@ class MainWindow(QMainWindow):
         """The supervisor's queue of possible leads waiting for a second review."""
         if self.session is None or not self.session.may("review_lead"):
             return None
-        from facedesk.gui.admin_dialogs import SecondReviewDialog
+        from facedesk.gui.admin import SecondReviewDialog
         dialog = SecondReviewDialog(self.session, self)
         dialog.reviewed.connect(self._on_lead_reviewed)
         return self._open_admin(dialog)
@@ -803,25 +803,25 @@ class MainWindow(QMainWindow):
     def users_dialog(self) -> QDialog | None:
         if self.session is None or not self.session.may("manage_users"):
             return None
-        from facedesk.gui.admin_dialogs import UsersDialog
+        from facedesk.gui.admin import UsersDialog
         return self._open_admin(UsersDialog(self.session, self))
 
     def admin_settings_dialog(self) -> QDialog | None:
         if self.session is None or not self.session.may("change_settings"):
             return None
-        from facedesk.gui.admin_dialogs import SettingsDialog
+        from facedesk.gui.admin import SettingsDialog
         return self._open_admin(SettingsDialog(self.session, self))
 
     def audit_dialog(self) -> QDialog | None:
         if self.session is None or not self.session.may("export_audit"):
             return None
-        from facedesk.gui.admin_dialogs import AuditLogDialog
+        from facedesk.gui.admin import AuditLogDialog
         return self._open_admin(AuditLogDialog(self.session, self))
 
     def retention_dialog(self) -> QDialog | None:
         if self.session is None or not self.session.may("purge"):
             return None
-        from facedesk.gui.admin_dialogs import RetentionDialog
+        from facedesk.gui.admin import RetentionDialog
         return self._open_admin(RetentionDialog(self.session, self))
 
     def backup_dialog(self) -> QDialog | None:
@@ -939,7 +939,7 @@ class MainWindow(QMainWindow):
         return f"Opened {gallery.path}"
 
     def refresh_summary(self) -> None:
-        self._show_summary(None if self.gallery is None else self.gallery.summary())
+        self._show_summary(None if self.gallery is None else self.gallery.summary().as_dict())
 
     def _show_summary(self, s: dict[str, Any] | None) -> None:
         """The gallery's counts in the status bar and its name in the title."""
@@ -993,13 +993,13 @@ class MainWindow(QMainWindow):
         def not_counted(_exc: BaseException) -> None:
             self._summary_task = None  # busy or briefly unreadable: the next tick
 
-        self._summary_task = run_task(self, lambda gallery: gallery.summary(), counted,
+        self._summary_task = run_task(self, lambda gallery: gallery.summary().as_dict(), counted,
                                       not_counted, gallery=path)
 
     def show_gallery_info(self) -> None:
         if self.gallery is None:
             return
-        s = self.gallery.summary()
+        s = self.gallery.summary().as_dict()
         lines = [f"<b>{s['path']}</b>", "",
                  f"Persons: {s['persons']:,}", f"Photos: {s['photos']:,} "
                  f"(without a face: {s['photos_without_face']:,}; with several faces: "
@@ -1332,7 +1332,8 @@ class MainWindow(QMainWindow):
             return self._shown == (review, rank)
 
         def read(gallery: Gallery) -> tuple[dict[str, Any], Any]:
-            details = gallery.face_details([cand.face_id]).get(cand.face_id, {})
+            found = gallery.face_details([cand.face_id]).get(cand.face_id)
+            details = {} if found is None else found.as_dict()
             return details, gallery.face_landmarks(cand.face_id)
 
         def got_details(out: tuple[dict[str, Any], Any]) -> None:

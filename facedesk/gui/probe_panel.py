@@ -24,7 +24,6 @@ from PySide6.QtGui import (
     QColor,
     QFont,
     QFontMetricsF,
-    QImage,
     QKeyEvent,
     QMouseEvent,
     QPainter,
@@ -60,6 +59,7 @@ from facedesk.app.search import Probe
 from facedesk.domain.faces import Box, Face, largest_index
 from facedesk.domain.quality import QualityCheck, check
 from facedesk.gui.elided_label import ElidedLabel
+from facedesk.gui.images import rgb_to_qimage
 
 EMPTY_PROBE_TEXT = "Drop a still here, or use File > Open probe… (Ctrl+O), or paste (Ctrl+V)"
 NO_FACE_HINT = (
@@ -99,17 +99,6 @@ def face_label(face: Face) -> str:
 def face_tag(face: Face) -> str:
     """The short tag drawn on the image next to the box."""
     return "Drawn" if face.index < 0 else str(face.index + 1)
-
-
-def rgb_to_qimage(rgb: NDArray[np.uint8]) -> QImage:
-    """An H x W x 3 uint8 RGB array as a QImage that owns its pixels."""
-    if rgb.ndim != 3 or rgb.shape[2] != 3:
-        raise ValueError(f"expected an H x W x 3 RGB array, got shape {rgb.shape}")
-    arr = np.ascontiguousarray(rgb, dtype=np.uint8)
-    h, w = int(arr.shape[0]), int(arr.shape[1])
-    data = arr.tobytes()  # kept alive until .copy() has taken the pixels
-    image = QImage(data, w, h, 3 * w, QImage.Format.Format_RGB888)
-    return image.copy()
 
 
 # --- the image with its boxes ------------------------------------------------------------

@@ -12,17 +12,13 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDialog,
     QFormLayout,
     QGroupBox,
-    QHBoxLayout,
-    QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
     QPlainTextEdit,
     QPushButton,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -31,57 +27,49 @@ from facedesk.app.accounts import Session
 from facedesk.app.cases import Case
 from facedesk.errors import FaceDeskError
 from facedesk.gui.sizing import fit_to_screen
+from facedesk.gui.styles import BOLD_ERROR_STYLE
 from facedesk.gui.tasks import describe_error, rebind, run_task
+from facedesk.gui.widgets import (
+    Dialog,
+    accept_after,
+    button,
+    cancel_button,
+    column,
+    error_label,
+    password_edit,
+    row,
+    select_data,
+    wrapped,
+)
+from facedesk.gui.widgets import show_error as _show_error
 from facedesk.store import Gallery
 
 OTHER_PURPOSE = "Other"
-_ERROR_STYLE = "QLabel { color: #b00020; font-weight: bold; }"
 
 
-def _error_label(name: str) -> QLabel:
-    label = QLabel()
-    label.setObjectName(name)
-    label.setWordWrap(True)
-    label.setStyleSheet(_ERROR_STYLE)
-    label.hide()
-    return label
-
-
-def _show_error(label: QLabel, message: str) -> None:
-    label.setText(message)
-    label.setVisible(bool(message))
-
-
-class FirstAdministratorDialog(QDialog):
+class FirstAdministratorDialog(Dialog):
     """A gallery without users: its first user is its administrator."""
 
     def __init__(self, gallery: Gallery, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("firstAdministratorDialog")
-        self.setWindowTitle("First user of this gallery")
+        super().__init__("firstAdministratorDialog", "First user of this gallery", parent)
         self.gallery = gallery
         self.session: Session | None = None
         self.os_name = accounts.os_account()
 
-        intro = QLabel(
+        intro = wrapped(
             "<b>This gallery has no users yet.</b><br>The first user is its "
             "<b>administrator</b>: they add analysts, supervisors and trainers, and set the "
             "thresholds, the two-person rule and retention. Every search and decision is "
             "recorded under the name of the user who made it.")
-        intro.setWordWrap(True)
         self.user_edit = QLineEdit()
         self.user_edit.setObjectName("userIdEdit")
         self.user_edit.setPlaceholderText("one word, e.g. jdoe")
         self.name_edit = QLineEdit()
         self.name_edit.setObjectName("fullNameEdit")
         self.name_edit.setPlaceholderText("e.g. Jane Doe")
-        self.password_edit = QLineEdit()
-        self.password_edit.setObjectName("passwordEdit")
-        self.password_edit.setEchoMode(QLineEdit.EchoMode.Password)
-        self.password_edit.setPlaceholderText(f"at least {accounts.MIN_PASSWORD} characters")
-        self.password2_edit = QLineEdit()
-        self.password2_edit.setObjectName("password2Edit")
-        self.password2_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.password_edit = password_edit(
+            "passwordEdit", f"at least {accounts.MIN_PASSWORD} characters")
+        self.password2_edit = password_edit("password2Edit")
         self.os_check = QCheckBox(f"Sign in with my OS account {self.os_name!r} "
                                   "(no password needed on this computer)")
         self.os_check.setObjectName("osAccountCheck")
@@ -95,24 +83,11 @@ class FirstAdministratorDialog(QDialog):
         form.addRow("Password again:", self.password2_edit)
         form.addRow("", self.os_check)
 
-        self.error = _error_label("firstAdminError")
-        self.create_button = QPushButton("Create administrator and sign in")
-        self.create_button.setObjectName("createAdminButton")
-        self.create_button.setDefault(True)
-        self.create_button.clicked.connect(self.create_administrator)
-        cancel = QPushButton("Cancel")
-        cancel.setObjectName("cancelButton")
-        cancel.clicked.connect(self.reject)
-        buttons = QHBoxLayout()
-        buttons.addStretch(1)
-        buttons.addWidget(cancel)
-        buttons.addWidget(self.create_button)
-
-        layout = QVBoxLayout(self)
-        layout.addWidget(intro)
-        layout.addLayout(form)
-        layout.addWidget(self.error)
-        layout.addLayout(buttons)
+        self.error = error_label("firstAdminError", BOLD_ERROR_STYLE)
+        self.create_button = button("Create administrator and sign in", "createAdminButton",
+                                    self.create_administrator, default=True)
+        column(self, intro, form, self.error,
+               row(None, cancel_button(self), self.create_button))
         for edit in (self.user_edit, self.name_edit, self.password_edit, self.password2_edit):
             edit.textChanged.connect(self._update)
         self._update()
@@ -131,33 +106,27 @@ class FirstAdministratorDialog(QDialog):
         if not password and not use_os:
             _show_error(self.error, "choose a password (or sign in with your OS account)")
             return False
-        try:
+
+        def create() -> None:
             self.session = accounts.create_first_administrator(
                 self.gallery, self.user_edit.text(), self.name_edit.text(),
                 password=password or None, os_account=self.os_name if use_os else None)
-        except FaceDeskError as exc:
-            _show_error(self.error, exc.message)
-            return False
-        _show_error(self.error, "")
-        self.accept()
-        return True
+
+        return accept_after(self, self.error, create)
 
 
-class SignInDialog(QDialog):
+class SignInDialog(Dialog):
     """Sign in to a gallery: one of its active users and a password, or the user an
     administrator mapped to this OS account."""
 
     def __init__(self, gallery: Gallery, parent: QWidget | None = None,
                  current: str | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("signInDialog")
-        self.setWindowTitle("Sign in")
+        super().__init__("signInDialog", "Sign in", parent)
         self.gallery = gallery
         self.session: Session | None = None
 
-        intro = QLabel(f"Sign in to <b>{gallery.path.name}</b>. Searches and decisions are "
-                       "recorded under your name.")
-        intro.setWordWrap(True)
+        intro = wrapped(f"Sign in to <b>{gallery.path.name}</b>. Searches and decisions are "
+                        "recorded under your name.")
         self.user_combo = QComboBox()
         self.user_combo.setObjectName("userCombo")
         for u in accounts.users(gallery, active_only=True):
@@ -166,20 +135,15 @@ class SignInDialog(QDialog):
             index = self.user_combo.findData(current)
             if index >= 0:
                 self.user_combo.setCurrentIndex(index)
-        self.password_edit = QLineEdit()
-        self.password_edit.setObjectName("passwordEdit")
-        self.password_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.password_edit = password_edit("passwordEdit")
         self.password_edit.returnPressed.connect(self.sign_in)
 
         form = QFormLayout()
         form.addRow("User:", self.user_combo)
         form.addRow("Password:", self.password_edit)
 
-        self.error = _error_label("signInError")
-        self.sign_in_button = QPushButton("Sign in")
-        self.sign_in_button.setObjectName("signInButton")
-        self.sign_in_button.setDefault(True)
-        self.sign_in_button.clicked.connect(self.sign_in)
+        self.error = error_label("signInError", BOLD_ERROR_STYLE)
+        self.sign_in_button = button("Sign in", "signInButton", self.sign_in, default=True)
         self.os_user = accounts.os_user(gallery)
         self.os_button = QPushButton()
         self.os_button.setObjectName("signInOsButton")
@@ -189,30 +153,15 @@ class SignInDialog(QDialog):
             self.os_button.clicked.connect(self.sign_in_os)
         else:
             self.os_button.hide()
-        cancel = QPushButton("Cancel")
-        cancel.setObjectName("cancelButton")
-        cancel.clicked.connect(self.reject)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.os_button)
-        buttons.addStretch(1)
-        buttons.addWidget(cancel)
-        buttons.addWidget(self.sign_in_button)
-
-        layout = QVBoxLayout(self)
-        layout.addWidget(intro)
-        layout.addLayout(form)
-        layout.addWidget(self.error)
-        layout.addLayout(buttons)
+        column(self, intro, form, self.error,
+               row(self.os_button, None, cancel_button(self), self.sign_in_button))
         if self.user_combo.count() == 0:
             _show_error(self.error, "this gallery has no active user: ask an administrator")
             self.sign_in_button.setEnabled(False)
         self.password_edit.setFocus()
 
     def select_user(self, user_id: str) -> None:
-        index = self.user_combo.findData(user_id)
-        if index < 0:
-            raise KeyError(user_id)
-        self.user_combo.setCurrentIndex(index)
+        select_data(self.user_combo, user_id)
 
     def sign_in(self) -> bool:
         """Check the password off the GUI thread (Argon2 takes a while, the sign-in is a
@@ -249,15 +198,13 @@ class SignInDialog(QDialog):
         return True
 
 
-class CaseDialog(QDialog):
+class CaseDialog(Dialog):
     """Open a new case (number, purpose, detail) or choose one of the open cases. Every
     search belongs to a case."""
 
     def __init__(self, session: Session, parent: QWidget | None = None,
                  current: Case | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("caseDialog")
-        self.setWindowTitle("Case")
+        super().__init__("caseDialog", "Case", parent)
         self.session = session
         self.case: Case | None = None
         settings = session.settings()
@@ -279,9 +226,7 @@ class CaseDialog(QDialog):
         self.detail_edit.setObjectName("purposeDetailEdit")
         self.detail_edit.setTabChangesFocus(True)
         self.detail_edit.setMaximumHeight(70)
-        self.open_button = QPushButton("Open new case")
-        self.open_button.setObjectName("openCaseButton")
-        self.open_button.clicked.connect(self.open_new)
+        self.open_button = button("Open new case", "openCaseButton", self.open_new)
         form = QFormLayout(self.new_box)
         form.addRow("Case number:", self.number_edit)
         form.addRow("Purpose:", self.purpose_combo)
@@ -303,35 +248,15 @@ class CaseDialog(QDialog):
         self.closed_check = QCheckBox("Show closed cases too (read-only)")
         self.closed_check.setObjectName("showClosedCheck")
         self.closed_check.toggled.connect(lambda _on: self._fill_list())
-        self.choose_button = QPushButton("Continue this case")
-        self.choose_button.setObjectName("chooseCaseButton")
-        self.choose_button.clicked.connect(self.choose)
-        lay = QVBoxLayout(self.list_box)
-        lay.addWidget(self.case_list)
-        row = QHBoxLayout()
-        row.addWidget(self.closed_check)
-        row.addStretch(1)
-        row.addWidget(self.choose_button)
-        lay.addLayout(row)
+        self.choose_button = button("Continue this case", "chooseCaseButton", self.choose)
+        column(self.list_box, self.case_list, row(self.closed_check, None, self.choose_button))
 
-        self.error = _error_label("caseError")
-        cancel = QPushButton("Cancel")
-        cancel.setObjectName("cancelButton")
-        cancel.clicked.connect(self.reject)
-        bottom = QHBoxLayout()
-        bottom.addStretch(1)
-        bottom.addWidget(cancel)
-
-        layout = QVBoxLayout(self)
-        who = QLabel(f"Signed in as <b>{session.user.display_name}</b> "
-                     f"({session.user.role_label}). Every search belongs to a case; the case "
-                     "number and purpose are recorded with it.")
-        who.setWordWrap(True)
-        layout.addWidget(who)
-        layout.addWidget(self.new_box)
-        layout.addWidget(self.list_box, 1)
-        layout.addWidget(self.error)
-        layout.addLayout(bottom)
+        self.error = error_label("caseError", BOLD_ERROR_STYLE)
+        who = wrapped(f"Signed in as <b>{session.user.display_name}</b> "
+                      f"({session.user.role_label}). Every search belongs to a case; the case "
+                      "number and purpose are recorded with it.")
+        column(self, who, self.new_box, (self.list_box, 1), self.error,
+               row(None, cancel_button(self)))
         self._fill_list(current)
         fit_to_screen(self, 560, 520)
 
@@ -381,22 +306,15 @@ class CaseDialog(QDialog):
         raise KeyError(number)
 
     def set_purpose(self, purpose: str) -> None:
-        index = self.purpose_combo.findData(purpose)
-        if index < 0:
-            raise KeyError(purpose)
-        self.purpose_combo.setCurrentIndex(index)
+        select_data(self.purpose_combo, purpose)
 
     def open_new(self) -> bool:
-        try:
+        def open_case() -> None:
             self.case = cases.open_case(self.session, self.number_edit.text(),
                                         str(self.purpose_combo.currentData()),
                                         self.detail_edit.toPlainText())
-        except FaceDeskError as exc:
-            _show_error(self.error, exc.message)
-            return False
-        _show_error(self.error, "")
-        self.accept()
-        return True
+
+        return accept_after(self, self.error, open_case)
 
     def choose(self) -> bool:
         item = self.case_list.currentItem()
@@ -404,10 +322,8 @@ class CaseDialog(QDialog):
         if case_id is None:
             _show_error(self.error, "choose a case from the list")
             return False
-        try:
+
+        def get_case() -> None:
             self.case = cases.get_case(self.session.gallery, int(case_id))
-        except FaceDeskError as exc:
-            _show_error(self.error, exc.message)
-            return False
-        self.accept()
-        return True
+
+        return accept_after(self, self.error, get_case)

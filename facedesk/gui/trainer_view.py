@@ -32,9 +32,8 @@ from typing import Any
 
 from matplotlib.figure import Figure
 from PySide6.QtCore import QCoreApplication, Qt, QTimer
-from PySide6.QtGui import QCloseEvent, QFont, QPixmap
+from PySide6.QtGui import QCloseEvent, QFont
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QFileDialog,
     QFrame,
@@ -49,7 +48,6 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSizePolicy,
     QSlider,
-    QSpinBox,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
@@ -57,10 +55,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-
-# isort: split
-# matplotlib's Qt backend takes the binding that is already imported: PySide6, just above
-from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 
 from facedesk.app import accounts, lab
 from facedesk.app.accounts import Session
@@ -79,12 +73,19 @@ from facedesk.app.outside_probes import (
 from facedesk.app.sources import manifest_preview
 from facedesk.domain import plots
 from facedesk.domain.evaluation import Rate
+from facedesk.domain.formatting import percent_number as pct
 from facedesk.domain.progress import CancelToken
 from facedesk.engine.spec import EngineSpec
 from facedesk.errors import FaceDeskError, NotPermitted
+from facedesk.gui.figures import FigurePane
+from facedesk.gui.images import face_pixmap
+from facedesk.gui.lab_wording import group_cells, headline, per_probe, ratio_words
 from facedesk.gui.sizing import fit_to_screen
+from facedesk.gui.styles import ERROR_STYLE
+from facedesk.gui.tables import read_only_table
+from facedesk.gui.widgets import button, spin_box, wrapped
 from facedesk.gui.workers import GeneratorWorker
-from facedesk.store import Gallery
+from facedesk.store import FaceDetails, Gallery
 
 #: the slider: 0.30 .. 0.80 in steps of 0.005
 T_MIN, T_MAX, T_STEP = 0.30, 0.80, 0.005
@@ -97,171 +98,18 @@ NO_GROUP = "(none)"
 CROP_PX = 120
 #: the closest false candidates: pairs per row
 WORST_COLUMNS = 2
-ERROR_STYLE = "color: #b00020;"
-NOTE_STYLE = "color: palette(placeholder-text);"
+
 
 # worker threads still finishing after their view went away (a QThread must outlive its run)
 _live_workers: set[GeneratorWorker] = set()
 
 
-# -- wording ----------------------------------------------------------------------------------
-
-
-def pct(value: float) -> str:
-    """A share as a percentage number (without the sign): 86, 4.7, 0.25, 0."""
-    if not math.isfinite(value):
-        return "–"
-    x = value * 100
-    if x == 0:
-        return "0"
-    if x >= 99.5 and x < 100:
-        return f"{x:.1f}"
-    if x >= 10:
-        return f"{x:.0f}"
-    if x >= 1:
-        return f"{x:.1f}"
-    return f"{x:.2g}"
-
-
-def rate_words(r: Rate) -> str:
-    """ "86 %, 95 % interval 82–89 %" """
-    lo, hi = r.interval
-    if r.n == 0:
-        return "no probes"
-    return f"{pct(r.value)} %, 95 % interval {pct(lo)}–{pct(hi)} %"
-
-
-def per_probe(x: float) -> str:
-    if not math.isfinite(x):
-        return "–"
-    if x == 0:
-        return "0"
-    return f"{x:.1f}" if x >= 1 else f"{x:.2g}"
-
-
-def headline(r: ExperimentResult, t: float) -> str:
-    """The experiment at one threshold, in one sentence (rich text)."""
-    f = r.fpir(t)
-    who = "outside probes (own person left out)" if isinstance(r, OutsideResult) else \
-        "probes"
-    whose = "" if isinstance(r, OutsideResult) else " of persons <b>NOT</b> in this gallery"
-    return (f"At distance ≤ <b>{lab.fmt_t(t)}</b>, <b>{f.k:,} of {f.n:,}</b> {who} "
-            f"(<b>{rate_words(f)}</b>){whose} got at least one "
-            f"false candidate; <b>{per_probe(r.mean_candidates(t))}</b> false candidates per "
-            "probe on average.")
-
-
-def group_cells(row: dict[str, Any]) -> list[str]:
-    """Cells of the group table for one row of `ExperimentResult.by_group`."""
-    f: Rate = row["fpir"]
-    lo, hi = f.interval
-    return [row["group"], f"{row['probes']:,}", f"{pct(f.value)} % ({f.k:,} of {f.n:,})",
-            f"{pct(lo)}–{pct(hi)} %", f"{row['mean_candidates']:.2f}"]
-
-
-def ratio_words(ratio: dict[str, Any] | None, rates: dict[str, Rate], t: float,
-                what: str = "false candidates") -> str:
-    if ratio is None:
-        return (f"At distance ≤ {lab.fmt_t(t)} no group has {what}: nothing to compare."
-                if len(rates) > 1 else "")
-    worst, best = ratio["worst"], ratio["best"]
-    factor = "no case at all in the best group" if ratio["ratio"] is None \
-        else f"{ratio['ratio']:.2f} times as often"
-    overlap = rates[worst].interval[0] <= rates[best].interval[1]
-    chance = ("Their 95 % intervals overlap: the difference may be chance." if overlap
-              else "Their 95 % intervals do not overlap.")
-    return (f"Worst / best group at distance ≤ {lab.fmt_t(t)}: {worst} "
-            f"({pct(rates[worst].value)} %) against {best} ({pct(rates[best].value)} %): "
-            f"{factor}. {chance}")
-
-
 # -- widgets ----------------------------------------------------------------------------------
 
 
-class FigurePane(QWidget):
-    """A matplotlib figure on a Qt canvas; `set_figure` puts a new one in its place, or
-    `set_message` a sentence instead of an empty plot."""
-
-    def __init__(self, name: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName(name)
-        self.figure: Figure | None = None
-        self.canvas: FigureCanvasQTAgg | None = None
-        self._layout = QVBoxLayout(self)
-        self._layout.setContentsMargins(0, 0, 0, 0)
-        self.message = QLabel()
-        self.message.setObjectName(f"{name}Message")
-        self.message.setWordWrap(True)
-        self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.message.setStyleSheet(NOTE_STYLE)
-        self._layout.addWidget(self.message)
-        self.setMinimumSize(320, 260)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-
-    def set_figure(self, fig: Figure, dark: bool = False) -> None:
-        if dark:
-            theme_dark(fig)
-        canvas = FigureCanvasQTAgg(fig)
-        canvas.setMinimumSize(240, 200)
-        canvas.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self._drop_canvas()
-        self.message.hide()
-        self._layout.addWidget(canvas)
-        self.canvas, self.figure = canvas, fig
-
-    def set_message(self, text: str) -> None:
-        self._drop_canvas()
-        self.message.setText(text)
-        self.message.show()
-
-    def _drop_canvas(self) -> None:
-        if self.canvas is not None:
-            self._layout.removeWidget(self.canvas)
-            self.canvas.hide()
-            self.canvas.deleteLater()
-        self.canvas, self.figure = None, None
-
-
-#: the dark palette's window, text and grid colours (main_window.dark_palette)
-DARK_FACE, DARK_TEXT, DARK_GRID = "#2d2d30", "#dcdcdc", "#5a5a5e"
-
-
-def theme_dark(fig: Figure) -> None:
-    """Recolour a figure drawn for a light page for the dark palette: background, axes,
-    ticks, labels, titles and legends (the data colours stay)."""
-    fig.set_facecolor(DARK_FACE)
-    for text in fig.texts:
-        text.set_color(DARK_TEXT)
-    if fig._suptitle is not None:
-        fig._suptitle.set_color(DARK_TEXT)
-    for ax in fig.axes:
-        ax.set_facecolor(DARK_FACE)
-        for spine in ax.spines.values():
-            spine.set_color(DARK_GRID)
-        ax.tick_params(colors=DARK_TEXT, which="both")
-        for label in (ax.xaxis.label, ax.yaxis.label, ax.title):
-            label.set_color(DARK_TEXT)
-        for line in ax.get_xgridlines() + ax.get_ygridlines():
-            line.set_color(DARK_GRID)
-        for text in ax.texts:
-            if text.get_color() in ("black", "#000000", "k", (0, 0, 0, 1)):
-                text.set_color(DARK_TEXT)
-        legend = ax.get_legend()
-        if legend is not None:
-            legend.get_frame().set_facecolor(DARK_FACE)
-            legend.get_frame().set_edgecolor(DARK_GRID)
-            for text in legend.get_texts():
-                text.set_color(DARK_TEXT)
-
-
 def _table(name: str, headers: Sequence[str]) -> QTableWidget:
-    table = QTableWidget(0, len(headers))
-    table.setObjectName(name)
-    table.setHorizontalHeaderLabels(list(headers))
-    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+    table = read_only_table(headers, name, rows_selectable=False)
     table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-    table.verticalHeader().setVisible(False)
     table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
     table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
     table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
@@ -291,11 +139,8 @@ def _fill(table: QTableWidget, rows: Sequence[Sequence[str]]) -> None:
 
 def _note(name: str, text: str = "") -> QLabel:
     """A wrapping rich-text label (escape any plain text put in it)."""
-    label = QLabel(text)
-    label.setObjectName(name)
-    label.setWordWrap(True)
+    label = wrapped(text, name, selectable=True)
     label.setTextFormat(Qt.TextFormat.RichText)
-    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     return label
 
 
@@ -456,26 +301,20 @@ class TrainerView(QMainWindow):
         row.addWidget(self.group_combo)
         row.addSpacing(8)
         row.addWidget(QLabel("Persons held out as probes:"))
-        self.share_spin = QSpinBox()
-        self.share_spin.setObjectName("probeShareSpin")
-        self.share_spin.setRange(5, 95)
+        self.share_spin = spin_box(
+            "probeShareSpin", 5, 95, " %",
+            tooltip="This share of the persons is taken OUT of the gallery and searched "
+                    "against the rest: any candidate they get is false")
         self.share_spin.setValue(50)
-        self.share_spin.setSuffix(" %")
-        self.share_spin.setToolTip("This share of the persons is taken OUT of the gallery and "
-                                   "searched against the rest: any candidate they get is false")
         row.addWidget(self.share_spin)
         row.addSpacing(8)
         row.addWidget(QLabel("Seed:"))
-        self.seed_spin = QSpinBox()
-        self.seed_spin.setObjectName("seedSpin")
-        self.seed_spin.setRange(0, 1_000_000)
-        self.seed_spin.setToolTip("The random split; the same seed gives the same split")
+        self.seed_spin = spin_box("seedSpin", 0, 1_000_000,
+                                  tooltip="The random split; the same seed gives the same split")
         row.addWidget(self.seed_spin)
         row.addSpacing(8)
-        self.run_button = QPushButton("Run experiment")
-        self.run_button.setObjectName("runExperimentButton")
+        self.run_button = button("Run experiment", "runExperimentButton", self.run_experiment)
         self.run_button.setDefault(True)
-        self.run_button.clicked.connect(self.run_experiment)
         row.addWidget(self.run_button)
         self.progress = QProgressBar()
         self.progress.setObjectName("experimentProgress")
@@ -495,9 +334,7 @@ class TrainerView(QMainWindow):
                        lambda: self.run_outside_probes(kind="folder"))
         self.outside_button.setMenu(menu)
         row.addWidget(self.outside_button)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setObjectName("cancelExperimentButton")
-        self.cancel_button.clicked.connect(self.cancel)
+        self.cancel_button = button("Cancel", "cancelExperimentButton", self.cancel)
         row.addWidget(self.cancel_button)
         row.addStretch(1)
         for w in (self.group_combo, self.share_spin, self.seed_spin):
@@ -556,9 +393,7 @@ class TrainerView(QMainWindow):
         col.addWidget(self.setup_label)
 
         # the group's title on a line of its own: beside the notes it was squeezed away
-        self.group_title = QLabel()
-        self.group_title.setObjectName("groupTitle")
-        self.group_title.setFont(self._bigger(0, bold=True))
+        self.group_title = self._title("groupTitle")
         self.group_title.setWordWrap(True)
         col.addWidget(self.group_title)
         facts = QHBoxLayout()
@@ -574,9 +409,7 @@ class TrainerView(QMainWindow):
         right.addWidget(self.ratio_label)
         self.in_gallery_label = _note("inGalleryLabel")
         right.addWidget(self.in_gallery_label)
-        self.prediction_title = QLabel()
-        self.prediction_title.setObjectName("predictionTitle")
-        self.prediction_title.setFont(self._bigger(0, bold=True))
+        self.prediction_title = self._title("predictionTitle")
         right.addWidget(self.prediction_title)
         self.prediction_table = _table("predictionTable", ["group", "probes", "observed"])
         right.addWidget(self.prediction_table)
@@ -606,12 +439,10 @@ class TrainerView(QMainWindow):
         self.evaluation_progress.setMaximumWidth(160)
         self.evaluation_progress.hide()
         top.addWidget(self.evaluation_progress)
-        self.evaluate_button = QPushButton("Measure all pairs")
-        self.evaluate_button.setObjectName("runEvaluationButton")
-        self.evaluate_button.setToolTip("Distances of every pair of faces of the gallery: "
-                                        "same person (genuine) and different persons "
-                                        "(impostor)")
-        self.evaluate_button.clicked.connect(self.run_evaluation)
+        self.evaluate_button = button(
+            "Measure all pairs", "runEvaluationButton", self.run_evaluation,
+            tooltip="Distances of every pair of faces of the gallery: same person (genuine) "
+                    "and different persons (impostor)")
         top.addWidget(self.evaluate_button)
         col.addLayout(top)
 
@@ -658,20 +489,23 @@ class TrainerView(QMainWindow):
         row = QHBoxLayout()
         self.status_label = _note("statusLabel")
         row.addWidget(self.status_label, 1)
-        self.save_plots_button = QPushButton("Save plots…")
-        self.save_plots_button.setObjectName("savePlotsButton")
-        self.save_plots_button.setToolTip("Save the plots shown as PNG and SVG files in a "
-                                          "folder")
-        self.save_plots_button.clicked.connect(lambda: self.save_plots())
+        self.save_plots_button = button(
+            "Save plots…", "savePlotsButton", lambda: self.save_plots(),
+            tooltip="Save the plots shown as PNG and SVG files in a folder")
         row.addWidget(self.save_plots_button)
-        self.save_report_button = QPushButton("Save report…")
-        self.save_report_button.setObjectName("saveReportButton")
-        self.save_report_button.setToolTip("One HTML file: the experiment (and the error "
-                                           "rates, if measured) at 0.4, 0.5, 0.6 and the "
-                                           "slider's threshold")
-        self.save_report_button.clicked.connect(lambda: self.save_report())
+        self.save_report_button = button(
+            "Save report…", "saveReportButton", lambda: self.save_report(),
+            tooltip="One HTML file: the experiment (and the error rates, if measured) at 0.4, "
+                    "0.5, 0.6 and the slider's threshold")
         row.addWidget(self.save_report_button)
         return row
+
+    def _title(self, name: str) -> QLabel:
+        """A section's title: bold, named `name`."""
+        label = QLabel()
+        label.setObjectName(name)
+        label.setFont(self._bigger(0, bold=True))
+        return label
 
     def _bigger(self, points: int, bold: bool = False) -> QFont:
         font = QFont(self.font())
@@ -1089,7 +923,7 @@ class TrainerView(QMainWindow):
                 else self._gallery.face_crop(w.probe_face_id)
             for data in (probe_crop, self._gallery.face_crop(w.candidate_face_id)):
                 row.addWidget(self._crop_label(data))
-            probe, cand = details.get(w.probe_face_id, {}), details.get(w.candidate_face_id, {})
+            probe, cand = details.get(w.probe_face_id), details.get(w.candidate_face_id)
             who = self._person(w.probe_person, probe)
             if outside:
                 who = f"{w.probe_label} ({w.probe_person})"
@@ -1112,8 +946,8 @@ class TrainerView(QMainWindow):
         self._mark_worst()
 
     @staticmethod
-    def _person(person_id: str, details: dict[str, Any]) -> str:
-        name = details.get("name")
+    def _person(person_id: str, details: FaceDetails | None) -> str:
+        name = None if details is None else details.name
         return person_id if not name or name == person_id else f"{person_id} — {name}"
 
     @staticmethod
@@ -1122,11 +956,9 @@ class TrainerView(QMainWindow):
         label.setFixedSize(CROP_PX + 4, CROP_PX + 4)
         label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         label.setFrameShape(QFrame.Shape.Box)
-        pixmap = QPixmap()
-        if data and pixmap.loadFromData(data):
-            label.setPixmap(pixmap.scaled(CROP_PX, CROP_PX,
-                                          Qt.AspectRatioMode.KeepAspectRatio,
-                                          Qt.TransformationMode.SmoothTransformation))
+        pixmap = face_pixmap(data, size=CROP_PX)
+        if pixmap is not None:
+            label.setPixmap(pixmap)
         else:
             label.setText("no crop\nstored")
         return label

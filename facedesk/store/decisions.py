@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from facedesk.store.gallery import Gallery, now_iso
+from facedesk.store.db import now_iso
+from facedesk.store.gallery import Gallery
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,26 @@ class NewDecision:
         if unknown:
             raise ValueError(f"unknown decision fields: {', '.join(sorted(unknown))}")
         return cls(**values)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DecisionRow(NewDecision):
+    """A row of `decisions` as stored: its id and every column."""
+
+    id: int
+
+
+_ROW_COLUMNS = ("id", *(f.name for f in fields(NewDecision)))
+
+
+def decision_rows(gallery: Gallery, probe_sha256: str | None = None) -> list[DecisionRow]:
+    """Every stored decision (or those on one probe) as its row, oldest first."""
+    sql = f"SELECT {', '.join(_ROW_COLUMNS)} FROM decisions"
+    args: tuple[str, ...] = ()
+    if probe_sha256:
+        sql, args = sql + " WHERE probe_sha256 = ?", (probe_sha256,)
+    return [DecisionRow(**dict(zip(_ROW_COLUMNS, r, strict=True)))
+            for r in gallery.conn.execute(sql + " ORDER BY id", args)]
 
 
 _DECISION_SQL = (

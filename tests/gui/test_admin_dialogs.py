@@ -18,17 +18,16 @@ from facedesk.app import accounts, audit, cases
 from facedesk.app.accounts import Session
 from facedesk.app.search import Searcher, analyze_probe, choose_face
 from facedesk.errors import AccountError, CaseError, LeadError, NotPermitted
-from facedesk.gui.admin_dialogs import (
-    BLIND_PLACEHOLDER,
-    LEAD_WORDING,
+from facedesk.gui.admin import (
     AuditLogDialog,
     CaseOverviewDialog,
     RetentionDialog,
     SecondReviewDialog,
     SettingsDialog,
     UsersDialog,
-    candidate_figures,
 )
+from facedesk.gui.admin.base import LEAD_WORDING
+from facedesk.gui.admin.second_review import BLIND_PLACEHOLDER, candidate_figures
 from facedesk.store import Gallery
 
 
@@ -499,8 +498,8 @@ def test_audit_export_writes_both_files_and_shows_the_head(qtbot, world: World,
     result = dlg.export(out)
     assert (out / "audit-log.json").exists() and (out / "audit-log.csv").exists()
     doc = json.loads((out / "audit-log.json").read_text(encoding="utf-8"))
-    assert doc["head"]["hash"] == result["hash"] == dlg.head_edit.text()
-    assert result["hash"] in dlg.status_label.text()
+    assert doc["head"]["hash"] == result.hash == dlg.head_edit.text()
+    assert result.hash in dlg.status_label.text()
     assert audit.verify_export(out / "audit-log.json").ok
     assert _texts(dlg.table, 3)[-1] == "Export"
     # the exported file can serve as the expected head later

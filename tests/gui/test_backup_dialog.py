@@ -48,7 +48,7 @@ def test_backup_then_restore_through_the_window(qtbot, window: MainWindow,
     qtbot.waitUntil(lambda: worker.isFinished() and dlg.backup_button.isEnabled(),
                     timeout=30_000)
     assert dlg.result is not None, dlg.status.text()
-    copy = Path(dlg.result["path"])
+    copy = dlg.result.path
     assert copy.is_file() and "Backup written" in dlg.status.text()
     assert dlg.bar.value() == 100
     gallery = window.gallery

@@ -172,7 +172,7 @@ def test_a_case_from_sign_in_to_lead_sheet(qtbot, window: MainWindow, make_galle
     assert window.admin_menu.menuAction().isVisible()
     assert window.act_audit.isEnabled() and not window.act_users.isEnabled()
 
-    from facedesk.gui.admin_dialogs import CaseOverviewDialog, SecondReviewDialog
+    from facedesk.gui.admin import CaseOverviewDialog, SecondReviewDialog
 
     window.act_second_review.trigger()
     second = window.findChild(SecondReviewDialog, "secondReviewDialog")

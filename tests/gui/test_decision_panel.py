@@ -15,6 +15,7 @@ from facedesk.app.review import LEAD_BANNER, Review, ReviewError
 from facedesk.errors import FaceDeskError
 from facedesk.gui.decision_panel import PENDING_LEAD, DecisionPanel
 from facedesk.store import Gallery
+from facedesk.store.decisions import decision_rows
 
 MakeReview = Callable[..., Review]
 ANN = "Ann Analyst (ann)"
@@ -138,18 +139,18 @@ def test_recording_writes_exactly_one_decision(qtbot, panel: DecisionPanel, impo
     panel.set_candidate(review, 1)
     parts.lead.click()
     qtbot.keyClicks(parts.rationale, "Same scar over the left eyebrow")
-    assert imported.decisions() == []  # nothing is stored before the click
+    assert decision_rows(imported) == []  # nothing is stored before the click
     with qtbot.waitSignal(panel.decision_requested) as sig:
         qtbot.mouseClick(parts.record, Qt.MouseButton.LeftButton)
     assert sig.args == [1, "possible_lead", "Same scar over the left eyebrow"]
-    rows = imported.decisions()
+    rows = decision_rows(imported)
     assert len(rows) == 1
     row = rows[0]
-    assert (row["rank"], row["decision"], row["reviewer"], row["rationale"]) == (
+    assert (row.rank, row.decision, row.reviewer, row.rationale) == (
         1, "possible_lead", "ann", "Same scar over the left eyebrow")
-    assert row["person_id"] == review.candidate(1).person_id
-    assert row["probe_sha256"] == review.probe.sha256
-    assert row["search_id"] == review.search_id
+    assert row.person_id == review.candidate(1).person_id
+    assert row.probe_sha256 == review.probe.sha256
+    assert row.search_id == review.search_id
     # the form is now read-only, the draft cleared; the lead waits for a second review
     assert parts.hint.text().startswith(f"Recorded: {PENDING_LEAD}. Not a result yet")
     assert parts.rationale.toPlainText() == ""
@@ -157,7 +158,7 @@ def test_recording_writes_exactly_one_decision(qtbot, panel: DecisionPanel, impo
     assert parts.lead.isChecked()
     assert "Same scar over the left eyebrow" in panel.record_label.text()
     parts.record.click()  # disabled: nothing more is written
-    assert len(imported.decisions()) == 1
+    assert len(decision_rows(imported)) == 1
 
 
 def test_already_decided_candidate_is_read_only(panel: DecisionPanel, desk,
@@ -217,9 +218,9 @@ def test_blind_review_needs_a_first_impression(qtbot, panel: DecisionPanel,
     parts.inconclusive.click()
     qtbot.keyClicks(parts.rationale, "low resolution still")
     qtbot.mouseClick(parts.record, Qt.MouseButton.LeftButton)
-    rows = imported.decisions()
+    rows = decision_rows(imported)
     assert len(rows) == 1
-    assert (rows[0]["first_impression"], rows[0]["blind_review"]) == ("different", 1)
+    assert (rows[0].first_impression, rows[0].blind_review) == ("different", 1)
 
 
 def test_store_error_is_shown_and_the_draft_kept(qtbot, panel: DecisionPanel,
@@ -238,6 +239,6 @@ def test_store_error_is_shown_and_the_draft_kept(qtbot, panel: DecisionPanel,
     assert parts.hint.text() == "candidate 1 already has a decision"
     assert "#b00020" in parts.hint.styleSheet()
     assert parts.rationale.toPlainText() == "same hairline" and parts.lead.isChecked()
-    assert len(imported.decisions()) == 1
+    assert len(decision_rows(imported)) == 1
     qtbot.keyClicks(parts.rationale, ".")  # editing the draft clears the error
     assert parts.hint.text() == f"Ready to record. {LEAD_BANNER}."

@@ -224,7 +224,7 @@ def test_folder_import_runs_in_background_and_lists_problems(
 
     with Gallery.open(db) as g:
         assert g.counts()["photos"] == 16
-        assert g.last_run()["status"] == "completed"
+        assert g.last_run().status == "completed"
 
 
 def test_two_workers(qtbot: QtBot, tmp_path: Path, people_dir: Path,
@@ -381,7 +381,7 @@ def test_cancel_keeps_what_was_done_and_a_rerun_completes(
     assert "cancelled" in status.text() and "kept" in status.text()
     assert not child(dialog, QPushButton, "cancelButton").isVisible()
     with Gallery.open(db) as g:
-        assert g.last_run()["status"] == "cancelled"
+        assert g.last_run().status == "cancelled"
         assert g.counts()["photos"] == 5
 
     event = run_to_end(qtbot, dialog)
@@ -421,7 +421,7 @@ def test_closing_during_a_run_asks_and_cancels(
     assert not dialog.isVisible()
     assert blocker.args[0].status == "cancelled" and blocker.args[0].done == 3
     with Gallery.open(db) as g:
-        assert g.last_run()["status"] == "cancelled"
+        assert g.last_run().status == "cancelled"
 
 
 def test_close_without_a_run_asks_nothing(qtbot: QtBot, tmp_path: Path,

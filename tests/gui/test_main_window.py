@@ -16,6 +16,7 @@ from facedesk.domain.faces import Box
 from facedesk.engine.spec import EngineSpec
 from facedesk.gui.main_window import MainWindow
 from facedesk.store import Gallery
+from facedesk.store.decisions import decision_rows
 
 
 @pytest.fixture
@@ -73,10 +74,10 @@ def test_probe_search_review_decide(qtbot, window: MainWindow, gallery_path: Pat
     window.decision.decision_requested.emit(1, "possible_lead", "Same face shape and eyebrows")
     settle(qtbot, window)
     with Gallery.open(gallery_path) as g:
-        rows = g.decisions()
-    assert [(r["person_id"], r["decision"], r["reviewer"]) for r in rows] == [
+        rows = decision_rows(g)
+    assert [(r.person_id, r.decision, r.reviewer) for r in rows] == [
         ("person_2", "possible_lead", "ann")]
-    assert rows[0]["search_id"] == review.search_id
+    assert rows[0].search_id == review.search_id
 
     # next/previous candidate from the keyboard actions
     window.act_next.trigger()
@@ -102,7 +103,7 @@ def test_closing_with_undecided_candidates_asks_and_writes_nothing(
     window.close()
     assert not window.isVisible()
     with Gallery.open(gallery_path) as g:
-        assert g.decisions() == []
+        assert decision_rows(g) == []
 
 
 def test_settings_survive_a_restart(qtbot, tmp_path: Path, gallery_path: Path,

@@ -291,10 +291,10 @@ def test_apply_sample_creates_a_gallery_and_opens_the_import_dialog(
 def test_apply_create_opens_an_existing_file_without_overwriting(
         window: MainWindow, imported: Gallery) -> None:
     path = imported.path
-    faces = imported.summary()["faces"]
+    faces = imported.summary().faces
     imported.close()
     assert apply_choice(window, FirstRunChoice("create", gallery=path)) is None
-    assert window.gallery is not None and window.gallery.summary()["faces"] == faces
+    assert window.gallery is not None and window.gallery.summary().faces == faces
     assert apply_choice(window, FirstRunChoice("later")) is None
 
 

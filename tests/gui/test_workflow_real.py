@@ -19,6 +19,7 @@ from facedesk.errors import EngineUnavailable
 from facedesk.gui.import_dialog import ImportDialog
 from facedesk.gui.main_window import MainWindow
 from facedesk.store import Gallery
+from facedesk.store.decisions import decision_rows
 
 pytestmark = pytest.mark.integration
 
@@ -101,7 +102,7 @@ def test_import_drop_search_step_confirm(qtbot, tmp_path: Path, lfw_tree,
     assert face is not None and face.quality.eye_distance_px > 20
 
     with Gallery.open(db) as g:
-        assert g.decisions() == []
+        assert decision_rows(g) == []
     search_button = window.findChild(QToolButton, "searchButton")
     qtbot.waitUntil(search_button.isEnabled)
     assert search_button.isVisible(), "the search button is in view"
@@ -121,7 +122,7 @@ def test_import_drop_search_step_confirm(qtbot, tmp_path: Path, lfw_tree,
     settle(qtbot, window)
     window.grab().save(str(tmp_path / "workflow.png"))
     with Gallery.open(db) as g:
-        assert g.decisions() == []  # viewing and stepping store nothing
+        assert decision_rows(g) == []  # viewing and stepping store nothing
 
     # confirm the first candidate through the decision panel's own controls
     window.findChild(QRadioButton, "decisionPossibleLead").click()
@@ -132,7 +133,7 @@ def test_import_drop_search_step_confirm(qtbot, tmp_path: Path, lfw_tree,
     qtbot.mouseClick(confirm, Qt.MouseButton.LeftButton)
     settle(qtbot, window)  # stored off the GUI thread
     with Gallery.open(db) as g:
-        rows = g.decisions()
-    assert [(r["person_id"], r["decision"], r["reviewer"], r["rank"]) for r in rows] == [
+        rows = decision_rows(g)
+    assert [(r.person_id, r.decision, r.reviewer, r.rank) for r in rows] == [
         ("Tony_Blair", "possible_lead", "ann", 1)]
-    assert rows[0]["rationale"] == "Hairline, eyebrows and ear shape agree."
+    assert rows[0].rationale == "Hairline, eyebrows and ear shape agree."

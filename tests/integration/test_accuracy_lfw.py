@@ -97,7 +97,7 @@ def test_calibration_predicts_lookalikes_on_held_out_persons(pairs_subset) -> No
     db, _, _ = pairs_subset
     with Gallery.open(db) as g:
         enc = g.load_encodings()
-        names = {r["id"]: r["person_id"] for r in g.iter_persons()}
+        names = {r.id: r.person_id for r in g.iter_persons()}
     # split by name (person keys depend on the order the workers finished)
     person_names = np.array([names[int(p)] for p in enc.person_pks])
     half = set(sorted(set(person_names.tolist()))[::2])

@@ -217,7 +217,7 @@ def test_manifest_rows_reported_with_line_and_reason(
     db = tmp_path / "gallery.db"
     with Gallery.open(db, create=True) as g:
         final = import_to_end(g, None, manifest=csv_path, workers=1, spec=real_engine_spec)
-        persons = {p["person_id"]: p["name"] for p in g.iter_persons()}
+        persons = {p.person_id: p.name for p in g.iter_persons()}
         counts = g.counts()
 
     got = sorted((p.line, p.code, p.path) for p in final.problems)

@@ -25,13 +25,13 @@ from click.testing import CliRunner
 from fakes import FAKE_FACTORY, one_face, save_png
 
 import facedesk.app.importer as importer
-import facedesk.cli
+import facedesk.cli.options
 from facedesk.app.importer import ImportOptions, run_import
 from facedesk.cli import cli
 from facedesk.engine.spec import EngineSpec
 from facedesk.errors import StorageFull
 from facedesk.store import Gallery
-from facedesk.store.decisions import NewDecision, insert_decision
+from facedesk.store.decisions import NewDecision, decision_rows, insert_decision
 
 N_PERSONS, PER_PERSON = 12, 4  # 48 photos
 
@@ -117,7 +117,7 @@ def test_cli_import_on_a_full_gallery(tmp_path: Path, photos: Path, small_batche
         return g
 
     monkeypatch.setattr(Gallery, "open", classmethod(open_limited))
-    monkeypatch.setattr(facedesk.cli, "engine_spec",
+    monkeypatch.setattr(facedesk.cli.options, "engine_spec",
                         lambda detector, jitters: EngineSpec(FAKE_FACTORY))
     res = CliRunner().invoke(cli, ["import", str(photos), "--db", str(db), "--workers", "1",
                                    "--quiet"])
@@ -155,10 +155,10 @@ def test_a_decision_on_a_full_disk_is_not_stored(tmp_path: Path, photos: Path) -
             with pytest.raises(StorageFull):
                 add_decision(g, row)
             assert not g.conn.in_transaction
-        assert len(g.decisions()) == 1
+        assert len(decision_rows(g)) == 1
         g.conn.execute("PRAGMA max_page_count = 1000000")
         add_decision(g, row)
-        assert len(g.decisions()) == 2
+        assert len(decision_rows(g)) == 2
     assert check_consistent(db)["decisions"] == 2
 
 

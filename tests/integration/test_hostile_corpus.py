@@ -240,7 +240,7 @@ def test_manifests_every_row_has_its_outcome(corpus: Corpus, engine: EngineSpec,
         assert done.final.status == "completed", m.kind
         check_outcomes(m.cases, list(done.final.problems), _stored(db))
         with Gallery.open(db) as g:
-            names = {p["person_id"]: p["name"] for p in g.iter_persons()}
+            names = {p.person_id: p.name for p in g.iter_persons()}
         for person, name in m.names.items():
             assert names.get(person) == name, (m.kind, person, names.get(person))
 

@@ -21,7 +21,7 @@ from fakes import FAKE_FACTORY
 from facedesk.app.importer import ImportOptions, run_import
 from facedesk.engine.spec import EngineSpec
 from facedesk.store import Gallery
-from facedesk.store.decisions import NewDecision, insert_decision
+from facedesk.store.decisions import NewDecision, decision_rows, insert_decision
 
 HARNESS = Path(__file__).resolve().parents[2] / "scripts" / "kill_harness.py"
 KILLS = 6
@@ -57,11 +57,11 @@ def test_decisions_survive_kills(harness, tmp_path: Path, people_dir: Path) -> N
     assert result.kills >= KILLS - 1  # the writer never ends by itself
 
     with Gallery.open(db) as g:
-        rows = g.decisions()
+        rows = decision_rows(g)
         assert g.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    assert rows[0]["rationale"] == "an earlier, ordinary decision"
+    assert rows[0].rationale == "an earlier, ordinary decision"
     recorded = rows[1:]
     assert len(recorded) > 0
     for n, row in enumerate(recorded):
-        assert {k: row[k] for k in harness.DECISION_FIELDS} == \
+        assert {k: getattr(row, k) for k in harness.DECISION_FIELDS} == \
             harness.decision_row(n, face_id, engine_id)

@@ -30,7 +30,7 @@ from facedesk.domain import plots, private
 from facedesk.engine.spec import EngineSpec
 from facedesk.errors import AccountError, LeadError, NotPermitted
 from facedesk.store import Gallery
-from facedesk.store.gallery import EncodingCache, encoding_cache_path
+from facedesk.store.encodings import EncodingCache, encoding_cache_path
 
 #: the CLI fixtures (fake_cli, db, probe, staffed) of the accountability CLI tests
 pytest_plugins = ["test_cli_accountability"]
@@ -429,7 +429,7 @@ def test_exports_are_private(world: World, tmp_path: Path, loose_umask: None) ->
     cases.review_lead(sam, lead.id, "confirmed", "same ear")
     sheets = export_lead_sheet(ann, lead.id, tmp_path / "sheet", ("pdf", "html"))
     head = cases.export_audit(sam, tmp_path / "audit")
-    files = [*sheets, Path(head["json"]), Path(head["csv"])]
+    files = [*sheets, Path(head.json), Path(head.csv)]
     assert [mode(p) for p in files] == [0o600] * 4
 
 
@@ -528,7 +528,7 @@ def test_every_csv_cell_that_a_spreadsheet_would_run_is_neutralised(
     admin.add_user(evil, "Eve Vil", "analyst", os_account="os-evil")
     accounts.sign_in_os(world.gallery, "os-evil")
     head = cases.export_audit(admin, tmp_path)
-    with Path(head["csv"]).open(encoding="utf-8") as f:
+    with Path(head.csv).open(encoding="utf-8") as f:
         rows = list(csv.reader(f))
     cells = [c for row in rows for c in row]
     assert "'" + evil in cells and evil not in cells

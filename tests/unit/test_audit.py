@@ -24,6 +24,7 @@ from accountability import (
 )
 
 from facedesk.app import audit, cases
+from facedesk.domain.progress import CancelToken
 from facedesk.store import Gallery
 
 
@@ -337,7 +338,7 @@ def test_export_writes_json_and_csv_ending_at_the_head(world: World, tmp_path: P
     before = audit.events(g)
     out = audit.export(g, tmp_path / "out", user_id="admin")
     head = before[-1]  # the files end at the head before the export ...
-    assert (out["seq"], out["hash"], out["events"]) == (head.seq, head.hash, len(before))
+    assert (out.seq, out.hash, out.events) == (head.seq, head.hash, len(before))
     export = last_event(g)  # ... and the export itself is the next event, naming them
     assert (export.kind, export.user_id, export.seq) == ("export", "admin", head.seq + 1)
     assert (export.data["head_seq"], export.data["head_hash"]) == (head.seq, head.hash)
@@ -345,13 +346,13 @@ def test_export_writes_json_and_csv_ending_at_the_head(world: World, tmp_path: P
         name: hashlib.sha256((tmp_path / "out" / name).read_bytes()).hexdigest()
         for name in ("audit-log.json", "audit-log.csv")}
 
-    doc = json.loads(Path(out["json"]).read_text(encoding="utf-8"))
+    doc = json.loads(Path(out.json).read_text(encoding="utf-8"))
     assert doc["gallery_id"] == g.gallery_id
     assert doc["head"] == {"seq": head.seq, "hash": head.hash}
     assert [e["seq"] for e in doc["events"]] == list(range(1, head.seq + 1))
     assert doc["events"] == [e.as_dict() for e in before]
 
-    with Path(out["csv"]).open(newline="", encoding="utf-8") as f:
+    with Path(out.csv).open(newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f))
     assert rows[0] == ["seq", "at", "user_id", "kind", "case_id", "data", "prev_hash", "hash"]
     body, footer = rows[1:-1], rows[-1]
@@ -360,16 +361,16 @@ def test_export_writes_json_and_csv_ending_at_the_head(world: World, tmp_path: P
     assert [json.loads(r[5]) for r in body] == [e.data for e in before]
     assert footer[0].startswith(f"# head event {head.seq} hash {head.hash}")
 
-    v = audit.verify_export(Path(out["json"]))
+    v = audit.verify_export(Path(out.json))
     assert v.ok, v.summary()
     assert (v.head_seq, v.head_hash) == (head.seq, head.hash)
-    assert audit.verify(g, expect_head=out["hash"], expect_seq=out["seq"]).ok
+    assert audit.verify(g, expect_head=out.hash, expect_seq=out.seq).ok
 
 
 def test_an_edited_export_fails(world: World, tmp_path: Path) -> None:
     g = world.gallery
     out = audit.export(g, tmp_path / "out", user_id="admin")
-    path = Path(out["json"])
+    path = Path(out.json)
     doc = json.loads(path.read_text(encoding="utf-8"))
     seq = seq_of(g, "decision")
     doc["events"][seq - 1]["data"]["rationale"] = "edited in the file"
@@ -384,20 +385,20 @@ def test_an_edited_export_fails(world: World, tmp_path: Path) -> None:
     cut = tmp_path / "cut.json"
     cut.write_text(json.dumps(doc), encoding="utf-8")
     v = audit.verify_export(cut)
-    assert not v.ok and v.first_bad == out["seq"] - 1
+    assert not v.ok and v.first_bad == out.seq - 1
 
 
 def test_read_expected_head(world: World, tmp_path: Path) -> None:
     g = world.gallery
     out = audit.export(g, tmp_path / "out", user_id="admin")
-    assert audit.read_expected_head(out["hash"]) == (out["hash"], None)
-    assert audit.read_expected_head(f"  {out['hash'].upper()}\n") == (out["hash"], None)
-    assert audit.read_expected_head(out["json"]) == (out["hash"], out["seq"])
-    h, s = audit.read_expected_head(out["json"])
+    assert audit.read_expected_head(out.hash) == (out.hash, None)
+    assert audit.read_expected_head(f"  {out.hash.upper()}\n") == (out.hash, None)
+    assert audit.read_expected_head(str(out.json)) == (out.hash, out.seq)
+    h, s = audit.read_expected_head(str(out.json))
     assert audit.verify(g, expect_head=h, expect_seq=s).ok
-    tamper(g, ("DELETE FROM audit WHERE seq = ?", (out["seq"],)))
+    tamper(g, ("DELETE FROM audit WHERE seq = ?", (out.seq,)))
     v = audit.verify(g, expect_head=h, expect_seq=s)
-    assert not v.ok and v.first_bad == out["seq"]
+    assert not v.ok and v.first_bad == out.seq
 
 
 # --- two writers -----------------------------------------------------------------------------
@@ -506,3 +507,81 @@ def test_tampering_outside_the_audit_table_is_found(world: World, tampering: str
     v = audit.verify(g)
     assert not v.ok
     assert any(expected in p for p in v.problems), v.problems
+
+
+# --- long jobs: progress and cancel ----------------------------------------------------------
+
+
+def test_verify_reports_progress_and_stops_when_cancelled(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    g = world.gallery
+    monkeypatch.setattr(audit, "VERIFY_EVERY", 2)
+    steps = list(audit.verify_steps(g))
+    n = audit_count(g)
+    chain = [s.done for s in steps if s.step == "chain"]
+    assert chain[0] == 0 and chain[-1] == n - n % 2 and all(s.total == n for s in steps
+                                                            if s.step == "chain")
+    assert [s.step for s in steps if s.step != "chain"][:1] == ["schema"]
+    assert steps[-1].step == "finished" and steps[-1].result is not None
+    assert steps[-1].result.as_dict() == audit.verify(g).as_dict()
+    cancel = CancelToken()
+    seen = []
+    for s in audit.verify_steps(g, cancel=cancel):
+        seen.append(s)
+        if s.step == "chain" and s.done >= 4:
+            cancel.cancel()
+    assert seen[-1].step == "cancelled" and seen[-1].result is None
+    assert not any(s.step == "schema" for s in seen)
+    assert audit_count(g) == n  # verification never writes
+
+
+def test_a_cancelled_export_writes_no_file_and_records_nothing(
+        world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    g = world.gallery
+    monkeypatch.setattr(audit, "VERIFY_EVERY", 2)
+    before = audit_count(g)
+    for stop_at in ("reading", "writing", "recording"):
+        cancel = CancelToken()
+        out = tmp_path / stop_at
+        steps = []
+        for s in audit.export_steps(g, out, user_id="admin", cancel=cancel):
+            steps.append(s.step)
+            if s.step == stop_at:
+                cancel.cancel()
+        assert steps[-1] == "cancelled", steps
+        assert list(out.iterdir()) == []  # not even a .part file
+        assert audit_count(g) == before
+    result = audit.export(g, tmp_path / "done", user_id="admin")
+    assert sorted(p.name for p in (tmp_path / "done").iterdir()) == ["audit-log.csv",
+                                                                    "audit-log.json"]
+    assert audit_count(g) == before + 1 and result.events == before
+
+
+def test_verify_export_reports_progress_and_stops_when_cancelled(
+        world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = audit.export(world.gallery, tmp_path, user_id="admin")
+    monkeypatch.setattr(audit, "VERIFY_EVERY", 2)
+    steps = list(audit.verify_export_steps(out.json))
+    assert steps[-1].step == "finished" and steps[-1].result is not None
+    assert steps[-1].result.ok and steps[-2].step == "chain"
+    cancel = CancelToken()
+    seen = []
+    for s in audit.verify_export_steps(out.json, cancel=cancel):
+        seen.append(s.step)
+        cancel.cancel()
+    assert seen == ["chain", "cancelled"]
+
+
+def test_ctrl_c_cancels_the_cli_audit_verify(world: World,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from facedesk.cli import cli
+
+    def interrupted(*args: object, **kw: object):  # type: ignore[no-untyped-def]
+        yield audit.VerifyProgress("chain", 0, 1)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(audit, "verify_steps", interrupted)
+    result = CliRunner().invoke(cli, ["audit", "verify", "--db", str(world.gallery.path)])
+    assert result.exit_code == 130 and "cancelled: nothing was written" in result.output

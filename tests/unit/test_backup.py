@@ -63,7 +63,7 @@ def test_a_backup_is_checked_private_and_logged_with_its_hash(gallery: Gallery,
         assert stat.S_IMODE(copy.parent.stat().st_mode) == 0o700
     ev = audit.head(gallery)
     assert ev is not None and ev.kind == "backup" and ev.user_id == "admin"
-    assert ev.data["sha256"] == sha(copy) == last.result["sha256"]
+    assert ev.data["sha256"] == sha(copy) == last.result.sha256
     assert (ev.data["head_seq"], ev.data["head_hash"]) == (head.seq, head.hash)
     with Gallery.open(copy) as c:
         assert c.gallery_id == gallery.gallery_id
@@ -87,7 +87,7 @@ def test_a_backup_is_one_snapshot_while_another_connection_writes(gallery: Galle
     finally:
         other.close()
     assert steps > 5  # it really was copied in steps, with writes in between
-    assert last.result is not None and last.result["head_seq"] == head.seq
+    assert last.result is not None and last.result.copy.head_seq == head.seq
     assert audit.verify(gallery).ok
 
 
@@ -153,7 +153,8 @@ def test_restore_puts_a_checked_backup_back_and_keeps_what_it_replaced(
     gallery.close()
     *_, last = backups.restore(copy, path, authorize=lambda g: "admin")
     assert last.phase == "finished" and last.result is not None
-    aside = Path(last.result["replaced_kept_as"])
+    aside = last.result.replaced_kept_as
+    assert aside is not None
     assert aside.name.startswith("gallery.db.replaced-")
     with Gallery.open(aside) as old:
         assert audit.head(old) == moved_on
@@ -237,3 +238,44 @@ def test_the_command_line_backs_up_and_restores_as_an_administrator(
     assert time.monotonic() - t0 < 30
     res = runner.invoke(cli, ["audit", "verify", "--db", str(path)])
     assert res.exit_code == 0, res.output
+
+
+def test_a_backup_cancelled_while_its_copy_is_checked_leaves_nothing(
+        gallery: Gallery, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(audit, "VERIFY_EVERY", 1)  # a progress event per audit event
+    cancel = CancelToken()
+    phases = []
+    for ev in backups.backup(gallery, tmp_path / "b", user_id=None, cancel=cancel):
+        phases.append(ev.phase)
+        if ev.phase == "checking" and ev.done >= 2:
+            cancel.cancel()
+    assert "checking" in phases and phases[-1] == "cancelled" and "finished" not in phases
+    assert list((tmp_path / "b").iterdir()) == []
+    assert audit.head(gallery).kind != "backup"  # type: ignore[union-attr]
+
+
+def test_a_restore_cancelled_while_the_backup_is_checked_changes_nothing(
+        gallery: Gallery, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    copy = run_backup(gallery, tmp_path / "b").path
+    assert copy is not None
+    path = gallery.path
+    gallery.close()
+    before = sha(path)
+    monkeypatch.setattr(audit, "VERIFY_EVERY", 1)
+    cancel = CancelToken()
+    phases = []
+    for ev in backups.restore(copy, path, authorize=lambda g: "admin", cancel=cancel):
+        phases.append(ev.phase)
+        if ev.phase == "checking" and ev.done >= 2:
+            cancel.cancel()
+    assert "checking" in phases and phases[-1] == "cancelled" and "finished" not in phases
+    assert sha(path) == before
+    assert not [p for p in path.parent.iterdir() if ".part" in p.name or
+                ".replaced-" in p.name]
+
+
+def test_check_copy_reports_the_copy_it_checked(gallery: Gallery, tmp_path: Path) -> None:
+    copy = run_backup(gallery, tmp_path / "b").path
+    assert copy is not None
+    info = backups.check_copy(copy, expect_id=gallery.gallery_id)
+    assert info.gallery_id == gallery.gallery_id and info.events > 0

@@ -1,7 +1,7 @@
-"""Accountability on the command line (facedesk/cli/case_commands.py and `facedesk search` /
-`import`): signing in, roles, cases, decisions, the second review, lead sheets, the audit
-log (and what raw SQL on the file does to it) and retention. Real gallery files, the fake
-face engine, click's CliRunner."""
+"""Accountability on the command line (facedesk/cli/account_commands.py, case_commands.py,
+audit_commands.py and `facedesk search` / `import`): signing in, roles, cases, decisions,
+the second review, lead sheets, the audit log (and what raw SQL on the file does to it)
+and retention. Real gallery files, the fake face engine, click's CliRunner."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from fakes import FAKE_FACTORY, one_face, save_png
 
 from facedesk import cli as cli_module
 from facedesk.app import accounts, audit, cases
-from facedesk.cli import case_commands as cli_cases
+from facedesk.cli import options as cli_options
+from facedesk.cli import signin as cli_signin
 from facedesk.engine.spec import EngineSpec
 from facedesk.store import Gallery
 
@@ -34,7 +35,7 @@ Run = Callable[..., Result]
 def fake_cli(monkeypatch: pytest.MonkeyPatch) -> None:
     """`facedesk search` and `import` with the fake engine; cheap password hashes; no
     user or password from the caller's environment."""
-    monkeypatch.setattr(cli_module, "engine_spec",
+    monkeypatch.setattr(cli_options, "engine_spec",
                         lambda detector, jitters: EngineSpec(FAKE_FACTORY))
     # real Argon2id, at a cost that keeps ~200 sign-ins quick
     monkeypatch.setattr(accounts, "_HASHER",
@@ -208,7 +209,7 @@ def test_sign_in_by_os_account_password_and_refusals(run: Run, staffed: Path,
                                               "--user", "ann"])
     refused(res, "no password for ann", "FACEDESK_PASSWORD")
     # a terminal: the password is asked for (hidden)
-    monkeypatch.setattr(cli_cases, "interactive", lambda: True)
+    monkeypatch.setattr(cli_signin, "interactive", lambda: True)
     res = CliRunner().invoke(cli_module.cli, ["case", "list", "--db", str(staffed),
                                               "--user", "ann"], input=PASSWORDS["ann"] + "\n")
     assert ok(res) and "C-1" in res.stdout and "maple-Tunnel-2287" not in res.output

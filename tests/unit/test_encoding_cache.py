@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facedesk.store import EncodingMatrix, FaceRecord, Gallery, PhotoRecord
-from facedesk.store import gallery as gallery_module
-from facedesk.store.gallery import EncodingCache, encoding_cache_path
+from facedesk.store import EncodingMatrix, FaceRecord, Gallery, PhotoRecord, RunCounts
+from facedesk.store import encodings as encodings_module
+from facedesk.store.encodings import EncodingCache, encoding_cache_path
 
 
 def photo(i: int, person: int, seed: int = 0) -> PhotoRecord:
@@ -28,7 +28,7 @@ def add(g: Gallery, count: int, seed: int = 0, start: int = 0) -> None:
     run = g.start_run("src", "folders", {}, "e1")
     # persons interleaved, so rows are regrouped by person on loading
     g.add_photos(run, [photo(i, i % 7, seed) for i in range(start, start + count)])
-    g.finish_run(run, "completed", gallery_module.RunCounts())
+    g.finish_run(run, "completed", RunCounts())
 
 
 def same(a: EncodingMatrix, b: EncodingMatrix) -> bool:
@@ -41,7 +41,7 @@ def no_sqlite_read(monkeypatch: pytest.MonkeyPatch) -> None:
     def fail(*_: object) -> EncodingMatrix:
         raise AssertionError("read from SQLite although the cache is current")
 
-    monkeypatch.setattr(Gallery, "_read_encodings", staticmethod(fail))
+    monkeypatch.setattr(encodings_module, "read_encodings", fail)
 
 
 @pytest.fixture
@@ -68,7 +68,7 @@ def test_small_galleries_keep_no_cache_by_default(filled: Gallery,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     filled.load_encodings()
     assert not encoding_cache_path(filled.path).exists()
-    monkeypatch.setattr(gallery_module, "ENCODING_CACHE_MIN_FACES", 10)
+    monkeypatch.setattr(encodings_module, "ENCODING_CACHE_MIN_FACES", 10)
     filled.load_encodings()
     assert encoding_cache_path(filled.path).exists()
 

@@ -27,6 +27,7 @@ from PIL import Image
 from facedesk import cli as cli_module
 from facedesk.app.importer import ImportOptions, run_import
 from facedesk.app.sources import list_folder, read_manifest, shown_name
+from facedesk.cli import options as cli_options
 from facedesk.domain import imaging
 from facedesk.engine.spec import EngineSpec
 from facedesk.errors import FaceDeskError, ManifestError, SourceError
@@ -272,7 +273,7 @@ def test_folder_problems_name_non_utf8_files_readably(tmp_path: Path) -> None:
 
 
 def test_cli_prints_each_problem_on_one_line(monkeypatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(cli_module, "engine_spec",
+    monkeypatch.setattr(cli_options, "engine_spec",
                         lambda detector, jitters: EngineSpec(FAKE_FACTORY))
     person = tmp_path / "src" / "P1"
     person.mkdir(parents=True)

@@ -166,7 +166,7 @@ def test_the_run_records_the_quick_side(gallery: Gallery, people_dir: Path,
     finish(run_import(gallery, people_dir, engine=fake_spec, options=ImportOptions(workers=1)))
     run = gallery.last_run()
     assert run is not None
-    assert json.loads(run["options"])["detect_quick_side"] == DEFAULT_IMPORT_QUICK_SIDE
+    assert json.loads(run.options)["detect_quick_side"] == DEFAULT_IMPORT_QUICK_SIDE
 
 
 def test_cancel_keeps_what_is_done_and_resume_finishes(gallery: Gallery, people_dir: Path,
@@ -181,7 +181,7 @@ def test_cancel_keeps_what_is_done_and_resume_finishes(gallery: Gallery, people_
     final = events[-1]
     assert final.status == "cancelled" and final.done == 5
     assert gallery.counts()["photos"] == 5
-    assert gallery.run(final.run_id)["status"] == "cancelled"
+    assert gallery.run(final.run_id).status == "cancelled"
     resumed = finish(run_import(gallery, people_dir, engine=fake_spec,
                                 options=ImportOptions(workers=1)))
     assert (resumed.counts.already_stored, resumed.counts.imported) == (5, 11)
@@ -196,7 +196,7 @@ def test_consumer_stopping_early_closes_the_run(gallery: Gallery, people_dir: Pa
             break
     events.close()  # what the CLI does on Ctrl-C
     run = gallery.last_run()
-    assert run is not None and run["status"] == "cancelled"
+    assert run is not None and run.status == "cancelled"
     assert gallery.counts()["photos"] >= 3
 
 

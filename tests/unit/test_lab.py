@@ -90,8 +90,8 @@ def test_gallery_evaluation_per_group_against_brute_force(tmp_path: Path) -> Non
     with g:
         enc = g.load_encodings()
         meta = g.face_metadata("sex")
-        ev = evaluation.evaluate_gallery(enc.matrix, enc.person_pks,
-                                         [meta[int(f)] for f in enc.face_ids], "sex")
+        ev = evaluation.every_pair(enc.matrix, enc.person_pks,
+                                   [meta[int(f)] for f in enc.face_ids], "sex")
     labels = np.array(["(not recorded)" if p == 0 else ("F" if p % 3 == 0 else "M")
                        for p in pks])
     d = np.sqrt(((rows[:, None] - rows[None]) ** 2).sum(-1))
@@ -325,3 +325,69 @@ def test_cli_evaluate_pairs_missing_photos_says_what_to_do(tmp_path: Path) -> No
     assert res.exit_code == 1
     assert "4 of the 4 photos named by the pairs are not in" in res.output
     assert "facedesk import" in res.output
+
+
+def test_gallery_evaluation_reports_progress_and_stops_when_cancelled(tmp_path: Path) -> None:
+    from facedesk.app import lab
+
+    g, _, _ = synthetic_gallery(tmp_path / "g.db")
+    with g:
+        steps = list(lab.evaluate_gallery_steps(g, "sex"))
+        assert steps[0].phase == "loading" and steps[-1].phase == "finished"
+        pairs = [s for s in steps if s.phase == "pairs"]
+        assert pairs[0].done == 0 and pairs[-1].done == pairs[-1].total > 1
+        whole = lab.evaluate_gallery(g, "sex")
+        done = steps[-1].result
+        assert done is not None and done.summary([0.5]) == whole.summary([0.5])
+        cancel = CancelToken()
+        seen = []
+        for s in lab.evaluate_gallery_steps(g, "sex", cancel):
+            seen.append(s)
+            if s.phase == "pairs" and s.done == 1:
+                cancel.cancel()
+        assert seen[-1].phase == "cancelled" and seen[-1].result is None
+        assert seen[-1].done < seen[-1].total
+
+
+def test_the_pair_blocks_are_counted_as_they_are_worked_through() -> None:
+    from facedesk.domain import rates
+
+    rng = np.random.default_rng(1)
+    m = rng.normal(size=(50, 4)).astype(np.float32)
+    pks = np.arange(50) // 3
+    imp = np.zeros(rates.BINS, dtype=np.int64)
+    gen = np.zeros(rates.BINS, dtype=np.int64)
+    assert list(rates.count_pairs(m, pks, imp, gen, block=16)) == list(
+        range(1, rates.pair_blocks(50, 16) + 1))
+    whole = rates.measure(m, pks, source="", engine_identity={})
+    assert (imp == whole.impostor_counts).all() and (gen == whole.genuine_counts).all()
+    assert imp.sum() + gen.sum() == 50 * 49 // 2
+
+
+def test_ctrl_c_cancels_the_cli_evaluate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                         ) -> None:
+    from facedesk.app import lab
+
+    g, _, _ = synthetic_gallery(tmp_path / "g.db")
+    g.close()
+
+    def interrupted(*args: object, **kw: object):  # type: ignore[no-untyped-def]
+        yield lab.EvaluateProgress("pairs", 0, 3)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(lab, "evaluate_gallery_steps", interrupted)
+    res = CliRunner().invoke(cli, ["evaluate", "--db", str(tmp_path / "g.db")])
+    assert res.exit_code == 130 and "cancelled" in res.output
+
+
+def test_the_split_holds_out_persons_and_photos_without_overlap() -> None:
+    from facedesk.domain.experiment import split
+
+    pks = np.repeat(np.arange(10), [1, 2, 3, 1, 2, 3, 1, 2, 3, 4])
+    oog, mated, gallery = split(pks, np.unique(pks), ExperimentOptions(seed=3),
+                                np.random.default_rng(3))
+    rows = np.concatenate([oog, mated, gallery])
+    assert sorted(rows.tolist()) == sorted(set(rows.tolist()))  # no row twice
+    assert len(oog) == 5 and len(set(pks[oog].tolist())) == 5  # one photo per person
+    assert not set(pks[oog].tolist()) & set(pks[gallery].tolist())
+    assert set(pks[mated].tolist()) <= set(pks[gallery].tolist())  # mated: of gallery persons

@@ -20,12 +20,12 @@ from fakes import FAKE_FACTORY, FakeEngine, one_face, save_png
 from facedesk import cli as cli_module
 from facedesk.app import accounts, audit, cases
 from facedesk.app.search import Searcher, analyze_probe, choose_face
+from facedesk.cli import options as cli_options
 from facedesk.domain import lookalikes
 from facedesk.domain.lookalikes import GRID, LookalikeEstimate
 from facedesk.domain.search_index import SearchIndex
 from facedesk.engine.spec import EngineSpec
-from facedesk.store import Gallery
-from facedesk.store.gallery import EncodingMatrix
+from facedesk.store import EncodingMatrix, Gallery
 
 
 def normal_cdf(z: float) -> float:
@@ -207,7 +207,7 @@ def test_stored_with_the_search_and_its_audit_event(searched) -> None:
 def test_the_cli_shows_and_prints_the_probe_specific_figures(
         searched, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     gallery, _ = searched
-    monkeypatch.setattr(cli_module, "engine_spec",
+    monkeypatch.setattr(cli_options, "engine_spec",
                         lambda detector, jitters: EngineSpec(FAKE_FACTORY))
     env = {"FACEDESK_USER": "ann", "FACEDESK_PASSWORD": PASSWORDS["ann"]}
     probe = save_png(one_face(2, 9), tmp_path / "p2.png")

@@ -86,7 +86,7 @@ def test_outside_probe_counts_equal_a_brute_force(gallery_db: Path,
         r = run_to_end(g, probe_manifest, options=OutsideOptions(group_key="sex",
                                                                   gallery_sizes=(3, 6)))
         enc = g.load_encodings()
-        names = {int(p["id"]): p["person_id"] for p in g.iter_persons()}
+        names = {int(p.id): p.person_id for p in g.iter_persons()}
     assert r.oog_probes == len(PROBES)  # the blank photo is left out, and reported
     assert [p.path for p in r.problems] == ["blank.png"]
     gallery_person = np.array([names[int(p)] for p in enc.person_pks])

@@ -15,6 +15,7 @@ from PIL import Image
 
 from facedesk import cli as cli_module
 from facedesk.app.importer import ImportOptions, face_record, run_import
+from facedesk.cli import options as cli_options
 from facedesk.domain import analysis
 from facedesk.domain.analysis import (
     CNN_FALLBACK_MAX_SIDE,
@@ -142,7 +143,7 @@ def detectors(gallery: Gallery) -> dict[str, str | None]:
 def run_options(gallery: Gallery) -> dict[str, object]:
     run = gallery.last_run()
     assert run is not None
-    return dict(json.loads(run["options"]))
+    return dict(json.loads(run.options))
 
 
 def test_import_records_how_each_face_was_found(gallery: Gallery, people_dir: Path) -> None:
@@ -154,7 +155,7 @@ def test_import_records_how_each_face_was_found(gallery: Gallery, people_dir: Pa
     assert found.pop("person_4/blank.png") is None  # no detector finds a face where there is none
     assert set(found.values()) == {"cnn:0"} and len(found) == 15
     face_ids = [r[0] for r in gallery.conn.execute("SELECT id FROM faces")]
-    assert {d["detector"] for d in gallery.face_details(face_ids).values()} == {"cnn:0"}
+    assert {d.detector for d in gallery.face_details(face_ids).values()} == {"cnn:0"}
     assert run_options(gallery)["fallbacks"] == list(DEFAULT_IMPORT_FALLBACKS)
 
 
@@ -193,7 +194,7 @@ def test_no_recovery_is_recorded_too(gallery: Gallery, people_dir: Path) -> None
 @pytest.fixture
 def fake_cli(monkeypatch: pytest.MonkeyPatch) -> None:
     """`facedesk import` with the fake engine, blind to its primary detection."""
-    monkeypatch.setattr(cli_module, "engine_spec", lambda detector, jitters: EngineSpec(
+    monkeypatch.setattr(cli_options, "engine_spec", lambda detector, jitters: EngineSpec(
         FAKE_FACTORY, {"detector": detector, "blind": ["hog:1"]}))
 
 

@@ -14,6 +14,7 @@ from facedesk.domain import alignment, quality
 from facedesk.domain.faces import FaceQuality
 from facedesk.engine.spec import EngineSpec
 from facedesk.store import Gallery
+from facedesk.store.decisions import decision_rows
 
 
 def test_quality_warnings_in_plain_words() -> None:
@@ -86,7 +87,7 @@ def review(gallery: Gallery, people_dir: Path, fake_spec: EngineSpec, tmp_path: 
 
 def test_nothing_is_written_until_a_decision_is_recorded(gallery: Gallery, review: Review,
                                                          analyst: accounts.Session) -> None:
-    assert gallery.decisions() == []
+    assert decision_rows(gallery) == []
     with pytest.raises(ReviewError, match="first impression"):
         review.record_decision(analyst, 1, "possible_lead", "eyes, nose")
     assert not review.scores_visible(1)
@@ -100,13 +101,13 @@ def test_nothing_is_written_until_a_decision_is_recorded(gallery: Gallery, revie
     unrecorded = Review(review.probe, review.face, review.result)
     with pytest.raises(ReviewError, match="not recorded in a case"):
         unrecorded.record_decision(analyst, 1, "inconclusive", "eyes")
-    assert gallery.decisions() == []
+    assert decision_rows(gallery) == []
     row = review.record_decision(analyst, 1, "possible_lead", "Same hairline and ear shape")
-    stored = gallery.decisions(review.probe.sha256)
-    assert len(stored) == 1 and stored[0]["id"] == row.id
-    assert stored[0]["reviewer"] == "ann" and stored[0]["first_impression"] == "similar"
-    assert stored[0]["person_id"] == "person_1" and stored[0]["blind_review"] == 1
-    assert stored[0]["search_id"] == review.search_id
+    stored = decision_rows(gallery, review.probe.sha256)
+    assert len(stored) == 1 and stored[0].id == row.id
+    assert stored[0].reviewer == "ann" and stored[0].first_impression == "similar"
+    assert stored[0].person_id == "person_1" and stored[0].blind_review == 1
+    assert stored[0].search_id == review.search_id
     assert row.status == "pending"  # the two-person rule is on by default
     assert review.undecided() == [2, 3]
     with pytest.raises(ReviewError, match="already"):

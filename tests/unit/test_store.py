@@ -106,12 +106,13 @@ def test_load_encodings_groups_rows_by_person(gallery: Gallery) -> None:
 def test_runs_and_interrupted_runs(gallery: Gallery) -> None:
     run = new_run(gallery)  # left 'running', as after a kill
     second = gallery.start_run("src", "folders", {}, "e1")
-    assert gallery.run(run)["status"] == "interrupted"
+    assert gallery.run(run).status == "interrupted"
     gallery.finish_run(second, "completed", RunCounts(total=5, imported=4, failed=1))
     last = gallery.last_run()
-    assert last is not None and last["status"] == "completed" and last["imported"] == 4
+    assert last is not None and last.status == "completed" and last.imported == 4
     summary = gallery.summary()
-    assert summary["last_import"]["id"] == second and summary["import_runs"] == 2
+    assert summary.last_import is not None and summary.last_import.id == second \
+        and summary.import_runs == 2
 
 
 def test_person_name_filled_in_later(gallery: Gallery) -> None:
@@ -119,4 +120,4 @@ def test_person_name_filled_in_later(gallery: Gallery) -> None:
     gallery.add_photos(run, [photo("a", "P1")])
     named = PhotoRecord("b", "/b", 1, 1, 1, "PNG", "P1", "Jane Doe", {}, 0, None)
     gallery.add_photos(run, [named])
-    assert [p["name"] for p in gallery.iter_persons()] == ["Jane Doe"]
+    assert [p.name for p in gallery.iter_persons()] == ["Jane Doe"]

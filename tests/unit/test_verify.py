@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from facedesk.app.originals import VerifyProgress, verify_originals
+from facedesk.app.originals import OriginalsProgress, verify_originals
 from facedesk.cli import cli
 from facedesk.domain.progress import CancelToken
 from facedesk.store import Gallery
 
 
-def final(events) -> VerifyProgress:
+def final(events) -> OriginalsProgress:
     out = list(events)
     assert out[-1].phase == "finished"
     return out[-1]
