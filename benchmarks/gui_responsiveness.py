@@ -306,7 +306,7 @@ def run_once(db: Path, probe: Path, work: Path, label: str,
 
     from facedesk.app import accounts, cases
     from facedesk.engine.spec import EngineSpec
-    from facedesk.gui.admin_dialogs import AuditLogDialog, CaseOverviewDialog
+    from facedesk.gui.admin import AuditLogDialog, CaseOverviewDialog
     from facedesk.gui.app import make_app
     from facedesk.gui.main_window import MainWindow
     from facedesk.gui.session_dialogs import SignInDialog
