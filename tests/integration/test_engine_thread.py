@@ -24,23 +24,29 @@ CHILD = textwrap.dedent("""
     from facedesk.gui.app import make_app
     from facedesk.gui.main_window import MainWindow
 
-    app = make_app()
-    folder = tempfile.mkdtemp()
-    w = MainWindow(QSettings(str(Path(folder) / "s.ini"), QSettings.Format.IniFormat))
-    w.show()
-    lfw = Path(sys.argv[1])
-    for name in sys.argv[2:]:
-        person, k = name.split(":")
-        w.probe = None
-        w.load_probe(sorted((lfw / person).glob("*.jpg"))[int(k)])
-        end = time.monotonic() + 60
-        while time.monotonic() < end and (w.probe is None or w.busy_bar.isVisible()):
-            app.processEvents()
-            time.sleep(0.01)
-        done = w.probe is not None and not w.busy_bar.isVisible()
-        print(name, "analysed" if done else "not analysed", len(w.probe.faces) if done else 0,
-              flush=True)
-    w.close()
+
+    def main():  # guarded: the engine process (spawned) imports this module again
+        app = make_app()
+        folder = tempfile.mkdtemp()
+        w = MainWindow(QSettings(str(Path(folder) / "s.ini"), QSettings.Format.IniFormat))
+        w.show()
+        lfw = Path(sys.argv[1])
+        for name in sys.argv[2:]:
+            person, k = name.split(":")
+            w.probe = None
+            w.load_probe(sorted((lfw / person).glob("*.jpg"))[int(k)])
+            end = time.monotonic() + 60
+            while time.monotonic() < end and (w.probe is None or w.busy_bar.isVisible()):
+                app.processEvents()
+                time.sleep(0.01)
+            done = w.probe is not None and not w.busy_bar.isVisible()
+            print(name, "analysed" if done else "not analysed",
+                  len(w.probe.faces) if done else 0, flush=True)
+        w.close()
+
+
+    if __name__ == "__main__":
+        main()
 """)
 
 
