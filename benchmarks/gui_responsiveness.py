@@ -201,12 +201,13 @@ def import_child(db: str, source: str) -> None:
     """`facedesk import SOURCE --db DB --user admin` through the command's entry point,
     with the fake engine (the subprocess of the second run)."""
     from facedesk import cli
+    from facedesk.cli import options
     from facedesk.engine.spec import EngineSpec
 
     def fake(detector: str, jitters: int) -> EngineSpec:
         return EngineSpec("fakes:FakeEngine")
 
-    cli.engine_spec = fake
+    options.engine_spec = fake  # where the commands look it up (for the tests too)
     os.environ["FACEDESK_PASSWORD"] = PASSWORDS["admin"]
     sys.argv = ["facedesk", "import", source, "--db", db, "--user", "admin", "--quiet",
                 "--workers", "1"]
