@@ -34,7 +34,9 @@ Phases, each from the action to the window showing its result:
 5. decide: a possible lead recorded through the decision panel;
    then, not measured, sam confirms it (the two-person rule) through the app API;
 6. case overview: the case overview dialog opened;
-7. verify audit: the audit log dialog opened and its Verify clicked, until it says so;
+7. verify audit: the audit log dialog opened and its Verify clicked, until it says so
+   (the synthetic photos were stored without their import's audit events, so it says
+   FAILED and lists every event: the costlier path for the window);
 8. lead sheet: the lead sheet (PDF and HTML) exported from the case overview.
 
 All of it twice: alone, and while a `facedesk import` (the command's own entry point, in
@@ -405,6 +407,7 @@ def run_once(db: Path, probe: Path, work: Path, label: str,
         audit_dialog.verify_button.click()
         wait_until(app, lambda: bool(audit_dialog.verify_label.text()))
         wait_until(app, lambda: tasks().idle(audit_dialog))
+    print(f"  [{label}] audit verify said: {audit_dialog.verify_label.text()[:70]}…", flush=True)
     audit_dialog.close()
     window.set_session(session)
     window.set_case(cases.get_case(window.gallery, case.id))
