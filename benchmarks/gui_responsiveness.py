@@ -133,7 +133,7 @@ def make_originals(folder: Path, count: int, megapixels: float) -> list[Path]:
 def fake_engine_records(faces: int, originals: list[Path], engine_id: str,
                         lo: int, hi: int, g: synthetic.SyntheticGallery,
                         crop: bytes) -> Iterator[Any]:
-    from facedesk.store.gallery import FaceRecord, PhotoRecord
+    from facedesk.store import FaceRecord, PhotoRecord
 
     landmarks = [(int(x), int(y)) for x, y in
                  np.random.default_rng(3).integers(200, 900, (68, 2))]
@@ -154,8 +154,7 @@ def build_gallery(folder: Path, faces: int, originals: list[Path]) -> Path:
 
     from facedesk.app import audit
     from facedesk.domain.faces import engine_id
-    from facedesk.store import Gallery
-    from facedesk.store.gallery import RunCounts
+    from facedesk.store import Gallery, RunCounts
 
     path = folder / f"gui-{faces}.db"
     meta = folder / f"gui-{faces}.json"

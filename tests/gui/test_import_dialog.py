@@ -469,7 +469,7 @@ def test_run_errors_are_shown_in_plain_words(
 
 def test_problem_export_cannot_run_as_a_spreadsheet_formula(tmp_path: Path) -> None:
     from facedesk.gui.import_dialog import write_problems_csv
-    from facedesk.store.gallery import Problem
+    from facedesk.store import Problem
 
     out = tmp_path / "problems.csv"
     write_problems_csv(out, [Problem('=HYPERLINK("http://x","y").jpg', "unreadable", "bad"),
