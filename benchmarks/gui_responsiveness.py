@@ -485,8 +485,8 @@ def main(argv: list[str] | None = None) -> int:
     from fakes import one_face, save_png
 
     args.folder.mkdir(parents=True, exist_ok=True)
-    witness = tempfile.mkdtemp(prefix="facedesk-bench-witness-")
-    os.environ.setdefault("FACEDESK_WITNESS_DIR", witness)
+    witness = Path(tempfile.mkdtemp(prefix="facedesk-bench-witness-"))
+    os.environ["FACEDESK_WITNESS_DIR"] = str(witness)
     t0 = time.perf_counter()
     originals = make_originals(args.folder / "originals", args.originals, args.megapixels)
     base = build_gallery(args.folder, args.faces, originals)
@@ -505,6 +505,12 @@ def main(argv: list[str] | None = None) -> int:
             name = f"{label}-{run}"
             db = work / f"{name}.db"
             _copy(base, db)
+            # every run's copy is a new gallery for the witness of the audit log's head: with
+            # the last run's witness, this copy (without that run's events) reads as a log cut
+            # short, which it is for that witness, and Verify would say FAILED. The folder
+            # stays the same (the runner's worker process has it in its environment)
+            for kept in witness.iterdir():
+                kept.unlink()
             child = None
             if label == "import":
                 child = subprocess.Popen(

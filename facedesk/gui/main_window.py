@@ -816,7 +816,7 @@ class MainWindow(QMainWindow):
         if self.session is None or not self.session.may("export_audit"):
             return None
         from facedesk.gui.admin import AuditLogDialog
-        return self._open_admin(AuditLogDialog(self.session, self))
+        return self._open_admin(AuditLogDialog(self.session, self, wait=False))
 
     def retention_dialog(self) -> QDialog | None:
         if self.session is None or not self.session.may("purge"):

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 
 from facedesk.app import audit, cases
 from facedesk.app.accounts import Session
-from facedesk.gui.admin.base import AdminDialog, short_data, user_names
+from facedesk.gui.admin.base import AdminDialog, readable_data, short_data, user_names
 from facedesk.gui.formatting import when
 from facedesk.gui.sizing import fit_to_screen
 from facedesk.gui.styles import ERROR_STYLE, OK_STYLE
@@ -45,7 +45,10 @@ class AuditLogDialog(AdminDialog):
 
     COLUMNS = ("#", "Time", "User", "Event", "Case", "Details")
 
-    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
+    def __init__(self, session: Session, parent: QWidget | None = None, *,
+                 wait: bool = True) -> None:
+        """wait=False (the window's menu): the events are read off the GUI thread and shown
+        when read."""
         super().__init__(session, "auditLogDialog", "Audit log", parent)
         self.broken_seq: int | None = None
 
@@ -97,7 +100,7 @@ class AuditLogDialog(AdminDialog):
                self.error_label, bottom)
         fit_to_screen(self, 1100, 680)
         self._load_cases()
-        self.refresh()
+        self.refresh(wait=wait)
 
     def _load_cases(self) -> None:
         self._case_numbers = {c.id: c.number for c in cases.cases(self.gallery)}
@@ -120,12 +123,24 @@ class AuditLogDialog(AdminDialog):
                 0 if kind is None else max(self.kind_filter.findData(kind), 0))
         self.refresh()
 
-    def refresh(self) -> None:
+    def refresh(self, wait: bool = True) -> None:
+        """Show the events the filters select. wait=False: read off the GUI thread (an
+        import batch's event carries a digest per photo it stored: reading and parsing
+        many of them is work the window must not wait for)."""
         case_id = self.case_filter.currentData()
         kind = self.kind_filter.currentData()
+
+        def read(session: Session) -> tuple[cases.AuditView, audit.Event | None]:
+            return (cases.audit_view(session, case=case_id,
+                                     kinds=None if kind is None else [kind]),
+                    audit.head(session.gallery))
+
+        self.act_now_or_later(read, self._show_events, wait)
+
+    def _show_events(self, found: tuple[cases.AuditView, audit.Event | None]
+                     ) -> tuple[cases.AuditView, audit.Event | None]:
+        view, total = found
         names = user_names(self.session)
-        view = cases.audit_view(self.session, case=case_id,
-                                kinds=None if kind is None else [kind])
         rows = [(e.seq, (str(e.seq), when(e.at, seconds=True),
                          names.get(e.user_id or "", e.user_id or ""), e.label,
                          self._case_numbers.get(e.case_id, "") if e.case_id else "",
@@ -135,12 +150,13 @@ class AuditLogDialog(AdminDialog):
         for r, data in enumerate(e.data for e in view.events):
             item = self.table.item(r, len(self.COLUMNS) - 1)
             if item is not None:
-                item.setToolTip(json.dumps(data, indent=1, ensure_ascii=False))
-        total = audit.head(self.gallery)
+                item.setToolTip(json.dumps(readable_data(data), indent=1,
+                                           ensure_ascii=False))
         self.count_label.setText(
             f"{len(view.events)} of {0 if total is None else total.seq} events")
         if self.broken_seq is not None:
             self._mark_broken(self.broken_seq)
+        return found
 
     def _mark_broken(self, seq: int) -> int | None:
         """Highlight and select the first broken event (or, when it is missing, the one
@@ -190,7 +206,7 @@ class AuditLogDialog(AdminDialog):
                     "calibration, person, photo and face is as its last event recorded it; the "
                     "schema is FaceDesk's; the external witness of the head agrees."
                     f"{head_note}\nHead: event {v.head_seq}, hash {v.head_hash}{notes}")
-                self.refresh()
+                self.refresh(wait=wait)
                 return v
             where = ""
             if v.first_bad is not None:

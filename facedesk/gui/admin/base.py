@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QWidget
 
 from facedesk.app import accounts
 from facedesk.app.accounts import ACTION_WORDS, PERMISSIONS, ROLES, Session
+from facedesk.domain.chain import RECORDS_KEY
 from facedesk.errors import FaceDeskError
 from facedesk.gui.tasks import describe_error, rebind, run_task
 from facedesk.gui.widgets import Dialog, Item, button, error_label, row, show_error, wrapped
@@ -39,12 +40,26 @@ def user_names(session: Session) -> dict[str, str]:
     return {u.id: f"{u.display_name} ({u.id})" for u in accounts.users(session.gallery)}
 
 
+def readable_data(data: dict[str, Any]) -> dict[str, Any]:
+    """An event's data as a person reads it: the digests of the records it wrote (for
+    `audit verify`, up to one per photo of an import batch) as their count per table."""
+    logged = data.get(RECORDS_KEY)
+    if not isinstance(logged, dict):
+        return data
+    counts = {table: f"{len(doc.get('rows', {})):,} row digests" if isinstance(doc, dict)
+              else doc for table, doc in logged.items()}
+    return {**data, RECORDS_KEY: counts}
+
+
 def short_data(data: dict[str, Any], limit: int = 110) -> str:
-    """An event's data on one line."""
-    parts = []
-    for k, v in data.items():
+    """An event's data on one line (`readable_data`), cut at `limit` characters."""
+    parts, length = [], 0
+    for k, v in readable_data(data).items():
         text = v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
         parts.append(f"{k}={text}")
+        length += len(parts[-1]) + 2
+        if length > limit:
+            break
     line = ", ".join(parts)
     return line if len(line) <= limit else line[:limit - 1] + "…"
 
