@@ -86,6 +86,12 @@ def row_at(gallery: Gallery, seq: int) -> AuditRow | None:
     return None if row is None else _row(row)
 
 
+def hashes_after(gallery: Gallery, seq: int) -> dict[int, str]:
+    """seq -> hash of the events after `seq`, as the log is now."""
+    return {int(s): str(h) for s, h in gallery.conn.execute(
+        "SELECT seq, hash FROM audit WHERE seq > ? ORDER BY seq", (seq,))}
+
+
 def count(gallery: Gallery) -> int:
     return int(gallery.conn.execute("SELECT count(*) FROM audit").fetchone()[0])
 

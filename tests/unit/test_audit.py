@@ -585,3 +585,21 @@ def test_ctrl_c_cancels_the_cli_audit_verify(world: World,
     monkeypatch.setattr(audit, "verify_steps", interrupted)
     result = CliRunner().invoke(cli, ["audit", "verify", "--db", str(world.gallery.path)])
     assert result.exit_code == 130 and "cancelled: nothing was written" in result.output
+
+
+def test_events_appended_while_verifying_are_not_a_truncated_log(world: World) -> None:
+    """Another writer (an import) appends events after verify's snapshot and before its
+    witness check: the witness has seen them, the snapshot has not. The log is growing,
+    not cut short; a truncated tail is still found (tests/unit/test_tampering.py)."""
+    g = world.gallery
+    steps = audit.verify_steps(g)
+    for p in steps:
+        if p.step == "witness":
+            break
+    with Gallery.open(g.path) as other:  # the other writer, its own connection
+        audit.record(other, "sign_in", {"user": "ann", "role": "analyst", "how": "test"})
+        audit.record(other, "sign_in", {"user": "sam", "role": "supervisor", "how": "test"})
+    *_, last = steps
+    v = last.result
+    assert v is not None and v.ok, v.summary()
+    assert audit.verify(g).ok
