@@ -57,24 +57,29 @@ def accuracy(label: str, enc_a: dict, enc_b: dict, pairs: list[PairSpec]) -> str
             f"(lost {folded.lost_pairs})")
 
 
-def mirror_pass(engine: object, image: imaging.LoadedImage, b: Box) -> np.ndarray:
-    """The extra work a mirror-averaged encoding adds to an import: the landmarks, the
-    aligned chip and the encoder's pass over the chip's mirror image."""
+def chip_and_mirror(engine: object, rgb: np.ndarray, b: Box) -> tuple[object, np.ndarray,
+                                                                      np.ndarray]:
+    """The face's aligned chip (150 px, as dlib's encoder takes it) and its mirror image,
+    with the encoder that describes them."""
     import dlib
 
     shape_model, encoder = engine._load_describers()  # type: ignore[attr-defined]
-    shape = shape_model(image.rgb, dlib.rectangle(b.left, b.top, b.right, b.bottom))
-    chip = dlib.get_face_chip(image.rgb, shape, size=150, padding=0.25)
-    return np.array(encoder.compute_face_descriptor(np.ascontiguousarray(chip[:, ::-1])))
+    shape = shape_model(rgb, dlib.rectangle(b.left, b.top, b.right, b.bottom))
+    chip = dlib.get_face_chip(rgb, shape, size=150, padding=0.25)
+    return encoder, chip, np.ascontiguousarray(chip[:, ::-1])
+
+
+def mirror_pass(engine: object, image: imaging.LoadedImage, b: Box) -> np.ndarray:
+    """The extra work a mirror-averaged encoding adds to an import: the landmarks, the
+    aligned chip and the encoder's pass over the chip's mirror image."""
+    encoder, _, mirrored = chip_and_mirror(engine, image.rgb, b)
+    return np.array(encoder.compute_face_descriptor(mirrored))  # type: ignore[attr-defined]
 
 
 def mirror_encodings(rels: list[str], by_path: dict, root: Path) -> dict:
     """Each photo encoded as the mean of the encodings of its aligned face chip and of the
     chip's mirror image (two passes of the encoder, deterministic, unlike jitter)."""
-    import dlib
-
     engine = EngineSpec().create()
-    shape_model, encoder = engine._load_describers()  # type: ignore[attr-defined]
     out: dict[str, np.ndarray | None] = {}
     t0 = time.perf_counter()
     for r in rels:
@@ -82,12 +87,10 @@ def mirror_encodings(rels: list[str], by_path: dict, root: Path) -> dict:
         if face is None:
             out[r] = None
             continue
-        b = face[0]
         rgb = imaging.load_image(imaging.read_file(root / r), name=r).rgb
-        shape = shape_model(rgb, dlib.rectangle(b.left, b.top, b.right, b.bottom))
-        chip = dlib.get_face_chip(rgb, shape, size=150, padding=0.25)
-        a = np.array(encoder.compute_face_descriptor(chip))
-        m = np.array(encoder.compute_face_descriptor(np.ascontiguousarray(chip[:, ::-1])))
+        encoder, chip, mirrored = chip_and_mirror(engine, rgb, face[0])
+        a = np.array(encoder.compute_face_descriptor(chip))  # type: ignore[attr-defined]
+        m = np.array(encoder.compute_face_descriptor(mirrored))  # type: ignore[attr-defined]
         out[r] = ((a + m) / 2).astype(np.float32)
     print(f"mirror: {len(rels):,} photos re-encoded, "
           f"{1000 * (time.perf_counter() - t0) / max(1, len(rels)):.0f} ms each")
