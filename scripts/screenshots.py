@@ -39,6 +39,7 @@ from facedesk.gui.admin import CaseOverviewDialog, SecondReviewDialog
 from facedesk.gui.app import make_app
 from facedesk.gui.import_dialog import ImportDialog
 from facedesk.gui.main_window import MainWindow
+from facedesk.gui.tasks import tasks
 from facedesk.gui.trainer_view import TrainerView
 from facedesk.store import Gallery
 
@@ -115,6 +116,13 @@ FULL_HD = (1920, 1080)
 def shoot(widget: QWidget, out: Path, name: str) -> None:
     """Save a picture of the widget as an optimised 256-colour PNG (a screenshot has few
     colours but the photos in it: this keeps the files at about a third)."""
+    # the window's work runs off its thread (facedesk/gui/tasks.py): the picture waits
+    # until what was asked of it (an original photo being read, a decision being stored)
+    # is on the screen
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    wait(app, lambda: tasks().idle(widget.window()))
+    settle(app, 0.1)
     path = out / name
     widget.grab().save(str(path))
     with Image.open(path) as img:
