@@ -30,6 +30,7 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -76,25 +77,28 @@ def mirror_pass(engine: object, image: imaging.LoadedImage, b: Box) -> np.ndarra
     return np.array(encoder.compute_face_descriptor(mirrored))  # type: ignore[attr-defined]
 
 
-def mirror_encodings(rels: list[str], by_path: dict, root: Path) -> dict:
-    """Each photo encoded as the mean of the encodings of its aligned face chip and of the
-    chip's mirror image (two passes of the encoder, deterministic, unlike jitter)."""
-    engine = EngineSpec().create()
+def reencode(label: str, rels: list[str], by_path: dict, root: Path,
+             encode: Callable[[imaging.LoadedImage, Box], np.ndarray]) -> dict:
+    """Every photo of `rels` encoded again from its stored face box with `encode` (None
+    for a photo without a face), timed."""
     out: dict[str, np.ndarray | None] = {}
     t0 = time.perf_counter()
     for r in rels:
         face = by_path.get(str(root / r))
-        if face is None:
-            out[r] = None
-            continue
-        rgb = imaging.load_image(imaging.read_file(root / r), name=r).rgb
-        encoder, chip, mirrored = chip_and_mirror(engine, rgb, face[0])
-        a = np.array(encoder.compute_face_descriptor(chip))  # type: ignore[attr-defined]
-        m = np.array(encoder.compute_face_descriptor(mirrored))  # type: ignore[attr-defined]
-        out[r] = ((a + m) / 2).astype(np.float32)
-    print(f"mirror: {len(rels):,} photos re-encoded, "
+        out[r] = None if face is None else encode(
+            imaging.load_image(imaging.read_file(root / r), name=r), face[0])
+    print(f"{label}: {len(rels):,} photos re-encoded, "
           f"{1000 * (time.perf_counter() - t0) / max(1, len(rels)):.0f} ms each")
     return out
+
+
+def mirror_encoding(engine: object, image: imaging.LoadedImage, b: Box) -> np.ndarray:
+    """The mean of the encodings of the aligned face chip and of the chip's mirror image
+    (two passes of the encoder, deterministic, unlike jitter)."""
+    encoder, chip, mirrored = chip_and_mirror(engine, image.rgb, b)
+    a = np.array(encoder.compute_face_descriptor(chip))  # type: ignore[attr-defined]
+    m = np.array(encoder.compute_face_descriptor(mirrored))  # type: ignore[attr-defined]
+    return ((a + m) / 2).astype(np.float32)
 
 
 def main() -> int:
@@ -142,23 +146,16 @@ def main() -> int:
     print(accuracy("gallery / gallery (no jitter)", stored, stored, pairs))
     for j in jitters:
         engine = EngineSpec(options={"jitters": j}).create()
-        jittered: dict[str, np.ndarray | None] = {}
-        t0 = time.perf_counter()
-        for r in rels:
-            face = by_path.get(str(root / r))
-            if face is None:
-                jittered[r] = None
-                continue
-            image = imaging.load_image(imaging.read_file(root / r), name=r)
-            jittered[r] = analysis.describe(engine, image, [face[0]])[0].encoding
-        per = 1000 * (time.perf_counter() - t0) / max(1, len(rels))
-        print(f"jitters {j}: {len(rels):,} photos re-encoded, {per:.0f} ms each")
+        jittered = reencode(f"jitters {j}", rels, by_path, root, lambda image, box, e=engine:
+                            analysis.describe(e, image, [box])[0].encoding)
         print(accuracy(f"probe jittered {j} (first) / gallery", jittered, stored, pairs))
         print(accuracy(f"gallery / probe jittered {j} (second)", stored, jittered, pairs))
         print(accuracy(f"jittered {j} / jittered {j} (gallery too)", jittered, jittered,
                        pairs))
     if args.mirror:
-        mirrored = mirror_encodings(rels, by_path, root)
+        engine = EngineSpec().create()
+        mirrored = reencode("mirror", rels, by_path, root,
+                            lambda image, box: mirror_encoding(engine, image, box))
         print(accuracy("probe mirror-averaged (first) / gallery", mirrored, stored, pairs))
         print(accuracy("gallery / probe mirror-averaged (second)", stored, mirrored, pairs))
         print(accuracy("mirror-averaged / mirror-averaged", mirrored, mirrored, pairs))
