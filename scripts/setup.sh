@@ -59,8 +59,9 @@ GUI_DEBS=(libxcb1 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 lib
   libxcb-render0 libxcb-render-util0 libxcb-shape0 libxcb-shm0 libxcb-sync1 libxcb-xfixes0
   libxcb-xkb1 libxcb-glx0 libxkbcommon0 libxkbcommon-x11-0 libx11-6 libx11-xcb1 libegl1
   libgl1 libfontconfig1 libfreetype6 libdbus-1-3 libglib2.0-0 fonts-dejavu-core)
-# the GUI tests run once more under a real X server (scripts/test.sh)
-DEV_DEBS=(xvfb xauth)
+# the GUI tests run once more under a real X server (scripts/test.sh); the store's tests
+# run on a throwaway PostgreSQL server too (tests/pgserver.py: initdb and pg_ctl)
+DEV_DEBS=(xvfb xauth postgresql)
 
 system_packages() {
   local want=("${GUI_DEBS[@]}")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from fakes import FAKE_FACTORY, no_face, one_face, save_png
+from pgserver import PostgresServer, PostgresUnavailable
 
 from facedesk.app.importer import ImportOptions, run_import
 from facedesk.engine.spec import EngineSpec
@@ -37,6 +38,27 @@ def _witness_per_test(tmp_path_factory: pytest.TempPathFactory,
     """Each test has a witness folder of its own: tests copy one template gallery (one
     gallery id) and change the copies in different ways."""
     monkeypatch.setenv("FACEDESK_WITNESS_DIR", str(tmp_path_factory.mktemp("witness")))
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    """One throwaway PostgreSQL server for the session (tests/pgserver.py). Without the
+    server programs the PostgreSQL tests are skipped, except under CI=true, where they
+    fail: CI installs them (scripts/setup.sh dev)."""
+    try:
+        server = PostgresServer()
+    except PostgresUnavailable as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server: PostgresServer) -> str:
+    """The URL of a fresh, empty database on the session's server (its superuser)."""
+    return pg_server.url(pg_server.new_database())
 
 
 @pytest.fixture
