@@ -32,6 +32,7 @@ KINDS: dict[str, str] = {
     "candidate_viewed": "Candidate viewed",
     "decision": "Decision",
     "lead_review": "Second review",
+    "lead_evidence": "Independent evidence recorded",
     "export": "Export",
     "purge": "Retention purge",
     "import_batch": "Gallery content stored",

@@ -265,6 +265,22 @@ MIGRATIONS: dict[int, list[str]] = {
             UNIQUE (search_id, position)
         )""",
     ],
+    # issue 18: the FISWG feature-by-feature checklist of a decision (facedesk.domain.fiswg;
+    # JSON {component: {"value", "note"}}, also in the decision's audit event; NULL for
+    # decisions made before it or without one), and the independent evidence an analyst
+    # obtained for a confirmed lead before its lead sheet goes out (one row per item)
+    9: [
+        "ALTER TABLE decisions ADD COLUMN checklist TEXT",
+        """CREATE TABLE lead_evidence (
+            id INTEGER PRIMARY KEY,
+            decision_id INTEGER NOT NULL REFERENCES decisions(id),
+            text TEXT NOT NULL CHECK (length(trim(text)) > 0),
+            recorded_by TEXT NOT NULL REFERENCES users(id),
+            created_at TEXT NOT NULL,
+            audit_seq INTEGER NOT NULL
+        )""",
+        "CREATE INDEX lead_evidence_decision ON lead_evidence(decision_id)",
+    ],
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)
