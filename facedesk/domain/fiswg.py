@@ -188,11 +188,11 @@ class Checklist:
         return json.dumps(self.as_dict(), ensure_ascii=False)
 
     def rows(self) -> list[tuple[str, str, str]]:
-        """(component, value, note) in words, every component ('—' when not judged)."""
+        """(component, value, note) in words, every component ('not judged' when not)."""
         out = []
         for c, label in COMPONENTS.items():
             f = self.feature(c)
-            out.append((label, "—" if f is None else VALUES[f.value],
+            out.append((label, "not judged" if f is None else VALUES[f.value],
                         "" if f is None else f.note))
         return out
 
