@@ -179,6 +179,14 @@ class Checklist:
                 f"{c['not_visible']} not visible ({len(self.features)} of {len(COMPONENTS)} "
                 "components)")
 
+    def grouped(self) -> list[tuple[str, list[str]]]:
+        """(value in words, ['Nose (note)', ...]) for each value with components, then
+        'Not judged' with those left: the checklist in a few lines."""
+        out = [(VALUES[v], [f.label + (f" ({f.note})" if f.note else "")
+                            for f in self.features if f.value == v]) for v in VALUES]
+        out.append(("Not judged", [COMPONENTS[c] for c in self.missing]))
+        return [(label, names) for label, names in out if names]
+
     def as_dict(self) -> dict[str, dict[str, str]]:
         """{component: {"value", "note"}} in COMPONENTS' order: the stored and logged
         form."""

@@ -670,6 +670,8 @@ class MainWindow(QMainWindow):
         maximum = 200 if self.gallery is None else accounts.settings(self.gallery).top_k
         if self.top_k.maximum() != maximum:
             self.top_k.setMaximum(maximum)
+        self.decision.set_checklist_required(
+            self.gallery is not None and accounts.settings(self.gallery).checklist_required)
         self.top_k.setToolTip(f"How many candidate persons a search lists (at most "
                               f"{maximum}, set by the administrator)")
 
@@ -1393,10 +1395,11 @@ class MainWindow(QMainWindow):
         if self.decision.is_saving():
             return  # the click before is still being stored
         review, session = self.review, self.session
+        checklist = self.decision.checklist()
 
         def store(gallery: Gallery) -> cases.Decision:
             return review.record_decision(rebind(session, gallery), rank, decision,
-                                          rationale)
+                                          rationale, checklist)
 
         def stored(row: cases.Decision) -> None:
             self.decision.set_saving(False)

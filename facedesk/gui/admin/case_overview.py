@@ -1,5 +1,6 @@
 """One case's overview: its searches, decisions and second reviews, results and audit
-events; exporting a lead sheet and closing the case."""
+events; recording a confirmed lead's independent evidence, exporting its lead sheet, and
+closing the case."""
 
 from __future__ import annotations
 
@@ -59,13 +60,17 @@ class CaseOverviewDialog(AdminDialog):
         #: opens the lead sheet just written (PDF) in the system's viewer
         self.open_sheet_button = button("Open lead sheet", "openLeadSheetButton", self._open_sheet)
         self.open_sheet_button.hide()
+        #: what independent evidence was obtained for the selected confirmed lead
+        self.evidence_button = button("Record evidence…", "recordEvidenceButton",
+                                      self._evidence_clicked)
+        self.evidence_label = wrapped(name="evidenceLabel")
         self._written: list[Path] = []
         self.close_case_button = button("Close case…", "closeCaseButton", self._close_clicked)
-        buttons = self.closing_row(self.export_button, self.open_sheet_button,
-                                   self.close_case_button, None)
+        buttons = self.closing_row(self.evidence_button, self.export_button,
+                                   self.open_sheet_button, self.close_case_button, None)
 
-        column(self, banner(), self.header, (self.tabs, 1), self.results_label, self.error_label,
-               self.status_label, buttons)
+        column(self, banner(), self.header, (self.tabs, 1), self.results_label,
+               self.evidence_label, self.error_label, self.status_label, buttons)
         fit_to_screen(self, 1100, 640)
         self.refresh()
 
@@ -165,6 +170,15 @@ class CaseOverviewDialog(AdminDialog):
         self.allow(self.export_button, "lead_sheet", confirmed,
                    "Select a confirmed lead in the Decisions tab: a lead sheet is made only "
                    "for a confirmed lead.")
+        self.allow(self.evidence_button, "decide", confirmed and self.case.is_open,
+                   "Select a confirmed lead of an open case in the Decisions tab: its "
+                   "independent evidence is recorded before its lead sheet goes out.")
+        found = cases.evidence(self.gallery, d.id) if confirmed and d is not None else []
+        self.evidence_label.setText(
+            "" if not confirmed or d is None else
+            f"Independent evidence for decision {d.id}: " + (
+                "; ".join(html.escape(e.text) for e in found) if found else
+                f"<b>none recorded yet</b> — {html.escape(cases.NO_EVIDENCE_BANNER)}."))
         self.allow(self.close_case_button, "close_case", self.case.is_open,
                    "This case is closed: a closed case is read-only.")
 
@@ -189,6 +203,24 @@ class CaseOverviewDialog(AdminDialog):
             return paths
 
         return self.act_now_or_later(run, shown, wait)
+
+    def record_evidence(self, decision_id: int, text: str) -> cases.Evidence:
+        """Record what independent evidence was obtained for a confirmed lead."""
+        found = self.act(lambda: cases.record_evidence(self.session, decision_id, text))
+        self.refresh()
+        self.show_status(f"Independent evidence recorded for decision {decision_id}.")
+        return found
+
+    def _evidence_clicked(self) -> None:
+        d = self.selected_decision()
+        if d is None:
+            return
+        text, ok = QInputDialog.getMultiLineText(
+            self, f"Independent evidence — decision {d.id}",
+            "What independent evidence was obtained for this lead (what, from whom, when)?\n"
+            "A face search alone is never grounds for action.")
+        if ok:
+            quietly(lambda: self.record_evidence(int(d.id), text))
 
     def _open_sheet(self) -> None:
         if self._written:
