@@ -31,8 +31,11 @@ KEYS: dict[int, str | None] = {
     Qt.Key.Key_N: "not_visible", Qt.Key.Key_3: "not_visible",
     Qt.Key.Key_Delete: None, Qt.Key.Key_Backspace: None, Qt.Key.Key_0: None,
 }
-HELP = ("Keys: S/1 similar · D/2 dissimilar (then type its note) · N/3 not visible · "
-        "Del clears · Enter edits the note · ↑↓ move")
+HELP = ("Keys: S/1 similar · D/2 dissimilar, then its note · N/3 not visible · Del clears · "
+        "Enter: note · ↑↓")
+#: rows the table shows without scrolling (half the list: the decision row grows to it)
+VISIBLE_ROWS = 9
+ROW_HEIGHT = 20
 _COLOURS = {"similar": "#1e6b2a", "dissimilar": "#a01010", "not_visible": "#666666"}
 VALUE_COLUMN, NOTE_COLUMN = 1, 2
 
@@ -81,7 +84,8 @@ class ChecklistPanel(QWidget):
         self.table.setObjectName("checklistTable")
         self.table.setHorizontalHeaderLabels(["Component", "Judgement", "Note"])
         self.table.verticalHeader().hide()
-        self.table.verticalHeader().setDefaultSectionSize(20)
+        self.table.verticalHeader().setDefaultSectionSize(ROW_HEIGHT)
+        self.table.verticalHeader().setMinimumSectionSize(ROW_HEIGHT)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked
@@ -106,11 +110,13 @@ class ChecklistPanel(QWidget):
         self.table.itemChanged.connect(self._item_changed)
         self.table.cellDoubleClicked.connect(self._double_clicked)
         self.table.setCurrentCell(0, 0)
+        self.table.setMinimumHeight(
+            self.table.horizontalHeader().sizeHint().height() + VISIBLE_ROWS * ROW_HEIGHT + 4)
 
         self.help = QLabel(HELP)
         self.help.setObjectName("checklistHelp")
         self.help.setWordWrap(True)
-        self.help.setStyleSheet("QLabel#checklistHelp { color: palette(mid); }")
+        self.help.setStyleSheet("QLabel#checklistHelp { color: #555555; }")
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)

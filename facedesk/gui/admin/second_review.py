@@ -11,10 +11,12 @@ from typing import Any
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QFrame,
     QGridLayout,
     QGroupBox,
     QPlainTextEdit,
     QRadioButton,
+    QScrollArea,
     QSplitter,
     QTabWidget,
     QVBoxLayout,
@@ -140,10 +142,22 @@ class SecondReviewDialog(AdminDialog):
         self.analyst_label = wrapped(name="analystLabel")
         self.analyst_rationale = wrapped(name="analystRationale", selectable=True)
         self.analyst_checklist = wrapped(name="analystChecklist", selectable=True)
+        analyst_text = QWidget()
+        text_layout = QVBoxLayout(analyst_text)
+        text_layout.setContentsMargins(0, 0, 0, 0)
+        text_layout.addWidget(self.analyst_label)
+        text_layout.addWidget(self.analyst_rationale)
+        text_layout.addWidget(self.analyst_checklist)
+        text_layout.addStretch(1)
+        # a long rationale and the 18 components' checklist scroll here, never cut off
+        analyst_scroll = QScrollArea(objectName="analystScroll")
+        analyst_scroll.setWidgetResizable(True)
+        analyst_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        analyst_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        analyst_scroll.setWidget(analyst_text)
+        analyst_scroll.setMinimumHeight(140)
         box_layout = QVBoxLayout(analyst_box)
-        box_layout.addWidget(self.analyst_label)
-        box_layout.addWidget(self.analyst_rationale)
-        box_layout.addWidget(self.analyst_checklist)
+        box_layout.addWidget(analyst_scroll)
 
         review_box = QGroupBox("Your second review")
         self.verdict_confirm = QRadioButton("Confirm: a possible lead worth investigating")
