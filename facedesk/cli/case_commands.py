@@ -12,10 +12,10 @@ import click
 
 from facedesk.app import accounts, cases
 from facedesk.app.cases import DECISIONS, Decision
-from facedesk.domain.fiswg import COMPONENTS, VALUES, Checklist
 from facedesk.cli.options import db_option, json_option, user_option
 from facedesk.cli.output import echo, emit_json, short
 from facedesk.cli.signin import signed_in
+from facedesk.domain.fiswg import COMPONENTS, VALUES, Checklist
 from facedesk.store import Gallery
 
 # --- cases ------------------------------------------------------------------------------------

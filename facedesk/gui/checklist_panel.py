@@ -45,7 +45,7 @@ class ChecklistTable(QTableWidget):
 
     judged = Signal(int, object)  # row, value key or None
 
-    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt's name)
+    def keyPressEvent(self, event: QKeyEvent) -> None:
         key = event.key()
         mods = event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
         row = self.currentRow()

@@ -12,9 +12,9 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from conftest import PASSWORDS
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QPushButton, QRadioButton
-from conftest import PASSWORDS
 from settle import settle
 from test_case_flow import load_probe, search
 

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import test_cli_accountability as cli_tests
 from accountability import (
     PURPOSE,
     World,
@@ -20,17 +21,7 @@ from accountability import (
     tamper,
     world_copy,
 )
-from test_cli_accountability import (  # noqa: F401  (fixtures)
-    Run,
-    db,
-    fake_cli,
-    ok,
-    probe,
-    refused,
-    run,
-    search,
-    staffed,
-)
+from test_cli_accountability import Run, ok, refused, search
 
 from facedesk.app import audit, cases
 from facedesk.app.review import Review, ReviewError
@@ -44,6 +35,10 @@ from facedesk.domain.fiswg import (
 )
 from facedesk.errors import CaseError
 from facedesk.store import Gallery
+
+# the command line's fixtures (a gallery with staff, the fake engine, a probe photo)
+db, fake_cli, probe, run, staffed = (cli_tests.db, cli_tests.fake_cli, cli_tests.probe,
+                                     cli_tests.run, cli_tests.staffed)
 
 FULL = {c: "similar" for c in COMPONENTS} | {"scars": "not_visible"}
 
@@ -153,8 +148,8 @@ def test_refused_decisions_store_nothing(world: World) -> None:
         cases.decide(ann, cs.id, 1, "possible_lead", "r")
     assert cases.decisions(world.gallery, case.id) == []
     # the Review the window uses says the same, before anything is stored
-    probe, face, _ = world.raw_result()
-    review = Review(probe, face, cs.result, search_id=cs.id)
+    probe_seen, face, _ = world.raw_result()
+    review = Review(probe_seen, face, cs.result, search_id=cs.id)
     with pytest.raises(ReviewError, match=r"judge every component \(17 left"):
         review.record_decision(ann, 1, "possible_lead", "r",
                                Checklist.parse_features(["eyes=similar"]))

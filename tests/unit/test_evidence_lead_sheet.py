@@ -13,22 +13,17 @@ from pathlib import Path
 
 import pypdf
 import pytest
+import test_cli_accountability as cli_tests
 from accountability import PURPOSE, World, build_template, last_event, tamper, world_copy
-from test_cli_accountability import (  # noqa: F401  (fixtures)
-    Run,
-    db,
-    fake_cli,
-    ok,
-    probe,
-    refused,
-    run,
-    search,
-    staffed,
-)
+from test_cli_accountability import Run, ok, refused, search
 
 from facedesk.app import audit, cases, lead_sheet
 from facedesk.domain.fiswg import Checklist
 from facedesk.errors import LeadError, NotPermitted
+
+# the command line's fixtures (a gallery with staff, the fake engine, a probe photo)
+db, fake_cli, probe, run, staffed = (cli_tests.db, cli_tests.fake_cli, cli_tests.probe,
+                                     cli_tests.run, cli_tests.staffed)
 
 
 @pytest.fixture(scope="module")
