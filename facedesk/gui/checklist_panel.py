@@ -33,8 +33,8 @@ KEYS: dict[int, str | None] = {
 }
 HELP = ("Keys: S/1 similar · D/2 dissimilar, then its note · N/3 not visible · Del clears · "
         "Enter: note · ↑↓")
-#: rows the table shows without scrolling (half the list: the decision row grows to it)
-VISIBLE_ROWS = 9
+#: rows the table shows without scrolling (the decision row grows to them; more scroll)
+VISIBLE_ROWS = 6
 ROW_HEIGHT = 20
 _COLOURS = {"similar": "#1e6b2a", "dissimilar": "#a01010", "not_visible": "#666666"}
 VALUE_COLUMN, NOTE_COLUMN = 1, 2
@@ -80,6 +80,7 @@ class ChecklistPanel(QWidget):
 
         self.title = QLabel()
         self.title.setObjectName("checklistTitle")
+        self.title.setWordWrap(True)
         self.table = ChecklistTable(len(COMPONENTS), 3, self)
         self.table.setObjectName("checklistTable")
         self.table.setHorizontalHeaderLabels(["Component", "Judgement", "Note"])
@@ -110,12 +111,14 @@ class ChecklistPanel(QWidget):
         self.table.itemChanged.connect(self._item_changed)
         self.table.cellDoubleClicked.connect(self._double_clicked)
         self.table.setCurrentCell(0, 0)
+        self.table.setMinimumWidth(190)  # the note column gives way on a small screen
         self.table.setMinimumHeight(
             self.table.horizontalHeader().sizeHint().height() + VISIBLE_ROWS * ROW_HEIGHT + 4)
 
         self.help = QLabel(HELP)
         self.help.setObjectName("checklistHelp")
         self.help.setWordWrap(True)
+        self.help.setMinimumWidth(150)
         self.help.setStyleSheet("QLabel#checklistHelp { color: #555555; }")
 
         layout = QVBoxLayout(self)

@@ -12,15 +12,14 @@ import tempfile
 from pathlib import Path
 
 import pytest
+import test_case_flow as case_flow
 from conftest import PASSWORDS
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QPushButton, QRadioButton
 from settle import settle
 from test_case_flow import load_probe, search
 
 from facedesk.app import accounts, audit, cases
-from facedesk.domain.fiswg import COMPONENTS
-from facedesk.engine.spec import EngineSpec
 from facedesk.errors import LeadError
 from facedesk.gui.admin import CaseOverviewDialog, SecondReviewDialog
 from facedesk.gui.admin.second_review import BLIND_CHECKLIST
@@ -31,15 +30,8 @@ SCREENSHOT = Path(tempfile.gettempdir()) / "facedesk-checklist.png"
 REVIEW_SCREENSHOT = Path(tempfile.gettempdir()) / "facedesk-checklist-review.png"
 
 
-@pytest.fixture
-def window(qtbot, tmp_path: Path, fake_spec: EngineSpec):
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    w = MainWindow(settings, engine=fake_spec)
-    w.gallery_watch.stop()
-    qtbot.addWidget(w, before_close_func=lambda win: setattr(win, "review", None))
-    w.resize(1500, 900)
-    w.show()
-    return w
+#: the real window with the fake engine, as the case flow's tests drive it
+window = case_flow.window
 
 
 def test_a_checklist_required_decision_in_the_window(qtbot, window: MainWindow, make_gallery,
@@ -151,4 +143,3 @@ def test_a_checklist_required_decision_in_the_window(qtbot, window: MainWindow, 
     assert paths and all(p.is_file() for p in paths)
     overview.close()
     assert audit.verify(gallery).ok
-    assert len(COMPONENTS) == 18
