@@ -82,8 +82,10 @@ def case_show(number: str, db: Path, user: str | None, as_json: bool) -> None:
     and the second reviews."""
     with Gallery.open(db) as gallery:
         view = cases.case_view(signed_in(gallery, user, "read_cases"), number)
+        evidence = {d.id: cases.evidence(gallery, d.id) for d in view.results}
     if as_json:
-        emit_json(view.as_dict())
+        emit_json({**view.as_dict(), "evidence": {
+            str(k): [e.as_dict() for e in v] for k, v in evidence.items()}})
         return
     case = view.case
     found = [s.as_dict() for s in view.searches]
@@ -112,6 +114,11 @@ def case_show(number: str, db: Path, user: str | None, as_json: bool) -> None:
              f"{cases.LEAD_STATUS[d['status']]}")
         echo(f"      rationale: {short(d['rationale'])}")
         _echo_checklist(dec, dec.id in view.hidden)
+        if dec.id in evidence:
+            found = evidence[dec.id]
+            echo("      independent evidence: " + ("; ".join(
+                f"{e.text} ({e.recorded_by} {e.created_at})" for e in found) if found else
+                "none recorded yet"))
         r = d["review"]
         if r:
             echo(f"      second review {r['id']} by {r['reviewer']} {r['created_at']}: "

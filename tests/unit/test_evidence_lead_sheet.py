@@ -76,6 +76,10 @@ def test_record_evidence_rules(world: World) -> None:
     tamper(world.gallery, ("UPDATE lead_evidence SET text = 'nothing' WHERE id = ?", (e.id,)))
     v = audit.verify(world.gallery)
     assert not v.ok and any("independent evidence" in p for p in v.problems), v.problems
+    # deleted by raw SQL: found too
+    tamper(world.gallery, ("DELETE FROM lead_evidence WHERE id = ?", (second.id,)))
+    v = audit.verify(world.gallery)
+    assert any(f"independent evidence {second.id}" in p for p in v.problems), v.problems
     # a closed case is read-only
     cases.close_case(ann, cases.get_case(world.gallery, "EV-0"))
     with pytest.raises(Exception, match="closed"):
@@ -147,6 +151,10 @@ def test_cli_evidence_add_list_and_the_required_export(run: Run, staffed: Path, 
     assert f"recorded for decision {lead['id']} by ann" in out.stdout
     [item] = json.loads(ok(run("evidence", "list", lead["id"], "--json", user="sam")).stdout)
     assert item["text"] == "alibi checked: false" and item["recorded_by"] == "ann"
+    shown = ok(run("case", "show", "C-7", user="sam")).stdout
+    assert "independent evidence: alibi checked: false (ann " in shown
+    doc = json.loads(ok(run("case", "show", "C-7", "--json", user="sam")).stdout)
+    assert doc["evidence"][str(lead["id"])][0]["text"] == "alibi checked: false"
     written = ok(run("lead-sheet", lead["id"], "--out", tmp_path / "s", "--format", "pdf",
                      user="ann")).stdout
     assert "wrote" in written
