@@ -349,7 +349,8 @@ def test_settings_changes_are_audit_events_with_from_and_to(world: World) -> Non
            "threshold": 0.5, "top_k": 7, "purposes": ["Robbery", "Missing person"],
            "training": True, "backoff_seconds": 2.5, "lockout_after": 4,
            "lockout_minutes": None, "import_roots": [str(g.path.parent)],
-           "file_group": grp.getgrgid(os.getegid()).gr_name}
+           "file_group": grp.getgrgid(os.getegid()).gr_name,
+           "checklist_required": True, "evidence_required": True}
     old = accounts.settings(g).as_dict()
     for name, value in new.items():
         admin.set_setting(name, value)
