@@ -115,9 +115,9 @@ def case_show(number: str, db: Path, user: str | None, as_json: bool) -> None:
         echo(f"      rationale: {short(d['rationale'])}")
         _echo_checklist(dec, dec.id in view.hidden)
         if dec.id in evidence:
-            found = evidence[dec.id]
+            items = evidence[dec.id]
             echo("      independent evidence: " + ("; ".join(
-                f"{e.text} ({e.recorded_by} {e.created_at})" for e in found) if found else
+                f"{e.text} ({e.recorded_by} {e.created_at})" for e in items) if items else
                 "none recorded yet"))
         r = d["review"]
         if r:
