@@ -144,7 +144,7 @@ def test_purged_probes_are_named_and_closed_cases_refused(world) -> None:
     with pytest.raises(NotPermitted):  # an administrator does not search
         _rerun(admin, case)
     closed = cases.close_case(ann, case)
-    with pytest.raises(CaseError, match="closed.*cannot be re-run"):
+    with pytest.raises(CaseError, match=r"closed.*cannot be re-run"):
         _rerun(ann, closed)
     assert rerun.waiting_cases(admin) == []  # closed cases are not listed
 
