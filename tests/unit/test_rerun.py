@@ -10,11 +10,14 @@ from pathlib import Path
 
 import pytest
 from accountability import PASSWORDS
+from click.testing import CliRunner
 from fakes import FAKE_FACTORY, FakeEngine, one_face, save_png
 
 from facedesk.app import accounts, audit, cases, rerun
 from facedesk.app.importer import ImportOptions, run_import
 from facedesk.app.search import Searcher, analyze_probe, choose_face
+from facedesk.cli import options as cli_options
+from facedesk.cli.main import cli as facedesk_cli
 from facedesk.domain.progress import CancelToken, run_to_end
 from facedesk.engine.spec import EngineSpec
 from facedesk.errors import CaseError, NotPermitted
@@ -45,7 +48,8 @@ def world(tmp_path: Path):
     admin = accounts.create_first_administrator(g, "admin", "Ada Admin",
                                                 password=PASSWORDS["admin"],
                                                 os_account="os-admin")
-    admin.add_user("ann", "Ann Analyst", "analyst", os_account="os-ann")
+    admin.add_user("ann", "Ann Analyst", "analyst", password=PASSWORDS["ann"],
+                   os_account="os-ann")
     admin.add_user("sam", "Sam Supervisor", "supervisor", os_account="os-sam")
     for person in (1, 5):
         save_png(one_face(person, 8), tmp_path / f"probe_{person}.png")
@@ -165,3 +169,29 @@ def test_a_cancelled_rerun_keeps_what_it_recorded(world) -> None:
     assert last is not None and last.result is not None and last.result.cancelled
     assert [p.outcome for p in last.result.probes] == [rerun.SEARCHED, rerun.NOT_REACHED]
     assert len(cases.searches(g, case.id)) == 3
+
+
+def test_the_cli_lists_waiting_cases_and_reruns_one(world, monkeypatch: pytest.MonkeyPatch
+                                                     ) -> None:
+    g, tmp = world
+    monkeypatch.setattr(cli_options, "engine_spec",
+                        lambda detector, jitters: EngineSpec(FAKE_FACTORY))
+    ann = accounts.sign_in_os(g, "os-ann")
+    case = cases.open_case(ann, "R-4", PURPOSE)
+    _search(g, ann, case, tmp / "probe_1.png")
+    _search(g, ann, case, tmp / "probe_5.png")
+    _import(g, _folder(tmp / "second", {5: range(2)}))
+
+    def cli(*args: str, user: str = "ann") -> str:
+        env = {"FACEDESK_USER": user, "FACEDESK_PASSWORD": PASSWORDS[user]}
+        res = CliRunner().invoke(facedesk_cli, [*args, "--db", str(g.path)], env=env)
+        assert res.exit_code == 0, (res.output, res.exception)
+        return res.stdout
+
+    listed = cli("rerun", "--list", user="admin")
+    assert "case R-4: 2 probe(s) with new faces (up to 2 faces imported" in listed
+    out = cli("rerun", "--case", "R-4", "--quiet")
+    assert "re-ran case R-4: 2 new search(es)" in out
+    marked = [line.split() for line in out.splitlines() if line.endswith("NEW")]
+    assert [(m[0], m[2]) for m in marked] == [("1", "person_5")]
+    assert "no open case without a possible lead" in cli("rerun", "--list", user="admin")
