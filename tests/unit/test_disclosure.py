@@ -138,7 +138,7 @@ def test_blind_review_hides_a_pending_rationale_so_no_package_yet(world: World,
     s = world.search(ann, case)
     d = cases.decide(ann, s.id, 1, "possible_lead", "same ear")
     before = audit.head(world.gallery)
-    with pytest.raises(LeadError, match="blind second review.*export after the reviews"):
+    with pytest.raises(LeadError, match=r"blind second review.*export after the reviews"):
         disclosure.disclose(sam, case.id, tmp_path / "out")
     assert audit.head(world.gallery) == before
     cases.review_lead(sam, d.id, "confirmed", "agree")
