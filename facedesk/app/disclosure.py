@@ -35,9 +35,9 @@ from pathlib import Path
 from typing import Any
 
 import facedesk
-from facedesk.app import accounts, audit, cases
+from facedesk.app import accounts, audit, cases, rerun
 from facedesk.app.accounts import Session
-from facedesk.app.lead_sheet import BANNER, fonts, markup, pdf_cut, safe_name
+from facedesk.app.lead_sheet import BANNER, PDF_MAX_CHARS, fonts, markup, safe_name
 from facedesk.domain import csvsafe, private
 from facedesk.domain.progress import CancelToken, run_to_end
 from facedesk.errors import FaceDeskError
@@ -122,6 +122,7 @@ def disclosure_record(session: Session, case: int | str) -> Disclosure:
     head = audit.head(gallery)
     engine_ids = sorted({str(s["engine_id"]) for s in searches})
     used_sources = {s.get("calibration_source") for s in searches}
+    new = rerun.new_candidates(cases.searches(gallery, c.id))
     calibrations = [{**k.as_dict(), "used_by_searches": k.source in used_sources,
                      "data": _value(gallery.calibration_data(k.id))
                      if k.source in used_sources else None}
@@ -151,6 +152,8 @@ def disclosure_record(session: Session, case: int | str) -> Disclosure:
                                  for s in searches]},
         "engines": [{"id": e, "identity": gallery.engine_identity(e)} for e in engine_ids],
         "calibrations": calibrations,
+        "calibration_sources": sorted(str(x) for x in used_sources if x),
+        "rerun_new_persons": {str(k): sorted(v) for k, v in new.items()},
         "users": users,
         "searches": searches,
         "search_frames": frames,
@@ -205,21 +208,35 @@ def _text(v: Any) -> str:
     return str(v)
 
 
+def _cut(text: str) -> str:
+    """A value short enough to lay out on a page (the JSON file holds it whole)."""
+    if len(text) <= PDF_MAX_CHARS:
+        return text
+    return (f"{text[:PDF_MAX_CHARS]}… [cut here: {len(text):,} characters in all; "
+            f"{JSON_NAME} holds the full value]")
+
+
 def _who(doc: dict[str, Any], uid: Any) -> str:
     u = doc["users"].get(uid) if uid else None
     return "—" if not uid else str(uid) if u is None else f"{u['name']} ({uid})"
 
 
-CANDIDATE_COLUMNS = ("Rank", "Person", "Distance", "Similarity", "FMR", "Face id")
+CANDIDATE_COLUMNS = ("Rank", "Person", "Distance", "Similarity", "FMR (95% interval)",
+                     "Face id", "New")
 
 
-def _candidate_cells(c: dict[str, Any]) -> list[str]:
+def _candidate_cells(c: dict[str, Any], new: list[str] | None) -> list[str]:
+    """A candidate's row; `new`: the persons a re-run showed first (None: not a re-run)."""
     fmr = c.get("fmr") or {}
     person = str(c.get("person_id"))
     if c.get("name") and c.get("name") != person:
         person = f"{c['name']} ({person})"
-    return [str(c.get("rank")), person, _text(c.get("distance")), _text(c.get("similarity")),
-            _text(fmr.get("fmr")) if fmr else "no calibration", _text(c.get("face_id"))]
+    low, high = (fmr.get("fmr_95") or [None, None])[:2]
+    rate = (f"{fmr['fmr']:.2g} ({low:.2g}–{high:.2g})" if low is not None else
+            f"{fmr['fmr']:.2g}") if fmr.get("fmr") is not None else "no calibration"
+    return [str(c.get("rank")), person, f"{c.get('distance', 0):.4f}",
+            f"{c.get('similarity', 0):.4f}", rate, _text(c.get("face_id")),
+            "—" if new is None else "new" if c.get("person_id") in new else "seen before"]
 
 
 def write_pdf(doc: dict[str, Any], path: Path, files: dict[str, str]) -> None:
@@ -269,7 +286,7 @@ def write_pdf(doc: dict[str, Any], path: Path, files: dict[str, str]) -> None:
         return Paragraph(markup(text, f), style)
 
     def kv(rows: list[tuple[str, Any]], hashes: frozenset[str] = frozenset()) -> Table:
-        data = [[p(k, cell_bold), p(pdf_cut(_text(v)), mono if k in hashes else cell)]
+        data = [[p(k, cell_bold), p(_cut(_text(v)), mono if k in hashes else cell)]
                 for k, v in rows]
         t = Table(data, colWidths=[0.27 * width, 0.73 * width], splitInRow=1)
         t.setStyle(TableStyle([*grid, ("BACKGROUND", (0, 0), (0, -1), grey)]))
@@ -278,7 +295,7 @@ def write_pdf(doc: dict[str, Any], path: Path, files: dict[str, str]) -> None:
     def table(header: tuple[str, ...], rows: list[list[str]], widths: list[float],
               mono_cols: frozenset[int] = frozenset()) -> Table:
         data = [[p(h, cell_bold) for h in header]]
-        data += [[p(pdf_cut(v), mono if i in mono_cols else cell) for i, v in enumerate(r)]
+        data += [[p(_cut(v), mono if i in mono_cols else cell) for i, v in enumerate(r)]
                  for r in rows]
         t = Table(data, colWidths=[w * width for w in widths], repeatRows=1, splitInRow=1)
         t.setStyle(TableStyle([*grid, ("BACKGROUND", (0, 0), (-1, 0), grey)]))
@@ -311,18 +328,25 @@ def write_pdf(doc: dict[str, Any], path: Path, files: dict[str, str]) -> None:
            frozenset({"Gallery id"})),
     ]
     for e in doc["engines"]:
-        story += [p(f"Engine {e['id']}", h3), kv([("Engine id", e["id"]),
-                                                   ("Identity", e["identity"])],
-                                                  frozenset({"Engine id"}))]
-    used = [k for k in doc["calibrations"] if k.get("used_by_searches")]
+        identity = [(f"Identity: {k}" if not isinstance(v, dict) else f"Identity: {k} / {kk}",
+                     v if not isinstance(v, dict) else vv)
+                    for k, v in (e["identity"] or {}).items()
+                    for kk, vv in (v.items() if isinstance(v, dict) else [("", v)])]
+        story += [p(f"Engine {e['id']}", h3),
+                  kv([("Engine id", e["id"]), *identity],
+                     frozenset({"Engine id", *(k for k, _ in identity if " / " in k)}))]
+    stored = {k["source"]: k for k in doc["calibrations"] if k.get("used_by_searches")}
     story.append(p("Calibration or reference used", h2))
-    if used:
-        story.append(table(("Id", "Kind", "Source", "Engine", "Impostor pairs",
-                            "Genuine pairs", "Made"),
-                           [[_text(k.get(x)) for x in ("id", "kind", "source", "engine_id",
-                                                        "impostor_pairs", "genuine_pairs",
-                                                        "created_at")] for k in used],
-                           [0.05, 0.09, 0.3, 0.2, 0.11, 0.11, 0.14]))
+    if doc["calibration_sources"]:
+        story.append(table(
+            ("Source (as each search recorded it)", "Where it is", "Engine", "Impostor pairs",
+             "Genuine pairs"),
+            [[src, f"stored calibration {k['id']} ({k['kind']}, {k['created_at']})"
+              if (k := stored.get(src)) else "the reference shipped with this FaceDesk "
+              "version (not a table of the gallery)",
+              _text(k and k.get("engine_id")), _text(k and k.get("impostor_pairs")),
+              _text(k and k.get("genuine_pairs"))] for src in doc["calibration_sources"]],
+            [0.36, 0.26, 0.16, 0.11, 0.11], frozenset({2})))
     else:
         story.append(p("No search of this case used a calibration: its distances cannot "
                        "be read as false match rates.", small))
@@ -343,10 +367,19 @@ def write_pdf(doc: dict[str, Any], path: Path, files: dict[str, str]) -> None:
         story += [p(f"Search {s['id']} — {s.get('probe_name')} by "
                     f"{_who(doc, s.get('user_id'))}, {s.get('created_at')}", h2),
                   kv(rows, frozenset({"Probe sha256", "Engine id"}))]
+        again = (s.get("provenance") or {}).get("rerun") \
+            if isinstance(s.get("provenance"), dict) else None
+        if isinstance(again, dict):
+            story.append(p(f"A re-run of search {again.get('of_search')}'s probe against the "
+                           f"faces imported since (face ids {again.get('after_face_id')} + 1 "
+                           f"to {again.get('through_face_id')}); \"new\": a candidate no "
+                           "earlier search of this probe in the case showed.", small))
         if cands:
             story += [p(f"Candidates shown ({len(cands)})", h3),
-                      table(CANDIDATE_COLUMNS, [_candidate_cells(x) for x in cands],
-                            [0.07, 0.38, 0.13, 0.13, 0.17, 0.12])]
+                      table(CANDIDATE_COLUMNS,
+                            [_candidate_cells(x, doc["rerun_new_persons"].get(str(s["id"])))
+                             for x in cands],
+                            [0.06, 0.32, 0.1, 0.1, 0.2, 0.08, 0.14])]
         else:
             story.append(p("No candidate within the threshold: this search showed no "
                            "candidate.", h3))
@@ -370,7 +403,7 @@ def write_pdf(doc: dict[str, Any], path: Path, files: dict[str, str]) -> None:
                               "The export of this package is logged as a later \"export\" "
                               "event carrying the manifest's SHA-256.", small)]),
               table(("#", "Time", "User", "Event", "SHA-256 hash"), events,
-                    [0.06, 0.17, 0.18, 0.17, 0.42], frozenset({4}))]
+                    [0.05, 0.22, 0.17, 0.14, 0.42], frozenset({4}))]
     if files:
         story += [p("Files of this package", h2),
                   table(("File", "SHA-256"), [[k, v] for k, v in files.items()],
