@@ -37,7 +37,16 @@ from typing import Any
 import facedesk
 from facedesk.app import accounts, audit, cases, rerun
 from facedesk.app.accounts import Session
-from facedesk.app.lead_sheet import BANNER, PDF_MAX_CHARS, fonts, markup, safe_name
+from facedesk.app.lead_sheet import (
+    BANNER,
+    PDF_MAX_CHARS,
+    banner_table,
+    fonts,
+    markup,
+    page_footer,
+    pdf_grid,
+    safe_name,
+)
 from facedesk.domain import csvsafe, private
 from facedesk.domain.progress import CancelToken, run_to_end
 from facedesk.errors import FaceDeskError
@@ -273,13 +282,9 @@ def write_pdf(doc: dict[str, Any], path: Path, files: dict[str, str]) -> None:
     banner = ParagraphStyle("d-banner", parent=base, fontName=f.bold, fontSize=12.5,
                             leading=16, textColor=red, alignment=TA_CENTER)
     page_w = A4[0]
-    margin, top, bottom = 15 * mm, 14 * mm, 24 * mm
+    margin, top, bottom = 15 * mm, 14 * mm, 30 * mm
     width = page_w - 2 * margin
-    grid: list[tuple[Any, ...]] = [
-        ("GRID", (0, 0), (-1, -1), 0.5, colors.HexColor("#bbbbbb")),
-        ("VALIGN", (0, 0), (-1, -1), "TOP"),
-        ("LEFTPADDING", (0, 0), (-1, -1), 3), ("RIGHTPADDING", (0, 0), (-1, -1), 3),
-        ("TOPPADDING", (0, 0), (-1, -1), 1.5), ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5)]
+    grid = pdf_grid(padding=1.5)
     grey = colors.HexColor("#eeeeee")
 
     def p(text: object, style: ParagraphStyle = base) -> Paragraph:
@@ -309,10 +314,7 @@ def write_pdf(doc: dict[str, Any], path: Path, files: dict[str, str]) -> None:
     title = f"Disclosure package — case {c['number']}"
     made = (f"Made {doc['made']['at']} by {_who(doc, doc['made']['by'])} with "
             f"{doc['system']['name']} {doc['system']['version']}.")
-    banner_box = Table([[p(BANNER, banner)]], colWidths=[width])
-    banner_box.setStyle(TableStyle([("BOX", (0, 0), (-1, -1), 2, red),
-                                    ("TOPPADDING", (0, 0), (-1, -1), 5),
-                                    ("BOTTOMPADDING", (0, 0), (-1, -1), 6)]))
+    banner_box = banner_table(p(BANNER, banner), width)
     story: list[Any] = [
         banner_box, Spacer(1, 5), p(title, h1), p(made),
         p(f"Every search of this case is listed: {n_s} search"
@@ -412,20 +414,7 @@ def write_pdf(doc: dict[str, Any], path: Path, files: dict[str, str]) -> None:
 
     footer_text = Paragraph(markup(f"{title} · {made}", f), small)
 
-    def footer(canvas: Any, d: Any) -> None:
-        canvas.saveState()
-        y = bottom - 6 * mm
-        canvas.setStrokeColor(red)
-        canvas.line(margin, y, page_w - margin, y)
-        canvas.setFillColor(red)
-        canvas.setFont(f.bold, 9)
-        canvas.drawCentredString(page_w / 2, y - 4.5 * mm, BANNER)
-        canvas.setFillColor(colors.HexColor("#333333"))
-        canvas.setFont(f.regular, 7.5)
-        _, h = footer_text.wrapOn(canvas, width - 20 * mm, 15 * mm)
-        footer_text.drawOn(canvas, margin, y - 7 * mm - h)
-        canvas.drawRightString(page_w - margin, y - 7 * mm - 7, f"page {d.page}")
-        canvas.restoreState()
+    footer = page_footer(footer_text, left_right=margin, bottom=bottom, width=width)
 
     SimpleDocTemplate(str(path), pagesize=A4, leftMargin=margin, rightMargin=margin,
                       topMargin=top, bottomMargin=bottom, title=title, subject=BANNER,
