@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from facedesk.app import cases
+from facedesk.app import cases, engines
 from facedesk.app.accounts import Session
 from facedesk.app.cases import Case, CaseSearch, StoredSearch
 from facedesk.app.search import Probe, Searcher
@@ -32,7 +32,6 @@ from facedesk.domain import analysis, imaging
 from facedesk.domain.faces import Box, Face, FaceEngine
 from facedesk.domain.progress import CancelToken
 from facedesk.domain.search_index import SearchIndex
-from facedesk.engine.spec import engine_id
 from facedesk.store import Gallery
 from facedesk.store import searches as search_store
 from facedesk.store.encodings import EncodingMatrix
@@ -45,13 +44,19 @@ SEARCHED, NOTHING_NEW, NOT_RERUNNABLE, NOT_REACHED = (
 # --- a case's probes and their snapshots -----------------------------------------------------
 
 
-def snapshot(gallery: Gallery, search: StoredSearch) -> int:
+def snapshot(gallery: Gallery, search: StoredSearch,
+             known: dict[int, int] | None = None) -> int:
     """The id of the last face `search` searched (faces are searched from the first):
-    from a re-run's provenance, else the `faces_searched`-th face."""
+    from a re-run's provenance, else the `faces_searched`-th face (`known`: those found
+    already, by number of faces; the query scans the faces' index up to it)."""
     rerun = (search.provenance or {}).get("rerun")
     if isinstance(rerun, dict) and "through_face_id" in rerun:
         return int(rerun["through_face_id"])
-    return search_store.nth_face_id(gallery, search.faces_searched)
+    known = {} if known is None else known
+    n = search.faces_searched
+    if n not in known:
+        known[n] = search_store.nth_face_id(gallery, n)
+    return known[n]
 
 
 @dataclass(frozen=True)
@@ -92,12 +97,15 @@ class CaseProbe:
         return None
 
 
-def case_probes(gallery: Gallery, case_id: int) -> list[CaseProbe]:
-    """A case's probes, in the order they were first searched."""
+def case_probes(gallery: Gallery, case_id: int,
+                known: dict[int, int] | None = None) -> list[CaseProbe]:
+    """A case's probes, in the order they were first searched (`known`: see
+    `snapshot`)."""
+    known = {} if known is None else known
     groups: dict[tuple[str, tuple[int, ...]], list[StoredSearch]] = {}
     for s in cases.searches(gallery, case_id):
         groups.setdefault((s.probe_sha256, tuple(s.probe_box)), []).append(s)
-    return [CaseProbe(sha, box, tuple(found), max(snapshot(gallery, s) for s in found))
+    return [CaseProbe(sha, box, tuple(found), max(snapshot(gallery, s, known) for s in found))
             for (sha, box), found in groups.items()]
 
 
@@ -216,21 +224,20 @@ def require_rerunnable(session: Session, case: int | str) -> Case:
 
 
 def rerun_steps(session: Session, case: int | str, engine: FaceEngine, *,
-                searcher: Searcher | None = None, cancel: CancelToken | None = None
-                ) -> Iterator[RerunProgress]:
+                cancel: CancelToken | None = None) -> Iterator[RerunProgress]:
     """Re-run case `case`: each probe searched against the faces imported since its last
     search, each search recorded in the case (`cases.search_for_case`); progress per
     probe, the `RerunReport` on the last event. Cancelled, the probes searched so far
     stay recorded and the rest read NOT_REACHED."""
     c = require_rerunnable(session, case)
     gallery = session.gallery
-    base = searcher or Searcher(gallery, engine.identity())
-    base.check_engine(base.index())
-    eid = engine_id(engine.identity())
+    enc = gallery.load_encodings()  # once: each probe searches a subset of it
+    engines.require_engine(gallery, engine.identity(), enc.engine_ids)
+    base = Searcher(gallery, engine.identity())
+    eid = base.engine_id
     probes = case_probes(gallery, c.id)
     total = len(probes)
     yield RerunProgress(0, total)
-    enc = gallery.load_encodings()
     top_k = session.settings().top_k
     done: list[ProbeRerun] = []
     for i, p in enumerate(probes):
@@ -317,12 +324,17 @@ def waiting_cases(session: Session) -> list[WaitingCase]:
     re-runnable probes faces were imported since their last search, newest case first."""
     gallery = session.gallery
     found = []
+    known: dict[int, int] = {}
+    after: dict[int, int] = {}
     for c in cases.visible_cases(session, open_only=True):
         if has_possible_lead(cases.decisions(gallery, c.id)):
             continue
-        probes = case_probes(gallery, c.id)
+        probes = case_probes(gallery, c.id, known)
         ok = [p for p in probes if p.problem() is None]
-        counts = [search_store.faces_after(gallery, p.last_face_id) for p in ok]
+        for p in ok:
+            if p.last_face_id not in after:
+                after[p.last_face_id] = search_store.faces_after(gallery, p.last_face_id)
+        counts = [after[p.last_face_id] for p in ok]
         fresh = [n for n in counts if n]
         if fresh:
             found.append(WaitingCase(
