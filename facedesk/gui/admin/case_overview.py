@@ -127,12 +127,7 @@ class CaseOverviewDialog(AdminDialog):
                 s.probe_name, str(len(s.candidates)), f"{s.threshold:.2f}", purged,
                 new_candidates_text(new.get(s.id)))))
         fill_table(self.searches_table, search_rows)
-        queue = rerun.waiting_cases(self.session)
-        fill_table(self.waiting_table, [(w.case.id, (
-            w.case.number, str(w.probes), f"{w.new_faces:,}", when(w.last_search_at),
-            str(w.not_rerunnable))) for w in queue])
-        self.tabs.setTabText(self.tabs.indexOf(self.waiting_table),
-                             f"Cases with new faces ({len(queue)})")
+        self._refresh_waiting()
 
         decided = view.decisions  # a rationale blind review hides reads BLIND_HIDDEN
         self._decisions = {d.id: d for d in decided}
@@ -184,6 +179,21 @@ class CaseOverviewDialog(AdminDialog):
                 f"<b>Results: {plural(n, 'confirmed lead')}.</b>{waiting} "
                 f"{NOT_A_RESULT}")
         self._update_buttons()
+
+    def _refresh_waiting(self) -> None:
+        """The cases waiting for a re-run, read off the GUI thread (it counts faces)."""
+        session = self.session
+
+        def fill(queue: list[rerun.WaitingCase]) -> None:
+            fill_table(self.waiting_table, [(w.case.id, (
+                w.case.number, str(w.probes), f"{w.new_faces:,}", when(w.last_search_at),
+                str(w.not_rerunnable))) for w in queue])
+            self.tabs.setTabText(self.tabs.indexOf(self.waiting_table),
+                                 f"Cases with new faces ({len(queue)})")
+
+        run_task(self, lambda gallery: rerun.waiting_cases(rebind(session, gallery)), fill,
+                 lambda exc: self.show_error(describe_error(exc)),
+                 gallery=session.gallery.path, name="waiting cases")
 
     def selected_decision(self) -> cases.Decision | None:
         key = selected_key(self.decisions_table)
