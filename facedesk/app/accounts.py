@@ -64,6 +64,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "change_settings": frozenset({"administrator"}),
     "purge": frozenset({"administrator"}),
     "export_audit": frozenset({"administrator", "supervisor"}),
+    # a case's disclosure package (every search, decision, review and event of the case)
+    "disclose": frozenset({"administrator", "supervisor"}),
     # reading a gallery's real cases, their searches, decisions and events, and its users
     "read_cases": frozenset({"analyst", "supervisor", "administrator"}),
     "list_users": frozenset({"analyst", "supervisor", "administrator"}),
@@ -86,6 +88,7 @@ ACTION_WORDS: dict[str, str] = {
     "close_case": "close a case", "lead_sheet": "export a lead sheet",
     "manage_users": "add or change users", "change_settings": "change settings",
     "purge": "purge by retention", "export_audit": "export the audit log",
+    "disclose": "export a case's disclosure package",
     "read_cases": "read this gallery's cases and audit log",
     "list_users": "list this gallery's users", "lab": "use the accuracy lab",
 }

@@ -488,15 +488,23 @@ def export_audit_steps(session: Session, out_dir: Path, *, cancel: CancelToken |
     them (another user's possible lead pending its second review) is refused, not
     redacted: the exported events must verify, and a redacted event would not."""
     session.require("export_audit")
-    hidden = hidden_rationales(session.gallery, session.user_id)
+    refuse_hidden_rationales(session, what="the audit log holds")
+    yield from audit.export_steps(session.gallery, out_dir, user_id=session.user_id,
+                                  cancel=cancel)
+
+
+def refuse_hidden_rationales(session: Session, case_id: int | None = None, *,
+                             what: str) -> None:
+    """LeadError when an export would show `session`'s user a rationale blind second
+    review still hides from them (of case `case_id`, or of any case): such an export is
+    refused, not redacted (a redacted event would not verify)."""
+    hidden = hidden_rationales(session.gallery, session.user_id, case_id)
     if hidden:
         ids = ", ".join(str(i) for i in sorted(hidden))
         raise LeadError(
             f"blind second review is on and {len(hidden)} possible lead(s) wait for their "
-            f"second review (decision {ids}); the audit log holds their rationales, which "
+            f"second review (decision {ids}); {what} their rationales, which "
             "stay hidden from you until then: export after the reviews")
-    yield from audit.export_steps(session.gallery, out_dir, user_id=session.user_id,
-                                  cancel=cancel)
 
 
 def event_data(e: audit.Event, hidden: set[int]) -> dict[str, Any]:

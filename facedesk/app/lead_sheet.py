@@ -697,6 +697,60 @@ def _pdf_record(value: Any, key: str = "") -> Any:
     return value
 
 
+def pdf_grid(padding: float = 2) -> list[tuple[Any, ...]]:
+    """The table grid of FaceDesk's PDFs (the lead sheet, the disclosure package)."""
+    from reportlab.lib import colors
+
+    return [("GRID", (0, 0), (-1, -1), 0.5, colors.HexColor("#bbbbbb")),
+            ("VALIGN", (0, 0), (-1, -1), "TOP"),
+            ("LEFTPADDING", (0, 0), (-1, -1), 3), ("RIGHTPADDING", (0, 0), (-1, -1), 3),
+            ("TOPPADDING", (0, 0), (-1, -1), padding),
+            ("BOTTOMPADDING", (0, 0), (-1, -1), padding)]
+
+
+def banner_table(banner: Any, width: float) -> Any:
+    """The banner paragraph `banner` (or a list of paragraphs, one row each) in its red
+    box, `width` wide."""
+    from reportlab.lib import colors
+    from reportlab.platypus import Table, TableStyle
+
+    box = Table([[b] for b in (banner if isinstance(banner, list) else [banner])],
+                colWidths=[width])
+    box.setStyle(TableStyle([("BOX", (0, 0), (-1, -1), 2, colors.HexColor("#b00000")),
+                             ("TOPPADDING", (0, 0), (-1, -1), 6),
+                             ("BOTTOMPADDING", (0, 0), (-1, -1), 7)]))
+    return box
+
+
+def page_footer(words: Any, *, left_right: float, bottom: float, width: float
+                ) -> Callable[[Any, Any], None]:
+    """What every page of FaceDesk's PDFs ends with: a red rule, the banner, `words` (a
+    paragraph) and the page number, in the bottom margin (A4)."""
+    from reportlab.lib import colors
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.units import mm
+
+    f, page_w = fonts(), A4[0]
+
+    def footer(canvas: Any, doc: Any) -> None:
+        canvas.saveState()
+        canvas.setStrokeColor(colors.HexColor("#b00000"))
+        canvas.setLineWidth(1.2)
+        y = bottom - 7 * mm
+        canvas.line(left_right, y, page_w - left_right, y)
+        canvas.setFillColor(colors.HexColor("#b00000"))
+        canvas.setFont(f.bold, 10)
+        canvas.drawCentredString(page_w / 2, y - 5 * mm, BANNER)
+        canvas.setFillColor(colors.HexColor("#333333"))
+        canvas.setFont(f.regular, 8)
+        _, h = words.wrapOn(canvas, width - 20 * mm, 20 * mm)
+        words.drawOn(canvas, left_right, y - 8 * mm - h)
+        canvas.drawRightString(page_w - left_right, y - 8 * mm - 8, f"page {doc.page}")
+        canvas.restoreState()
+
+    return footer
+
+
 def write_pdf(record: dict[str, Any], path: Path) -> None:
     """The lead sheet as a PDF (A4; fits Letter's printable area), the banner at the top
     and in the footer of every page."""
@@ -745,10 +799,7 @@ def write_pdf(record: dict[str, Any], path: Path) -> None:
     def p(text: object, style: ParagraphStyle = base) -> Paragraph:
         return Paragraph(markup(text, f), style)
 
-    grid: list[tuple[Any, ...]] = [("GRID", (0, 0), (-1, -1), 0.5, colors.HexColor("#bbbbbb")),
-            ("VALIGN", (0, 0), (-1, -1), "TOP"),
-            ("LEFTPADDING", (0, 0), (-1, -1), 3), ("RIGHTPADDING", (0, 0), (-1, -1), 3),
-            ("TOPPADDING", (0, 0), (-1, -1), 2), ("BOTTOMPADDING", (0, 0), (-1, -1), 2)]
+    grid = pdf_grid()
 
     def kv(sec: Section) -> list[Any]:
         data = [[p(label, cell_bold), p(value, mono if label in sec.mono else cell)]
@@ -784,10 +835,7 @@ def write_pdf(record: dict[str, Any], path: Path) -> None:
         ("ALIGN", (0, 0), (-1, -1), "CENTER"), ("VALIGN", (0, 0), (-1, 0), "MIDDLE")]))
     images.hAlign = "CENTER"
 
-    banner_box = Table([[p(t, banner)] for t in banner_lines(record)], colWidths=[width])
-    banner_box.setStyle(TableStyle([("BOX", (0, 0), (-1, -1), 2, red),
-                                    ("TOPPADDING", (0, 0), (-1, -1), 6),
-                                    ("BOTTOMPADDING", (0, 0), (-1, -1), 7)]))
+    banner_box = banner_table([p(t, banner) for t in banner_lines(record)], width)
 
     cand_widths = [0.08, 0.05, 0.18, 0.09, 0.09, 0.19, 0.22, 0.10]
     cand_data: list[list[Any]] = [[p(h, cell_bold) for h in CANDIDATE_HEADER]]
@@ -825,21 +873,7 @@ def write_pdf(record: dict[str, Any], path: Path) -> None:
     words = words if len(words) <= 200 else f"{words[:199]}…"
     footer_words = Paragraph(markup(words, f), small)
 
-    def footer(canvas: Any, doc: Any) -> None:
-        canvas.saveState()
-        canvas.setStrokeColor(red)
-        canvas.setLineWidth(1.2)
-        y = bottom - 7 * mm
-        canvas.line(left_right, y, page_w - left_right, y)
-        canvas.setFillColor(red)
-        canvas.setFont(f.bold, 10)
-        canvas.drawCentredString(page_w / 2, y - 5 * mm, BANNER)
-        canvas.setFillColor(colors.HexColor("#333333"))
-        canvas.setFont(f.regular, 8)
-        _, h = footer_words.wrapOn(canvas, width - 20 * mm, 20 * mm)
-        footer_words.drawOn(canvas, left_right, y - 8 * mm - h)
-        canvas.drawRightString(page_w - left_right, y - 8 * mm - 8, f"page {doc.page}")
-        canvas.restoreState()
+    footer = page_footer(footer_words, left_right=left_right, bottom=bottom, width=width)
 
     doc = SimpleDocTemplate(
         str(path), pagesize=A4, leftMargin=left_right, rightMargin=left_right,

@@ -778,7 +778,7 @@ class MainWindow(QMainWindow):
         if self.session is None or self.case is None:
             return None
         from facedesk.gui.admin import CaseOverviewDialog
-        dialog = CaseOverviewDialog(self.session, self.case, self)
+        dialog = CaseOverviewDialog(self.session, self.case, self, engine=self.engine_spec)
         dialog.case_closed.connect(lambda _case_id: self._refresh_case())
         return self._open_admin(dialog)
 

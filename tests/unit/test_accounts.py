@@ -200,6 +200,7 @@ EXPECTED: dict[str, set[str]] = {
     "change_settings": {"administrator"},
     "purge": {"administrator"},
     "export_audit": {"administrator", "supervisor"},
+    "disclose": {"administrator", "supervisor"},
     "read_cases": {"analyst", "supervisor", "administrator"},
     "list_users": {"analyst", "supervisor", "administrator"},
     "lab": {"analyst", "supervisor", "trainer", "administrator"},
