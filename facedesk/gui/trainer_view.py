@@ -80,6 +80,7 @@ from facedesk.errors import FaceDeskError, NotPermitted
 from facedesk.gui.figures import FigurePane
 from facedesk.gui.images import face_pixmap
 from facedesk.gui.lab_wording import group_cells, headline, per_probe, ratio_words
+from facedesk.gui.quiz_view import QuizPanel
 from facedesk.gui.sizing import fit_to_screen
 from facedesk.gui.styles import ERROR_STYLE
 from facedesk.gui.tables import read_only_table
@@ -266,6 +267,9 @@ class TrainerView(QMainWindow):
         self.tabs.addTab(self._build_experiment_tab(), "False candidates (experiment)")
         self.tabs.addTab(self._build_evaluation_tab(), "Error rates (all pairs)")
         self.tabs.addTab(self._build_worst_tab(), "Closest false candidates")
+        self.quiz_panel = QuizPanel(self.gallery_path, session, self._gallery.metadata_keys(),
+                                    DEFAULT_THRESHOLD)
+        self.tabs.addTab(self.quiz_panel, "Trainee quiz")
         self.tabs.currentChanged.connect(self._on_tab)
         root.addWidget(self.tabs, 1)
         root.addLayout(self._build_export())
