@@ -263,6 +263,9 @@ class QuizPanel(QWidget):
         font = self.results_headline.font()
         font.setPointSizeF(font.pointSizeF() + 2)
         self.results_headline.setFont(font)
+        # room for its three lines: beside the tables the layout gave it one
+        self.results_headline.setMinimumHeight(
+            3 * self.results_headline.fontMetrics().lineSpacing() + 6)
         col.addWidget(self.results_headline)
         self.score_table = read_only_table(dq.SCORE_COLUMNS, "quizScoreTable",
                                            rows_selectable=False)

@@ -128,6 +128,7 @@ def test_a_trainee_takes_the_quiz_and_sees_the_truth_scored(
     qtbot.mouseClick(view.findChild(QPushButton, "backToQuizzesButton"),
                      Qt.MouseButton.LeftButton)
     settle(qtbot, view)
+    view.grab().save(str(SHOTS / "quiz-setup.png"))
     listed = cells(panel.past_table)
     assert listed[0][1:2] == ["ann"] and listed[0][3] == "8 of 8"
     panel.past_table.selectRow(0)
