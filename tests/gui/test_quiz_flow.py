@@ -64,6 +64,11 @@ def test_a_trainee_takes_the_quiz_and_sees_the_truth_scored(
     view, g = open_view(qtbot, path, "ann")
     panel = view.quiz_panel
     assert panel.start_button.isVisible() and "Ann Analyst" in panel.setup_status.text()
+    # the experiment's threshold is not shown to a trainee on the quiz tab
+    assert not view.slider.isVisible()
+    view.tabs.setCurrentIndex(0)
+    assert view.slider.isVisible()
+    view.tabs.setCurrentWidget(panel)
     panel.size_spin.setValue(8)
     panel.threshold_spin.setValue(0.5)
     assert panel.group_combo.currentText() == "sex"
