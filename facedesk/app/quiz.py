@@ -38,7 +38,7 @@ from facedesk.store.db import now_iso
 from facedesk.store.quiz import QuizRow, QuizSession
 
 __all__ = ["QuizOptions", "QuizResult", "QuizRow", "QuizSession", "answer", "crops",
-           "export", "finish", "load", "result", "sessions", "start"]
+           "export", "finish", "load", "result", "results", "sessions", "start"]
 
 
 @dataclass(frozen=True)
@@ -207,9 +207,18 @@ def load(session: Session, quiz_id: int) -> Quiz:
     return Quiz(s, tuple(store.rows(session.gallery, quiz_id)))
 
 
+def _gives_answers_away(session: Session, s: QuizSession) -> bool:
+    """The trainee's own quiz before it is finished: its results hold the truth."""
+    return s.user_id == session.user_id and not s.finished
+
+
 def result(session: Session, quiz_id: int, threshold: float | None = None) -> QuizResult:
-    """A quiz's figures, the algorithm's at the quiz's threshold (or `threshold`)."""
+    """A quiz's figures, the algorithm's at the quiz's threshold (or `threshold`); not of
+    the trainee's own quiz before it is finished (it would give the answers away)."""
     quiz = load(session, quiz_id)
+    if _gives_answers_away(session, quiz.session):
+        raise QuizError(f"quiz {quiz_id} is not finished: finish it first (its results "
+                        "would give the answers away)")
     t = quiz.session.threshold if threshold is None else threshold
     judged = [dq.Judged(r.genuine, r.distance, r.pair_group, r.answer, r.seconds)
               for r in quiz.rows]
@@ -231,6 +240,14 @@ def sessions(session: Session, user_id: str | None = None) -> list[QuizSession]:
         return store.sessions(session.gallery, session.user_id)
     session.require("quiz_results")
     return store.sessions(session.gallery, user_id)
+
+
+def results(session: Session, user_id: str | None = None,
+            threshold: float | None = None) -> list[QuizResult]:
+    """The results of the quizzes `sessions` lists, but the trainee's own unfinished
+    ones, newest first."""
+    return [result(session, s.id, threshold) for s in sessions(session, user_id)
+            if not _gives_answers_away(session, s)]
 
 
 def crops(gallery: Gallery, row: QuizRow) -> tuple[bytes, bytes]:

@@ -63,15 +63,14 @@ def quiz_results(db: Path, user: str | None, quiz_id: int | None, trainee: str |
                  threshold: float | None, out: Path | None, as_json: bool) -> None:
     """The trainee's accuracy, false "same" rate, "can't tell" rate and time per pair,
     beside the algorithm's on the same pairs, for all pairs and per group, with counts and
-    95 % intervals."""
+    95 % intervals. A trainee's own quiz shows its results once finished."""
     with Gallery.open(db) as gallery:
         session = signed_in(gallery, user)
-        ids = [quiz_id] if quiz_id is not None else \
-            [s.id for s in quiz.sessions(session, trainee)]
-        if out is not None and len(ids) != 1:
-            raise QuizError(f"--out writes one quiz: choose it with --quiz N ({len(ids)} "
-                            "quizzes match)")
-        results = [quiz.result(session, i, threshold) for i in ids]
+        results = [quiz.result(session, quiz_id, threshold)] if quiz_id is not None else \
+            quiz.results(session, trainee, threshold)
+        if out is not None and len(results) != 1:
+            raise QuizError(f"--out writes one quiz: choose it with --quiz N "
+                            f"({len(results)} quizzes match)")
         if out is not None:
             quiz.export(session, results[0], out)
             note(f"wrote {out}")

@@ -190,6 +190,10 @@ def test_quizzes_are_kept_per_trainee_with_their_audit_events(gallery: Gallery) 
         app.answer(ann, quiz.session.id, row.position, a, seconds=1.5 + row.position)
     with pytest.raises(QuizError, match="answered already"):
         app.answer(ann, quiz.session.id, 0, SAME)
+    # the truth stays hidden from the trainee until the quiz is finished
+    with pytest.raises(QuizError, match="give the answers away"):
+        app.result(ann, quiz.session.id)
+    assert app.results(ann) == []
     with pytest.raises(NotPermitted, match="only its trainee"):
         app.answer(abe, quiz.session.id, 1, SAME)
     res = app.finish(ann, quiz.session.id)
