@@ -38,7 +38,8 @@ from facedesk.store.db import now_iso
 from facedesk.store.quiz import QuizRow, QuizSession
 
 __all__ = ["QuizOptions", "QuizResult", "QuizRow", "QuizSession", "answer", "crops",
-           "export", "finish", "load", "result", "results", "sessions", "start"]
+           "export", "finish", "load", "result", "results", "sessions", "start",
+           "write_faces"]
 
 
 @dataclass(frozen=True)
@@ -253,6 +254,21 @@ def results(session: Session, user_id: str | None = None,
 def crops(gallery: Gallery, row: QuizRow) -> tuple[bytes, bytes]:
     """The two faces of a pair, as stored crops (JPEG), left then right."""
     return gallery.face_crop(row.face_a), gallery.face_crop(row.face_b)
+
+
+def write_faces(session: Session, quiz_id: int, folder: Path) -> list[Path]:
+    """The trainee's own open quiz as files to look at: pair-NN-left.jpg and
+    pair-NN-right.jpg per pair (the stored crops; names that say nothing about the
+    persons), private to the user."""
+    s = _own(session, quiz_id)
+    private.make_dirs(folder)
+    written = []
+    for row in store.rows(session.gallery, s.id):
+        for side, data in zip(("left", "right"), crops(session.gallery, row), strict=True):
+            path = folder / f"pair-{row.position + 1:02d}-{side}.jpg"
+            private.write_bytes(path, data)
+            written.append(path)
+    return written
 
 
 # --- export ----------------------------------------------------------------------------------

@@ -8,7 +8,9 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -155,7 +157,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def gallery(template: Path, tmp_path: Path) -> Gallery:
+def gallery(template: Path, tmp_path: Path) -> Iterator[Gallery]:
     path = tmp_path / "g.db"
     shutil.copy(template, path)  # with its mode: private, as FaceDesk made it
     g = Gallery.open(path)
@@ -297,3 +299,32 @@ def test_cli_quiz_results(gallery: Gallery, tmp_path: Path,
     out = runner.invoke(cli, ["quiz", "results", "--db", str(gallery.path), "--quiz",
                               str(res.quiz.session.id)])
     assert out.exit_code == 1 and "quiz results" in out.output
+
+
+def test_cli_takes_a_quiz(gallery: Gallery, tmp_path: Path,
+                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(accounts, "os_account", lambda: "os-abe")
+    runner = CliRunner()
+    db = str(gallery.path)
+    out = runner.invoke(cli, ["quiz", "start", "--db", db, "--faces", str(tmp_path / "f"),
+                              "--size", "4", "--group", "sex", "--seed", "3"])
+    assert out.exit_code == 0, out.output
+    quiz_id = int(re.search(r"quiz (\d+): 4 pairs", out.output).group(1))  # type: ignore[union-attr]
+    files = sorted(p.name for p in (tmp_path / "f").iterdir())
+    assert files[:2] == ["pair-01-left.jpg", "pair-01-right.jpg"] and len(files) == 8
+    assert (tmp_path / "f" / "pair-01-left.jpg").read_bytes()[:2] == b"\xff\xd8"
+    truth = [SAME if r.genuine else DIFFERENT for r in
+             app.load(signed(gallery, "tia"), quiz_id).rows]
+    for k, t in enumerate(truth[:3], 1):
+        out = runner.invoke(cli, ["quiz", "answer", "--db", db, "--quiz", str(quiz_id),
+                                  "--pair", str(k), "--seconds", "2", t])
+        assert out.exit_code == 0, out.output
+    out = runner.invoke(cli, ["quiz", "answer", "--db", db, "--quiz", str(quiz_id),
+                              "--pair", "4", "maybe"])
+    assert out.exit_code == 2
+    out = runner.invoke(cli, ["quiz", "finish", "--db", db, "--quiz", str(quiz_id), "--json"])
+    assert out.exit_code == 0, out.output
+    doc = json.loads(out.output)[0]
+    assert doc["answered"] == 3 and doc["unanswered"] == 1
+    assert doc["overall"]["trainee"]["accuracy"]["k"] == 3
+
