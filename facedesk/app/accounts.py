@@ -71,6 +71,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "list_users": frozenset({"analyst", "supervisor", "administrator"}),
     # the accuracy lab (evaluate, experiment, report) and re-verifying the originals
     "lab": frozenset({"analyst", "supervisor", "trainer", "administrator"}),
+    # every trainee's quiz results (a user always sees their own)
+    "quiz_results": frozenset({"trainer", "supervisor", "administrator"}),
 }
 #: in a training gallery trainers also open cases, search and decide (nothing counts)
 TRAINING_ROLES: dict[str, frozenset[str]] = {
@@ -91,6 +93,7 @@ ACTION_WORDS: dict[str, str] = {
     "disclose": "export a case's disclosure package",
     "read_cases": "read this gallery's cases and audit log",
     "list_users": "list this gallery's users", "lab": "use the accuracy lab",
+    "quiz_results": "see other trainees' quiz results",
 }
 
 _HASHER = argon2.PasswordHasher()  # Argon2id with the library's current parameters

@@ -16,6 +16,7 @@ from facedesk.cli import (
     gallery_commands,
     import_commands,
     lab_commands,
+    quiz_commands,
     rerun_commands,
     search_commands,
 )
@@ -47,7 +48,7 @@ for _command in [import_commands.import_cmd, search_commands.search, gallery_com
                  gallery_commands.verify, *lab_commands.COMMANDS, *account_commands.COMMANDS,
                  *case_commands.COMMANDS, *audit_commands.COMMANDS, *backup_commands.COMMANDS,
                  *clip_commands.COMMANDS, *rerun_commands.COMMANDS,
-                 *disclose_commands.COMMANDS]:
+                 *disclose_commands.COMMANDS, *quiz_commands.COMMANDS]:
     _register(_command)
     cli.add_command(_command)
 

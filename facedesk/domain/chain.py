@@ -42,6 +42,9 @@ KINDS: dict[str, str] = {
     "restore": "Restored from a backup",
     "user_unlocked": "User unlocked",
     "lab": "Accuracy lab",
+    "quiz_started": "Quiz started",
+    "quiz_answer": "Quiz answer",
+    "quiz_finished": "Quiz finished",
 }
 
 ALGORITHM = ("sha256(prev_hash + '\\n' + canonical_json({seq, at, user_id, kind, case_id, "

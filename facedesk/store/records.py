@@ -77,6 +77,11 @@ RECORD_COLUMNS: dict[str, dict[int, tuple[str, ...]]] = {
     "faces": {1: ("id", "photo_id", "person_pk", "engine_id", "box_top", "box_right",
                   "box_bottom", "box_left", "landmarks", "size_px", "eye_distance_px",
                   "sharpness", "brightness", "yaw_deg", "encoding", "crop", "detector")},
+    # the trainee quiz: a trainee's quizzes, their pairs and answers (training records)
+    "quiz_sessions": {1: ("id", "user_id", "created_at", "finished_at", "gallery_version",
+                          "seed", "size", "genuine_share", "threshold", "group_key")},
+    "quiz_answers": {1: ("id", "session_id", "position", "face_a", "face_b", "genuine",
+                         "distance", "pair_group", "answer", "seconds", "answered_at")},
 }
 
 #: which rows of a table are records (all when absent)
@@ -111,7 +116,7 @@ LABELS: dict[str, str] = {
     "engines": "engine", "searches": "search", "decisions": "decision",
     "lead_reviews": "second review", "lead_evidence": "independent evidence",
     "persons": "person", "photos": "photo",
-    "faces": "face",
+    "faces": "face", "quiz_sessions": "quiz", "quiz_answers": "quiz answer",
 }
 
 #: hex digits of a record digest (128 bits: ample against a forged second row, and half

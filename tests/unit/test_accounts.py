@@ -204,6 +204,7 @@ EXPECTED: dict[str, set[str]] = {
     "read_cases": {"analyst", "supervisor", "administrator"},
     "list_users": {"analyst", "supervisor", "administrator"},
     "lab": {"analyst", "supervisor", "trainer", "administrator"},
+    "quiz_results": {"trainer", "supervisor", "administrator"},
 }
 #: what a trainer may do besides, in a training gallery only
 TRAINER_IN_TRAINING = {"open_case", "search", "decide", "import", "close_case", "read_cases",
