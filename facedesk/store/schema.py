@@ -265,6 +265,13 @@ MIGRATIONS: dict[int, list[str]] = {
             UNIQUE (search_id, position)
         )""",
     ],
+    9: [],  # (issue 18: a placeholder for the other helpers' migration; renumbered at merge)
+    # search filters (facedesk.domain.filters): what a filtered search was narrowed to,
+    # with the persons and faces kept and those left out for a missing or unreadable value
+    # (JSON; NULL: every face searched), also in the search's audit event
+    10: [
+        "ALTER TABLE searches ADD COLUMN filters TEXT",
+    ],
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)
