@@ -26,14 +26,15 @@ def booking_date(i: int) -> str:
 
 
 def congress_manifest(out: Path, count: int = 40) -> Path:
-    """A manifest of the first `count` members: person 3 has no date of birth, person 7 an
-    unreadable one ("1950-13-45"), the others their real birthday."""
+    """A manifest of the first `count` members (paths relative to CONGRESS, the SOURCE
+    to import it with): person 3 has no date of birth, person 7 an unreadable one
+    ("1950-13-45"), the others their real birthday."""
     with (CONGRESS / "members.csv").open(newline="") as f:
         members = list(csv.DictReader(f))[:count]
     rows = []
     for i, m in enumerate(members):
         dob = "" if i == 3 else ("1950-13-45" if i == 7 else m["birthday"])
-        rows.append({"path": str((CONGRESS / m["path"]).resolve()),
+        rows.append({"path": m["path"],  # relative to CONGRESS: import with it as SOURCE
                      "person_id": m["person_id"], "name": m["name"], "sex": m["sex"],
                      "date_of_birth": dob, "booking_date": booking_date(i)})
     return _write(out, rows)
