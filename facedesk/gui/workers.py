@@ -149,7 +149,7 @@ class _EngineWorker(QObject):
         self._run(request, lambda: self.described.emit(
             request, self._call(_describe, self._spec, probe, box)))
 
-    @Slot(int, str, object, int)
+    @Slot(int, str, object, int, object)
     def search(self, request: int, db: str, face: Any, top_k: int, flt: Any = None) -> None:
         self._run(request, lambda: self.searched.emit(
             request, face, self._call(_search, self._spec, db, face.encoding, top_k, flt)))

@@ -126,7 +126,7 @@ def test_a_subset_index_searches_exactly_the_kept_rows() -> None:
     for project in (False, True):
         index = SearchIndex(Enc(), project=project)
         keep = rng.random(n) < 0.1
-        sub = index.subset(keep)
+        sub = index.subset(np.flatnonzero(keep))
         probe = Enc.matrix[5] + rng.normal(0, 0.01, 128).astype(np.float32)
         got, spread = sub.nearest_and_persons(probe, 10)
         dist = np.linalg.norm(Enc.matrix.astype(np.float64) - probe.astype(np.float64), axis=1)
