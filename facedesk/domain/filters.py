@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Iterable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -214,20 +216,41 @@ class Column:
 
 
 class FaceMetadata:
-    """The photo metadata of every face of a search index, in its row order; built once
-    per gallery version and kept with the index. Columns are encoded on first use."""
+    """The photo metadata of every face of a search index, in its row order, as encoded
+    columns (the rows' dicts are not kept: a million of them would hold hundreds of MB);
+    built once per gallery version and kept with the index."""
 
     def __init__(self, rows: Sequence[dict[str, str]]) -> None:
-        self._rows = rows
         self.size = len(rows)
-        self._columns: dict[str, Column] = {}
         self.names = sorted({k for r in rows for k in r})
+        self._columns = {name: encode_column([r.get(name) for r in rows])
+                         for name in self.names}
+        self._scratch: _Scratch | None = None
+        self._scratch_lock = threading.Lock()
 
     def column(self, name: str) -> Column:
+        """A column (one the photos do not have: every row missing)."""
         col = self._columns.get(name)
         if col is None:
-            col = self._columns[name] = encode_column([r.get(name) for r in self._rows])
+            col = encode_column([None] * self.size)
         return col
+
+    @contextmanager
+    def scratch(self) -> Iterator[_Scratch]:
+        """Work arrays for `apply`, kept between filters: fresh gallery-sized arrays cost
+        page faults (at a million rows, more than the comparisons themselves). A second
+        thread meanwhile gets its own."""
+        own = self._scratch_lock.acquire(blocking=False)
+        try:
+            if not own:
+                yield _Scratch(self.size)
+                return
+            if self._scratch is None:
+                self._scratch = _Scratch(self.size)
+            yield self._scratch
+        finally:
+            if own:
+                self._scratch_lock.release()
 
     def name_of(self, name: str) -> str:
         """The column as the photos spell it (column names are case-insensitive)."""
@@ -240,6 +263,18 @@ class FaceMetadata:
         `limit`), for a picker."""
         return {name: sorted(self.column(name).labels, key=str.lower)[:limit]
                 for name in self.names}
+
+
+class _Scratch:
+    """Gallery-sized work arrays of `apply` (see `FaceMetadata.scratch`)."""
+
+    def __init__(self, n: int) -> None:
+        self.fail = np.empty(n, dtype=np.bool_)
+        self.unknown = np.empty(n, dtype=np.bool_)
+        self.known = np.empty(n, dtype=np.bool_)
+        self.tmp = np.empty(n, dtype=np.bool_)
+        self.tmp2 = np.empty(n, dtype=np.bool_)
+        self.diff = np.empty(n, dtype=np.int32)
 
 
 def encode_column(raw: Sequence[str | None]) -> Column:
@@ -315,26 +350,34 @@ def apply(flt: SearchFilter, meta: FaceMetadata, row_persons: NDArray[np.int32],
     fail a condition on values that were read, `unknown` those lacking a value; the
     reasons are told apart only among the unknown rows that fail nothing."""
     flt = flt.resolved(meta.names)
+    with meta.scratch() as w:
+        return _apply(flt, meta, row_persons, persons, w)
+
+
+def _apply(flt: SearchFilter, meta: FaceMetadata, row_persons: NDArray[np.int32],
+           persons: int, w: _Scratch) -> FilterOutcome:
     n = meta.size
-    fail = np.zeros(n, dtype=np.bool_)
-    unknown = np.zeros(n, dtype=np.bool_)
+    fail, unknown, known, tmp, tmp2 = w.fail, w.unknown, w.known, w.tmp, w.tmp2
+    fail.fill(False)
+    unknown.fill(False)
+    lor, land, lnot = np.logical_or, np.logical_and, np.logical_not
     #: (reason, which of the given rows it applies to)
     reasons: list[tuple[str, Callable[[NDArray[np.intp]], NDArray[np.bool_]]]] = []
     by_column: dict[str, list[Where]] = {}
-    for w in flt.where:
-        by_column.setdefault(meta.name_of(w.column), []).append(w)
+    for cond in flt.where:
+        by_column.setdefault(meta.name_of(cond.column), []).append(cond)
     for name, conds in by_column.items():
         col = meta.column(name)
-        codes = col.codes
-        missing = codes < 0
-        unknown |= missing
-        fail |= ~_passing(col, conds) & ~missing
-        reasons.append((f"no {name}", _missing_among(codes)))
+        np.less(col.codes, 0, out=tmp)  # missing
+        lor(unknown, tmp, out=unknown)
+        _passing(col, conds, out=tmp2)
+        lnot(lor(tmp2, tmp, out=tmp2), out=tmp2)  # read, and not passing
+        lor(fail, tmp2, out=fail)
+        reasons.append((f"no {name}", _missing_among(col.codes)))
     if flt.needs_booking():
         assert flt.booking_column is not None
         booking = meta.column(flt.booking_column).dates()
-        known = booking >= 0
-        unknown |= ~known
+        np.greater_equal(booking, 0, out=known)
         reasons.append((f"no booking date ({flt.booking_column})",
                         lambda i: booking[i] == _MISSING))
         reasons.append((f"unreadable booking date ({flt.booking_column})",
@@ -342,18 +385,18 @@ def apply(flt: SearchFilter, meta: FaceMetadata, row_persons: NDArray[np.int32],
         if flt.booked is not None:
             a, b = flt.booked
             if a is not None:
-                fail |= known & (booking < _date_number(a))
+                lor(fail, land(known, np.less(booking, _date_number(a), out=tmp), out=tmp),
+                    out=fail)
             if b is not None:
-                fail |= booking > _date_number(b)
+                lor(fail, np.greater(booking, _date_number(b), out=tmp), out=fail)
         if flt.age is not None:
             assert flt.dob_column is not None
             dob = meta.column(flt.dob_column).dates()
-            known &= dob >= 0
+            land(known, np.greater_equal(dob, 0, out=tmp), out=known)
             # YYYYMMDD numbers: their difference // 10000 is the age in full years, so
             # age >= lo is diff >= lo x 10000 and age <= hi is diff < (hi + 1) x 10000
-            diff = booking - dob
-            known &= diff >= 0  # else born after the booking: unknown
-            unknown |= ~known
+            diff = np.subtract(booking, dob, out=w.diff)
+            land(known, np.greater_equal(diff, 0, out=tmp), out=known)  # else born after
             reasons.append((f"no date of birth ({flt.dob_column})",
                             lambda i: dob[i] == _MISSING))
             reasons.append((f"unreadable date of birth ({flt.dob_column})",
@@ -361,15 +404,18 @@ def apply(flt: SearchFilter, meta: FaceMetadata, row_persons: NDArray[np.int32],
             reasons.append((f"date of birth after the booking date ({flt.dob_column})",
                             lambda i: (dob[i] >= 0) & (booking[i] >= 0) & (diff[i] < 0)))
             lo, hi = flt.age
-            out = (diff < 10000 * lo) if lo is not None else np.zeros(n, dtype=np.bool_)
+            tmp.fill(False)
+            if lo is not None:
+                np.less(diff, 10000 * lo, out=tmp)
             if hi is not None:
-                out |= diff >= 10000 * (hi + 1)
-            fail |= known & out
-    keep = ~(fail | unknown)
+                lor(tmp, np.greater_equal(diff, 10000 * (hi + 1), out=tmp2), out=tmp)
+            lor(fail, land(known, tmp, out=tmp), out=fail)
+        lor(unknown, lnot(known, out=tmp), out=unknown)
+    keep = lnot(lor(fail, unknown, out=tmp))
     rows = np.flatnonzero(keep)
     kept = _distinct(row_persons[rows])
     # photos lacking a value that pass every condition their readable values decide
-    undecided = np.flatnonzero(unknown & ~fail)
+    undecided = np.flatnonzero(land(unknown, lnot(fail, out=tmp), out=tmp))
     left: list[LeftOut] = []
     for reason, applies in reasons:
         these = undecided[applies(undecided)]
@@ -385,22 +431,28 @@ def _missing_among(codes: NDArray[np.int32]
     return lambda i: codes[i] < 0
 
 
-def _passing(col: Column, conds: Sequence[Where]) -> NDArray[np.bool_]:
-    """The rows whose value passes the conditions on `col` (values of = conditions are
-    OR-ed, != conditions exclude). Comparisons of the codes, not a lookup table: one
-    comparison of a million codes takes 0.2 ms, a table lookup 7 ms."""
+def _passing(col: Column, conds: Sequence[Where], out: NDArray[np.bool_]
+             ) -> NDArray[np.bool_]:
+    """Into `out`: the rows whose value passes the conditions on `col` (values of =
+    conditions are OR-ed, != conditions exclude). Comparisons of the codes, not a lookup
+    table: one comparison of a million codes takes 0.2 ms, a table lookup 7 ms."""
     codes = col.codes
-    wanted = [w for w in conds if not w.negate]
-    ok = np.zeros(len(codes), dtype=np.bool_) if wanted else np.ones(len(codes), np.bool_)
-    for w in wanted:
-        code = _code(col, w.value)
+    wanted = [c for c in conds if not c.negate]
+    out.fill(not wanted)
+    scratch = np.empty(len(codes), dtype=np.bool_) if len(conds) > 1 or not wanted \
+        else out
+    for c in wanted:
+        code = _code(col, c.value)
         if code >= 0:
-            ok |= codes == code
-    for w in conds:
-        code = _code(col, w.value)
-        if w.negate and code >= 0:
-            ok &= codes != code
-    return ok
+            if scratch is out:
+                np.equal(codes, code, out=out)
+            else:
+                np.logical_or(out, np.equal(codes, code, out=scratch), out=out)
+    for c in conds:
+        code = _code(col, c.value)
+        if c.negate and code >= 0:
+            np.logical_and(out, np.not_equal(codes, code, out=scratch), out=out)
+    return out
 
 
 def _distinct(ascending: NDArray[np.int32]) -> NDArray[np.int32]:

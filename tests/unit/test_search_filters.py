@@ -80,6 +80,17 @@ def test_equality_is_case_insensitive_and_missing_values_are_counted() -> None:
     assert out.keep.tolist() == [False, False, True, True, False, False]
     out = filters.apply(filters.parse(["sex=x"]), meta, persons, n)
     assert out.faces_kept == 0 and out.persons_kept == 0
+    # values of one column are OR-ed; != alone keeps every other value
+    out = filters.apply(filters.parse(["sex=F", "sex=m", "sex=x"]), meta, persons, n)
+    assert out.keep.tolist() == [True, True, True, True, False, True]
+    out = filters.apply(filters.parse(["sex!=F", "sex!=M"]), meta, persons, n)
+    assert out.faces_kept == 0 and out.left_out[0].faces == 1
+    out = filters.apply(filters.parse(["eyes=blue"]), meta, persons, n)
+    assert [(lo.reason, lo.faces, lo.persons) for lo in out.left_out] == [
+        ("no eyes", 6, 3)]
+    # the same arrays serve the next filter: nothing of the last one is left in them
+    again = filters.apply(filters.parse(["SEX=F"]), meta, persons, n)
+    assert again.keep.tolist() == [True, True, False, False, False, True]
 
 
 def test_age_at_booking_in_full_years_with_every_unreadable_date_counted() -> None:
