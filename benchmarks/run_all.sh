@@ -6,7 +6,7 @@
 #   bash benchmarks/run_all.sh search_scale gui_startup   only these
 #
 # Photo import: import_throughput, stages, import_recall (benchmarks/import_*.py, stages.py)
-# Search and start-up: search_scale, gui_startup
+# Search and start-up: search_scale, filtered_search, gui_startup
 # Sign-in: sign_in (Argon2id, the back-off and the lockout; about 30 s)
 # CCTV clips: clips (speed of tracks on a 60-second 720p clip), clip_fusion (fused template
 # against the best frame)
@@ -21,7 +21,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 PY=${PYTHON:-.venv/bin/python}
-DEFAULT=(import_throughput stages import_recall search_scale gui_startup sign_in clips clip_fusion)
+DEFAULT=(import_throughput stages import_recall search_scale filtered_search gui_startup sign_in clips clip_fusion)
 NAMES=("$@")
 [ ${#NAMES[@]} -gt 0 ] || NAMES=("${DEFAULT[@]}")
 OUT=${FACEDESK_BENCH_OUT:-${TMPDIR:-/tmp}/facedesk-bench/results/$(date +%Y%m%d-%H%M%S)}

@@ -171,6 +171,12 @@ class LeadError(FaceDeskError):
     code = "lead"
 
 
+class FilterError(FaceDeskError):
+    """A search filter that cannot be read (--where, --age, --booked)."""
+
+    code = "filter"
+
+
 # --- video clips ------------------------------------------------------------------------
 
 

@@ -29,6 +29,7 @@ from facedesk.app.accounts import Session, settings
 from facedesk.app.search import Probe, Searcher, SearchResult
 from facedesk.domain import lookalikes
 from facedesk.domain.faces import Face
+from facedesk.domain.filters import SearchFilter
 from facedesk.domain.fiswg import Checklist, checklist_problem
 from facedesk.domain.progress import CancelToken, run_to_end
 from facedesk.domain.quality import check as quality_checks
@@ -251,6 +252,7 @@ def record_search(session: Session, case: Case, probe: Probe, face: Face,
     probe_name = probe.path.replace("\\", "/").rsplit("/", 1)[-1]
     looks = stored_lookalikes(shown, s.threshold)  # issue 16: the probe-specific curve
     frames = list((provenance or {}).get("frames") or [])
+    filtered = None if shown.filtered is None else shown.filtered.as_dict()
     if provenance is not None and len(frames) != len(frame_pngs):
         raise ValueError("a clip search needs the PNG of every frame its provenance lists")
     with gallery.write() as conn:
@@ -262,7 +264,7 @@ def record_search(session: Session, case: Case, probe: Probe, face: Face,
             gallery_version=shown.gallery_version, persons_searched=shown.persons_searched,
             faces_searched=shown.faces_searched, threshold=s.threshold, top_k=top_k,
             calibration_source=shown.calibration_source, candidates=candidates,
-            lookalikes=looks, provenance=provenance)
+            lookalikes=looks, provenance=provenance, filters=filtered)
         search_store.insert_frames(conn, search_id, [
             (int(rec["frame"]), float(rec["time_s"]), png)
             for rec, png in zip(frames, frame_pngs, strict=True)])
@@ -275,6 +277,7 @@ def record_search(session: Session, case: Case, probe: Probe, face: Face,
             "top_k": top_k, "calibration": shown.calibration_source,
             "quality_warnings": warnings, "lookalikes": looks,
             **({"probe_adjustments": [dict(a) for a in adjustments]} if adjustments else {}),
+            **({"filters": filtered} if filtered is not None else {}),
             "candidates": [{"rank": c["rank"], "person_id": c["person_id"],
                             "face_id": c["face_id"], "distance": c["distance"]}
                            for c in candidates],
@@ -287,17 +290,19 @@ def search_for_case(session: Session, case: Case, searcher: Searcher, probe: Pro
                     face: Face, top_k: int, *, encoding: NDArray[np.float32] | None = None,
                     provenance: dict[str, Any] | None = None,
                     frame_pngs: Sequence[bytes] = (),
-                    adjustments: Sequence[dict[str, Any]] = ()) -> CaseSearch:
+                    adjustments: Sequence[dict[str, Any]] = (),
+                    flt: SearchFilter | None = None) -> CaseSearch:
     """Search for a case, the use case: search `face` of an analysed `probe` (or
     `encoding`: a clip track's fused template) against the gallery for at most `top_k`
     candidates (and the administrator's top-K), then record the search in the open
-    `case` (`record_search`) with the look-alike estimate. Refused before searching when
+    `case` (`record_search`) with the look-alike estimate; `flt` narrows the search
+    (facedesk.domain.filters; stored and logged with it). Refused before searching when
     the user may not search in this case, or the case is closed."""
     session.require("search")
     _require_case_role(session, case)
     require_open(case)
     ranked = searcher.search(face.encoding if encoding is None else encoding,
-                             min(top_k, session.settings().top_k))
+                             min(top_k, session.settings().top_k), flt)
     return record_search(session, case, probe, face, ranked, provenance=provenance,
                          frame_pngs=frame_pngs, adjustments=adjustments)
 

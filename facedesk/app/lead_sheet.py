@@ -33,7 +33,7 @@ from PIL import Image, ImageDraw
 
 from facedesk.app import accounts, audit, cases
 from facedesk.app.accounts import Session
-from facedesk.domain import private
+from facedesk.domain import filters, private
 from facedesk.domain.fiswg import Checklist
 from facedesk.domain.imaging import load_image
 from facedesk.errors import FaceDeskError, LeadError
@@ -213,6 +213,7 @@ def search_section(record: dict[str, Any]) -> Section:
         ("Gallery version", str(g.get("version"))),
         ("Persons searched", str(g.get("persons_searched"))),
         ("Faces searched", str(g.get("faces_searched"))),
+        ("Filter", filters.stored_summary(s.get("filters"))),
         ("Threshold", _num(s.get("threshold"), 3)),
         ("Top-K", str(s.get("top_k"))),
     ]

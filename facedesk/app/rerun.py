@@ -30,8 +30,10 @@ from facedesk.app.cases import Case, CaseSearch, StoredSearch
 from facedesk.app.search import Probe, Searcher
 from facedesk.domain import analysis, imaging
 from facedesk.domain.faces import Box, Face, FaceEngine
+from facedesk.domain.filters import SearchFilter
 from facedesk.domain.progress import CancelToken
 from facedesk.domain.search_index import SearchIndex
+from facedesk.errors import FilterError
 from facedesk.store import Gallery
 from facedesk.store import searches as search_store
 from facedesk.store.encodings import EncodingMatrix
@@ -47,13 +49,15 @@ SEARCHED, NOTHING_NEW, NOT_RERUNNABLE, NOT_REACHED = (
 def snapshot(gallery: Gallery, search: StoredSearch,
              known: dict[int, int] | None = None) -> int:
     """The id of the last face `search` searched (faces are searched from the first):
-    from a re-run's provenance, else the `faces_searched`-th face (`known`: those found
-    already, by number of faces; the query scans the faces' index up to it)."""
+    from a re-run's provenance, else the n-th face, n the faces the gallery had (a
+    filtered search searched fewer: its filter outcome keeps the gallery's count)
+    (`known`: those found already, by number of faces; the query scans the faces' index
+    up to it)."""
     rerun = (search.provenance or {}).get("rerun")
     if isinstance(rerun, dict) and "through_face_id" in rerun:
         return int(rerun["through_face_id"])
     known = {} if known is None else known
-    n = search.faces_searched
+    n = int((search.filters or {}).get("faces_in_gallery", search.faces_searched))
     if n not in known:
         known[n] = search_store.nth_face_id(gallery, n)
     return known[n]
@@ -186,10 +190,10 @@ class _SubsetSearcher(Searcher):
 
     def __init__(self, base: Searcher, index: SearchIndex) -> None:
         super().__init__(base.gallery, base.engine_identity)
-        self._subset = index
+        self._given = index
 
     def index(self) -> SearchIndex:
-        return self._subset
+        return self._given
 
 
 def _after(enc: EncodingMatrix, face_id: int) -> EncodingMatrix:
@@ -280,10 +284,17 @@ def _rerun_probe(session: Session, case: Case, base: Searcher, engine: FaceEngin
                      "through_face_id": int(subset.face_ids.max())}
     frames = [f.png for f in cases.search_frames(gallery, src.id)] \
         if prov.get("frames") else []
-    recorded = cases.search_for_case(
-        session, case, _SubsetSearcher(base, SearchIndex(subset)), probe, face, top_k,
-        provenance=prov, frame_pngs=[f for f in frames if f is not None],
-        adjustments=list(src.quality.get("adjustments") or []))
+    flt = None if src.filters is None else SearchFilter.from_dict(src.filters)
+    try:
+        recorded = cases.search_for_case(
+            session, case, _SubsetSearcher(base, SearchIndex(subset)), probe, face, top_k,
+            provenance=prov, frame_pngs=[f for f in frames if f is not None],
+            adjustments=list(src.quality.get("adjustments") or []), flt=flt)
+    except FilterError:  # the new faces are all outside the search's filter
+        assert flt is not None
+        return ProbeRerun(p.name, p.sha256, list(p.box), NOTHING_NEW,
+                          f"none of the {len(subset.face_ids):,} new faces is within its "
+                          f"filter ({flt.describe()})", len(subset.face_ids))
     seen = p.seen_persons()
     new = tuple(c.person_id for c in recorded.result.candidates if c.person_id not in seen)
     return ProbeRerun(p.name, p.sha256, list(p.box), SEARCHED, "", len(subset.face_ids),

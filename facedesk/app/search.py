@@ -22,17 +22,19 @@ from numpy.typing import NDArray
 
 from facedesk.app import calibration as calibrations
 from facedesk.app import engines
-from facedesk.domain import analysis, imaging, lookalikes
+from facedesk.domain import analysis, filters, imaging, lookalikes
 from facedesk.domain.analysis import DetectOptions
 from facedesk.domain.clips import ClipProbe
 from facedesk.domain.faces import Box, Face, FaceEngine, largest_index
+from facedesk.domain.filters import FaceMetadata, FilterOutcome, SearchFilter
 from facedesk.domain.imaging import LoadedImage
 from facedesk.domain.lookalikes import LookalikeEstimate
 from facedesk.domain.rates import Calibration, FmrReading
 from facedesk.domain.search_index import SearchIndex, cosine
 from facedesk.engine.spec import engine_id
-from facedesk.errors import EmptyGallery, FaceChoiceError, NoFaceFound
+from facedesk.errors import EmptyGallery, FaceChoiceError, FilterError, NoFaceFound
 from facedesk.store import Gallery
+from facedesk.store import photos as photo_store
 
 DEFAULT_TOP_K = 20
 #: photos listed under each candidate person (closest first)
@@ -157,6 +159,16 @@ class SearchResult:
     lookalikes: LookalikeEstimate | None = None
     #: the administrator's threshold the candidates were shown under (set when recorded)
     threshold: float | None = None
+    #: what a filtered search kept (facedesk.domain.filters); None: every face searched.
+    #: persons_searched / faces_searched are then the kept ones
+    filtered: FilterOutcome | None = None
+
+    def searched_sentence(self) -> str:
+        """E.g. "searched 4,120 of 61,000 persons (filter: sex=F, age 25-40)", or
+        "searched 61,000 persons (83,200 faces)" without a filter."""
+        if self.filtered is None:
+            return f"searched {self.persons_searched:,} persons ({self.faces_searched:,} faces)"
+        return self.filtered.summary()
 
     @property
     def lookalikes_at_best(self) -> float | None:
@@ -213,6 +225,7 @@ class SearchResult:
             "lookalike_curve": None if self.lookalikes is None
             else self.lookalikes.as_dict(),
             "candidates": [c.as_dict() for c in self.candidates],
+            "filter": None if self.filtered is None else self.filtered.as_dict(),
         }
 
 
@@ -237,6 +250,12 @@ def _sig3(value: float) -> float:
 
 
 
+def filter_choices(gallery: Gallery) -> dict[str, list[str]]:
+    """The photo metadata columns a search can be filtered on, with their values (for a
+    picker; reads every photo's metadata: run it off the GUI thread)."""
+    return FaceMetadata(photo_store.metadata_of_faces(gallery)[1]).choices()
+
+
 class Searcher:
     """A gallery with its in-memory index, rebuilt only when the gallery's version
     changes (new faces), so repeated searches pay for the matrix once."""
@@ -247,6 +266,10 @@ class Searcher:
         self.engine_identity = engine_identity
         self.engine_id = engine_id(engine_identity)
         self._index: SearchIndex | None = None
+        # the photo metadata of the index's rows, and the last filter's subset index
+        self._metadata: tuple[SearchIndex, FaceMetadata] | None = None
+        self._subset: tuple[SearchIndex, SearchFilter, SearchIndex, FilterOutcome] | None \
+            = None
         self._fixed_calibration = calibration
         self._calibration_key: int | None = -1
         self._calibration: Calibration | None = None
@@ -267,21 +290,61 @@ class Searcher:
 
     def index(self) -> SearchIndex:
         if self._index is None or self._index.version != self.gallery.version:
-            self._index = None  # the old matrices go before the new ones are read
+            self._index = self._metadata = self._subset = None  # the old go first
             self._index = SearchIndex(self.gallery.load_encodings())
         return self._index
 
     def check_engine(self, index: SearchIndex) -> None:
         engines.require_engine(self.gallery, self.engine_identity, index.engine_ids)
 
-    def search(self, encoding: NDArray[np.float32], top_k: int = DEFAULT_TOP_K) -> SearchResult:
+    def metadata(self, index: SearchIndex | None = None) -> FaceMetadata:
+        """The photo metadata of every face of the index, in its row order (read once per
+        gallery version, kept with the index)."""
+        index = index or self.index()
+        if self._metadata is None or self._metadata[0] is not index:
+            ids, docs = photo_store.metadata_of_faces(self.gallery)
+            docs.append({})  # a face the index has and the store no more: no metadata
+            at = np.minimum(np.searchsorted(ids, index.face_ids), len(ids))
+            found = at < len(ids)
+            found[found] = ids[at[found]] == index.face_ids[found]
+            at[~found] = len(ids)
+            self._metadata = (index, FaceMetadata([docs[int(i)] for i in at]))
+        return self._metadata[1]
+
+    def narrowed(self, flt: SearchFilter) -> tuple[SearchIndex, FilterOutcome]:
+        """The index of the faces `flt` keeps (the last one is kept for the next search)
+        and what it kept and left out."""
+        index = self.index()
+        last = self._subset
+        if last is not None and last[0] is index and last[1] == flt:
+            return last[2], last[3]
+        outcome = filters.apply(flt, self.metadata(index), index.row_persons(),
+                                index.persons)
+        if outcome.faces_kept == 0:
+            gone = "; ".join(outcome.left_out_sentences())
+            raise FilterError(f"the filter {flt.describe()} leaves no photo of the "
+                              f"{index.persons:,} persons to search"
+                              f"{': ' + gone if gone else ''}")
+        sub = index.subset(outcome.rows)
+        self._subset = (index, flt, sub, outcome)
+        return sub, outcome
+
+    def search(self, encoding: NDArray[np.float32], top_k: int = DEFAULT_TOP_K,
+               flt: SearchFilter | None = None) -> SearchResult:
+        """The exact top_k persons of the gallery (of the faces `flt` keeps, when given:
+        the look-alike figures are then those of the persons searched)."""
         if top_k < 1:
             raise ValueError("top_k must be at least 1")
         index = self.index()
         if index.faces == 0:
             raise EmptyGallery(f"{self.gallery.path}: the gallery has no faces to search yet")
         self.check_engine(index)
+        outcome = None
+        if flt:
+            self.metadata(index)  # read from the store once, outside the timing
         t0 = time.perf_counter()
+        if flt:
+            index, outcome = self.narrowed(flt)
         hits, spread = index.nearest_and_persons(encoding, top_k)
         assert spread is not None
         estimate = lookalikes.estimate_from(spread)
@@ -312,5 +375,6 @@ class Searcher:
             persons_searched=index.persons, faces_searched=index.faces,
             gallery_version=index.version, engine_id=self.engine_id, top_k=top_k,
             search_ms=search_ms, candidates=candidates,
-            calibration_source=None if cal is None else cal.source, lookalikes=estimate)
+            calibration_source=None if cal is None else cal.source, lookalikes=estimate,
+            filtered=outcome)
 

@@ -24,10 +24,11 @@ from facedesk.cli import options
 from facedesk.cli.clip_commands import clip_probe
 from facedesk.cli.output import EXIT_USER_ERROR, emit_json, printable
 from facedesk.cli.signin import signed_in
-from facedesk.domain import clips
+from facedesk.domain import clips, filters
 from facedesk.domain.analysis import DetectOptions
 from facedesk.domain.clips import TrackOptions
 from facedesk.domain.faces import Box, FaceEngine
+from facedesk.domain.filters import SearchFilter
 from facedesk.errors import FaceDeskError
 from facedesk.store import Gallery
 
@@ -85,6 +86,21 @@ def _face_choice(value: str) -> int | str:
               help="Video clips: add this to every pixel (recorded).")
 @click.option("--contrast", type=click.FloatRange(0.1, 10), default=1.0,
               help="Video clips: scale around mid-grey by this factor (recorded).")
+@click.option("--where", "where", multiple=True, metavar="COLUMN=VALUE",
+              help="Search only photos whose metadata COLUMN is VALUE (case-insensitive; "
+                   "COLUMN!=VALUE: is not). Repeatable: values of one column are OR-ed, "
+                   "columns AND-ed. Photos without the column are left out and counted.")
+@click.option("--age", metavar="LO-HI",
+              help="Search only photos of persons aged LO to HI at booking (25-40, 25-, "
+                   "-40), from the date of birth and booking date columns (first found of "
+                   f"{', '.join(filters.DOB_COLUMNS)} / {', '.join(filters.BOOKING_COLUMNS)}"
+                   "); photos without readable dates are left out and counted.")
+@click.option("--booked", metavar="FROM..TO",
+              help="Search only photos booked in this date range (2019-01-01.., "
+                   "..2020-12-31, 2019-01-01..2020-12-31; ends included).")
+@click.option("--dob-column", metavar="COLUMN", help="The date of birth column for --age.")
+@click.option("--booking-column", metavar="COLUMN",
+              help="The booking date column for --age and --booked.")
 @options.json_option("Print the result as JSON: one object for one PROBE, a list of objects "
              "(one per probe, in order) for several or --probes.")
 @options.quiet_option("No progress on stderr (video clips).")
@@ -92,7 +108,9 @@ def search(probes: tuple[Path, ...], db: Path, probe_list: Path | None, case_num
            user: str | None, top_k: int, face: str, box: str | None, upsample: int,
            detect_max_side: int, detector: str, jitters: int, track: int | None,
            frame: int | None, at: str | None, fuse: bool | None, rotate: str,
-           brightness: float, contrast: float, as_json: bool, quiet: bool) -> None:
+           brightness: float, contrast: float, where: tuple[str, ...], age: str | None,
+           booked: str | None, dob_column: str | None, booking_column: str | None,
+           as_json: bool, quiet: bool) -> None:
     """Search the face in each PROBE against every face of the gallery, for an open case;
     list the candidate persons shown (within the administrator's threshold and top_k), one
     row per person, closest first. Each probe is its own search, recorded in the case and
@@ -101,7 +119,12 @@ def search(probes: tuple[Path, ...], db: Path, probe_list: Path | None, case_num
 
     A PROBE may be a video clip (recognised by its content, not its name): its faces are
     followed and a track's best frame or fused template is searched, or one frame
-    (--frame, --at); the clip's SHA-256, the frames used and their PNGs are recorded."""
+    (--frame, --at); the clip's SHA-256, the frames used and their PNGs are recorded.
+
+    --where, --age and --booked narrow the search to the photos whose metadata passes
+    (a person is searched when one of their photos passes, and only those photos are
+    compared); the filter and what it left out are recorded with the search."""
+    flt = filters.parse(where, age, booked, dob_column, booking_column)
     paths = list(probes) + (read_probe_list(probe_list) if probe_list else [])
     if not paths:
         raise click.UsageError("give at least one PROBE photo or clip, or --probes LIST.csv")
@@ -130,7 +153,7 @@ def search(probes: tuple[Path, ...], db: Path, probe_list: Path | None, case_num
                 click.echo("")
             try:
                 doc = _search_probe(probe, db, session, case, engine, searcher, detect,
-                                    choice, drawn, top_k, as_json, clip)
+                                    choice, drawn, top_k, as_json, clip, flt)
             except FaceDeskError as exc:
                 if single:
                     raise  # one probe: its error, as always
@@ -174,7 +197,7 @@ class _ClipChoice:
 def _search_probe(probe: Path, db: Path, session: accounts.Session, case: Case,
                   engine: FaceEngine, searcher: Searcher, detect: DetectOptions,
                   choice: int | str, drawn: Box | None, top_k: int,
-                  as_json: bool, clip: _ClipChoice) -> dict[str, Any]:
+                  as_json: bool, clip: _ClipChoice, flt: SearchFilter) -> dict[str, Any]:
     """Search one probe (a photo, or a clip's track or frame) and record it in the case;
     print it (not with --json) and return its JSON document."""
     provenance: dict[str, Any] | None = None
@@ -195,7 +218,7 @@ def _search_probe(probe: Path, db: Path, session: accounts.Session, case: Case,
         encoding = chosen.encoding
     recorded = search_for_case(session, case, searcher, analysed, chosen, top_k,
                                encoding=encoding, provenance=provenance,
-                               frame_pngs=frame_pngs)
+                               frame_pngs=frame_pngs, flt=flt)
     result = recorded.result
     doc = {
         "notice": LEAD_NOTICE,
@@ -220,7 +243,9 @@ def _search_probe(probe: Path, db: Path, session: accounts.Session, case: Case,
                f"searched {which} "
                f"({q.size_px} px, eyes {q.eye_distance_px:.0f} px apart, "
                f"yaw {q.yaw_deg:+.0f}°)")
-    click.echo(f"searched {result.persons_searched} persons ({result.faces_searched} faces) "
+    for line in [] if result.filtered is None else result.filtered.left_out_sentences():
+        click.echo(line)
+    click.echo(f"{result.searched_sentence()} "
                f"in {result.search_ms:.1f} ms; {len(result.candidates)} "
                f"candidate{'' if len(result.candidates) == 1 else 's'} "
                f"within distance {recorded.threshold:.2f}.")

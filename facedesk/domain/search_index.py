@@ -177,15 +177,71 @@ class SearchIndex:
     #: galleries from this many faces are scanned through a `Projection` when one fits
     PROJECT_MIN_FACES = 200_000
 
+    projection: Projection | None
+    _face_person: NDArray[np.int32] | None
+
     def __init__(self, enc: Encodings, project: bool | None = None) -> None:
         """`project`: scan through a `Projection` (True: whenever one fits the data;
         None: from PROJECT_MIN_FACES faces, where the saving pays for building it)."""
-        self.version = enc.version
-        self.engine_ids = enc.engine_ids
-        self.face_ids = enc.face_ids
-        self.matrix = np.ascontiguousarray(enc.matrix, dtype=np.float32)
-        self.sq_norms = np.einsum("ij,ij->i", self.matrix, self.matrix, dtype=np.float32)
-        pks = enc.person_pks
+        matrix = np.ascontiguousarray(enc.matrix, dtype=np.float32)
+        self._setup(enc.version, enc.engine_ids, enc.face_ids, matrix, enc.person_pks,
+                    np.einsum("ij,ij->i", matrix, matrix, dtype=np.float32))
+        if project is None:
+            project = self.faces >= self.PROJECT_MIN_FACES
+        self.projection = Projection.build(self.matrix, self.sq_norms) if project \
+            else None
+
+    def subset(self, rows: NDArray[np.intp]) -> SearchIndex:
+        """An index of the given rows (ascending; a filtered search: its persons are the
+        persons with a kept face, and only their kept faces). Searching it is the same
+        exact search; its scan reads only the kept rows, through this index's projection
+        when it has one (its bounds hold for any subset of the rows)."""
+        sub = object.__new__(SearchIndex)
+        pks = self.person_pks[self.row_persons()[rows]]
+        if self.projection is None:
+            sub._setup(self.version, self.engine_ids, self.face_ids[rows],
+                       self.base_matrix(rows), pks, self.sq_norms[rows])
+            sub.projection = None
+        else:  # the scan reads the projection: the encodings are read in place
+            sub._setup(self.version, self.engine_ids, self.face_ids[rows], self.matrix, pks,
+                       self.sq_norms[rows], self.base_matrix_rows(rows))
+            sub.projection = Projection(
+                self.projection.basis, np.take(self.projection.scan, rows, axis=0),
+                self.projection.max_norm, self.projection.max_residual)
+        return sub
+
+    def row_persons(self) -> NDArray[np.int32]:
+        """Each row's person, as an index into `person_pks` (built on first use)."""
+        if self._face_person is None:
+            self._face_person = np.repeat(np.arange(self.persons, dtype=np.int32),
+                                          self.ends - self.starts)
+        return self._face_person
+
+    def base_matrix_rows(self, rows: NDArray[np.intp]) -> NDArray[np.intp]:
+        """The rows of `matrix` that hold the encodings of these rows of the index (the
+        same rows, except in a `subset` that reads its encodings in place)."""
+        return rows if self._base_rows is None else self._base_rows[rows]
+
+    def base_matrix(self, rows: NDArray[np.intp] | None = None) -> NDArray[np.float32]:
+        """The encodings of these rows (all when None), in the index's row order."""
+        if rows is None:
+            return self.matrix if self._base_rows is None else \
+                np.take(self.matrix, self._base_rows, axis=0)
+        # np.take: rows gathered in about 0.6x the time of matrix[rows]
+        return np.take(self.matrix, self.base_matrix_rows(rows), axis=0)
+
+    def _setup(self, version: int, engine_ids: frozenset[str], face_ids: NDArray[np.int64],
+               matrix: NDArray[np.float32], pks: NDArray[np.int64],
+               sq_norms: NDArray[np.float32], base_rows: NDArray[np.intp] | None = None
+               ) -> None:
+        self.version = version
+        self.engine_ids = engine_ids
+        self.face_ids = face_ids
+        #: the encodings; a row a search returns (`nearest`) is a row of this matrix.
+        #: In a `subset` that reads them in place, row i of the index is `base_rows[i]`
+        self.matrix = matrix
+        self._base_rows = base_rows
+        self.sq_norms = sq_norms
         n = len(pks)
         if n:
             starts = np.flatnonzero(np.concatenate(([True], pks[1:] != pks[:-1])))
@@ -203,11 +259,7 @@ class SearchIndex:
         # the rows of the persons the look-alike estimate samples (built on first use)
         self._sample_rows: NDArray[np.intp] | None = None
         self._sample_starts: NDArray[np.intp] | None = None
-        self._face_person: NDArray[np.int32] | None = None  # each row's person (index)
-        if project is None:
-            project = n >= self.PROJECT_MIN_FACES
-        self.projection = Projection.build(self.matrix, self.sq_norms) if project \
-            else None
+        self._face_person = None  # each row's person (index; `row_persons`)
 
     @property
     def faces(self) -> int:
@@ -262,7 +314,7 @@ class SearchIndex:
                 mask = np.empty(self.faces, dtype=np.bool_)
             projected = None if self.projection is None else self.projection.probe(p32)
             if projected is None:
-                scan, norms, vector = self.matrix, self.sq_norms, p32
+                scan, norms, vector = self.base_matrix(), self.sq_norms, p32
             else:
                 assert self.projection is not None
                 scan, norms = self.projection.scan, self.sq_norms
@@ -292,12 +344,10 @@ class SearchIndex:
         # left out is farther than the cut-off)
         every = scores[::_SAMPLE_STEP]
         j = min(len(every) - 1, -(-3 * need * self.faces // (self.persons * _SAMPLE_STEP)) + 8)
-        if self._face_person is None:
-            self._face_person = np.repeat(np.arange(self.persons, dtype=np.int32),
-                                          self.ends - self.starts)
+        face_person = self.row_persons()
         while True:
             rows = self._below(scores, mask, float(np.partition(every, j)[j]))
-            groups = self._face_person[rows]
+            groups = face_person[rows]
             first = np.flatnonzero(np.concatenate(([True], groups[1:] != groups[:-1])))
             if len(first) >= need or j >= len(every) - 1:
                 break
@@ -375,7 +425,8 @@ class SearchIndex:
         lo, hi = self.starts[groups], self.ends[groups]
         sizes = hi - lo
         rows = np.repeat(lo - np.cumsum(sizes) + sizes, sizes) + np.arange(int(sizes.sum()))
-        diff = self.matrix[rows].astype(np.float64) - p32.astype(np.float64)
+        mrows = self.base_matrix_rows(rows)
+        diff = self.matrix[mrows].astype(np.float64) - p32.astype(np.float64)
         dist = np.sqrt((diff ** 2).sum(axis=1))
         owner = np.repeat(np.arange(len(groups)), sizes)
         # rows by (group, distance, face id): each group's closest face comes first
@@ -388,7 +439,7 @@ class SearchIndex:
         for j in ranked:
             sel = order[firsts[j]:firsts[j] + sizes[j]]
             out.append((int(pks[j]), [(int(self.face_ids[rows[o]]), float(dist[o]),
-                                       int(rows[o])) for o in sel]))
+                                       int(mrows[o])) for o in sel]))
         return out
 
 

@@ -158,7 +158,9 @@ def header_text(review: Review | None, threshold: float | None = None) -> str:
     r = review.result
     n = len(r.candidates)
     text = (f"{plural(n, 'candidate')} from {plural(r.persons_searched, 'person')} searched "
-            f"({plural(r.faces_searched, 'face')}). ")
+            f"({plural(r.faces_searched, 'face')}). ") if r.filtered is None else (
+        f"{plural(n, 'candidate')}; {r.searched_sentence()}. "
+        + "".join(f"{s[0].upper()}{s[1:]}. " for s in r.filtered.left_out_sentences()))
     if n == 0:
         within = "within the distance threshold" if threshold is None else \
             f"within the distance threshold of {threshold:.2f}"

@@ -54,7 +54,7 @@ from facedesk.app import accounts, cases
 from facedesk.app.accounts import ACTION_WORDS, Session
 from facedesk.app.cases import Case
 from facedesk.app.review import DECISIONS, Review, ReviewError
-from facedesk.app.search import DEFAULT_TOP_K, Probe, SearchResult
+from facedesk.app.search import DEFAULT_TOP_K, Probe, SearchResult, filter_choices
 from facedesk.domain import clips, imaging, private
 from facedesk.domain.clips import ClipProbe
 from facedesk.domain.faces import Box, Face
@@ -921,6 +921,7 @@ class MainWindow(QMainWindow):
         self._seen_data_version = None
         self._remember(path)
         self.refresh_summary()
+        self.load_filter_choices()
         self._apply_gallery_settings()
         self._update_session_labels()
         self.statusBar().showMessage(self._open_notice(gallery), 0 if gallery.read_only or
@@ -928,6 +929,12 @@ class MainWindow(QMainWindow):
         self._update_actions()
         self.sign_in()
         return True
+
+    def load_filter_choices(self) -> None:
+        """Fill the search filter's column and value pickers (read off the GUI thread)."""
+        if self.gallery is not None:
+            run_task(self, filter_choices, self.probe_panel.filter_bar.set_choices,
+                     lambda _exc: None, gallery=self.gallery.path)
 
     @staticmethod
     def _open_notice(gallery: Gallery) -> str:
@@ -988,6 +995,7 @@ class MainWindow(QMainWindow):
             self._apply_gallery_settings()
             if before is not None and self._seen_faces is not None and \
                     self._seen_faces != before:
+                self.load_filter_choices()
                 self.statusBar().showMessage(
                     f"{GALLERY_CHANGED} {self._seen_faces:,} faces now; the next search "
                     "includes them", 8000)
@@ -1213,10 +1221,17 @@ class MainWindow(QMainWindow):
             return
         if not self._may_discard_review():
             return
+        try:
+            flt = self.probe_panel.filter_bar.search_filter()
+        except FaceDeskError as exc:
+            self.statusBar().showMessage(f"Cannot search: {exc.message}", 8000)
+            return
         self._set_review(None)
         self._search_started = time.perf_counter()
-        self.statusBar().showMessage("Searching every gallery face…")
-        self._pending[self.engine.search(self.gallery.path, face, self.top_k.value())] = "search"
+        self.statusBar().showMessage("Searching every gallery face…" if flt is None else
+                                     f"Searching the faces of {flt.describe()}…")
+        self._pending[self.engine.search(self.gallery.path, face, self.top_k.value(),
+                                         flt)] = "search"
 
     def _on_searched(self, request: int, face: Face, result: SearchResult) -> None:
         if self._pending.pop(request, None) != "search" or self.probe is None:

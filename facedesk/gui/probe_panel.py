@@ -59,6 +59,7 @@ from facedesk.app.search import Probe
 from facedesk.domain.faces import Box, Face, largest_index
 from facedesk.domain.quality import QualityCheck, check
 from facedesk.gui.elided_label import ElidedLabel
+from facedesk.gui.filter_bar import FilterBar
 from facedesk.gui.images import rgb_to_qimage
 
 EMPTY_PROBE_TEXT = "Drop a still here, or use File > Open probe… (Ctrl+O), or paste (Ctrl+V)"
@@ -883,6 +884,10 @@ class ProbePanel(QWidget):
         action_row.addWidget(self.detect_button)
         action_row.addWidget(self.upsample_spin)
         layout.addLayout(action_row)
+
+        # the search filter (issue 18): what the next search is narrowed to
+        self.filter_bar = FilterBar()
+        layout.addWidget(self.filter_bar)
 
         # quality
         self.quality = QualityPanel()

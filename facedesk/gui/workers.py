@@ -26,6 +26,7 @@ from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 from facedesk.app.search import Probe, Searcher, SearchResult, analyze_probe, choose_face
 from facedesk.domain.analysis import DetectOptions
 from facedesk.domain.faces import Box, Face, FaceEngine
+from facedesk.domain.filters import SearchFilter
 from facedesk.domain.progress import CancelToken
 from facedesk.engine.spec import EngineSpec
 from facedesk.gui.tasks import describe_error, tasks
@@ -88,14 +89,15 @@ def _describe(spec: EngineSpec, probe: Probe, box: Box) -> Face:
     return choose_face(_engine(spec), probe, box=box)
 
 
-def _search(spec: EngineSpec, db: str, encoding: Any, top_k: int) -> SearchResult:
+def _search(spec: EngineSpec, db: str, encoding: Any, top_k: int,
+            flt: SearchFilter | None = None) -> SearchResult:
     if _engine_state.get("db") != db:
         _release()
         gallery = Gallery.open(Path(db))
         _engine_state.update(db=db, gallery=gallery,
                              searcher=Searcher(gallery, _engine(spec).identity()))
     searcher: Searcher = _engine_state["searcher"]
-    return searcher.search(encoding, top_k)
+    return searcher.search(encoding, top_k, flt)
 
 
 def _release() -> None:
@@ -147,10 +149,10 @@ class _EngineWorker(QObject):
         self._run(request, lambda: self.described.emit(
             request, self._call(_describe, self._spec, probe, box)))
 
-    @Slot(int, str, object, int)
-    def search(self, request: int, db: str, face: Any, top_k: int) -> None:
+    @Slot(int, str, object, int, object)
+    def search(self, request: int, db: str, face: Any, top_k: int, flt: Any = None) -> None:
         self._run(request, lambda: self.searched.emit(
-            request, face, self._call(_search, self._spec, db, face.encoding, top_k)))
+            request, face, self._call(_search, self._spec, db, face.encoding, top_k, flt)))
 
     @Slot()
     def close(self) -> None:
@@ -178,7 +180,7 @@ class EngineService(QObject):
 
     _analyze = Signal(int, str, int)
     _describe = Signal(int, object, object)
-    _search = Signal(int, str, object, int)
+    _search = Signal(int, str, object, int, object)
     _close = Signal()
     _release = Signal()
     _finish = Signal()
@@ -225,9 +227,9 @@ class EngineService(QObject):
         self._describe.emit(rid, probe, box)
         return rid
 
-    def search(self, db: Path, face: Any, top_k: int) -> int:
+    def search(self, db: Path, face: Any, top_k: int, flt: SearchFilter | None = None) -> int:
         rid = self._request()
-        self._search.emit(rid, str(db), face, top_k)
+        self._search.emit(rid, str(db), face, top_k, flt)
         return rid
 
     def release_gallery(self) -> None:

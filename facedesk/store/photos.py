@@ -237,6 +237,18 @@ def face_metadata(db: Db, key: str) -> dict[int, str | None]:
         "JOIN photos p ON p.id = f.photo_id", (key,))}
 
 
+def metadata_of_faces(db: Db) -> tuple[NDArray[np.int64], list[dict[str, str]]]:
+    """Every face's photo metadata: the face ids (ascending) and each one's fields."""
+    ids: list[int] = []
+    docs: list[dict[str, str]] = []
+    for fid, doc in connection(db).execute(
+            "SELECT f.id, p.metadata FROM faces f JOIN photos p ON p.id = f.photo_id "
+            "ORDER BY f.id"):
+        ids.append(int(fid))
+        docs.append(json.loads(doc) if doc else {})
+    return np.array(ids, dtype=np.int64), docs
+
+
 def metadata_keys(db: Db) -> list[str]:
     """The metadata fields recorded on photos (for choosing a group column)."""
     return [r[0] for r in connection(db).execute(

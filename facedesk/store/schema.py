@@ -313,6 +313,12 @@ MIGRATIONS: dict[int, list[str]] = {
             UNIQUE (session_id, position)
         )""",
     ],
+    # search filters (facedesk.domain.filters): what a filtered search was narrowed to,
+    # with the persons and faces kept and those left out for a missing or unreadable value
+    # (JSON; NULL: every face searched), also in the search's audit event
+    11: [
+        "ALTER TABLE searches ADD COLUMN filters TEXT",
+    ],
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

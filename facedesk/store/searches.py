@@ -40,6 +40,8 @@ class StoredSearch:
     has_probe_image: bool
     lookalikes: dict[str, Any] | None
     provenance: dict[str, Any] | None
+    #: what a filtered search was narrowed to (FilterOutcome.as_dict); None: unfiltered
+    filters: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON form (has_probe_image as 0 or 1, as it always was)."""
@@ -70,7 +72,7 @@ _SEARCH_SQL = (
     "SELECT id, case_id, user_id, created_at, probe_sha256, probe_name, probe_box, "
     "quality, engine_id, gallery_version, persons_searched, faces_searched, threshold, "
     "top_k, calibration_source, candidates, audit_seq, purged_at, "
-    "probe_image IS NOT NULL, lookalikes, provenance FROM searches ")
+    "probe_image IS NOT NULL, lookalikes, provenance, filters FROM searches ")
 
 
 def _search(r: Sequence[Any]) -> StoredSearch:
@@ -80,7 +82,7 @@ def _search(r: Sequence[Any]) -> StoredSearch:
     return StoredSearch(
         r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), json.loads(r[7]), r[8], r[9],
         r[10], r[11], r[12], r[13], r[14], json.loads(r[15]), r[16], r[17], bool(r[18]),
-        doc(r[19]), doc(r[20]))
+        doc(r[19]), doc(r[20]), doc(r[21]))
 
 
 def searches(gallery: Gallery, case_id: int) -> list[StoredSearch]:
@@ -115,19 +117,21 @@ def insert_search(conn: sqlite3.Connection, *, case_id: int, user_id: str, creat
                   gallery_version: int, persons_searched: int, faces_searched: int,
                   threshold: float, top_k: int, calibration_source: str | None,
                   candidates: list[dict[str, Any]], lookalikes: dict[str, Any] | None,
-                  provenance: dict[str, Any] | None) -> int:
+                  provenance: dict[str, Any] | None,
+                  filters: dict[str, Any] | None = None) -> int:
     """Store a search (its audit_seq 0 until `set_search_audit_seq`); its id."""
     cur = conn.execute(
         "INSERT INTO searches(case_id, user_id, created_at, probe_sha256, probe_name, "
         "probe_image, probe_box, quality, engine_id, gallery_version, persons_searched, "
         "faces_searched, threshold, top_k, calibration_source, candidates, audit_seq, "
-        "lookalikes, provenance) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
+        "lookalikes, provenance, filters) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
         (case_id, user_id, created_at, probe_sha256, probe_name, probe_image,
          json.dumps(probe_box), json.dumps(quality), engine_id, gallery_version,
          persons_searched, faces_searched, threshold, top_k, calibration_source,
          json.dumps(candidates), None if lookalikes is None else json.dumps(lookalikes),
-         None if provenance is None else json.dumps(provenance)))
+         None if provenance is None else json.dumps(provenance),
+         None if filters is None else json.dumps(filters)))
     return int(cur.lastrowid or 0)
 
 

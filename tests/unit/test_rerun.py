@@ -195,3 +195,61 @@ def test_the_cli_lists_waiting_cases_and_reruns_one(world, monkeypatch: pytest.M
     marked = [line.split() for line in out.splitlines() if line.endswith("NEW")]
     assert [(m[0], m[2]) for m in marked] == [("1", "person_5")]
     assert "no open case without a possible lead" in cli("rerun", "--list", user="admin")
+
+
+def test_a_filtered_search_is_re_run_with_its_filter_against_the_new_faces_only(
+        tmp_path: Path) -> None:
+    """A search narrowed to sex=F searched fewer faces than the gallery had: its re-run
+    starts after the gallery's last face then (not after its own count), searches only the
+    new faces the filter keeps, and says so when the filter keeps none of them."""
+    from bookings import fake_manifest
+
+    from facedesk.domain import filters
+
+    g = Gallery.open(tmp_path / "g.db", create=True)
+    try:
+        for _ in run_import(g, None, manifest=fake_manifest(tmp_path / "first"),
+                            engine=EngineSpec(FAKE_FACTORY), options=ImportOptions(workers=1)):
+            pass
+        admin = accounts.create_first_administrator(g, "admin", "Ada Admin",
+                                                    password=PASSWORDS["admin"],
+                                                    os_account="os-admin")
+        admin.add_user("ann", "Ann Analyst", "analyst", password=PASSWORDS["ann"],
+                       os_account="os-ann")
+        ann = accounts.sign_in_os(g, "os-ann")
+        case = cases.open_case(ann, "R-F", PURPOSE)
+        eng = FakeEngine()
+        probe = analyze_probe(eng, save_png(one_face(0, 50), tmp_path / "probe.png"))
+        first = cases.search_for_case(ann, case, Searcher(g, eng.identity()), probe,
+                                      choose_face(eng, probe), 20,
+                                      flt=filters.parse(["sex=F"], None))
+        assert first.result.faces_searched == 9  # 3 women x 3 bookings of 15 faces
+
+        # new bookings: a man only; the filter keeps none of them
+        _import(g, _folder(tmp_path / "men", {7: range(2)}))
+        report = _rerun(ann, case)
+        [only] = report.probes
+        assert only.outcome == rerun.NOTHING_NEW and only.new_faces == 2
+        assert "sex=F" in only.reason
+
+        # then a woman (person 9 is F: the manifest says so) and another man
+        folder = tmp_path / "mixed"
+        rows = ["path,person_id,sex"]
+        for person, sex in ((9, "F"), (8, "M")):
+            for v in range(2):
+                path = save_png(one_face(person, v), folder / f"p{person}_{v}.png")
+                rows.append(f"{path},person_{person},{sex}")
+        (folder / "m.csv").write_text("\n".join(rows) + "\n")
+        for _ in run_import(g, None, manifest=folder / "m.csv", engine=EngineSpec(FAKE_FACTORY),
+                            options=ImportOptions(workers=1), user_id="admin"):
+            pass
+        report = _rerun(ann, case)
+        [only] = report.probes
+        assert only.outcome == rerun.SEARCHED and only.search is not None
+        # the 2 men's and the woman's new faces were new; the filter kept hers only
+        assert only.search.result.faces_searched == 2
+        assert only.search.result.filtered is not None
+        stored = cases.searches(g, case.id)[-1]
+        assert stored.filters is not None and stored.filters["where"][0]["value"] == "F"
+    finally:
+        g.close()
