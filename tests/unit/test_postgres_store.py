@@ -176,3 +176,17 @@ def test_file_only_features_say_what_to_do_instead(pg_url: str, tmp_path: Path) 
         list(backups.backup(g, tmp_path, user_id=None))
     with pytest.raises(FileOnly, match="pg_restore"):
         list(backups.restore(tmp_path / "x.db", pg_url))
+
+
+def test_the_command_line_takes_a_url_but_never_its_password(pg_url: str) -> None:
+    from click.testing import CliRunner
+
+    from facedesk import cli as cli_module
+
+    Gallery.open(pg_url, create=True).close()
+    done = CliRunner().invoke(cli_module.cli, ["info", "--db", pg_url, "--json"])
+    assert done.exit_code == 0, done.output
+    assert '"gallery_id"' in done.stdout
+    refused = CliRunner().invoke(cli_module.cli, [
+        "info", "--db", "postgresql://ann:s3cret@db.example.org/faces"])
+    assert refused.exit_code == 2 and "~/.pgpass" in refused.stderr
