@@ -19,7 +19,7 @@ from facedesk.app.search import Searcher
 from facedesk.errors import FileOnly, GalleryNotFound, ImportRunning, NotAGallery
 from facedesk.store import FaceRecord, Gallery, PhotoRecord
 from facedesk.store import encodings as stored_encodings
-from facedesk.store.postgres import has_password, pg_sql, public_location
+from facedesk.store.postgres import has_password, pg_sql, public_location, with_password
 
 APPENDS = 15
 
@@ -190,3 +190,13 @@ def test_the_command_line_takes_a_url_but_never_its_password(pg_url: str) -> Non
     refused = CliRunner().invoke(cli_module.cli, [
         "info", "--db", "postgresql://ann:s3cret@db.example.org/faces"])
     assert refused.exit_code == 2 and "~/.pgpass" in refused.stderr
+
+
+def test_a_password_given_for_one_connection_is_used_and_never_shown(pg_url: str) -> None:
+    url = with_password(pg_url, "not used: trust")
+    assert has_password(url) and public_location(url) == pg_url
+    with Gallery.open(url, create=True) as g:
+        assert g.location == pg_url and g.open_location == url
+    service = with_password("postgresql:///?service=faces", "p w&x")
+    assert service == "postgresql:///?service=faces&password=p+w%26x"
+    assert public_location(service) == "postgresql:///?service=faces"
