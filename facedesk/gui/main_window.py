@@ -50,6 +50,7 @@ from PySide6.QtWidgets import (
 )
 
 from facedesk.app import accounts, cases
+from facedesk.app import backup as backups
 from facedesk.app.accounts import ACTION_WORDS, Session
 from facedesk.app.cases import Case
 from facedesk.app.review import DECISIONS, Review, ReviewError
@@ -831,6 +832,10 @@ class MainWindow(QMainWindow):
 
     def backup_dialog(self) -> QDialog | None:
         if self.session is None or not self.session.may("change_settings"):
+            return None
+        if self.session.gallery.is_server:
+            QMessageBox.information(self, "Backup and restore",
+                                    backups.on_server(self.session.gallery).message)
             return None
         from facedesk.gui.backup_dialog import BackupDialog
         return self._open_admin(BackupDialog(self.session, release=self._release_gallery,
