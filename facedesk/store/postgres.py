@@ -122,7 +122,8 @@ class PgConnection:
             return
         with self.raw.cursor(name="facedesk_stream") as cur:
             cur.itersize = batch
-            cur.execute(pg_sql(sql), pg_params(parameters))
+            # binary rows: a BYTEA comes as its bytes, not as twice as much hex text
+            cur.execute(pg_sql(sql), pg_params(parameters), binary=True)
             while rows := cur.fetchmany(batch):
                 yield rows
 
