@@ -200,3 +200,19 @@ def test_a_password_given_for_one_connection_is_used_and_never_shown(pg_url: str
     service = with_password("postgresql:///?service=faces", "p w&x")
     assert service == "postgresql:///?service=faces&password=p+w%26x"
     assert public_location(service) == "postgresql:///?service=faces"
+
+
+def test_a_service_file_names_the_server(pg_url: str, tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """libpq's service file (or ~/.pgpass) holds the connection's details and password:
+    FaceDesk's settings and the URL hold only the service's name."""
+    with psycopg.connect(pg_url) as conn:
+        host, port, dbname, user = (conn.info.host, conn.info.port, conn.info.dbname,
+                                    conn.info.user)
+    services = tmp_path / "pg_service.conf"
+    services.write_text(f"[faces]\nhost={host}\nport={port}\ndbname={dbname}\nuser={user}\n")
+    monkeypatch.setenv("PGSERVICEFILE", str(services))
+    with Gallery.open("postgresql:///?service=faces", create=True) as g:
+        assert g.location == "postgresql:///?service=faces" and g.name == dbname
+    with Gallery.open(pg_url) as same:
+        assert same.counts()["photos"] == 0 and same.version == 0
