@@ -209,9 +209,11 @@ EXPECTED: dict[str, set[str]] = {
     "change_settings": {"administrator"},
     "purge": {"administrator"},
     "export_audit": {"administrator", "supervisor"},
+    "disclose": {"administrator", "supervisor"},
     "read_cases": {"analyst", "supervisor", "administrator"},
     "list_users": {"analyst", "supervisor", "administrator"},
     "lab": {"analyst", "supervisor", "trainer", "administrator"},
+    "quiz_results": {"trainer", "supervisor", "administrator"},
 }
 #: what a trainer may do besides, in a training gallery only
 TRAINER_IN_TRAINING = {"open_case", "search", "decide", "import", "close_case", "read_cases",
@@ -358,7 +360,8 @@ def test_settings_changes_are_audit_events_with_from_and_to(world: World) -> Non
            "threshold": 0.5, "top_k": 7, "purposes": ["Robbery", "Missing person"],
            "training": True, "backoff_seconds": 2.5, "lockout_after": 4,
            "lockout_minutes": None, "import_roots": [str(world.probe_path.parent)],
-           "file_group": grp.getgrgid(os.getegid()).gr_name}
+           "file_group": grp.getgrgid(os.getegid()).gr_name,
+           "checklist_required": True, "evidence_required": True}
     old = accounts.settings(g).as_dict()
     for name, value in new.items():
         admin.set_setting(name, value)
