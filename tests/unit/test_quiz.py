@@ -285,8 +285,8 @@ def test_cli_quiz_results(gallery: Gallery, tmp_path: Path,
     out = runner.invoke(cli, ["quiz", "list", "--db", str(gallery.open_location)])
     assert out.exit_code == 0, out.output
     assert "ann" in out.output and "4 of 4" in out.output
-    out = runner.invoke(cli, ["quiz", "results", "--db", str(gallery.open_location), "--trainee", "ann",
-                              "--json"])
+    out = runner.invoke(cli, ["quiz", "results", "--db", str(gallery.open_location),
+                              "--trainee", "ann", "--json"])
     assert out.exit_code == 0, out.output
     doc = json.loads(out.output)
     assert doc[0]["overall"]["trainee"]["accuracy"]["k"] == \
