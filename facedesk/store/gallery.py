@@ -367,6 +367,15 @@ class Gallery:
                 _pg_create_header(conn)
             gallery = cls(where, conn, name=conn.raw.info.dbname, open_location=url)
             gallery._migrate()
+        except psycopg.errors.InsufficientPrivilege:
+            conn.close()
+            raise GalleryReadOnly(
+                f"{where}: this gallery needs an upgrade to this FaceDesk version (or its "
+                "first tables), and your database role may not change its tables: ask its "
+                "administrator (the tables' owner) to open it once") from None
+        except psycopg.Error as exc:
+            conn.close()
+            raise sqlite_problem(url, exc) from None
         except BaseException:
             conn.close()
             raise

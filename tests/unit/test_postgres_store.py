@@ -16,7 +16,13 @@ import pytest
 from facedesk.app import audit
 from facedesk.app import backup as backups
 from facedesk.app.search import Searcher
-from facedesk.errors import FileOnly, GalleryNotFound, ImportRunning, NotAGallery
+from facedesk.errors import (
+    FileOnly,
+    GalleryNotFound,
+    GalleryReadOnly,
+    ImportRunning,
+    NotAGallery,
+)
 from facedesk.store import FaceRecord, Gallery, PhotoRecord
 from facedesk.store import encodings as stored_encodings
 from facedesk.store.postgres import has_password, pg_sql, public_location, with_password
@@ -216,3 +222,13 @@ def test_a_service_file_names_the_server(pg_url: str, tmp_path: Path,
         assert g.location == "postgresql:///?service=faces" and g.name == dbname
     with Gallery.open(pg_url) as same:
         assert same.counts()["photos"] == 0 and same.version == 0
+
+
+def test_a_role_that_may_not_migrate_is_told_whom_to_ask(pg_server, pg_url: str) -> None:
+    name = pg_url.split("?")[0].rsplit("/", 1)[1]
+    pg_server.admin_sql(f"CREATE ROLE reader_{name} LOGIN")
+    pg_server.admin_sql(f'REVOKE CREATE ON SCHEMA public FROM PUBLIC; '
+                        f'GRANT CONNECT ON DATABASE "{name}" TO reader_{name}', name)
+    with pytest.raises(GalleryReadOnly, match="ask its administrator") as caught:
+        Gallery.open(pg_server.url(name, f"reader_{name}"), create=True)
+    assert "\n" not in str(caught.value)
