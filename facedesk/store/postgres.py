@@ -26,11 +26,15 @@ from urllib.parse import urlencode, urlsplit
 
 import psycopg
 from psycopg import pq
+from psycopg.conninfo import make_conninfo
 
 from facedesk.store.db import Connection, Cursor
 
 #: the URL schemes of a gallery on a server
 SCHEMES = ("postgresql://", "postgres://")
+
+#: how long opening a gallery waits for a server that does not answer (seconds)
+CONNECT_TIMEOUT_S = 10
 
 #: the first key of the import locks' advisory locks (the second: the source's hash)
 IMPORT_LOCK_CLASS = 0x46444B32
@@ -98,7 +102,11 @@ class PgConnection:
 
     @classmethod
     def connect(cls, url: str) -> PgConnection:
-        return cls(psycopg.connect(url, autocommit=True))
+        """Connect (an unreachable server is given up after CONNECT_TIMEOUT_S seconds,
+        unless the URL says its own connect_timeout)."""
+        target = url if "connect_timeout=" in url else \
+            make_conninfo(url, connect_timeout=CONNECT_TIMEOUT_S)
+        return cls(psycopg.connect(target, autocommit=True))
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Cursor:
         cur = self.raw.cursor()
