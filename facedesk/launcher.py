@@ -9,13 +9,15 @@ from pathlib import Path
 import click
 
 from facedesk.cli import cli
+from facedesk.cli.options import GalleryLocation
 from facedesk.cli.output import fail
 
 
 @cli.command("gui")
-@click.option("--db", "db", type=click.Path(path_type=Path, dir_okay=False),
-              help="Open this gallery (default: the last one used).")
-def gui(db: Path | None) -> None:
+@click.option("--db", "db", type=GalleryLocation(),
+              help="Open this gallery, a file or a postgresql:// URL (default: the last one "
+                   "used).")
+def gui(db: Path | str | None) -> None:
     """Open the investigator's workspace (the desktop application)."""
     try:
         from facedesk.gui.app import run

@@ -151,7 +151,7 @@ def disclosure_record(session: Session, case: int | str) -> Disclosure:
         "system": {"name": SYSTEM_NAME, "version": facedesk.__version__},
         "made": {"at": audit.now(), "by": session.user_id},
         "case": c.as_dict(),
-        "gallery": {"id": gallery.gallery_id, "path": str(gallery.path),
+        "gallery": {"id": gallery.gallery_id, "path": gallery.location,
                     "version_now": summary.version, "persons_now": summary.persons,
                     "photos_now": summary.photos, "faces_now": summary.faces,
                     "searched": [{"search_id": s["id"],

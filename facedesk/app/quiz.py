@@ -93,7 +93,7 @@ def _require_training(session: Session) -> None:
     session.require("lab")
     if not session.settings().training:
         raise NotPermitted(
-            f"{session.gallery.path.name} is not a training gallery: quizzes run on a "
+            f"{session.gallery.name} is not a training gallery: quizzes run on a "
             "training gallery only (an administrator sets it: facedesk settings set "
             "training true)")
 
@@ -136,7 +136,7 @@ def start(session: Session, options: QuizOptions) -> Quiz:
         raise QuizError(f"the threshold is a distance between 0 and 2, not {options.threshold}")
     enc = gallery.load_encodings()
     if len(set(enc.person_pks.tolist())) < 2:
-        raise QuizError(f"{gallery.path.name} needs faces of at least two persons for a quiz")
+        raise QuizError(f"{gallery.name} needs faces of at least two persons for a quiz")
     try:
         draw = dq.draw_pairs(enc.matrix, enc.face_ids, enc.person_pks, options.size,
                              options.seed, options.genuine_share)
@@ -230,7 +230,7 @@ def result(session: Session, quiz_id: int, threshold: float | None = None) -> Qu
               "algorithm": dq.algorithm_answer(r.distance, t)} for r in quiz.rows]
     return QuizResult(quiz, who.display_name if who else quiz.session.user_id,
                       dq.score(judged, t, grouped=quiz.session.group_key is not None),
-                      session.gallery.path.name, pairs)
+                      session.gallery.name, pairs)
 
 
 def sessions(session: Session, user_id: str | None = None) -> list[QuizSession]:

@@ -35,6 +35,7 @@ from facedesk.engine.spec import engine_id
 from facedesk.errors import EmptyGallery, FaceChoiceError, FilterError, NoFaceFound
 from facedesk.store import Gallery
 from facedesk.store import photos as photo_store
+from facedesk.store.encodings import EncodingMatrix
 
 DEFAULT_TOP_K = 20
 #: photos listed under each candidate person (closest first)
@@ -270,6 +271,7 @@ class Searcher:
         self._metadata: tuple[SearchIndex, FaceMetadata] | None = None
         self._subset: tuple[SearchIndex, SearchFilter, SearchIndex, FilterOutcome] | None \
             = None
+        self._encodings: EncodingMatrix | None = None
         self._fixed_calibration = calibration
         self._calibration_key: int | None = -1
         self._calibration: Calibration | None = None
@@ -291,7 +293,9 @@ class Searcher:
     def index(self) -> SearchIndex:
         if self._index is None or self._index.version != self.gallery.version:
             self._index = self._metadata = self._subset = None  # the old go first
-            self._index = SearchIndex(self.gallery.load_encodings())
+            # topped up with the faces added since (another workstation's import)
+            self._encodings = self.gallery.load_encodings(previous=self._encodings)
+            self._index = SearchIndex(self._encodings)
         return self._index
 
     def check_engine(self, index: SearchIndex) -> None:
@@ -337,7 +341,7 @@ class Searcher:
             raise ValueError("top_k must be at least 1")
         index = self.index()
         if index.faces == 0:
-            raise EmptyGallery(f"{self.gallery.path}: the gallery has no faces to search yet")
+            raise EmptyGallery(f"{self.gallery.location}: the gallery has no faces to search yet")
         self.check_engine(index)
         outcome = None
         if flt:

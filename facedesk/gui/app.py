@@ -87,7 +87,7 @@ def schedule_screenshot(window: QWidget, target: Path, delay_ms: int = 1500,
     QTimer.singleShot(0, shown)  # the first turn of the event loop after show()
 
 
-def run(db: Path | None = None, engine: EngineSpec | None = None) -> int:
+def run(db: Path | str | None = None, engine: EngineSpec | None = None) -> int:
     """Open the main window (on `db`, or the most recent gallery) and run the event loop."""
     if no_display():
         print("error: no display to open the window on (DISPLAY and WAYLAND_DISPLAY are "
@@ -107,7 +107,8 @@ def run(db: Path | None = None, engine: EngineSpec | None = None) -> int:
     window = MainWindow(settings, engine=engine)
     window.show()
     if db is not None:
-        window.open_gallery(db, create=not db.exists())
+        # a server's database is made a gallery when empty, as a missing file is
+        window.open_gallery(db, create=isinstance(db, str) or not db.exists())
     else:
         window.open_last_gallery()
     screenshot = os.environ.get(SCREENSHOT_ENV)

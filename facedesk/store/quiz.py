@@ -4,12 +4,11 @@ events, in facedesk.app.quiz."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from facedesk.store.db import Db, connection
+from facedesk.store.db import Connection, Db, connection
 
 
 @dataclass(frozen=True)
@@ -73,7 +72,7 @@ def _row(r: Sequence[Any]) -> QuizRow:
                    str(r[6]), r[7], None if r[8] is None else float(r[8]), r[9])
 
 
-def add_session(conn: sqlite3.Connection, *, user_id: str, created_at: str,
+def add_session(conn: Connection, *, user_id: str, created_at: str,
                 gallery_version: int, seed: int, size: int, genuine_share: float,
                 threshold: float, group_key: str | None) -> int:
     """Store a new quiz; its id."""
@@ -85,7 +84,7 @@ def add_session(conn: sqlite3.Connection, *, user_id: str, created_at: str,
     return int(row[0])
 
 
-def add_pair(conn: sqlite3.Connection, session_id: int, position: int, face_a: int,
+def add_pair(conn: Connection, session_id: int, position: int, face_a: int,
              face_b: int, genuine: bool, distance: float, pair_group: str) -> int:
     """Store one pair of a quiz (unanswered); its row id."""
     row = conn.execute(
@@ -96,13 +95,13 @@ def add_pair(conn: sqlite3.Connection, session_id: int, position: int, face_a: i
     return int(row[0])
 
 
-def set_answer(conn: sqlite3.Connection, row_id: int, answer: str, seconds: float | None,
+def set_answer(conn: Connection, row_id: int, answer: str, seconds: float | None,
                answered_at: str) -> None:
     conn.execute("UPDATE quiz_answers SET answer = ?, seconds = ?, answered_at = ? "
                  "WHERE id = ?", (answer, seconds, answered_at, row_id))
 
 
-def finish(conn: sqlite3.Connection, session_id: int, finished_at: str) -> None:
+def finish(conn: Connection, session_id: int, finished_at: str) -> None:
     conn.execute("UPDATE quiz_sessions SET finished_at = ? WHERE id = ?",
                  (finished_at, session_id))
 

@@ -13,12 +13,13 @@ from pathlib import Path
 import pytest
 import test_cli_accountability as cli_tests
 from accountability import (
+    BACKENDS,
     PURPOSE,
     World,
-    build_template,
     last_event,
     payload,
     tamper,
+    template_on_backend,
     world_copy,
 )
 from test_cli_accountability import Run, ok, refused, search
@@ -101,13 +102,15 @@ def test_the_setting_requires_a_complete_checklist_for_a_possible_lead_only() ->
 # --- stored with the decision, in its audit event, covered by the digests -----------------------
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_template(tmp_path_factory.mktemp("checklist"))
+@pytest.fixture(scope="module", params=BACKENDS)
+def template(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+             ) -> Path | str:
+    """This module's tests run on both backends (a file, a database on a server)."""
+    return template_on_backend(request, tmp_path_factory, "checklist")
 
 
 @pytest.fixture
-def world(template: Path, tmp_path: Path) -> Iterator[World]:
+def world(template: Path | str, tmp_path: Path) -> Iterator[World]:
     yield from world_copy(template, tmp_path / "g")
 
 

@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from accountability import PASSWORDS, PURPOSE, World, build_template, open_world
+from accountability import BACKENDS, PASSWORDS, PURPOSE, World, open_world, template_on_backend
 from click.testing import CliRunner
 
 from facedesk import __version__
@@ -22,15 +22,18 @@ from facedesk.app import audit, cases, disclosure
 from facedesk.cli.main import cli as facedesk_cli
 from facedesk.domain.progress import CancelToken
 from facedesk.errors import LeadError, NotPermitted
+from facedesk.store.records import table_columns
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_template(tmp_path_factory.mktemp("disclosure"))
+@pytest.fixture(scope="module", params=BACKENDS)
+def template(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+             ) -> Path | str:
+    """This module's tests run on both backends (a file, a database on a server)."""
+    return template_on_backend(request, tmp_path_factory, "disclosure")
 
 
 @pytest.fixture
-def world(template: Path, tmp_path: Path):
+def world(template: Path | str, tmp_path: Path):
     w = open_world(template, tmp_path / "w")
     yield w
     w.gallery.close()
@@ -83,9 +86,9 @@ def test_the_package_holds_every_search_decision_and_event(world: World,
     stored = cases.search_record(world.gallery, s1.id)
     assert doc["searches"][0]["candidates"] == stored.candidates
     # every column of the row as stored, whatever it is
-    columns = {r[1] for r in world.gallery.conn.execute("PRAGMA table_info(searches)")}
+    columns = set(table_columns(world.gallery.conn, "searches"))
     assert set(doc["searches"][0]) == columns
-    dcols = {r[1] for r in world.gallery.conn.execute("PRAGMA table_info(decisions)")}
+    dcols = set(table_columns(world.gallery.conn, "decisions"))
     assert set(doc["decisions"][0]) == dcols | {"status"}
     assert doc["searches"][0]["probe_image"]["sha256"] == stored.probe_sha256
     assert [x["id"] for x in doc["decisions"]] == [d.id, d.id + 1]
@@ -165,12 +168,12 @@ def test_the_cli_writes_a_package(world: World, tmp_path: Path) -> None:
     case, _, _ = _case_with_work(world)
     res = CliRunner().invoke(
         facedesk_cli, ["disclose", "--case", case.number, "--out", str(tmp_path / "cli"),
-                       "--db", str(world.gallery.path)],
+                       "--db", str(world.gallery.open_location)],
         env={"FACEDESK_USER": "ann", "FACEDESK_PASSWORD": PASSWORDS["ann"]})
     assert res.exit_code == 1 and "may not export a case's disclosure package" in res.output
     res = CliRunner().invoke(
         facedesk_cli, ["disclose", "--case", case.number, "--out", str(tmp_path / "cli"),
-                       "--db", str(world.gallery.path), "--quiet"],
+                       "--db", str(world.gallery.open_location), "--quiet"],
         env={"FACEDESK_USER": "admin", "FACEDESK_PASSWORD": PASSWORDS["admin"]})
     assert res.exit_code == 0, (res.output, res.exception)
     folder = next((tmp_path / "cli").iterdir())

@@ -14,7 +14,15 @@ from pathlib import Path
 import pypdf
 import pytest
 import test_cli_accountability as cli_tests
-from accountability import PURPOSE, World, build_template, last_event, tamper, world_copy
+from accountability import (
+    BACKENDS,
+    PURPOSE,
+    World,
+    last_event,
+    tamper,
+    template_on_backend,
+    world_copy,
+)
 from test_cli_accountability import Run, ok, refused, search
 
 from facedesk.app import audit, cases, lead_sheet
@@ -26,13 +34,15 @@ db, fake_cli, probe, run, staffed = (cli_tests.db, cli_tests.fake_cli, cli_tests
                                      cli_tests.run, cli_tests.staffed)
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_template(tmp_path_factory.mktemp("evidence"))
+@pytest.fixture(scope="module", params=BACKENDS)
+def template(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+             ) -> Path | str:
+    """This module's tests run on both backends (a file, a database on a server)."""
+    return template_on_backend(request, tmp_path_factory, "evidence")
 
 
 @pytest.fixture
-def world(template: Path, tmp_path: Path) -> Iterator[World]:
+def world(template: Path | str, tmp_path: Path) -> Iterator[World]:
     yield from world_copy(template, tmp_path / "g")
 
 

@@ -198,7 +198,7 @@ class CaseOverviewDialog(AdminDialog):
 
         run_task(self, lambda gallery: rerun.waiting_cases(rebind(session, gallery)), fill,
                  lambda exc: self.show_error(describe_error(exc)),
-                 gallery=session.gallery.path, name="waiting cases")
+                 gallery=session.gallery.open_location, name="waiting cases")
 
     def selected_decision(self) -> cases.Decision | None:
         key = selected_key(self.decisions_table)
@@ -315,7 +315,7 @@ class CaseOverviewDialog(AdminDialog):
 
         run_task(self, lambda gallery, token: start(rebind(session, gallery), token), done,
                  failed, progress=lambda ev: self.show_status(progress(ev)),
-                 gallery=session.gallery.path, name=name)
+                 gallery=session.gallery.open_location, name=name)
 
     def rerun_case(self, wait: bool = True) -> rerun.RerunReport | None:
         """Re-run the case against the faces imported since each probe's last search
