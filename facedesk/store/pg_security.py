@@ -21,6 +21,7 @@ Who is who
 What each group may do (grants; `install` revokes and grants again, so an upgrade that
 narrows them applies)
 - every group: SELECT on every table of the gallery's schema; INSERT into `audit`;
+  UPDATE of `facedesk_schema.writes` (every write transaction counts itself);
 - analyst, trainer: import (INSERT persons, photos, faces, engines, import_runs,
   import_problems; UPDATE persons.name, import_runs' status and counts, and meta's
   `version` row only, by row-level security), open cases, search (searches,
@@ -45,9 +46,13 @@ What the triggers add (they hold for the owner too, against accidents)
 - identity: a person's row names that person. `audit.user_id`, `searches.user_id`,
   `decisions.reviewer`, `lead_reviews.reviewer`, `cases.opened_by` and `cases.closed_by`
   written by a login must be the FaceDesk user bound to it (NULL refused in audit);
+- people: a decision is recorded by the user who made the search or by a supervisor; a
+  second review is made by another person than the analyst who recorded the lead;
 - every write by a login: the login is bound, its FaceDesk user is active, the user's role
   is the login's group role (an administrator's change of role in FaceDesk needs the
-  server's change too), and a trainer writes only in a training gallery.
+  server's change too), and a trainer writes only in a training gallery (the audit log
+  and the store's write counter `facedesk_schema.writes` excepted: a trainer's sign-in
+  and lab use are logged anywhere).
 
 `install(conn)` applies all of this; it is idempotent and runs as the owner after the
 migrations, in their transaction (conn: a psycopg connection, or the store's PgConnection
@@ -76,6 +81,9 @@ GROUP_ROLES: dict[str, str] = {
 
 #: the advisory lock of every write transaction (the store's Gallery.write takes it too)
 WRITE_LOCK = (APPLICATION_ID, 0)
+#: the store's header table on PostgreSQL (schema number, writes counter): every write
+#: transaction adds one to `writes`, so every group may UPDATE that column
+SCHEMA_TABLE = "facedesk_schema"
 
 _LOGIN_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
@@ -200,7 +208,7 @@ def _functions(schema: str) -> list[str]:
         """CREATE OR REPLACE FUNCTION facedesk_guard_write() RETURNS trigger
         LANGUAGE plpgsql AS $$
         BEGIN
-            PERFORM facedesk_actor(TG_TABLE_NAME = 'audit');
+            PERFORM facedesk_actor(TG_TABLE_NAME IN ('audit', 'facedesk_schema'));
             RETURN NULL;
         END $$""",
         # row-level: the columns named (TG_ARGV; "col!": NULL refused) that a row sets or
@@ -229,6 +237,35 @@ def _functions(schema: str) -> list[str]:
                         USING ERRCODE = 'insufficient_privilege';
                 END IF;
             END LOOP;
+            RETURN NEW;
+        END $$""",
+        # who may decide and review (facedesk.app.cases): a decision on a search by its
+        # searcher or a supervisor; a second review by another person than the analyst
+        """CREATE OR REPLACE FUNCTION facedesk_check_people() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        DECLARE
+            actor text := facedesk_actor(false);
+            other text;
+        BEGIN
+            IF actor = '' THEN
+                RETURN NEW;
+            END IF;
+            IF TG_TABLE_NAME = 'decisions' THEN
+                SELECT user_id INTO other FROM searches WHERE id = NEW.search_id;
+                IF other IS DISTINCT FROM actor AND NOT pg_has_role(
+                        session_user, 'facedesk_supervisor', 'MEMBER') THEN
+                    RAISE EXCEPTION 'search % was made by %: only they or a supervisor '
+                        'record decisions on it', NEW.search_id, coalesce(other, 'nobody')
+                        USING ERRCODE = 'insufficient_privilege';
+                END IF;
+            ELSE
+                SELECT reviewer INTO other FROM decisions WHERE id = NEW.decision_id;
+                IF other = actor THEN
+                    RAISE EXCEPTION 'the second reviewer must be a different person from '
+                        'the analyst who recorded the lead'
+                        USING ERRCODE = 'insufficient_privilege';
+                END IF;
+            END IF;
             RETURN NEW;
         END $$""",
         # the audit log: appended at the end only, one writer at a time
@@ -358,6 +395,11 @@ def _functions(schema: str) -> list[str]:
     ]
 
 
+def _exists(conn: psycopg.Connection[Any], table: str) -> bool:
+    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()
+    return bool(row and row[0])
+
+
 def _ensure_groups(conn: psycopg.Connection[Any]) -> None:
     for group in GROUP_ROLES.values():
         exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s",
@@ -392,6 +434,9 @@ def _grants(conn: psycopg.Connection[Any], schema: sql.Identifier) -> None:
                 sql.Identifier(table), group))
         for table in deletes:
             _run(conn, sql.SQL("GRANT DELETE ON {} TO {}").format(sql.Identifier(table), group))
+    if _exists(conn, SCHEMA_TABLE):  # every write transaction counts itself there
+        _run(conn, sql.SQL("GRANT UPDATE (writes) ON {} TO {}").format(
+            sql.Identifier(SCHEMA_TABLE), groups))
     _run(conn, "REVOKE ALL ON FUNCTION facedesk_purge_searches(bigint[]) FROM PUBLIC")
     _run(conn, "GRANT EXECUTE ON FUNCTION facedesk_purge_searches(bigint[]) "
                "TO facedesk_administrator")
@@ -423,7 +468,8 @@ def _trigger(conn: psycopg.Connection[Any], name: str, table: str, spec: str) ->
 
 
 def _triggers(conn: psycopg.Connection[Any]) -> None:
-    written = sorted({t for ins, upd, dele in GRANTS.values() for t in (*ins, *upd, *dele)})
+    written = sorted({t for ins, upd, dele in GRANTS.values() for t in (*ins, *upd, *dele)}
+                     | ({SCHEMA_TABLE} if _exists(conn, SCHEMA_TABLE) else set()))
     for table in written:
         _trigger(conn, "facedesk_guard", table,
                  f"BEFORE INSERT OR UPDATE OR DELETE ON {table} "
@@ -433,6 +479,10 @@ def _triggers(conn: psycopg.Connection[Any]) -> None:
         _trigger(conn, "facedesk_identity", table,
                  f"BEFORE INSERT OR UPDATE ON {table} "
                  f"FOR EACH ROW EXECUTE FUNCTION facedesk_check_identity({args})")
+    for table in ("decisions", "lead_reviews"):
+        _trigger(conn, "facedesk_people", table,
+                 f"BEFORE INSERT ON {table} "
+                 "FOR EACH ROW EXECUTE FUNCTION facedesk_check_people()")
     _trigger(conn, "facedesk_append", "audit",
              "BEFORE INSERT ON audit FOR EACH ROW EXECUTE FUNCTION facedesk_audit_append()")
     _trigger(conn, "facedesk_unchanged", "audit",

@@ -23,7 +23,8 @@ from facedesk.store.schema import MIGRATIONS
 # sign-in passwords of the test logins (the throwaway server trusts its socket, so they
 # are not checked there; the SCRAM hash is still made and stored)
 PASSWORD = "quartz-Meadow-5817"
-USERS = {"ada": "administrator", "ann": "analyst", "sam": "supervisor", "tom": "trainer"}
+USERS = {"ada": "administrator", "ann": "analyst", "abe": "analyst", "sam": "supervisor",
+         "tom": "trainer"}
 GALLERY_ID = "g" + "0" * 31
 NOW = "2026-01-01T00:00:00+00:00"
 
@@ -46,7 +47,11 @@ class Server:
 
 
 def build_schema(conn: psycopg.Connection[Any]) -> None:
-    """Every migration for PostgreSQL, the gallery's first meta rows, then install."""
+    """The store's header table (as facedesk.store.gallery makes it), every migration for
+    PostgreSQL, the gallery's first meta rows, then install."""
+    conn.execute("CREATE TABLE facedesk_schema (id INTEGER PRIMARY KEY, application_id "
+                 "BIGINT NOT NULL, version INTEGER NOT NULL, writes BIGINT NOT NULL)")
+    conn.execute("INSERT INTO facedesk_schema VALUES (1, 1, 8, 0)")
     for version in sorted(MIGRATIONS):
         for statement in pg_schema.migration(version):
             conn.execute(statement)
@@ -378,13 +383,13 @@ def test_administrator_manages_users_and_settings_not_decisions(server: Server) 
     ids = work(server)
     with server.connect("ada") as conn:
         conn.execute("INSERT INTO users(id, display_name, role, active, created_at) "
-                     "VALUES ('abe', 'Abe', 'analyst', 1, %s)", (NOW,))
-        conn.execute("UPDATE users SET active = 0 WHERE id = 'abe'")
+                     "VALUES ('eve', 'Eve', 'analyst', 1, %s)", (NOW,))
+        conn.execute("UPDATE users SET active = 0 WHERE id = 'eve'")
         conn.execute("INSERT INTO meta(key, value) VALUES ('setting:top_k', '10')")
         conn.execute("INSERT INTO sign_in_failures(user_id, failures, last_failure) "
-                     "VALUES ('abe', 1, 0)")
+                     "VALUES ('eve', 1, 0)")
         conn.execute("DELETE FROM sign_in_failures")
-        append(conn, "ada", "user_added", {"user": "abe"})
+        append(conn, "ada", "user_added", {"user": "eve"})
     for statement in ["DELETE FROM decisions", "UPDATE decisions SET rationale = 'x'",
                       "UPDATE audit SET kind = 'x'", "DELETE FROM audit",
                       "INSERT INTO facedesk_logins(login, user_id, bound_at) "
@@ -478,3 +483,41 @@ def test_create_login_checks_the_binding(server: Server) -> None:
         stored = su.execute("SELECT rolpassword FROM pg_authid WHERE rolname = %s",
                             (server.logins["ann"],)).fetchone()
         assert stored and str(stored[0]).startswith("SCRAM-SHA-256$")
+
+
+def test_decisions_are_the_searchers_or_a_supervisors(server: Server) -> None:
+    ids = work(server)
+    with server.connect("abe") as conn, pytest.raises(errors.InsufficientPrivilege,
+                                                      match="made by ann"):
+        decide(conn, ids["case"], ids["search"], "abe")
+    with server.connect("sam") as conn:  # a supervisor may take over a search
+        decide(conn, ids["case"], ids["search"], "sam", "possible_lead")
+
+
+def test_a_second_review_is_another_persons(server: Server) -> None:
+    with server.connect("sam") as conn:
+        case = open_case(conn, "sam")
+        did = decide(conn, case, search(conn, case, "sam"), "sam", "possible_lead")
+    with server.connect("sam") as conn, pytest.raises(errors.InsufficientPrivilege,
+                                                      match="different person"):
+        conn.execute("INSERT INTO lead_reviews(decision_id, reviewer, verdict, rationale, "
+                     "blind, created_at, audit_seq) VALUES "
+                     "(%s, 'sam', 'confirmed', 'same scar', 0, %s, 0)", (did, NOW))
+
+
+def test_every_write_counts_itself_in_the_header(server: Server) -> None:
+    for uid in USERS:
+        with server.connect(uid) as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", pg_security.WRITE_LOCK)
+            conn.execute("UPDATE facedesk_schema SET writes = writes + 1")
+    with server.connect() as conn:
+        assert conn.execute("SELECT version, writes FROM facedesk_schema").fetchone() == (8, 5)
+    refused(server, "ada", "UPDATE facedesk_schema SET version = 1")
+    with server.connect() as conn:
+        conn.execute(f"CREATE ROLE lost_{server.db[2:10]} LOGIN IN ROLE facedesk_analyst")
+        conn.execute(f'GRANT CONNECT ON DATABASE "{server.db}" TO lost_{server.db[2:10]}')
+    assert "not bound" in refused(server, f"lost_{server.db[2:10]}",
+                                  "UPDATE facedesk_schema SET writes = writes + 1")
+    with server.connect() as conn:
+        conn.execute(f'REVOKE ALL ON DATABASE "{server.db}" FROM lost_{server.db[2:10]}')
+        conn.execute(f"DROP ROLE lost_{server.db[2:10]}")
