@@ -16,6 +16,7 @@ from facedesk.cli import (
     import_commands,
     lab_commands,
     search_commands,
+    server_commands,
 )
 from facedesk.cli.output import user_errors
 from facedesk.domain import private
@@ -44,7 +45,7 @@ def _register(command: click.Command) -> None:
 for _command in [import_commands.import_cmd, search_commands.search, gallery_commands.info,
                  gallery_commands.verify, *lab_commands.COMMANDS, *account_commands.COMMANDS,
                  *case_commands.COMMANDS, *audit_commands.COMMANDS, *backup_commands.COMMANDS,
-                 *clip_commands.COMMANDS]:
+                 *clip_commands.COMMANDS, *server_commands.COMMANDS]:
     _register(_command)
     cli.add_command(_command)
 

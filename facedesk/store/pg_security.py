@@ -63,6 +63,8 @@ the raw connection.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -648,3 +650,27 @@ def purge_searches(conn: Any, search_ids: list[int]) -> list[int]:
     row = raw(conn).execute("SELECT facedesk_purge_searches(%s::bigint[])",
                             (list(search_ids),)).fetchone()
     return [] if row is None or row[0] is None else [int(x) for x in row[0]]
+
+
+def session_login(conn: Any) -> str:
+    """The server login of this connection (session_user; SET ROLE does not change it)."""
+    row = raw(conn).execute("SELECT session_user").fetchone()
+    return str(row[0]) if row else ""
+
+
+@contextmanager
+def server_errors(where: str) -> Iterator[None]:
+    """The server's refusals and failures as one-line ServerSetupErrors (`where`: the
+    gallery's location without its password)."""
+    try:
+        yield
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise ServerSetupError(f"{where}: refused by the server: {_first_line(exc)}") \
+            from None
+    except psycopg.Error as exc:
+        raise ServerSetupError(f"{where}: {_first_line(exc)}") from None
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

@@ -521,3 +521,64 @@ def test_every_write_counts_itself_in_the_header(server: Server) -> None:
     with server.connect() as conn:
         conn.execute(f'REVOKE ALL ON DATABASE "{server.db}" FROM lost_{server.db[2:10]}')
         conn.execute(f"DROP ROLE lost_{server.db[2:10]}")
+
+
+# --- facedesk server: setup and logins, through the application ---------------------------------
+
+
+def test_server_setup_and_logins_from_the_command_line(pg_server: Any,
+                                                       monkeypatch: pytest.MonkeyPatch,
+                                                       tmp_path: Any) -> None:
+    from click.testing import CliRunner
+
+    from facedesk.app import accounts, audit, cases, server
+    from facedesk.cli.main import cli
+    from facedesk.store import Gallery
+
+    db = pg_server.new_database()
+    tag = db[2:10]
+    owner, jdoe, asmith = f"owner_{tag}", f"jdoe_{tag}", f"asmith_{tag}"
+    pg_server.admin_sql(f"CREATE ROLE {owner} LOGIN CREATEROLE; "
+                        f'ALTER DATABASE "{db}" OWNER TO {owner}; '
+                        f"ALTER SCHEMA public OWNER TO {owner}", db)
+    owner_url = pg_server.url(db, owner)
+    monkeypatch.setenv("FACEDESK_NEW_PASSWORD", PASSWORD)
+
+    def run(*args: str) -> Any:
+        result = CliRunner().invoke(cli, [*args, "--db", owner_url])
+        assert result.exit_code == 0, result.output
+        return result
+
+    run("server", "setup", "--admin-user", "jdoe", "--admin-name", "Jane Doe",
+        "--admin-login", jdoe)
+    again = CliRunner().invoke(cli, ["server", "setup", "--db", owner_url,
+                                                "--admin-user", "x", "--admin-name", "X"])
+    assert again.exit_code == 1 and "already has users" in again.output
+    assert f"{jdoe}" in run("server", "setup").output  # an upgrade: idempotent
+
+    with Gallery.open(pg_server.url(db, jdoe, PASSWORD)) as g:
+        admin = server.sign_in_server(g)
+        assert admin.user.id == "jdoe" and admin.user.role == "administrator"
+        admin.add_user("asmith", "Ann Smith", "analyst", password="lantern-Copper-2290")
+    assert "asmith (analyst)" in run("server", "login", "add", asmith, "--user",
+                                     "asmith").output
+    assert '"user": "asmith"' in run("server", "login", "list", "--json").output
+
+    with Gallery.open(pg_server.url(db, asmith, PASSWORD)) as g:
+        ann = server.sign_in_server(g)
+        assert ann.user.id == "asmith"
+        cases.open_case(ann, "2026-0001", accounts.DEFAULT_PURPOSES[0])
+        # an edited FaceDesk that claims to be the administrator is refused by the server
+        forged = accounts.Session(g, admin.user)
+        with pytest.raises(errors.InsufficientPrivilege, match="permission denied"):
+            forged.add_user("mallory", "Mallory", "administrator",
+                            password="lantern-Copper-2290")
+
+    run("server", "login", "drop", asmith)
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(pg_server.url(db, asmith, PASSWORD)).close()
+    with Gallery.open(owner_url) as g:
+        kinds = [e.kind for e in audit.events(g)]
+        assert kinds.count("user_changed") == 2  # the login bound, then dropped
+        assert audit.verify(g, use_witness=False).problems == []
+    run("server", "login", "drop", jdoe)
