@@ -582,3 +582,88 @@ def test_server_setup_and_logins_from_the_command_line(pg_server: Any,
         assert kinds.count("user_changed") == 2  # the login bound, then dropped
         assert audit.verify(g, use_witness=False).problems == []
     run("server", "login", "drop", jdoe)
+
+
+# --- the application, each person through their own login ----------------------------------------
+
+
+def test_the_application_works_as_each_persons_login(pg_server: Any, tmp_path: Any) -> None:
+    """Import, search, decide, second review, settings and retention through FaceDesk's
+    use cases, each person connected as their own login (grants, policies and triggers
+    allow what the roles do); then the owner's `audit verify` passes."""
+    from datetime import UTC, datetime, timedelta
+    from pathlib import Path
+    from unittest import mock
+
+    from fakes import FAKE_FACTORY, FakeEngine, one_face, save_png
+
+    from facedesk.app import accounts, audit, cases, server
+    from facedesk.app.importer import ImportOptions, run_import
+    from facedesk.app.search import Searcher, analyze_probe, choose_face
+    from facedesk.engine.spec import EngineSpec
+    from facedesk.store import Gallery
+
+    db = pg_server.new_database()
+    tag = db[2:10]
+    owner = f"owner_{tag}"
+    pg_server.admin_sql(f"CREATE ROLE {owner} LOGIN CREATEROLE; "
+                        f'ALTER DATABASE "{db}" OWNER TO {owner}; '
+                        f"ALTER SCHEMA public OWNER TO {owner}", db)
+    owner_url = pg_server.url(db, owner)
+    login = {u: f"{u}_{tag}" for u in ("ada", "ann", "sam")}
+    server.setup(owner_url, server.FirstAdministrator("ada", "Ada Admin", login["ada"]),
+                 PASSWORD)
+
+    def as_(user: str) -> Gallery:
+        return Gallery.open(pg_server.url(db, login[user], PASSWORD))
+
+    with as_("ada") as g:
+        ada = server.sign_in_server(g)
+        ada.add_user("ann", "Ann Analyst", "analyst", os_account="os-ann")
+        ada.add_user("sam", "Sam Supervisor", "supervisor", os_account="os-sam")
+        ada.set_setting("retention_days", 30)
+    for user in ("ann", "sam"):
+        server.add_login(owner_url, login[user], user, PASSWORD)
+
+    people = Path(tmp_path) / "people"
+    for person in range(3):
+        for variant in range(2):
+            save_png(one_face(person, variant), people / f"person_{person}" / f"{variant}.png")
+    probe_path = Path(tmp_path) / "probe.png"
+    save_png(one_face(1, 7), probe_path)
+    old = (datetime.now(UTC) - timedelta(days=90)).isoformat(timespec="seconds")
+
+    def search(session: accounts.Session, case: cases.Case,
+               created_at: str | None = None) -> cases.CaseSearch:
+        eng = FakeEngine()
+        probe = analyze_probe(eng, probe_path)
+        face = choose_face(eng, probe)
+        res = Searcher(session.gallery, eng.identity()).search(face.encoding, top_k=20)
+        with mock.patch.object(cases, "now_iso", lambda: created_at or
+                               datetime.now(UTC).isoformat(timespec="seconds")):
+            return cases.record_search(session, case, probe, face, res)
+
+    with as_("ann") as g:
+        ann = server.sign_in_server(g)
+        for _ in run_import(g, people, engine=EngineSpec(FAKE_FACTORY),
+                            options=ImportOptions(workers=1), user_id="ann"):
+            pass
+        assert g.conn.execute("SELECT count(*) FROM faces").fetchone()[0] == 6
+        lead_case = cases.open_case(ann, "2026-0001", accounts.DEFAULT_PURPOSES[0])
+        s1 = search(ann, lead_case)
+        lead = cases.decide(ann, s1.id, 1, "possible_lead", "same scar on the chin")
+        done_case = cases.open_case(ann, "2026-0002", accounts.DEFAULT_PURPOSES[0])
+        s2 = search(ann, done_case, created_at=old)
+        cases.decide(ann, s2.id, 1, "not_the_person", "different ears")
+    with as_("sam") as g:
+        sam = server.sign_in_server(g)
+        cases.review_lead(sam, lead.id, "confirmed", "the scar and the ears agree")
+    with as_("ada") as g:
+        ada = server.sign_in_server(g)
+        plan = cases.purge(ada)
+        assert plan.searches == [s2.id] and len(plan.decisions) == 1
+    with Gallery.open(owner_url) as g:
+        assert audit.verify(g, use_witness=False).problems == []
+        assert g.conn.execute("SELECT count(*) FROM searches").fetchone()[0] == 1
+        for user in login.values():
+            server.drop_login(owner_url, user)
