@@ -147,11 +147,17 @@ def logins(url: str) -> list[tuple[str, str]]:
         return pg_security.logins(gallery.conn)
 
 
+def bound_user(gallery: Gallery) -> str | None:
+    """The FaceDesk user bound to the server login of this gallery's connection (None: a
+    gallery file, or a login bound to nobody, e.g. the owner's)."""
+    return pg_security.bound_user(gallery.conn) if gallery.is_server else None
+
+
 def sign_in_server(gallery: Gallery) -> Session:
     """The signed-in user of a gallery on a server: the FaceDesk user bound to the
     connection's login (the server checked its password). The sign-in is an event."""
-    user_id = pg_security.bound_user(gallery.conn)
-    who = pg_security.session_login(gallery.conn)
+    user_id = bound_user(gallery)
+    who = pg_security.session_login(gallery.conn) if gallery.is_server else ""
     if user_id is None:
         raise AccountError(f"the server login {who} is not bound to a FaceDesk user of "
                            f"{gallery.location}: the server's administrator binds it "

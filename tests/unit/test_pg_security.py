@@ -556,18 +556,32 @@ def test_server_setup_and_logins_from_the_command_line(pg_server: Any,
     assert again.exit_code == 1 and "already has users" in again.output
     assert f"{jdoe}" in run("server", "setup").output  # an upgrade: idempotent
 
-    with Gallery.open(pg_server.url(db, jdoe, PASSWORD)) as g:
-        admin = server.sign_in_server(g)
-        assert admin.user.id == "jdoe" and admin.user.role == "administrator"
-        admin.add_user("asmith", "Ann Smith", "analyst", password="lantern-Copper-2290")
+    def as_login(login: str, *args: str) -> Any:
+        monkeypatch.delenv("FACEDESK_NEW_PASSWORD")
+        try:
+            return CliRunner().invoke(cli, [*args, "--db", pg_server.url(db, login)])
+        finally:
+            monkeypatch.setenv("FACEDESK_NEW_PASSWORD", PASSWORD)
+
+    # the administrator adds a user in FaceDesk (no FaceDesk password: the login signs in)
+    added = as_login(jdoe, "users", "add", "asmith", "--name", "Ann Smith", "--role",
+                     "analyst")
+    assert added.exit_code == 0, added.output
     assert "asmith (analyst)" in run("server", "login", "add", asmith, "--user",
                                      "asmith").output
     assert '"user": "asmith"' in run("server", "login", "list", "--json").output
+    opened = as_login(asmith, "case", "open", "2026-0001", "--purpose", "1")
+    assert opened.exit_code == 0, opened.output
+    other = as_login(asmith, "case", "open", "2026-0002", "--purpose", "1", "--user", "jdoe")
+    assert other.exit_code == 1 and "connect with jdoe's own login" in other.output
 
+    with Gallery.open(pg_server.url(db, jdoe, PASSWORD)) as g:
+        admin = server.sign_in_server(g)
+        assert admin.user.id == "jdoe" and admin.user.role == "administrator"
     with Gallery.open(pg_server.url(db, asmith, PASSWORD)) as g:
         ann = server.sign_in_server(g)
         assert ann.user.id == "asmith"
-        cases.open_case(ann, "2026-0001", accounts.DEFAULT_PURPOSES[0])
+        cases.open_case(ann, "2026-0003", accounts.DEFAULT_PURPOSES[0])
         # an edited FaceDesk that claims to be the administrator is refused by the server
         forged = accounts.Session(g, admin.user)
         with pytest.raises(errors.InsufficientPrivilege, match="permission denied"):
