@@ -134,6 +134,16 @@ LINKED_TABLES: dict[str, str] = {
     "searches": "search", "decisions": "decision", "lead_reviews": "lead_review"}
 
 
+#: the row-level security policies of `meta`: name -> CREATE POLICY's text after ON meta
+META_POLICIES: dict[str, str] = {
+    "facedesk_meta_read": "FOR SELECT USING (true)",
+    "facedesk_meta_version": "FOR UPDATE TO facedesk_analyst, facedesk_trainer "
+                             "USING (key = 'version') WITH CHECK (key = 'version')",
+    "facedesk_meta_admin": "FOR ALL TO facedesk_administrator USING (true) "
+                           "WITH CHECK (true)",
+}
+
+
 class ServerSetupError(FaceDeskError):
     code = "server_setup"
 
@@ -423,6 +433,12 @@ def _current_user(conn: psycopg.Connection[Any]) -> str:
 
 def _grants(conn: psycopg.Connection[Any], schema: sql.Identifier) -> None:
     groups = sql.SQL(", ").join(sql.Identifier(g) for g in GROUP_ROLES.values())
+    # nobody else: PUBLIC, or a person's login granted something directly
+    for grantee, table in sorted({(g, t) for g, t, _, _ in _actual_grants(conn)
+                                  if g not in GROUP_ROLES.values()}):
+        _run(conn, sql.SQL("REVOKE ALL ON {} FROM {}").format(
+            sql.Identifier(table),
+            sql.SQL("PUBLIC") if grantee == "PUBLIC" else sql.Identifier(grantee)))
     _run(conn, sql.SQL("REVOKE ALL ON ALL TABLES IN SCHEMA {} FROM {}").format(schema, groups))
     _run(conn, sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(schema, groups))
     _run(conn, sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {}").format(schema, groups))
@@ -452,52 +468,41 @@ def _grants(conn: psycopg.Connection[Any], schema: sql.Identifier) -> None:
 def _meta_policies(conn: psycopg.Connection[Any]) -> None:
     """meta: everyone reads; importers bump `version` only; administrators write all."""
     _run(conn, "ALTER TABLE meta ENABLE ROW LEVEL SECURITY")
-    policies = {
-        "facedesk_meta_read": "FOR SELECT USING (true)",
-        "facedesk_meta_version": "FOR UPDATE TO facedesk_analyst, facedesk_trainer "
-                                 "USING (key = 'version') WITH CHECK (key = 'version')",
-        "facedesk_meta_admin": "FOR ALL TO facedesk_administrator USING (true) "
-                               "WITH CHECK (true)",
-    }
-    for name, body in policies.items():
+    for name, body in META_POLICIES.items():
         _run(conn, f"DROP POLICY IF EXISTS {name} ON meta")
         _run(conn, f"CREATE POLICY {name} ON meta {body}")
 
 
-def _trigger(conn: psycopg.Connection[Any], name: str, table: str, spec: str) -> None:
-    _run(conn, f"DROP TRIGGER IF EXISTS {name} ON {table}")
-    _run(conn, f"CREATE TRIGGER {name} {spec}")
+def _trigger_specs(conn: psycopg.Connection[Any]) -> list[tuple[str, str, str]]:
+    """(name, table, CREATE TRIGGER's text after the name) of every trigger installed."""
+    written = sorted({t for ins, upd, dele in GRANTS.values() for t in (*ins, *upd, *dele)}
+                     | ({SCHEMA_TABLE} if _exists(conn, SCHEMA_TABLE) else set()))
+    out = [("facedesk_guard", table, f"BEFORE INSERT OR UPDATE OR DELETE ON {table} "
+            "FOR EACH STATEMENT EXECUTE FUNCTION facedesk_guard_write()") for table in written]
+    for table, columns in IDENTITY_COLUMNS.items():
+        args = ", ".join(f"'{c}'" for c in columns)
+        out.append(("facedesk_identity", table, f"BEFORE INSERT OR UPDATE ON {table} "
+                    f"FOR EACH ROW EXECUTE FUNCTION facedesk_check_identity({args})"))
+    out += [("facedesk_people", table, f"BEFORE INSERT ON {table} "
+             "FOR EACH ROW EXECUTE FUNCTION facedesk_check_people()")
+            for table in ("decisions", "lead_reviews")]
+    out.append(("facedesk_append", "audit", "BEFORE INSERT ON audit "
+                "FOR EACH ROW EXECUTE FUNCTION facedesk_audit_append()"))
+    out.append(("facedesk_unchanged", "audit", "BEFORE UPDATE OR DELETE ON audit "
+                "FOR EACH ROW EXECUTE FUNCTION facedesk_audit_unchanged()"))
+    out += [("facedesk_fixed", table, f"BEFORE UPDATE OR DELETE ON {table} "
+             f"FOR EACH ROW EXECUTE FUNCTION facedesk_row_fixed('{kind}')")
+            for table, kind in LINKED_TABLES.items()]
+    out += [("facedesk_no_truncate", table, f"BEFORE TRUNCATE ON {table} "
+             "FOR EACH STATEMENT EXECUTE FUNCTION facedesk_no_truncate()")
+            for table in ("audit", *LINKED_TABLES)]
+    return out
 
 
 def _triggers(conn: psycopg.Connection[Any]) -> None:
-    written = sorted({t for ins, upd, dele in GRANTS.values() for t in (*ins, *upd, *dele)}
-                     | ({SCHEMA_TABLE} if _exists(conn, SCHEMA_TABLE) else set()))
-    for table in written:
-        _trigger(conn, "facedesk_guard", table,
-                 f"BEFORE INSERT OR UPDATE OR DELETE ON {table} "
-                 "FOR EACH STATEMENT EXECUTE FUNCTION facedesk_guard_write()")
-    for table, columns in IDENTITY_COLUMNS.items():
-        args = ", ".join(f"'{c}'" for c in columns)
-        _trigger(conn, "facedesk_identity", table,
-                 f"BEFORE INSERT OR UPDATE ON {table} "
-                 f"FOR EACH ROW EXECUTE FUNCTION facedesk_check_identity({args})")
-    for table in ("decisions", "lead_reviews"):
-        _trigger(conn, "facedesk_people", table,
-                 f"BEFORE INSERT ON {table} "
-                 "FOR EACH ROW EXECUTE FUNCTION facedesk_check_people()")
-    _trigger(conn, "facedesk_append", "audit",
-             "BEFORE INSERT ON audit FOR EACH ROW EXECUTE FUNCTION facedesk_audit_append()")
-    _trigger(conn, "facedesk_unchanged", "audit",
-             "BEFORE UPDATE OR DELETE ON audit "
-             "FOR EACH ROW EXECUTE FUNCTION facedesk_audit_unchanged()")
-    for table, kind in LINKED_TABLES.items():
-        _trigger(conn, "facedesk_fixed", table,
-                 f"BEFORE UPDATE OR DELETE ON {table} "
-                 f"FOR EACH ROW EXECUTE FUNCTION facedesk_row_fixed('{kind}')")
-    for table in ("audit", *LINKED_TABLES):
-        _trigger(conn, "facedesk_no_truncate", table,
-                 f"BEFORE TRUNCATE ON {table} "
-                 "FOR EACH STATEMENT EXECUTE FUNCTION facedesk_no_truncate()")
+    for name, table, spec in _trigger_specs(conn):
+        _run(conn, f"DROP TRIGGER IF EXISTS {name} ON {table}")
+        _run(conn, f"CREATE TRIGGER {name} {spec}")
 
 
 def _database_connect(conn: psycopg.Connection[Any]) -> None:
@@ -674,3 +679,88 @@ def server_errors(where: str) -> Iterator[None]:
 def _first_line(exc: Exception) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+# --- is it all still in place? (audit verify) --------------------------------------------------
+
+_FUNCTION = re.compile(r"FUNCTION (\w+)\(.*?AS \$\$(.*)\$\$", re.DOTALL)
+
+
+def _expected_grants(conn: psycopg.Connection[Any]) -> set[tuple[str, str, str, str]]:
+    """(group, table, column or "", privilege) of every grant `install` makes."""
+    tables = [str(r[0]) for r in conn.execute(
+        "SELECT c.relname FROM pg_class c WHERE c.relkind IN ('r', 'p') "
+        "AND c.relnamespace = current_schema()::regnamespace")]
+    out = {(g, t, "", "SELECT") for g in GROUP_ROLES.values() for t in tables}
+    for role, (inserts, updates, deletes) in GRANTS.items():
+        group = GROUP_ROLES[role]
+        out |= {(group, t, "", "INSERT") for t in inserts}
+        out |= {(group, t, c, "UPDATE") for t, cols in updates.items() for c in cols}
+        out |= {(group, t, "", "DELETE") for t in deletes}
+    if SCHEMA_TABLE in tables:
+        out |= {(g, SCHEMA_TABLE, "writes", "UPDATE") for g in GROUP_ROLES.values()}
+    return out
+
+
+def _actual_grants(conn: psycopg.Connection[Any]) -> set[tuple[str, str, str, str]]:
+    """(grantee, table, column or "", privilege) of every grant on the schema's tables to
+    a role other than the tables' owner ("PUBLIC" for everyone)."""
+    grantee = "CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END"
+    rows = conn.execute(
+        f"SELECT {grantee}, c.relname, '', a.privilege_type "
+        "FROM pg_class c, aclexplode(c.relacl) a "
+        "WHERE c.relkind IN ('r', 'p') AND c.relnamespace = current_schema()::regnamespace "
+        "AND a.grantee <> c.relowner "
+        f"UNION ALL SELECT {grantee}, c.relname, t.attname, a.privilege_type "
+        "FROM pg_attribute t JOIN pg_class c ON c.oid = t.attrelid, aclexplode(t.attacl) a "
+        "WHERE c.relkind IN ('r', 'p') AND c.relnamespace = current_schema()::regnamespace "
+        "AND a.grantee <> c.relowner AND NOT t.attisdropped").fetchall()
+    return {(str(g), str(t), str(c), str(p)) for g, t, c, p in rows}
+
+
+def schema_problems(conn: Any) -> list[tuple[str, str, str, str]]:
+    """What differs from what `install` made, for `audit verify` on a server:
+    ("added" | "removed" | "altered", type, name, table) of a trigger (also one disabled,
+    or one FaceDesk did not make on a gallery table: it could change or drop writes), a
+    function of this module, meta's row-level security and its policies, and a grant."""
+    c = raw(conn)
+    out: list[tuple[str, str, str, str]] = []
+    expected = {(name, table) for name, table, _ in _trigger_specs(c)}
+    found = {(str(n), str(t)): str(e) for n, t, e in c.execute(
+        "SELECT g.tgname, c.relname, g.tgenabled FROM pg_trigger g "
+        "JOIN pg_class c ON c.oid = g.tgrelid WHERE NOT g.tgisinternal "
+        "AND c.relnamespace = current_schema()::regnamespace")}
+    out += [("removed", "trigger", n, t) for n, t in sorted(expected - set(found))]
+    out += [("added", "trigger", n, t) for n, t in sorted(set(found) - expected)]
+    out += [("altered", "trigger", n, t) for (n, t), enabled in sorted(found.items())
+            if (n, t) in expected and enabled == "D"]
+    bodies = {str(n): str(b) for n, b in c.execute(
+        "SELECT proname, prosrc FROM pg_proc "
+        "WHERE pronamespace = current_schema()::regnamespace AND proname LIKE 'facedesk%%'")}
+    for statement in _functions("x"):
+        m = _FUNCTION.search(statement)
+        if m is None:
+            continue
+        if m.group(1) not in bodies:
+            out.append(("removed", "function", m.group(1), ""))
+        elif bodies[m.group(1)] != m.group(2):
+            out.append(("altered", "function", m.group(1), ""))
+    rls = c.execute("SELECT relrowsecurity FROM pg_class WHERE oid = 'meta'::regclass"
+                    ).fetchone()
+    if not (rls and rls[0]):
+        out.append(("altered", "row-level security", "meta", "meta"))
+    policies = {str(r[0]) for r in c.execute(
+        "SELECT policyname FROM pg_policies WHERE tablename = 'meta' "
+        "AND schemaname = current_schema()")}
+    out += [("removed", "policy", p, "meta") for p in sorted(set(META_POLICIES) - policies)]
+    out += [("added", "policy", p, "meta") for p in sorted(policies - set(META_POLICIES))]
+    want, have = _expected_grants(c), _actual_grants(c)
+    out += [("added", "grant", _grant_name(g, t, col, p), t)
+            for g, t, col, p in sorted(have - want)]
+    out += [("removed", "grant", _grant_name(g, t, col, p), t)
+            for g, t, col, p in sorted(want - have)]
+    return out
+
+
+def _grant_name(grantee: str, table: str, column: str, privilege: str) -> str:
+    return f"{privilege} on {table}{f'({column})' if column else ''} to {grantee}"

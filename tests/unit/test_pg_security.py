@@ -679,5 +679,40 @@ def test_the_application_works_as_each_persons_login(pg_server: Any, tmp_path: A
     with Gallery.open(owner_url) as g:
         assert audit.verify(g, use_witness=False).problems == []
         assert g.conn.execute("SELECT count(*) FROM searches").fetchone()[0] == 1
+        g.conn.execute("ALTER TABLE audit DISABLE TRIGGER facedesk_unchanged")
+        assert [p for p in audit.verify(g, use_witness=False).problems
+                if "facedesk_unchanged" in p] == [
+            "the trigger facedesk_unchanged on audit is not as FaceDesk created it (altered)"]
         for user in login.values():
             server.drop_login(owner_url, user)
+
+
+def test_schema_problems_name_what_was_changed_on_the_server(server: Server) -> None:
+    with server.connect() as conn:
+        assert pg_security.schema_problems(conn) == []
+    with server.connect() as conn:
+        conn.execute("ALTER TABLE audit DISABLE TRIGGER facedesk_unchanged")
+        conn.execute("DROP TRIGGER facedesk_append ON audit")
+        conn.execute("CREATE TRIGGER sneaky BEFORE INSERT ON decisions FOR EACH ROW "
+                     "EXECUTE FUNCTION facedesk_no_truncate()")
+        conn.execute("CREATE OR REPLACE FUNCTION facedesk_audit_unchanged() RETURNS trigger "
+                     "LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$")
+        conn.execute("ALTER TABLE meta DISABLE ROW LEVEL SECURITY")
+        conn.execute("GRANT UPDATE ON audit TO facedesk_analyst")
+        conn.execute(f"GRANT DELETE ON decisions TO {server.logins['ann']}")
+        conn.execute("REVOKE INSERT ON lead_reviews FROM facedesk_supervisor")
+        found = set(pg_security.schema_problems(conn))
+        assert found == {
+            ("altered", "trigger", "facedesk_unchanged", "audit"),
+            ("removed", "trigger", "facedesk_append", "audit"),
+            ("added", "trigger", "sneaky", "decisions"),
+            ("altered", "function", "facedesk_audit_unchanged", ""),
+            ("altered", "row-level security", "meta", "meta"),
+            ("added", "grant", "UPDATE on audit to facedesk_analyst", "audit"),
+            ("added", "grant", f"DELETE on decisions to {server.logins['ann']}", "decisions"),
+            ("removed", "grant", "INSERT on lead_reviews to facedesk_supervisor",
+             "lead_reviews"),
+        }
+        pg_security.install(conn)  # puts back all but the trigger it did not make
+        assert pg_security.schema_problems(conn) == [
+            ("added", "trigger", "sneaky", "decisions")]
