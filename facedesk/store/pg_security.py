@@ -27,6 +27,8 @@ narrows them applies)
   `version` row only, by row-level security), open cases, search (searches,
   search_frames), decide (decisions), close cases (UPDATE cases' closed_* columns);
 - supervisor: open cases, search, decide, close cases, and second reviews (lead_reviews);
+- trainer: reads cases, searches, frames, decisions and second reviews only in a
+  training gallery (row-level security; the others read them all);
 - administrator: import, close cases, users (INSERT, UPDATE), settings (meta, all rows),
   sign-in state (sign_in_failures), calibrations, and retention through the function
   `facedesk_purge_searches(bigint[])`;
@@ -53,6 +55,10 @@ What the triggers add (they hold for the owner too, against accidents)
   server's change too), and a trainer writes only in a training gallery (the audit log
   and the store's write counter `facedesk_schema.writes` excepted: a trainer's sign-in
   and lab use are logged anywhere).
+
+`schema_problems(conn)` names what differs from all this (a trigger removed, disabled or
+added, a function changed, row-level security off, a policy or grant added or removed):
+`audit verify` reports it on a server.
 
 `install(conn)` applies all of this; it is idempotent and runs as the owner after the
 migrations, in their transaction (conn: a psycopg connection, or the store's PgConnection
@@ -134,13 +140,30 @@ LINKED_TABLES: dict[str, str] = {
     "searches": "search", "decisions": "decision", "lead_reviews": "lead_review"}
 
 
-#: the row-level security policies of `meta`: name -> CREATE POLICY's text after ON meta
-META_POLICIES: dict[str, str] = {
-    "facedesk_meta_read": "FOR SELECT USING (true)",
-    "facedesk_meta_version": "FOR UPDATE TO facedesk_analyst, facedesk_trainer "
-                             "USING (key = 'version') WITH CHECK (key = 'version')",
-    "facedesk_meta_admin": "FOR ALL TO facedesk_administrator USING (true) "
-                           "WITH CHECK (true)",
+_ALL_GROUPS = ", ".join(GROUP_ROLES.values())
+_READERS = "facedesk_analyst, facedesk_supervisor, facedesk_administrator"
+#: a trainer reads a gallery's cases and their searches, frames, decisions and second
+#: reviews only in a training gallery (as facedesk.app.accounts.TRAINING_ROLES)
+_CASE_TABLE_POLICIES = {
+    "facedesk_read": f"FOR SELECT TO {_READERS} USING (true)",
+    "facedesk_trainer_read": "FOR SELECT TO facedesk_trainer "
+                             "USING ((SELECT facedesk_training()))",
+    "facedesk_insert": f"FOR INSERT TO {_ALL_GROUPS} WITH CHECK (true)",
+    "facedesk_update": f"FOR UPDATE TO {_ALL_GROUPS} USING (true) WITH CHECK (true)",
+}
+#: row-level security: table -> {policy: CREATE POLICY's text after ON TABLE}; grants
+#: and triggers still decide who writes what
+POLICIES: dict[str, dict[str, str]] = {
+    # everyone reads; importers bump `version` only; administrators write all
+    "meta": {
+        "facedesk_meta_read": "FOR SELECT USING (true)",
+        "facedesk_meta_version": "FOR UPDATE TO facedesk_analyst, facedesk_trainer "
+                                 "USING (key = 'version') WITH CHECK (key = 'version')",
+        "facedesk_meta_admin": "FOR ALL TO facedesk_administrator USING (true) "
+                               "WITH CHECK (true)",
+    },
+    **{table: _CASE_TABLE_POLICIES
+       for table in ("cases", "searches", "search_frames", "decisions", "lead_reviews")},
 }
 
 
@@ -181,6 +204,12 @@ def _functions(schema: str) -> list[str]:
         LANGUAGE sql STABLE SECURITY DEFINER {path} AS $$
             SELECT user_id FROM facedesk_logins WHERE login = session_user
         $$""",
+        # a training gallery (the administrator's setting)
+        f"""CREATE OR REPLACE FUNCTION facedesk_training() RETURNS boolean
+        LANGUAGE sql STABLE SECURITY DEFINER {path} AS $$
+            SELECT coalesce((SELECT value FROM meta WHERE key = 'setting:training'), '')
+                = 'true'
+        $$""",
         # the acting person: '' for the owner; else the bound, active user whose FaceDesk
         # role is the login's group role (and a trainer only in a training gallery unless
         # `anywhere`)
@@ -208,9 +237,7 @@ def _functions(schema: str) -> list[str]:
                     'FaceDesk user % (the server administrator must change it too)',
                     session_user, urole, uid USING ERRCODE = 'insufficient_privilege';
             END IF;
-            IF urole = 'trainer' AND NOT anywhere AND coalesce(
-                    (SELECT value FROM meta WHERE key = 'setting:training'), '') <> 'true'
-            THEN
+            IF urole = 'trainer' AND NOT anywhere AND NOT facedesk_training() THEN
                 RAISE EXCEPTION 'trainers work in training galleries only'
                     USING ERRCODE = 'insufficient_privilege';
             END IF;
@@ -459,18 +486,19 @@ def _grants(conn: psycopg.Connection[Any], schema: sql.Identifier) -> None:
     _run(conn, "GRANT EXECUTE ON FUNCTION facedesk_purge_searches(bigint[]) "
                "TO facedesk_administrator")
     _run(conn, "REVOKE ALL ON FUNCTION facedesk_check_retention(bigint[]) FROM PUBLIC")
-    for fn in ("facedesk_is_owner()", "facedesk_bound_user()", "facedesk_actor(boolean)"):
+    for fn in ("facedesk_is_owner()", "facedesk_bound_user()", "facedesk_actor(boolean)",
+               "facedesk_training()"):
         _run(conn, f"REVOKE ALL ON FUNCTION {fn} FROM PUBLIC")
         _run(conn, sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(
             sql.SQL(fn), groups))
 
 
-def _meta_policies(conn: psycopg.Connection[Any]) -> None:
-    """meta: everyone reads; importers bump `version` only; administrators write all."""
-    _run(conn, "ALTER TABLE meta ENABLE ROW LEVEL SECURITY")
-    for name, body in META_POLICIES.items():
-        _run(conn, f"DROP POLICY IF EXISTS {name} ON meta")
-        _run(conn, f"CREATE POLICY {name} ON meta {body}")
+def _policies(conn: psycopg.Connection[Any]) -> None:
+    for table, policies in POLICIES.items():
+        _run(conn, f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
+        for name, body in policies.items():
+            _run(conn, f"DROP POLICY IF EXISTS {name} ON {table}")
+            _run(conn, f"CREATE POLICY {name} ON {table} {body}")
 
 
 def _trigger_specs(conn: psycopg.Connection[Any]) -> list[tuple[str, str, str]]:
@@ -557,7 +585,7 @@ def install(conn: Any) -> None:
     for statement in _functions(sql.Identifier(schema).as_string(c)):
         _run(c, statement)
     _grants(c, sql.Identifier(schema))
-    _meta_policies(c)
+    _policies(c)
     _triggers(c)
     _database_connect(c)
 
@@ -745,15 +773,15 @@ def schema_problems(conn: Any) -> list[tuple[str, str, str, str]]:
             out.append(("removed", "function", m.group(1), ""))
         elif bodies[m.group(1)] != m.group(2):
             out.append(("altered", "function", m.group(1), ""))
-    rls = c.execute("SELECT relrowsecurity FROM pg_class WHERE oid = 'meta'::regclass"
-                    ).fetchone()
-    if not (rls and rls[0]):
-        out.append(("altered", "row-level security", "meta", "meta"))
-    policies = {str(r[0]) for r in c.execute(
-        "SELECT policyname FROM pg_policies WHERE tablename = 'meta' "
-        "AND schemaname = current_schema()")}
-    out += [("removed", "policy", p, "meta") for p in sorted(set(META_POLICIES) - policies)]
-    out += [("added", "policy", p, "meta") for p in sorted(policies - set(META_POLICIES))]
+    secured = {str(r[0]) for r in c.execute(
+        "SELECT relname FROM pg_class WHERE relrowsecurity "
+        "AND relnamespace = current_schema()::regnamespace")}
+    out += [("altered", "row-level security", t, t) for t in sorted(set(POLICIES) - secured)]
+    have_policies = {(str(t), str(p)) for t, p in c.execute(
+        "SELECT tablename, policyname FROM pg_policies WHERE schemaname = current_schema()")}
+    want_policies = {(t, p) for t, ps in POLICIES.items() for p in ps}
+    out += [("removed", "policy", p, t) for t, p in sorted(want_policies - have_policies)]
+    out += [("added", "policy", p, t) for t, p in sorted(have_policies - want_policies)]
     want, have = _expected_grants(c), _actual_grants(c)
     out += [("added", "grant", _grant_name(g, t, col, p), t)
             for g, t, col, p in sorted(have - want)]

@@ -716,3 +716,20 @@ def test_schema_problems_name_what_was_changed_on_the_server(server: Server) -> 
         pg_security.install(conn)  # puts back all but the trigger it did not make
         assert pg_security.schema_problems(conn) == [
             ("added", "trigger", "sneaky", "decisions")]
+
+
+def test_trainer_reads_cases_only_in_a_training_gallery(server: Server) -> None:
+    work(server)
+    case_tables = ("cases", "searches", "decisions")
+    with server.connect("tom") as conn:
+        assert [conn.execute(f"SELECT count(*) FROM {t}").fetchone() for t in case_tables] \
+            == [(0,)] * 3
+        assert conn.execute("SELECT count(*) FROM audit").fetchone() != (0,)  # the chain
+    with server.connect("ann") as conn:
+        assert [conn.execute(f"SELECT count(*) FROM {t}").fetchone() for t in case_tables] \
+            == [(1,)] * 3
+    with server.connect("ada") as conn:
+        conn.execute("INSERT INTO meta(key, value) VALUES ('setting:training', 'true')")
+    with server.connect("tom") as conn:
+        assert [conn.execute(f"SELECT count(*) FROM {t}").fetchone() for t in case_tables] \
+            == [(1,)] * 3
