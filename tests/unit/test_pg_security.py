@@ -60,21 +60,9 @@ def build_schema(conn: psycopg.Connection[Any]) -> None:
     pg_security.install(conn)
 
 
-def owned_database(pg_server: Any) -> tuple[str, str, str]:
-    """A fresh database owned by an owner role of its own (LOGIN CREATEROLE, no
-    superuser), as the README's setup makes it: (database, owner, tag for login names)."""
-    db = pg_server.new_database()
-    tag = db[2:10]
-    owner = f"owner_{tag}"
-    pg_server.admin_sql(f"CREATE ROLE {owner} LOGIN CREATEROLE; "
-                        f'ALTER DATABASE "{db}" OWNER TO {owner}; '
-                        f'ALTER SCHEMA public OWNER TO {owner}', db)
-    return db, owner, tag
-
-
 @pytest.fixture
 def server(pg_server: Any) -> Iterator[Server]:
-    db, owner, tag = owned_database(pg_server)
+    db, owner, tag = pg_server.new_owned_database()
     srv = Server(pg_server, db, owner, {u: f"{u}_{tag}" for u in USERS})
     with srv.connect() as conn:
         build_schema(conn)
@@ -542,7 +530,7 @@ def test_server_setup_and_logins_from_the_command_line(pg_server: Any,
     from facedesk.cli.main import cli
     from facedesk.store import Gallery
 
-    db, owner, tag = owned_database(pg_server)
+    db, owner, tag = pg_server.new_owned_database()
     jdoe, asmith = f"jdoe_{tag}", f"asmith_{tag}"
     owner_url = pg_server.url(db, owner)
     monkeypatch.setenv("FACEDESK_NEW_PASSWORD", PASSWORD)
@@ -620,7 +608,7 @@ def test_the_application_works_as_each_persons_login(pg_server: Any, tmp_path: A
     from facedesk.engine.spec import EngineSpec
     from facedesk.store import Gallery
 
-    db, owner, tag = owned_database(pg_server)
+    db, owner, tag = pg_server.new_owned_database()
     owner_url = pg_server.url(db, owner)
     login = {u: f"{u}_{tag}" for u in ("ada", "ann", "sam")}
     server.setup(owner_url, server.FirstAdministrator("ada", "Ada Admin", login["ada"]),
