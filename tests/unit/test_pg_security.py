@@ -719,3 +719,23 @@ def test_trainer_reads_cases_only_in_a_training_gallery(server: Server) -> None:
     with server.connect("tom") as conn:
         assert [conn.execute(f"SELECT count(*) FROM {t}").fetchone() for t in case_tables] \
             == [(1,)] * 3
+
+
+def test_a_login_needs_its_own_password(server: Server) -> None:
+    """With password authentication for the login (pg_hba.conf's scram-sha-256, as an
+    agency's server has it; the throwaway server trusts its socket otherwise), the login
+    made by create_login signs in with its password only."""
+    login = server.logins["ann"]
+    hba = server.pg.data / "pg_hba.conf"
+    before = hba.read_text()
+    hba.write_text(f"local all {login} scram-sha-256\n" + before)
+    try:
+        server.pg.admin_sql("SELECT pg_reload_conf()")
+        time.sleep(0.5)
+        with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+            psycopg.connect(server.pg.url(server.db, login, "not-" + PASSWORD)).close()
+        with server.connect("ann") as conn:
+            assert pg_security.bound_user(conn) == "ann"
+    finally:
+        hba.write_text(before)
+        server.pg.admin_sql("SELECT pg_reload_conf()")
