@@ -29,7 +29,8 @@ narrows them applies)
 - supervisor: open cases, search, decide, close cases, and second reviews (lead_reviews);
 - trainer: reads cases, searches, frames, decisions and second reviews only in a
   training gallery (row-level security; the others read them all);
-- administrator: import, close cases, users (INSERT, UPDATE), settings (meta, all rows),
+- administrator: import, close cases, users (INSERT, UPDATE), settings (meta's settings
+  and calibration rows, by row-level security: never the gallery's id or creation time),
   sign-in state (sign_in_failures), calibrations, and retention through the function
   `facedesk_purge_searches(bigint[])`;
 - nobody: UPDATE or DELETE of `audit`; UPDATE or DELETE of `decisions`, `lead_reviews`
@@ -130,7 +131,7 @@ GRANTS: dict[str, tuple[tuple[str, ...], dict[str, tuple[str, ...]], tuple[str, 
                        "users": ("display_name", "role", "password_hash", "os_account",
                                  "active"),
                        "sign_in_failures": ("failures", "last_failure")},
-                      ("sign_in_failures",)),
+                      ("sign_in_failures", "meta")),
 }
 
 #: tables with a column that names the acting person: (table, columns; "!" = not NULL)
@@ -146,6 +147,9 @@ LINKED_TABLES: dict[str, str] = {
     "searches": "search", "decisions": "decision", "lead_reviews": "lead_review"}
 
 
+#: the meta rows administrators write: settings, the calibration in use, the key of
+#: refused sign-in names (never the gallery's id, creation time or version)
+_ADMIN_KEYS = "key LIKE 'setting:%' OR key IN ('calibration_id', 'sign_in_name_key')"
 _ALL_GROUPS = ", ".join(GROUP_ROLES.values())
 _READERS = "facedesk_analyst, facedesk_supervisor, facedesk_administrator"
 #: a trainer reads a gallery's cases and their searches, frames, decisions and second
@@ -163,10 +167,11 @@ POLICIES: dict[str, dict[str, str]] = {
     # everyone reads; importers bump `version` only; administrators write all
     "meta": {
         "facedesk_meta_read": "FOR SELECT USING (true)",
-        "facedesk_meta_version": "FOR UPDATE TO facedesk_analyst, facedesk_trainer "
+        "facedesk_meta_version": "FOR UPDATE TO facedesk_analyst, facedesk_trainer, "
+                                 "facedesk_administrator "
                                  "USING (key = 'version') WITH CHECK (key = 'version')",
-        "facedesk_meta_admin": "FOR ALL TO facedesk_administrator USING (true) "
-                               "WITH CHECK (true)",
+        "facedesk_meta_admin": f"FOR ALL TO facedesk_administrator USING ({_ADMIN_KEYS}) "
+                               f"WITH CHECK ({_ADMIN_KEYS})",
     },
     **{table: _CASE_TABLE_POLICIES
        for table in ("cases", "searches", "search_frames", "decisions", "lead_reviews")},
@@ -556,9 +561,16 @@ def _triggers(conn: psycopg.Connection[Any]) -> None:
         _run(conn, f"CREATE TRIGGER {name} {spec}")
 
 
-def _database_connect(conn: psycopg.Connection[Any]) -> None:
+def _database_connect(conn: psycopg.Connection[Any], schema: sql.Identifier) -> None:
     """Only the logins made for this gallery connect to its database (when the owner
-    owns the database): one server may hold several galleries."""
+    owns the database): one server may hold several galleries. Nobody but the owner
+    creates objects in the gallery's schema (PostgreSQL 15's default, made sure of for
+    older servers; when the owner owns the schema)."""
+    owns_schema = conn.execute("SELECT pg_has_role(current_user, n.nspowner, 'MEMBER') "
+                               "FROM pg_namespace n WHERE n.oid = current_schema()::regnamespace"
+                               ).fetchone()
+    if owns_schema and owns_schema[0]:
+        _run(conn, sql.SQL("REVOKE CREATE ON SCHEMA {} FROM PUBLIC").format(schema))
     if _owns_database(conn):
         _run(conn, sql.SQL("REVOKE CONNECT, TEMPORARY ON DATABASE {} FROM PUBLIC").format(
             sql.Identifier(_database(conn))))
@@ -609,7 +621,7 @@ def install(conn: Any) -> None:
     _grants(c, sql.Identifier(schema))
     _policies(c)
     _triggers(c)
-    _database_connect(c)
+    _database_connect(c, sql.Identifier(schema))
 
 
 # --- logins ------------------------------------------------------------------------------------

@@ -739,3 +739,23 @@ def test_a_login_needs_its_own_password(server: Server) -> None:
     finally:
         hba.write_text(before)
         server.pg.admin_sql("SELECT pg_reload_conf()")
+
+
+def test_administrators_write_settings_not_the_gallerys_identity(server: Server) -> None:
+    with server.connect("ada") as conn:
+        conn.execute("INSERT INTO meta(key, value) VALUES ('calibration_id', '3')")
+        conn.execute("UPDATE meta SET value = '4' WHERE key = 'calibration_id'")
+        conn.execute("DELETE FROM meta WHERE key = 'calibration_id'")  # the shipped one
+        conn.execute("INSERT INTO meta(key, value) VALUES ('setting:top_k', '10') "
+                     "ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+        assert conn.execute("UPDATE meta SET value = 'other' WHERE key = 'gallery_id'"
+                            ).rowcount == 0
+        assert conn.execute("DELETE FROM meta WHERE key = 'created_at'").rowcount == 0
+    assert "row-level security" in refused(
+        server, "ada", "INSERT INTO meta(key, value) VALUES ('gallery_idx', 'x')")
+    refused(server, "ann", "DELETE FROM meta WHERE key = 'version'")
+    with server.connect() as conn:
+        assert conn.execute("SELECT value FROM meta WHERE key = 'gallery_id'").fetchone() \
+            == (GALLERY_ID,)
+        assert conn.execute("SELECT has_schema_privilege('facedesk_analyst', 'public', "
+                            "'CREATE')").fetchone() == (False,)
