@@ -49,6 +49,7 @@ What the triggers add (they hold for the owner too, against accidents)
 - identity: a person's row names that person. `audit.user_id`, `searches.user_id`,
   `decisions.reviewer`, `lead_reviews.reviewer`, `cases.opened_by` and `cases.closed_by`
   written by a login must be the FaceDesk user bound to it (NULL refused in audit);
+- `cases`: a case is closed once, with who and when, and stays closed;
 - people: a decision is recorded by the user who made the search or by a supervisor; a
   second review is made by another person than the analyst who recorded the lead;
 - every write by a login: the login is bound, its FaceDesk user is active, the user's role
@@ -389,6 +390,18 @@ def _functions(schema: str) -> list[str]:
             END IF;
             RETURN NEW;
         END $$""",
+        # a case is closed once, by someone, at some time; it stays closed
+        """CREATE OR REPLACE FUNCTION facedesk_case_closed_once() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            IF OLD.closed_at IS NOT NULL THEN
+                RAISE EXCEPTION 'case % is closed: it stays closed', OLD.number;
+            END IF;
+            IF NEW.closed_at IS NULL OR NEW.closed_by IS NULL THEN
+                RAISE EXCEPTION 'a case is closed by a user at a time (closed_by, closed_at)';
+            END IF;
+            RETURN NEW;
+        END $$""",
         "CREATE OR REPLACE FUNCTION facedesk_no_truncate() RETURNS trigger "
         "LANGUAGE plpgsql AS $$ BEGIN "
         "RAISE EXCEPTION '% cannot be emptied', TG_TABLE_NAME; END $$",
@@ -549,6 +562,8 @@ def _trigger_specs(conn: psycopg.Connection[Any]) -> list[tuple[str, str, str]]:
     out += [("facedesk_fixed", table, f"BEFORE UPDATE OR DELETE ON {table} "
              f"FOR EACH ROW EXECUTE FUNCTION facedesk_row_fixed('{kind}')")
             for table, kind in LINKED_TABLES.items()]
+    out.append(("facedesk_closed_once", "cases", "BEFORE UPDATE ON cases "
+                "FOR EACH ROW EXECUTE FUNCTION facedesk_case_closed_once()"))
     out += [("facedesk_no_truncate", table, f"BEFORE TRUNCATE ON {table} "
              "FOR EACH STATEMENT EXECUTE FUNCTION facedesk_no_truncate()")
             for table in ("audit", *LINKED_TABLES)]

@@ -759,3 +759,18 @@ def test_administrators_write_settings_not_the_gallerys_identity(server: Server)
             == (GALLERY_ID,)
         assert conn.execute("SELECT has_schema_privilege('facedesk_analyst', 'public', "
                             "'CREATE')").fetchone() == (False,)
+
+
+def test_a_closed_case_stays_closed(server: Server) -> None:
+    ids = work(server)
+    with server.connect("ann") as conn, pytest.raises(errors.RaiseException,
+                                                      match="closed by a user"):
+        conn.execute("UPDATE cases SET closing_note = 'x' WHERE id = %s", (ids["case"],))
+    with server.connect("ann") as conn:
+        conn.execute("UPDATE cases SET closed_by = 'ann', closed_at = %s, closing_note = 'done' "
+                     "WHERE id = %s", (NOW, ids["case"]))
+    for user in ("ann", None):  # the owner's accident too
+        with server.connect(user) as conn, pytest.raises(errors.RaiseException,
+                                                         match="stays closed"):
+            conn.execute("UPDATE cases SET closed_by = NULL, closed_at = NULL "
+                         "WHERE id = %s", (ids["case"],))
