@@ -85,6 +85,17 @@ def template_location(request: pytest.FixtureRequest, root: Path) -> Path | str 
     return str(server.url(server.new_database()))
 
 
+#: the backends a module's `template` fixture is parametrized with
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def template_on_backend(request: pytest.FixtureRequest,
+                        tmp_path_factory: pytest.TempPathFactory, name: str) -> Path | str:
+    """A module's template (its `template` fixture's body), on the backend of its param."""
+    root = tmp_path_factory.mktemp(name)
+    return build_template(root, template_location(request, root))
+
+
 def copy_of(template: Path | str, tmp: Path) -> Path | str:
     """A copy of a closed template: the file copied, or a database made from the
     template's database (CREATE DATABASE ... TEMPLATE)."""

@@ -11,15 +11,15 @@ from typing import Any
 import argon2
 import pytest
 from accountability import (
+    BACKENDS,
     PASSWORDS,
     PURPOSE,
     World,
     audit_count,
-    build_template,
     last_event,
     open_world,
     payload,
-    template_location,
+    template_on_backend,
 )
 
 from facedesk.app import accounts, audit, cases
@@ -28,12 +28,11 @@ from facedesk.errors import AccountError, NotPermitted
 from facedesk.store import Gallery
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module", params=BACKENDS)
 def template(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
              ) -> Path | str:
     """This module's tests run on both backends (a file, a database on a server)."""
-    root = tmp_path_factory.mktemp("accounts")
-    return build_template(root, template_location(request, root))
+    return template_on_backend(request, tmp_path_factory, "accounts")
 
 
 @pytest.fixture
