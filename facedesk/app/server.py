@@ -86,11 +86,7 @@ def setup(url: str, admin: FirstAdministrator | None, password: str | None) -> S
 
 def _first_administrator(conn: Connection, gallery: Gallery, admin: FirstAdministrator,
                          password: str | None) -> str:
-    uid, name = admin.user_id.strip(), admin.display_name.strip()
-    if not uid or any(c.isspace() for c in uid):
-        raise AccountError("a user name is one word without spaces (e.g. jdoe)")
-    if not name:
-        raise AccountError("enter the administrator's full name")
+    uid, name = accounts._check_new_user(admin.user_id, admin.display_name, "administrator")
     _password(password, uid, name)
     user_store.insert_user(conn, user_store.UserRecord(
         uid, name, "administrator", None, True, None), now_iso())

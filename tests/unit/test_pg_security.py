@@ -539,6 +539,12 @@ def test_server_setup_and_logins_from_the_command_line(pg_server: Any,
         assert result.exit_code == 0, result.output
         return result
 
+    monkeypatch.setenv("FACEDESK_NEW_PASSWORD", "password1")
+    weak = CliRunner().invoke(cli, ["server", "setup", "--db", owner_url, "--admin-user",
+                                    "jdoe", "--admin-name", "Jane Doe"])
+    assert weak.exit_code == 1 and "too easy to guess" in weak.output
+    assert weak.output.count("\n") == 1  # one line, nothing made
+    monkeypatch.setenv("FACEDESK_NEW_PASSWORD", PASSWORD)
     run("server", "setup", "--admin-user", "jdoe", "--admin-name", "Jane Doe",
         "--admin-login", jdoe)
     again = CliRunner().invoke(cli, ["server", "setup", "--db", owner_url,
