@@ -203,14 +203,6 @@ def _functions(schema: str) -> list[str]:
     path = f"SET search_path = {schema}, pg_temp"
     lock = f"{WRITE_LOCK[0]}, {WRITE_LOCK[1]}"
     return [
-        # the owner (or a superuser): the server's administrator, not a person of FaceDesk
-        f"""CREATE OR REPLACE FUNCTION facedesk_is_owner() RETURNS boolean
-        LANGUAGE sql STABLE SECURITY DEFINER {path} AS $$
-            SELECT coalesce((SELECT r.rolsuper FROM pg_roles r
-                             WHERE r.rolname = session_user), false)
-                OR pg_has_role(session_user, (SELECT c.relowner FROM pg_class c
-                                              WHERE c.oid = 'audit'::regclass), 'MEMBER')
-        $$""",
         # the FaceDesk user bound to this session's login (NULL: none)
         f"""CREATE OR REPLACE FUNCTION facedesk_bound_user() RETURNS text
         LANGUAGE sql STABLE SECURITY DEFINER {path} AS $$
@@ -230,7 +222,8 @@ def _functions(schema: str) -> list[str]:
         DECLARE
             uid text; urole text; uactive bigint; owner boolean;
         BEGIN
-            -- facedesk_is_owner() and facedesk_bound_user() inlined: one call per statement
+            -- the owner (or a superuser: the server's administrators, not people of
+            -- FaceDesk), then the login's binding, in one call per statement
             SELECT r.rolsuper OR pg_has_role(session_user, c.relowner, 'MEMBER')
                 INTO owner FROM pg_roles r, pg_class c
                 WHERE r.rolname = session_user AND c.oid = 'audit'::regclass;
@@ -521,8 +514,7 @@ def _grants(conn: psycopg.Connection[Any], schema: sql.Identifier) -> None:
     _run(conn, "GRANT EXECUTE ON FUNCTION facedesk_purge_searches(bigint[]) "
                "TO facedesk_administrator")
     _run(conn, "REVOKE ALL ON FUNCTION facedesk_check_retention(bigint[]) FROM PUBLIC")
-    for fn in ("facedesk_is_owner()", "facedesk_bound_user()", "facedesk_actor(boolean)",
-               "facedesk_training()"):
+    for fn in ("facedesk_bound_user()", "facedesk_actor(boolean)", "facedesk_training()"):
         _run(conn, f"REVOKE ALL ON FUNCTION {fn} FROM PUBLIC")
         _run(conn, sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(
             sql.SQL(fn), groups))
