@@ -17,6 +17,10 @@ Who is who
   `drop_login`). The application finds the signed-in user with `bound_user(conn)`:
   the row of `session_user` (which SET ROLE does not change). A login may not SET ROLE to
   a group it is not a member of (PostgreSQL's own rule).
+- One server may hold several galleries: only the logins made for a gallery connect to
+  its database (`install` revokes CONNECT and TEMPORARY from PUBLIC, `create_login`
+  grants them, when the owner owns the database), and nobody but the owner creates
+  objects in its schema.
 
 What each group may do (grants; `install` revokes and grants again, so an upgrade that
 narrows them applies)
