@@ -98,6 +98,18 @@ class PostgresServer:
         self.admin_sql(f'CREATE DATABASE "{name}"')
         return name
 
+    def new_owned_database(self) -> tuple[str, str, str]:
+        """A fresh database owned by an owner role of its own (LOGIN CREATEROLE, no
+        superuser), as the README's server setup makes it: (database, owner, a tag that
+        makes the test's login names unique on this server)."""
+        name = self.new_database()
+        tag = name[2:10]
+        owner = f"owner_{tag}"
+        self.admin_sql(f"CREATE ROLE {owner} LOGIN CREATEROLE; "
+                       f'ALTER DATABASE "{name}" OWNER TO {owner}; '
+                       f"ALTER SCHEMA public OWNER TO {owner}", name)
+        return name, owner, tag
+
     def stop(self) -> None:
         with contextlib.suppress(Exception):
             self._run([str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate",

@@ -40,7 +40,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from facedesk.app import audit
 from facedesk.domain import private
 from facedesk.errors import AccountError, GalleryReadOnly, NotPermitted
-from facedesk.store import Gallery
+from facedesk.store import Gallery, pg_security
 from facedesk.store import users as store
 from facedesk.store.db import now_iso
 
@@ -409,11 +409,18 @@ def _check_new_user(user_id: str, display_name: str, role: str) -> tuple[str, st
     return uid, name
 
 
+def _by_server_login(gallery: Gallery) -> bool:
+    """A gallery on a server whose people sign in by their own server login (this
+    connection's is bound to a user, facedesk.store.pg_security): its users need no
+    FaceDesk password or OS account."""
+    return gallery.is_server and pg_security.bound_user(gallery.conn) is not None
+
+
 def _insert_user(gallery: Gallery, by: str | None, user_id: str, display_name: str,
                  role: str, password: str | None, os_name: str | None,
                  *, first: bool = False) -> User:
     uid, name = _check_new_user(user_id, display_name, role)
-    if password is None and not os_name:
+    if password is None and not os_name and not _by_server_login(gallery):
         raise AccountError("give the user a password, or map an OS account to them "
                            "(or both)")
     pw_hash = _hash_password(password, uid, name)
@@ -543,7 +550,8 @@ class Session:
                                        f"mapped to {other}")
             after = store.update_user(conn, user_id, changes)
             assert after is not None
-            if after.password_hash is None and after.os_account is None:
+            if after.password_hash is None and after.os_account is None and \
+                    not _by_server_login(self.gallery):
                 raise AccountError("a user needs a password or a mapped OS account")
             audit.append(conn, self.gallery.gallery_id, "user_changed",
                          {"user": user_id, "from": before, "changes": logged},

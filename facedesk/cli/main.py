@@ -19,6 +19,7 @@ from facedesk.cli import (
     quiz_commands,
     rerun_commands,
     search_commands,
+    server_commands,
 )
 from facedesk.cli.output import user_errors
 from facedesk.domain import private
@@ -48,7 +49,8 @@ for _command in [import_commands.import_cmd, search_commands.search, gallery_com
                  gallery_commands.verify, *lab_commands.COMMANDS, *account_commands.COMMANDS,
                  *case_commands.COMMANDS, *audit_commands.COMMANDS, *backup_commands.COMMANDS,
                  *clip_commands.COMMANDS, *rerun_commands.COMMANDS,
-                 *disclose_commands.COMMANDS, *quiz_commands.COMMANDS]:
+                 *disclose_commands.COMMANDS, *quiz_commands.COMMANDS,
+                 *server_commands.COMMANDS]:
     _register(_command)
     cli.add_command(_command)
 

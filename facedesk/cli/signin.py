@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from facedesk.app import accounts
+from facedesk.app import accounts, server
 from facedesk.app.accounts import Session
 from facedesk.cli.options import NEW_PASSWORD_ENV, PASSWORD_ENV, USER_ENV
 from facedesk.errors import AccountError
@@ -35,7 +35,13 @@ def signed_in(gallery: Gallery, user: str | None, action: str | None = None) -> 
     a password, or as the user mapped to this OS account when `user` is None."""
     if not accounts.has_users(gallery):
         raise AccountError(first_admin_hint(gallery.location))
-    if user:
+    bound = server.bound_user(gallery)  # on a server: the person is their login's user
+    if bound is not None and user and user != bound:
+        raise AccountError(f"you are signed in to the server as FaceDesk user {bound}, not "
+                           f"{user}: connect with {user}'s own login")
+    if bound is not None:
+        session = server.sign_in_server(gallery)
+    elif user:
         password = os.environ.get(PASSWORD_ENV)
         if password is None:
             if not interactive():

@@ -49,7 +49,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from facedesk.app import accounts, cases
+from facedesk.app import accounts, cases, server
 from facedesk.app import backup as backups
 from facedesk.app.accounts import ACTION_WORDS, Session
 from facedesk.app.cases import Case
@@ -594,6 +594,12 @@ class MainWindow(QMainWindow):
         gallery = self.gallery
         if gallery is None:
             return None
+        if server.bound_user(gallery) is not None:  # on a server: the login is the sign-in
+            try:
+                self.set_session(server.sign_in_server(gallery))
+                return None
+            except FaceDeskError as exc:
+                self.statusBar().showMessage(exc.message, 10000)
         if accounts.os_user(gallery) is not None:
             try:
                 self.set_session(accounts.sign_in_os(gallery))

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from facedesk.store import pg_security
 from facedesk.store.db import Connection, is_postgres
 from facedesk.store.schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
 
@@ -268,6 +269,8 @@ def _pg_schema_differences(conn: Connection) -> list[tuple[str, SchemaObject]]:
         elif obj.type == "table" and columns[name] != expected_columns()[name]:
             out.append(("altered", SchemaObject("table", name, name,
                                                 "columns " + ", ".join(columns[name]))))
+    out += [(change, SchemaObject(kind, name, table, ""))  # the server's roles' objects
+            for change, kind, name, table in pg_security.schema_problems(conn)]
     row = conn.execute("SELECT version, application_id FROM facedesk_schema").fetchone()
     if row is None or tuple(row) != (SCHEMA_VERSION, APPLICATION_ID):
         out.append(("header", SchemaObject("header", f"facedesk_schema {row}", "", "")))

@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
-from facedesk.store.db import Connection, Db, connection
+from facedesk.store import pg_security
+from facedesk.store.db import Connection, Db, connection, is_postgres
 from facedesk.store.gallery import Gallery
 
 
@@ -172,6 +173,8 @@ def delete_searches(conn: Connection, search_ids: Sequence[int],
     reviews: list[int] = []
     if not search_ids:
         return reviews
+    if is_postgres(conn):  # only the server's retention function deletes decisions there
+        return pg_security.purge_searches(conn, list(search_ids))
     s_marks = ",".join("?" * len(search_ids))
     if decision_ids:
         d_marks = ",".join("?" * len(decision_ids))

@@ -96,3 +96,24 @@ def test_a_search_and_a_decision_on_a_server_gallery(
         assert audit.verify(g).ok
     assert [(r.person_id, r.decision, r.reviewer) for r in rows] == [
         ("person_2", "possible_lead", "ann")]
+
+
+def test_a_persons_server_login_signs_them_in(qtbot, tmp_path: Path, pg_server) -> None:
+    """On a gallery whose people sign in by their own server login, the window signs in
+    the FaceDesk user bound to the login, without a dialog (pg_security's binding)."""
+    from facedesk.app import server
+
+    db, owner, tag = pg_server.new_owned_database()
+    login = f"jdoe_{tag}"
+    server.setup(pg_server.url(db, owner),
+                 server.FirstAdministrator("jdoe", "Jane Doe", login), "quartz-Meadow-5817")
+    settings = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(settings)
+    qtbot.addWidget(window)
+    window.gallery_watch.stop()
+    assert window.open_gallery(pg_server.url(db, login))
+    settle(qtbot, window)
+    assert window.session is not None and window.session.user_id == "jdoe"
+    assert window.sign_in_dialog is None
+    window.close()
+    server.drop_login(pg_server.url(db, owner), login)
