@@ -44,7 +44,7 @@ def _register(command: click.Command) -> None:
 for _command in [import_commands.import_cmd, search_commands.search, gallery_commands.info,
                  gallery_commands.verify, *lab_commands.COMMANDS, *account_commands.COMMANDS,
                  *case_commands.COMMANDS, *audit_commands.COMMANDS, *backup_commands.COMMANDS,
-                 *clip_commands.COMMANDS]:
+                 *clip_commands.COMMANDS, gallery_commands.gallery_group]:
     _register(_command)
     cli.add_command(_command)
 
