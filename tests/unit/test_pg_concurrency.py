@@ -54,7 +54,6 @@ def job_import(target: str, folder: str) -> None:
 
     from facedesk.app.importer import ImportOptions, run_import
     from facedesk.engine.spec import EngineSpec
-
     from facedesk.errors import ImportRunning
 
     with _open(target) as g:
