@@ -110,6 +110,13 @@ class ImportRunning(GalleryError):
     code = "import_running"
 
 
+class FileOnly(GalleryError):
+    """A feature of gallery files (a backup, a restore, the file's permissions) asked of a
+    gallery on a database server: the message says what to use there instead."""
+
+    code = "file_only"
+
+
 class BackupError(GalleryError):
     """A backup that cannot be made or checked, or a restore refused (the file is not a
     sound backup of this gallery, or the gallery is in use)."""

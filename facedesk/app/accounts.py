@@ -440,8 +440,9 @@ class Session:
         """This signed-in user on another connection to the same gallery file, e.g. the GUI
         thread's after the sign-in ran in a worker thread (an SQLite connection serves
         only the thread that opened it; so the file is compared, not the connection)."""
-        if gallery.path.resolve() != self.gallery.path.resolve():
-            raise AccountError(f"{gallery.path} is not the gallery {self.user_id} signed in to")
+        if not gallery.same_gallery(self.gallery):
+            raise AccountError(f"{gallery.location} is not the gallery {self.user_id} signed "
+                               "in to")
         return Session(gallery, self.user, self.read_only)
 
     def settings(self) -> Settings:
@@ -568,7 +569,7 @@ class Session:
             audit.append(conn, self.gallery.gallery_id, "setting_changed",
                          {"setting": name, "from": before, "to": value}, user_id=self.user_id,
                          records={"meta": [store.setting_key(name)]})
-        if name == "file_group":
+        if name == "file_group" and not self.gallery.is_server:
             private.share(self.gallery.path, value)
         return self.settings()
 
@@ -593,7 +594,7 @@ def remove_import_root(session: Session, folder: str | os.PathLike[str]) -> list
              os.path.normpath(os.path.abspath(folder))}
     if not named & set(roots):
         raise AccountError(f"{folder} is not an allowed import folder (facedesk "
-                           f"import-roots list --db {session.gallery.path})")
+                           f"import-roots list --db {session.gallery.location})")
     return session.set_setting("import_roots",
                                [r for r in roots if r not in named]).import_roots
 

@@ -57,7 +57,7 @@ from facedesk.store import records as rec
 from facedesk.store.schema import APPLICATION_ID, SCHEMA_VERSION
 
 if TYPE_CHECKING:
-    import sqlite3
+    from facedesk.store.db import Connection
 
 __all__ = ["ALGORITHM", "KINDS", "RECORDS_KEY", "Event", "Verification", "canonical",
            "event_hash", "genesis_hash", "verify_chain"]
@@ -84,7 +84,7 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-def append(conn: sqlite3.Connection, gallery_id: str, kind: str, data: dict[str, Any], *,
+def append(conn: Connection, gallery_id: str, kind: str, data: dict[str, Any], *,
            user_id: str | None = None, case_id: int | None = None,
            records: Mapping[str, Iterable[Any]] | None = None) -> Event:
     """Append one event. Call inside a write transaction (`with gallery.write() as conn`),
@@ -191,7 +191,7 @@ def verify_steps(gallery: Gallery, *, expect_head: str | None = None,
         # snapshot are in the witness already: they are compared as the log has them now,
         # so that a log still growing is not taken for one cut short
         seen = {**log.hashes_after(gallery, v.head_seq or 0), **replay.hashes}
-        w = witness.check(gallery.gallery_id, seen, v.head_seq, gallery.path)
+        w = witness.check(gallery.gallery_id, seen, v.head_seq, gallery.location)
         for seq, message in w.failures:
             v.fail(seq, message)
         v.notes.extend(w.notes)

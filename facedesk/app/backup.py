@@ -32,10 +32,11 @@ from typing import Any, Generic, TypeVar
 from facedesk.app import audit, witness
 from facedesk.domain.imaging import sha256_file
 from facedesk.domain.progress import CancelToken
-from facedesk.errors import BackupError, FaceDeskError
+from facedesk.errors import BackupError, FaceDeskError, FileOnly
 from facedesk.store import Gallery
 from facedesk.store import backup as store_backup
 from facedesk.store.backup import CopyCancelled
+from facedesk.store.postgres import is_server_location, public_location
 from facedesk.store.schema import APPLICATION_ID
 
 #: pages copied per step of the backup API (4 MiB at SQLite's default page size)
@@ -179,6 +180,9 @@ def backup(gallery: Gallery, to_dir: Path, *, user_id: str | None,
     token, Ctrl-C, or the consumer stopping), it removes its partial file and raises
     nothing: the last event is then "cancelled"."""
     cancel = cancel or CancelToken()
+    if gallery.is_server:
+        raise gallery.file_only("facedesk backup", "copy it to a file with `facedesk gallery "
+                                "copy URL FILE.db`, or back the database up with pg_dump")
     try:
         to_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as exc:
@@ -217,7 +221,7 @@ def backup(gallery: Gallery, to_dir: Path, *, user_id: str | None,
 # --- restore ----------------------------------------------------------------------------------
 
 
-def restore(backup_file: Path, db: Path, *, force: bool = False,
+def restore(backup_file: Path, db: Path | str, *, force: bool = False,
             authorize: Callable[[Gallery], str | None] | None = None,
             cancel: CancelToken | None = None, pages: int = STEP_PAGES
             ) -> Iterator[Progress[RestoreResult]]:
@@ -225,6 +229,11 @@ def restore(backup_file: Path, db: Path, *, force: bool = False,
     `authorize(copy)` signs an administrator in on the backup's copy (raising if not
     permitted) and returns the user id the restore is logged under."""
     cancel = cancel or CancelToken()
+    if is_server_location(db):
+        raise FileOnly(f"{public_location(str(db))} is a gallery on a database server: "
+                       "facedesk restore puts back gallery files only; copy a backup into it "
+                       "with `facedesk gallery copy BACKUP.db URL`, or restore the database "
+                       "with pg_restore")
     backup_file, db = Path(backup_file), Path(db)
     if not backup_file.is_file():
         raise BackupError(f"{backup_file}: no backup file there")

@@ -9,7 +9,6 @@ CLI's `calibrate` and the GUI's calibration dialog."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -28,7 +27,7 @@ from facedesk.errors import EvaluationError, NotPermitted
 from facedesk.store import Gallery
 from facedesk.store import calibrations as rows
 from facedesk.store.calibrations import StoredCalibration
-from facedesk.store.db import now_iso
+from facedesk.store.db import Connection, now_iso
 
 OUTSIDE_PROBES = "outside_probes"
 #: a gallery's own calibration needs repeat photos of this many persons (genuine pairs)...
@@ -66,7 +65,7 @@ def measuring(gallery: Gallery, *, label: str | None = None,
     yield CalibrationProgress("loading", 0, 0)
     enc = gallery.load_encodings()
     if len(enc.engine_ids) != 1:
-        raise EvaluationError(f"{gallery.path}: a calibration needs faces of exactly one "
+        raise EvaluationError(f"{gallery.location}: a calibration needs faces of exactly one "
                               f"engine; this gallery has {len(enc.engine_ids)}")
     (eid,) = enc.engine_ids
     pks, counts = np.unique(enc.person_pks, return_counts=True)
@@ -74,16 +73,16 @@ def measuring(gallery: Gallery, *, label: str | None = None,
     impostors = (len(enc.person_pks) ** 2 - int((counts.astype(np.int64) ** 2).sum())) // 2
     if repeat < MIN_REPEAT_PERSONS or impostors < MIN_IMPOSTOR_PAIRS:
         raise EvaluationError(
-            f"{gallery.path}: too little to calibrate on: {repeat} persons with repeat "
+            f"{gallery.location}: too little to calibrate on: {repeat} persons with repeat "
             f"photos (needs {MIN_REPEAT_PERSONS}) and {impostors:,} pairs of different "
             f"persons (needs {MIN_IMPOSTOR_PAIRS:,}); FaceDesk keeps using the reference "
             "calibration")
-    name = label or gallery.path.name
+    name = label or gallery.name
     steps = measure_steps(
         enc.matrix, enc.person_pks, engine_identity=gallery.engine_identity(eid) or {},
         source=f"{name}: {len(enc.face_ids):,} faces of {len(pks):,} persons "
                f"({repeat:,} with repeat photos), all pairs",
-        provenance={"gallery": str(gallery.path), "gallery_id": gallery.gallery_id,
+        provenance={"gallery": str(gallery.location), "gallery_id": gallery.gallery_id,
                     "gallery_version": enc.version, "faces": len(enc.face_ids),
                     "persons": len(pks), "persons_with_repeats": repeat,
                     "measured_at": now_iso()})
@@ -147,11 +146,11 @@ def store(gallery: Gallery, cal: Calibration, kind: str, *, use: bool = True,
     'reference': on another labelled set) and, by default, put it in use (see `use`)."""
     if cal.engine_id not in gallery.engine_ids():
         raise EvaluationError(
-            f"{gallery.path}: the calibration was measured for engine {cal.engine_id}, "
+            f"{gallery.location}: the calibration was measured for engine {cal.engine_id}, "
             "which did not encode this gallery")
     if use:
         _may_change(gallery, session)
-    def log(conn: sqlite3.Connection, cid: int) -> None:
+    def log(conn: Connection, cid: int) -> None:
         audit.append(conn, gallery.gallery_id, "calibration_added",
                      {"id": cid, "kind": kind, "engine_id": cal.engine_id,
                       "source": cal.source, "impostor_pairs": cal.impostor_pairs,
@@ -192,7 +191,7 @@ def _put_in_use(gallery: Gallery, calibration_id: int | None,
             return
         if calibration_id is not None and not rows.exists(conn, calibration_id):
             raise EvaluationError(f"there is no calibration {calibration_id} in "
-                                  f"{gallery.path} (facedesk calibrate --list)")
+                                  f"{gallery.location} (facedesk calibrate --list)")
         rows.set_in_use(conn, calibration_id)
         audit.append(conn, gallery.gallery_id, "setting_changed",
                      {"setting": "calibration", "from": before, "to": calibration_id},

@@ -712,7 +712,7 @@ def lead_record(session: Session, decision_id: int) -> LeadRecord:
         probe_image=probe_image(gallery, d.search_id),
         frames=search_frames(gallery, d.search_id), users=users,
         engine_identity=gallery.engine_identity(search.engine_id) or {},
-        gallery_id=gallery.gallery_id, gallery_path=str(gallery.path),
+        gallery_id=gallery.gallery_id, gallery_path=str(gallery.location),
         events=[e for e in (audit.event(gallery, s) for s in seqs if s is not None)
                 if e is not None],
         audit_head=audit.head(gallery))

@@ -20,7 +20,7 @@ def require_engine(gallery: Gallery, identity: dict[str, Any],
     foreign = sorted(set(gallery.engine_ids() if engine_ids is None else engine_ids) - {own})
     if foreign:
         raise EngineMismatch(
-            f"{gallery.path}: this gallery was encoded with "
+            f"{gallery.location}: this gallery was encoded with "
             f"{describe_identity(gallery.engine_identity(foreign[0]))}; this installation has "
             f"{describe_identity(identity)}. Encodings of two engines cannot be compared "
             "(their distances would be meaningless): install the engine the gallery was "

@@ -72,12 +72,12 @@ def run_experiment(gallery: Gallery, options: ExperimentOptions | None = None,
     yield ExperimentProgress("loading", 0, 0)
     enc = gallery.load_encodings()
     if len(enc.engine_ids) > 1:
-        raise EvaluationError(f"{gallery.path}: faces of several engines cannot be compared")
+        raise EvaluationError(f"{gallery.location}: faces of several engines cannot be compared")
     pks = enc.person_pks
     persons = np.unique(pks)
     if len(persons) < 4:
         raise EvaluationError(
-            f"{gallery.path}: the experiment needs at least 4 persons; this gallery has "
+            f"{gallery.location}: the experiment needs at least 4 persons; this gallery has "
             f"{len(persons)}")
     rng = np.random.default_rng(options.seed)
     oog_rows, m_rows, g_rows = split(pks, persons, options, rng)
@@ -138,7 +138,7 @@ def run_experiment(gallery: Gallery, options: ExperimentOptions | None = None,
                              gallery, options.worst),
         options=options, group_key=options.group_key,
         elapsed_s=time.monotonic() - started,
-        meta={"gallery": str(gallery.path), "gallery_version": enc.version})
+        meta={"gallery": str(gallery.location), "gallery_version": enc.version})
     yield ExperimentProgress("finished", total, total, result, "completed")
 
 

@@ -13,7 +13,6 @@ import contextlib
 import multiprocessing
 import os
 import signal
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -31,6 +30,7 @@ from facedesk.domain.progress import CancelToken, RateMeter
 from facedesk.engine.spec import EngineSpec, engine_id
 from facedesk.errors import FaceDeskError, SourceError
 from facedesk.store import FaceRecord, Gallery, PhotoRecord, Problem, RunCounts
+from facedesk.store.db import Connection
 
 #: results are committed at least this often (photos) ...
 BATCH_PHOTOS = 64
@@ -259,7 +259,7 @@ def run_import(
     identity = local_engine.identity()
     eng_id = engine_id(identity)
     engines.require_engine(gallery, identity)
-    def log_engine(conn: sqlite3.Connection, written: dict[str, list[Any]]) -> None:
+    def log_engine(conn: Connection, written: dict[str, list[Any]]) -> None:
         audit.append(conn, gallery.gallery_id, "import_batch",
                      {"engine_id": eng_id, "engine_added": True}, user_id=user_id,
                      records=written)
@@ -286,7 +286,7 @@ def run_import(
     pending_problems: list[Problem] = list(listing.problems)
     last_flush = time.monotonic()
 
-    def log_batch(conn: sqlite3.Connection, written: dict[str, list[Any]]) -> None:
+    def log_batch(conn: Connection, written: dict[str, list[Any]]) -> None:
         # the rows this commit wrote, by digest: a face changed later is found and named
         audit.append(conn, gallery.gallery_id, "import_batch",
                      {"run_id": run_id, "photos": len(written.get("photos", [])),

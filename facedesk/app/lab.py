@@ -82,7 +82,7 @@ def check_group(gallery: Gallery, group_key: str | None) -> None:
     """Refuse a `group_key` that is not a photo metadata column of `gallery` (None: no
     grouping, nothing to check)."""
     if group_key and group_key not in (keys := gallery.metadata_keys()):
-        raise EvaluationError(f"{gallery.path}: no photo has a metadata column '{group_key}' "
+        raise EvaluationError(f"{gallery.location}: no photo has a metadata column '{group_key}' "
                               f"(it has: {', '.join(keys) or 'none'})")
 
 
@@ -97,8 +97,8 @@ def pair_encodings(gallery: Gallery, pairs: Sequence[evaluation.PairSpec], image
     if missing:
         raise EvaluationError(
             f"{len(missing):,} of the {len(wanted):,} photos named by the pairs are not in "
-            f"{gallery.path} (e.g. {root / missing[0]}); import them first: "
-            f"facedesk import {images} --db {gallery.path}")
+            f"{gallery.location} (e.g. {root / missing[0]}); import them first: "
+            f"facedesk import {images} --db {gallery.location}")
     return {rel: stored[path] for rel, path in wanted.items()}
 
 
@@ -148,9 +148,9 @@ def evaluate_gallery_steps(gallery: Gallery, group_key: str | None = None,
             yield EvaluateProgress(step.phase, step.done, step.total)
             continue
         yield EvaluateProgress("finished", step.done, step.total, Evaluation(
-            f"Every pair of {gallery.path.name}: {ev.faces:,} faces of {ev.persons:,} "
+            f"Every pair of {gallery.name}: {ev.faces:,} faces of {ev.persons:,} "
             "persons", ev.overall, None, group_key, ev.groups,
-            source={"gallery": str(gallery.path), "gallery_version": enc.version}))
+            source={"gallery": str(gallery.location), "gallery_version": enc.version}))
 
 
 def evaluate_gallery(gallery: Gallery, group_key: str | None = None) -> Evaluation:

@@ -239,7 +239,7 @@ def run_outside(gallery: Gallery, probes: Path, spec: EngineSpec | None = None,
                               "group needs a probe manifest with that column)")
     enc = gallery.load_encodings()
     if len(enc.engine_ids) != 1:
-        raise EvaluationError(f"{gallery.path}: the gallery must hold faces of exactly one "
+        raise EvaluationError(f"{gallery.location}: the gallery must hold faces of exactly one "
                               f"engine; it has {len(enc.engine_ids)}")
     (eid,) = enc.engine_ids
     engine = (spec or EngineSpec()).create()
@@ -339,7 +339,7 @@ def run_outside(gallery: Gallery, probes: Path, spec: EngineSpec | None = None,
                                   worst=options.worst),
         group_key=options.group_key, gallery_groups=gallery_groups,
         elapsed_s=time.monotonic() - started,
-        meta={"gallery": str(gallery.path), "gallery_version": enc.version,
+        meta={"gallery": str(gallery.location), "gallery_version": enc.version,
               "engine_id": eid},
         probe_set=probe_set, probe_labels=[it.display for it, _, _ in kept],
         probe_persons=persons, probe_crops=[c for _, _, c in kept], in_gallery=inside,
@@ -362,7 +362,7 @@ def calibration_from(result: OutsideResult, gallery: Gallery) -> Calibration:
                f"{measured[:10]}",
         engine_identity=gallery.engine_identity(eid) or {},
         provenance={"method": calibrations.OUTSIDE_PROBES, "probe_set": ps,
-                    "gallery": str(gallery.path), "gallery_id": gallery.gallery_id,
+                    "gallery": str(gallery.location), "gallery_id": gallery.gallery_id,
                     "gallery_version": result.meta["gallery_version"],
                     "gallery_persons": result.gallery_persons, "measured_at": measured})
     if cal.impostor_pairs == 0:

@@ -33,6 +33,7 @@ from facedesk.domain.search_index import SearchIndex, cosine
 from facedesk.engine.spec import engine_id
 from facedesk.errors import EmptyGallery, FaceChoiceError, NoFaceFound
 from facedesk.store import Gallery
+from facedesk.store.encodings import EncodingMatrix
 
 DEFAULT_TOP_K = 20
 #: photos listed under each candidate person (closest first)
@@ -247,6 +248,7 @@ class Searcher:
         self.engine_identity = engine_identity
         self.engine_id = engine_id(engine_identity)
         self._index: SearchIndex | None = None
+        self._encodings: EncodingMatrix | None = None
         self._fixed_calibration = calibration
         self._calibration_key: int | None = -1
         self._calibration: Calibration | None = None
@@ -268,7 +270,9 @@ class Searcher:
     def index(self) -> SearchIndex:
         if self._index is None or self._index.version != self.gallery.version:
             self._index = None  # the old matrices go before the new ones are read
-            self._index = SearchIndex(self.gallery.load_encodings())
+            # topped up with the faces added since (another workstation's import)
+            self._encodings = self.gallery.load_encodings(previous=self._encodings)
+            self._index = SearchIndex(self._encodings)
         return self._index
 
     def check_engine(self, index: SearchIndex) -> None:
@@ -279,7 +283,7 @@ class Searcher:
             raise ValueError("top_k must be at least 1")
         index = self.index()
         if index.faces == 0:
-            raise EmptyGallery(f"{self.gallery.path}: the gallery has no faces to search yet")
+            raise EmptyGallery(f"{self.gallery.location}: the gallery has no faces to search yet")
         self.check_engine(index)
         t0 = time.perf_counter()
         hits, spread = index.nearest_and_persons(encoding, top_k)

@@ -91,9 +91,9 @@ def witness(gallery: Gallery, seq: int, digest: str, at: str) -> None:
     gid = gallery.gallery_id
     with contextlib.suppress(OSError):
         _append_line(gid, {"seq": seq, "hash": digest, "at": at, "witnessed_at": _now(),
-                           "gallery": str(gallery.path)})
+                           "gallery": gallery.location})
     _system_log(f"FaceDesk audit head: gallery {gid} event {seq} hash {digest} at {at} "
-                f"({gallery.path})")
+                f"({gallery.location})")
 
 
 def witness_restore(gallery: Gallery, seq: int | None, digest: str | None,
@@ -104,9 +104,9 @@ def witness_restore(gallery: Gallery, seq: int | None, digest: str | None,
     with contextlib.suppress(OSError):
         _append_line(gid, {"restored_to": {"seq": seq or 0, "hash": digest},
                            "from": source, "witnessed_at": _now(),
-                           "gallery": str(gallery.path)})
+                           "gallery": gallery.location})
     _system_log(f"FaceDesk audit head: gallery {gid} restored to event {seq or 0} hash "
-                f"{digest} from {source} ({gallery.path})")
+                f"{digest} from {source} ({gallery.location})")
     _last.pop(gallery, None)
 
 
@@ -150,7 +150,7 @@ class WitnessCheck:
 
 
 def check(gallery_id: str, hashes: dict[int, str], head_seq: int | None,
-          gallery_path: Path | None = None) -> WitnessCheck:
+          gallery_path: Path | str | None = None) -> WitnessCheck:
     """Compare a log's hashes (seq -> hash, as verified) with its witness file. A head the
     witness saw in another file of the same gallery id (a copy) is named with that file."""
     path = witness_path(gallery_id)

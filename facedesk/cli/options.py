@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from facedesk.engine.spec import EngineSpec
+from facedesk.store.postgres import has_password, is_server_location
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -21,10 +22,32 @@ NEW_PASSWORD_ENV = "FACEDESK_NEW_PASSWORD"
 USER_ENV = "FACEDESK_USER"
 
 
-def db_option(help: str = "The gallery file (one SQLite file per gallery).",
+class GalleryLocation(click.ParamType[Path | str]):
+    """A gallery file's path (a Path), or a gallery on a PostgreSQL server: a
+    `postgresql://` URL (a str), whose password comes from ~/.pgpass, PGPASSFILE, a
+    service file or PGPASSWORD, never from the command line (where other users and the
+    shell's history see it)."""
+
+    name = "PATH|URL"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Path | str:
+        if isinstance(value, Path):
+            return value
+        text = str(value)
+        if not is_server_location(text):
+            return click.Path(path_type=Path, dir_okay=False).convert(text, param, ctx)
+        if has_password(text):
+            self.fail("put the server's password in ~/.pgpass (or PGPASSFILE), a service "
+                      "file (postgresql:///?service=NAME) or PGPASSWORD, not in the URL",
+                      param, ctx)
+        return text
+
+
+def db_option(help: str = "The gallery: its file (one SQLite file per gallery), or a "
+                          "postgresql:// URL of a gallery on a server.",
               ) -> Callable[[F], F]:
-    return click.option("--db", "db", required=True,
-                        type=click.Path(path_type=Path, dir_okay=False), help=help)
+    return click.option("--db", "db", required=True, type=GalleryLocation(), help=help)
 
 
 def user_option() -> Callable[[F], F]:

@@ -7,7 +7,6 @@ user errors as one line instead of a traceback.
 from __future__ import annotations
 
 import json
-import sqlite3
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -16,6 +15,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from facedesk.errors import FaceDeskError
+from facedesk.store.db import DbError
 from facedesk.store.gallery import sqlite_problem
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -77,7 +77,7 @@ def user_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except sqlite3.Error as exc:
+        except DbError as exc:
             fail(sqlite_problem(kwargs.get("db"), exc).message)
         except FaceDeskError as exc:
             fail(exc.message)

@@ -34,7 +34,7 @@ def signed_in(gallery: Gallery, user: str | None, action: str | None = None) -> 
     """Sign in to `gallery` for a command (and check `action` is permitted): as `user` with
     a password, or as the user mapped to this OS account when `user` is None."""
     if not accounts.has_users(gallery):
-        raise AccountError(first_admin_hint(gallery.path))
+        raise AccountError(first_admin_hint(gallery.location))
     if user:
         password = os.environ.get(PASSWORD_ENV)
         if password is None:

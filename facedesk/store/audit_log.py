@@ -9,12 +9,12 @@ connection of the caller's write transaction.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from facedesk.store import records as rec
+from facedesk.store.db import Connection, DbError, failing_allowed
 from facedesk.store.gallery import Gallery
 
 _COLUMNS = "seq, at, user_id, kind, case_id, data, prev_hash, hash"
@@ -41,19 +41,19 @@ def _row(values: Iterable[Any]) -> AuditRow:
 # --- the chain ------------------------------------------------------------------------------
 
 
-def last_link(conn: sqlite3.Connection) -> tuple[int, str] | None:
+def last_link(conn: Connection) -> tuple[int, str] | None:
     """(seq, hash) of the last event, read in the caller's write transaction."""
     row = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
     return None if row is None else (int(row[0]), str(row[1]))
 
 
-def insert(conn: sqlite3.Connection, row: AuditRow) -> None:
+def insert(conn: Connection, row: AuditRow) -> None:
     conn.execute(f"INSERT INTO audit({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                  (row.seq, row.at, row.user_id, row.kind, row.case_id, row.data,
                   row.prev_hash, row.hash))
 
 
-def record_digests(conn: sqlite3.Connection, records: Mapping[str, Iterable[Any]]
+def record_digests(conn: Connection, records: Mapping[str, Iterable[Any]]
                    ) -> dict[str, Any]:
     """{table: {"v": version, "rows": {key: digest or None}}} of the named rows as they
     are now (None: not there, i.e. deleted), read in the caller's transaction."""
@@ -69,8 +69,9 @@ def head_or_none(gallery: Gallery) -> AuditRow | None:
     """The last row, or None also when the log cannot be read (no audit table yet while
     migrating, or a damaged file)."""
     try:
-        return last_row(gallery)
-    except sqlite3.Error:
+        with failing_allowed(gallery.conn):
+            return last_row(gallery)
+    except DbError:
         return None
 
 
@@ -115,7 +116,7 @@ def rows(gallery: Gallery, *, case_id: int | None = None, kinds: Iterable[str] |
     sql += " ORDER BY seq"
     if limit is not None:
         sql = f"SELECT * FROM ({sql.replace(' ORDER BY seq', ' ORDER BY seq DESC')} " \
-              f"LIMIT {int(limit)}) ORDER BY seq"
+              f"LIMIT {int(limit)}) AS last ORDER BY seq"
     for row in gallery.conn.execute(sql, args):
         yield _row(row)
 
@@ -236,8 +237,9 @@ class TableUnreadable(Exception):
 def current_digests(gallery: Gallery, table: str, version: int) -> dict[str, str]:
     """{key: digest} of every record row of a table, with one version's columns."""
     try:
-        return dict(rec.all_digests(gallery.conn, table, version))
-    except sqlite3.Error as exc:
+        with failing_allowed(gallery.conn):
+            return dict(rec.all_digests(gallery.conn, table, version))
+    except DbError as exc:
         raise TableUnreadable(str(exc)) from None
 
 

@@ -4,11 +4,10 @@ put one in use, and the audit events, in facedesk.app.calibration."""
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from facedesk.store.db import Db, connection
+from facedesk.store.db import Connection, Db, connection
 
 #: the meta key naming the calibration in use (the key its audit record names)
 IN_USE_KEY = "calibration_id"
@@ -31,15 +30,14 @@ class StoredCalibration:
         return asdict(self)
 
 
-def add(conn: sqlite3.Connection, *, created_at: str, kind: str, engine_id: str, source: str,
+def add(conn: Connection, *, created_at: str, kind: str, engine_id: str, source: str,
         impostor_pairs: int, genuine_pairs: int, data: str) -> int:
     """Store a calibration table (JSON `data`); its id."""
     cur = conn.execute(
         "INSERT INTO calibrations(created_at, kind, engine_id, source, impostor_pairs, "
-        "genuine_pairs, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "genuine_pairs, data) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (created_at, kind, engine_id, source, impostor_pairs, genuine_pairs, data))
-    assert cur.lastrowid is not None
-    return cur.lastrowid
+    return int(cur.fetchone()[0])
 
 
 def stored(db: Db) -> list[StoredCalibration]:
@@ -72,7 +70,7 @@ def in_use_id(db: Db) -> int | None:
     return int(row[0]) if row is not None and row[0] else None
 
 
-def set_in_use(conn: sqlite3.Connection, calibration_id: int | None) -> None:
+def set_in_use(conn: Connection, calibration_id: int | None) -> None:
     """Name the calibration in use (None: the one shipped with FaceDesk)."""
     if calibration_id is None:
         conn.execute("DELETE FROM meta WHERE key = ?", (IN_USE_KEY,))

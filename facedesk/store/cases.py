@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from facedesk.store.db import Connection
 from facedesk.store.gallery import Gallery
 
 
@@ -63,19 +63,19 @@ def find_case(gallery: Gallery, case: int | str) -> Case | None:
     return None if row is None else _case(row)
 
 
-def insert_case(conn: sqlite3.Connection, *, number: str, purpose: str, detail: str,
+def insert_case(conn: Connection, *, number: str, purpose: str, detail: str,
                 training: bool, opened_by: str, opened_at: str) -> int | None:
     """A new case's id; None if a case `number` exists already."""
     if conn.execute("SELECT 1 FROM cases WHERE number = ?", (number,)).fetchone():
         return None
     cur = conn.execute(
         "INSERT INTO cases(number, purpose, purpose_detail, training, opened_by, opened_at)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
+        " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
         (number, purpose, detail, int(training), opened_by, opened_at))
-    return int(cur.lastrowid or 0)
+    return int(cur.fetchone()[0])
 
 
-def mark_closed(conn: sqlite3.Connection, case_id: int, *, closed_by: str, closed_at: str,
+def mark_closed(conn: Connection, case_id: int, *, closed_by: str, closed_at: str,
                 note: str) -> bool:
     """Close an open case; False if it was closed already."""
     return bool(conn.execute(

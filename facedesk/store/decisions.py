@@ -3,12 +3,11 @@ leads (`lead_reviews`), behind the `Decision`, `LeadReview` and `NewDecision` re
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from facedesk.store.db import now_iso
+from facedesk.store.db import Connection, now_iso
 from facedesk.store.gallery import Gallery
 
 
@@ -190,28 +189,28 @@ def decisions_of_searches(gallery: Gallery, search_ids: Sequence[int]) -> list[i
         f"SELECT id FROM decisions WHERE search_id IN ({marks}) ORDER BY id", search_ids)]
 
 
-def insert_decision(conn: sqlite3.Connection, new: NewDecision) -> int:
+def insert_decision(conn: Connection, new: NewDecision) -> int:
     """Store a decision; its id."""
     row = asdict(new)
     row["created_at"] = row["created_at"] or now_iso()
     cur = conn.execute(f"INSERT INTO decisions({', '.join(row)}) "
-                       f"VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
-    return int(cur.lastrowid or 0)
+                       f"VALUES ({', '.join('?' * len(row))}) RETURNING id", tuple(row.values()))
+    return int(cur.fetchone()[0])
 
 
-def set_decision_audit_seq(conn: sqlite3.Connection, decision_id: int, seq: int) -> None:
+def set_decision_audit_seq(conn: Connection, decision_id: int, seq: int) -> None:
     conn.execute("UPDATE decisions SET audit_seq = ? WHERE id = ?", (seq, decision_id))
 
 
-def insert_review(conn: sqlite3.Connection, *, decision_id: int, reviewer: str, verdict: str,
+def insert_review(conn: Connection, *, decision_id: int, reviewer: str, verdict: str,
                   rationale: str, blind: bool, created_at: str) -> int:
     """Store a second review (its audit_seq 0 until `set_review_audit_seq`); its id."""
     cur = conn.execute(
         "INSERT INTO lead_reviews(decision_id, reviewer, verdict, rationale, blind, "
-        "created_at, audit_seq) VALUES (?, ?, ?, ?, ?, ?, 0)",
+        "created_at, audit_seq) VALUES (?, ?, ?, ?, ?, ?, 0) RETURNING id",
         (decision_id, reviewer, verdict, rationale, int(blind), created_at))
-    return int(cur.lastrowid or 0)
+    return int(cur.fetchone()[0])
 
 
-def set_review_audit_seq(conn: sqlite3.Connection, review_id: int, seq: int) -> None:
+def set_review_audit_seq(conn: Connection, review_id: int, seq: int) -> None:
     conn.execute("UPDATE lead_reviews SET audit_seq = ? WHERE id = ?", (seq, review_id))

@@ -1,12 +1,13 @@
 """Face encodings: the gallery's matrix of every encoding (`EncodingMatrix`), read from
-SQLite in one pass or from the encoding cache file next to the gallery (`EncodingCache`)."""
+the gallery in one pass or from the encoding cache file (`EncodingCache`: next to a gallery
+file; for a gallery on a server, in the user's cache folder, by gallery id), and kept
+current by reading only the faces added since (faces are never changed or deleted)."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
-import sqlite3
 import tempfile
 import time
 from dataclasses import dataclass
@@ -14,9 +15,11 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 import numpy as np
+import platformdirs
 from numpy.typing import NDArray
 
-from facedesk.store.db import now_iso
+from facedesk.domain import private
+from facedesk.store.db import Connection, batches, now_iso
 
 if TYPE_CHECKING:
     from facedesk.store.gallery import Gallery
@@ -42,43 +45,76 @@ class EncodingMatrix:
     version: int
 
 
-def load(gallery: Gallery, *, cache: bool | None = None) -> EncodingMatrix:
+def load(gallery: Gallery, *, cache: bool | None = None,
+         previous: EncodingMatrix | None = None) -> EncodingMatrix:
     """All encodings as one float32 matrix, rows grouped by person.
 
-    From the gallery's encoding cache file when it is current (see `EncodingCache`),
-    else from SQLite in one pass (and then the cache is written, best effort). The
-    cache is used by default from `ENCODING_CACHE_MIN_FACES` faces: below that, the
-    BLOBs decode in milliseconds. `cache=True` / `False` forces it either way."""
+    `previous`: this gallery's matrix loaded before (e.g. by a Searcher): only the faces
+    added since are read. Else from the gallery's encoding cache file (see
+    `EncodingCache`), topped up with the faces added since it was written, or from the
+    gallery in one pass (and then the cache is written, best effort). The cache is used
+    by default from `ENCODING_CACHE_MIN_FACES` faces: below that, the BLOBs decode in
+    milliseconds. `cache=True` / `False` forces it either way."""
     # one read transaction, so the version matches the rows
     with gallery.read() as conn:
         version = gallery.version
         gallery_id = gallery.gallery_id
         n = int(conn.execute("SELECT count(*) FROM faces").fetchone()[0])
+        if previous is not None and previous.version <= version:
+            topped = _top_up(conn, previous, version, n)
+            if topped is not None:
+                return topped
         use_cache = n >= ENCODING_CACHE_MIN_FACES if cache is None else cache
-        store = EncodingCache(encoding_cache_path(gallery.path)) if use_cache and n else None
+        store = EncodingCache(cache_file(gallery)) if use_cache and n else None
+        enc = None
         if store is not None:
-            cached = store.read(gallery_id, version, n)
+            cached = store.read(gallery_id, version, n, at_most=True)
             if cached is not None and _spot_check(conn, cached):
-                return cached
-        enc = read_encodings(conn, version, n)
+                enc = _top_up(conn, cached, version, n)
+                if enc is cached:
+                    return cached
+        if enc is None:
+            enc = read_encodings(conn, version, n)
     if store is not None:
         store.write(enc, gallery_id)
     return enc
 
 
-def read_encodings(conn: sqlite3.Connection, version: int, n: int) -> EncodingMatrix:
-    """Every face's id, person and encoding, person by person, in one pass: the BLOBs
-    of a batch of rows are joined and converted at once, not row by row."""
+def _top_up(conn: Connection, old: EncodingMatrix, version: int, n: int
+            ) -> EncodingMatrix | None:
+    """`old` with the faces added since (those with a greater id: writes are serialised,
+    so ids grow in commit order), rows still grouped by person; `old` itself when nothing
+    was added; None when the counts do not add up (not a gallery that only grew)."""
+    have = len(old.face_ids)
+    if have == n and old.version == version:
+        return old
+    if have > n:
+        return None
+    last = int(old.face_ids.max()) if have else 0
+    new = read_encodings(conn, version, n - have, after_id=last)
+    if len(new.face_ids) != n - have:
+        return None
+    order = np.argsort(np.concatenate([old.person_pks, new.person_pks]), kind="stable")
+    return EncodingMatrix(np.concatenate([old.face_ids, new.face_ids])[order],
+                          np.concatenate([old.person_pks, new.person_pks])[order],
+                          np.concatenate([old.matrix, new.matrix])[order],
+                          old.engine_ids | new.engine_ids, version)
+
+
+def read_encodings(conn: Connection, version: int, n: int, *, after_id: int = 0
+                   ) -> EncodingMatrix:
+    """Every face's id, person and encoding (of the faces with an id above `after_id`),
+    person by person, in one pass: the BLOBs of a batch of rows are joined and converted
+    at once, not row by row."""
     face_ids = np.empty(n, dtype=np.int64)
     person_pks = np.empty(n, dtype=np.int64)
     matrix = np.empty((n, 128), dtype=np.float32)
     flat = matrix.reshape(-1)
     engines: set[str] = set()
     i = 0
-    cur = conn.execute(
-        "SELECT id, person_pk, engine_id, encoding FROM faces ORDER BY person_pk, id")
-    while i < n:
-        rows = cur.fetchmany(min(_READ_BATCH, n - i))
+    for rows in batches(conn, "SELECT id, person_pk, engine_id, encoding FROM faces "
+                        "WHERE id > ? ORDER BY person_pk, id", (after_id,), _READ_BATCH):
+        rows = rows[:n - i]
         if not rows:
             break
         ids, pks, eids, blobs = zip(*rows, strict=True)
@@ -91,7 +127,6 @@ def read_encodings(conn: sqlite3.Connection, version: int, n: int) -> EncodingMa
             raise ValueError("a stored encoding is not 128 float32 values")
         flat[i * 128:j * 128] = np.frombuffer(data, dtype="<f4")
         i = j
-    cur.close()
     return EncodingMatrix(face_ids[:i], person_pks[:i], matrix[:i], frozenset(engines),
                           version)
 
@@ -101,6 +136,16 @@ def read_encodings(conn: sqlite3.Connection, version: int, n: int) -> EncodingMa
 def encoding_cache_path(gallery_path: Path) -> Path:
     """The encoding cache next to a gallery: GALLERY.db -> GALLERY.db.encodings."""
     return gallery_path.with_name(gallery_path.name + ENCODING_CACHE_SUFFIX)
+
+
+def cache_file(gallery: Gallery) -> Path:
+    """A gallery's encoding cache: next to its file, or, for a gallery on a server, in the
+    user's cache folder (private to the user), named by the gallery's id."""
+    if not gallery.is_server:
+        return encoding_cache_path(gallery.path)
+    folder = Path(platformdirs.user_cache_dir("FaceDesk", appauthor=False)) / "encodings"
+    private.make_dirs(folder)
+    return folder / f"{gallery.gallery_id}{ENCODING_CACHE_SUFFIX}"
 
 
 @dataclass(frozen=True)
@@ -155,8 +200,11 @@ class EncodingCache:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def read(self, gallery_id: str, version: int, faces: int) -> EncodingMatrix | None:
-        """The cached arrays if the file is current and intact, else None.
+    def read(self, gallery_id: str, version: int, faces: int, *, at_most: bool = False
+             ) -> EncodingMatrix | None:
+        """The cached arrays if the file is current and intact, else None. `at_most`:
+        also a cache of an earlier version (fewer faces; its arrays then carry its own
+        version), to be topped up with the faces added since.
 
         Where the platform allows replacing a mapped file (POSIX), the payload is memory-
         mapped copy-on-write rather than read: the arrays are then the page cache's pages
@@ -166,13 +214,16 @@ class EncodingCache:
         writing to them changes only this process's copy. A cache is only ever replaced
         by renaming, never rewritten in place, so a mapping stays valid. Elsewhere
         (Windows cannot rename over a mapped file) the payload is read into memory."""
-        size = faces * (2 * 8 + 128 * 4)
         try:
             with open(self.path, "rb") as f:
                 header = self._header(f)
-                if header is None or header.gallery_id != gallery_id or \
-                        header.version != version or header.faces != faces:
+                if header is None or header.gallery_id != gallery_id:
                     return None
+                if (header.version, header.faces) != (version, faces) and not (
+                        at_most and header.version <= version and header.faces <= faces):
+                    return None
+                faces = header.faces
+                size = faces * (2 * 8 + 128 * 4)
                 offset = header.offset
                 if offset < self.ALIGN or os.fstat(f.fileno()).st_size != offset + size:
                     return None
@@ -196,7 +247,7 @@ class EncodingCache:
         return EncodingMatrix(face_ids.astype(np.int64, copy=False),
                               person_pks.astype(np.int64, copy=False),
                               matrix.astype(np.float32, copy=False), header.engine_ids,
-                              version)
+                              header.version)
 
     def _header(self, f: IO[bytes]) -> CacheHeader | None:
         """The file's header, or None if it is not one of this format (raises ValueError
@@ -268,7 +319,7 @@ def _checksum(data: NDArray[np.uint8]) -> int:
     return total % 2 ** 64
 
 
-def _spot_check(conn: sqlite3.Connection, enc: EncodingMatrix) -> bool:
+def _spot_check(conn: Connection, enc: EncodingMatrix) -> bool:
     """Do some cached rows (the newest faces, and faces spread over the gallery) hold
     the gallery's id, person and encoding? Catches a cache of a diverged copy of the
     gallery (same id, version and count, other faces)."""

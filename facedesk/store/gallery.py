@@ -1,8 +1,11 @@
-"""One gallery = one SQLite file, and `Gallery`, the owner of its connection.
+"""One gallery = one SQLite file, or one PostgreSQL database; and `Gallery`, the owner of
+its connection.
 
-Opened through `Gallery.open`, which recognises a FaceDesk file by its SQLite
-application_id, applies migrations, and turns WAL and foreign keys on; every write is one
-`Gallery.write()` transaction. The tables' statements live in one module per concern
+Opened through `Gallery.open(location)`, a file path or a `postgresql://` URL. A file is
+recognised by its SQLite application_id, a database by its `facedesk_schema` row; both get
+their migrations, and every write is one `Gallery.write()` transaction (on PostgreSQL
+serialised by an advisory lock, so that concurrent audit appends never fork the chain).
+The tables' statements live in one module per concern
 (photos, imports, encodings, meta, users, cases, searches, decisions, calibrations, audit
 log), as functions taking a Gallery (or a transaction's connection); Gallery's methods for
 photos, import runs, encodings and engines are thin calls of those.
@@ -23,11 +26,12 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 import numpy as np
-import sqlite_utils
+import psycopg
 from numpy.typing import NDArray
 
 from facedesk.domain import private
 from facedesk.errors import (
+    FileOnly,
     GalleryDamaged,
     GalleryError,
     GalleryNotFound,
@@ -38,13 +42,19 @@ from facedesk.errors import (
     StorageFull,
 )
 from facedesk.store import calibrations as stored_calibrations
-from facedesk.store import encodings, imports, meta, photos
-from facedesk.store.db import now_iso
+from facedesk.store import encodings, imports, meta, pg_schema, photos
+from facedesk.store.db import Connection, now_iso
 from facedesk.store.encodings import EncodingMatrix
 from facedesk.store.imports import RUN_COUNTERS, ImportRun, Problem, RunCounts
 from facedesk.store.locking import ImportLock
 from facedesk.store.meta import EngineUse
 from facedesk.store.photos import FaceDetails, Person, PhotoFile, PhotoRecord
+from facedesk.store.postgres import (
+    PgConnection,
+    PgImportLock,
+    is_server_location,
+    public_location,
+)
 from facedesk.store.schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
 
 #: how long a writer waits for another writer before giving up (milliseconds)
@@ -52,7 +62,11 @@ BUSY_TIMEOUT_MS = 30_000
 
 
 #: called inside a write transaction with the rows it wrote, by table (an audit event)
-WriteLog = Callable[[sqlite3.Connection, dict[str, list[Any]]], None]
+WriteLog = Callable[[Connection, dict[str, list[Any]]], None]
+
+#: the advisory lock every write transaction on PostgreSQL takes (one writer at a time,
+#: as SQLite's BEGIN IMMEDIATE): (FaceDesk's application id, 0)
+_PG_WRITE_LOCK = (APPLICATION_ID, 0)
 
 
 def _is_full(exc: sqlite3.OperationalError) -> bool:
@@ -93,10 +107,18 @@ class GallerySummary:
         return d
 
 
-def sqlite_problem(path: Path | str | None, exc: sqlite3.Error) -> GalleryError:
-    """An SQLite error that reached the user, as a one-line typed error naming the problem
-    and the way back: a damaged file (SQLITE_CORRUPT / NOTADB), a read-only one, or
-    another failure of the file."""
+def sqlite_problem(path: Path | str | None, exc: Exception) -> GalleryError:
+    """A database error that reached the user, as a one-line typed error naming the
+    problem and the way back: a damaged file (SQLITE_CORRUPT / NOTADB), a read-only one,
+    another failure of the file; or a failure of the gallery's server."""
+    if is_server_location(path) or isinstance(exc, psycopg.Error):
+        server = public_location(str(path)) if is_server_location(path) else "the gallery"
+        detail = " ".join(str(exc).split()) or type(exc).__name__
+        if isinstance(exc, psycopg.errors.InsufficientPrivilege):
+            return GalleryReadOnly(f"{server}: the gallery's server refused this for your "
+                                   f"database role ({detail})")
+        return GalleryError(f"{server}: the gallery's server failed ({detail}); try again, "
+                            "or ask its administrator")
     where = path or "the gallery"
     code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
     text = str(exc)
@@ -154,6 +176,51 @@ def _connect(p: Path, read_only: bool) -> tuple[sqlite3.Connection, int, int]:
     raise AssertionError("unreachable")
 
 
+#: a gallery's header on PostgreSQL (SQLite's application_id and user_version), and the
+#: count of its write transactions (what `Gallery.data_version` polls there)
+_PG_HEADER = ("CREATE TABLE IF NOT EXISTS facedesk_schema (id INTEGER PRIMARY KEY "
+              "CHECK (id = 1), application_id BIGINT NOT NULL, version BIGINT NOT NULL, "
+              "writes BIGINT NOT NULL)")
+
+
+def _pg_state(conn: PgConnection) -> str:
+    """'gallery', 'empty' (no table in the database's schema) or 'foreign'."""
+    has_header, tables = conn.execute(
+        "SELECT to_regclass('facedesk_schema') IS NOT NULL, (SELECT count(*) FROM "
+        "pg_tables WHERE schemaname = current_schema())").fetchone()
+    if has_header:
+        row = conn.execute("SELECT application_id FROM facedesk_schema").fetchone()
+        return "gallery" if row is not None and row[0] == APPLICATION_ID else "foreign"
+    return "foreign" if tables else "empty"
+
+
+def _pg_create_header(conn: PgConnection) -> None:
+    """Make an empty database a gallery at schema 0 (once, under the write lock)."""
+    conn.execute("BEGIN")
+    try:
+        conn.execute("SELECT pg_advisory_xact_lock(?, ?)", _PG_WRITE_LOCK)
+        conn.execute(_PG_HEADER)
+        conn.execute("INSERT INTO facedesk_schema(id, application_id, version, writes) "
+                     "VALUES (1, ?, 0, 0) ON CONFLICT (id) DO NOTHING", (APPLICATION_ID,))
+        conn.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(psycopg.Error):
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _install_server_security(conn: Connection) -> None:
+    """The server's roles, grants and triggers (facedesk.store.pg_security, when this
+    FaceDesk has it), after the migrations; idempotent."""
+    try:
+        from facedesk.store import pg_security  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        return
+    install = getattr(pg_security, "install", None)
+    if install is not None:
+        install(conn)
+
+
 class Gallery:
     #: called with the gallery after every committed write transaction (the audit log's
     #: external witness registers here); a listener never fails the write
@@ -168,17 +235,57 @@ class Gallery:
     #: GalleryReadOnly
     read_only: bool = False
 
-    def __init__(self, path: Path, db: sqlite_utils.Database) -> None:
-        self.path = path
-        self.db = db
+    def __init__(self, location: str, conn: Connection, *, path: Path | None = None,
+                 name: str | None = None, open_location: str | None = None) -> None:
+        #: where the gallery is, for messages and provenance: its file's path, or its
+        #: server's URL without the password
+        self.location = location
+        #: what `Gallery.open` takes to open this gallery again (e.g. in a worker thread):
+        #: the URL may hold a password typed for this connection, so never show or save it
+        self.open_location: str | Path = path if path is not None else \
+            (open_location or location)
+        #: a short name: the file's, or the database's
+        self.name = name or (path.name if path is not None else location)
+        self._path = path
+        self._conn = conn
         #: held while this object's import run is 'running' (see start_run)
-        self._import_lock = ImportLock(path)
+        self._import_lock: ImportLock | PgImportLock | None = None
+
+    @property
+    def is_server(self) -> bool:
+        """On a PostgreSQL server (not a file)."""
+        return self._path is None
+
+    @property
+    def path(self) -> Path:
+        """The gallery's file, for what only a file has (backups, permissions, the files
+        beside it). A gallery on a server has none: FileOnly says so."""
+        if self._path is None:
+            raise FileOnly(f"{self.location}: a gallery on a database server, not a file: "
+                           "this works on a gallery file only")
+        return self._path
+
+    def same_gallery(self, other: Gallery) -> bool:
+        """The same gallery file (compared as files), or the same gallery on a server."""
+        if self.is_server or other.is_server:
+            return self.is_server == other.is_server and \
+                self.gallery_id == other.gallery_id
+        return self.path.resolve() == other.path.resolve()
+
+    def file_only(self, what: str, instead: str) -> FileOnly:
+        """The one-line error for a file-only feature asked of a gallery on a server."""
+        return FileOnly(f"{self.location} is a gallery on a database server: {what} works "
+                        f"on gallery files only; {instead}")
 
     # -- opening ---------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: str | Path, *, create: bool = False) -> Gallery:
-        p = Path(path)
+    def open(cls, location: str | Path, *, create: bool = False) -> Gallery:
+        """A gallery file (a path), or a gallery on a PostgreSQL server (a
+        `postgresql://` URL); `create`: make it when it is not there yet."""
+        if is_server_location(location):
+            return cls._open_server(str(location), create=create)
+        p = Path(location)
         exists = p.exists() and p.stat().st_size > 0
         if not exists and not create:
             raise GalleryNotFound(
@@ -211,7 +318,7 @@ class Gallery:
         if not read_only:
             conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
-        gallery = cls(p, sqlite_utils.Database(conn))
+        gallery = cls(str(p), conn, path=p)
         gallery.read_only = read_only
         if read_only:
             current = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -235,6 +342,36 @@ class Gallery:
                     private.restrict(side)
         return gallery
 
+    @classmethod
+    def _open_server(cls, url: str, *, create: bool) -> Gallery:
+        """A gallery in a PostgreSQL database: the database must exist (an administrator
+        creates it); its tables are made on first use when `create`."""
+        where = public_location(url)
+        try:
+            conn = PgConnection.connect(url)
+        except psycopg.Error as exc:
+            detail = " ".join(str(exc).split()) or type(exc).__name__
+            raise GalleryNotFound(
+                f"{where}: cannot connect to the gallery's server ({detail}). Check the "
+                "URL; the password comes from ~/.pgpass (or PGPASSFILE), a service file "
+                "or PGPASSWORD") from None
+        try:
+            state = _pg_state(conn)
+            if state == "foreign":
+                raise NotAGallery(f"{where}: not a FaceDesk gallery (the database holds "
+                                  "tables of another program)")
+            if state == "empty" and not create:
+                raise GalleryNotFound(f"{where}: no gallery in this database yet (import "
+                                      f"photos into it first: facedesk import ... --db URL)")
+            if state == "empty":
+                _pg_create_header(conn)
+            gallery = cls(where, conn, name=conn.raw.info.dbname, open_location=url)
+            gallery._migrate()
+        except BaseException:
+            conn.close()
+            raise
+        return gallery
+
     def file_group(self) -> str | None:
         """The group an administrator shares the gallery's files with (setting
         file_group), or None: readable by its owner only."""
@@ -243,13 +380,14 @@ class Gallery:
         return group if isinstance(group, str) and group else None
 
     def read_only_message(self, what: str = "this change") -> str:
-        return (f"{self.path} is read-only for you (its file permissions, or a read-only "
+        return (f"{self.location} is read-only for you (its file permissions, or a read-only "
                 f"disk): {what} cannot be saved; reading works. Ask the gallery's owner for "
                 "write access, or work on a copy")
 
     def close(self) -> None:
-        self._import_lock.release()
-        self.db.conn.close()
+        if self._import_lock is not None:
+            self._import_lock.release()
+        self._conn.close()
 
     def __enter__(self) -> Gallery:
         return self
@@ -258,17 +396,23 @@ class Gallery:
         self.close()
 
     @property
-    def conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection = self.db.conn
-        return conn
+    def conn(self) -> Connection:
+        return self._conn
 
     @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction, taken with the write lock up front (BEGIN IMMEDIATE)
-        so two writers wait for each other instead of failing half-way."""
+    def write(self) -> Iterator[Connection]:
+        """One write transaction, taken with the write lock up front (SQLite: BEGIN
+        IMMEDIATE; PostgreSQL: BEGIN and the gallery's advisory lock) so two writers wait
+        for each other instead of failing half-way, and whatever the transaction reads
+        (e.g. the audit chain's head) no other writer changes before it commits."""
         conn = self.conn
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            if self.is_server:
+                conn.execute("BEGIN")
+                conn.execute("SELECT pg_advisory_xact_lock(?, ?)", _PG_WRITE_LOCK)
+                conn.execute("UPDATE facedesk_schema SET writes = writes + 1")
+            else:
+                conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
                 conn.execute("COMMIT")
@@ -276,7 +420,7 @@ class Gallery:
                 # also when COMMIT itself failed (a full disk in WAL mode fails there):
                 # the transaction is still open then, and must not hold the write lock
                 if conn.in_transaction:
-                    with contextlib.suppress(sqlite3.Error):
+                    with contextlib.suppress(sqlite3.Error, psycopg.Error):
                         conn.execute("ROLLBACK")
                 raise
         except sqlite3.OperationalError as exc:
@@ -284,9 +428,10 @@ class Gallery:
                 raise GalleryReadOnly(self.read_only_message()) from None
             if _is_full(exc):
                 raise StorageFull(
-                    f"{self.path}: the disk is full (or the gallery reached its size limit):"
-                    " the last change was not saved; everything saved before is intact. "
-                    "Free some space and try again (an import resumes where it stopped)"
+                    f"{self.location}: the disk is full (or the gallery reached its size "
+                    "limit): the last change was not saved; everything saved before is "
+                    "intact. Free some space and try again (an import resumes where it "
+                    "stopped)"
                 ) from exc
             raise
         for listener in self._commit_listeners:
@@ -294,10 +439,10 @@ class Gallery:
                 listener(self)
 
     @contextmanager
-    def read(self) -> Iterator[sqlite3.Connection]:
+    def read(self) -> Iterator[Connection]:
         """One consistent snapshot for several SELECTs."""
         conn = self.conn
-        conn.execute("BEGIN")
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ" if self.is_server else "BEGIN")
         try:
             yield conn
         finally:
@@ -305,27 +450,44 @@ class Gallery:
 
     def _migrate(self) -> None:
         conn = self.conn
-        current = conn.execute("PRAGMA user_version").fetchone()[0]
+        current = self._schema_version()
         if current > SCHEMA_VERSION:
             raise GalleryTooNew(
-                f"{self.path}: this gallery was written by a newer FaceDesk "
+                f"{self.location}: this gallery was written by a newer FaceDesk "
                 f"(schema {current}; this version knows up to {SCHEMA_VERSION}); update FaceDesk"
             )
         for version in range(current + 1, SCHEMA_VERSION + 1):
             with self.write():
                 # re-check under the write lock: another process may have migrated
-                if conn.execute("PRAGMA user_version").fetchone()[0] >= version:
+                if self._schema_version() >= version:
                     continue
-                for statement in MIGRATIONS[version]:
+                statements = pg_schema.migration(version) if self.is_server \
+                    else MIGRATIONS[version]
+                for statement in statements:
                     conn.execute(statement)
                 if version == 1:
-                    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                    if not self.is_server:
+                        conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
                     conn.executemany(
                         "INSERT INTO meta(key, value) VALUES (?, ?)",
                         [("gallery_id", uuid.uuid4().hex), ("created_at", now_iso()),
                          ("version", "0")],
                     )
-                conn.execute(f"PRAGMA user_version = {version}")
+                self._set_schema_version(version)
+        if self.is_server and current < SCHEMA_VERSION:
+            _install_server_security(conn)
+
+    def _schema_version(self) -> int:
+        """The schema number (SQLite: PRAGMA user_version; PostgreSQL: facedesk_schema)."""
+        sql = "SELECT version FROM facedesk_schema" if self.is_server \
+            else "PRAGMA user_version"
+        return int(self.conn.execute(sql).fetchone()[0])
+
+    def _set_schema_version(self, version: int) -> None:
+        if self.is_server:
+            self.conn.execute("UPDATE facedesk_schema SET version = ?", (version,))
+        else:
+            self.conn.execute(f"PRAGMA user_version = {int(version)}")
 
     # -- meta ------------------------------------------------------------------------------
 
@@ -340,7 +502,9 @@ class Gallery:
     def data_version(self) -> int:
         """Changes whenever another connection (another process, or another Gallery
         object) commits a write to this gallery: a cheap 'has anything changed?' poll."""
-        return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
+        sql = "SELECT writes FROM facedesk_schema" if self.is_server \
+            else "PRAGMA data_version"
+        return int(self.conn.execute(sql).fetchone()[0])
 
     @property
     def gallery_id(self) -> str:
@@ -370,28 +534,40 @@ class Gallery:
                   engine_id: str) -> int:
         """Record a new import run and take the gallery's import lock until `finish_run`
         (or `close`): a second import into the same gallery meanwhile, from any process,
-        is refused with ImportRunning."""
-        if not self._import_lock.acquire():
-            raise ImportRunning(self._running_message())
+        is refused with ImportRunning. On a server the lock is the source's (workstations
+        import different folders at once; the same folder twice is refused)."""
+        lock = self._import_lock
+        if lock is None:
+            lock = PgImportLock(self.conn, source) if self.is_server \
+                else ImportLock(self.path)
+            self._import_lock = lock
+        if not lock.acquire():
+            raise ImportRunning(self._running_message(lock, source))
+        only = source if self.is_server else None
         try:
             with self.write() as conn:
                 # we hold the lock, so a run still marked 'running' was killed: its
                 # committed photos stay, the run itself is closed as interrupted
-                imports.close_interrupted(conn)
+                imports.close_interrupted(conn, only)
                 return imports.insert_run(conn, source, kind, options, engine_id)
         except BaseException:
-            self._import_lock.release()
+            self._release_import_lock()
             raise
 
-    def _running_message(self) -> str:
-        row = imports.running(self)
-        pid = self._import_lock.holder_pid()
+    def _release_import_lock(self) -> None:
+        lock, self._import_lock = self._import_lock, None
+        if lock is not None:
+            lock.release()
+
+    def _running_message(self, lock: ImportLock | PgImportLock, source: str) -> str:
+        row = imports.running(self, source if self.is_server else None)
+        pid = lock.holder_pid()
         what = "" if row is None else f" (run #{row[0]} of {row[1]}, started {row[2]}"
         if pid is not None:
             what = f"{what}, process {pid})" if what else f" (process {pid})"
         elif what:
             what += ")"
-        return (f"{self.path}: another import into this gallery is running{what}; wait for "
+        return (f"{self.location}: another import into this gallery is running{what}; wait for "
                 "it to finish (or stop it), then run this import again: it resumes where "
                 "the other one left off")
 
@@ -402,7 +578,7 @@ class Gallery:
         finally:
             # even when the update failed (a full disk): the run left 'running' is then
             # closed as interrupted by the next import
-            self._import_lock.release()
+            self._release_import_lock()
 
     def run(self, run_id: int) -> ImportRun:
         return imports.run(self, run_id)
@@ -448,10 +624,11 @@ class Gallery:
     def counts(self) -> dict[str, int]:
         return photos.counts(self)
 
-    def load_encodings(self, *, cache: bool | None = None) -> EncodingMatrix:
+    def load_encodings(self, *, cache: bool | None = None,
+                       previous: EncodingMatrix | None = None) -> EncodingMatrix:
         """All encodings as one float32 matrix, rows grouped by person (see
-        `encodings.load`)."""
-        return encodings.load(self, cache=cache)
+        `encodings.load`; `previous`: the matrix loaded before, topped up)."""
+        return encodings.load(self, cache=cache, previous=previous)
 
     def face_details(self, face_ids: Sequence[int]) -> dict[int, FaceDetails]:
         """Face, photo and person fields for the given faces (no encodings)."""
@@ -478,7 +655,7 @@ class Gallery:
 
     def summary(self) -> GallerySummary:
         return GallerySummary(
-            path=str(self.path), gallery_id=self.gallery_id,
+            path=self.location, gallery_id=self.gallery_id,
             created_at=self.meta("created_at"), schema_version=SCHEMA_VERSION,
             version=self.version, **self.counts(),
             engines=tuple(EngineUse(eid, self.engine_identity(eid))
@@ -491,7 +668,7 @@ class Gallery:
 
     def add_calibration(self, kind: str, engine_id: str, source: str, impostor_pairs: int,
                         genuine_pairs: int, data: str, *, use: bool = True,
-                        log: Callable[[sqlite3.Connection, int], None] | None = None) -> int:
+                        log: Callable[[Connection, int], None] | None = None) -> int:
         """Store a calibration table (JSON `data`) and, by default, put it in use.
         `log(conn, id)` runs in the same transaction (the caller's audit event)."""
         with self.write() as conn:

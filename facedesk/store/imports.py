@@ -5,12 +5,11 @@ is 'running', is taken and released by `Gallery.start_run` / `Gallery.finish_run
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from facedesk.store.db import Db, connection, now_iso
+from facedesk.store.db import Connection, Db, connection, now_iso
 
 
 @dataclass(frozen=True)
@@ -76,25 +75,29 @@ _RUN_SQL = ("SELECT id, source, kind, options, engine_id, started_at, finished_a
             f"{', '.join(RUN_COUNTERS)} FROM import_runs")
 
 
-def close_interrupted(conn: sqlite3.Connection) -> None:
+def close_interrupted(conn: Connection, source: str | None = None) -> None:
     """Close runs still marked 'running' as interrupted (call with the import lock held:
-    such a run was killed; its committed photos stay)."""
-    conn.execute("UPDATE import_runs SET status = 'interrupted' WHERE status = 'running'")
+    such a run was killed; its committed photos stay); of one source only when the lock
+    is the source's (a gallery on a server)."""
+    sql = "UPDATE import_runs SET status = 'interrupted' WHERE status = 'running'"
+    if source is None:
+        conn.execute(sql)
+    else:
+        conn.execute(sql + " AND source = ?", (source,))
 
 
-def insert_run(conn: sqlite3.Connection, source: str, kind: str, options: dict[str, Any],
+def insert_run(conn: Connection, source: str, kind: str, options: dict[str, Any],
                engine_id: str) -> int:
     """Record a new run, 'running'; its id."""
     cur = conn.execute(
         "INSERT INTO import_runs(source, kind, options, engine_id, started_at, "
-        "status) VALUES (?, ?, ?, ?, ?, 'running')",
+        "status) VALUES (?, ?, ?, ?, ?, 'running') RETURNING id",
         (source, kind, json.dumps(options, sort_keys=True), engine_id, now_iso()),
     )
-    assert cur.lastrowid is not None
-    return cur.lastrowid
+    return int(cur.fetchone()[0])
 
 
-def finish(conn: sqlite3.Connection, run_id: int, status: str, counts: RunCounts) -> None:
+def finish(conn: Connection, run_id: int, status: str, counts: RunCounts) -> None:
     """Record a run's end: its status and counters."""
     assignments = ", ".join(f"{k} = ?" for k in RUN_COUNTERS)
     conn.execute(
@@ -103,11 +106,13 @@ def finish(conn: sqlite3.Connection, run_id: int, status: str, counts: RunCounts
     )
 
 
-def running(db: Db) -> tuple[int, str, str] | None:
-    """The newest run marked 'running': its id, source and start."""
+def running(db: Db, source: str | None = None) -> tuple[int, str, str] | None:
+    """The newest run marked 'running' (of one source, if given): its id, source and
+    start."""
+    where = "" if source is None else " AND source = ?"
     row = connection(db).execute(
-        "SELECT id, source, started_at FROM import_runs WHERE status = 'running' "
-        "ORDER BY id DESC LIMIT 1").fetchone()
+        "SELECT id, source, started_at FROM import_runs WHERE status = 'running'"
+        f"{where} ORDER BY id DESC LIMIT 1", () if source is None else (source,)).fetchone()
     return None if row is None else (int(row[0]), str(row[1]), str(row[2]))
 
 
@@ -127,7 +132,7 @@ def run_count(db: Db) -> int:
     return int(connection(db).execute("SELECT count(*) FROM import_runs").fetchone()[0])
 
 
-def add_problems(conn: sqlite3.Connection, run_id: int, problems: Sequence[Problem]) -> None:
+def add_problems(conn: Connection, run_id: int, problems: Sequence[Problem]) -> None:
     conn.executemany(
         "INSERT INTO import_problems(run_id, path, code, reason, line) VALUES (?, ?, ?, ?, ?)",
         [(run_id, p.path, p.code, p.reason, p.line) for p in problems],

@@ -5,11 +5,10 @@ each with its identity document."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from facedesk.store.db import Db, connection, now_iso
+from facedesk.store.db import Connection, Db, connection, now_iso
 
 
 @dataclass(frozen=True)
@@ -25,15 +24,16 @@ def get(db: Db, key: str) -> str | None:
     return None if row is None else str(row[0])
 
 
-def bump_version(conn: sqlite3.Connection) -> None:
+def bump_version(conn: Connection) -> None:
     """One more write that changed the faces (search caches key on the version)."""
     conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'version'")
 
 
-def insert_engine(conn: sqlite3.Connection, engine_id: str, identity: dict[str, Any]) -> bool:
+def insert_engine(conn: Connection, engine_id: str, identity: dict[str, Any]) -> bool:
     """Record an engine unless it is known; whether it was new."""
     cur = conn.execute(
-        "INSERT OR IGNORE INTO engines(id, identity, first_used) VALUES (?, ?, ?)",
+        "INSERT INTO engines(id, identity, first_used) VALUES (?, ?, ?) "
+        "ON CONFLICT (id) DO NOTHING",
         (engine_id, json.dumps(identity, sort_keys=True), now_iso()),
     )
     return bool(cur.rowcount)

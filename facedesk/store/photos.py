@@ -5,7 +5,6 @@ records."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -14,7 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from facedesk.store import meta
-from facedesk.store.db import Db, connection, now_iso
+from facedesk.store.db import Connection, Db, connection, is_postgres, now_iso
 from facedesk.store.encodings import ENCODING_BYTES
 
 
@@ -118,7 +117,7 @@ def photo_files(db: Db) -> list[PhotoFile]:
     ]
 
 
-def insert_photos(conn: sqlite3.Connection, run_id: int, records: Iterable[PhotoRecord],
+def insert_photos(conn: Connection, run_id: int, records: Iterable[PhotoRecord],
                   written: dict[str, list[int]]) -> int:
     """Store photos (and their subject face); photos whose hash is already stored are
     skipped. Adds the rows written to `written` ("persons", "photos", "faces"); bumps
@@ -129,18 +128,20 @@ def insert_photos(conn: sqlite3.Connection, run_id: int, records: Iterable[Photo
     for rec in records:
         person_pk = _person_pk(conn, rec.person_id, rec.person_name, stamp, written)
         cur = conn.execute(
-            "INSERT OR IGNORE INTO photos(sha256, person_pk, path, size_bytes, width, "
+            "INSERT INTO photos(sha256, person_pk, path, size_bytes, width, "
             "height, format, metadata, faces_found, import_run_id, added_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (sha256) DO NOTHING RETURNING id",
             (rec.sha256, person_pk, rec.path, rec.size_bytes, rec.width, rec.height,
              rec.format, json.dumps(rec.metadata, ensure_ascii=False),
              rec.faces_found, run_id, stamp),
         )
-        if cur.rowcount == 0:
+        inserted = cur.fetchone()
+        if inserted is None:  # already stored
             continue
+        photo_id = int(inserted[0])
         added += 1
-        assert cur.lastrowid is not None
-        written["photos"].append(cur.lastrowid)
+        written["photos"].append(photo_id)
         f = rec.face
         if f is None:
             continue
@@ -150,20 +151,19 @@ def insert_photos(conn: sqlite3.Connection, run_id: int, records: Iterable[Photo
             "INSERT INTO faces(photo_id, person_pk, engine_id, box_top, box_right, "
             "box_bottom, box_left, landmarks, size_px, eye_distance_px, sharpness, "
             "brightness, yaw_deg, encoding, crop, detector) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (cur.lastrowid, person_pk, f.engine_id, *f.box, json.dumps(f.landmarks),
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (photo_id, person_pk, f.engine_id, *f.box, json.dumps(f.landmarks),
              f.size_px, f.eye_distance_px, f.sharpness, f.brightness, f.yaw_deg,
              f.encoding, f.crop_jpeg, f.detector),
         )
         faces_added += 1
-        assert face_cur.lastrowid is not None
-        written["faces"].append(face_cur.lastrowid)
+        written["faces"].append(int(face_cur.fetchone()[0]))
     if faces_added:
         meta.bump_version(conn)
     return added
 
 
-def _person_pk(conn: sqlite3.Connection, person_id: str, name: str | None, stamp: str,
+def _person_pk(conn: Connection, person_id: str, name: str | None, stamp: str,
                written: dict[str, list[int]]) -> int:
     row = conn.execute("SELECT id, name FROM persons WHERE person_id = ?",
                        (person_id,)).fetchone()
@@ -172,11 +172,11 @@ def _person_pk(conn: sqlite3.Connection, person_id: str, name: str | None, stamp
             conn.execute("UPDATE persons SET name = ? WHERE id = ?", (name, row[0]))
             written["persons"].append(int(row[0]))
         return int(row[0])
-    cur = conn.execute("INSERT INTO persons(person_id, name, created_at) VALUES (?, ?, ?)",
-                       (person_id, name, stamp))
-    assert cur.lastrowid is not None
-    written["persons"].append(cur.lastrowid)
-    return cur.lastrowid
+    cur = conn.execute("INSERT INTO persons(person_id, name, created_at) VALUES (?, ?, ?) "
+                       "RETURNING id", (person_id, name, stamp))
+    pk = int(cur.fetchone()[0])
+    written["persons"].append(pk)
+    return pk
 
 
 def counts(db: Db) -> dict[str, int]:
@@ -232,15 +232,32 @@ def encodings_by_path(db: Db, paths: Sequence[str]) -> dict[str, NDArray[np.floa
 
 def face_metadata(db: Db, key: str) -> dict[int, str | None]:
     """One metadata field (e.g. "sex") of every face's photo, by face id."""
-    return {int(fid): (None if v is None else str(v)) for fid, v in connection(db).execute(
-        "SELECT f.id, json_extract(p.metadata, '$.' || json_quote(?)) FROM faces f "
-        "JOIN photos p ON p.id = f.photo_id", (key,))}
+    return {int(fid): _json_field(text, key) for fid, text in connection(db).execute(
+        "SELECT f.id, p.metadata FROM faces f JOIN photos p ON p.id = f.photo_id")}
+
+
+def _json_field(text: str | None, key: str) -> str | None:
+    """One field of a JSON object, as text (as SQLite's json_extract gives it: booleans
+    as 1/0, objects and lists as JSON); None when absent."""
+    doc = json.loads(text) if text else None
+    value = doc.get(key) if isinstance(doc, dict) else None
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return str(value)
 
 
 def metadata_keys(db: Db) -> list[str]:
     """The metadata fields recorded on photos (for choosing a group column)."""
-    return [r[0] for r in connection(db).execute(
-        "SELECT DISTINCT j.key FROM photos p, json_each(p.metadata) j ORDER BY j.key")]
+    conn = connection(db)
+    sql = ("SELECT DISTINCT k FROM photos p, jsonb_object_keys(CASE WHEN "
+           "jsonb_typeof(p.metadata::jsonb) = 'object' THEN p.metadata::jsonb "
+           "ELSE '{}'::jsonb END) k") if is_postgres(conn) else \
+        "SELECT DISTINCT j.key FROM photos p, json_each(p.metadata) j"
+    return sorted(str(r[0]) for r in conn.execute(sql))
 
 
 def face_landmarks(db: Db, face_id: int) -> list[tuple[int, int]]:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from facedesk.store.db import Connection, is_postgres
 from facedesk.store.schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
 
 #: table -> {version: columns}; the first column is the record's key. The highest version
@@ -137,7 +138,7 @@ def _select(table: str, version: int) -> str:
     return sql + (f" WHERE ({where})" if where else "")
 
 
-def digests_of(conn: sqlite3.Connection, table: str, keys: Iterable[Any]
+def digests_of(conn: Connection, table: str, keys: Iterable[Any]
                ) -> dict[str, str | None]:
     """The current digests of some rows, by key text (None: the row is not there, e.g.
     deleted by the change the event records)."""
@@ -155,7 +156,7 @@ def digests_of(conn: sqlite3.Connection, table: str, keys: Iterable[Any]
     return out
 
 
-def all_digests(conn: sqlite3.Connection, table: str, version: int
+def all_digests(conn: Connection, table: str, version: int
                 ) -> Iterator[tuple[str, str]]:
     """(key, digest) of every record row of a table, computed with one version's columns.
     Raises sqlite3.OperationalError when a column of that version is missing."""
@@ -163,14 +164,18 @@ def all_digests(conn: sqlite3.Connection, table: str, version: int
         yield key_text(row[0]), digest(table, version, row)
 
 
-def all_keys(conn: sqlite3.Connection, table: str) -> set[str]:
+def all_keys(conn: Connection, table: str) -> set[str]:
     key_col = RECORD_COLUMNS[table][current_version(table)][0]
     where = RECORD_ROWS.get(table)
     sql = f"SELECT {key_col} FROM {table}" + (f" WHERE ({where})" if where else "")
     return {key_text(r[0]) for r in conn.execute(sql)}
 
 
-def table_columns(conn: sqlite3.Connection, table: str) -> list[str]:
+def table_columns(conn: Connection, table: str) -> list[str]:
+    if is_postgres(conn):
+        return [r[0] for r in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = "
+            "current_schema() AND table_name = ? ORDER BY ordinal_position", (table,))]
     return [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
 
 
@@ -189,7 +194,7 @@ def _squash(sql: str | None) -> str:
     return " ".join((sql or "").split()).lower()
 
 
-def schema_objects(conn: sqlite3.Connection) -> dict[str, SchemaObject]:
+def schema_objects(conn: Connection) -> dict[str, SchemaObject]:
     """Every object of a database's schema by name (SQLite's statistics tables, made by
     ANALYZE or PRAGMA optimize, left out)."""
     return {name: SchemaObject(kind, name, tbl, _squash(sql)) for kind, name, tbl, sql in
@@ -210,10 +215,51 @@ def expected_schema() -> dict[str, SchemaObject]:
         conn.close()
 
 
-def schema_differences(conn: sqlite3.Connection) -> list[tuple[str, SchemaObject]]:
+@cache
+def expected_columns() -> dict[str, list[str]]:
+    """The columns of every table the migrations make."""
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    try:
+        for version in sorted(MIGRATIONS):
+            for statement in MIGRATIONS[version]:
+                conn.execute(statement)
+        return {name: table_columns(conn, name) for name, obj in schema_objects(conn).items()
+                if obj.type == "table"}
+    finally:
+        conn.close()
+
+
+def _pg_schema_differences(conn: Connection) -> list[tuple[str, SchemaObject]]:
+    """On PostgreSQL: every table the migrations make, with its columns, and every index
+    they name (the server's own objects, its roles' functions and triggers, are
+    facedesk.store.pg_security's and not compared here)."""
+    columns: dict[str, list[str]] = {}
+    for table, column in conn.execute(
+            "SELECT table_name, column_name FROM information_schema.columns WHERE "
+            "table_schema = current_schema() ORDER BY table_name, ordinal_position"):
+        columns.setdefault(str(table), []).append(str(column))
+    indexes = {str(r[0]) for r in conn.execute(
+        "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()")}
+    out: list[tuple[str, SchemaObject]] = []
+    for name, obj in expected_schema().items():
+        if (obj.type == "table" and name not in columns) or \
+                (obj.type == "index" and obj.sql and name not in indexes):
+            out.append(("removed", obj))
+        elif obj.type == "table" and columns[name] != expected_columns()[name]:
+            out.append(("altered", SchemaObject("table", name, name,
+                                                "columns " + ", ".join(columns[name]))))
+    row = conn.execute("SELECT version, application_id FROM facedesk_schema").fetchone()
+    if row is None or tuple(row) != (SCHEMA_VERSION, APPLICATION_ID):
+        out.append(("header", SchemaObject("header", f"facedesk_schema {row}", "", "")))
+    return out
+
+
+def schema_differences(conn: Connection) -> list[tuple[str, SchemaObject]]:
     """('added' | 'removed' | 'altered', object) for every difference from the schema
     FaceDesk made; ('header', ...) when the file's schema number or application id is not
     FaceDesk's."""
+    if is_postgres(conn):
+        return _pg_schema_differences(conn)
     found = schema_objects(conn)
     made = expected_schema()
     out: list[tuple[str, SchemaObject]] = []

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
+from facedesk.store.db import Connection
 from facedesk.store.gallery import Gallery
 
 
@@ -108,7 +108,7 @@ def probe_image(gallery: Gallery, search_id: int) -> bytes | None:
     return None if row is None or row[0] is None else bytes(row[0])
 
 
-def insert_search(conn: sqlite3.Connection, *, case_id: int, user_id: str, created_at: str,
+def insert_search(conn: Connection, *, case_id: int, user_id: str, created_at: str,
                   probe_sha256: str, probe_name: str, probe_image: bytes,
                   probe_box: list[int], quality: dict[str, Any], engine_id: str,
                   gallery_version: int, persons_searched: int, faces_searched: int,
@@ -121,16 +121,16 @@ def insert_search(conn: sqlite3.Connection, *, case_id: int, user_id: str, creat
         "probe_image, probe_box, quality, engine_id, gallery_version, persons_searched, "
         "faces_searched, threshold, top_k, calibration_source, candidates, audit_seq, "
         "lookalikes, provenance) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?) RETURNING id",
         (case_id, user_id, created_at, probe_sha256, probe_name, probe_image,
          json.dumps(probe_box), json.dumps(quality), engine_id, gallery_version,
          persons_searched, faces_searched, threshold, top_k, calibration_source,
          json.dumps(candidates), None if lookalikes is None else json.dumps(lookalikes),
          None if provenance is None else json.dumps(provenance)))
-    return int(cur.lastrowid or 0)
+    return int(cur.fetchone()[0])
 
 
-def insert_frames(conn: sqlite3.Connection, search_id: int,
+def insert_frames(conn: Connection, search_id: int,
                   frames: Sequence[tuple[int, float, bytes]]) -> None:
     """Store a clip search's frames (frame number, time, PNG), in order."""
     for pos, (frame, time_s, png) in enumerate(frames):
@@ -140,7 +140,7 @@ def insert_frames(conn: sqlite3.Connection, search_id: int,
             (search_id, pos, frame, time_s, png, hashlib.sha256(png).hexdigest()))
 
 
-def set_search_audit_seq(conn: sqlite3.Connection, search_id: int, seq: int) -> None:
+def set_search_audit_seq(conn: Connection, search_id: int, seq: int) -> None:
     conn.execute("UPDATE searches SET audit_seq = ? WHERE id = ?", (seq, search_id))
 
 
@@ -161,7 +161,7 @@ def searches_before(gallery: Gallery, cutoff: str) -> list[SearchAge]:
         "JOIN cases c ON c.id = s.case_id WHERE s.created_at < ? ORDER BY s.id", (cutoff,))]
 
 
-def delete_searches(conn: sqlite3.Connection, search_ids: Sequence[int],
+def delete_searches(conn: Connection, search_ids: Sequence[int],
                     decision_ids: Sequence[int]) -> list[int]:
     """Delete searches with their frames, and the decisions `decision_ids` (theirs) with
     their second reviews; the ids of the second reviews deleted."""

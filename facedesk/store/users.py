@@ -10,12 +10,11 @@ caller's audit event is written in the same transaction."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from facedesk.store.db import Db, connection
+from facedesk.store.db import Connection, Db, connection
 
 # --- users -------------------------------------------------------------------------------------
 
@@ -77,7 +76,7 @@ def active_administrators(db: Db) -> int:
     ).fetchone()[0])
 
 
-def insert_user(conn: sqlite3.Connection, user: UserRecord, created_at: str) -> None:
+def insert_user(conn: Connection, user: UserRecord, created_at: str) -> None:
     conn.execute(
         "INSERT INTO users(id, display_name, role, password_hash, os_account, active, "
         "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -85,7 +84,7 @@ def insert_user(conn: sqlite3.Connection, user: UserRecord, created_at: str) -> 
          int(user.active), created_at))
 
 
-def update_user(conn: sqlite3.Connection, user_id: str, changes: Mapping[str, Any]
+def update_user(conn: Connection, user_id: str, changes: Mapping[str, Any]
                 ) -> UserRecord | None:
     """Change some columns (of USER_COLUMNS) of a user; the user as it is now."""
     unknown = set(changes) - USER_COLUMNS
@@ -121,7 +120,7 @@ def all_failures(db: Db) -> list[FailureRecord]:
                                    "FROM sign_in_failures")]
 
 
-def set_failures(conn: sqlite3.Connection, user_id: str, failures: int,
+def set_failures(conn: Connection, user_id: str, failures: int,
                  last_failure: float) -> None:
     conn.execute(
         "INSERT INTO sign_in_failures(user_id, failures, last_failure) VALUES (?, ?, ?) "
@@ -129,7 +128,7 @@ def set_failures(conn: sqlite3.Connection, user_id: str, failures: int,
         "last_failure = excluded.last_failure", (user_id, failures, last_failure))
 
 
-def clear_failures(conn: sqlite3.Connection, user_id: str) -> None:
+def clear_failures(conn: Connection, user_id: str) -> None:
     conn.execute("DELETE FROM sign_in_failures WHERE user_id = ?", (user_id,))
 
 
@@ -150,8 +149,9 @@ def stored_settings(db: Db) -> dict[str, object]:
     return {str(key).split(":", 1)[1]: json.loads(value) for key, value in rows}
 
 
-def write_setting(conn: sqlite3.Connection, name: str, value: object) -> None:
-    conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+def write_setting(conn: Connection, name: str, value: object) -> None:
+    conn.execute("INSERT INTO meta(key, value) VALUES (?, ?) "
+                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                  (setting_key(name), json.dumps(value)))
 
 
@@ -165,6 +165,7 @@ def name_key(db: Db) -> str | None:
     return None if row is None else str(row[0])
 
 
-def add_name_key(conn: sqlite3.Connection, key_hex: str) -> None:
+def add_name_key(conn: Connection, key_hex: str) -> None:
     """Store the secret unless another process stored one first."""
-    conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", (NAME_KEY, key_hex))
+    conn.execute("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+                 (NAME_KEY, key_hex))

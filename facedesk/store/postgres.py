@@ -1,0 +1,147 @@
+"""A gallery on a PostgreSQL server: the connection adapter that lets the store's modules
+keep their SQL (written for both backends), and the server location's rules.
+
+`PgConnection` answers `facedesk.store.db.Connection` as sqlite3.Connection does:
+`execute(sql, params)` with `?` placeholders (turned into psycopg's `%s`, a literal `%`
+escaped), booleans sent as 0/1 (the schema stores them in INTEGER columns), a cursor
+with fetchone / fetchall / fetchmany / iteration / rowcount, `executemany`, and
+`in_transaction`. Like the SQLite connection it runs in autocommit mode: every
+transaction is an explicit BEGIN ... COMMIT of `Gallery.write()` / `Gallery.read()`.
+
+Locations: `postgresql://` or `postgres://` URLs (libpq's: `postgresql:///?service=NAME`
+names a service file entry). The password comes from libpq itself (~/.pgpass or
+PGPASSFILE, a service file, PGPASSWORD), never from FaceDesk's settings; `public_location`
+is the URL with any password removed, for messages and provenance.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg import pq
+
+from facedesk.store.db import Connection, Cursor
+
+#: the URL schemes of a gallery on a server
+SCHEMES = ("postgresql://", "postgres://")
+
+#: the first key of the import locks' advisory locks (the second: the source's hash)
+IMPORT_LOCK_CLASS = 0x46444B32
+
+_TOKENS = re.compile(r"'(?:[^']|'')*'|\?")
+
+
+def is_server_location(location: object) -> bool:
+    """Is this gallery location a PostgreSQL URL (not a file path)?"""
+    return isinstance(location, str) and location.lower().startswith(SCHEMES)
+
+
+def public_location(url: str) -> str:
+    """The URL without its password (for messages, provenance and saved connections)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{parts.username or ''}@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def has_password(url: str) -> bool:
+    return urlsplit(url).password is not None
+
+
+@functools.lru_cache(maxsize=2048)
+def pg_sql(sql: str) -> str:
+    """A statement with `?` placeholders in psycopg's form: `%` escaped as `%%`, each `?`
+    outside a string literal turned into `%s`."""
+    escaped = sql.replace("%", "%%")
+    return _TOKENS.sub(lambda m: "%s" if m.group(0) == "?" else m.group(0), escaped)
+
+
+def _param(value: Any) -> Any:
+    return int(value) if isinstance(value, bool) else value
+
+
+def pg_params(params: Sequence[Any] | None) -> tuple[Any, ...]:
+    return () if params is None else tuple(_param(v) for v in params)
+
+
+class PgConnection:
+    """A psycopg connection with sqlite3.Connection's calling conventions (see the module's
+    docstring). `raw` is the psycopg connection, for what only PostgreSQL does."""
+
+    def __init__(self, raw: psycopg.Connection[Any]) -> None:
+        self.raw = raw
+
+    @classmethod
+    def connect(cls, url: str) -> PgConnection:
+        return cls(psycopg.connect(url, autocommit=True))
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Cursor:
+        cur = self.raw.cursor()
+        cur.execute(pg_sql(sql), pg_params(parameters))
+        return cur
+
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Cursor:
+        cur = self.raw.cursor()
+        cur.executemany(pg_sql(sql), [pg_params(p) for p in parameters])
+        return cur
+
+    def stream(self, sql: str, parameters: Sequence[Any] = (), batch: int = 4096
+               ) -> Iterator[list[Any]]:
+        """The rows of a large SELECT in batches, through a server-side cursor (the client
+        never holds the whole result); inside the caller's transaction."""
+        with self.raw.cursor(name="facedesk_stream") as cur:
+            cur.itersize = batch
+            cur.execute(pg_sql(sql), pg_params(parameters))
+            while rows := cur.fetchmany(batch):
+                yield rows
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.raw.info.transaction_status != pq.TransactionStatus.IDLE
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+class PgImportLock:
+    """The import lock of one source in a gallery on a server: a session advisory lock
+    (the server drops it when the importing process's connection ends, however it ends),
+    keyed by the source, so that workstations import different folders at once and the
+    same folder twice is refused. The interface of facedesk.store.locking.ImportLock."""
+
+    def __init__(self, conn: Connection, source: str) -> None:
+        self._conn = conn
+        self._source = source
+        self._held = False
+
+    @property
+    def held(self) -> bool:
+        return self._held
+
+    def acquire(self) -> bool:
+        if not self._held:
+            self._held = bool(self._conn.execute(
+                "SELECT pg_try_advisory_lock(?, hashtext(?))",
+                (IMPORT_LOCK_CLASS, self._source)).fetchone()[0])
+        return self._held
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            with contextlib.suppress(psycopg.Error):
+                self._conn.execute("SELECT pg_advisory_unlock(?, hashtext(?))",
+                                   (IMPORT_LOCK_CLASS, self._source))
+
+    def holder_pid(self) -> int | None:
+        """Another workstation's process: its id is not known to the server."""
+        return None
