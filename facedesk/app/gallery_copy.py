@@ -38,7 +38,6 @@ from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from facedesk.app import audit
 from facedesk.domain.progress import CancelToken
@@ -47,25 +46,12 @@ from facedesk.store import Gallery
 from facedesk.store import audit_log as log
 from facedesk.store import copy as store_copy
 from facedesk.store.copy import Sums
-
-URL_SCHEMES = ("postgresql://", "postgres://")
-
-
-def is_url(target: str | Path) -> bool:
-    return isinstance(target, str) and target.startswith(URL_SCHEMES)
+from facedesk.store.postgres import is_server_location, public_location
 
 
 def display(target: str | Path) -> str:
     """A gallery's name as it may be shown and logged: a URL without its password."""
-    text = str(target)
-    if not is_url(text):
-        return text
-    parts = urlsplit(text)
-    if parts.password is None:
-        return text
-    host = parts.netloc.rsplit("@", 1)
-    user = host[0].split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host[1]}"))
+    return public_location(str(target)) if is_server_location(target) else str(target)
 
 
 @dataclass(frozen=True)
@@ -136,9 +122,9 @@ def _remove_file(path: Path) -> None:
 def _open_destination(destination: str | Path) -> tuple[Gallery, Path | None]:
     """The destination opened for the copy, and for a SQLite file the temporary file
     the copy is written to (None for PostgreSQL). Refuses a destination with data."""
-    if is_url(destination):
+    if is_server_location(destination):
         gallery = Gallery.open(destination, create=True)
-        part = None
+        part: Path | None = None
     else:
         dst = Path(destination)
         if dst.is_dir():
@@ -175,7 +161,7 @@ def copy_gallery(source: Gallery, destination: str | Path, *, user_id: str | Non
     "cancelled". Raises CopyError when the destination is not empty or the copy does not
     verify (nothing is left in the destination then)."""
     cancel = cancel or CancelToken()
-    src_name = display(source_name or source.path)
+    src_name = display(source_name or source.location)
     dst_name = display(destination)
     dst, part = _open_destination(destination)
     committed = False

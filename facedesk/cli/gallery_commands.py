@@ -9,9 +9,15 @@ from pathlib import Path
 
 import click
 
-from facedesk.app.gallery_copy import CopyProgress, copy_gallery, is_url
+from facedesk.app.gallery_copy import CopyProgress, copy_gallery
 from facedesk.app.originals import OriginalsProgress, verify_originals
-from facedesk.cli.options import db_option, json_option, quiet_option, user_option
+from facedesk.cli.options import (
+    GalleryLocation,
+    db_option,
+    json_option,
+    quiet_option,
+    user_option,
+)
 from facedesk.cli.output import EXIT_CANCELLED, EXIT_CHECK_FAILED, emit_json, printable
 from facedesk.cli.progress import StatusLine, run
 from facedesk.cli.signin import lab_signed_in, user_id_if_staffed
@@ -99,10 +105,6 @@ def gallery_group() -> None:
     """Whole galleries: copy one to another store."""
 
 
-def _target(value: str) -> str | Path:
-    return value if is_url(value) else Path(value)
-
-
 def show_copy(line: StatusLine, ev: CopyProgress) -> None:
     if ev.phase in ("copying", "checking") and ev.total:
         what = "copying" if ev.phase == "copying" else "checking the copy"
@@ -112,12 +114,12 @@ def show_copy(line: StatusLine, ev: CopyProgress) -> None:
 
 
 @gallery_group.command("copy")
-@click.argument("source", metavar="SRC")
-@click.argument("destination", metavar="DST")
+@click.argument("source", metavar="SRC", type=GalleryLocation())
+@click.argument("destination", metavar="DST", type=GalleryLocation())
 @user_option()
 @json_option("Print the result as JSON.")
 @quiet_option()
-def copy_cmd(source: str, destination: str, user: str | None, as_json: bool,
+def copy_cmd(source: Path | str, destination: Path | str, user: str | None, as_json: bool,
              quiet: bool) -> None:
     """Copy the gallery SRC into DST, each a SQLite file or a postgresql:// URL (a new
     file, or an empty database): every table, ids kept, from one snapshot of SRC in one
@@ -126,10 +128,10 @@ def copy_cmd(source: str, destination: str, user: str | None, as_json: bool,
     same chain; it keeps the gallery's id: use the copy from then on, not both. On a
     gallery with users, an administrator signs in. Ctrl-C leaves DST as it was."""
     line = StatusLine(quiet)
-    with Gallery.open(_target(source)) as gallery:
+    with Gallery.open(source) as gallery:
         user_id = user_id_if_staffed(gallery, user, "change_settings")
-        final = run(lambda cancel: copy_gallery(gallery, _target(destination),
-                                                user_id=user_id, source_name=source,
+        final = run(lambda cancel: copy_gallery(gallery, destination,
+                                                user_id=user_id, source_name=str(source),
                                                 cancel=cancel),
                     show=lambda ev: show_copy(line, ev),
                     stopped=lambda ev: ev.phase == "cancelled",

@@ -23,7 +23,7 @@ from functools import cache
 from typing import Any
 
 from facedesk.store import records
-from facedesk.store.db import Db, connection
+from facedesk.store.db import Connection, Db, batches, connection, is_postgres
 from facedesk.store.schema import MIGRATIONS
 
 #: rows read and written per step (a progress event and a cancel check after each)
@@ -75,11 +75,6 @@ def tables() -> tuple[Table, ...]:
             ordered.append(shapes[n])
             done.add(n)
     return tuple(ordered)
-
-
-def is_postgres(db: Db) -> bool:
-    """Is this a PostgreSQL gallery's connection (anything but SQLite's)?"""
-    return not isinstance(connection(db), sqlite3.Connection)
 
 
 # --- what a side holds ------------------------------------------------------------------------
@@ -137,38 +132,35 @@ def read_rows(db: Db, table: Table, sums: Sums | None = None,
               batch: int = BATCH_ROWS) -> Iterator[list[tuple[Any, ...]]]:
     """Every row of a table in key order, in batches (each row added to `sums`). Read
     inside one transaction (`gallery.read()`) for a consistent snapshot."""
-    conn = connection(db)
-    cur = conn.execute(f"SELECT {', '.join(table.columns)} FROM {table.name} "
-                       f"ORDER BY {', '.join(table.key)}")
+    sql = (f"SELECT {', '.join(table.columns)} FROM {table.name} "
+           f"ORDER BY {', '.join(table.key)}")
     total = None if sums is None else sums.of(table.name)
-    while True:
-        rows = [tuple(r) for r in cur.fetchmany(batch)]
-        if not rows:
-            return
+    for found in batches(connection(db), sql, (), batch):
+        rows = [tuple(r) for r in found]
         if total is not None:
             for row in rows:
                 total.add(table.name, row)
         yield rows
 
 
-def clear_new_gallery(conn: Any) -> None:
+def clear_new_gallery(conn: Connection) -> None:
     """Delete the meta rows a new gallery wrote for itself (its own id among them): the
     source's are copied in their place (inside the copy's write transaction)."""
     conn.execute("DELETE FROM meta")
 
 
-def insert_rows(conn: Any, table: Table, rows: list[tuple[Any, ...]]) -> None:
+def insert_rows(conn: Connection, table: Table, rows: list[tuple[Any, ...]]) -> None:
     """Insert rows as they are, ids included (inside the copy's write transaction)."""
     marks = ", ".join("?" * len(table.columns))
     conn.executemany(f"INSERT INTO {table.name} ({', '.join(table.columns)}) "
                      f"VALUES ({marks})", rows)
 
 
-def reset_identities(conn: Any) -> None:
+def reset_identities(conn: Connection) -> None:
     """PostgreSQL: move every identity column's sequence past the largest id copied (the
     copy gave the ids explicitly, which does not advance the sequences); SQLite needs
     nothing (a new rowid is max(rowid) + 1)."""
-    if isinstance(conn, sqlite3.Connection):
+    if not is_postgres(conn):
         return
     for t in tables():
         if t.identity is not None:
