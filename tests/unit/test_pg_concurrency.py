@@ -267,31 +267,18 @@ def _run(tmp_path: Path, make: Callable[[], str] | None,
     check_against_serial(at_once, serial)
 
 
-def _needs_pg_store() -> None:
-    import importlib.util
-
-    import pytest
-
-    if importlib.util.find_spec("facedesk.store.postgres") is None:
-        pytest.skip("the PostgreSQL store (facedesk.store.postgres) is not merged yet")
-
-
 def test_four_processes_at_once_equal_a_serial_run(tmp_path: Path, pg_server: Any) -> None:
-    _needs_pg_store()
     _run(tmp_path, lambda: pg_server.url(pg_server.new_database()), None)
 
 
 def test_an_importer_killed_midway_and_run_again(tmp_path: Path, pg_server: Any) -> None:
-    _needs_pg_store()
     _run(tmp_path, lambda: pg_server.url(pg_server.new_database()),
          lambda name: name == "import-a")
 
 
-def test_sqlite_harness(tmp_path: Path) -> None:
-    _run(tmp_path, None, None)
-
-
-def test_sqlite_harness_kill(tmp_path: Path) -> None:
+def test_the_same_on_sqlite(tmp_path: Path) -> None:
+    """The same jobs on a SQLite file (one import per gallery there: the second importer
+    waits its turn)."""
     _run(tmp_path, None, lambda name: name == "import-a")
 
 
