@@ -214,16 +214,12 @@ def _copy_rows(source: Gallery, dst: Gallery, cancel: CancelToken
         total = sum(counts.values())
         head = log.last_link(source.conn)
         done = 0
-        store_copy.clear_new_gallery(conn)
-        for table in store_copy.tables():
-            src_sums.of(table.name)
-            for rows in store_copy.read_rows(source, table, src_sums):
-                store_copy.insert_rows(conn, table, rows)
-                done += len(rows)
-                yield CopyProgress("copying", table.name, done, total)
+        with contextlib.closing(store_copy.copy_tables(source, conn, src_sums)) as steps:
+            for name, n in steps:
+                done += n
+                yield CopyProgress("copying", name, done, total)
                 if cancel.cancelled:
                     raise _Cancelled
-        store_copy.reset_identities(conn)
         checked = 0
         for table in store_copy.tables():
             dst_sums.of(table.name)

@@ -17,7 +17,7 @@ added on one side changes the table's digest.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -143,10 +143,19 @@ def read_rows(db: Db, table: Table, sums: Sums | None = None,
         yield rows
 
 
-def clear_new_gallery(conn: Connection) -> None:
-    """Delete the meta rows a new gallery wrote for itself (its own id among them): the
-    source's are copied in their place (inside the copy's write transaction)."""
-    conn.execute("DELETE FROM meta")
+def copy_tables(source: Db, conn: Connection, sums: Sums,
+                batch: int = BATCH_ROWS) -> Generator[tuple[str, int], None, None]:
+    """Copy every table of `source` (read inside one `source.read()`) into a new
+    gallery's write transaction `conn`: its own meta rows replaced by the source's, ids
+    kept, the identities moved past them at the end. Yields (table, rows) after each
+    batch; every row read is added to `sums`."""
+    conn.execute("DELETE FROM meta")  # the new gallery's own id, time and version
+    for table in tables():
+        sums.of(table.name)
+        for rows in read_rows(source, table, sums, batch):
+            insert_rows(conn, table, rows)
+            yield table.name, len(rows)
+    reset_identities(conn)
 
 
 def insert_rows(conn: Connection, table: Table, rows: list[tuple[Any, ...]]) -> None:
