@@ -50,6 +50,7 @@ import dataclasses
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -327,6 +328,8 @@ def main() -> None:
 
     for line in machine.describe():
         print(line)
+    # stopped with SIGTERM: the throwaway server is stopped and removed all the same
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     stores = Stores(args.folder, args.pg_url)
     lines: list[str] = []
     work = Path(tempfile.mkdtemp(prefix="facedesk-pg-bench-"))
