@@ -9,11 +9,15 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import shutil
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from unittest import mock
+from urllib.parse import urlsplit, urlunsplit
 
+import psycopg
+import pytest
 from fakes import FAKE_FACTORY, FakeEngine, one_face, save_png
 
 from facedesk.app import accounts, audit, cases
@@ -40,14 +44,16 @@ PURPOSE = accounts.DEFAULT_PURPOSES[0]
 DISTANCES = (0.05, 0.3, 0.45, 0.58, 0.75)
 
 
-def build_template(root: Path) -> Path:
-    """A gallery file with photos and users; closed, so it can be copied."""
+def build_template(root: Path, location: Path | str | None = None) -> Path | str:
+    """A gallery file with photos and users (or, `location` a URL, a database on the
+    test server); closed, so it can be copied."""
     people = root / "people"
     for person in range(5):
         for variant in range(3):
             save_png(one_face(person, variant), people / f"person_{person}" / f"{variant}.png")
     save_png(one_face(2, 7), root / "probe.png")
-    path = root / "template.db"
+    path = root / "template.db" if location is None else location
+    _PROBES[str(path)] = root / "probe.png"
     g = Gallery.open(path, create=True)
     for _ in run_import(g, people, engine=EngineSpec(FAKE_FACTORY),
                         options=ImportOptions(workers=1)):
@@ -59,8 +65,39 @@ def build_template(root: Path) -> Path:
         if uid != "admin":
             admin.add_user(uid, f"{uid.title()} {role.title()}", role,
                            password=PASSWORDS.get(uid), os_account=f"os-{uid}")
-    g.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    if not g.is_server:
+        g.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     g.close()
+    return path
+
+
+#: the probe photo of each template, by its location
+_PROBES: dict[str, Path] = {}
+
+
+def template_location(request: pytest.FixtureRequest, root: Path) -> Path | str | None:
+    """Where a module's template goes for the backend its `template` fixture is
+    parametrized with ("sqlite": the default file; "postgresql": a database on the test
+    server)."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        return None
+    server = request.getfixturevalue("pg_server")
+    return str(server.url(server.new_database()))
+
+
+def copy_of(template: Path | str, tmp: Path) -> Path | str:
+    """A copy of a closed template: the file copied, or a database made from the
+    template's database (CREATE DATABASE ... TEMPLATE)."""
+    if isinstance(template, str):
+        parts = urlsplit(template)
+        name = "t_" + uuid.uuid4().hex[:16]
+        admin = urlunsplit(parts._replace(path="/postgres"))
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{parts.path.lstrip("/")}"')
+        return urlunsplit(parts._replace(path=f"/{name}"))
+    path = tmp / "gallery.db"
+    tmp.mkdir(parents=True, exist_ok=True)
+    shutil.copy(template, path)  # with its mode: private, as FaceDesk made it
     return path
 
 
@@ -99,18 +136,15 @@ class World:
             return cases.record_search(session, case, probe, face, res)
 
 
-def world_copy(template: Path, tmp: Path) -> Iterator[World]:
+def world_copy(template: Path | str, tmp: Path) -> Iterator[World]:
     """A fixture's body: a World on a copy of `template`, closed afterwards."""
     w = open_world(template, tmp)
     yield w
     w.gallery.close()
 
 
-def open_world(template: Path, tmp: Path) -> World:
-    path = tmp / "gallery.db"
-    tmp.mkdir(parents=True, exist_ok=True)
-    shutil.copy(template, path)  # with its mode: private, as FaceDesk made it
-    return World(Gallery.open(path), template.parent / "probe.png")
+def open_world(template: Path | str, tmp: Path) -> World:
+    return World(Gallery.open(copy_of(template, tmp)), _PROBES[str(template)])
 
 
 # --- audit helpers ---------------------------------------------------------------------------

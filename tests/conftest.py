@@ -73,6 +73,26 @@ def gallery(tmp_path: Path):
     g.close()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_location(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """Where a new gallery goes, once on each backend: a file, and a fresh database on
+    the session's PostgreSQL server (the store suite runs unchanged against both)."""
+    if request.param == "sqlite":
+        return tmp_path / "gallery.db"
+    # a server gallery's encoding cache goes to the user's cache folder: the test's
+    request.getfixturevalue("monkeypatch").setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def store_gallery(store_location: Path | str) -> Iterator[Gallery]:
+    """A new gallery on each backend (see store_location); a test module that should run
+    on both says `gallery = store_gallery_fixture` (see tests/unit/test_store.py)."""
+    g = Gallery.open(store_location, create=True)
+    yield g
+    g.close()
+
+
 @pytest.fixture
 def people_dir(tmp_path: Path) -> Path:
     """5 persons x 3 photos, folder per person, plus one photo with no face."""

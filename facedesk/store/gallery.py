@@ -537,12 +537,15 @@ class Gallery:
         is refused with ImportRunning. On a server the lock is the source's (workstations
         import different folders at once; the same folder twice is refused)."""
         lock = self._import_lock
+        if isinstance(lock, PgImportLock) and lock.source != source:
+            self._release_import_lock()  # another folder's, from a run left unfinished
+            lock = None
         if lock is None:
             lock = PgImportLock(self.conn, source) if self.is_server \
                 else ImportLock(self.path)
-            self._import_lock = lock
         if not lock.acquire():
             raise ImportRunning(self._running_message(lock, source))
+        self._import_lock = lock
         only = source if self.is_server else None
         try:
             with self.write() as conn:

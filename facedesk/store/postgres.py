@@ -98,7 +98,13 @@ class PgConnection:
     def stream(self, sql: str, parameters: Sequence[Any] = (), batch: int = 4096
                ) -> Iterator[list[Any]]:
         """The rows of a large SELECT in batches, through a server-side cursor (the client
-        never holds the whole result); inside the caller's transaction."""
+        never holds the whole result) inside the caller's transaction; outside one, a
+        plain cursor (a server-side cursor lives in a transaction)."""
+        if not self.in_transaction:
+            plain = self.execute(sql, parameters)
+            while rows := plain.fetchmany(batch):
+                yield rows
+            return
         with self.raw.cursor(name="facedesk_stream") as cur:
             cur.itersize = batch
             cur.execute(pg_sql(sql), pg_params(parameters))
@@ -121,7 +127,7 @@ class PgImportLock:
 
     def __init__(self, conn: Connection, source: str) -> None:
         self._conn = conn
-        self._source = source
+        self.source = source
         self._held = False
 
     @property
@@ -132,7 +138,7 @@ class PgImportLock:
         if not self._held:
             self._held = bool(self._conn.execute(
                 "SELECT pg_try_advisory_lock(?, hashtext(?))",
-                (IMPORT_LOCK_CLASS, self._source)).fetchone()[0])
+                (IMPORT_LOCK_CLASS, self.source)).fetchone()[0])
         return self._held
 
     def release(self) -> None:
@@ -140,7 +146,7 @@ class PgImportLock:
             self._held = False
             with contextlib.suppress(psycopg.Error):
                 self._conn.execute("SELECT pg_advisory_unlock(?, hashtext(?))",
-                                   (IMPORT_LOCK_CLASS, self._source))
+                                   (IMPORT_LOCK_CLASS, self.source))
 
     def holder_pid(self) -> int | None:
         """Another workstation's process: its id is not known to the server."""

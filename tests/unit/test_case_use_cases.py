@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from accountability import PURPOSE, World, build_template, open_world
+from accountability import PURPOSE, World, build_template, open_world, template_location
 from fakes import FakeEngine
 
 from facedesk.app import cases, engines
@@ -17,13 +17,16 @@ from facedesk.errors import CaseError, EngineMismatch
 from facedesk.store.decisions import NewDecision
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_template(tmp_path_factory.mktemp("use_cases"))
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def template(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+             ) -> Path | str:
+    """This module's tests run on both backends (a file, a database on a server)."""
+    root = tmp_path_factory.mktemp("use_cases")
+    return build_template(root, template_location(request, root))
 
 
 @pytest.fixture
-def world(template: Path, tmp_path: Path):
+def world(template: Path | str, tmp_path: Path):
     w = open_world(template, tmp_path)
     yield w
     w.gallery.close()

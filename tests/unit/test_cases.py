@@ -17,6 +17,7 @@ from accountability import (
     last_event,
     open_world,
     payload,
+    template_location,
 )
 
 from facedesk.app import accounts, audit, cases
@@ -24,13 +25,16 @@ from facedesk.domain import rates
 from facedesk.errors import CaseError, LeadError, NotPermitted
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_template(tmp_path_factory.mktemp("cases"))
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def template(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+             ) -> Path | str:
+    """This module's tests run on both backends (a file, a database on a server)."""
+    root = tmp_path_factory.mktemp("cases")
+    return build_template(root, template_location(request, root))
 
 
 @pytest.fixture
-def world(template: Path, tmp_path: Path):
+def world(template: Path | str, tmp_path: Path):
     w = open_world(template, tmp_path)
     yield w
     w.gallery.close()
@@ -514,6 +518,6 @@ def test_putting_a_calibration_in_use_is_an_administrators_logged_setting(
     calibration.use(g, None, session=admin)
     assert g.calibration_in_use() is None and last_event(g).data["to"] is None
     assert audit.verify(g).ok
-    g.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('calibration_id', ?)",
-                   (str(cid),))
+    g.conn.execute("INSERT INTO meta(key, value) VALUES ('calibration_id', ?) "
+                   "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (str(cid),))
     assert not audit.verify(g).ok  # put in use behind the log's back

@@ -24,6 +24,12 @@ from facedesk.errors import EngineMismatch, ManifestError
 from facedesk.store import Gallery
 
 
+@pytest.fixture
+def gallery(store_gallery: Gallery) -> Gallery:
+    """This module's galleries are a file and a database on a server (both backends)."""
+    return store_gallery
+
+
 def finish(events) -> ImportProgress:
     last = None
     for ev in events:

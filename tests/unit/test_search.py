@@ -60,6 +60,12 @@ def test_empty_index() -> None:
 
 
 @pytest.fixture
+def gallery(store_gallery: Gallery) -> Gallery:
+    """This module's galleries are a file and a database on a server (both backends)."""
+    return store_gallery
+
+
+@pytest.fixture
 def searched(gallery: Gallery, people_dir: Path, fake_spec: EngineSpec) -> Gallery:
     for _ in run_import(gallery, people_dir, engine=fake_spec, options=ImportOptions(workers=1)):
         pass

@@ -22,6 +22,12 @@ def photo(sha: str, person: str, with_face: bool = True, seed: int = 0) -> Photo
                        1 if with_face else 0, face(seed) if with_face else None)
 
 
+@pytest.fixture
+def gallery(store_gallery: Gallery) -> Gallery:
+    """This module's tests run on both backends (a file, a database on a server)."""
+    return store_gallery
+
+
 def new_run(g: Gallery) -> int:
     g.register_engine("e1", {"engine": "fake"})
     return g.start_run("src", "folders", {}, "e1")

@@ -26,7 +26,8 @@ from facedesk.store import (
     StoredQuality,
 )
 from facedesk.store.decisions import DecisionRow, NewDecision, decision_rows, insert_decision
-from facedesk.store.encodings import CacheHeader, EncodingCache, encoding_cache_path
+from facedesk.store.encodings import CacheHeader, EncodingCache, cache_file
+from facedesk.store.records import table_columns
 from facedesk.store.schema import SCHEMA_VERSION
 
 IDENTITY = {"engine": "fake", "dlib": "19.24", "models": {"shape": "ab" * 32}}
@@ -39,9 +40,10 @@ def face(seed: int) -> FaceRecord:
 
 
 @pytest.fixture
-def filled(tmp_path: Path) -> Iterator[Gallery]:
-    """A gallery file with one run: two persons, three photos, two faces."""
-    g = Gallery.open(tmp_path / "records.db", create=True)
+def filled(store_location: Path | str) -> Iterator[Gallery]:
+    """A gallery (a file, and a database on a server) with one run: two persons, three
+    photos, two faces."""
+    g = Gallery.open(store_location, create=True)
     g.register_engine("e1", IDENTITY)
     run = g.start_run("/photos", "folders", {"workers": 1}, "e1")
     g.add_photos(run, [
@@ -72,7 +74,7 @@ def test_import_runs_are_typed_and_their_json_has_the_table_columns(filled: Gall
     assert (last.total, last.imported, last.no_face, last.multi_face, last.failed) == (
         3, 3, 1, 1, 0)
     assert last.finished_at is not None and last.started_at <= last.finished_at
-    columns = [r[1] for r in filled.conn.execute("PRAGMA table_info(import_runs)")]
+    columns = table_columns(filled.conn, "import_runs")
     assert list(last.as_dict()) == columns
     frozen(last)
     with pytest.raises(KeyError):
@@ -152,7 +154,7 @@ def test_decision_rows_hold_every_column(filled: Gallery) -> None:
     assert isinstance(row, DecisionRow) and row.id == decision_id
     assert dataclasses.replace(row, created_at="") == DecisionRow(
         **dataclasses.asdict(new), id=decision_id)
-    columns = {r[1] for r in filled.conn.execute("PRAGMA table_info(decisions)")}
+    columns = set(table_columns(filled.conn, "decisions"))
     assert {f.name for f in dataclasses.fields(row)} == columns
     assert decision_rows(filled, "f" * 64) == [row] and decision_rows(filled, "0" * 64) == []
     frozen(row)
@@ -160,7 +162,7 @@ def test_decision_rows_hold_every_column(filled: Gallery) -> None:
 
 def test_the_encoding_cache_header_is_typed(filled: Gallery) -> None:
     enc = filled.load_encodings(cache=True)
-    path = encoding_cache_path(filled.path)
+    path = cache_file(filled)
     cache = EncodingCache(path)
     with open(path, "rb") as f:
         header = cache._header(f)

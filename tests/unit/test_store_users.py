@@ -1,5 +1,6 @@
 """The store's rows of users, failed sign-ins, settings and calibrations, on a real SQLite
-file: typed records in, typed records out (the rules are the app's, tested elsewhere)."""
+file and a real PostgreSQL database: typed records in, typed records out (the rules are the
+app's, tested elsewhere)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from facedesk.store import users as rows
 from facedesk.store.records import digests_of
 
 
-def test_user_rows_round_trip_as_records(tmp_path: Path) -> None:
-    with Gallery.open(tmp_path / "g.db", create=True) as g:
+def test_user_rows_round_trip_as_records(store_location: Path | str) -> None:
+    with Gallery.open(store_location, create=True) as g:
         assert not rows.has_users(g) and rows.all_users(g) == []
         ada = rows.UserRecord("ada", "Ada Admin", "administrator", "os-ada", True, "h")
         with g.write() as conn:
@@ -36,8 +37,8 @@ def test_user_rows_round_trip_as_records(tmp_path: Path) -> None:
         assert rows.active_administrators(g) == 1
 
 
-def test_failures_settings_and_the_calibration_in_use(tmp_path: Path) -> None:
-    with Gallery.open(tmp_path / "g.db", create=True) as g:
+def test_failures_settings_and_the_calibration_in_use(store_location: Path | str) -> None:
+    with Gallery.open(store_location, create=True) as g:
         with g.write() as conn:
             rows.insert_user(conn, rows.UserRecord("bo", "Bo", "analyst", None, True, "h"),
                              "2026-01-01T00:00:00+00:00")
