@@ -13,6 +13,7 @@ from accountability import PURPOSE, World, build_template, open_world
 from click.testing import CliRunner
 
 from facedesk.app import accounts, audit, cases
+from facedesk.app import backup as backups
 from facedesk.app.gallery_copy import CopyResult, copy_gallery, display
 from facedesk.cli.main import cli
 from facedesk.domain.progress import CancelToken, run_to_end
@@ -291,3 +292,24 @@ def test_cli_copy_to_postgresql(world: World, pg_url: str,
     res = CliRunner().invoke(cli, ["gallery", "copy", str(src), with_password])
     assert res.exit_code != 0 and "pgpass" in res.output
     world.gallery = Gallery.open(src)
+
+
+def test_a_copy_of_a_server_gallery_is_a_backup_restore_accepts(
+        world: World, tmp_path: Path, pg_url: str) -> None:
+    """`facedesk backup` of a gallery on a server says to copy it to a file: that file is
+    a backup `facedesk restore` checks and puts in place like its own."""
+    copy(world.gallery, pg_url)
+    saved = tmp_path / "saved.db"
+    with Gallery.open(pg_url) as pg:
+        copy(pg, saved)
+        expected = contents(pg)
+    restored = tmp_path / "restored" / "gallery.db"
+    result = run_to_end(backups.restore(saved, restored))
+    assert result is not None and result.copy.gallery_id == world.gallery.gallery_id
+    with Gallery.open(restored) as g:
+        got = contents(g)
+        assert audit.verify(g, use_witness=False).ok
+    # the same rows; the restored gallery's log has one more event: the restore itself
+    assert {k: v for k, v in got.items() if k != "audit"} == \
+        {k: v for k, v in expected.items() if k != "audit"}
+    assert got["audit"][:-1] == expected["audit"]
