@@ -68,7 +68,10 @@ def tables() -> tuple[Table, ...]:
     ordered: list[Table] = []
     done: set[str] = set()
     while len(ordered) < len(names):
-        ready = [n for n in names if n not in done and needs[n] <= done]
+        # meta first: it holds the gallery's id, from which a server's audit trigger
+        # derives the link of the first event
+        ready = sorted((n for n in names if n not in done and needs[n] <= done),
+                       key=lambda n: (n != "meta", n))
         if not ready:
             raise RuntimeError(f"foreign keys in a cycle among {sorted(set(names) - done)}")
         for n in ready:
