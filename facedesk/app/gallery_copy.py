@@ -46,6 +46,7 @@ from facedesk.store import Gallery
 from facedesk.store import audit_log as log
 from facedesk.store import copy as store_copy
 from facedesk.store.copy import Sums
+from facedesk.store.db import DbError
 from facedesk.store.postgres import is_server_location, public_location
 
 
@@ -170,7 +171,14 @@ def copy_gallery(source: Gallery, destination: str | Path, *, user_id: str | Non
         try:
             audit.record(source, "gallery_copy", {"from": src_name, "to": dst_name},
                          user_id=user_id)
-            sums, head = yield from _copy_rows(source, dst, cancel)
+            try:
+                sums, head = yield from _copy_rows(source, dst, cancel)
+            except DbError as exc:
+                detail = " ".join(str(exc).split()) or type(exc).__name__
+                raise CopyError(f"{dst_name}: the copy could not be written ({detail}): "
+                                "nothing was written. Copy into a new, empty gallery as "
+                                "its owner (on a server: the login that created the "
+                                "database)") from None
             committed = True
             events = yield from _verify_chains(source, dst, head, cancel)
         except CopyError as exc:

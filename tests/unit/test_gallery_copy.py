@@ -313,3 +313,23 @@ def test_a_copy_of_a_server_gallery_is_a_backup_restore_accepts(
     assert {k: v for k, v in got.items() if k != "audit"} == \
         {k: v for k, v in expected.items() if k != "audit"}
     assert got["audit"][:-1] == expected["audit"]
+
+
+def test_a_destination_that_refuses_a_write_is_a_one_line_error(
+        world: World, tmp_path: Path, pg_server: object) -> None:
+    """A login that may not write the tables (not the database's owner): a CopyError
+    naming the refusal, nothing written."""
+    name = pg_server.new_database()  # type: ignore[attr-defined]
+    with Gallery.open(pg_server.url(name), create=True):  # type: ignore[attr-defined]
+        pass  # the tables, owned by the superuser
+    pg_server.admin_sql("DROP ROLE IF EXISTS copy_reader; "  # type: ignore[attr-defined]
+                        "CREATE ROLE copy_reader LOGIN; "
+                        "GRANT SELECT ON ALL TABLES IN SCHEMA public TO copy_reader; "
+                        "GRANT DELETE ON meta TO copy_reader", name)
+    url = pg_server.url(name, "copy_reader")  # type: ignore[attr-defined]
+    with pytest.raises(CopyError, match=r"could not be written \(.*permission denied.*"
+                                        r"nothing was written") as info:
+        copy(world.gallery, url)
+    assert "\n" not in info.value.message
+    with Gallery.open(pg_server.url(name)) as pg:  # type: ignore[attr-defined]
+        assert store_copy.data_tables(pg) == []
