@@ -162,10 +162,19 @@ def copy_tables(source: Db, conn: Connection, sums: Sums,
 
 
 def insert_rows(conn: Connection, table: Table, rows: list[tuple[Any, ...]]) -> None:
-    """Insert rows as they are, ids included (inside the copy's write transaction)."""
+    """Insert rows as they are, ids included (inside the copy's write transaction); on
+    PostgreSQL with COPY, many times faster than one INSERT per row (the tables'
+    triggers and constraints apply to it all the same)."""
+    columns = ", ".join(table.columns)
+    if is_postgres(conn):
+        raw = conn.raw  # type: ignore[attr-defined]  # the PgConnection's psycopg connection
+        with raw.cursor() as cur, \
+                cur.copy(f"COPY {table.name} ({columns}) FROM STDIN") as pipe:
+            for row in rows:
+                pipe.write_row(row)
+        return
     marks = ", ".join("?" * len(table.columns))
-    conn.executemany(f"INSERT INTO {table.name} ({', '.join(table.columns)}) "
-                     f"VALUES ({marks})", rows)
+    conn.executemany(f"INSERT INTO {table.name} ({columns}) VALUES ({marks})", rows)
 
 
 def reset_identities(conn: Connection) -> None:
