@@ -33,6 +33,10 @@ BATCH_ROWS = 2000
 FRESH_META = frozenset({"gallery_id", "created_at", "version"})
 
 
+#: the schema's SQLite column types as PostgreSQL has them (facedesk.store.pg_schema)
+_PG_TYPES = {"INTEGER": "int8", "REAL": "float8", "TEXT": "text", "BLOB": "bytea"}
+
+
 @dataclass(frozen=True)
 class Table:
     name: str
@@ -41,6 +45,8 @@ class Table:
     key: tuple[str, ...]
     #: the INTEGER PRIMARY KEY column (an identity column on PostgreSQL), if any
     identity: str | None
+    #: each column's type on PostgreSQL (facedesk.store.pg_schema's translation)
+    pg_types: tuple[str, ...] = ()
 
 
 @cache
@@ -62,7 +68,8 @@ def tables() -> tuple[Table, ...]:
             key = tuple(r[1] for r in sorted((r for r in info if r[5]), key=lambda r: r[5]))
             identity = key[0] if len(key) == 1 and any(
                 r[1] == key[0] and r[2].upper() == "INTEGER" for r in info) else None
-            shapes[n] = Table(n, tuple(r[1] for r in info), key or ("rowid",), identity)
+            shapes[n] = Table(n, tuple(r[1] for r in info), key or ("rowid",), identity,
+                              tuple(_PG_TYPES[r[2].upper()] for r in info))
     finally:
         conn.close()
     ordered: list[Table] = []
@@ -169,7 +176,8 @@ def insert_rows(conn: Connection, table: Table, rows: list[tuple[Any, ...]]) -> 
     if is_postgres(conn):
         raw = conn.raw  # type: ignore[attr-defined]  # the PgConnection's psycopg connection
         with raw.cursor() as cur, \
-                cur.copy(f"COPY {table.name} ({columns}) FROM STDIN") as pipe:
+                cur.copy(f"COPY {table.name} ({columns}) FROM STDIN (FORMAT BINARY)") as pipe:
+            pipe.set_types(list(table.pg_types))
             for row in rows:
                 pipe.write_row(row)
         return
