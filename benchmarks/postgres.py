@@ -29,13 +29,15 @@ What is measured
                 printed). An administrator, an analyst and a case are added to each.
     first search   a fresh Python process opens the gallery and answers one search
                 (`Searcher.search`): the time from `Gallery.open` to the answer (the
-                interpreter's start and imports left out), --first-runs times; "cache":
+                interpreter's start and imports left out), --first-runs times, the two
+                stores taking turns; "cache":
                 the workstation's encoding cache is current (written by a run before),
                 "no cache": every encoding read from the gallery (`load_encodings(
                 cache=False)`).
-    search      in one process, after a first search: `Searcher.search` of --probes
-                synthetic probes (the exact ranking in memory, the candidates' details and
-                the gallery's version read from the store), and `search_for_case` of
+    search      in one process, both galleries open, after a first search on each:
+                `Searcher.search` of --probes synthetic probes, each on one store then
+                the other (the exact ranking in memory, the candidates' details and the
+                gallery's version read from the store), and `search_for_case` of
                 --recorded probes (the search stored in the case with its audit event:
                 a write transaction, on PostgreSQL under the advisory lock).
 Medians throughout. Targets (issue 19): import on PostgreSQL >= 90% of SQLite's photos/s;
@@ -261,49 +263,69 @@ def first_search_child(target: str, use_cache: bool, probe_file: str) -> None:
     g.close()
 
 
-def first_search(target: str | Path, use_cache: bool, probe_file: Path, runs: int
-                 ) -> float:
-    times = []
-    for _ in range(runs):
-        out = subprocess.run([sys.executable, __file__, "--first-search-child", str(target),
-                              "on" if use_cache else "off", str(probe_file)],
-                             capture_output=True, text=True, check=False,
-                             env={**os.environ, "PYTHONPATH": str(REPO)})
-        if out.returncode != 0:
-            raise RuntimeError(f"first search failed: {out.stderr[-2000:]}")
-        times.append(json.loads(out.stdout)["total_ms"])
-    return median(times)
+def first_search(target: str | Path, use_cache: bool, probe_file: Path) -> float:
+    """ms from open to the first answer, in a fresh process."""
+    out = subprocess.run([sys.executable, __file__, "--first-search-child", str(target),
+                          "on" if use_cache else "off", str(probe_file)],
+                         capture_output=True, text=True, check=False,
+                         env={**os.environ, "PYTHONPATH": str(REPO)})
+    if out.returncode != 0:
+        raise RuntimeError(f"first search failed: {out.stderr[-2000:]}")
+    return float(json.loads(out.stdout)["total_ms"])
 
 
-def search_latency(target: str | Path, probes: np.ndarray, recorded: int
-                   ) -> tuple[float, float]:
-    """Median ms of Searcher.search over `probes`, and of search_for_case over the first
-    `recorded` of them."""
+def first_searches(targets: dict[str, str | Path], probe_file: Path, runs: int
+                   ) -> dict[str, dict[str, float]]:
+    """Median first-search ms per store, with and without the cache; the stores take turns
+    (the machine's load changes: each sees the same)."""
+    times: dict[str, dict[str, list[float]]] = {b: {"cache": [], "no cache": []}
+                                                for b in targets}
+    for target in targets.values():
+        first_search(target, True, probe_file)  # writes the cache
+    for run in range(runs):
+        order = list(targets) if run % 2 == 0 else list(reversed(targets))
+        for backend in order:
+            for label, use in (("cache", True), ("no cache", False)):
+                times[backend][label].append(first_search(targets[backend], use, probe_file))
+    return {b: {k: median(v) for k, v in t.items()} for b, t in times.items()}
+
+
+def search_latency(targets: dict[str, str | Path], probes: np.ndarray, recorded: int
+                   ) -> dict[str, dict[str, float]]:
+    """Median ms per store of Searcher.search over `probes`, and of search_for_case over
+    the first `recorded` of them; each probe searched on one store, then the other."""
+    import contextlib
+
     from fakes import FakeEngine, one_face, save_png
 
     from facedesk.app import accounts, cases
     from facedesk.app.search import Searcher, analyze_probe, choose_face
 
-    with tempfile.TemporaryDirectory() as tmp, open_gallery(target) as g:
-        searcher = Searcher(g, synthetic.ENGINE)
-        searcher.search(probes[0], top_k=20)  # the first search loads the encodings
-        plain = []
-        for p in probes:
-            t0 = time.perf_counter()
-            searcher.search(p, top_k=20)
-            plain.append((time.perf_counter() - t0) * 1000)
-        eng = FakeEngine()
+    eng = FakeEngine()
+    plain: dict[str, list[float]] = {b: [] for b in targets}
+    stored: dict[str, list[float]] = {b: [] for b in targets}
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         probe = analyze_probe(eng, save_png(one_face(1, 1), Path(tmp) / "probe.png"))
         face = choose_face(eng, probe)
-        session = accounts.sign_in_os(g, "os-bench")
-        case = cases.get_case(g, "BENCH-1")
-        stored = []
-        for p in probes[:recorded]:
-            t0 = time.perf_counter()
-            cases.search_for_case(session, case, searcher, probe,
-                                  dataclasses.replace(face, encoding=p), 20)
-            stored.append((time.perf_counter() - t0) * 1000)
-    return median(plain), median(stored)
+        searchers, sessions = {}, {}
+        for backend, target in targets.items():
+            g = stack.enter_context(open_gallery(target))
+            searchers[backend] = Searcher(g, synthetic.ENGINE)
+            searchers[backend].search(probes[0], top_k=20)  # loads the encodings
+            sessions[backend] = (accounts.sign_in_os(g, "os-bench"),
+                                 cases.get_case(g, "BENCH-1"))
+        for i, p in enumerate(probes):
+            for backend in (list(targets) if i % 2 == 0 else list(reversed(targets))):
+                t0 = time.perf_counter()
+                searchers[backend].search(p, top_k=20)
+                plain[backend].append((time.perf_counter() - t0) * 1000)
+                if i < recorded:
+                    session, case = sessions[backend]
+                    t0 = time.perf_counter()
+                    cases.search_for_case(session, case, searchers[backend], probe,
+                                          dataclasses.replace(face, encoding=p), 20)
+                    stored[backend].append((time.perf_counter() - t0) * 1000)
+    return {b: {"search": median(plain[b]), "recorded": median(stored[b])} for b in targets}
 
 
 # --- the run ---------------------------------------------------------------------------------
@@ -387,14 +409,10 @@ def run_size(stores: Stores, work: Path, size: int, args: argparse.Namespace) ->
     probes, _ = synthetic.probes(g, args.probes)
     probe_file = work / f"probe-{size}.npy"
     np.save(probe_file, probes[0])
-    figures: dict[str, dict[str, float]] = {"sqlite": {}, "pg": {}}
-    for backend, target in targets.items():
-        first_search(target, True, probe_file, 1)  # writes the cache
-        figures[backend]["cache"] = first_search(target, True, probe_file, args.first_runs)
-        figures[backend]["no cache"] = first_search(target, False, probe_file,
-                                                    args.first_runs)
-        figures[backend]["search"], figures[backend]["recorded"] = search_latency(
-            target, probes, args.recorded)
+    figures = first_searches(targets, probe_file, args.first_runs)
+    for backend, latency in search_latency(targets, probes, args.recorded).items():
+        figures[backend].update(latency)
+    for backend in targets:
         print(f"  {backend:6s}: " + ", ".join(f"{k} {v:,.1f} ms"
                                             for k, v in figures[backend].items()), flush=True)
     s, p = figures["sqlite"], figures["pg"]
