@@ -172,6 +172,12 @@ def check_copy(path: Path, *, expect_id: str | None = None) -> CheckedCopy:
             return info
 
 
+def on_server(gallery: Gallery) -> FileOnly:
+    """Why a gallery on a server has no FaceDesk backup, and what to use instead."""
+    return gallery.file_only("backup and restore", "copy it to a file with `facedesk "
+                             "gallery copy URL FILE.db`, or back the database up with pg_dump")
+
+
 def backup(gallery: Gallery, to_dir: Path, *, user_id: str | None,
            cancel: CancelToken | None = None, pages: int = STEP_PAGES
            ) -> Iterator[Progress[BackupResult]]:
@@ -181,8 +187,7 @@ def backup(gallery: Gallery, to_dir: Path, *, user_id: str | None,
     nothing: the last event is then "cancelled"."""
     cancel = cancel or CancelToken()
     if gallery.is_server:
-        raise gallery.file_only("facedesk backup", "copy it to a file with `facedesk gallery "
-                                "copy URL FILE.db`, or back the database up with pg_dump")
+        raise on_server(gallery)
     try:
         to_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as exc:

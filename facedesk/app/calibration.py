@@ -100,7 +100,7 @@ def measuring(gallery: Gallery, *, label: str | None = None,
         yield CalibrationProgress("measuring", done, total)
 
 
-def calibrate(gallery: Gallery, *, reference_path: Path | None = None, use: bool = True,
+def calibrate(gallery: Gallery, *, reference_path: Path | str | None = None, use: bool = True,
               session: Session | None = None, cancel: CancelToken | None = None
               ) -> Iterator[CalibrationProgress]:
     """The calibration job: measure on the gallery's own faces (kind 'gallery') or on the

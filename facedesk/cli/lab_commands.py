@@ -21,7 +21,7 @@ from facedesk.app.experiment import (
     ExperimentResult,
     run_experiment,
 )
-from facedesk.cli.options import db_option, json_option, user_option
+from facedesk.cli.options import GalleryLocation, db_option, json_option, user_option
 from facedesk.cli.output import echo, emit_json
 from facedesk.cli.progress import StatusLine, run
 from facedesk.cli.signin import lab_signed_in, signed_in_if_staffed
@@ -335,7 +335,7 @@ def _print_outside(r: outside_probes.OutsideResult, ts: Sequence[float]) -> None
 
 @click.command()
 @db_option("The gallery whose searches the calibration serves.")
-@click.option("--reference", type=click.Path(path_type=Path, dir_okay=False),
+@click.option("--reference", type=GalleryLocation(),
               help="Measure on this other labelled gallery (same engine) instead of on "
                    "--db's own repeat photos.")
 @click.option("--probes", "probes", type=click.Path(path_type=Path, exists=True),

@@ -111,10 +111,10 @@ def calibration_rows(gallery: Gallery | None) -> list[tuple[str, str]]:
     except Exception as exc:
         return [("Calibration", f"cannot be read: {getattr(exc, 'message', exc)}")]
     if cal is None:
-        return [("Calibration", f"none usable for {gallery.path.name}: the calibration "
+        return [("Calibration", f"none usable for {gallery.name}: the calibration "
                                 "was measured with an engine that did not encode this "
                                 "gallery, so no false match rates are shown")]
-    return [("Calibration", f"{gallery.path.name}: {cal.source}"),
+    return [("Calibration", f"{gallery.name}: {cal.source}"),
             ("Calibration pairs", f"{cal.impostor_pairs:,} impostor, "
                                   f"{cal.genuine_pairs:,} genuine"),
             ("Calibration engine", cal.engine_id)]

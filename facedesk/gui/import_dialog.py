@@ -61,6 +61,7 @@ from facedesk.gui.styles import ERROR_STYLE
 from facedesk.gui.widgets import button
 from facedesk.gui.workers import GeneratorWorker
 from facedesk.store import Gallery, Problem
+from facedesk.store.postgres import gallery_location, public_location
 
 #: how often the progress widgets are redrawn at most (seconds)
 RENDER_INTERVAL_S = 0.1
@@ -96,7 +97,7 @@ PROBLEM_HEADERS = ("Path", "Problem", "Reason", "Line")
 _live_workers: set[GeneratorWorker] = set()
 
 
-def import_events(gallery_path: Path, source: Path | None, manifest: Path | None,
+def import_events(gallery_path: Path | str, source: Path | None, manifest: Path | None,
                   options: ImportOptions, engine: EngineSpec | None, user_id: str | None,
                   cancel: CancelToken) -> Iterator[ImportProgress]:
     """Runs in the worker thread: the gallery is opened and closed in that thread."""
@@ -135,14 +136,17 @@ class ImportDialog(QDialog):
     #: the worker of a run, just before it starts (for progress listeners)
     run_started = Signal(object)
 
-    def __init__(self, gallery_path: Path, parent: QWidget | None = None,
+    def __init__(self, gallery_path: Path | str, parent: QWidget | None = None,
                  engine: EngineSpec | None = None, user_id: str | None = None,
                  require_user: bool = False) -> None:
         """`user_id`: the signed-in user the import's audit event names; with
         `require_user` nothing is imported until there is one (`set_user`), e.g. the first
         administrator of a new gallery."""
         super().__init__(parent)
-        self.gallery_path = Path(gallery_path)
+        #: what the import opens: the file, or the server's URL (a gallery on a server)
+        self.location = gallery_location(str(gallery_path))
+        self.gallery_path = Path(self.location) if isinstance(self.location, Path) \
+            else Path.home()
         self._engine = engine
         self._user_id = user_id
         self._require_user = require_user
@@ -227,6 +231,10 @@ class ImportDialog(QDialog):
     # -- building --------------------------------------------------------------------------
 
     def _show_gallery(self) -> None:
+        if isinstance(self.location, str):
+            self.gallery_label.setText(f"Gallery: <b>{escape(public_location(self.location))}"
+                                       "</b> (on a server)")
+            return
         new = "" if self.gallery_path.exists() else " (new; the import creates it)"
         self.gallery_label.setText(
             f"Gallery: <b>{escape(self.gallery_path.name)}</b> &nbsp;"
@@ -645,7 +653,7 @@ class ImportDialog(QDialog):
             manifest: Path | None = None
         else:
             source, manifest = None, Path(self.manifest_edit.text().strip())
-        make_events = functools.partial(import_events, self.gallery_path, source, manifest,
+        make_events = functools.partial(import_events, self.location, source, manifest,
                                         self.options(), self._engine, self._user_id)
         worker = GeneratorWorker(make_events)
         worker.progress.connect(self._on_progress)
@@ -813,7 +821,8 @@ class ImportDialog(QDialog):
         if not self._problems:
             return
         run = self._final.run_id if self._final is not None else None
-        default = self.gallery_path.parent / f"import-problems-run-{run or 'last'}.csv"
+        folder = self.gallery_path.parent if isinstance(self.location, Path) else Path.home()
+        default = folder / f"import-problems-run-{run or 'last'}.csv"
         path_text, _ = QFileDialog.getSaveFileName(
             self, "Export problems", str(default), "CSV files (*.csv)")
         if not path_text:

@@ -16,7 +16,6 @@ that record; viewing a candidate and every decision are audit events.
 from __future__ import annotations
 
 import functools
-import sqlite3
 import tempfile
 import time
 from pathlib import Path
@@ -51,6 +50,7 @@ from PySide6.QtWidgets import (
 )
 
 from facedesk.app import accounts, cases
+from facedesk.app import backup as backups
 from facedesk.app.accounts import ACTION_WORDS, Session
 from facedesk.app.cases import Case
 from facedesk.app.review import DECISIONS, Review, ReviewError
@@ -72,10 +72,13 @@ from facedesk.gui.first_run import default_gallery_dir, show_first_run, unused_p
 from facedesk.gui.formatting import plural
 from facedesk.gui.import_dialog import ImportDialog
 from facedesk.gui.probe_panel import ProbePanel
+from facedesk.gui.server_dialog import ServerDialog
 from facedesk.gui.session_dialogs import CaseDialog, FirstAdministratorDialog, SignInDialog
 from facedesk.gui.tasks import Task, describe_error, rebind, run_task, tasks
 from facedesk.gui.workers import EngineService
 from facedesk.store import Gallery
+from facedesk.store.db import DbError
+from facedesk.store.postgres import gallery_location
 
 if TYPE_CHECKING:
     from facedesk.gui.trainer_view import TrainerView
@@ -263,6 +266,9 @@ class MainWindow(QMainWindow):
                          "Create an empty gallery file")
         self.act_open = a("&Open gallery…", self.open_gallery_dialog, "Ctrl+Shift+O",
                           "Open an existing gallery")
+        self.act_connect = a("&Connect to a server…", self.connect_server_dialog, None,
+                             "Open a gallery shared on a PostgreSQL server (its URL)")
+        self.act_connect.setObjectName("connectServerAction")
         self.act_import = a("&Import photos…", self.import_dialog, "Ctrl+Shift+I",
                             "Import a folder or a CSV manifest into this gallery")
         self.act_info = a("Gallery &information", self.show_gallery_info, "Ctrl+I",
@@ -345,7 +351,7 @@ class MainWindow(QMainWindow):
 
         mb = self.menuBar()
         m_file = mb.addMenu("&File")
-        for act in (self.act_new, self.act_open):
+        for act in (self.act_new, self.act_open, self.act_connect):
             m_file.addAction(act)
         self.recent_menu = m_file.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
@@ -827,6 +833,10 @@ class MainWindow(QMainWindow):
     def backup_dialog(self) -> QDialog | None:
         if self.session is None or not self.session.may("change_settings"):
             return None
+        if self.session.gallery.is_server:
+            QMessageBox.information(self, "Backup and restore",
+                                    backups.on_server(self.session.gallery).message)
+            return None
         from facedesk.gui.backup_dialog import BackupDialog
         return self._open_admin(BackupDialog(self.session, release=self._release_gallery,
                                              reopen=self._reopen_gallery, parent=self))
@@ -840,7 +850,7 @@ class MainWindow(QMainWindow):
         self.engine.release_gallery()
         if self.gallery is not None:
             # after what the gallery lane was given before (a decision being written)
-            tasks().release_gallery(self.gallery.path)
+            tasks().release_gallery(self.gallery.open_location)
             self.gallery.close()
             self.gallery = None
         self.refresh_summary()
@@ -866,7 +876,7 @@ class MainWindow(QMainWindow):
         items = [value] if isinstance(value, str) else list(value or [])
         return [str(v) for v in items if v]
 
-    def _remember(self, path: Path) -> None:
+    def _remember(self, path: Path | str) -> None:
         recent = [str(path)] + [p for p in self.recent_galleries() if p != str(path)]
         self.settings.setValue("recent_galleries", recent[:MAX_RECENT])
 
@@ -879,7 +889,8 @@ class MainWindow(QMainWindow):
             return
         for i, p in enumerate(recent, start=1):
             act = self.recent_menu.addAction(f"&{i} {p}")
-            act.triggered.connect(lambda _=False, path=p: self.open_gallery(Path(path)))
+            act.triggered.connect(
+                lambda _=False, path=p: self.open_gallery(gallery_location(path)))
 
     def open_last_gallery(self) -> None:
         for p in self.recent_galleries():
@@ -904,7 +915,18 @@ class MainWindow(QMainWindow):
         if path:
             self.open_gallery(Path(path))
 
-    def open_gallery(self, path: Path, create: bool = False) -> bool:
+    def connect_server_dialog(self) -> None:
+        """A gallery on a PostgreSQL server; a connection that opens is saved (its URL
+        without a password) for the next time."""
+        value = self.settings.value("server_connections", [])
+        saved = [value] if isinstance(value, str) else [str(v) for v in value or [] if v]
+        dialog = ServerDialog(saved, self)
+        if dialog.exec() and self.open_gallery(dialog.location()):
+            url = dialog.saved_form()
+            self.settings.setValue("server_connections",
+                                   [url, *[u for u in saved if u != url][:MAX_RECENT - 1]])
+
+    def open_gallery(self, path: Path | str, create: bool = False) -> bool:
         if not self._may_discard_review():
             return False
         try:
@@ -917,12 +939,13 @@ class MainWindow(QMainWindow):
             self.gallery.close()
         self.gallery = gallery
         self._seen_data_version = None
-        self._remember(path)
+        self._remember(gallery.location)
         self.refresh_summary()
         self._apply_gallery_settings()
         self._update_session_labels()
         self.statusBar().showMessage(self._open_notice(gallery), 0 if gallery.read_only or
-                                     private.exposed(path) else 5000)
+                                     (not gallery.is_server and private.exposed(path))
+                                     else 5000)
         self._update_actions()
         self.sign_in()
         return True
@@ -933,10 +956,10 @@ class MainWindow(QMainWindow):
         one other users of this computer can read, is said so until the next message."""
         if gallery.read_only:
             return gallery.read_only_message("your sign-in and changes")
-        if private.exposed(gallery.path):
+        if not gallery.is_server and private.exposed(gallery.path):
             return (f"Warning: {gallery.path} can be read by other users of this computer: "
                     f"make it private (chmod 600 {gallery.path}*)")
-        return f"Opened {gallery.path}"
+        return f"Opened {gallery.location}"
 
     def refresh_summary(self) -> None:
         self._show_summary(None if self.gallery is None else self.gallery.summary().as_dict())
@@ -958,10 +981,11 @@ class MainWindow(QMainWindow):
             "no import yet"
         engines = ", ".join(f"{(e['identity'] or {}).get('engine', '?')} "
                             f"{(e['identity'] or {}).get('dlib', '')}" for e in s["engines"])
+        name = self.gallery.name if self.gallery is not None else Path(s["path"]).name
         self.gallery_label.setText(
-            f"{Path(s['path']).name}: {s['persons']:,} persons · {s['photos']:,} photos · "
+            f"{name}: {s['persons']:,} persons · {s['photos']:,} photos · "
             f"{s['faces']:,} faces · {last_text}" + (f" · engine {engines}" if engines else ""))
-        self.setWindowTitle(f"FaceDesk — {Path(s['path']).name}")
+        self.setWindowTitle(f"FaceDesk — {name}")
 
     def check_gallery_changed(self) -> None:
         """Refresh the counts when another connection has written to the gallery; the
@@ -971,15 +995,15 @@ class MainWindow(QMainWindow):
             return
         try:
             version = self.gallery.data_version()
-        except (sqlite3.Error, FaceDeskError):
+        except (*DbError, FaceDeskError):
             return  # busy or briefly unreadable: look again at the next tick
         if version == self._seen_data_version:
             return
-        before, path = self._seen_faces, self.gallery.path
+        before, path = self._seen_faces, self.gallery.open_location
 
         def counted(s: dict[str, Any]) -> None:
             self._summary_task = None
-            if self.gallery is None or self.gallery.path != path:
+            if self.gallery is None or self.gallery.open_location != path:
                 return
             self._seen_data_version = version
             self._show_summary(s)
@@ -1025,7 +1049,7 @@ class MainWindow(QMainWindow):
             return None
         # every import is recorded under a user: on a new gallery, its first administrator
         # (the dialog waits for them; see set_session)
-        dialog = ImportDialog(self.gallery.path, self, engine=self.engine_spec,
+        dialog = ImportDialog(self.gallery.open_location, self, engine=self.engine_spec,
                               user_id=None if self.session is None else self.session.user_id,
                               require_user=True)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -1044,6 +1068,10 @@ class MainWindow(QMainWindow):
         if why_not is not None:
             self.statusBar().showMessage(f"Cannot open the trainer view: {why_not}", 8000)
             return None
+        if self.gallery.is_server:
+            QMessageBox.information(self, "Trainer view", self.gallery.file_only(
+                "the trainer view", "run `facedesk lab` with --db URL").message)
+            return None
         # imported when first used: it brings matplotlib, which the start need not wait for
         from facedesk.gui.trainer_view import TrainerView
         try:
@@ -1061,6 +1089,10 @@ class MainWindow(QMainWindow):
     def open_calibration(self) -> CalibrationDialog | None:
         """See and change the calibration this gallery's searches are read with."""
         if self.gallery is None:
+            return None
+        if self.gallery.is_server:
+            QMessageBox.information(self, "Calibration", self.gallery.file_only(
+                "the calibration window", "run `facedesk calibrate` with --db URL").message)
             return None
         dialog = CalibrationDialog(self.gallery.path, self, session=self.session)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -1214,7 +1246,8 @@ class MainWindow(QMainWindow):
         self._set_review(None)
         self._search_started = time.perf_counter()
         self.statusBar().showMessage("Searching every gallery face…")
-        self._pending[self.engine.search(self.gallery.path, face, self.top_k.value())] = "search"
+        self._pending[self.engine.search(self.gallery.open_location, face,
+                                         self.top_k.value())] = "search"
 
     def _on_searched(self, request: int, face: Face, result: SearchResult) -> None:
         if self._pending.pop(request, None) != "search" or self.probe is None:
@@ -1289,7 +1322,8 @@ class MainWindow(QMainWindow):
 
         assert not on_gallery or self.gallery is not None
         return run_task(self, fn, done, failed, process=process,
-                        gallery=self.gallery.path if on_gallery and self.gallery else None)
+                        gallery=self.gallery.open_location if on_gallery and self.gallery
+                        else None)
 
     def _set_review(self, review: Review | None, crops: dict[int, bytes] | None = None,
                     threshold: float | None = None) -> None:
@@ -1487,7 +1521,7 @@ class MainWindow(QMainWindow):
         # this window's running work, the engine thread with it: cancelled and waited for
         tasks().shutdown(owner=self)
         if self.gallery is not None:
-            tasks().release_gallery(self.gallery.path)
+            tasks().release_gallery(self.gallery.open_location)
             self.gallery.close()
             self.gallery = None
         self._temp_dir.cleanup()

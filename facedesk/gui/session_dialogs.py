@@ -125,7 +125,7 @@ class SignInDialog(Dialog):
         self.gallery = gallery
         self.session: Session | None = None
 
-        intro = wrapped(f"Sign in to <b>{gallery.path.name}</b>. Searches and decisions are "
+        intro = wrapped(f"Sign in to <b>{gallery.name}</b>. Searches and decisions are "
                         "recorded under your name.")
         self.user_combo = QComboBox()
         self.user_combo.setObjectName("userCombo")
@@ -185,7 +185,7 @@ class SignInDialog(Dialog):
             self.password_edit.setFocus()
 
         run_task(self, lambda gallery: accounts.sign_in(gallery, str(user_id), password),
-                 signed_in, refused, gallery=self.gallery.path)
+                 signed_in, refused, gallery=self.gallery.open_location)
         return True
 
     def sign_in_os(self) -> bool:

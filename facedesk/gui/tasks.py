@@ -82,7 +82,7 @@ class Task:
     """One piece of work given to `run_task`: a handle to cancel it or wait for it."""
 
     def __init__(self, name: str, owner: QObject | None, work: Callable[..., Any],
-                 with_token: bool, gallery: Path | None) -> None:
+                 with_token: bool, gallery: Path | str | None) -> None:
         self.name = name
         self.owner = owner
         self.token = CancelToken()
@@ -186,12 +186,12 @@ class _GalleryLane(QThread):
     def put(self, item: Task | Callable[[], None] | None) -> None:
         self._queue.put(item)
 
-    def release(self, path: Path) -> None:
+    def release(self, path: Path | str) -> None:
         """Close this thread's connection to `path` (after the tasks queued before)."""
         done = threading.Event()
 
         def close() -> None:
-            gallery = self._galleries.pop(Path(path), None)
+            gallery = self._galleries.pop(path, None)
             if gallery is not None:
                 gallery.close()
             done.set()
@@ -199,7 +199,7 @@ class _GalleryLane(QThread):
         self._queue.put(close)
         done.wait(SHUTDOWN_WAIT_MS / 1000)
 
-    def _gallery(self, path: Path) -> Gallery:
+    def _gallery(self, path: Path | str) -> Gallery:
         gallery = self._galleries.get(path)
         if gallery is None:
             gallery = self._galleries[path] = Gallery.open(path)
@@ -274,7 +274,7 @@ class TaskRegistry(QObject):
             on_done: Callable[[Any], None] | None = None,
             on_failed: Callable[[BaseException], None] | None = None,
             progress: Callable[[Any], None] | None = None,
-            gallery: Path | None = None, name: str = "", process: bool = False) -> Task:
+            gallery: Path | str | None = None, name: str = "", process: bool = False) -> Task:
         if process:
             assert gallery is None and progress is None, "a process task is a plain call"
         work = _in_process(fn) if process else fn
@@ -325,11 +325,11 @@ class TaskRegistry(QObject):
             self._lane.start()
         return self._lane
 
-    def release_gallery(self, path: Path) -> None:
+    def release_gallery(self, path: Path | str) -> None:
         """Close the gallery lane's connection to `path` (before a restore replaces the
         file); the next task on it opens it again."""
         if self._lane is not None:
-            self._lane.release(Path(path))
+            self._lane.release(path)
 
     def running(self, owner: QObject | None = None) -> list[Task]:
         """The tasks not yet delivered (of `owner` and its children, or all)."""
@@ -417,7 +417,7 @@ def run_task(parent: QObject | None, fn: Callable[..., Any],
              on_done: Callable[[Any], None] | None = None,
              on_failed: Callable[[BaseException], None] | None = None,
              progress: Callable[[Any], None] | None = None, *,
-             gallery: Path | None = None, name: str = "", process: bool = False) -> Task:
+             gallery: Path | str | None = None, name: str = "", process: bool = False) -> Task:
     """Run `fn` off the GUI thread and deliver its result on it (see the module's
     docstring)."""
     return tasks().run(parent, fn, on_done, on_failed, progress, gallery=gallery, name=name,

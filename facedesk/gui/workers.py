@@ -91,7 +91,7 @@ def _describe(spec: EngineSpec, probe: Probe, box: Box) -> Face:
 def _search(spec: EngineSpec, db: str, encoding: Any, top_k: int) -> SearchResult:
     if _engine_state.get("db") != db:
         _release()
-        gallery = Gallery.open(Path(db))
+        gallery = Gallery.open(db)  # a path, or a server's URL
         _engine_state.update(db=db, gallery=gallery,
                              searcher=Searcher(gallery, _engine(spec).identity()))
     searcher: Searcher = _engine_state["searcher"]
@@ -225,7 +225,7 @@ class EngineService(QObject):
         self._describe.emit(rid, probe, box)
         return rid
 
-    def search(self, db: Path, face: Any, top_k: int) -> int:
+    def search(self, db: Path | str, face: Any, top_k: int) -> int:
         rid = self._request()
         self._search.emit(rid, str(db), face, top_k)
         return rid

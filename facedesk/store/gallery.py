@@ -475,7 +475,8 @@ class Gallery:
                     )
                 self._set_schema_version(version)
         if self.is_server and current < SCHEMA_VERSION:
-            _install_server_security(conn)
+            with self.write() as c:  # installed by the migrating owner, in a transaction
+                _install_server_security(c)
 
     def _schema_version(self) -> int:
         """The schema number (SQLite: PRAGMA user_version; PostgreSQL: facedesk_schema)."""

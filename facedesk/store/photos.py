@@ -125,8 +125,19 @@ def insert_photos(conn: Connection, run_id: int, records: Iterable[PhotoRecord],
     added = 0
     stamp = now_iso()
     faces_added = 0
+    records = list(records)
+    # the batch's known persons in one query per 500, not one per photo (a round trip
+    # each on a server)
+    ids = list(dict.fromkeys(r.person_id for r in records))
+    known: dict[str, tuple[int, str | None]] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        for pk, pid, name in conn.execute(
+                "SELECT id, person_id, name FROM persons WHERE person_id IN "
+                f"({','.join('?' * len(chunk))})", chunk):
+            known[str(pid)] = (int(pk), name)
     for rec in records:
-        person_pk = _person_pk(conn, rec.person_id, rec.person_name, stamp, written)
+        person_pk = _person_pk(conn, rec.person_id, rec.person_name, stamp, written, known)
         cur = conn.execute(
             "INSERT INTO photos(sha256, person_pk, path, size_bytes, width, "
             "height, format, metadata, faces_found, import_run_id, added_at) "
@@ -164,18 +175,22 @@ def insert_photos(conn: Connection, run_id: int, records: Iterable[PhotoRecord],
 
 
 def _person_pk(conn: Connection, person_id: str, name: str | None, stamp: str,
-               written: dict[str, list[int]]) -> int:
-    row = conn.execute("SELECT id, name FROM persons WHERE person_id = ?",
-                       (person_id,)).fetchone()
+               written: dict[str, list[int]], known: dict[str, tuple[int, str | None]]
+               ) -> int:
+    """The person's pk (`known`: the persons stored, kept up to date here); a new person
+    is stored, a name learnt later filled in."""
+    row = known.get(person_id)
     if row is not None:
         if name and not row[1]:
             conn.execute("UPDATE persons SET name = ? WHERE id = ?", (name, row[0]))
-            written["persons"].append(int(row[0]))
-        return int(row[0])
+            written["persons"].append(row[0])
+            known[person_id] = (row[0], name)
+        return row[0]
     cur = conn.execute("INSERT INTO persons(person_id, name, created_at) VALUES (?, ?, ?) "
                        "RETURNING id", (person_id, name, stamp))
     pk = int(cur.fetchone()[0])
     written["persons"].append(pk)
+    known[person_id] = (pk, name)
     return pk
 
 

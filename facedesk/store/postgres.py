@@ -20,8 +20,9 @@ import contextlib
 import functools
 import re
 from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit
 
 import psycopg
 from psycopg import pq
@@ -43,19 +44,33 @@ def is_server_location(location: object) -> bool:
 
 
 def public_location(url: str) -> str:
-    """The URL without its password (for messages, provenance and saved connections)."""
+    """The URL without its password (in the user part or a `password=` parameter), for
+    messages, provenance and saved connections."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{parts.username or ''}@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    query = "&".join(item for item in parts.query.split("&")
+                     if item.split("=", 1)[0] != "password")
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = netloc.rsplit("@", 1)[0].split(":", 1)[0] + "@" + netloc.rsplit("@", 1)[1]
+    return f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "") + \
+        (f"#{parts.fragment}" if parts.fragment else "")
 
 
 def has_password(url: str) -> bool:
-    return urlsplit(url).password is not None
+    return public_location(url) != url
+
+
+def with_password(url: str, password: str) -> str:
+    """The URL with a password for this connection only (a `password=` parameter, which
+    libpq reads also for a service URL); never saved, never shown."""
+    base = public_location(url)
+    joiner = "&" if urlsplit(base).query else ("?" if not base.endswith("?") else "")
+    return f"{base}{joiner}{urlencode({'password': password})}"
+
+
+def gallery_location(text: str) -> Path | str:
+    """A gallery location typed or saved as text: a server URL stays text, else a path."""
+    return text if is_server_location(text) else Path(text)
 
 
 @functools.lru_cache(maxsize=2048)
@@ -107,7 +122,8 @@ class PgConnection:
             return
         with self.raw.cursor(name="facedesk_stream") as cur:
             cur.itersize = batch
-            cur.execute(pg_sql(sql), pg_params(parameters))
+            # binary rows: a BYTEA comes as its bytes, not as twice as much hex text
+            cur.execute(pg_sql(sql), pg_params(parameters), binary=True)
             while rows := cur.fetchmany(batch):
                 yield rows
 

@@ -5,10 +5,11 @@ and retention. Real gallery files, the fake face engine, click's CliRunner."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,6 +24,8 @@ from facedesk.cli import options as cli_options
 from facedesk.cli import signin as cli_signin
 from facedesk.engine.spec import EngineSpec
 from facedesk.store import Gallery
+from facedesk.store.db import Connection
+from facedesk.store.postgres import PgConnection
 
 PASSWORDS = {"admin": "quartz-Lantern-6150", "ann": "maple-Tunnel-2287",
              "sam": "granite-Pepper-3391",
@@ -75,8 +78,14 @@ def refused(res: Result, *fragments: str) -> str:
 
 
 @pytest.fixture
-def db(imported: Gallery) -> Path:
-    return imported.path
+def gallery(store_gallery: Gallery) -> Gallery:
+    """The commands run on a gallery file and on a gallery on a server (`--db URL`)."""
+    return store_gallery
+
+
+@pytest.fixture
+def db(imported: Gallery) -> Path | str:
+    return imported.open_location
 
 
 @pytest.fixture
@@ -254,7 +263,7 @@ def test_roles_limit_what_each_user_may_do(run: Run, staffed: Path, probe: Path)
     refused(run("users", "add", "bob", "--name", "Bob", "--role", "analyst", user="ann",
                 new_password="bramble-Kite-5120"), "may not add or change users")
     refused(run("retention", "purge", "--dry-run", user="ann"), "may not purge")
-    refused(run("audit", "export", "--out", staffed.parent / "x", user="ann"),
+    refused(run("audit", "export", "--out", probe.parent / "x", user="ann"),
             "may not export the audit log")
     refused(run("case", "open", "C-0", "--purpose", "1", user="admin"),
             "admin (Administrator) may not open a case")
@@ -428,42 +437,48 @@ def _flow(run: Run, db: Path, probe: Path) -> None:
            user="sam"))
 
 
-def tamper(db: Path, *statements: str) -> None:
-    """Raw SQL on the gallery file, with the append-only triggers dropped for it and put
-    back after (as someone covering their tracks would)."""
-    conn = sqlite3.connect(db)
+@contextlib.contextmanager
+def raw(db: Path | str) -> Iterator[Connection]:
+    """A connection outside FaceDesk, as the gallery's owner (autocommit): to the file, or
+    to the database as the server's superuser with its triggers off for the session."""
+    conn: Connection
+    if isinstance(db, str):
+        conn = PgConnection.connect(db)
+        conn.execute("SET session_replication_role = replica")
+    else:
+        conn = sqlite3.connect(db, isolation_level=None)
     try:
-        triggers = conn.execute(
+        yield conn
+    finally:
+        conn.close()
+
+
+def tamper(db: Path | str, *statements: str) -> None:
+    """Raw SQL on the gallery, with the append-only triggers dropped for it and put back
+    after (as someone covering their tracks would)."""
+    with raw(db) as conn:
+        triggers = [] if isinstance(db, str) else conn.execute(
             "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit'"
         ).fetchall()
-        assert {name for name, _ in triggers} == set(audit.TRIGGERS)
+        assert isinstance(db, str) or {name for name, _ in triggers} == set(audit.TRIGGERS)
         for name, _ in triggers:
             conn.execute(f"DROP TRIGGER {name}")
         for sql in statements:
             conn.execute(sql)
         for _, sql in triggers:
             conn.execute(sql)
-        conn.commit()
-    finally:
-        conn.close()
 
 
-def seq_of(db: Path, kind: str, nth: int = 0) -> int:
-    conn = sqlite3.connect(db)
-    try:
+def seq_of(db: Path | str, kind: str, nth: int = 0) -> int:
+    with raw(db) as conn:
         rows = [r[0] for r in conn.execute("SELECT seq FROM audit WHERE kind = ? ORDER BY seq",
                                            (kind,))]
-    finally:
-        conn.close()
     return int(rows[nth])
 
 
-def last_seq(db: Path) -> int:
-    conn = sqlite3.connect(db)
-    try:
+def last_seq(db: Path | str) -> int:
+    with raw(db) as conn:
         return int(conn.execute("SELECT max(seq) FROM audit").fetchone()[0])
-    finally:
-        conn.close()
 
 
 def failed(res: Result, *fragments: str) -> str:
@@ -595,11 +610,9 @@ def test_retention_purges_exactly_the_old_searches_without_a_confirmed_lead(
            user="sam"))
     # two cases' searches are 60 days old (searches carry no trigger)
     old = (datetime.now(UTC) - timedelta(days=60)).isoformat(timespec="seconds")
-    conn = sqlite3.connect(staffed)
-    conn.execute("UPDATE searches SET created_at = ? WHERE id IN (?, ?, ?)",
-                 (old, old_no_lead, old_lead, old_lead_2))
-    conn.commit()
-    conn.close()
+    with raw(staffed) as conn:
+        conn.execute("UPDATE searches SET created_at = ? WHERE id IN (?, ?, ?)",
+                     (old, old_no_lead, old_lead, old_lead_2))
 
     def search_ids() -> list[int]:
         with Gallery.open(staffed) as g:

@@ -19,7 +19,7 @@ from facedesk.app.search import Searcher
 from facedesk.errors import FileOnly, GalleryNotFound, ImportRunning, NotAGallery
 from facedesk.store import FaceRecord, Gallery, PhotoRecord
 from facedesk.store import encodings as stored_encodings
-from facedesk.store.postgres import has_password, pg_sql, public_location
+from facedesk.store.postgres import has_password, pg_sql, public_location, with_password
 
 APPENDS = 15
 
@@ -176,3 +176,43 @@ def test_file_only_features_say_what_to_do_instead(pg_url: str, tmp_path: Path) 
         list(backups.backup(g, tmp_path, user_id=None))
     with pytest.raises(FileOnly, match="pg_restore"):
         list(backups.restore(tmp_path / "x.db", pg_url))
+
+
+def test_the_command_line_takes_a_url_but_never_its_password(pg_url: str) -> None:
+    from click.testing import CliRunner
+
+    from facedesk import cli as cli_module
+
+    Gallery.open(pg_url, create=True).close()
+    done = CliRunner().invoke(cli_module.cli, ["info", "--db", pg_url, "--json"])
+    assert done.exit_code == 0, done.output
+    assert '"gallery_id"' in done.stdout
+    refused = CliRunner().invoke(cli_module.cli, [
+        "info", "--db", "postgresql://ann:s3cret@db.example.org/faces"])
+    assert refused.exit_code == 2 and "~/.pgpass" in refused.stderr
+
+
+def test_a_password_given_for_one_connection_is_used_and_never_shown(pg_url: str) -> None:
+    url = with_password(pg_url, "not used: trust")
+    assert has_password(url) and public_location(url) == pg_url
+    with Gallery.open(url, create=True) as g:
+        assert g.location == pg_url and g.open_location == url
+    service = with_password("postgresql:///?service=faces", "p w&x")
+    assert service == "postgresql:///?service=faces&password=p+w%26x"
+    assert public_location(service) == "postgresql:///?service=faces"
+
+
+def test_a_service_file_names_the_server(pg_url: str, tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """libpq's service file (or ~/.pgpass) holds the connection's details and password:
+    FaceDesk's settings and the URL hold only the service's name."""
+    with psycopg.connect(pg_url) as conn:
+        host, port, dbname, user = (conn.info.host, conn.info.port, conn.info.dbname,
+                                    conn.info.user)
+    services = tmp_path / "pg_service.conf"
+    services.write_text(f"[faces]\nhost={host}\nport={port}\ndbname={dbname}\nuser={user}\n")
+    monkeypatch.setenv("PGSERVICEFILE", str(services))
+    with Gallery.open("postgresql:///?service=faces", create=True) as g:
+        assert g.location == "postgresql:///?service=faces" and g.name == dbname
+    with Gallery.open(pg_url) as same:
+        assert same.counts()["photos"] == 0 and same.version == 0

@@ -32,7 +32,7 @@ from facedesk.store import Gallery
 _BAD_ROW = QColor("#f8d7da")
 
 
-def verify_file(path: Path, expect_head: str | None,
+def verify_file(path: Path | str, expect_head: str | None,
                 expect_seq: int | None) -> audit.Verification:
     """`audit.verify` of the gallery at `path`, through a connection of its own (the
     Verify button runs it in the task runner's worker process)."""
@@ -228,7 +228,8 @@ class AuditLogDialog(AdminDialog):
             return shown(audit.verify(self.gallery, expect_head=head or None, expect_seq=seq))
         # every record of the gallery is digested again: in the worker process, whose GIL
         # is not the GUI thread's
-        run_task(self, functools.partial(verify_file, self.gallery.path, head or None, seq),
+        run_task(self, functools.partial(verify_file, self.gallery.open_location, head or None,
+                                           seq),
                  shown, lambda exc: self.show_error(describe_error(exc)), process=True)
         return None
 

@@ -115,7 +115,8 @@ class AdminDialog(Dialog):
         self.show_error("")
         session = self.session
         run_task(self, lambda gallery: fn(rebind(session, gallery)), then,
-                 lambda exc: self.show_error(describe_error(exc)), gallery=session.gallery.path)
+                 lambda exc: self.show_error(describe_error(exc)),
+                 gallery=session.gallery.open_location)
 
     def act_now_or_later(self, fn: Callable[[Session], T], then: Callable[[T], T],
                          wait: bool) -> T | None:
