@@ -151,6 +151,13 @@ class EvaluationError(FaceDeskError):
     code = "evaluation_error"
 
 
+class QuizError(FaceDeskError):
+    """A trainee quiz that cannot be started, answered or read (no such quiz, finished,
+    another trainee's, a gallery too small or not for training)."""
+
+    code = "quiz"
+
+
 # --- accountability --------------------------------------------------------------------
 
 

@@ -85,6 +85,17 @@ def template_location(request: pytest.FixtureRequest, root: Path) -> Path | str 
     return str(server.url(server.new_database()))
 
 
+#: the backends a module's `template` fixture is parametrized with
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def template_on_backend(request: pytest.FixtureRequest,
+                        tmp_path_factory: pytest.TempPathFactory, name: str) -> Path | str:
+    """A module's template (its `template` fixture's body), on the backend of its param."""
+    root = tmp_path_factory.mktemp(name)
+    return build_template(root, template_location(request, root))
+
+
 def copy_of(template: Path | str, tmp: Path) -> Path | str:
     """A copy of a closed template: the file copied, or a database made from the
     template's database (CREATE DATABASE ... TEMPLATE)."""
@@ -164,8 +175,17 @@ def tamper(g: Gallery, *statements: str | tuple[str, tuple[object, ...]],
            keep_triggers_off: bool = False) -> None:
     """Run raw SQL on the audit table the way someone with the file would: drop the
     append-only triggers, change the rows, and (unless told) put the triggers back, so
-    that only the chain can show what happened."""
+    that only the chain can show what happened. On a server: as its superuser, with the
+    triggers off for the session."""
     conn = g.conn
+    if g.is_server:
+        conn.execute("SET session_replication_role = replica")
+        try:
+            for st in statements:
+                conn.execute(*st) if isinstance(st, tuple) else conn.execute(st)
+        finally:
+            conn.execute("SET session_replication_role = origin")
+        return
     saved = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
                          "AND tbl_name = 'audit'").fetchall()
     assert {n for n, _ in saved} == set(audit.TRIGGERS)

@@ -42,3 +42,25 @@ def synthetic_gallery(path: Path, persons: int = 60, photos: int = 3, seed: int 
             rows.append(enc)
     g.add_photos(run, records)
     return g, np.array(rows, dtype=np.float64), np.array(pks)
+
+
+#: the users of `training_gallery`: id -> role (mapped to the OS account "os-<id>")
+TRAINING_USERS = {"admin": "administrator", "tia": "trainer", "ann": "analyst",
+                  "abe": "analyst"}
+
+
+def training_gallery(path: Path, persons: int = 30) -> Path:
+    """A closed synthetic gallery (see `synthetic_gallery`) set up for training: its
+    'training' setting on, and the users of TRAINING_USERS, signed in by OS account
+    (`accounts.sign_in_os(g, "os-tia")`: no password hashing)."""
+    from facedesk.app import accounts, audit
+
+    g, _, _ = synthetic_gallery(path, persons=persons)
+    admin = accounts.create_first_administrator(g, "admin", "Ada Admin", os_account="os-admin")
+    for uid, role in TRAINING_USERS.items():
+        if uid != "admin":
+            admin.add_user(uid, f"{uid.title()} {role.title()}", role, os_account=f"os-{uid}")
+    admin.set_setting("training", True)
+    audit.baseline(g, user_id="admin")  # the synthetic photos were stored without events
+    g.close()
+    return path

@@ -64,11 +64,15 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "change_settings": frozenset({"administrator"}),
     "purge": frozenset({"administrator"}),
     "export_audit": frozenset({"administrator", "supervisor"}),
+    # a case's disclosure package (every search, decision, review and event of the case)
+    "disclose": frozenset({"administrator", "supervisor"}),
     # reading a gallery's real cases, their searches, decisions and events, and its users
     "read_cases": frozenset({"analyst", "supervisor", "administrator"}),
     "list_users": frozenset({"analyst", "supervisor", "administrator"}),
     # the accuracy lab (evaluate, experiment, report) and re-verifying the originals
     "lab": frozenset({"analyst", "supervisor", "trainer", "administrator"}),
+    # every trainee's quiz results (a user always sees their own)
+    "quiz_results": frozenset({"trainer", "supervisor", "administrator"}),
 }
 #: in a training gallery trainers also open cases, search and decide (nothing counts)
 TRAINING_ROLES: dict[str, frozenset[str]] = {
@@ -86,8 +90,10 @@ ACTION_WORDS: dict[str, str] = {
     "close_case": "close a case", "lead_sheet": "export a lead sheet",
     "manage_users": "add or change users", "change_settings": "change settings",
     "purge": "purge by retention", "export_audit": "export the audit log",
+    "disclose": "export a case's disclosure package",
     "read_cases": "read this gallery's cases and audit log",
     "list_users": "list this gallery's users", "lab": "use the accuracy lab",
+    "quiz_results": "see other trainees' quiz results",
 }
 
 _HASHER = argon2.PasswordHasher()  # Argon2id with the library's current parameters
@@ -145,6 +151,12 @@ class Settings:
     #: the analysts' and supervisors' accounts on a shared workstation; None: its owner
     #: only (0600)
     file_group: str | None = None
+    #: a possible lead needs the complete FISWG feature-by-feature checklist
+    #: (facedesk.domain.fiswg)
+    checklist_required: bool = False
+    #: a confirmed lead's lead sheet is exported only after independent evidence is
+    #: recorded (off: the sheet's banner says there is none yet)
+    evidence_required: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in SETTING_NAMES}
@@ -152,7 +164,11 @@ class Settings:
 
 SETTING_NAMES = ("two_person_rule", "blind_second_review", "retention_days", "threshold",
                  "top_k", "purposes", "training", "backoff_seconds", "lockout_after",
-                 "lockout_minutes", "import_roots", "file_group")
+                 "lockout_minutes", "import_roots", "file_group", "checklist_required",
+                 "evidence_required")
+#: the on/off settings
+SWITCHES = ("two_person_rule", "blind_second_review", "training", "checklist_required",
+            "evidence_required")
 
 
 def settings(gallery: Gallery) -> Settings:
@@ -166,7 +182,7 @@ def settings(gallery: Gallery) -> Settings:
 def _check_setting(name: str, value: Any) -> Any:
     if name not in SETTING_NAMES:
         raise AccountError(f"unknown setting {name!r}; settings: {', '.join(SETTING_NAMES)}")
-    if name in ("two_person_rule", "blind_second_review", "training"):
+    if name in SWITCHES:
         if not isinstance(value, bool):
             raise AccountError(f"{name} is on or off (true/false)")
     elif isinstance(value, bool):  # a bool is an int to Python, not a number here
@@ -225,7 +241,7 @@ def _check_setting(name: str, value: Any) -> Any:
 def parse_setting(name: str, text: str) -> Any:
     """A setting's value as typed on the command line."""
     t = text.strip()
-    if name in ("two_person_rule", "blind_second_review", "training"):
+    if name in SWITCHES:
         if t.lower() in ("on", "true", "yes", "1"):
             return True
         if t.lower() in ("off", "false", "no", "0"):

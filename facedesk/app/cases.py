@@ -29,6 +29,7 @@ from facedesk.app.accounts import Session, settings
 from facedesk.app.search import Probe, Searcher, SearchResult
 from facedesk.domain import lookalikes
 from facedesk.domain.faces import Face
+from facedesk.domain.fiswg import Checklist, checklist_problem
 from facedesk.domain.progress import CancelToken, run_to_end
 from facedesk.domain.quality import check as quality_checks
 from facedesk.errors import CaseError, LeadError, NotPermitted
@@ -38,10 +39,11 @@ from facedesk.store import decisions as decision_store
 from facedesk.store import searches as search_store
 from facedesk.store.cases import Case
 from facedesk.store.db import now_iso
-from facedesk.store.decisions import Decision, LeadReview
+from facedesk.store.decisions import Decision, Evidence, LeadReview
 from facedesk.store.searches import SearchFrame, StoredSearch
 
-__all__ = ["Case", "Decision", "LeadRecord", "LeadReview", "SearchFrame", "StoredSearch"]
+__all__ = ["Case", "Checklist", "Decision", "Evidence", "LeadRecord", "LeadReview",
+           "SearchFrame", "StoredSearch"]
 
 #: a reviewer's decision on one candidate
 DECISIONS: dict[str, str] = {
@@ -368,14 +370,16 @@ def may_decide(session: Session, search: StoredSearch) -> bool:
     return search.user_id == session.user_id or session.user.role == "supervisor"
 
 
-def decision_problem(decision: str, rationale: str) -> str | None:
+def decision_problem(decision: str, rationale: str, checklist: Checklist | None = None, *,
+                     checklist_required: bool = False) -> str | None:
     """What is wrong with a decision as entered (None: nothing): it is one of DECISIONS,
-    with a rationale."""
+    with a rationale, and its FISWG checklist passes `fiswg.checklist_problem` (with
+    `checklist_required`: the administrator's setting)."""
     if decision not in DECISIONS:
         return f"decision must be one of: {', '.join(DECISIONS.values())}"
     if not rationale.strip():
         return "a decision needs a rationale: say what you compared and saw"
-    return None
+    return checklist_problem(checklist, decision, required=checklist_required)
 
 
 def require_may_decide(session: Session, search: StoredSearch) -> None:
@@ -385,11 +389,17 @@ def require_may_decide(session: Session, search: StoredSearch) -> None:
 
 
 def decide(session: Session, search_id: int, rank: int, decision: str, rationale: str, *,
-           first_impression: str | None = None, blind: bool = False) -> Decision:
-    """Record the user's decision on one candidate of one search of an open case; the
-    decision as stored (with its `status`)."""
+           first_impression: str | None = None, blind: bool = False,
+           checklist: Checklist | None = None) -> Decision:
+    """Record the user's decision on one candidate of one search of an open case, with
+    its FISWG feature-by-feature `checklist` (required for a possible lead when the
+    administrator's `checklist_required` is on); the decision as stored (with its
+    `status`). The checklist is stored and logged with the decision."""
     session.require("decide")
-    if (problem := decision_problem(decision, rationale)) is not None:
+    checklist = checklist if checklist and checklist.features else None
+    if (problem := decision_problem(
+            decision, rationale, checklist,
+            checklist_required=settings(session.gallery).checklist_required)) is not None:
         raise CaseError(problem)
     gallery = session.gallery
     rec = search_record(gallery, search_id)
@@ -414,7 +424,8 @@ def decide(session: Session, search_id: int, rank: int, decision: str, rationale
             persons_searched=rec.persons_searched, person_id=cand["person_id"],
             face_id=cand["face_id"], rank=rank, distance=cand["distance"],
             similarity=cand["similarity"], case_id=case_id, search_id=search_id,
-            second_review=second, audit_seq=0)
+            second_review=second, audit_seq=0,
+            checklist=None if checklist is None else checklist.to_json())
         decision_id = decision_store.insert_decision(conn, new)
         ev = audit.append(conn, gallery.gallery_id, "decision", {
             "id": decision_id, "search_id": search_id, "rank": rank,
@@ -423,6 +434,7 @@ def decide(session: Session, search_id: int, rank: int, decision: str, rationale
             "reviewer": session.user_id, "first_impression": first_impression,
             "blind_review": int(blind), "distance": cand["distance"],
             "second_review": second, "training": training, "case_id": case_id,
+            "checklist": None if checklist is None else checklist.as_dict(),
         }, user_id=session.user_id, case_id=case_id, records={"decisions": [decision_id]})
         decision_store.set_decision_audit_seq(conn, decision_id, ev.seq)
     return get_decision(gallery, decision_id)
@@ -476,21 +488,31 @@ def export_audit_steps(session: Session, out_dir: Path, *, cancel: CancelToken |
     them (another user's possible lead pending its second review) is refused, not
     redacted: the exported events must verify, and a redacted event would not."""
     session.require("export_audit")
-    hidden = hidden_rationales(session.gallery, session.user_id)
-    if hidden:
-        ids = ", ".join(str(i) for i in sorted(hidden))
-        raise LeadError(
-            f"blind second review is on and {len(hidden)} possible lead(s) wait for their "
-            f"second review (decision {ids}); the audit log holds their rationales, which "
-            "stay hidden from you until then: export after the reviews")
+    refuse_hidden_rationales(session, what="the audit log holds")
     yield from audit.export_steps(session.gallery, out_dir, user_id=session.user_id,
                                   cancel=cancel)
 
 
+def refuse_hidden_rationales(session: Session, case_id: int | None = None, *,
+                             what: str) -> None:
+    """LeadError when an export would show `session`'s user a rationale blind second
+    review still hides from them (of case `case_id`, or of any case): such an export is
+    refused, not redacted (a redacted event would not verify)."""
+    hidden = hidden_rationales(session.gallery, session.user_id, case_id)
+    if hidden:
+        ids = ", ".join(str(i) for i in sorted(hidden))
+        raise LeadError(
+            f"blind second review is on and {len(hidden)} possible lead(s) wait for their "
+            f"second review (decision {ids}); {what} their rationales, which "
+            "stay hidden from you until then: export after the reviews")
+
+
 def event_data(e: audit.Event, hidden: set[int]) -> dict[str, Any]:
-    """An audit event's data as `hidden_rationales` lets the reader see it."""
+    """An audit event's data as `hidden_rationales` lets the reader see it (the rationale
+    and the checklist of a hidden decision blanked)."""
     if e.kind == "decision" and e.data.get("id") in hidden and "rationale" in e.data:
-        return {**e.data, "rationale": BLIND_HIDDEN}
+        return {**e.data, "rationale": BLIND_HIDDEN,
+                **({"checklist": BLIND_HIDDEN} if e.data.get("checklist") else {})}
     return e.data
 
 
@@ -507,8 +529,10 @@ def _confirmed(found: Sequence[Decision]) -> list[Decision]:
 
 
 def _as_seen(found: Sequence[Decision], hidden: set[int]) -> list[Decision]:
-    """`found` with the rationales in `hidden` replaced by BLIND_HIDDEN."""
-    return [replace(d, rationale=BLIND_HIDDEN) if d.id in hidden else d for d in found]
+    """`found` with the decisions in `hidden` blinded: the rationale reads BLIND_HIDDEN
+    and the FISWG checklist, the analyst's comparison in detail, is left out (None)."""
+    return [replace(d, rationale=BLIND_HIDDEN, checklist=None) if d.id in hidden else d
+            for d in found]
 
 
 @dataclass(frozen=True)
@@ -566,14 +590,15 @@ def case_view(session: Session, case: int | str) -> CaseView:
 @dataclass(frozen=True)
 class PendingLead:
     """A possible lead waiting for its second review, as one reader may see it: with
-    `rationale_hidden`, its rationale reads BLIND_HIDDEN (and None in `as_dict`)."""
+    `rationale_hidden`, its rationale reads BLIND_HIDDEN and its checklist is left out
+    (both None in `as_dict`)."""
 
     decision: Decision
     rationale_hidden: bool
 
     def as_dict(self) -> dict[str, Any]:
         d = self.decision.as_dict()
-        return {**d, "rationale": None} if self.rationale_hidden else d
+        return {**d, "rationale": None, "checklist": None} if self.rationale_hidden else d
 
 
 def pending_for(session: Session) -> list[PendingLead]:
@@ -644,6 +669,58 @@ def review_lead(session: Session, decision_id: int, verdict: str, rationale: str
     return get_decision(gallery, decision_id)
 
 
+# --- independent evidence of a confirmed lead (Detroit's policy: never a face search alone) ---
+
+
+def evidence(gallery: Gallery, decision_id: int) -> list[Evidence]:
+    """The independent evidence recorded for a decision, oldest first."""
+    return decision_store.evidence_of(gallery, decision_id)
+
+
+def record_evidence(session: Session, decision_id: int, text: str) -> Evidence:
+    """Record what independent evidence (not the face search) was obtained for a
+    confirmed lead: by its analyst or a supervisor, in an open case; stored and logged
+    ("lead_evidence"). A lead may have several items."""
+    session.require("decide")
+    text = text.strip()
+    if not text:
+        raise LeadError("describe the independent evidence obtained (what, from whom, when)")
+    gallery = session.gallery
+    with gallery.write() as conn:
+        d = get_decision(gallery, decision_id)
+        if d.status != "confirmed":
+            raise LeadError(f"independent evidence is recorded for a confirmed lead; "
+                            f"decision {decision_id} is: {LEAD_STATUS[d.status].lower()}")
+        if d.reviewer != session.user_id and session.user.role != "supervisor":
+            raise NotPermitted(f"decision {decision_id} is {d.reviewer}'s lead: only they or "
+                               "a supervisor record its evidence")
+        _require_open(gallery, d.case_id)
+        evidence_id = decision_store.insert_evidence(
+            conn, decision_id=decision_id, text=text, recorded_by=session.user_id,
+            created_at=now_iso())
+        ev = audit.append(conn, gallery.gallery_id, "lead_evidence", {
+            "id": evidence_id, "decision_id": decision_id, "text": text,
+            "recorded_by": session.user_id, "person_id": d.person_id,
+        }, user_id=session.user_id, case_id=d.case_id, records={"lead_evidence": [evidence_id]})
+        decision_store.set_evidence_audit_seq(conn, evidence_id, ev.seq)
+    return evidence(gallery, decision_id)[-1]
+
+
+#: the lead sheet's second banner line while no independent evidence is recorded
+NO_EVIDENCE_BANNER = ("No independent evidence recorded yet: a face search alone is not "
+                      "grounds for any action")
+
+
+def evidence_problem(gallery: Gallery, decision_id: int) -> str | None:
+    """Why a lead sheet may not go out (None: it may): the administrator's
+    `evidence_required` is on and no independent evidence is recorded."""
+    if not settings(gallery).evidence_required or evidence(gallery, decision_id):
+        return None
+    return (f"decision {decision_id} has no independent evidence recorded and the "
+            "administrator requires it before a lead sheet goes out: record it first "
+            f"(facedesk evidence add {decision_id} --text ...)")
+
+
 # --- the lead sheet's record ------------------------------------------------------------------
 
 
@@ -665,6 +742,7 @@ class LeadRecord:
     gallery_path: str
     events: list[audit.Event]  # the search's, the decision's and the second review's
     audit_head: audit.Event | None
+    evidence: list[Evidence]  # the independent evidence recorded, oldest first
 
     def as_dict(self) -> dict[str, Any]:
         search, decided = self.search.as_dict(), self.decision.as_dict()
@@ -689,6 +767,7 @@ class LeadRecord:
             "audit": [{"seq": e.seq, "kind": e.kind, "at": e.at, "hash": e.hash}
                       for e in self.events],
             "audit_head": None if head is None else {"seq": head.seq, "hash": head.hash},
+            "evidence": [e.as_dict() for e in self.evidence],
         }
 
 
@@ -701,11 +780,14 @@ def lead_record(session: Session, decision_id: int) -> LeadRecord:
         raise LeadError(f"a lead sheet is only made for a confirmed lead; decision "
                         f"{decision_id} is: {LEAD_STATUS[d.status].lower()}")
     search = search_record(gallery, d.search_id)
+    found = evidence(gallery, decision_id)
     seqs = [search.audit_seq, d.audit_seq]
     if d.review:
         seqs.append(d.review.audit_seq)
+    seqs += [e.audit_seq for e in found]
     users = {u: _user_name(gallery, u) for u in {d.reviewer, search.user_id,
-                                                   d.review.reviewer if d.review else None} if u}
+                                                   d.review.reviewer if d.review else None,
+                                                   *(e.recorded_by for e in found)} if u}
     return LeadRecord(
         case=get_case(gallery, d.case_id), search=search, decision=d,
         candidate=_shown(search, d.rank), candidate_crop=gallery.face_crop(d.face_id),
@@ -715,7 +797,7 @@ def lead_record(session: Session, decision_id: int) -> LeadRecord:
         gallery_id=gallery.gallery_id, gallery_path=str(gallery.location),
         events=[e for e in (audit.event(gallery, s) for s in seqs if s is not None)
                 if e is not None],
-        audit_head=audit.head(gallery))
+        audit_head=audit.head(gallery), evidence=found)
 
 
 def _user_name(gallery: Gallery, user_id: str) -> str:

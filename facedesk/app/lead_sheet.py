@@ -34,8 +34,9 @@ from PIL import Image, ImageDraw
 from facedesk.app import accounts, audit, cases
 from facedesk.app.accounts import Session
 from facedesk.domain import private
+from facedesk.domain.fiswg import Checklist
 from facedesk.domain.imaging import load_image
-from facedesk.errors import FaceDeskError
+from facedesk.errors import FaceDeskError, LeadError
 
 BANNER = "Investigative lead only — not probable cause, not an identification"
 NO_CALIBRATION = ("no calibration for this engine: distances cannot be read as false "
@@ -299,6 +300,37 @@ def people_section(record: dict[str, Any]) -> Section:
     return Section("Decision and second review", rows)
 
 
+def checklist_section(record: dict[str, Any]) -> Section:
+    """The analyst's FISWG feature-by-feature comparison: every component's judgement
+    with its note (a dissimilarity of a possible lead with its explanation)."""
+    checklist = Checklist.from_dict(record["decision"].get("checklist") or {})
+    if not checklist.features:
+        return Section("Feature-by-feature comparison (FISWG)",
+                       [("Checklist", "none recorded with this decision")])
+    rows = [(label, f"{value} — {note}" if note else value)
+            for label, value, note in checklist.rows()]
+    return Section("Feature-by-feature comparison (FISWG)", rows,
+                   note=f"{checklist.summary()}. A dissimilarity's note explains it: an "
+                        "unexplained dissimilarity excludes (FISWG).")
+
+
+def evidence_section(record: dict[str, Any]) -> Section:
+    found = record.get("evidence") or []
+    if not found:
+        return Section("Independent evidence", [("Evidence", cases.NO_EVIDENCE_BANNER)])
+    return Section("Independent evidence", [
+        (f"Item {i}", f"{e['text']} (recorded by {_who(record, e['recorded_by'])} on "
+                      f"{e['created_at']})") for i, e in enumerate(found, start=1)],
+        note="Evidence obtained independently of the face search, recorded before this "
+             "sheet was made.")
+
+
+def banner_lines(record: dict[str, Any]) -> list[str]:
+    """The banner at the top of the sheet: the lead-only warning, and while no
+    independent evidence is recorded, that there is none yet (Detroit's policy)."""
+    return [BANNER] + ([] if record.get("evidence") else [cases.NO_EVIDENCE_BANNER])
+
+
 def case_section(record: dict[str, Any]) -> Section:
     c = record["case"]
     rows = [
@@ -335,7 +367,8 @@ def audit_note(record: dict[str, Any]) -> str:
 
 def sections(record: dict[str, Any]) -> list[Section]:
     return [chosen_section(record), search_section(record), probe_section(record),
-            people_section(record), case_section(record)]
+            people_section(record), checklist_section(record), evidence_section(record),
+            case_section(record)]
 
 
 def made_line(record: dict[str, Any]) -> str:
@@ -478,7 +511,7 @@ def image_captions(record: dict[str, Any]) -> tuple[str, str]:
 def render_html(record: dict[str, Any]) -> str:
     """The lead sheet as one self-contained HTML page (images inline, CSS inline)."""
     probe_cap, crop_cap = image_captions(record)
-    chosen, search, probe, people, case = sections(record)
+    chosen, search, probe, people, checklist, found, case = sections(record)
     cand_rows = "".join(
         f'<tr{" class=lead" if lead else ""}>' + "".join(f"<td>{_e(v)}</td>" for v in cells)
         + "</tr>" for lead, cells in candidate_rows(record))
@@ -493,8 +526,8 @@ def render_html(record: dict[str, Any]) -> str:
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         f"<title>{_e(title(record))}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
         '<table class="page"><tbody><tr><td>\n'
-        f'<div class="banner">{_e(BANNER)}</div>\n'
-        f"<h1>{_e(title(record))}</h1>\n"
+        + "".join(f'<div class="banner">{_e(t)}</div>\n' for t in banner_lines(record))
+        + f"<h1>{_e(title(record))}</h1>\n"
         f'<p class="sub">{_e(summary(record))} {_e(made_line(record))}</p>\n'
         '<div class="images">'
         + _img_html(probe_picture(record), "probe image", probe_cap, probe_missing_text(record))
@@ -504,7 +537,7 @@ def render_html(record: dict[str, Any]) -> str:
         + f"<h2>Every candidate shown</h2>\n<p class=\"note\">{_e(candidates_note(record))}</p>"
         + cand_table + "\n"
         + _section_html(search) + _section_html(probe) + _section_html(people)
-        + _section_html(case)
+        + _section_html(checklist) + _section_html(found) + _section_html(case)
         + f"<h2>Audit</h2>\n{audit_table}<p class=\"note\">{_e(audit_note(record))}</p>\n"
         + "</td></tr></tbody>\n<tfoot><tr><td>"
         + f"<footer>{_e(BANNER)} · {_e(title(record))}</footer>"
@@ -664,6 +697,60 @@ def _pdf_record(value: Any, key: str = "") -> Any:
     return value
 
 
+def pdf_grid(padding: float = 2) -> list[tuple[Any, ...]]:
+    """The table grid of FaceDesk's PDFs (the lead sheet, the disclosure package)."""
+    from reportlab.lib import colors
+
+    return [("GRID", (0, 0), (-1, -1), 0.5, colors.HexColor("#bbbbbb")),
+            ("VALIGN", (0, 0), (-1, -1), "TOP"),
+            ("LEFTPADDING", (0, 0), (-1, -1), 3), ("RIGHTPADDING", (0, 0), (-1, -1), 3),
+            ("TOPPADDING", (0, 0), (-1, -1), padding),
+            ("BOTTOMPADDING", (0, 0), (-1, -1), padding)]
+
+
+def banner_table(banner: Any, width: float) -> Any:
+    """The banner paragraph `banner` (or a list of paragraphs, one row each) in its red
+    box, `width` wide."""
+    from reportlab.lib import colors
+    from reportlab.platypus import Table, TableStyle
+
+    box = Table([[b] for b in (banner if isinstance(banner, list) else [banner])],
+                colWidths=[width])
+    box.setStyle(TableStyle([("BOX", (0, 0), (-1, -1), 2, colors.HexColor("#b00000")),
+                             ("TOPPADDING", (0, 0), (-1, -1), 6),
+                             ("BOTTOMPADDING", (0, 0), (-1, -1), 7)]))
+    return box
+
+
+def page_footer(words: Any, *, left_right: float, bottom: float, width: float
+                ) -> Callable[[Any, Any], None]:
+    """What every page of FaceDesk's PDFs ends with: a red rule, the banner, `words` (a
+    paragraph) and the page number, in the bottom margin (A4)."""
+    from reportlab.lib import colors
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.units import mm
+
+    f, page_w = fonts(), A4[0]
+
+    def footer(canvas: Any, doc: Any) -> None:
+        canvas.saveState()
+        canvas.setStrokeColor(colors.HexColor("#b00000"))
+        canvas.setLineWidth(1.2)
+        y = bottom - 7 * mm
+        canvas.line(left_right, y, page_w - left_right, y)
+        canvas.setFillColor(colors.HexColor("#b00000"))
+        canvas.setFont(f.bold, 10)
+        canvas.drawCentredString(page_w / 2, y - 5 * mm, BANNER)
+        canvas.setFillColor(colors.HexColor("#333333"))
+        canvas.setFont(f.regular, 8)
+        _, h = words.wrapOn(canvas, width - 20 * mm, 20 * mm)
+        words.drawOn(canvas, left_right, y - 8 * mm - h)
+        canvas.drawRightString(page_w - left_right, y - 8 * mm - 8, f"page {doc.page}")
+        canvas.restoreState()
+
+    return footer
+
+
 def write_pdf(record: dict[str, Any], path: Path) -> None:
     """The lead sheet as a PDF (A4; fits Letter's printable area), the banner at the top
     and in the footer of every page."""
@@ -712,10 +799,7 @@ def write_pdf(record: dict[str, Any], path: Path) -> None:
     def p(text: object, style: ParagraphStyle = base) -> Paragraph:
         return Paragraph(markup(text, f), style)
 
-    grid: list[tuple[Any, ...]] = [("GRID", (0, 0), (-1, -1), 0.5, colors.HexColor("#bbbbbb")),
-            ("VALIGN", (0, 0), (-1, -1), "TOP"),
-            ("LEFTPADDING", (0, 0), (-1, -1), 3), ("RIGHTPADDING", (0, 0), (-1, -1), 3),
-            ("TOPPADDING", (0, 0), (-1, -1), 2), ("BOTTOMPADDING", (0, 0), (-1, -1), 2)]
+    grid = pdf_grid()
 
     def kv(sec: Section) -> list[Any]:
         data = [[p(label, cell_bold), p(value, mono if label in sec.mono else cell)]
@@ -751,10 +835,7 @@ def write_pdf(record: dict[str, Any], path: Path) -> None:
         ("ALIGN", (0, 0), (-1, -1), "CENTER"), ("VALIGN", (0, 0), (-1, 0), "MIDDLE")]))
     images.hAlign = "CENTER"
 
-    banner_box = Table([[p(BANNER, banner)]], colWidths=[width])
-    banner_box.setStyle(TableStyle([("BOX", (0, 0), (-1, -1), 2, red),
-                                    ("TOPPADDING", (0, 0), (-1, -1), 6),
-                                    ("BOTTOMPADDING", (0, 0), (-1, -1), 7)]))
+    banner_box = banner_table([p(t, banner) for t in banner_lines(record)], width)
 
     cand_widths = [0.08, 0.05, 0.18, 0.09, 0.09, 0.19, 0.22, 0.10]
     cand_data: list[list[Any]] = [[p(h, cell_bold) for h in CANDIDATE_HEADER]]
@@ -775,7 +856,7 @@ def write_pdf(record: dict[str, Any], path: Path) -> None:
     audit_table.setStyle(TableStyle(
         [*grid, ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#eeeeee"))]))
 
-    chosen, search, probe, people, case = sections(record)
+    chosen, search, probe, people, checklist, found, case = sections(record)
     story: list[Any] = [
         banner_box, Spacer(1, 5),
         p(title(record), h1), p(f"{summary(record)} {made_line(record)}", base),
@@ -783,7 +864,7 @@ def write_pdf(record: dict[str, Any], path: Path) -> None:
         *kv(chosen),
         KeepTogether([p("Every candidate shown", head), p(candidates_note(record), small),
                       Spacer(1, 2), cand_table]),
-        *kv(search), *kv(probe), *kv(people), *kv(case),
+        *kv(search), *kv(probe), *kv(people), *kv(checklist), *kv(found), *kv(case),
         KeepTogether([p("Audit", head), audit_table, Spacer(1, 2),
                       p(audit_note(record), small)]),
     ]
@@ -792,21 +873,7 @@ def write_pdf(record: dict[str, Any], path: Path) -> None:
     words = words if len(words) <= 200 else f"{words[:199]}…"
     footer_words = Paragraph(markup(words, f), small)
 
-    def footer(canvas: Any, doc: Any) -> None:
-        canvas.saveState()
-        canvas.setStrokeColor(red)
-        canvas.setLineWidth(1.2)
-        y = bottom - 7 * mm
-        canvas.line(left_right, y, page_w - left_right, y)
-        canvas.setFillColor(red)
-        canvas.setFont(f.bold, 10)
-        canvas.drawCentredString(page_w / 2, y - 5 * mm, BANNER)
-        canvas.setFillColor(colors.HexColor("#333333"))
-        canvas.setFont(f.regular, 8)
-        _, h = footer_words.wrapOn(canvas, width - 20 * mm, 20 * mm)
-        footer_words.drawOn(canvas, left_right, y - 8 * mm - h)
-        canvas.drawRightString(page_w - left_right, y - 8 * mm - 8, f"page {doc.page}")
-        canvas.restoreState()
+    footer = page_footer(footer_words, left_right=left_right, bottom=bottom, width=width)
 
     doc = SimpleDocTemplate(
         str(path), pagesize=A4, leftMargin=left_right, rightMargin=left_right,
@@ -841,6 +908,8 @@ def export_lead_sheet(session: Session, decision_id: int, out: Path,
                             f"not {', '.join(unknown) or 'nothing'}")
     record = cases.lead_record(session, decision_id).as_dict()
     gallery = session.gallery
+    if (problem := cases.evidence_problem(gallery, decision_id)) is not None:
+        raise LeadError(problem)
     users = dict(record.get("users") or {})
     case = record["case"]
     for uid in (case.get("opened_by"), case.get("closed_by"), session.user_id):

@@ -12,6 +12,7 @@ from facedesk.app.accounts import Session
 from facedesk.app.cases import DECISIONS, Decision
 from facedesk.app.search import Candidate, Probe, SearchResult
 from facedesk.domain.faces import Face
+from facedesk.domain.fiswg import Checklist
 from facedesk.errors import FaceDeskError
 
 __all__ = ["DECISIONS", "FIRST_IMPRESSIONS", "LEAD_BANNER", "Review", "ReviewError"]
@@ -64,11 +65,13 @@ class Review:
         return [c.rank for c in self.result.candidates if c.rank not in self.decided]
 
     def record_decision(self, session: Session, rank: int, decision: str,
-                        rationale: str) -> Decision:
-        """Validate one decision of the signed-in user and record it with
-        `cases.decide`; returns the stored decision (with its `status`)."""
+                        rationale: str, checklist: Checklist | None = None) -> Decision:
+        """Validate one decision of the signed-in user (with its FISWG `checklist`) and
+        record it with `cases.decide`; returns the stored decision (with its `status`)."""
         self.candidate(rank)
-        if (problem := cases.decision_problem(decision, rationale)) is not None:
+        required = session.settings().checklist_required
+        if (problem := cases.decision_problem(decision, rationale, checklist,
+                                              checklist_required=required)) is not None:
             raise ReviewError(problem)
         if self.blind and rank not in self.first_impressions:
             raise ReviewError("record a first impression of this candidate before deciding")
@@ -79,6 +82,6 @@ class Review:
                               "and search again")
         stored = cases.decide(session, self.search_id, rank, decision, rationale,
                               first_impression=self.first_impressions.get(rank),
-                              blind=self.blind)
+                              blind=self.blind, checklist=checklist)
         self.decided[rank] = stored
         return stored

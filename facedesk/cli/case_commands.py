@@ -1,5 +1,6 @@
 """Cases on the command line: opening, listing, showing and closing them, decisions on
-candidates, the second review of possible leads, lead sheets and retention. A thin layer
+candidates (with their FISWG feature-by-feature checklists), the second review of possible
+leads, the independent evidence of confirmed leads, lead sheets and retention. A thin layer
 over facedesk.app.cases: every rule is checked there. Commands that act sign in first
 (facedesk/cli/signin.py)."""
 
@@ -10,10 +11,11 @@ from pathlib import Path
 import click
 
 from facedesk.app import accounts, cases
-from facedesk.app.cases import DECISIONS
+from facedesk.app.cases import DECISIONS, Decision
 from facedesk.cli.options import db_option, json_option, user_option
 from facedesk.cli.output import echo, emit_json, short
 from facedesk.cli.signin import signed_in
+from facedesk.domain.fiswg import COMPONENTS, VALUES, Checklist
 from facedesk.store import Gallery
 
 # --- cases ------------------------------------------------------------------------------------
@@ -80,8 +82,10 @@ def case_show(number: str, db: Path, user: str | None, as_json: bool) -> None:
     and the second reviews."""
     with Gallery.open(db) as gallery:
         view = cases.case_view(signed_in(gallery, user, "read_cases"), number)
+        evidence = {d.id: cases.evidence(gallery, d.id) for d in view.results}
     if as_json:
-        emit_json(view.as_dict())
+        emit_json({**view.as_dict(), "evidence": {
+            str(k): [e.as_dict() for e in v] for k, v in evidence.items()}})
         return
     case = view.case
     found = [s.as_dict() for s in view.searches]
@@ -103,12 +107,18 @@ def case_show(number: str, db: Path, user: str | None, as_json: bool) -> None:
         for c in s["candidates"]:
             echo(f"    {c['rank']:>3}  {c['distance']:.4f}  {c['person_id']}")
     echo(f"decisions ({len(decided)}):")
-    for d in decided:
+    for dec, d in zip(view.decisions, decided, strict=True):
         echo(f"  decision {d['id']} {d['created_at']} by {d['reviewer']}: candidate "
              f"{d['rank']} of search {d['search_id']} ({d['person_id']}, distance "
              f"{d['distance']:.4f}): {DECISIONS.get(d['decision'], d['decision'])} — "
              f"{cases.LEAD_STATUS[d['status']]}")
         echo(f"      rationale: {short(d['rationale'])}")
+        _echo_checklist(dec, dec.id in view.hidden)
+        if dec.id in evidence:
+            items = evidence[dec.id]
+            echo("      independent evidence: " + ("; ".join(
+                f"{e.text} ({e.recorded_by} {e.created_at})" for e in items) if items else
+                "none recorded yet"))
         r = d["review"]
         if r:
             echo(f"      second review {r['id']} by {r['reviewer']} {r['created_at']}: "
@@ -135,6 +145,28 @@ def case_close(number: str, db: Path, user: str | None, note: str) -> None:
 # --- decisions and the second review ---------------------------------------------------------
 
 
+def _echo_checklist(d: Decision, hidden: bool, indent: str = "      ") -> None:
+    """A decision's FISWG checklist, one line per judged component (hidden in a blind
+    second review, like the rationale)."""
+    if hidden:
+        echo(f"{indent}checklist: {cases.BLIND_HIDDEN}")
+        return
+    if d.checklist is None:
+        return
+    echo(f"{indent}checklist: {d.checklist.summary()}")
+    for f in d.checklist.features:
+        note = f" — {f.note}" if f.note else ""
+        echo(f"{indent}  {f.label}: {VALUES[f.value]}{note}")
+
+
+FEATURE_HELP = (
+    "One FISWG component's judgement, COMPONENT=VALUE or COMPONENT=dissimilar:NOTE; repeat "
+    f"for each component. Components: {', '.join(COMPONENTS)}. Values: "
+    f"{', '.join(VALUES)}. A dissimilarity needs a note (on a possible lead, its "
+    "explanation: an unexplained dissimilarity excludes). With the administrator's "
+    "checklist_required on, a possible lead needs all components.")
+
+
 @click.command("decide")
 @db_option()
 @user_option()
@@ -144,12 +176,17 @@ def case_close(number: str, db: Path, user: str | None, note: str) -> None:
               help="The candidate's rank in that search.")
 @click.option("--decision", type=click.Choice(list(DECISIONS)), required=True)
 @click.option("--rationale", required=True, help="What you compared and saw.")
+@click.option("--feature", "features", multiple=True, metavar="COMPONENT=VALUE[:NOTE]",
+              help=FEATURE_HELP)
 def decide(db: Path, user: str | None, search_id: int, rank: int, decision: str,
-           rationale: str) -> None:
-    """Record your decision on one candidate of a search."""
+           rationale: str, features: tuple[str, ...]) -> None:
+    """Record your decision on one candidate of a search, with the FISWG
+    feature-by-feature checklist (--feature, e.g. --feature eyes=similar --feature
+    "nose=dissimilar:broken since the booking photo")."""
+    checklist = Checklist.parse_features(features)
     with Gallery.open(db) as gallery:
         session = signed_in(gallery, user, "decide")
-        d = cases.decide(session, search_id, rank, decision, rationale)
+        d = cases.decide(session, search_id, rank, decision, rationale, checklist=checklist)
     echo(f"decision {d.id} recorded: candidate {rank} ({d.person_id}) of "
          f"search {search_id}: {DECISIONS[decision]} — {cases.LEAD_STATUS[d.status]}")
     if d.status == "pending":
@@ -176,11 +213,13 @@ def leads_pending(db: Path, user: str | None, as_json: bool) -> None:
     if not waiting:
         click.echo("no possible leads waiting for a second review")
         return
-    for d in (p.decision for p in waiting):
+    for p in waiting:
+        d = p.decision
         echo(f"decision {d.id}  case {d.case_number}  by {d.reviewer} "
              f"{d.created_at}: candidate {d.rank} of search "
              f"{d.search_id} ({d.person_id}, distance {d.distance:.4f})")
         echo(f"    rationale: {short(d.rationale)}")
+        _echo_checklist(d, p.rationale_hidden, "    ")
 
 
 @leads_group.command("review")
@@ -199,6 +238,50 @@ def leads_review(decision_id: int, db: Path, user: str | None, verdict: str, rat
         d = cases.review_lead(session, decision_id, verdict, rationale, blind=blind)
     echo(f"decision {decision_id} ({d.person_id}, case {d.case_number}): "
          f"{cases.LEAD_STATUS[d.status]}")
+    _echo_checklist(d, False, "  ")  # the verdict is in: the analyst's checklist is shown
+    if d.status == "confirmed":
+        click.echo(f"before its lead sheet goes out, record the independent evidence: "
+                   f"facedesk evidence add {decision_id} --db {db} --text ...")
+
+
+@click.group("evidence")
+def evidence_group() -> None:
+    """Independent evidence obtained for a confirmed lead (never act on a face search
+    alone): recorded before its lead sheet goes out."""
+
+
+@evidence_group.command("add")
+@click.argument("decision_id", type=int)
+@db_option()
+@user_option()
+@click.option("--text", required=True,
+              help="What independent evidence was obtained: what, from whom, when.")
+def evidence_add(decision_id: int, db: Path, user: str | None, text: str) -> None:
+    """Record independent evidence for confirmed lead DECISION_ID (its analyst or a
+    supervisor)."""
+    with Gallery.open(db) as gallery:
+        e = cases.record_evidence(signed_in(gallery, user, "decide"), decision_id, text)
+    echo(f"evidence {e.id} recorded for decision {decision_id} by {e.recorded_by}")
+
+
+@evidence_group.command("list")
+@click.argument("decision_id", type=int)
+@db_option()
+@user_option()
+@json_option()
+def evidence_list(decision_id: int, db: Path, user: str | None, as_json: bool) -> None:
+    """The independent evidence recorded for DECISION_ID, oldest first."""
+    with Gallery.open(db) as gallery:
+        d = cases.get_decision(gallery, decision_id)
+        cases.readable_case(signed_in(gallery, user, "read_cases"), d.case_id)
+        found = cases.evidence(gallery, decision_id)
+    if as_json:
+        emit_json([e.as_dict() for e in found])
+        return
+    if not found:
+        click.echo(f"no independent evidence recorded for decision {decision_id}")
+    for e in found:
+        echo(f"evidence {e.id} {e.created_at} by {e.recorded_by}: {e.text}")
 
 
 @click.command("lead-sheet")
@@ -258,4 +341,5 @@ def retention_purge(db: Path, user: str | None, dry_run: bool, as_json: bool) ->
         click.echo(f"  probe sha256 {h}")
 
 
-COMMANDS: list[click.Command] = [case_group, decide, leads_group, lead_sheet, retention_group]
+COMMANDS: list[click.Command] = [case_group, decide, leads_group, evidence_group, lead_sheet,
+                                 retention_group]

@@ -12,9 +12,12 @@ from facedesk.cli import (
     backup_commands,
     case_commands,
     clip_commands,
+    disclose_commands,
     gallery_commands,
     import_commands,
     lab_commands,
+    quiz_commands,
+    rerun_commands,
     search_commands,
 )
 from facedesk.cli.output import user_errors
@@ -44,7 +47,9 @@ def _register(command: click.Command) -> None:
 for _command in [import_commands.import_cmd, search_commands.search, gallery_commands.info,
                  gallery_commands.verify, *lab_commands.COMMANDS, *account_commands.COMMANDS,
                  *case_commands.COMMANDS, *audit_commands.COMMANDS, *backup_commands.COMMANDS,
-                 *clip_commands.COMMANDS, gallery_commands.gallery_group]:
+                 *clip_commands.COMMANDS, *rerun_commands.COMMANDS,
+                 *disclose_commands.COMMANDS, *quiz_commands.COMMANDS,
+                 gallery_commands.gallery_group]:
     _register(_command)
     cli.add_command(_command)
 

@@ -32,6 +32,7 @@ KINDS: dict[str, str] = {
     "candidate_viewed": "Candidate viewed",
     "decision": "Decision",
     "lead_review": "Second review",
+    "lead_evidence": "Independent evidence recorded",
     "export": "Export",
     "purge": "Retention purge",
     "import_batch": "Gallery content stored",
@@ -42,6 +43,9 @@ KINDS: dict[str, str] = {
     "gallery_copy": "Gallery copied",
     "user_unlocked": "User unlocked",
     "lab": "Accuracy lab",
+    "quiz_started": "Quiz started",
+    "quiz_answer": "Quiz answer",
+    "quiz_finished": "Quiz finished",
 }
 
 ALGORITHM = ("sha256(prev_hash + '\\n' + canonical_json({seq, at, user_id, kind, case_id, "

@@ -1,12 +1,15 @@
 """The DECISION region of the analyst's screen: the signed-in reviewer's decision on the
 selected candidate — possible lead, not the person, or inconclusive — with a mandatory
-rationale, under a permanent "investigative lead only" banner.
+rationale and the FISWG feature-by-feature checklist beside it (gui/checklist_panel.py),
+under a permanent "investigative lead only" banner.
 
 The reviewer is the signed-in user, shown and not editable (`set_reviewer`). The panel
 stores nothing itself: "Record decision" emits `decision_requested`; the window calls
 `Review.record_decision` with its session and reports back with `decision_recorded` (the
-stored decision, with its lead status) or `show_error`. `set_blocked` says why nothing can
-be recorded (no one signed in, a closed case, a role that may not decide).
+stored decision, with its lead status) or `show_error`; it reads the checklist with
+`checklist()`. `set_blocked` says why nothing can be recorded (no one signed in, a closed
+case, a role that may not decide); `set_checklist_required` follows the administrator's
+setting. What a checklist lacks is said by `fiswg.checklist_problem`, the one rule.
 """
 
 from __future__ import annotations
@@ -28,7 +31,9 @@ from PySide6.QtWidgets import (
 
 from facedesk.app.cases import LEAD_STATUS, Decision
 from facedesk.app.review import DECISIONS, FIRST_IMPRESSIONS, LEAD_BANNER, Review
+from facedesk.domain.fiswg import Checklist, checklist_problem
 from facedesk.gui.candidates_panel import decision_label
+from facedesk.gui.checklist_panel import ChecklistPanel
 from facedesk.gui.formatting import when
 from facedesk.gui.styles import ERROR_COLOUR
 from facedesk.gui.widgets import wrapped
@@ -66,6 +71,7 @@ class DecisionPanel(QWidget):
         self._error: str | None = None
         self._blocked: str | None = None
         self._saving = False  # a decision is being stored (off the GUI thread)
+        self._checklist_required = False
 
         self.banner = QLabel(LEAD_BANNER)
         self.banner.setObjectName("leadBanner")
@@ -122,6 +128,9 @@ class DecisionPanel(QWidget):
         self.record_button.setObjectName("confirmButton")
         self.record_button.clicked.connect(self._record_clicked)
 
+        self.checklist_panel = ChecklistPanel()
+        self.checklist_panel.changed.connect(self._draft_changed)
+
         form = QGridLayout()
         form.addWidget(QLabel("Decision:"), 0, 0)
         form.addLayout(radios, 0, 1)
@@ -137,11 +146,14 @@ class DecisionPanel(QWidget):
         bottom.addWidget(self.hint, 1)
         bottom.addWidget(self.record_button)
 
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.banner)
-        layout.addWidget(self.candidate_label)
-        layout.addLayout(form, 1)
-        layout.addLayout(bottom)
+        left = QVBoxLayout()
+        left.addWidget(self.banner)
+        left.addWidget(self.candidate_label)
+        left.addLayout(form, 1)
+        left.addLayout(bottom)
+        layout = QHBoxLayout(self)
+        layout.addLayout(left, 11)
+        layout.addWidget(self.checklist_panel, 9)
         self.set_candidate(None, None)
 
     # -- API --------------------------------------------------------------------------------
@@ -167,6 +179,16 @@ class DecisionPanel(QWidget):
         """Nothing can be recorded, for this reason (None: recording is allowed)."""
         self._blocked = reason
         self._update_state()
+
+    def set_checklist_required(self, required: bool) -> None:
+        """The administrator's setting: a possible lead needs the complete checklist."""
+        self._checklist_required = required
+        self.checklist_panel.set_required(required)
+        self._update_state()
+
+    def checklist(self) -> Checklist:
+        """The FISWG checklist as judged in the panel (empty: none)."""
+        return self.checklist_panel.checklist()
 
     def set_saving(self, saving: bool) -> None:
         """While the window stores a decision (off the GUI thread): the form is read-only
@@ -223,6 +245,9 @@ class DecisionPanel(QWidget):
         self.rationale_edit.blockSignals(True)
         self.rationale_edit.clear()
         self.rationale_edit.blockSignals(False)
+        self.checklist_panel.blockSignals(True)
+        self.checklist_panel.clear()
+        self.checklist_panel.blockSignals(False)
 
     def _draft_changed(self) -> None:
         self._error = None
@@ -249,6 +274,8 @@ class DecisionPanel(QWidget):
             button.setEnabled(decision)
         self.rationale_edit.setEnabled(decision)
         self.reviewer_edit.setEnabled(reviewer)
+        self.checklist_panel.set_read_only(
+            not decision, "" if decision else "The checklist is judged with the decision.")
 
     def _update_state(self, recorded: Decision | None = None) -> None:
         review, rank = self._review, self._rank
@@ -293,11 +320,14 @@ class DecisionPanel(QWidget):
             missing.append("sign in")
         if not self.rationale():
             missing.append("write a rationale")
-        self.record_button.setEnabled(not missing)
+        problem = self._checklist_problem()
+        self.record_button.setEnabled(not missing and problem is None)
         if self._error is not None:
             self._set_hint(self._error, error=True)
         elif missing:
             self._set_hint("To record: " + ", ".join(missing) + ".")
+        elif problem is not None:
+            self._set_hint(f"Checklist: {problem}.")
         elif self.selected_decision() == "possible_lead":
             self._set_hint(f"Ready to record. {LEAD_BANNER}.")
         else:
@@ -315,6 +345,10 @@ class DecisionPanel(QWidget):
                                   f"<br><i>({by}; a decision cannot be changed here)</i>")
         self.rationale_edit.hide()
         self.record_label.show()
+        self.checklist_panel.set_checklist(row.checklist)
+        self.checklist_panel.set_read_only(
+            True, "Recorded with the decision." if row.checklist else
+            "No checklist was recorded with this decision.")
         self.record_button.setEnabled(False)
         self._set_hint(f"Recorded: {status_text(row)}", bold=True)
 
@@ -325,10 +359,18 @@ class DecisionPanel(QWidget):
             style = style.replace("}", "font-weight: bold; }")
         self.hint.setStyleSheet(style)
 
+    def _checklist_problem(self) -> str | None:
+        decision = self.selected_decision()
+        if decision is None:
+            return None
+        return checklist_problem(self.checklist(), decision,
+                                 required=self._checklist_required)
+
     def _record_clicked(self) -> None:
         decision = self.selected_decision()
         if (self._rank is None or decision is None or not self.reviewer()
                 or self._blocked is not None or not self.rationale()
+                or self._checklist_problem() is not None
                 or self._decided_row() is not None or self._saving):
             self._update_state()
             return

@@ -676,6 +676,8 @@ class MainWindow(QMainWindow):
         maximum = 200 if self.gallery is None else accounts.settings(self.gallery).top_k
         if self.top_k.maximum() != maximum:
             self.top_k.setMaximum(maximum)
+        self.decision.set_checklist_required(
+            self.gallery is not None and accounts.settings(self.gallery).checklist_required)
         self.top_k.setToolTip(f"How many candidate persons a search lists (at most "
                               f"{maximum}, set by the administrator)")
 
@@ -782,7 +784,7 @@ class MainWindow(QMainWindow):
         if self.session is None or self.case is None:
             return None
         from facedesk.gui.admin import CaseOverviewDialog
-        dialog = CaseOverviewDialog(self.session, self.case, self)
+        dialog = CaseOverviewDialog(self.session, self.case, self, engine=self.engine_spec)
         dialog.case_closed.connect(lambda _case_id: self._refresh_case())
         return self._open_admin(dialog)
 
@@ -1427,10 +1429,11 @@ class MainWindow(QMainWindow):
         if self.decision.is_saving():
             return  # the click before is still being stored
         review, session = self.review, self.session
+        checklist = self.decision.checklist()
 
         def store(gallery: Gallery) -> cases.Decision:
             return review.record_decision(rebind(session, gallery), rank, decision,
-                                          rationale)
+                                          rationale, checklist)
 
         def stored(row: cases.Decision) -> None:
             self.decision.set_saving(False)

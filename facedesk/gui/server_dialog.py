@@ -8,29 +8,19 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QComboBox, QFormLayout, QWidget
 
-from facedesk.gui.widgets import (
-    Dialog,
-    button,
-    cancel_button,
-    column,
-    error_label,
-    password_edit,
-    row,
-    show_error,
-    wrapped,
-)
+from facedesk.gui import widgets as w
 from facedesk.store.postgres import is_server_location, public_location, with_password
 
 URL_HINT = "postgresql://user@host/database  or  postgresql:///?service=NAME"
 
 
-class ServerDialog(Dialog):
+class ServerDialog(w.Dialog):
     """The URL of a gallery on a server (typed, or one of the saved connections) and an
     optional password for this connection."""
 
     def __init__(self, saved: list[str], parent: QWidget | None = None) -> None:
         super().__init__("serverDialog", "Connect to a server", parent)
-        intro = wrapped(
+        intro = w.wrapped(
             "A gallery shared by several workstations lives in a <b>PostgreSQL</b> database "
             "that an administrator set up. The password comes from <b>~/.pgpass</b> (or "
             "PGPASSFILE) or a <b>service file</b>; type it below only if those do not give "
@@ -43,16 +33,16 @@ class ServerDialog(Dialog):
         line = self.url_box.lineEdit()
         assert line is not None
         line.setPlaceholderText(URL_HINT)
-        self.password = password_edit("serverPasswordEdit",
-                                      "from ~/.pgpass or the service file")
+        self.password = w.password_edit("serverPasswordEdit",
+                                        "from ~/.pgpass or the service file")
         form = QFormLayout()
         form.addRow("Server URL:", self.url_box)
         form.addRow("Password:", self.password)
-        self.error = error_label("serverError")
-        self.connect_button = button("Connect", "connectServerButton", self.check,
-                                     default=True)
-        column(self, intro, form, self.error, row(None, cancel_button(self),
-                                                  self.connect_button))
+        self.error = w.error_label("serverError")
+        self.connect_button = w.button("Connect", "connectServerButton", self.check,
+                                       default=True)
+        w.column(self, intro, form, self.error,
+                 w.row(None, w.cancel_button(self), self.connect_button))
 
     def url(self) -> str:
         return self.url_box.currentText().strip()
@@ -68,7 +58,7 @@ class ServerDialog(Dialog):
 
     def check(self) -> bool:
         if not is_server_location(self.url()):
-            show_error(self.error, f"a server URL starts with postgresql:// ({URL_HINT})")
+            w.show_error(self.error, f"a server URL starts with postgresql:// ({URL_HINT})")
             return False
         self.accept()
         return True

@@ -80,6 +80,7 @@ from facedesk.errors import FaceDeskError, NotPermitted
 from facedesk.gui.figures import FigurePane
 from facedesk.gui.images import face_pixmap
 from facedesk.gui.lab_wording import group_cells, headline, per_probe, ratio_words
+from facedesk.gui.quiz_view import QuizPanel
 from facedesk.gui.sizing import fit_to_screen
 from facedesk.gui.styles import ERROR_STYLE
 from facedesk.gui.tables import read_only_table
@@ -259,13 +260,21 @@ class TrainerView(QMainWindow):
 
         central = QWidget()
         root = QVBoxLayout(central)
-        root.addWidget(self._build_settings())
-        root.addLayout(self._build_threshold())
+        # the experiment's controls, hidden on the quiz tab (a trainee sees no threshold)
+        self._experiment_controls = QWidget()
+        controls = QVBoxLayout(self._experiment_controls)
+        controls.setContentsMargins(0, 0, 0, 0)
+        controls.addWidget(self._build_settings())
+        controls.addLayout(self._build_threshold())
+        root.addWidget(self._experiment_controls)
         self.tabs = QTabWidget()
         self.tabs.setObjectName("trainerTabs")
         self.tabs.addTab(self._build_experiment_tab(), "False candidates (experiment)")
         self.tabs.addTab(self._build_evaluation_tab(), "Error rates (all pairs)")
         self.tabs.addTab(self._build_worst_tab(), "Closest false candidates")
+        self.quiz_panel = QuizPanel(self.gallery_path, session, self._gallery.metadata_keys(),
+                                    DEFAULT_THRESHOLD)
+        self.tabs.addTab(self.quiz_panel, "Trainee quiz")
         self.tabs.currentChanged.connect(self._on_tab)
         root.addWidget(self.tabs, 1)
         root.addLayout(self._build_export())
@@ -677,6 +686,10 @@ class TrainerView(QMainWindow):
         self._show_tab(self.tabs.currentIndex())
 
     def _on_tab(self, index: int) -> None:
+        quiz = self.tabs.widget(index) is self.quiz_panel
+        for w in (self._experiment_controls, self.status_label, self.save_plots_button,
+                  self.save_report_button):
+            w.setVisible(not quiz)
         self._show_tab(index)
         if index == 1 and self._evaluation_worker is None and (
                 self.evaluation is None or self._evaluation_key != self.group_key()):

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from facedesk.store.db import Connection
+from facedesk.store.db import Connection, Db, connection
 from facedesk.store.gallery import Gallery
 
 
@@ -81,3 +81,35 @@ def mark_closed(conn: Connection, case_id: int, *, closed_by: str, closed_at: st
     return bool(conn.execute(
         "UPDATE cases SET closed_by = ?, closed_at = ?, closing_note = ? "
         "WHERE id = ? AND closed_at IS NULL", (closed_by, closed_at, note, case_id)).rowcount)
+
+
+# --- a case's records as stored, every column (the disclosure package) -----------------------
+
+
+def _rows(db: Db, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+    cur = connection(db).execute(sql, tuple(params))
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def case_search_rows(db: Db, case_id: int) -> list[dict[str, Any]]:
+    """Every column of a case's searches as stored (BLOBs as bytes), oldest first: new
+    columns appear here without a change."""
+    return _rows(db, "SELECT * FROM searches WHERE case_id = ? ORDER BY id", (case_id,))
+
+
+def case_frame_rows(db: Db, case_id: int) -> list[dict[str, Any]]:
+    """Every column of the frames of a case's clip searches, in search and frame order."""
+    return _rows(db, "SELECT f.* FROM search_frames f JOIN searches s ON s.id = f.search_id "
+                     "WHERE s.case_id = ? ORDER BY f.search_id, f.position", (case_id,))
+
+
+def case_decision_rows(db: Db, case_id: int) -> list[dict[str, Any]]:
+    """Every column of a case's decisions as stored, oldest first."""
+    return _rows(db, "SELECT * FROM decisions WHERE case_id = ? ORDER BY id", (case_id,))
+
+
+def case_review_rows(db: Db, case_id: int) -> list[dict[str, Any]]:
+    """Every column of the second reviews of a case's decisions, oldest first."""
+    return _rows(db, "SELECT r.* FROM lead_reviews r JOIN decisions d ON d.id = r.decision_id "
+                     "WHERE d.case_id = ? ORDER BY r.id", (case_id,))

@@ -1,5 +1,7 @@
-"""Reviewers' decisions on candidates (`decisions`) and the second reviews of possible
-leads (`lead_reviews`), behind the `Decision`, `LeadReview` and `NewDecision` records."""
+"""Reviewers' decisions on candidates (`decisions`, with their FISWG checklists), the second
+reviews of possible leads (`lead_reviews`) and the independent evidence recorded for
+confirmed leads (`lead_evidence`), behind the `Decision`, `LeadReview`, `NewDecision` and
+`Evidence` records."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from facedesk.domain.fiswg import Checklist
 from facedesk.store.db import Connection, now_iso
 from facedesk.store.gallery import Gallery
 
@@ -51,6 +54,7 @@ class Decision:
     training: bool
     case_number: str
     review: LeadReview | None
+    checklist: Checklist | None = None  # None: recorded without one (or before them)
 
     @property
     def status(self) -> str:
@@ -69,6 +73,7 @@ class Decision:
         """The JSON form: every field, `review` as a dict (or None), and `status`."""
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["review"] = None if self.review is None else self.review.as_dict()
+        d["checklist"] = None if self.checklist is None else self.checklist.as_dict()
         d["status"] = self.status
         return d
 
@@ -98,6 +103,7 @@ class NewDecision:
     second_review: int = 0
     audit_seq: int | None = None
     created_at: str = ""
+    checklist: str | None = None  # JSON (facedesk.domain.fiswg.Checklist.to_json)
 
     @classmethod
     def of(cls, values: dict[str, Any]) -> NewDecision:
@@ -133,7 +139,8 @@ _DECISION_SQL = (
     "SELECT d.id, d.created_at, d.reviewer, d.decision, d.rationale, d.first_impression, "
     "d.blind_review, d.search_id, d.case_id, d.rank, d.person_id, d.face_id, d.distance, "
     "d.similarity, d.second_review, d.audit_seq, c.training, c.number, "
-    "r.id, r.reviewer, r.verdict, r.rationale, r.blind, r.created_at, r.audit_seq "
+    "r.id, r.reviewer, r.verdict, r.rationale, r.blind, r.created_at, r.audit_seq, "
+    "d.checklist "
     "FROM decisions d JOIN cases c ON c.id = d.case_id "
     "LEFT JOIN lead_reviews r ON r.decision_id = d.id")
 
@@ -142,7 +149,7 @@ def _decision(row: Sequence[Any]) -> Decision:
     review = None if row[18] is None else LeadReview(*row[18:25])
     return Decision(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8],
                     row[9], row[10], row[11], row[12], row[13], row[14], row[15],
-                    bool(row[16]), row[17], review)
+                    bool(row[16]), row[17], review, Checklist.from_json(row[25]))
 
 
 def decisions(gallery: Gallery, case_id: int | None = None) -> list[Decision]:
@@ -214,3 +221,42 @@ def insert_review(conn: Connection, *, decision_id: int, reviewer: str, verdict:
 
 def set_review_audit_seq(conn: Connection, review_id: int, seq: int) -> None:
     conn.execute("UPDATE lead_reviews SET audit_seq = ? WHERE id = ?", (seq, review_id))
+
+
+# --- independent evidence of confirmed leads ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What independent evidence an analyst obtained for a confirmed lead (one item)."""
+
+    id: int
+    decision_id: int
+    text: str
+    recorded_by: str
+    created_at: str
+    audit_seq: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def evidence_of(gallery: Gallery, decision_id: int) -> list[Evidence]:
+    """A decision's evidence items, oldest first."""
+    return [Evidence(*r) for r in gallery.conn.execute(
+        "SELECT id, decision_id, text, recorded_by, created_at, audit_seq FROM lead_evidence "
+        "WHERE decision_id = ? ORDER BY id", (decision_id,))]
+
+
+def insert_evidence(conn: Connection, *, decision_id: int, text: str,
+                    recorded_by: str, created_at: str) -> int:
+    """Store an evidence item (its audit_seq 0 until `set_evidence_audit_seq`); its id."""
+    row = conn.execute(
+        "INSERT INTO lead_evidence(decision_id, text, recorded_by, created_at, audit_seq) "
+        "VALUES (?, ?, ?, ?, 0) RETURNING id",
+        (decision_id, text, recorded_by, created_at)).fetchone()
+    return int(row[0])
+
+
+def set_evidence_audit_seq(conn: Connection, evidence_id: int, seq: int) -> None:
+    conn.execute("UPDATE lead_evidence SET audit_seq = ? WHERE id = ?", (seq, evidence_id))

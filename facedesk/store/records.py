@@ -62,7 +62,14 @@ RECORD_COLUMNS: dict[str, dict[int, tuple[str, ...]]] = {
                       "first_impression", "blind_review", "probe_sha256", "probe_path",
                       "probe_box", "engine_id", "gallery_version", "persons_searched",
                       "person_id", "face_id", "rank", "distance", "similarity", "case_id",
-                      "search_id", "second_review")},
+                      "search_id", "second_review"),
+                  # + the FISWG feature-by-feature checklist (facedesk.domain.fiswg)
+                  2: ("id", "created_at", "reviewer", "decision", "rationale",
+                      "first_impression", "blind_review", "probe_sha256", "probe_path",
+                      "probe_box", "engine_id", "gallery_version", "persons_searched",
+                      "person_id", "face_id", "rank", "distance", "similarity", "case_id",
+                      "search_id", "second_review", "checklist")},
+    "lead_evidence": {1: ("id", "decision_id", "text", "recorded_by", "created_at")},
     "lead_reviews": {1: ("id", "decision_id", "reviewer", "verdict", "rationale", "blind",
                          "created_at")},
     "persons": {1: ("id", "person_id", "name", "created_at")},
@@ -71,6 +78,11 @@ RECORD_COLUMNS: dict[str, dict[int, tuple[str, ...]]] = {
     "faces": {1: ("id", "photo_id", "person_pk", "engine_id", "box_top", "box_right",
                   "box_bottom", "box_left", "landmarks", "size_px", "eye_distance_px",
                   "sharpness", "brightness", "yaw_deg", "encoding", "crop", "detector")},
+    # the trainee quiz: a trainee's quizzes, their pairs and answers (training records)
+    "quiz_sessions": {1: ("id", "user_id", "created_at", "finished_at", "gallery_version",
+                          "seed", "size", "genuine_share", "threshold", "group_key")},
+    "quiz_answers": {1: ("id", "session_id", "position", "face_a", "face_b", "genuine",
+                         "distance", "pair_group", "answer", "seconds", "answered_at")},
 }
 
 #: which rows of a table are records (all when absent)
@@ -85,6 +97,7 @@ NOT_COVERED: dict[str, dict[str, str]] = {
                                "event"},
     "lead_reviews": {"audit_seq": "written after the event; checked to name the review's "
                                   "event"},
+    "lead_evidence": {"audit_seq": "written after the event; names the evidence's event"},
 }
 
 #: tables with no digests, and why (every other table of the schema must be covered)
@@ -102,8 +115,9 @@ TABLES_NOT_COVERED: dict[str, str] = {
 LABELS: dict[str, str] = {
     "users": "user", "cases": "case", "meta": "setting", "calibrations": "calibration",
     "engines": "engine", "searches": "search", "decisions": "decision",
-    "lead_reviews": "second review", "persons": "person", "photos": "photo",
-    "faces": "face",
+    "lead_reviews": "second review", "lead_evidence": "independent evidence",
+    "persons": "person", "photos": "photo",
+    "faces": "face", "quiz_sessions": "quiz", "quiz_answers": "quiz answer",
 }
 
 #: hex digits of a record digest (128 bits: ample against a forged second row, and half

@@ -265,6 +265,54 @@ MIGRATIONS: dict[int, list[str]] = {
             UNIQUE (search_id, position)
         )""",
     ],
+    # issue 18: the FISWG feature-by-feature checklist of a decision (facedesk.domain.fiswg;
+    # JSON {component: {"value", "note"}}, also in the decision's audit event; NULL for
+    # decisions made before it or without one), and the independent evidence an analyst
+    # obtained for a confirmed lead before its lead sheet goes out (one row per item)
+    9: [
+        "ALTER TABLE decisions ADD COLUMN checklist TEXT",
+        """CREATE TABLE lead_evidence (
+            id INTEGER PRIMARY KEY,
+            decision_id INTEGER NOT NULL REFERENCES decisions(id),
+            text TEXT NOT NULL CHECK (length(trim(text)) > 0),
+            recorded_by TEXT NOT NULL REFERENCES users(id),
+            created_at TEXT NOT NULL,
+            audit_seq INTEGER NOT NULL
+        )""",
+        "CREATE INDEX lead_evidence_decision ON lead_evidence(decision_id)",
+    ],
+    # the trainee quiz (facedesk.app.quiz): a quiz per trainee, its pairs in the order
+    # shown with the truth (genuine: same person) and the distance, each filled in with
+    # the trainee's answer (same / different / cant_tell) and the seconds it took
+    10: [
+        """CREATE TABLE quiz_sessions (
+            id INTEGER PRIMARY KEY,
+            user_id TEXT NOT NULL REFERENCES users(id),
+            created_at TEXT NOT NULL,
+            finished_at TEXT,
+            gallery_version INTEGER NOT NULL,
+            seed INTEGER NOT NULL,
+            size INTEGER NOT NULL,
+            genuine_share REAL NOT NULL,
+            threshold REAL NOT NULL,
+            group_key TEXT
+        )""",
+        "CREATE INDEX quiz_sessions_user ON quiz_sessions(user_id)",
+        """CREATE TABLE quiz_answers (
+            id INTEGER PRIMARY KEY,
+            session_id INTEGER NOT NULL REFERENCES quiz_sessions(id),
+            position INTEGER NOT NULL,
+            face_a INTEGER NOT NULL,
+            face_b INTEGER NOT NULL,
+            genuine INTEGER NOT NULL CHECK (genuine IN (0, 1)),
+            distance REAL NOT NULL,
+            pair_group TEXT NOT NULL,
+            answer TEXT CHECK (answer IN ('same', 'different', 'cant_tell')),
+            seconds REAL,
+            answered_at TEXT,
+            UNIQUE (session_id, position)
+        )""",
+    ],
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

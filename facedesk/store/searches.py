@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
-from facedesk.store.db import Connection
+from facedesk.store.db import Connection, Db, connection
 from facedesk.store.gallery import Gallery
 
 
@@ -179,3 +179,24 @@ def delete_searches(conn: Connection, search_ids: Sequence[int],
     conn.execute(f"DELETE FROM search_frames WHERE search_id IN ({s_marks})", search_ids)
     conn.execute(f"DELETE FROM searches WHERE id IN ({s_marks})", search_ids)
     return reviews
+
+
+# --- re-runs: which faces a search searched ------------------------------------------------
+
+
+def nth_face_id(db: Db, n: int) -> int:
+    """The id of the `n`-th face by id (0 when `n` < 1 or there are fewer faces). Faces
+    are never deleted and their ids only grow, so the faces a search of `n` faces (at its
+    gallery version) searched are exactly those with an id up to this one."""
+    if n < 1:
+        return 0
+    row = connection(db).execute(
+        "SELECT id FROM faces ORDER BY id LIMIT 1 OFFSET ?", (n - 1,)).fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def faces_after(db: Db, face_id: int) -> int:
+    """How many faces have an id above `face_id` (imported after it)."""
+    return int(connection(db).execute(
+        "SELECT count(*) FROM faces WHERE id > ?", (face_id,)).fetchone()[0])
+

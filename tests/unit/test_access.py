@@ -212,7 +212,7 @@ def test_a_refused_name_is_logged_only_when_it_is_a_user_id(quick: World) -> Non
     ev = last_event(g)
     assert ev.data["user"] is None and ev.data["why"] == "unknown user"
     assert typed not in json.dumps(ev.as_dict()) and typed not in json.dumps(
-        [dict(r) for r in g.db.query("SELECT * FROM meta")])
+        [list(r) for r in g.conn.execute("SELECT * FROM meta")])
     # a keyed hash: the same name twice gives the same value, another name another
     refusal(g, typed, "")
     refusal(g, "someone-else", "")

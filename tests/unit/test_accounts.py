@@ -11,15 +11,15 @@ from typing import Any
 import argon2
 import pytest
 from accountability import (
+    BACKENDS,
     PASSWORDS,
     PURPOSE,
     World,
     audit_count,
-    build_template,
     last_event,
     open_world,
     payload,
-    template_location,
+    template_on_backend,
 )
 
 from facedesk.app import accounts, audit, cases
@@ -28,12 +28,11 @@ from facedesk.errors import AccountError, NotPermitted
 from facedesk.store import Gallery
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module", params=BACKENDS)
 def template(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
              ) -> Path | str:
     """This module's tests run on both backends (a file, a database on a server)."""
-    root = tmp_path_factory.mktemp("accounts")
-    return build_template(root, template_location(request, root))
+    return template_on_backend(request, tmp_path_factory, "accounts")
 
 
 @pytest.fixture
@@ -210,9 +209,11 @@ EXPECTED: dict[str, set[str]] = {
     "change_settings": {"administrator"},
     "purge": {"administrator"},
     "export_audit": {"administrator", "supervisor"},
+    "disclose": {"administrator", "supervisor"},
     "read_cases": {"analyst", "supervisor", "administrator"},
     "list_users": {"analyst", "supervisor", "administrator"},
     "lab": {"analyst", "supervisor", "trainer", "administrator"},
+    "quiz_results": {"trainer", "supervisor", "administrator"},
 }
 #: what a trainer may do besides, in a training gallery only
 TRAINER_IN_TRAINING = {"open_case", "search", "decide", "import", "close_case", "read_cases",
@@ -359,7 +360,8 @@ def test_settings_changes_are_audit_events_with_from_and_to(world: World) -> Non
            "threshold": 0.5, "top_k": 7, "purposes": ["Robbery", "Missing person"],
            "training": True, "backoff_seconds": 2.5, "lockout_after": 4,
            "lockout_minutes": None, "import_roots": [str(world.probe_path.parent)],
-           "file_group": grp.getgrgid(os.getegid()).gr_name}
+           "file_group": grp.getgrgid(os.getegid()).gr_name,
+           "checklist_required": True, "evidence_required": True}
     old = accounts.settings(g).as_dict()
     for name, value in new.items():
         admin.set_setting(name, value)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from accountability import PURPOSE, World, build_template, open_world, template_location
+from accountability import BACKENDS, PURPOSE, World, open_world, template_on_backend
 from fakes import FakeEngine
 
 from facedesk.app import cases, engines
@@ -17,12 +17,11 @@ from facedesk.errors import CaseError, EngineMismatch
 from facedesk.store.decisions import NewDecision
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module", params=BACKENDS)
 def template(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
              ) -> Path | str:
     """This module's tests run on both backends (a file, a database on a server)."""
-    root = tmp_path_factory.mktemp("use_cases")
-    return build_template(root, template_location(request, root))
+    return template_on_backend(request, tmp_path_factory, "use_cases")
 
 
 @pytest.fixture

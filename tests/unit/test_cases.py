@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 from accountability import (
+    BACKENDS,
     DISTANCES,
     PURPOSE,
     World,
     audit_count,
-    build_template,
     last_event,
     open_world,
     payload,
-    template_location,
+    template_on_backend,
 )
 
 from facedesk.app import accounts, audit, cases
@@ -25,12 +25,11 @@ from facedesk.domain import rates
 from facedesk.errors import CaseError, LeadError, NotPermitted
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module", params=BACKENDS)
 def template(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
              ) -> Path | str:
     """This module's tests run on both backends (a file, a database on a server)."""
-    root = tmp_path_factory.mktemp("cases")
-    return build_template(root, template_location(request, root))
+    return template_on_backend(request, tmp_path_factory, "cases")
 
 
 @pytest.fixture

@@ -1,5 +1,7 @@
 """The supervisor's second review of possible leads: the queue, both faces, the
-figures, and the verdict with a rationale."""
+figures, the analyst's decision with its rationale and FISWG checklist (both hidden in a
+blind second review, by the one rule `cases.hidden_rationales`), and the verdict with a
+rationale."""
 
 from __future__ import annotations
 
@@ -9,10 +11,12 @@ from typing import Any
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QFrame,
     QGridLayout,
     QGroupBox,
     QPlainTextEdit,
     QRadioButton,
+    QScrollArea,
     QSplitter,
     QTabWidget,
     QVBoxLayout,
@@ -24,6 +28,7 @@ from facedesk.app.accounts import Session
 from facedesk.app.lead_sheet import probe_lookalikes_text
 from facedesk.app.review import DECISIONS
 from facedesk.domain import imaging
+from facedesk.domain.fiswg import Checklist
 from facedesk.errors import FaceDeskError, ImageError, LeadError
 from facedesk.gui.admin.base import AdminDialog, banner, quietly, user_names
 from facedesk.gui.compare_view import CompareView
@@ -35,9 +40,20 @@ from facedesk.gui.widgets import button, column, wrapped
 
 BLIND_PLACEHOLDER = ("Hidden until you submit your own verdict: blind second review is on, "
                      "so that your judgement does not lean on the analyst's.")
+#: in place of the analyst's checklist in a blind second review
+BLIND_CHECKLIST = "Feature-by-feature checklist: hidden until you submit your own verdict."
 #: in place of an analyst's rationale that blind second review keeps from the reader
 REVIEW_PLACEHOLDER = ("Your rationale (required): what did you compare, feature by feature, "
                       "and what did you see?")
+
+
+def checklist_html(checklist: Checklist | None) -> str:
+    """The analyst's FISWG checklist in a few lines, grouped by judgement."""
+    if checklist is None:
+        return "No feature-by-feature checklist was recorded with this decision."
+    lines = [f"<b>{html.escape(label)}:</b> {html.escape(', '.join(names))}"
+             for label, names in checklist.grouped()]
+    return "<b>Feature-by-feature (FISWG)</b><br>" + "<br>".join(lines)
 
 
 def candidate_figures(cand: dict[str, Any] | None, search: dict[str, Any] | None) -> str:
@@ -125,9 +141,23 @@ class SecondReviewDialog(AdminDialog):
         analyst_box = QGroupBox("The analyst's decision")
         self.analyst_label = wrapped(name="analystLabel")
         self.analyst_rationale = wrapped(name="analystRationale", selectable=True)
+        self.analyst_checklist = wrapped(name="analystChecklist", selectable=True)
+        analyst_text = QWidget()
+        text_layout = QVBoxLayout(analyst_text)
+        text_layout.setContentsMargins(0, 0, 0, 0)
+        text_layout.addWidget(self.analyst_label)
+        text_layout.addWidget(self.analyst_rationale)
+        text_layout.addWidget(self.analyst_checklist)
+        text_layout.addStretch(1)
+        # a long rationale and the 18 components' checklist scroll here, never cut off
+        analyst_scroll = QScrollArea(objectName="analystScroll")
+        analyst_scroll.setWidgetResizable(True)
+        analyst_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        analyst_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        analyst_scroll.setWidget(analyst_text)
+        analyst_scroll.setMinimumHeight(140)
         box_layout = QVBoxLayout(analyst_box)
-        box_layout.addWidget(self.analyst_label)
-        box_layout.addWidget(self.analyst_rationale)
+        box_layout.addWidget(analyst_scroll)
 
         review_box = QGroupBox("Your second review")
         self.verdict_confirm = QRadioButton("Confirm: a possible lead worth investigating")
@@ -247,6 +277,7 @@ class SecondReviewDialog(AdminDialog):
             self.figures.setText("")
             self.analyst_label.setText("")
             self.analyst_rationale.setText("")
+            self.analyst_checklist.setText("")
             self._update_buttons()
             return
         try:
@@ -285,14 +316,19 @@ class SecondReviewDialog(AdminDialog):
             f"Case {d.case_number}: {DECISIONS.get(d.decision, d.decision)} recorded "
             f"by {analyst} on {when(d.created_at)}{own}. "
             f"Status: {cases.LEAD_STATUS[d.status]}.")
-        hidden = (d.status == "pending" and self.blind and d.id not in self._submitted
-                  and d.reviewer != self.session.user_id)
+        hidden = d.id not in self._submitted and d.id in cases.hidden_rationales(
+            self.gallery, self.session.user_id, d.case_id)
+        muted = "color: palette(mid); font-style: italic;"
         if hidden:
             self.analyst_rationale.setText(BLIND_PLACEHOLDER)
-            self.analyst_rationale.setStyleSheet("color: palette(mid); font-style: italic;")
+            self.analyst_rationale.setStyleSheet(muted)
+            self.analyst_checklist.setText(BLIND_CHECKLIST)
+            self.analyst_checklist.setStyleSheet(muted)
         else:
             self.analyst_rationale.setText(f"Rationale: {d.rationale}")
             self.analyst_rationale.setStyleSheet("")
+            self.analyst_checklist.setText(checklist_html(d.checklist))
+            self.analyst_checklist.setStyleSheet("" if d.checklist else muted)
         review = d.review
         if review is not None:
             reviewer = self._names.get(review.reviewer, review.reviewer)

@@ -36,6 +36,12 @@ class SettingsDialog(AdminDialog):
         self.blind = QCheckBox("Blind second review: the supervisor sees the analyst's "
                                "rationale only after their own verdict",
                                objectName="blindSecondReview")
+        self.checklist_required = QCheckBox(
+            "Feature-by-feature checklist required: a possible lead needs every FISWG "
+            "component judged", objectName="checklistRequired")
+        self.evidence_required = QCheckBox(
+            "Independent evidence required: a lead sheet goes out only after the analyst "
+            "records it", objectName="evidenceRequired")
         self.retention = spin_box("retentionDays", 1, 36500, " days")
         self.keep = QCheckBox("Keep searches (no retention period)", objectName="keepSearches")
         self.keep.toggled.connect(lambda on: self.retention.setEnabled(not on and self._may))
@@ -79,6 +85,10 @@ class SettingsDialog(AdminDialog):
         form = QFormLayout()
         form.addRow(self.two_person)
         form.addRow(self.blind)
+        form.addRow(self.checklist_required)
+        form.addRow(self.evidence_required)
+        form.addRow("", hint("Without it, a lead sheet's banner says that no independent "
+                              "evidence is recorded yet."))
         form.addRow("Retention:", retention_row)
         form.addRow("", hint("Searches of cases without a confirmed lead are purged after "
                               "this period."))
@@ -103,7 +113,7 @@ class SettingsDialog(AdminDialog):
         self.save_button = button("Save changes", "saveSettingsButton", lambda: quietly(self.apply))
         buttons = self.closing_row((self.status_label, 1), self.save_button)
         column(self, form, None, self.error_label, buttons)
-        fit_to_screen(self, 700, 560)
+        fit_to_screen(self, 700, 620)
         self.load()
 
     @property
@@ -115,6 +125,8 @@ class SettingsDialog(AdminDialog):
         s = self.session.settings()
         self.two_person.setChecked(s.two_person_rule)
         self.blind.setChecked(s.blind_second_review)
+        self.checklist_required.setChecked(s.checklist_required)
+        self.evidence_required.setChecked(s.evidence_required)
         self.keep.setChecked(s.retention_days is None)
         self.retention.setValue(s.retention_days or 365)
         self.threshold.setValue(s.threshold)
@@ -126,7 +138,8 @@ class SettingsDialog(AdminDialog):
         self.lock_until_unlocked.setChecked(s.lockout_minutes is None)
         self.lockout_minutes.setValue(s.lockout_minutes or 30)
         self.import_roots.setPlainText("\n".join(s.import_roots))
-        for w in (self.two_person, self.blind, self.keep, self.threshold, self.top_k,
+        for w in (self.two_person, self.blind, self.checklist_required,
+                  self.evidence_required, self.keep, self.threshold, self.top_k,
                   self.purposes, self.training, self.backoff, self.lockout_after,
                   self.lock_until_unlocked, self.import_roots):
             w.setEnabled(self._may)
@@ -140,6 +153,8 @@ class SettingsDialog(AdminDialog):
         return {
             "two_person_rule": self.two_person.isChecked(),
             "blind_second_review": self.blind.isChecked(),
+            "checklist_required": self.checklist_required.isChecked(),
+            "evidence_required": self.evidence_required.isChecked(),
             "retention_days": None if self.keep.isChecked() else self.retention.value(),
             "threshold": round(self.threshold.value(), 2),
             "top_k": self.top_k.value(),
