@@ -322,13 +322,14 @@ def test_a_destination_that_refuses_a_write_is_a_one_line_error(
     name = pg_server.new_database()  # type: ignore[attr-defined]
     with Gallery.open(pg_server.url(name), create=True):  # type: ignore[attr-defined]
         pass  # the tables, owned by the superuser
-    pg_server.admin_sql("DROP ROLE IF EXISTS copy_reader; "  # type: ignore[attr-defined]
-                        "CREATE ROLE copy_reader LOGIN; "
-                        "GRANT SELECT ON ALL TABLES IN SCHEMA public TO copy_reader; "
-                        "GRANT DELETE ON meta TO copy_reader", name)
-    url = pg_server.url(name, "copy_reader")  # type: ignore[attr-defined]
-    with pytest.raises(CopyError, match=r"could not be written \(.*permission denied.*"
-                                        r"nothing was written") as info:
+    login = f"reader_{name}"  # a role of its own (roles are the server's, not the database's)
+    pg_server.admin_sql(f"CREATE ROLE {login} LOGIN; "  # type: ignore[attr-defined]
+                        f'GRANT CONNECT ON DATABASE "{name}" TO {login}; '
+                        f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {login}; "
+                        f"GRANT DELETE ON meta TO {login}", name)
+    url = pg_server.url(name, login)  # type: ignore[attr-defined]
+    with pytest.raises(CopyError, match=r"could not be written \(.+\): nothing was "
+                                        r"written") as info:
         copy(world.gallery, url)
     assert "\n" not in info.value.message
     with Gallery.open(pg_server.url(name)) as pg:  # type: ignore[attr-defined]
