@@ -16,7 +16,7 @@ ENGINE = {"engine": "synthetic", "dlib": "0"}
 CROP = jpeg_bytes(np.full((12, 10, 3), 128, dtype=np.uint8))
 
 
-def synthetic_gallery(path: Path, persons: int = 60, photos: int = 3, seed: int = 1,
+def synthetic_gallery(path: Path | str, persons: int = 60, photos: int = 3, seed: int = 1,
                       spread: float = 0.06) -> tuple[Gallery, np.ndarray, np.ndarray]:
     """persons x photos faces around a random centre each; every person has metadata
     'sex' (F for every third person) and the first person none."""
@@ -49,7 +49,7 @@ TRAINING_USERS = {"admin": "administrator", "tia": "trainer", "ann": "analyst",
                   "abe": "analyst"}
 
 
-def training_gallery(path: Path, persons: int = 30) -> Path:
+def training_gallery(path: Path | str, persons: int = 30) -> Path | str:
     """A closed synthetic gallery (see `synthetic_gallery`) set up for training: its
     'training' setting on, and the users of TRAINING_USERS, signed in by OS account
     (`accounts.sign_in_os(g, "os-tia")`: no password hashing)."""

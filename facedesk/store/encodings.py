@@ -112,8 +112,10 @@ def read_encodings(conn: Connection, version: int, n: int, *, after_id: int = 0
     flat = matrix.reshape(-1)
     engines: set[str] = set()
     i = 0
+    # the whole gallery: in the person index's order, no range to plan around
+    where, args = ("WHERE id > ? ", (after_id,)) if after_id else ("", ())
     for rows in batches(conn, "SELECT id, person_pk, engine_id, encoding FROM faces "
-                        "WHERE id > ? ORDER BY person_pk, id", (after_id,), _READ_BATCH):
+                        f"{where}ORDER BY person_pk, id", args, _READ_BATCH):
         rows = rows[:n - i]
         if not rows:
             break

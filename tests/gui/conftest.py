@@ -53,7 +53,8 @@ def show_every_candidate(gallery: Gallery) -> None:
     as Session.set_setting logs it, so the log still verifies)."""
     before = accounts.settings(gallery).threshold
     with gallery.write() as conn:
-        conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('setting:threshold', ?)",
+        conn.execute("INSERT INTO meta(key, value) VALUES ('setting:threshold', ?) "
+                     "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                      (json.dumps(3.0),))
         audit.append(conn, gallery.gallery_id, "setting_changed",
                      {"setting": "threshold", "from": before, "to": 3.0}, user_id="admin",

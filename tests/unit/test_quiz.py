@@ -9,12 +9,12 @@ import csv
 import json
 import math
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+from accountability import BACKENDS, copy_of, template_location
 from click.testing import CliRunner
 from labdata import synthetic_gallery, training_gallery
 
@@ -151,16 +151,17 @@ def test_a_group_with_no_impostor_pair_has_no_false_same_rate() -> None:
 # --- stored quizzes ----------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return training_gallery(tmp_path_factory.mktemp("quiz") / "training.db")
+@pytest.fixture(scope="module", params=BACKENDS)
+def template(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+             ) -> Path | str:
+    """The stored quizzes' tests run on both backends (a file, a database on a server)."""
+    root = tmp_path_factory.mktemp("quiz")
+    return training_gallery(template_location(request, root) or root / "training.db")
 
 
 @pytest.fixture
-def gallery(template: Path, tmp_path: Path) -> Iterator[Gallery]:
-    path = tmp_path / "g.db"
-    shutil.copy(template, path)  # with its mode: private, as FaceDesk made it
-    g = Gallery.open(path)
+def gallery(template: Path | str, tmp_path: Path) -> Iterator[Gallery]:
+    g = Gallery.open(copy_of(template, tmp_path))
     yield g
     g.close()
 
@@ -281,22 +282,22 @@ def test_cli_quiz_results(gallery: Gallery, tmp_path: Path,
     res = take(ann, [SAME, DIFFERENT, SAME, DIFFERENT], size=4, seed=5, group_key="sex")
     monkeypatch.setattr(accounts, "os_account", lambda: "os-tia")
     runner = CliRunner()
-    out = runner.invoke(cli, ["quiz", "list", "--db", str(gallery.path)])
+    out = runner.invoke(cli, ["quiz", "list", "--db", str(gallery.open_location)])
     assert out.exit_code == 0, out.output
     assert "ann" in out.output and "4 of 4" in out.output
-    out = runner.invoke(cli, ["quiz", "results", "--db", str(gallery.path), "--trainee", "ann",
-                              "--json"])
+    out = runner.invoke(cli, ["quiz", "results", "--db", str(gallery.open_location),
+                              "--trainee", "ann", "--json"])
     assert out.exit_code == 0, out.output
     doc = json.loads(out.output)
     assert doc[0]["overall"]["trainee"]["accuracy"]["k"] == \
         res.score.overall.trainee.correct.k
     csv_path = tmp_path / "r.csv"
-    out = runner.invoke(cli, ["quiz", "results", "--db", str(gallery.path), "--quiz",
+    out = runner.invoke(cli, ["quiz", "results", "--db", str(gallery.open_location), "--quiz",
                               str(res.quiz.session.id), "--out", str(csv_path)])
     assert out.exit_code == 0, out.output
     assert "accuracy" in out.output and csv_path.read_text().startswith("quiz,trainee")
     monkeypatch.setattr(accounts, "os_account", lambda: "os-abe")
-    out = runner.invoke(cli, ["quiz", "results", "--db", str(gallery.path), "--quiz",
+    out = runner.invoke(cli, ["quiz", "results", "--db", str(gallery.open_location), "--quiz",
                               str(res.quiz.session.id)])
     assert out.exit_code == 1 and "quiz results" in out.output
 
@@ -305,7 +306,7 @@ def test_cli_takes_a_quiz(gallery: Gallery, tmp_path: Path,
                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(accounts, "os_account", lambda: "os-abe")
     runner = CliRunner()
-    db = str(gallery.path)
+    db = str(gallery.open_location)
     out = runner.invoke(cli, ["quiz", "start", "--db", db, "--faces", str(tmp_path / "f"),
                               "--size", "4", "--group", "sex", "--seed", "3"])
     assert out.exit_code == 0, out.output

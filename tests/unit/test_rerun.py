@@ -42,8 +42,8 @@ def _folder(root: Path, photos: dict[int, range]) -> Path:
 
 
 @pytest.fixture
-def world(tmp_path: Path):
-    g = Gallery.open(tmp_path / "g.db", create=True)
+def world(tmp_path: Path, store_location: Path | str):
+    g = Gallery.open(store_location, create=True)  # a file, and a database on a server
     _import(g, _folder(tmp_path / "first", {p: range(3) for p in range(4)}))
     admin = accounts.create_first_administrator(g, "admin", "Ada Admin",
                                                 password=PASSWORDS["admin"],
@@ -184,7 +184,7 @@ def test_the_cli_lists_waiting_cases_and_reruns_one(world, monkeypatch: pytest.M
 
     def cli(*args: str, user: str = "ann") -> str:
         env = {"FACEDESK_USER": user, "FACEDESK_PASSWORD": PASSWORDS[user]}
-        res = CliRunner().invoke(facedesk_cli, [*args, "--db", str(g.path)], env=env)
+        res = CliRunner().invoke(facedesk_cli, [*args, "--db", str(g.open_location)], env=env)
         assert res.exit_code == 0, (res.output, res.exception)
         return res.stdout
 
