@@ -8,6 +8,8 @@
 # Photo import: import_throughput, stages, import_recall (benchmarks/import_*.py, stages.py)
 # Search and start-up: search_scale, filtered_search, gui_startup
 # Sign-in: sign_in (Argon2id, the back-off and the lockout; about 30 s)
+# PostgreSQL: postgres (a gallery on a server against the same gallery file: import, first
+# search, search latency at 100,000 and 1,000,000 faces; about 25 minutes)
 # CCTV clips: clips (speed of tracks on a 60-second 720p clip), clip_fusion (fused template
 # against the best frame)
 #
@@ -21,7 +23,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 PY=${PYTHON:-.venv/bin/python}
-DEFAULT=(import_throughput stages import_recall search_scale filtered_search gui_startup sign_in clips clip_fusion)
+DEFAULT=(import_throughput stages import_recall search_scale filtered_search gui_startup sign_in clips
+         clip_fusion postgres)
 NAMES=("$@")
 [ ${#NAMES[@]} -gt 0 ] || NAMES=("${DEFAULT[@]}")
 OUT=${FACEDESK_BENCH_OUT:-${TMPDIR:-/tmp}/facedesk-bench/results/$(date +%Y%m%d-%H%M%S)}

@@ -237,38 +237,49 @@ def _records(g: SyntheticGallery, engine_id: str, crop: bytes, lo: int, hi: int,
                             110.0, 0.0, g.matrix[row].astype("<f4").tobytes(), crop))
 
 
-def build_gallery_file(path: Path, faces: int, seed: int = 1, crop_bytes: int = 3900,
-                       batch: int = 20_000, log: bool = True) -> None:
-    """A gallery file of `faces` synthetic faces through the store API (Gallery.open,
-    register_engine, start_run, add_photos), with 68 landmarks and a ~4 KB crop per face
-    like a real import, so that the file's size and layout (and what scanning it costs)
-    are a real gallery's. Written to `path`.partial, then renamed."""
+def fill_gallery(gal: object, faces: int, seed: int = 1, crop_bytes: int = 3900,
+                 batch: int = 20_000, log: bool = True) -> None:
+    """Write `faces` synthetic faces into an open, empty Gallery (a file or a database
+    on a server) through the store API (register_engine, start_run, add_photos), with 68
+    landmarks and a ~4 KB crop per face like a real import, so that the gallery's size
+    and layout (and what scanning it costs) are a real gallery's."""
     from facedesk.engine.spec import engine_id as make_engine_id
     from facedesk.store import Gallery, RunCounts
 
-    partial = path.with_name(path.name + ".partial")
-    for leftover in (partial, Path(f"{partial}-wal"), Path(f"{partial}-shm")):
-        leftover.unlink(missing_ok=True)
+    assert isinstance(gal, Gallery)
     g = gallery(faces, seed)
     crop = crop_jpeg(crop_bytes)
     rng = np.random.default_rng(seed)
     landmarks = [(int(x), int(y)) for x, y in rng.integers(100, 400, (68, 2))]
     eid = make_engine_id(ENGINE)
     t0 = time.perf_counter()
+    gal.register_engine(eid, ENGINE)
+    run = gal.start_run("synthetic benchmark gallery", "manifest",
+                        {"faces": faces, "seed": seed}, eid)
+    for lo in range(0, faces, batch):
+        hi = min(faces, lo + batch)
+        gal.add_photos(run, _records(g, eid, crop, lo, hi, landmarks))  # type: ignore[arg-type]
+        if log and (hi // batch) % 10 == 0:
+            rate = hi / (time.perf_counter() - t0)
+            print(f"  {hi:,} of {faces:,} faces written ({rate:,.0f}/s)", flush=True)
+    gal.finish_run(run, "completed", RunCounts(total=faces, imported=faces))
+
+
+def build_gallery_file(path: Path, faces: int, seed: int = 1, crop_bytes: int = 3900,
+                       batch: int = 20_000, log: bool = True) -> None:
+    """A gallery file of `faces` synthetic faces (`fill_gallery`), written to
+    `path`.partial, then renamed."""
+    from facedesk.store import Gallery
+
+    partial = path.with_name(path.name + ".partial")
+    for leftover in (partial, Path(f"{partial}-wal"), Path(f"{partial}-shm")):
+        leftover.unlink(missing_ok=True)
     with Gallery.open(partial, create=True) as gal:
-        gal.register_engine(eid, ENGINE)
-        run = gal.start_run("synthetic benchmark gallery", "manifest",
-                            {"faces": faces, "seed": seed}, eid)
-        for lo in range(0, faces, batch):
-            hi = min(faces, lo + batch)
-            gal.add_photos(run, _records(g, eid, crop, lo, hi, landmarks))  # type: ignore[arg-type]
-            if log and (hi // batch) % 10 == 0:
-                rate = hi / (time.perf_counter() - t0)
-                print(f"  {hi:,} of {faces:,} faces written ({rate:,.0f}/s)", flush=True)
-        gal.finish_run(run, "completed", RunCounts(total=faces, imported=faces))
+        fill_gallery(gal, faces, seed, crop_bytes, batch, log)
         gal.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     partial.rename(path)
-    meta = {"faces": faces, "seed": seed, "crop_bytes": len(crop), "format": 1}
+    meta = {"faces": faces, "seed": seed, "crop_bytes": len(crop_jpeg(crop_bytes)),
+            "format": 1}
     path.with_name(path.name + ".json").write_text(json.dumps(meta))
 
 

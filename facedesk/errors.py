@@ -124,6 +124,13 @@ class BackupError(GalleryError):
     code = "backup"
 
 
+class CopyError(GalleryError):
+    """A gallery copy refused (a destination that is not empty, a source that cannot be
+    logged in) or one whose copy does not verify against its source."""
+
+    code = "copy"
+
+
 # --- import sources -------------------------------------------------------------------
 
 

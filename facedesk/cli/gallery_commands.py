@@ -1,5 +1,6 @@
-"""`facedesk info` (a gallery's summary) and `facedesk verify` (its original photos still
-as imported: facedesk.app.originals)."""
+"""`facedesk info` (a gallery's summary), `facedesk verify` (its original photos still
+as imported: facedesk.app.originals) and `facedesk gallery copy` (a whole gallery into
+another store, SQLite or PostgreSQL: facedesk.app.gallery_copy)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,18 @@ from pathlib import Path
 
 import click
 
+from facedesk.app.gallery_copy import CopyProgress, copy_gallery
 from facedesk.app.originals import OriginalsProgress, verify_originals
-from facedesk.cli.options import db_option, json_option, quiet_option, user_option
+from facedesk.cli.options import (
+    GalleryLocation,
+    db_option,
+    json_option,
+    quiet_option,
+    user_option,
+)
 from facedesk.cli.output import EXIT_CANCELLED, EXIT_CHECK_FAILED, emit_json, printable
 from facedesk.cli.progress import StatusLine, run
-from facedesk.cli.signin import lab_signed_in
+from facedesk.cli.signin import lab_signed_in, user_id_if_staffed
 from facedesk.domain.formatting import compact_duration
 from facedesk.store import Gallery
 
@@ -90,3 +98,52 @@ def verify(db: Path, look_in: tuple[Path, ...], as_json: bool, quiet: bool,
         sys.exit(EXIT_CANCELLED)
     if final.problems:
         sys.exit(EXIT_CHECK_FAILED)
+
+
+@click.group("gallery")
+def gallery_group() -> None:
+    """Whole galleries: copy one to another store."""
+
+
+def show_copy(line: StatusLine, ev: CopyProgress) -> None:
+    if ev.phase in ("copying", "checking") and ev.total:
+        what = "copying" if ev.phase == "copying" else "checking the copy"
+        line.show(f"{what}: {ev.done:,}/{ev.total:,} rows ({ev.table})")
+    elif ev.phase == "verifying":
+        line.show(f"verifying the {ev.table}'s audit log: {ev.done:,}/{ev.total:,}")
+
+
+@gallery_group.command("copy")
+@click.argument("source", metavar="SRC", type=GalleryLocation())
+@click.argument("destination", metavar="DST", type=GalleryLocation())
+@user_option()
+@json_option("Print the result as JSON.")
+@quiet_option()
+def copy_cmd(source: Path | str, destination: Path | str, user: str | None, as_json: bool,
+             quiet: bool) -> None:
+    """Copy the gallery SRC into DST, each a SQLite file or a postgresql:// URL (a new
+    file, or an empty database): every table, ids kept, from one snapshot of SRC in one
+    transaction of DST; then checks both sides (rows and a digest per table, both audit
+    chains, the same head). The copy is logged in SRC's audit log first, so both hold the
+    same chain; it keeps the gallery's id: use the copy from then on, not both. On a
+    gallery with users, an administrator signs in. Ctrl-C leaves DST as it was."""
+    line = StatusLine(quiet)
+    with Gallery.open(source) as gallery:
+        user_id = user_id_if_staffed(gallery, user, "change_settings")
+        final = run(lambda cancel: copy_gallery(gallery, destination,
+                                                user_id=user_id, source_name=str(source),
+                                                cancel=cancel),
+                    show=lambda ev: show_copy(line, ev),
+                    stopped=lambda ev: ev.phase == "cancelled",
+                    cancelled="\ncancelled: the destination was left as it was")
+    r = final.result
+    assert r is not None
+    if as_json:
+        emit_json(r.as_dict())
+        return
+    line.show("", final=True)
+    click.echo(f"copied {r.source} to {r.destination}: {r.rows:,} rows in "
+               f"{len(r.tables)} tables, {r.events:,} audit events (head event "
+               f"{r.head_seq}, hash {r.head_hash})")
+    click.echo("  verified: every table's rows and digest equal on both sides; both audit "
+               "logs verify and end at the same head")

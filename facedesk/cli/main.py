@@ -50,7 +50,7 @@ for _command in [import_commands.import_cmd, search_commands.search, gallery_com
                  *case_commands.COMMANDS, *audit_commands.COMMANDS, *backup_commands.COMMANDS,
                  *clip_commands.COMMANDS, *rerun_commands.COMMANDS,
                  *disclose_commands.COMMANDS, *quiz_commands.COMMANDS,
-                 *server_commands.COMMANDS]:
+                 *server_commands.COMMANDS, gallery_commands.gallery_group]:
     _register(_command)
     cli.add_command(_command)
 

@@ -40,6 +40,7 @@ KINDS: dict[str, str] = {
     "integrity_baseline": "Record digests baselined",
     "backup": "Backup made",
     "restore": "Restored from a backup",
+    "gallery_copy": "Gallery copied",
     "user_unlocked": "User unlocked",
     "lab": "Accuracy lab",
     "quiz_started": "Quiz started",

@@ -525,7 +525,7 @@ def test_server_setup_and_logins_from_the_command_line(pg_server: Any,
                                                        tmp_path: Any) -> None:
     from click.testing import CliRunner
 
-    from facedesk.app import accounts, audit, cases, quiz, server
+    from facedesk.app import accounts, audit, cases, server
     from facedesk.cli.main import cli
     from facedesk.store import Gallery
 
