@@ -48,6 +48,7 @@ from facedesk.app.lead_sheet import (
     safe_name,
 )
 from facedesk.domain import csvsafe, private
+from facedesk.domain.fiswg import Checklist
 from facedesk.domain.progress import CancelToken, run_to_end
 from facedesk.errors import FaceDeskError
 from facedesk.store import cases as case_store
@@ -124,6 +125,7 @@ def disclosure_record(session: Session, case: int | str) -> Disclosure:
         frames.append(row)
     decisions = [_row(r) for r in case_store.case_decision_rows(gallery, c.id)]
     reviews = [_row(r) for r in case_store.case_review_rows(gallery, c.id)]
+    evidence = [_row(r) for r in case_store.case_evidence_rows(gallery, c.id)]
     status = {d.id: d.status for d in cases.decisions(gallery, c.id)}
     for d in decisions:
         d["status"] = status.get(d["id"])
@@ -138,7 +140,8 @@ def disclosure_record(session: Session, case: int | str) -> Disclosure:
                     for k in gallery.calibrations()]
     user_ids = {c.opened_by, c.closed_by, session.user_id,
                 *(s["user_id"] for s in searches), *(d["reviewer"] for d in decisions),
-                *(r["reviewer"] for r in reviews), *(e.user_id for e in events)}
+                *(r["reviewer"] for r in reviews), *(e["recorded_by"] for e in evidence),
+                *(e.user_id for e in events)}
     users = {}
     for uid in sorted(u for u in user_ids if u):
         u = accounts.user(gallery, uid)
@@ -168,6 +171,7 @@ def disclosure_record(session: Session, case: int | str) -> Disclosure:
         "search_frames": frames,
         "decisions": decisions,
         "reviews": reviews,
+        "evidence": evidence,
         "audit": [e.as_dict() for e in events],
         "audit_head": None if head is None else {"seq": head.seq, "at": head.at,
                                                  "hash": head.hash},
@@ -202,6 +206,7 @@ def csv_tables(doc: dict[str, Any]) -> dict[str, tuple[list[str], list[list[obje
         "candidates.csv": _table(candidates, ("search_id",)),
         "decisions.csv": _table(doc["decisions"]),
         "reviews.csv": _table(doc["reviews"]),
+        "evidence.csv": _table(doc["evidence"]),
         "audit.csv": _table(doc["audit"]),
     }
 
@@ -223,6 +228,31 @@ def _cut(text: str) -> str:
         return text
     return (f"{text[:PDF_MAX_CHARS]}… [cut here: {len(text):,} characters in all; "
             f"{JSON_NAME} holds the full value]")
+
+
+def _readable(column: str, v: Any) -> Any:
+    """A stored JSON column in words where the PDF has a reading of it (the JSON file
+    keeps it as stored): a search's filter, a decision's FISWG checklist."""
+    if column == "filters" and isinstance(v, dict):
+        return "; ".join([str(v.get("summary") or ""), *(
+            f"left out: {lo.get('persons')} person(s), {lo.get('faces')} photo(s), "
+            f"{lo.get('reason')}" for lo in v.get("left_out") or [])])
+    if column == "checklist" and isinstance(v, dict):
+        try:
+            checklist = Checklist.from_dict(v)
+        except FaceDeskError:
+            return v
+        return "; ".join([checklist.summary(), *(
+            f"{label}: {', '.join(names)}" for label, names in checklist.grouped()
+            if label != "Not judged")])
+    return v
+
+
+def _rows_of(record: dict[str, Any], leave_out: frozenset[str] = frozenset()
+             ) -> list[tuple[str, Any]]:
+    """A stored row's columns as the PDF lists them."""
+    return [(k.replace("_", " ").capitalize(), _readable(k, v)) for k, v in record.items()
+            if k not in leave_out]
 
 
 def _who(doc: dict[str, Any], uid: Any) -> str:
@@ -359,10 +389,12 @@ def write_pdf(doc: dict[str, Any], path: Path, files: dict[str, str]) -> None:
     for d in doc["decisions"]:
         decisions_of.setdefault(d.get("search_id"), []).append(d)
     reviews_of = {r.get("decision_id"): r for r in doc["reviews"]}
+    evidence_of: dict[Any, list[dict[str, Any]]] = {}
+    for e in doc["evidence"]:
+        evidence_of.setdefault(e.get("decision_id"), []).append(e)
     for s in doc["searches"]:
         cands = s.get("candidates") or []
-        rows = [(k.replace("_", " ").capitalize(), v) for k, v in s.items()
-                if k not in _SEARCH_SHOWN_ELSEWHERE]
+        rows = _rows_of(s, _SEARCH_SHOWN_ELSEWHERE)
         image = s.get("probe_image")
         rows.append(("Probe image", f"{image['file']} (SHA-256 {image['sha256']})"
                      if isinstance(image, dict) else "not stored (purged)"))
@@ -389,12 +421,21 @@ def write_pdf(doc: dict[str, Any], path: Path, files: dict[str, str]) -> None:
             story += [p(f"Decision {d['id']} on candidate {d.get('rank')} "
                         f"({d.get('person_id')}): {d.get('decision')} — {d.get('status')}",
                         h3),
-                      kv([(k.replace("_", " ").capitalize(), v) for k, v in d.items()],
-                         frozenset({"Probe sha256", "Engine id"}))]
+                      kv(_rows_of(d), frozenset({"Probe sha256", "Engine id"}))]
             r = reviews_of.get(d["id"])
             if r is not None:
                 story += [p(f"Second review {r['id']}: {r.get('verdict')}", h3),
-                          kv([(k.replace("_", " ").capitalize(), v) for k, v in r.items()])]
+                          kv(_rows_of(r))]
+            found = evidence_of.get(d["id"], [])
+            if found:
+                story += [p(f"Independent evidence for decision {d['id']}", h3),
+                          table(("Recorded", "By", "Evidence"),
+                                [[str(e.get("created_at")), _who(doc, e.get("recorded_by")),
+                                  str(e.get("text"))] for e in found],
+                                [0.22, 0.2, 0.58])]
+            elif d.get("status") == "confirmed":
+                story.append(p(f"Independent evidence for decision {d['id']}: "
+                               f"{cases.NO_EVIDENCE_BANNER}", small))
 
     events = [[str(e["seq"]), str(e["at"]), _who(doc, e.get("user_id")),
                audit.KINDS.get(e["kind"], e["kind"]), str(e["hash"])] for e in doc["audit"]]

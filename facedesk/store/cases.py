@@ -109,6 +109,13 @@ def case_decision_rows(db: Db, case_id: int) -> list[dict[str, Any]]:
     return _rows(db, "SELECT * FROM decisions WHERE case_id = ? ORDER BY id", (case_id,))
 
 
+def case_evidence_rows(db: Db, case_id: int) -> list[dict[str, Any]]:
+    """Every column of the independent evidence recorded for a case's leads, oldest
+    first."""
+    return _rows(db, "SELECT e.* FROM lead_evidence e JOIN decisions d ON d.id = e.decision_id "
+                     "WHERE d.case_id = ? ORDER BY e.id", (case_id,))
+
+
 def case_review_rows(db: Db, case_id: int) -> list[dict[str, Any]]:
     """Every column of the second reviews of a case's decisions, oldest first."""
     return _rows(db, "SELECT r.* FROM lead_reviews r JOIN decisions d ON d.id = r.decision_id "

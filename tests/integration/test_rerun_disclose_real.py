@@ -12,6 +12,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import pypdf
 from conftest import CaseGallery, LfwGallery, cli_env, facedesk_command, lfw_photos
 
 from facedesk.app import accounts
@@ -85,8 +86,8 @@ def test_rerun_finds_the_new_booking_and_the_package_discloses_it(
     check = subprocess.run(["sha256sum", "-c", "--quiet", "SHA256SUMS"], cwd=folder,
                            capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
-    text = subprocess.run(["pdftotext", "-layout", str(folder / "disclosure.pdf"), "-"],
-                          capture_output=True, text=True, check=True).stdout
+    text = "\n".join(page.extract_text()
+                     for page in pypdf.PdfReader(folder / "disclosure.pdf").pages)
     assert "Search 1" in text and "Search 2" in text and "new" in text
     assert "dlib" in text  # the engine's identity
     assert os.stat(folder / "disclosure.pdf").st_mode & 0o077 == 0

@@ -13,6 +13,7 @@ import stat
 import subprocess
 from pathlib import Path
 
+import pypdf
 import pytest
 from accountability import BACKENDS, PASSWORDS, PURPOSE, World, open_world, template_on_backend
 from click.testing import CliRunner
@@ -118,11 +119,41 @@ def test_the_package_holds_every_search_decision_and_event(world: World,
         hashlib.sha256((folder / "manifest.json").read_bytes()).hexdigest()
 
     # the PDF: one document naming every search, the empty one too
-    text = subprocess.run(["pdftotext", "-layout", str(folder / "disclosure.pdf"), "-"],
-                          capture_output=True, text=True, check=True).stdout
+    text = "\n".join(page.extract_text()
+                     for page in pypdf.PdfReader(folder / "disclosure.pdf").pages)
     assert f"Search {s1.id}" in text and f"Search {s2.id}" in text
     assert "No candidate within the threshold" in text
     assert head["hash"][:40] in text.replace("\n", "").replace(" ", "")
+
+
+def test_the_package_shows_checklists_filters_and_independent_evidence(
+        world: World, tmp_path: Path) -> None:
+    """Issue 18's records in the package: the decision's FISWG checklist and the search's
+    filter in words in the PDF (as stored in the JSON), the lead's independent evidence
+    in the JSON, its CSV and the PDF."""
+    from facedesk.domain.fiswg import Checklist
+
+    ann, sam = world.session("ann"), world.session("sam")
+    case = cases.open_case(ann, "D-2", PURPOSE)
+    s = world.search(ann, case)
+    checklist = Checklist.from_dict({"eyes": "similar",
+                                     "nose": {"value": "dissimilar", "note": "swollen"}})
+    d = cases.decide(ann, s.id, 1, "possible_lead", "same scar", checklist=checklist)
+    cases.review_lead(sam, d.id, "confirmed", "agree: the scar")
+    cases.record_evidence(ann, d.id, "till receipt signed by the suspect")
+    pkg = disclosure.disclose(sam, case.number, tmp_path / "out")
+    doc = json.loads((pkg.folder / "disclosure.json").read_text())
+    assert doc["decisions"][0]["checklist"] == checklist.as_dict()
+    assert [(e["decision_id"], e["text"], e["recorded_by"]) for e in doc["evidence"]] == [
+        (d.id, "till receipt signed by the suspect", "ann")]
+    with (pkg.folder / "evidence.csv").open(newline="") as fh:
+        assert [r["text"] for r in csv.DictReader(fh)] == ["till receipt signed by the suspect"]
+    text = " ".join(" ".join(page.extract_text()
+                             for page in pypdf.PdfReader(pkg.folder / "disclosure.pdf").pages
+                             ).split())
+    assert "1 similar, 1 dissimilar, 0 not visible (2 of 18 components)" in text
+    assert "Dissimilar: Nose (swollen)" in text
+    assert "till receipt signed by the suspect" in text
 
 
 def test_who_may_disclose(world: World, tmp_path: Path) -> None:
