@@ -255,3 +255,26 @@ def test_the_calibration_window_measures_on_a_server_gallery(
     with Gallery.open(pg_url) as g:
         assert calibration.in_use(g) is not None
     dialog.close()
+
+
+def test_an_outside_probe_set_against_a_server_gallery(
+        qtbot, tmp_path: Path, pg_url: str, people_dir: Path, fake_spec: EngineSpec) -> None:
+    from facedesk.app.outside_probes import OutsideOptions, OutsideResult, run_outside
+
+    with Gallery.open(pg_url, create=True) as g:
+        for _ in run_import(g, people_dir, engine=fake_spec, options=ImportOptions(workers=1)):
+            pass
+    probes = tmp_path / "probes"
+    for person in (30, 31, 32):
+        save_png(one_face(person, 9), probes / f"person_{person}" / "0.png")
+    view = TrainerView(pg_url)
+    qtbot.addWidget(view)
+    view.probe_engine = fake_spec
+    view.show()
+    view.run_outside_probes(probes, "folder")
+    qtbot.waitUntil(lambda: not view.running, timeout=TIMEOUT_MS)
+    assert isinstance(view.result, OutsideResult), view.status_label.text()
+    with Gallery.open(pg_url) as g:
+        core = list(run_outside(g, probes, fake_spec, OutsideOptions()))[-1].result
+    assert core is not None and view.result.oog_probes == core.oog_probes == 3
+    view.close()
