@@ -301,8 +301,10 @@ def save_figures(figures: dict[str, Figure], folder: Path) -> list[Path]:
 # --- the report -----------------------------------------------------------------------------
 
 
-def new_report(about: Path) -> Report:
-    return Report("FaceDesk accuracy report", f"Measured on {about.name}")
+def new_report(about: str | Path) -> Report:
+    """`about`: the gallery's file (its name is shown) or a gallery's name."""
+    name = about.name if isinstance(about, Path) else about
+    return Report("FaceDesk accuracy report", f"Measured on {name}")
 
 
 def _rate_cell(r: Rate, sci: bool = False) -> str:

@@ -32,20 +32,20 @@ from facedesk.errors import FaceDeskError
 from facedesk.gui.sizing import fit_to_screen
 from facedesk.gui.styles import ERROR_STYLE
 from facedesk.gui.tables import read_only_table
-from facedesk.gui.widgets import Dialog
+from facedesk.gui.widgets import Dialog, start_folder
 from facedesk.gui.workers import GeneratorWorker
 from facedesk.store import Gallery
 
 COLUMNS = ("#", "kind", "measured", "impostor pairs", "genuine pairs", "source")
 
 
-def measure_events(gallery_path: Path, reference: Path | None, cancel: CancelToken,
+def measure_events(location: str | Path, reference: Path | None, cancel: CancelToken,
                    user: User | None = None, use: bool = True
                    ) -> Iterator[calibrations.CalibrationProgress]:
     """Measure (on the gallery itself, or on `reference`) and store, put in use when `use`
     (by `user`'s session, when the gallery has users); yields its progress. Runs in a
     worker thread, so it opens its own connections."""
-    with Gallery.open(gallery_path) as g:
+    with Gallery.open(location) as g:
         session = None if user is None else Session(g, user)
         yield from calibrations.calibrate(g, reference_path=reference, use=use,
                                           session=session, cancel=cancel)
@@ -56,10 +56,13 @@ class CalibrationDialog(Dialog):
     administrator's setting: with `session` None (a gallery without users) anyone may
     change it; otherwise only a role that may change settings, and it is an audit event."""
 
-    def __init__(self, gallery_path: Path, parent: QWidget | None = None,
+    def __init__(self, location: str | Path, parent: QWidget | None = None,
                  session: Session | None = None) -> None:
-        super().__init__("calibrationDialog", f"Calibration — {gallery_path.name}", parent)
-        self.gallery_path = gallery_path
+        """`location`: what `Gallery.open` takes (the gallery's `open_location`: a file's
+        path or a server's URL)."""
+        super().__init__("calibrationDialog", "Calibration", parent)
+        self.open_location = location
+        self._last_folder: Path | None = None
         self.session = session
         self._worker: GeneratorWorker | None = None
         self._put_in_use = True
@@ -110,7 +113,8 @@ class CalibrationDialog(Dialog):
     # -- state -----------------------------------------------------------------------------
 
     def refresh(self) -> None:
-        with Gallery.open(self.gallery_path) as g:
+        with Gallery.open(self.open_location) as g:
+            self.setWindowTitle(f"Calibration — {g.name}")
             stored = calibrations.stored(g)
             current = calibrations.in_use(g)
             # who may put one in use: the signed-in user's role, or anyone in a gallery
@@ -170,7 +174,7 @@ class CalibrationDialog(Dialog):
         """Put a stored calibration in use (None: the shipped reference); a refusal is
         shown in the dialog. Whether it was put in use."""
         try:
-            with Gallery.open(self.gallery_path) as g:
+            with Gallery.open(self.open_location) as g:
                 session = None if self.session is None else Session(g, self.session.user)
                 calibrations.use(g, calibration_id, session=session)
         except FaceDeskError as exc:
@@ -189,9 +193,11 @@ class CalibrationDialog(Dialog):
 
     def _measure_other(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
-            self, "A labelled gallery encoded by the same engine", str(self.gallery_path.parent),
+            self, "A labelled gallery encoded by the same engine",
+            str(start_folder(self.open_location, self._last_folder)),
             "FaceDesk galleries (*.db *.sqlite *.facedesk);;All files (*)")
         if path:
+            self._last_folder = Path(path).parent
             self._measure(Path(path))
 
     def _measure(self, reference: Path | None) -> None:
@@ -200,7 +206,7 @@ class CalibrationDialog(Dialog):
         user = None if self.session is None else self.session.user
         self._put_in_use = self._may
         self._worker = GeneratorWorker(
-            lambda cancel: measure_events(self.gallery_path, reference, cancel, user,
+            lambda cancel: measure_events(self.open_location, reference, cancel, user,
                                           self._put_in_use), self)
         self._worker.progress.connect(self._on_progress)
         self._worker.failed.connect(self._on_failed)

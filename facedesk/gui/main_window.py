@@ -1084,14 +1084,10 @@ class MainWindow(QMainWindow):
         if why_not is not None:
             self.statusBar().showMessage(f"Cannot open the trainer view: {why_not}", 8000)
             return None
-        if self.gallery.is_server:
-            QMessageBox.information(self, "Trainer view", self.gallery.file_only(
-                "the trainer view", "run `facedesk lab` with --db URL").message)
-            return None
         # imported when first used: it brings matplotlib, which the start need not wait for
         from facedesk.gui.trainer_view import TrainerView
         try:
-            view = TrainerView(self.gallery.path, self, session=self.session,
+            view = TrainerView(self.gallery.open_location, self, session=self.session,
                                dark=self.act_dark.isChecked())
         except FaceDeskError as exc:
             QMessageBox.warning(self, "Cannot open the trainer view", exc.message)
@@ -1106,11 +1102,7 @@ class MainWindow(QMainWindow):
         """See and change the calibration this gallery's searches are read with."""
         if self.gallery is None:
             return None
-        if self.gallery.is_server:
-            QMessageBox.information(self, "Calibration", self.gallery.file_only(
-                "the calibration window", "run `facedesk calibrate` with --db URL").message)
-            return None
-        dialog = CalibrationDialog(self.gallery.path, self, session=self.session)
+        dialog = CalibrationDialog(self.gallery.open_location, self, session=self.session)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
         return dialog

@@ -45,7 +45,7 @@ from facedesk.gui.images import face_pixmap, image_label
 from facedesk.gui.styles import ERROR_STYLE
 from facedesk.gui.tables import read_only_table
 from facedesk.gui.tasks import describe_error, rebind, run_task
-from facedesk.gui.widgets import button, spin_box, wrapped
+from facedesk.gui.widgets import button, spin_box, start_folder, wrapped
 
 #: the faces' size on screen
 FACE_PX = 260
@@ -85,11 +85,14 @@ class _QuestionPage(QWidget):
 class QuizPanel(QWidget):
     """The Quiz tab: set up, take, and read quizzes of the signed-in trainee."""
 
-    def __init__(self, gallery_path: Path, session: Session | None, metadata_keys: list[str],
+    def __init__(self, location: str | Path, session: Session | None, metadata_keys: list[str],
                  threshold: float = 0.6, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("quizPanel")
-        self.gallery_path = Path(gallery_path)
+        #: what `Gallery.open` takes (a file's path or a server's URL, which may hold a
+        #: password: never shown)
+        self.open_location = location
+        self._last_folder: Path | None = None
         self._session = session
         self.quiz: quiz.Quiz | None = None
         self.result: quiz.QuizResult | None = None
@@ -305,7 +308,7 @@ class QuizPanel(QWidget):
         session = self._session
         assert session is not None
         run_task(self, lambda gallery: fn(rebind(session, gallery)), on_done,
-                 self._failed, gallery=self.gallery_path, name=name)
+                 self._failed, gallery=self.open_location, name=name)
 
     def _failed(self, exc: BaseException) -> None:
         self._waiting = False
@@ -394,7 +397,7 @@ class QuizPanel(QWidget):
         row = self.quiz.rows[position]
         run_task(self, lambda gallery: quiz.crops(gallery, row),
                  functools.partial(self._show_faces, position), self._failed,
-                 gallery=self.gallery_path, name="quiz faces")
+                 gallery=self.open_location, name="quiz faces")
 
     def _show_faces(self, position: int, crops: tuple[bytes, bytes]) -> None:
         if position != self.position:
@@ -482,14 +485,15 @@ class QuizPanel(QWidget):
         if r is None or self._session is None:
             return None
         if path is None:
-            default = self.gallery_path.parent / f"quiz-{r.quiz.session.id}-" \
-                f"{r.quiz.session.user_id}.csv"
+            name = f"quiz-{r.quiz.session.id}-{r.quiz.session.user_id}.csv"
+            default = start_folder(self.open_location, self._last_folder) / name
             chosen, _ = QFileDialog.getSaveFileName(
                 self, "Export the quiz results", str(default),
                 "CSV: the figures (*.csv);;JSON: with every pair (*.json)")
             if not chosen:
                 return None
             path = Path(chosen)
+            self._last_folder = path.parent
         if path.suffix.lower() not in (".csv", ".json"):
             path = path.with_name(path.name + ".csv")
         target = path

@@ -84,7 +84,7 @@ from facedesk.gui.quiz_view import QuizPanel
 from facedesk.gui.sizing import fit_to_screen
 from facedesk.gui.styles import ERROR_STYLE
 from facedesk.gui.tables import read_only_table
-from facedesk.gui.widgets import button, spin_box, wrapped
+from facedesk.gui.widgets import button, spin_box, start_folder, wrapped
 from facedesk.gui.workers import GeneratorWorker
 from facedesk.store import FaceDetails, Gallery
 
@@ -148,20 +148,20 @@ def _note(name: str, text: str = "") -> QLabel:
 # -- background work --------------------------------------------------------------------------
 
 
-def experiment_events(path: Path, options: ExperimentOptions,
+def experiment_events(location: str | Path, options: ExperimentOptions,
                       cancel: CancelToken) -> Iterator[ExperimentProgress]:
     """Runs in the worker thread: the gallery is opened and closed in that thread."""
-    gallery = Gallery.open(path)
+    gallery = Gallery.open(location)
     try:
         yield from run_experiment(gallery, options, cancel)
     finally:
         gallery.close()
 
 
-def outside_events(path: Path, probes: Path, spec: EngineSpec, options: OutsideOptions,
+def outside_events(location: str | Path, probes: Path, spec: EngineSpec, options: OutsideOptions,
                    cancel: CancelToken) -> Iterator[OutsideProgress]:
     """An outside probe set searched against the whole gallery (in the worker thread)."""
-    gallery = Gallery.open(path)
+    gallery = Gallery.open(location)
     try:
         yield from run_outside(gallery, probes, spec, options, cancel)
     finally:
@@ -179,11 +179,11 @@ def probe_group(probes: Path, key: str | None) -> str | None:
     return key if key in columns else None
 
 
-def evaluation_events(path: Path, group_key: str | None,
+def evaluation_events(location: str | Path, group_key: str | None,
                       cancel: CancelToken) -> Iterator[tuple[str, lab.Evaluation | None]]:
     """Every pair of the gallery (cannot stop midway; a cancelled run's result is
     dropped)."""
-    gallery = Gallery.open(path)
+    gallery = Gallery.open(location)
     try:
         yield "measuring", None
         ev = lab.evaluate_gallery(gallery, group_key)
@@ -217,17 +217,21 @@ def _stop_live_workers() -> None:
 
 
 class TrainerView(QMainWindow):
-    """The false-positive experiment on one gallery file."""
+    """The false-positive experiment on one gallery (a file or on a server)."""
 
-    def __init__(self, gallery_path: Path, parent: QWidget | None = None, *,
+    def __init__(self, location: str | Path, parent: QWidget | None = None, *,
                  session: Session | None = None, dark: bool = False) -> None:
         """`session`: the signed-in user, who must be allowed to use the lab on a gallery
         with users (it shows the gallery's photos and names); each use is logged (audit
-        kind "lab"). `dark`: plots in the dark palette's colours."""
+        kind "lab"). `location`: what `Gallery.open` takes (the gallery's `open_location`).
+        `dark`: plots in the dark palette's colours."""
         super().__init__(parent)
-        self.gallery_path = Path(gallery_path)
+        #: what the workers open their own connections with (may hold a password: never shown)
+        self.open_location = location
+        #: the folder a save/open dialog last used
+        self._last_folder: Path | None = None
         # for crops, names and metadata keys; the workers open their own connections
-        self._gallery = Gallery.open(self.gallery_path)
+        self._gallery = Gallery.open(location)
         self._session = session
         self._dark = dark
         self._started = 0.0
@@ -252,7 +256,7 @@ class TrainerView(QMainWindow):
         self.probe_engine = EngineSpec()
 
         self.setObjectName("trainerView")
-        self.setWindowTitle(f"Trainer: false positives — {self.gallery_path.name}")
+        self.setWindowTitle(f"Trainer: false positives — {self._gallery.name}")
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
         self._debounce.setInterval(DEBOUNCE_MS)
@@ -272,7 +276,7 @@ class TrainerView(QMainWindow):
         self.tabs.addTab(self._build_experiment_tab(), "False candidates (experiment)")
         self.tabs.addTab(self._build_evaluation_tab(), "Error rates (all pairs)")
         self.tabs.addTab(self._build_worst_tab(), "Closest false candidates")
-        self.quiz_panel = QuizPanel(self.gallery_path, session, self._gallery.metadata_keys(),
+        self.quiz_panel = QuizPanel(location, session, self._gallery.metadata_keys(),
                                     DEFAULT_THRESHOLD)
         self.tabs.addTab(self.quiz_panel, "Trainee quiz")
         self.tabs.currentChanged.connect(self._on_tab)
@@ -290,10 +294,10 @@ class TrainerView(QMainWindow):
         row = QHBoxLayout(box)
         row.setContentsMargins(0, 0, 0, 0)
         counts = self._gallery.counts()
-        self.gallery_label = QLabel(f"<b>{escape(self.gallery_path.name)}</b>: "
+        self.gallery_label = QLabel(f"<b>{escape(self._gallery.name)}</b>: "
                                     f"{counts['persons']:,} persons, {counts['faces']:,} faces")
         self.gallery_label.setObjectName("galleryLabel")
-        self.gallery_label.setToolTip(str(self.gallery_path))
+        self.gallery_label.setToolTip(str(self._gallery.location))
         row.addWidget(self.gallery_label)
         row.addSpacing(16)
         row.addWidget(QLabel("Group by:"))
@@ -563,13 +567,16 @@ class TrainerView(QMainWindow):
             self._session.record_lab("trainer view", {"view": "trainer", "action": action,
                                                       **data})
 
+    def _start_folder(self) -> Path:
+        return start_folder(self.open_location, self._last_folder)
+
     def run_experiment(self) -> None:
         if self.running:
             return
         options = self.options()
         self.log_use("experiment", probe_share=options.probe_share, seed=options.seed,
                      group=options.group_key)
-        self._run(GeneratorWorker(functools.partial(experiment_events, self.gallery_path,
+        self._run(GeneratorWorker(functools.partial(experiment_events, self.open_location,
                                                     options)))
 
     def run_outside_probes(self, probes: Path | None = None, kind: str = "csv") -> None:
@@ -578,7 +585,7 @@ class TrainerView(QMainWindow):
         if self.running:
             return
         if probes is None:
-            start = str(self.gallery_path.parent)
+            start = str(self._start_folder())
             if kind == "folder":
                 chosen = QFileDialog.getExistingDirectory(
                     self, "Outside probes: a folder with a sub-folder per person", start)
@@ -589,12 +596,13 @@ class TrainerView(QMainWindow):
             if not chosen:
                 return
             probes = Path(chosen)
+            self._last_folder = probes if probes.is_dir() else probes.parent
         options = OutsideOptions(group_key=probe_group(probes, self.group_key()),
                                  seed=self.seed_spin.value())
         self.log_use("outside_probes", probes=str(probes), group=options.group_key,
                      seed=options.seed)
         self._run(GeneratorWorker(functools.partial(
-            outside_events, self.gallery_path, probes, self.probe_engine, options)))
+            outside_events, self.open_location, probes, self.probe_engine, options)))
 
     def _run(self, worker: GeneratorWorker) -> None:
         self._started = time.monotonic()
@@ -809,7 +817,7 @@ class TrainerView(QMainWindow):
             return
         key = self.group_key()
         self.log_use("evaluation", group=key)
-        worker = GeneratorWorker(functools.partial(evaluation_events, self.gallery_path, key))
+        worker = GeneratorWorker(functools.partial(evaluation_events, self.open_location, key))
         worker.done.connect(functools.partial(self._on_evaluated, key))
         worker.failed.connect(self._on_evaluation_failed)
         self._evaluation_worker = worker
@@ -1001,10 +1009,11 @@ class TrainerView(QMainWindow):
             return []
         if folder is None:
             chosen = QFileDialog.getExistingDirectory(self, "Save plots into a folder",
-                                                      str(self.gallery_path.parent))
+                                                      str(self._start_folder()))
             if not chosen:
                 return []
             folder = Path(chosen)
+            self._last_folder = folder
         try:
             written = lab.save_figures(self.figures(), folder)
         except (OSError, ValueError) as exc:
@@ -1022,17 +1031,19 @@ class TrainerView(QMainWindow):
         if r is None:
             return None
         if path is None:
-            default = self.gallery_path.parent / f"{self.gallery_path.stem}-false-positives.html"
+            stem = Path(self._gallery.name).stem
+            default = self._start_folder() / f"{stem}-false-positives.html"
             chosen, _ = QFileDialog.getSaveFileName(self, "Save report", str(default),
                                                     "HTML report (*.html)")
             if not chosen:
                 return None
             path = Path(chosen)
+            self._last_folder = path.parent
         if path.suffix.lower() not in (".html", ".htm"):
             path = path.with_name(path.name + ".html")
         ts = self.report_thresholds()
         try:
-            rep = lab.new_report(self.gallery_path)
+            rep = lab.new_report(self._gallery.name)
             if self.evaluation is not None:
                 lab.add_evaluation(rep, self.evaluation, ts,
                                    lab.evaluation_figures(self.evaluation, ts))

@@ -4,6 +4,7 @@ buttons, password fields, and rows and columns of them."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -22,6 +23,15 @@ from PySide6.QtWidgets import (
 
 from facedesk.errors import FaceDeskError
 from facedesk.gui.styles import ERROR_STYLE, HINT_STYLE
+from facedesk.store.postgres import is_server_location
+
+
+def start_folder(location: str | Path, last: Path | None = None) -> Path:
+    """Where a save/open dialog about a gallery starts: the folder last used, else the
+    gallery file's folder, else (a gallery on a server has none) the user's home."""
+    if last is not None:
+        return last
+    return Path.home() if is_server_location(location) else Path(location).parent
 
 
 def wrapped(text: str = "", name: str = "", *, selectable: bool = False) -> QLabel:

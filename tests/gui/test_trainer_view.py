@@ -291,7 +291,7 @@ def test_main_window_opens_the_view_for_the_open_gallery(qtbot: QtBot, tmp_path:
     window.act_trainer.trigger()
     view = window.findChild(TrainerView, "trainerView")
     assert view is not None and view.isVisible()
-    assert view.gallery_path == lab_db
+    assert view.open_location == lab_db
     assert lab_db.name in view.windowTitle()
     view.close()
 
