@@ -72,3 +72,34 @@ def test_a_batch_writes_the_same_rows_and_digests_on_both_backends(
     # the first b's face, not the duplicate's
     assert on_file["rows"]["faces"][1][3] == photo("b", "P2", seed=2).face.encoding  # type: ignore[union-attr]
     assert on_server == on_file
+
+
+def test_a_batch_larger_than_one_statement_maps_every_id(store_gallery: Gallery) -> None:
+    """More rows than one INSERT takes (ROWS_PER_INSERT): each photo gets its own face
+    and person back, on both backends."""
+    g = store_gallery
+    run = new_run(g)
+    count = photos.ROWS_PER_INSERT * 2 + 7
+    written: dict[str, list[Any]] = {}
+    added = g.add_photos(run, [photo(f"{i:064x}", f"P{i % 600}", with_face=i % 5 != 0,
+                                     seed=i) for i in range(count)],
+                         log=lambda conn, w: written.update(w))
+    assert added == count
+    assert len(written["photos"]) == count and len(written["persons"]) == 600
+    assert len(written["faces"]) == count - len(range(0, count, 5))
+    assert g.conn.execute(
+        "SELECT count(*) FROM faces f JOIN photos p ON p.id = f.photo_id "
+        "WHERE f.person_pk <> p.person_pk").fetchone()[0] == 0
+    faces_by_photo = dict(g.conn.execute("SELECT photo_id, id FROM faces").fetchall())
+    face_of = {sha: faces_by_photo.get(pid) for pid, sha in g.conn.execute(
+        "SELECT id, sha256 FROM photos").fetchall()}
+    encodings = dict(g.conn.execute("SELECT id, encoding FROM faces").fetchall())
+    for i in range(0, count, 37):
+        rec = photo(f"{i:064x}", "", with_face=i % 5 != 0, seed=i)
+        fid = face_of[rec.sha256]
+        assert (fid is None) == (rec.face is None)
+        if rec.face is not None:
+            assert bytes(encodings[fid]) == rec.face.encoding
+    persons = dict(g.conn.execute("SELECT id, person_id FROM persons").fetchall())
+    for pk, sha in g.conn.execute("SELECT person_pk, sha256 FROM photos").fetchall():
+        assert persons[pk] == f"P{int(sha, 16) % 600}"
