@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 from urllib.parse import quote
 
 import numpy as np
@@ -67,6 +67,12 @@ WriteLog = Callable[[Connection, dict[str, list[Any]]], None]
 #: the advisory lock every write transaction on PostgreSQL takes (one writer at a time,
 #: as SQLite's BEGIN IMMEDIATE): (FaceDesk's application id, 0)
 _PG_WRITE_LOCK = (APPLICATION_ID, 0)
+
+#: how a write transaction starts on PostgreSQL, in one round trip (statements without
+#: parameters go together): BEGIN, the write lock, then the gallery's write counter
+#: (other workstations see by it that something changed)
+_PG_BEGIN_WRITE = (f"BEGIN; SELECT pg_advisory_xact_lock({_PG_WRITE_LOCK[0]}, "
+                   f"{_PG_WRITE_LOCK[1]}); UPDATE facedesk_schema SET writes = writes + 1")
 
 
 def _is_full(exc: sqlite3.OperationalError) -> bool:
@@ -417,9 +423,7 @@ class Gallery:
         conn = self.conn
         try:
             if self.is_server:
-                conn.execute("BEGIN")
-                conn.execute("SELECT pg_advisory_xact_lock(?, ?)", _PG_WRITE_LOCK)
-                conn.execute("UPDATE facedesk_schema SET writes = writes + 1")
+                cast(PgConnection, conn).script(_PG_BEGIN_WRITE)
             else:
                 conn.execute("BEGIN IMMEDIATE")
             try:

@@ -117,17 +117,77 @@ def photo_files(db: Db) -> list[PhotoFile]:
     ]
 
 
+#: rows per multi-row INSERT: 16 columns a face, well under SQLite's 32,766 variables
+ROWS_PER_INSERT = 500
+
+_PHOTO_COLUMNS = ("sha256, person_pk, path, size_bytes, width, height, format, metadata, "
+                  "faces_found, import_run_id, added_at")
+_FACE_COLUMNS = ("photo_id, person_pk, engine_id, box_top, box_right, box_bottom, box_left, "
+                 "landmarks, size_px, eye_distance_px, sharpness, brightness, yaw_deg, "
+                 "encoding, crop, detector")
+
+
 def insert_photos(conn: Connection, run_id: int, records: Iterable[PhotoRecord],
                   written: dict[str, list[int]]) -> int:
-    """Store photos (and their subject face); photos whose hash is already stored are
-    skipped. Adds the rows written to `written` ("persons", "photos", "faces"); bumps
-    the gallery's version when a face was added. Returns how many photos were new."""
-    added = 0
+    """Store photos (and their subject face); photos whose hash is already stored, or
+    came earlier in `records`, are skipped. Adds the rows written to `written`
+    ("persons", "photos", "faces", in the records' order); bumps the gallery's version
+    when a face was added. Returns how many photos were new.
+
+    A batch is a few statements whatever its size (on a server each is a round trip):
+    the persons read and the new ones inserted, then the photos in one multi-row INSERT,
+    then their faces in another; the ids come back by RETURNING with their keys."""
     stamp = now_iso()
-    faces_added = 0
-    records = list(records)
-    # the batch's known persons in one query per 500, not one per photo (a round trip
-    # each on a server)
+    given = list(records)
+    for rec in given:
+        if rec.face is not None and len(rec.face.encoding) != ENCODING_BYTES:
+            raise ValueError("an encoding must be 128 float32 values")
+    # every record's person is stored (as when each photo was a statement), even a
+    # skipped photo's; a hash given twice is the first record's photo
+    person_pks = _person_pks(conn, given, stamp, written)
+    first: dict[str, PhotoRecord] = {}
+    for rec in given:
+        first.setdefault(rec.sha256, rec)
+    records = list(first.values())
+    photo_ids = dict(_insert_rows(
+        conn, f"INSERT INTO photos({_PHOTO_COLUMNS}) VALUES ", 11,
+        [(rec.sha256, person_pks[rec.person_id], rec.path, rec.size_bytes, rec.width,
+          rec.height, rec.format, json.dumps(rec.metadata, ensure_ascii=False),
+          rec.faces_found, run_id, stamp) for rec in records],
+        " ON CONFLICT (sha256) DO NOTHING RETURNING sha256, id"))
+    added = [rec for rec in records if rec.sha256 in photo_ids]
+    written["photos"].extend(int(photo_ids[rec.sha256]) for rec in added)
+    with_face = [(int(photo_ids[rec.sha256]), person_pks[rec.person_id], rec.face)
+                 for rec in added if rec.face is not None]
+    face_ids = dict(_insert_rows(
+        conn, f"INSERT INTO faces({_FACE_COLUMNS}) VALUES ", 16,
+        [(photo_id, person_pk, f.engine_id, *f.box, json.dumps(f.landmarks), f.size_px,
+          f.eye_distance_px, f.sharpness, f.brightness, f.yaw_deg, f.encoding, f.crop_jpeg,
+          f.detector) for photo_id, person_pk, f in with_face],
+        " RETURNING photo_id, id"))
+    written["faces"].extend(int(face_ids[photo_id]) for photo_id, _, _ in with_face)
+    if with_face:
+        meta.bump_version(conn)
+    return len(added)
+
+
+def _insert_rows(conn: Connection, head: str, width: int, rows: Sequence[Sequence[Any]],
+                 tail: str) -> Iterator[tuple[Any, Any]]:
+    """`head` VALUES (...), (...) `tail` for `rows` of `width` values, ROWS_PER_INSERT
+    rows a statement; the pairs its RETURNING gives (in no promised order: callers map
+    them by key)."""
+    row_marks = "(" + ",".join("?" * width) + ")"
+    for start in range(0, len(rows), ROWS_PER_INSERT):
+        chunk = rows[start:start + ROWS_PER_INSERT]
+        sql = head + ",".join([row_marks] * len(chunk)) + tail
+        yield from conn.execute(sql, [v for row in chunk for v in row]).fetchall()
+
+
+def _person_pks(conn: Connection, records: Sequence[PhotoRecord], stamp: str,
+                written: dict[str, list[int]]) -> dict[str, int]:
+    """Each record's person's pk: the stored persons read (one query per 500), the new
+    ones inserted in one statement with the first name the batch gives them, a name
+    learnt later filled in on a stored person. Adds the persons written to `written`."""
     ids = list(dict.fromkeys(r.person_id for r in records))
     known: dict[str, tuple[int, str | None]] = {}
     for start in range(0, len(ids), 500):
@@ -136,62 +196,28 @@ def insert_photos(conn: Connection, run_id: int, records: Iterable[PhotoRecord],
                 "SELECT id, person_id, name FROM persons WHERE person_id IN "
                 f"({','.join('?' * len(chunk))})", chunk):
             known[str(pid)] = (int(pk), name)
+    new: dict[str, str | None] = {}  # person_id -> name, in the records' order
+    named: dict[str, str] = {}  # stored persons without a name -> the name learnt
+    order: list[str] = []  # the persons written, in the records' order
     for rec in records:
-        person_pk = _person_pk(conn, rec.person_id, rec.person_name, stamp, written, known)
-        cur = conn.execute(
-            "INSERT INTO photos(sha256, person_pk, path, size_bytes, width, "
-            "height, format, metadata, faces_found, import_run_id, added_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (sha256) DO NOTHING RETURNING id",
-            (rec.sha256, person_pk, rec.path, rec.size_bytes, rec.width, rec.height,
-             rec.format, json.dumps(rec.metadata, ensure_ascii=False),
-             rec.faces_found, run_id, stamp),
-        )
-        inserted = cur.fetchone()
-        if inserted is None:  # already stored
-            continue
-        photo_id = int(inserted[0])
-        added += 1
-        written["photos"].append(photo_id)
-        f = rec.face
-        if f is None:
-            continue
-        if len(f.encoding) != ENCODING_BYTES:
-            raise ValueError("an encoding must be 128 float32 values")
-        face_cur = conn.execute(
-            "INSERT INTO faces(photo_id, person_pk, engine_id, box_top, box_right, "
-            "box_bottom, box_left, landmarks, size_px, eye_distance_px, sharpness, "
-            "brightness, yaw_deg, encoding, crop, detector) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            (photo_id, person_pk, f.engine_id, *f.box, json.dumps(f.landmarks),
-             f.size_px, f.eye_distance_px, f.sharpness, f.brightness, f.yaw_deg,
-             f.encoding, f.crop_jpeg, f.detector),
-        )
-        faces_added += 1
-        written["faces"].append(int(face_cur.fetchone()[0]))
-    if faces_added:
-        meta.bump_version(conn)
-    return added
-
-
-def _person_pk(conn: Connection, person_id: str, name: str | None, stamp: str,
-               written: dict[str, list[int]], known: dict[str, tuple[int, str | None]]
-               ) -> int:
-    """The person's pk (`known`: the persons stored, kept up to date here); a new person
-    is stored, a name learnt later filled in."""
-    row = known.get(person_id)
-    if row is not None:
-        if name and not row[1]:
-            conn.execute("UPDATE persons SET name = ? WHERE id = ?", (name, row[0]))
-            written["persons"].append(row[0])
-            known[person_id] = (row[0], name)
-        return row[0]
-    cur = conn.execute("INSERT INTO persons(person_id, name, created_at) VALUES (?, ?, ?) "
-                       "RETURNING id", (person_id, name, stamp))
-    pk = int(cur.fetchone()[0])
-    written["persons"].append(pk)
-    known[person_id] = (pk, name)
-    return pk
+        pid, name = rec.person_id, rec.person_name
+        if pid in known:
+            if name and not known[pid][1] and pid not in named:
+                named[pid] = name
+                order.append(pid)
+        elif pid not in new:
+            new[pid] = name
+            order.append(pid)
+        elif name and not new[pid]:
+            new[pid] = name
+    pks = {pid: pk for pid, (pk, _) in known.items()}
+    for pid, name in named.items():
+        conn.execute("UPDATE persons SET name = ? WHERE id = ?", (name, pks[pid]))
+    pks.update((str(pid), int(pk)) for pid, pk in _insert_rows(
+        conn, "INSERT INTO persons(person_id, name, created_at) VALUES ", 3,
+        [(pid, name, stamp) for pid, name in new.items()], " RETURNING person_id, id"))
+    written["persons"].extend(pks[pid] for pid in order)
+    return pks
 
 
 def counts(db: Db) -> dict[str, int]:

@@ -118,6 +118,11 @@ class PgConnection:
         cur.executemany(pg_sql(sql), [pg_params(p) for p in parameters])
         return cur
 
+    def script(self, sql: str) -> None:
+        """Statements without parameters, separated by `;`, sent in one round trip
+        (psycopg's simple query protocol: no parameters, no `?`)."""
+        self.raw.execute(sql.encode())
+
     def stream(self, sql: str, parameters: Sequence[Any] = (), batch: int = 4096
                ) -> Iterator[list[Any]]:
         """The rows of a large SELECT in batches, through a server-side cursor (the client
