@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_store import new_run, photo
 
 from facedesk.store import Gallery, photos, records
-from tests.unit.test_store import new_run, photo
 
 STAMP = "2026-01-02T03:04:05+00:00"
 
