@@ -413,7 +413,7 @@ def _by_server_login(gallery: Gallery) -> bool:
     """A gallery on a server whose people sign in by their own server login (this
     connection's is bound to a user, facedesk.store.pg_security): its users need no
     FaceDesk password or OS account."""
-    return gallery.is_server and pg_security.bound_user(gallery.conn) is not None
+    return gallery.is_server and pg_security.bound_user(gallery) is not None
 
 
 def _insert_user(gallery: Gallery, by: str | None, user_id: str, display_name: str,

@@ -220,7 +220,7 @@ def _copy_rows(source: Gallery, dst: Gallery, cancel: CancelToken
     with source.read(), dst.write() as conn:
         counts = store_copy.row_counts(source)
         total = sum(counts.values())
-        head = log.last_link(source.conn)
+        head = log.last_link(source)
         done = 0
         with contextlib.closing(store_copy.copy_tables(source, conn, src_sums)) as steps:
             for name, n in steps:

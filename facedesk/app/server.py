@@ -81,7 +81,7 @@ def setup(url: str, admin: FirstAdministrator | None, password: str | None) -> S
                     "(--admin-user, --admin-name, --admin-login)")
             else:
                 made = _first_administrator(conn, gallery, admin, password)
-        return SetupReport(gallery.location, made, pg_security.logins(gallery.conn))
+        return SetupReport(gallery.location, made, pg_security.logins(gallery))
 
 
 def _first_administrator(conn: Connection, gallery: Gallery, admin: FirstAdministrator,
@@ -129,7 +129,7 @@ def drop_login(url: str, login: str) -> str | None:
 
 def set_login_password(url: str, login: str, password: str) -> None:
     with server_gallery(url) as gallery:
-        user_id = dict(pg_security.logins(gallery.conn)).get(login)
+        user_id = dict(pg_security.logins(gallery)).get(login)
         if user_id is None:
             raise ServerSetupError(f"{login} is not a login of {gallery.location}")
         _password(password, user_id)
@@ -140,20 +140,20 @@ def set_login_password(url: str, login: str, password: str) -> None:
 def logins(url: str) -> list[tuple[str, str]]:
     """(login, FaceDesk user) of every bound login."""
     with server_gallery(url) as gallery:
-        return pg_security.logins(gallery.conn)
+        return pg_security.logins(gallery)
 
 
 def bound_user(gallery: Gallery) -> str | None:
     """The FaceDesk user bound to the server login of this gallery's connection (None: a
     gallery file, or a login bound to nobody, e.g. the owner's)."""
-    return pg_security.bound_user(gallery.conn) if gallery.is_server else None
+    return pg_security.bound_user(gallery) if gallery.is_server else None
 
 
 def sign_in_server(gallery: Gallery) -> Session:
     """The signed-in user of a gallery on a server: the FaceDesk user bound to the
     connection's login (the server checked its password). The sign-in is an event."""
     user_id = bound_user(gallery)
-    who = pg_security.session_login(gallery.conn) if gallery.is_server else ""
+    who = pg_security.session_login(gallery) if gallery.is_server else ""
     if user_id is None:
         raise AccountError(f"the server login {who} is not bound to a FaceDesk user of "
                            f"{gallery.location}: the server's administrator binds it "

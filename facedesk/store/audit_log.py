@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from facedesk.store import records as rec
-from facedesk.store.db import Connection, DbError, failing_allowed
+from facedesk.store.db import Connection, Db, DbError, connection, failing_allowed
 from facedesk.store.gallery import Gallery
 
 _COLUMNS = "seq, at, user_id, kind, case_id, data, prev_hash, hash"
@@ -41,9 +41,9 @@ def _row(values: Iterable[Any]) -> AuditRow:
 # --- the chain ------------------------------------------------------------------------------
 
 
-def last_link(conn: Connection) -> tuple[int, str] | None:
-    """(seq, hash) of the last event, read in the caller's write transaction."""
-    row = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+def last_link(db: Db) -> tuple[int, str] | None:
+    """(seq, hash) of the last event (in the caller's transaction, given its connection)."""
+    row = connection(db).execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
     return None if row is None else (int(row[0]), str(row[1]))
 
 

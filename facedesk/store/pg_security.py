@@ -89,6 +89,7 @@ import psycopg
 from psycopg import sql
 
 from facedesk.errors import FaceDeskError
+from facedesk.store.db import connection
 from facedesk.store.schema import APPLICATION_ID
 
 #: FaceDesk role -> the server's group role
@@ -197,10 +198,11 @@ class ServerSetupError(FaceDeskError):
 
 
 def raw(conn: Any) -> psycopg.Connection[Any]:
-    """The psycopg connection under `conn` (itself, or the store adapter's `raw`)."""
+    """The psycopg connection under `conn` (itself, the store adapter's `raw`, or a
+    Gallery's connection's)."""
     if isinstance(conn, psycopg.Connection):
         return conn
-    inner = getattr(conn, "raw", None)
+    inner = getattr(connection(conn), "raw", None)
     if isinstance(inner, psycopg.Connection):
         return inner
     raise TypeError(f"not a PostgreSQL connection: {type(conn).__name__}")
